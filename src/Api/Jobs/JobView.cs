@@ -1,0 +1,33 @@
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Projections.JobStatus;
+
+namespace CqrsInference.Api.Jobs;
+
+/// <summary>The job as <c>GET /v1/jobs/{id}</c> returns it (contract version 1).</summary>
+public sealed record JobView(
+    Guid Id,
+    string Status,
+    string Model,
+    string ModelVersion,
+    string Region,
+    string Priority,
+    DateTimeOffset SubmittedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? CompletedAt,
+    int Attempts,
+    double? QueueWaitMs,
+    double? RunMs,
+    string? Worker,
+    string? Device,
+    int? BatchSize,
+    IReadOnlyList<Tensor>? Outputs,
+    JobError? Error,
+    IReadOnlyDictionary<string, string>? Metadata)
+{
+    public static JobView From(JobStatus s) =>
+        new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
+            s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata);
+}
+
+/// <summary>One recorded event of a job, for <c>GET /v1/jobs/{id}/events</c>.</summary>
+public sealed record JobEventView(Guid Id, string Type, long Sequence, long Version, DateTimeOffset Timestamp, object Data);

@@ -1,0 +1,22 @@
+using CqrsInference.Api.Hosting;
+using CqrsInference.Api.Jobs;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddCqrsInferenceRoles();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+if (app.Services.GetRequiredService<Roles>().Api)
+{
+    app.MapJobsApi();
+    app.MapModelsApi();
+}
+
+app.Run();
+
+/// <summary>
+/// Declared so that tests can host the application with WebApplicationFactory&lt;Program&gt;: top-level
+/// statements otherwise compile to an internal class.
+/// </summary>
+public partial class Program;

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using CqrsInference.Commands.Models;
+
+namespace CqrsInference.Commands.Jobs.Submitting;
+
+/// <summary>Checks a job's input tensors against the model's declared inputs.</summary>
+public static class TensorValidator
+{
+    /// <summary>The most elements one job may send, over all its inputs.</summary>
+    public const long MaxElements = 4_000_000;
+
+    public static readonly IReadOnlySet<string> Datatypes = new HashSet<string> { "FP32", "FP64", "INT32", "INT64", "BOOL", "BYTES" };
+
+    public static IEnumerable<(string Field, string Message)> Validate(ModelDefinition model, IReadOnlyList<Tensor> inputs)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        long total = 0;
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var input = inputs[i];
+            var field = $"inputs[{i}]";
+            if (!seen.Add(input.Name))
+            {
+                yield return ($"{field}.name", $"Input '{input.Name}' is given more than once.");
+                continue;
+            }
+
+            var spec = model.Inputs.FirstOrDefault(s => s.Name == input.Name);
+            if (spec is null)
+            {
+                yield return ($"{field}.name", $"Model '{model.Name}' has no input '{input.Name}'; its inputs are: {string.Join(", ", model.Inputs.Select(s => s.Name))}.");
+                continue;
+            }
+
+            if (input.Datatype != spec.Datatype)
+            {
+                yield return ($"{field}.datatype", $"Input '{input.Name}' must be {spec.Datatype}, not {input.Datatype}.");
+                continue;
+            }
+
+            var shapeError = CheckShape(spec, input.Shape, model.MaxBatch);
+            if (shapeError is not null)
+            {
+                yield return ($"{field}.shape", shapeError);
+                continue;
+            }
+
+            var count = input.Shape.Aggregate(1L, (a, d) => a * d);
+            total += count;
+            if (total > MaxElements)
+            {
+                yield return ($"{field}.data", $"The inputs hold more than {MaxElements} elements in all.");
+                yield break;
+            }
+
+            var dataError = CheckData(input, count);
+            if (dataError is not null)
+            {
+                yield return ($"{field}.data", dataError);
+            }
+        }
+
+        foreach (var missing in model.Inputs.Where(s => !seen.Contains(s.Name)))
+        {
+            yield return ("inputs", $"Input '{missing.Name}' ({missing.Datatype} {FormatShape(missing.Shape)}) is required.");
+        }
+    }
+
+    public static string FormatShape(long[] shape) => $"[{string.Join(",", shape)}]";
+
+    private static string? CheckShape(TensorSpec spec, long[] shape, int maxBatch)
+    {
+        if (shape.Length != spec.Shape.Length)
+        {
+            return $"Input '{spec.Name}' must have rank {spec.Shape.Length} {FormatShape(spec.Shape)}, not {shape.Length}.";
+        }
+
+        for (var d = 0; d < shape.Length; d++)
+        {
+            if (shape[d] <= 0 || shape[d] > int.MaxValue)
+            {
+                return $"Dimension {d} of input '{spec.Name}' must be between 1 and {int.MaxValue}, not {shape[d]}.";
+            }
+
+            if (spec.Shape[d] != -1 && spec.Shape[d] != shape[d])
+            {
+                return $"Dimension {d} of input '{spec.Name}' must be {spec.Shape[d]} {FormatShape(spec.Shape)}, not {shape[d]}.";
+            }
+        }
+
+        if (maxBatch > 1 && spec.Shape[0] == -1 && shape[0] > maxBatch)
+        {
+            return $"Dimension 0 (batch) of input '{spec.Name}' must be at most {maxBatch}, not {shape[0]}.";
+        }
+
+        return null;
+    }
+
+    private static string? CheckData(Tensor input, long count)
+    {
+        if (input.Data.ValueKind != JsonValueKind.Array)
+        {
+            return $"Data of input '{input.Name}' must be an array.";
+        }
+
+        var length = input.Data.GetArrayLength();
+        if (length != count)
+        {
+            return $"Input '{input.Name}' has shape {FormatShape(input.Shape)}, which needs {count} elements, but data holds {length}.";
+        }
+
+        var index = 0;
+        foreach (var element in input.Data.EnumerateArray())
+        {
+            var ok = input.Datatype switch
+            {
+                "FP32" => element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var f) && Math.Abs(f) <= float.MaxValue,
+                "FP64" => element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out _),
+                "INT32" => element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out _),
+                "INT64" => element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out _),
+                "BOOL" => element.ValueKind is JsonValueKind.True or JsonValueKind.False,
+                "BYTES" => element.ValueKind == JsonValueKind.String,
+                _ => false,
+            };
+            if (!ok)
+            {
+                return $"Element {index} of input '{input.Name}' is not a valid {input.Datatype} value.";
+            }
+
+            index++;
+        }
+
+        return null;
+    }
+}

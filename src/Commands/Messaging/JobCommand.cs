@@ -1,0 +1,23 @@
+using CqrsInference.Commands.Jobs;
+
+namespace CqrsInference.Commands.Messaging;
+
+/// <summary>
+/// The message on the work queue <c>jobs.&lt;region&gt;.&lt;model&gt;</c>: everything a processor needs
+/// to run the job. The recorder turns the same message into <see cref="V1.JobSubmitted"/>.
+/// </summary>
+public sealed record JobCommand(
+    Guid JobId,
+    string Tenant,
+    string Model,
+    string ModelVersion,
+    string Region,
+    string Priority,
+    DateTimeOffset SubmittedAt,
+    string RequestDigest,
+    IReadOnlyList<Tensor> Inputs,
+    IReadOnlyDictionary<string, string>? Metadata)
+{
+    public V1.JobSubmitted ToSubmitted(int inputBytes) =>
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata);
+}

@@ -1,0 +1,25 @@
+using NATS.Client.JetStream;
+
+namespace CqrsInference.Commands.Messaging;
+
+/// <summary>Puts jobs on the work queue.</summary>
+public interface IJobQueue
+{
+    /// <summary>Publishes and waits for JetStream's acknowledgement; returns whether it was a duplicate and the size.</summary>
+    Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct);
+}
+
+public sealed class NatsJobQueue(INatsJSContext js) : IJobQueue
+{
+    public async Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
+    {
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand);
+        var ack = await js.PublishAsync(
+            NatsTopology.JobSubject(job.Region, job.Model),
+            payload,
+            opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 10, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
+            cancellationToken: ct);
+        ack.EnsureSuccess();
+        return (ack.Duplicate, payload.Length);
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace CqrsInference.Commands.Models;
+
+/// <summary>A model as the manifest (<c>models/manifest.json</c>) describes it.</summary>
+public sealed record ModelDefinition
+{
+    /// <summary>Name used in the API and in the queue subject <c>jobs.&lt;region&gt;.&lt;model&gt;</c>.</summary>
+    public required string Name { get; init; }
+
+    public required string Version { get; init; }
+
+    /// <summary>Which runner serves it: <c>tensor</c> (plain tensors), <c>ppocr-rec</c>, <c>silero-vad</c>.</summary>
+    public required string Runner { get; init; }
+
+    /// <summary>ONNX file, relative to the models directory.</summary>
+    public required string File { get; init; }
+
+    /// <summary>When set, the processor writes this generated model to <see cref="File"/> if it is missing.</summary>
+    public string? Generator { get; init; }
+
+    /// <summary>Extra files a runner needs (e.g. the OCR vocabulary), relative to the models directory.</summary>
+    public IReadOnlyDictionary<string, string>? Assets { get; init; }
+
+    public string Description { get; init; } = "";
+
+    public required IReadOnlyList<TensorSpec> Inputs { get; init; }
+
+    public required IReadOnlyList<TensorSpec> Outputs { get; init; }
+
+    /// <summary>Dynamic batching; absent means one job per ONNX run.</summary>
+    public BatchingSpec? Batching { get; init; }
+
+    /// <summary>Concurrent execution slots per processor (jobs, or batches of jobs, in flight).</summary>
+    public int Slots { get; init; } = 1;
+
+    [JsonIgnore]
+    public int MaxBatch => Batching?.MaxBatch ?? 1;
+}
+
+/// <summary>
+/// A tensor's name, KServe v2 datatype and shape, with <c>-1</c> for a dynamic dimension. The first
+/// dimension of a batching model is the batch; a job sends one item (batch dimension 1).
+/// </summary>
+public sealed record TensorSpec(string Name, string Datatype, long[] Shape, string? Description = null);
+
+public sealed record BatchingSpec(int MaxBatch, int MaxBatchDelayMs);
+
+/// <summary>The set of models this deployment serves, read from the manifest.</summary>
+public sealed class ModelCatalog
+{
+    private readonly Dictionary<string, ModelDefinition> _models;
+
+    public ModelCatalog(IEnumerable<ModelDefinition> models, string modelsDirectory)
+    {
+        _models = models.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        ModelsDirectory = modelsDirectory;
+    }
+
+    public string ModelsDirectory { get; }
+
+    public IReadOnlyCollection<ModelDefinition> All => _models.Values;
+
+    public bool TryGet(string name, out ModelDefinition model) => _models.TryGetValue(name, out model!);
+
+    public string PathOf(string relative) => Path.GetFullPath(Path.Combine(ModelsDirectory, relative));
+
+    public static ModelCatalog Load(string manifestPath, string modelsDirectory)
+    {
+        if (!System.IO.File.Exists(manifestPath))
+        {
+            throw new FileNotFoundException($"Model manifest not found at '{Path.GetFullPath(manifestPath)}'.", manifestPath);
+        }
+
+        using var stream = System.IO.File.OpenRead(manifestPath);
+        var models = JsonSerializer.Deserialize(stream, ManifestJsonContext.Default.ListModelDefinition)
+            ?? throw new InvalidDataException($"Model manifest '{manifestPath}' is empty.");
+        foreach (var model in models)
+        {
+            if (!Naming.IsToken(model.Name))
+            {
+                throw new InvalidDataException($"Model name '{model.Name}' must match {Naming.TokenPattern}: it is a NATS subject token.");
+            }
+        }
+
+        return new ModelCatalog(models, modelsDirectory);
+    }
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+[JsonSerializable(typeof(List<ModelDefinition>))]
+internal sealed partial class ManifestJsonContext : JsonSerializerContext;

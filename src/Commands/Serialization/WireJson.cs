@@ -1,0 +1,16 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
+
+namespace CqrsInference.Commands;
+
+/// <summary>Source-generated JSON for everything that crosses NATS.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(JobCommand))]
+[JsonSerializable(typeof(V1.JobSubmitted))]
+[JsonSerializable(typeof(V1.JobStarted))]
+[JsonSerializable(typeof(V1.JobAttemptFailed))]
+[JsonSerializable(typeof(V1.JobSucceeded))]
+[JsonSerializable(typeof(V1.JobFailed))]
+public sealed partial class WireJson : JsonSerializerContext;

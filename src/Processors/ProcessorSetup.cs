@@ -1,0 +1,22 @@
+using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CqrsInference.Processors;
+
+public static class ProcessorSetup
+{
+    /// <summary>The processor role: runners for the manifest's models and the pulling workers.</summary>
+    public static IServiceCollection AddProcessors(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection("Processor").Get<ProcessorOptions>() ?? new ProcessorOptions();
+        services.AddSingleton(options);
+        services.AddSingleton(options.Runtime);
+        services.AddSingleton<SessionFactory>();
+        services.AddSingleton<RunnerFactory>();
+        services.AddSingleton<ProcessorService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ProcessorService>());
+        return services;
+    }
+}

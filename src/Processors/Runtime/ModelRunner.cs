@@ -1,0 +1,117 @@
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
+
+namespace CqrsInference.Processors.Runtime;
+
+/// <summary>What one job's run came to.</summary>
+public abstract record RunOutcome
+{
+    public sealed record Succeeded(IReadOnlyList<Tensor> Outputs) : RunOutcome;
+
+    /// <summary>The input can never run (undecodable, wrong for the model): fail at once.</summary>
+    public sealed record Rejected(string Code, string Reason) : RunOutcome;
+
+    /// <summary>The run failed in a way that may pass: retry, up to the delivery limit.</summary>
+    public sealed record Faulted(string Code, string Reason) : RunOutcome;
+}
+
+/// <summary>Runs jobs through a model. Implementations may batch several jobs in one ONNX call.</summary>
+public interface IModelRunner : IDisposable
+{
+    /// <summary>The device the model actually runs on (<c>cpu</c>, <c>cuda</c>).</summary>
+    string Device { get; }
+
+    /// <summary>Runs the jobs; returns one outcome per job, in order.</summary>
+    IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs);
+
+    /// <summary>Runs once on made-up input so the first real job does not pay for initialization.</summary>
+    void WarmUp();
+}
+
+/// <summary>
+/// The batching skeleton every runner shares: prepare each job's input (a bad input rejects only
+/// that job), run the prepared ones in one call, and if that call throws, run them one by one so a
+/// poison job cannot fail its batch-mates.
+/// </summary>
+public abstract class BatchingRunner<TPrepared> : IModelRunner
+{
+    public abstract string Device { get; }
+
+    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs)
+    {
+        var outcomes = new RunOutcome?[jobs.Count];
+        var prepared = new List<(int Index, TPrepared Input)>(jobs.Count);
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            try
+            {
+                prepared.Add((i, Prepare(jobs[i])));
+            }
+            catch (InvalidInputException e)
+            {
+                outcomes[i] = new RunOutcome.Rejected(e.Code, e.Message);
+            }
+        }
+
+        if (prepared.Count > 0)
+        {
+            try
+            {
+                var results = RunBatch(prepared.Select(p => p.Input).ToList());
+                for (var k = 0; k < prepared.Count; k++)
+                {
+                    outcomes[prepared[k].Index] = new RunOutcome.Succeeded(results[k]);
+                }
+            }
+            catch (Exception) when (prepared.Count > 1)
+            {
+                foreach (var (index, input) in prepared)
+                {
+                    outcomes[index] = RunOne(input);
+                }
+            }
+            catch (Exception e)
+            {
+                outcomes[prepared[0].Index] = new RunOutcome.Faulted("inference_error", e.Message);
+            }
+        }
+
+        return outcomes.Select(o => o!).ToList();
+    }
+
+    public abstract void WarmUp();
+
+    public void Dispose()
+    {
+        Dispose(disposing: true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+
+    /// <summary>Turns a job's tensors into model input; throws <see cref="InvalidInputException"/> if it never can.</summary>
+    protected abstract TPrepared Prepare(JobCommand job);
+
+    /// <summary>One ONNX call for all the inputs; returns each input's outputs, in order.</summary>
+    protected abstract IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<TPrepared> inputs);
+
+    private RunOutcome RunOne(TPrepared input)
+    {
+        try
+        {
+            return new RunOutcome.Succeeded(RunBatch([input])[0]);
+        }
+        catch (Exception e)
+        {
+            return new RunOutcome.Faulted("inference_error", e.Message);
+        }
+    }
+}
+
+/// <summary>An input that can never run, whatever the retry.</summary>
+public sealed class InvalidInputException(string code, string message) : Exception(message)
+{
+    public string Code { get; } = code;
+}

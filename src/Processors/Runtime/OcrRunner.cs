@@ -1,0 +1,149 @@
+using System.Text;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
+using Microsoft.ML.OnnxRuntime;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace CqrsInference.Processors.Runtime;
+
+/// <summary>
+/// PP-OCRv4 text-line recognition. Input: one image (PNG, JPEG, BMP or GIF, base64) of a single line
+/// of text. The image is resized to height 48 keeping its aspect ratio, normalized to [-1, 1] in
+/// BGR order as PaddleOCR does, and right-padded to the widest image of the batch; the output
+/// [B, T, 6625] is decoded greedily (CTC: drop blanks and repeats) with the model's vocabulary.
+/// </summary>
+public sealed class OcrRunner(InferenceSession session, string device, string[] vocabulary)
+    : BatchingRunner<OcrRunner.LineImage>
+{
+    public const int Height = 48;
+    public const int MaxWidth = 1600;
+
+    public sealed record LineImage(int Width, float[] Chw);
+
+    public override string Device => device;
+
+    /// <summary>Loads the vocabulary file: index 0 is the CTC blank, the last entry is the space.</summary>
+    public static string[] LoadVocabulary(string path) =>
+        ["", .. File.ReadAllLines(path, Encoding.UTF8), " "];
+
+    public override void WarmUp() => RunBatch([new LineImage(320, new float[3 * Height * 320])]);
+
+    protected override LineImage Prepare(JobCommand job)
+    {
+        var encoded = TensorJson.ReadString(job.Input("image"));
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(encoded);
+        }
+        catch (FormatException)
+        {
+            throw new InvalidInputException("undecodable_image", "Input 'image' is not valid base64.");
+        }
+
+        Image<Rgb24> image;
+        try
+        {
+            image = Image.Load<Rgb24>(bytes);
+        }
+        catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or NotSupportedException)
+        {
+            throw new InvalidInputException("undecodable_image", $"Input 'image' is not a PNG, JPEG, BMP or GIF image: {e.Message}");
+        }
+
+        using (image)
+        {
+            var width = Math.Clamp((int)Math.Ceiling(Height * (double)image.Width / image.Height), 8, MaxWidth);
+            image.Mutate(x => x.Resize(width, Height));
+            var chw = new float[3 * Height * width];
+            image.ProcessPixelRows(rows =>
+            {
+                for (var y = 0; y < Height; y++)
+                {
+                    var row = rows.GetRowSpan(y);
+                    for (var x = 0; x < width; x++)
+                    {
+                        var p = row[x];
+                        chw[(0 * Height + y) * width + x] = (p.B / 255f - 0.5f) / 0.5f;
+                        chw[(1 * Height + y) * width + x] = (p.G / 255f - 0.5f) / 0.5f;
+                        chw[(2 * Height + y) * width + x] = (p.R / 255f - 0.5f) / 0.5f;
+                    }
+                }
+            });
+            return new LineImage(width, chw);
+        }
+    }
+
+    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<LineImage> inputs)
+    {
+        var width = inputs.Max(i => i.Width);
+        var batch = new float[inputs.Count * 3 * Height * width];
+        for (var b = 0; b < inputs.Count; b++)
+        {
+            var image = inputs[b];
+            for (var c = 0; c < 3; c++)
+            {
+                for (var y = 0; y < Height; y++)
+                {
+                    Array.Copy(image.Chw, (c * Height + y) * image.Width, batch, ((b * 3 + c) * Height + y) * width, image.Width);
+                }
+            }
+        }
+
+        using var input = OrtValue.CreateTensorValueFromMemory(batch, [inputs.Count, 3, Height, width]);
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, new Dictionary<string, OrtValue> { ["x"] = input }, [session.OutputNames[0]]);
+        var probabilities = outputs[0].GetTensorDataAsSpan<float>();
+        var shape = outputs[0].GetTensorTypeAndShape().Shape;
+        int steps = (int)shape[1], classes = (int)shape[2];
+        var results = new List<IReadOnlyList<Tensor>>(inputs.Count);
+        for (var b = 0; b < inputs.Count; b++)
+        {
+            var (text, confidence) = Decode(probabilities.Slice(b * steps * classes, steps * classes), steps, classes);
+            results.Add([TensorJson.Bytes("text", text), TensorJson.Fp32("confidence", [1], [confidence])]);
+        }
+
+        return results;
+    }
+
+    private (string Text, float Confidence) Decode(ReadOnlySpan<float> probabilities, int steps, int classes)
+    {
+        var text = new StringBuilder();
+        float sum = 0;
+        var kept = 0;
+        var previous = -1;
+        for (var t = 0; t < steps; t++)
+        {
+            var row = probabilities.Slice(t * classes, classes);
+            var best = 0;
+            for (var c = 1; c < classes; c++)
+            {
+                if (row[c] > row[best])
+                {
+                    best = c;
+                }
+            }
+
+            if (best != 0 && best != previous && best < vocabulary.Length)
+            {
+                text.Append(vocabulary[best]);
+                sum += row[best];
+                kept++;
+            }
+
+            previous = best;
+        }
+
+        return (text.ToString().Trim(), kept == 0 ? 0 : sum / kept);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            session.Dispose();
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using CqrsInference.Commands.Models;
+
+namespace CqrsInference.Processors.Runtime;
+
+/// <summary>Builds the runner a manifest entry names, writing generated models first.</summary>
+public sealed class RunnerFactory(ModelCatalog catalog, SessionFactory sessions)
+{
+    /// <summary>Whether the model's files are present (generated models always can be).</summary>
+    public bool IsAvailable(ModelDefinition model) =>
+        model.Generator is not null
+        || (File.Exists(catalog.PathOf(model.File)) && (model.Assets ?? new Dictionary<string, string>()).Values.All(a => File.Exists(catalog.PathOf(a))));
+
+    public IModelRunner Create(ModelDefinition model)
+    {
+        var path = catalog.PathOf(model.File);
+        if (model.Generator is not null)
+        {
+            GeneratedModels.EnsureWritten(model.Generator, path);
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Model file for '{model.Name}' not found at '{path}' (run ./run.sh once to install the models).", path);
+        }
+
+        var (session, device) = sessions.Create(path);
+        return model.Runner switch
+        {
+            "tensor" => new TensorRunner(model, session, device),
+            "ppocr-rec" => new OcrRunner(session, device, OcrRunner.LoadVocabulary(catalog.PathOf(model.Assets?["vocabulary"] ?? throw new InvalidOperationException($"Model {model.Name} needs assets.vocabulary.")))),
+            "silero-vad" => new VadRunner(session, device),
+            var other => throw new InvalidOperationException($"Model '{model.Name}' names unknown runner '{other}'."),
+        };
+    }
+}

@@ -1,0 +1,356 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
+using CqrsInference.Commands.Models;
+using CqrsInference.Processors.Runtime;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+
+namespace CqrsInference.Processors.Worker;
+
+/// <summary>
+/// Serves one model: pulls jobs only for free capacity (slots × max batch), gathers them into
+/// batches (up to <c>maxBatch</c>, waiting at most <c>maxBatchDelay</c>), runs each batch in one
+/// ONNX call, publishes the lifecycle events and acks only after JetStream stored them.
+/// </summary>
+public sealed partial class ModelWorker(
+    ModelDefinition model,
+    IModelRunner runner,
+    INatsJSConsumer consumer,
+    INatsJSContext js,
+    ProcessorOptions options,
+    TopologyOptions topology,
+    TimeProvider clock,
+    ILogger logger)
+{
+    private readonly Channel<INatsJSMsg<byte[]>> _received = Channel.CreateUnbounded<INatsJSMsg<byte[]>>();
+    private readonly SemaphoreSlim _capacityChanged = new(0);
+    private readonly string _worker = options.ResolveWorkerId();
+    private int _reserved;
+    private int _inFlight;
+
+    private int Slots => options.Slots ?? model.Slots;
+
+    /// <summary>Jobs this worker may hold at once: every slot running a full batch.</summary>
+    public int Capacity => Slots * model.MaxBatch;
+
+    /// <summary>Time spent inside ONNX runs, for the busy fraction.</summary>
+    public TimeSpan BusyTime { get; private set; }
+
+    public long Completed { get; private set; }
+
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        using var drain = new CancellationTokenSource();
+        var fetching = FetchLoopAsync(stoppingToken);
+        var executors = Enumerable.Range(0, Slots).Select(_ => ExecuteLoopAsync(drain.Token)).ToList();
+
+        await fetching;
+
+        // Stopping: no new pulls. Outstanding pull requests end by their expiry; what they still
+        // deliver, and what is queued here, runs until the drain deadline, then is handed back.
+        _received.Writer.TryComplete();
+        drain.CancelAfter(options.DrainTimeout);
+        await Task.WhenAll(executors);
+        while (_received.Reader.TryRead(out var left))
+        {
+            await left.NakAsync(cancellationToken: CancellationToken.None);
+        }
+
+        LogStopped(logger, model.Name, Completed);
+    }
+
+    private async Task FetchLoopAsync(CancellationToken ct)
+    {
+        var pulls = new List<Task>();
+        while (!ct.IsCancellationRequested)
+        {
+            pulls.RemoveAll(p => p.IsCompleted);
+            var free = Capacity - Volatile.Read(ref _reserved) - Volatile.Read(ref _inFlight);
+            if (free <= 0 || pulls.Count >= 4)
+            {
+                try
+                {
+                    await _capacityChanged.WaitAsync(TimeSpan.FromSeconds(1), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                continue;
+            }
+
+            Interlocked.Add(ref _reserved, free);
+            pulls.Add(PullAsync(free));
+        }
+
+        await Task.WhenAll(pulls);
+    }
+
+    private async Task PullAsync(int count)
+    {
+        var delivered = 0;
+        try
+        {
+            // Not cancelled on shutdown: a pull request is ended by its expiry, so that no message
+            // the server already sent is dropped on the floor.
+            await foreach (var msg in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = count, Expires = options.PullExpires }))
+            {
+                delivered++;
+                Interlocked.Decrement(ref _reserved);
+                Interlocked.Increment(ref _inFlight);
+                if (!_received.Writer.TryWrite(msg))
+                {
+                    Interlocked.Decrement(ref _inFlight);
+                    await msg.NakAsync();
+                }
+            }
+        }
+        catch (NatsJSProtocolException e)
+        {
+            LogPullError(logger, model.Name, e.Message);
+        }
+        catch (NatsJSException e)
+        {
+            LogPullError(logger, model.Name, e.Message);
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+        catch (NatsException e)
+        {
+            LogPullError(logger, model.Name, e.Message);
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+        finally
+        {
+            Interlocked.Add(ref _reserved, -(count - delivered));
+            _capacityChanged.Release();
+        }
+    }
+
+    private async Task ExecuteLoopAsync(CancellationToken drain)
+    {
+        var delay = TimeSpan.FromMilliseconds(model.Batching?.MaxBatchDelayMs ?? 0);
+        var batch = new List<INatsJSMsg<byte[]>>(model.MaxBatch);
+        try
+        {
+            while (await _received.Reader.WaitToReadAsync(drain))
+            {
+                batch.Clear();
+                if (!_received.Reader.TryRead(out var first))
+                {
+                    continue;
+                }
+
+                batch.Add(first);
+                await FillBatchAsync(batch, delay, drain);
+                try
+                {
+                    await ProcessBatchAsync(batch);
+                }
+                finally
+                {
+                    Interlocked.Add(ref _inFlight, -batch.Count);
+                    _capacityChanged.Release();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (drain.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task FillBatchAsync(List<INatsJSMsg<byte[]>> batch, TimeSpan delay, CancellationToken drain)
+    {
+        var deadline = clock.GetTimestamp() + (long)(delay.TotalSeconds * clock.TimestampFrequency);
+        while (batch.Count < model.MaxBatch)
+        {
+            if (_received.Reader.TryRead(out var next))
+            {
+                batch.Add(next);
+                continue;
+            }
+
+            var remaining = clock.GetElapsedTime(clock.GetTimestamp(), deadline);
+            if (remaining <= TimeSpan.Zero || delay == TimeSpan.Zero)
+            {
+                return;
+            }
+
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(drain);
+            wait.CancelAfter(remaining);
+            try
+            {
+                if (!await _received.Reader.WaitToReadAsync(wait.Token))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (!drain.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ProcessBatchAsync(List<INatsJSMsg<byte[]>> batch)
+    {
+        var device = runner.Device;
+        var jobs = new List<(INatsJSMsg<byte[]> Msg, JobCommand Job, int Attempt)>(batch.Count);
+        foreach (var msg in batch)
+        {
+            JobCommand? job = null;
+            try
+            {
+                job = JsonSerializer.Deserialize(msg.Data ?? [], WireJson.Default.JobCommand);
+            }
+            catch (JsonException)
+            {
+            }
+
+            if (job is null)
+            {
+                // Without a job id there is no job to fail: this can only be a foreign message.
+                LogUndecodable(logger, msg.Subject, msg.Metadata?.Sequence.Stream ?? 0);
+                await msg.AckTerminateAsync();
+                continue;
+            }
+
+            jobs.Add((msg, job, (int)(msg.Metadata?.NumDelivered ?? 1)));
+        }
+
+        if (jobs.Count == 0)
+        {
+            return;
+        }
+
+        var started = clock.GetUtcNow();
+        await PublishAllAsync(jobs.Select(j => (j.Job, (object)new V1.JobStarted(
+            j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds)), $"{j.Job.JobId}:started:{j.Attempt}")));
+
+        IReadOnlyList<RunOutcome> outcomes;
+        var watch = Stopwatch.StartNew();
+        using (var heartbeat = new CancellationTokenSource())
+        {
+            var beating = HeartbeatAsync(jobs.Select(j => j.Msg).ToList(), heartbeat.Token);
+            outcomes = await Task.Run(() => RunWithFaults(jobs.Select(j => j.Job).ToList()));
+            await heartbeat.CancelAsync();
+            await beating;
+        }
+
+        watch.Stop();
+        BusyTime += watch.Elapsed;
+        var finished = clock.GetUtcNow();
+        var events = new List<(JobCommand, object, string)>(jobs.Count);
+        var settle = new List<Func<Task>>(jobs.Count);
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var (msg, job, attempt) = jobs[i];
+            switch (outcomes[i])
+            {
+                case RunOutcome.Succeeded s:
+                    events.Add((job, new V1.JobSucceeded(job.JobId, attempt, _worker, device, finished, watch.Elapsed.TotalMilliseconds, jobs.Count, s.Outputs), $"{job.JobId}:terminal"));
+                    settle.Add(() => msg.AckAsync().AsTask());
+                    break;
+                case RunOutcome.Rejected r:
+                    events.Add((job, new V1.JobFailed(job.JobId, attempt, _worker, device, finished, r.Code, r.Reason, DeadLettered: false), $"{job.JobId}:terminal"));
+                    settle.Add(() => msg.AckTerminateAsync().AsTask());
+                    break;
+                case RunOutcome.Faulted f when attempt >= topology.MaxDeliver:
+                    events.Add((job, new V1.JobFailed(job.JobId, attempt, _worker, device, finished, f.Code,
+                        $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true), $"{job.JobId}:terminal"));
+                    settle.Add(() => msg.AckTerminateAsync().AsTask());
+                    break;
+                case RunOutcome.Faulted f:
+                    var retryAfter = options.RetryBaseDelay * Math.Pow(2, attempt - 1);
+                    events.Add((job, new V1.JobAttemptFailed(job.JobId, attempt, _worker, device, finished, f.Code, f.Reason, retryAfter), $"{job.JobId}:attempt_failed:{attempt}"));
+                    settle.Add(() => msg.NakAsync(delay: retryAfter).AsTask());
+                    break;
+            }
+        }
+
+        // The results are durable in JetStream before any job leaves the queue: if this process
+        // dies before the acks, the jobs are redelivered and the duplicate results are dropped by
+        // their message ids.
+        await PublishAllAsync(events);
+        await Task.WhenAll(settle.Select(s => s()));
+        Completed += jobs.Count;
+    }
+
+    private IReadOnlyList<RunOutcome> RunWithFaults(IReadOnlyList<JobCommand> jobs)
+    {
+        if (!options.FaultInjection)
+        {
+            return runner.Run(jobs);
+        }
+
+        var outcomes = runner.Run(jobs).ToArray();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var fault = jobs[i].Metadata?.GetValueOrDefault("cqrsi-test-fault");
+            if (fault == "transient")
+            {
+                outcomes[i] = new RunOutcome.Faulted("injected_fault", "Injected transient fault (cqrsi-test-fault).");
+            }
+            else if (fault?.StartsWith("sleep:", StringComparison.Ordinal) == true)
+            {
+                Thread.Sleep(int.Parse(fault["sleep:".Length..], System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        return outcomes;
+    }
+
+    private async Task HeartbeatAsync(IReadOnlyList<INatsJSMsg<byte[]>> msgs, CancellationToken ct)
+    {
+        var period = topology.JobAckWait / 3;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(period, clock, ct);
+                foreach (var msg in msgs)
+                {
+                    await msg.AckProgressAsync(cancellationToken: ct);
+                }
+
+                LogHeartbeat(logger, model.Name, msgs.Count);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task PublishAllAsync(IEnumerable<(JobCommand Job, object Event, string MsgId)> events)
+    {
+        var publishes = events.Select(async e =>
+        {
+            var type = EventNames.Of(e.Event);
+            var headers = new NatsHeaders { [NatsTopology.EventTypeHeader] = type };
+            var payload = JsonSerializer.SerializeToUtf8Bytes(e.Event, EventNames.Types[type], WireJson.Default);
+            var ack = await js.PublishAsync(
+                NatsTopology.EventSubject(e.Job.Region, e.Job.Model),
+                payload,
+                headers: headers,
+                opts: new NatsJSPubOpts { MsgId = e.MsgId, RetryAttempts = 20, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) });
+            ack.EnsureSuccess();
+        }).ToList();
+        await Task.WhenAll(publishes);
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Pulling jobs for {Model} failed: {Reason}")]
+    private static partial void LogPullError(ILogger logger, string model, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Message {Subject} #{Sequence} is not a job; terminated")]
+    private static partial void LogUndecodable(ILogger logger, string subject, ulong sequence);
+
+    [LoggerMessage(LogLevel.Debug, "Heartbeat for {Count} running {Model} jobs")]
+    private static partial void LogHeartbeat(ILogger logger, string model, int count);
+
+    [LoggerMessage(LogLevel.Information, "Worker for {Model} stopped after {Completed} jobs")]
+    private static partial void LogStopped(ILogger logger, string model, long completed);
+}

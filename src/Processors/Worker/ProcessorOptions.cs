@@ -1,0 +1,35 @@
+using CqrsInference.Processors.Runtime;
+
+namespace CqrsInference.Processors.Worker;
+
+/// <summary>Processor settings, bound from the <c>Processor</c> section.</summary>
+public sealed class ProcessorOptions
+{
+    /// <summary>Identifies this processor in job events; defaults to host name and process id.</summary>
+    public string? WorkerId { get; set; }
+
+    /// <summary>Models to serve (names from the manifest); empty serves every model whose files are present.</summary>
+    public List<string> Models { get; set; } = [];
+
+    /// <summary>Overrides each model's execution slots when set.</summary>
+    public int? Slots { get; set; }
+
+    /// <summary>How long one pull request waits at the server for messages.</summary>
+    public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>On shutdown, how long in-flight work may take before it is handed back (Nak).</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>First retry delay after a transient fault; doubles per attempt.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Honour the job metadata key <c>cqrsi-test-fault</c> (<c>transient</c>, <c>sleep:&lt;ms&gt;</c>).
+    /// For tests of redelivery and heartbeats only; off by default.
+    /// </summary>
+    public bool FaultInjection { get; set; }
+
+    public RuntimeOptions Runtime { get; set; } = new();
+
+    public string ResolveWorkerId() => WorkerId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
+}

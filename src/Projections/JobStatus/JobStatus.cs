@@ -1,0 +1,92 @@
+using CqrsInference.Commands.Jobs;
+using Marten.Events.Aggregation;
+
+namespace CqrsInference.Projections.JobStatus;
+
+/// <summary>The job as applications see it: the read model behind <c>GET /v1/jobs/{id}</c>.</summary>
+public sealed record JobStatus(
+    Guid Id,
+    string Tenant,
+    string Status,
+    string Model,
+    string ModelVersion,
+    string Region,
+    string Priority,
+    DateTimeOffset SubmittedAt,
+    string RequestDigest,
+    IReadOnlyDictionary<string, string>? Metadata,
+    DateTimeOffset? StartedAt = null,
+    DateTimeOffset? CompletedAt = null,
+    int Attempts = 0,
+    double? QueueWaitMs = null,
+    double? RunMs = null,
+    string? Worker = null,
+    string? Device = null,
+    int? BatchSize = null,
+    IReadOnlyList<Tensor>? Outputs = null,
+    JobError? Error = null);
+
+public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
+
+/// <summary>
+/// Keeps <see cref="JobStatus"/> in the same transaction as the events (inline). Once a job is
+/// terminal it stays so: a late or repeated event cannot move it to a second terminal state.
+/// </summary>
+public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid>
+{
+    public static JobStatus Create(V1.JobSubmitted e) =>
+        new(e.JobId, e.Tenant, JobStatuses.Queued, e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
+            e.RequestDigest, e.Metadata);
+
+    public static JobStatus Apply(V1.JobStarted e, JobStatus current) =>
+        JobStatuses.IsTerminal(current.Status)
+            ? current
+            : current with
+            {
+                Status = JobStatuses.Running,
+                StartedAt = e.StartedAt,
+                Attempts = Math.Max(current.Attempts, e.Attempt),
+                QueueWaitMs = e.QueueWaitMs,
+                Worker = e.Worker,
+                Device = e.Device,
+            };
+
+    public static JobStatus Apply(V1.JobAttemptFailed e, JobStatus current) =>
+        JobStatuses.IsTerminal(current.Status)
+            ? current
+            : current with
+            {
+                Status = JobStatuses.Queued,
+                Attempts = Math.Max(current.Attempts, e.Attempt),
+                Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, DeadLettered: false),
+            };
+
+    public static JobStatus Apply(V1.JobSucceeded e, JobStatus current) =>
+        JobStatuses.IsTerminal(current.Status)
+            ? current
+            : current with
+            {
+                Status = JobStatuses.Succeeded,
+                CompletedAt = e.CompletedAt,
+                Attempts = Math.Max(current.Attempts, e.Attempt),
+                RunMs = e.RunMs,
+                Worker = e.Worker,
+                Device = e.Device,
+                BatchSize = e.BatchSize,
+                Outputs = e.Outputs,
+                Error = null,
+            };
+
+    public static JobStatus Apply(V1.JobFailed e, JobStatus current) =>
+        JobStatuses.IsTerminal(current.Status)
+            ? current
+            : current with
+            {
+                Status = JobStatuses.Failed,
+                CompletedAt = e.FailedAt,
+                Attempts = Math.Max(current.Attempts, e.Attempt),
+                Worker = e.Worker,
+                Device = e.Device,
+                Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, e.DeadLettered),
+            };
+}

@@ -1,0 +1,63 @@
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Projections.JobStatus;
+using CqrsInference.Projections.Recording;
+using JasperFx;
+using JasperFx.Events.Projections;
+using Marten;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CqrsInference.Projections;
+
+public static class MartenSetup
+{
+    /// <summary>Registers the event store, its projections and the API's submission store.</summary>
+    public static IServiceCollection AddEventStore(this IServiceCollection services, IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString("Postgres")
+            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json).");
+        var schema = configuration["Cqrsi:Schema"] ?? "cqrsi";
+
+        services.AddMarten(options => options.Configure(connectionString, schema))
+            .UseLightweightSessions()
+            .ApplyAllDatabaseChangesOnStartup();
+        services.AddSingleton<ISubmissionStore, MartenSubmissionStore>();
+        services.AddSingleton(new RecorderOptions { ConnectionString = connectionString, Schema = schema });
+        return services;
+    }
+
+    /// <summary>The projections role: the recorder that moves the event log into Marten.</summary>
+    public static IServiceCollection AddRecorder(this IServiceCollection services)
+    {
+        services.AddSingleton<EventRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
+        return services;
+    }
+
+    public static StoreOptions Configure(this StoreOptions options, string connectionString, string schema)
+    {
+        options.Connection(connectionString);
+        options.DatabaseSchemaName = schema;
+        options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+        options.UseSystemTextJsonForSerialization();
+        options.Events.UseAdvisoryLockTransaction = true;
+
+        // Deterministic event ids plus this index make recording idempotent in the database itself.
+        options.Events.EnableUniqueIndexOnEventId = true;
+        foreach (var (name, type) in EventNames.Types)
+        {
+            options.Events.MapEventType(type, name);
+        }
+
+        options.Schema.For<RecorderCheckpoint>().Identity(c => c.Id);
+        options.ConfigureProjections();
+        return options;
+    }
+
+    /// <summary>Every projection with its lifecycle: status inline, so it changes with its events.</summary>
+    public static void ConfigureProjections(this StoreOptions options)
+    {
+        options.Projections.Add<JobStatusProjection>(ProjectionLifecycle.Inline);
+    }
+}

@@ -1,0 +1,361 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
+using JasperFx.Events;
+using Marten;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using Npgsql;
+
+namespace CqrsInference.Projections.Recording;
+
+/// <summary>How far the recorder has recorded the event log (its JetStream stream sequence).</summary>
+public sealed record RecorderCheckpoint(string Id, ulong Sequence);
+
+/// <summary>
+/// Moves the event log (JetStream EVENTS) into Marten, one event stream per job, in batches.
+/// Exactly-once recording: each batch is written in one transaction together with the checkpoint
+/// (the last stream sequence recorded), and only then acknowledged; a replayed batch is skipped by
+/// sequence, and event ids are deterministic under a unique index. Only one recorder records at a
+/// time (a PostgreSQL advisory lock); others wait on standby.
+/// </summary>
+public sealed partial class EventRecorder(
+    INatsJSContext js,
+    IDocumentStore store,
+    RecorderOptions options,
+    ILogger<EventRecorder> logger) : BackgroundService
+{
+    private const string CheckpointId = "recorder";
+    private ulong _checkpoint;
+
+    /// <summary>Events recorded since start (for tests and metrics).</summary>
+    public long Recorded { get; private set; }
+
+    /// <summary>The last event log sequence recorded (the checkpoint).</summary>
+    public ulong Position => Volatile.Read(ref _checkpoint);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await using var leadership = await AcquireLeadershipAsync(stoppingToken);
+        _checkpoint = await LoadCheckpointAsync(stoppingToken);
+        await PositionConsumerAsync(stoppingToken);
+        LogStarted(logger, _checkpoint);
+
+        var channel = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(options.BatchSize * 4) { SingleReader = true, SingleWriter = true });
+        var pump = PumpAsync(channel.Writer, stoppingToken);
+        var batch = new List<INatsJSMsg<byte[]>>(options.BatchSize);
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(stoppingToken))
+            {
+                batch.Clear();
+                while (batch.Count < options.BatchSize && channel.Reader.TryRead(out var msg))
+                {
+                    batch.Add(msg);
+                }
+
+                await RecordWithRetryAsync(batch, stoppingToken);
+                foreach (var msg in batch)
+                {
+                    await msg.AckAsync(cancellationToken: stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        await pump;
+    }
+
+    private async Task PumpAsync(ChannelWriter<INatsJSMsg<byte[]>> writer, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var consumer = await js.GetConsumerAsync(NatsTopology.EventsStream, NatsTopology.RecorderConsumer, ct);
+                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: new NatsJSConsumeOpts { MaxMsgs = options.BatchSize * 2 }, cancellationToken: ct))
+                {
+                    await writer.WriteAsync(msg, ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (NatsJSProtocolException e)
+            {
+                LogConsumeError(logger, e.Message);
+            }
+            catch (NatsJSException e)
+            {
+                LogConsumeError(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+
+        writer.TryComplete();
+    }
+
+    private async Task RecordWithRetryAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                await RecordAsync(batch, ct);
+                return;
+            }
+            catch (Marten.Exceptions.ExistingStreamIdCollisionException)
+            {
+                // The API recorded a submission between our read and our write: read again.
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // PostgreSQL is down or failing: the events wait in JetStream, unacknowledged, and
+                // the batch is retried as it was, so nothing is skipped or recorded twice.
+                LogRecordFailed(logger, batch.Count, delay.TotalSeconds, e.Message);
+                await Task.Delay(delay, ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                foreach (var msg in batch)
+                {
+                    await msg.AckProgressAsync(cancellationToken: ct);
+                }
+            }
+        }
+    }
+
+    /// <summary>Records one batch in one transaction; returns the number of events appended.</summary>
+    internal async Task<int> RecordAsync(IReadOnlyList<INatsJSMsg<byte[]>> batch, CancellationToken ct)
+    {
+        var fresh = batch.Where(m => Sequence(m) > _checkpoint).DistinctBy(Sequence).OrderBy(Sequence).ToList();
+        if (fresh.Count == 0)
+        {
+            return 0;
+        }
+
+        var decoded = new List<(Guid JobId, Guid EventId, object Event)>(fresh.Count);
+        foreach (var msg in fresh)
+        {
+            try
+            {
+                decoded.Add(Decode(msg));
+            }
+            catch (Exception e) when (e is InvalidDataException or JsonException or NotSupportedException)
+            {
+                // Not ours to record (a foreign or corrupt message): it stays in the JetStream log
+                // for inspection, and recording goes on.
+                LogUndecodable(logger, msg.Subject, Sequence(msg), e.Message);
+            }
+        }
+
+        await using var session = store.LightweightSession();
+        var jobIds = decoded.Select(d => d.JobId).Distinct().ToArray();
+        var statuses = (await session.LoadManyAsync<JobStatus.JobStatus>(ct, jobIds)).ToDictionary(s => s.Id, s => s.Status);
+        var eventIds = decoded.Select(d => d.EventId).ToArray();
+        var recordedIds = (await session.Events.QueryAllRawEvents().Where(e => eventIds.Contains(e.Id)).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
+
+        var appended = 0;
+        foreach (var item in decoded)
+        {
+            if (recordedIds.Contains(item.EventId) || !statuses.TryGetValue(item.JobId, out var status) && item.Event is not V1.JobSubmitted)
+            {
+                if (item.Event is not V1.JobSubmitted)
+                {
+                    LogOrphan(logger, item.JobId, EventNames.Of(item.Event));
+                }
+
+                continue;
+            }
+
+            if (item.Event is V1.JobSubmitted)
+            {
+                if (statuses.ContainsKey(item.JobId))
+                {
+                    continue;
+                }
+
+                session.Events.StartStream<JobStatus.JobStatus>(item.JobId, WrapWithId(session, item.Event, item.EventId));
+                statuses[item.JobId] = JobStatuses.Queued;
+            }
+            else
+            {
+                if (JobStatuses.IsTerminal(status!))
+                {
+                    // A redelivered job ran again after its terminal event: the first result stands.
+                    LogAfterTerminal(logger, item.JobId, EventNames.Of(item.Event));
+                    continue;
+                }
+
+                session.Events.Append(item.JobId, WrapWithId(session, item.Event, item.EventId));
+                statuses[item.JobId] = item.Event switch
+                {
+                    V1.JobSucceeded => JobStatuses.Succeeded,
+                    V1.JobFailed => JobStatuses.Failed,
+                    V1.JobStarted => JobStatuses.Running,
+                    _ => JobStatuses.Queued,
+                };
+            }
+
+            recordedIds.Add(item.EventId);
+            appended++;
+        }
+
+        var last = Sequence(fresh[^1]);
+        session.Store(new RecorderCheckpoint(CheckpointId, last));
+        await session.SaveChangesAsync(ct);
+        _checkpoint = last;
+        Recorded += appended;
+        return appended;
+    }
+
+    /// <summary>Wraps a lifecycle event with its deterministic id.</summary>
+    public static IEvent Wrap(IDocumentSession session, object @event, int attempt)
+    {
+        var jobId = JobIdOf(@event);
+        return WrapWithId(session, @event, DeterministicGuid.ForEvent(jobId, EventNames.Of(@event), attempt));
+    }
+
+    private static IEvent WrapWithId(IDocumentSession session, object @event, Guid id)
+    {
+        var wrapper = session.Events.BuildEvent(@event);
+        wrapper.Id = id;
+        return wrapper;
+    }
+
+    private static Guid JobIdOf(object @event) => @event switch
+    {
+        V1.JobSubmitted e => e.JobId,
+        V1.JobStarted e => e.JobId,
+        V1.JobAttemptFailed e => e.JobId,
+        V1.JobSucceeded e => e.JobId,
+        V1.JobFailed e => e.JobId,
+        _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
+    };
+
+    private static ulong Sequence(INatsJSMsg<byte[]> msg) => msg.Metadata?.Sequence.Stream ?? 0;
+
+    private static (Guid JobId, Guid EventId, object Event) Decode(INatsJSMsg<byte[]> msg)
+    {
+        var data = msg.Data ?? [];
+        if (msg.Subject.StartsWith("jobs.", StringComparison.Ordinal))
+        {
+            var job = JsonSerializer.Deserialize(data, WireJson.Default.JobCommand)
+                ?? throw new InvalidDataException($"Empty job message at sequence {Sequence(msg)}.");
+            return (job.JobId, DeterministicGuid.ForEvent(job.JobId, EventNames.JobSubmitted, 0), job.ToSubmitted(data.Length));
+        }
+
+        var typeName = msg.Headers?[NatsTopology.EventTypeHeader].ToString();
+        if (typeName is null || !EventNames.Types.TryGetValue(typeName, out var type))
+        {
+            throw new InvalidDataException($"Event at sequence {Sequence(msg)} has unknown type '{typeName}'.");
+        }
+
+        var @event = JsonSerializer.Deserialize(data, type, WireJson.Default)
+            ?? throw new InvalidDataException($"Empty event at sequence {Sequence(msg)}.");
+        var attempt = @event switch
+        {
+            V1.JobStarted e => e.Attempt,
+            V1.JobAttemptFailed e => e.Attempt,
+            _ => 0,
+        };
+        var jobId = JobIdOf(@event);
+        return (jobId, DeterministicGuid.ForEvent(jobId, typeName, attempt), @event);
+    }
+
+    /// <summary>
+    /// The checkpoint in PostgreSQL, not the consumer's ack state, says where recording resumes: the
+    /// leader recreates the durable consumer to deliver from the message after it. Delivery is then
+    /// in log order, so a batch left unacknowledged by a crash is delivered again before anything
+    /// newer, and anything at or below the checkpoint is known to be recorded.
+    /// </summary>
+    private async Task PositionConsumerAsync(CancellationToken ct)
+    {
+        try
+        {
+            await js.DeleteConsumerAsync(NatsTopology.EventsStream, NatsTopology.RecorderConsumer, ct);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+        }
+
+        await js.CreateOrUpdateConsumerAsync(
+            NatsTopology.EventsStream,
+            new NATS.Client.JetStream.Models.ConsumerConfig(NatsTopology.RecorderConsumer)
+            {
+                AckPolicy = NATS.Client.JetStream.Models.ConsumerConfigAckPolicy.Explicit,
+                AckWait = options.AckWait,
+                MaxAckPending = 50_000,
+                DeliverPolicy = NATS.Client.JetStream.Models.ConsumerConfigDeliverPolicy.ByStartSequence,
+                OptStartSeq = _checkpoint + 1,
+                Description = "Records every submission and lifecycle event into Marten; positioned from the checkpoint.",
+            },
+            ct);
+    }
+
+    private async Task<ulong> LoadCheckpointAsync(CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        return (await session.LoadAsync<RecorderCheckpoint>(CheckpointId, ct))?.Sequence ?? 0;
+    }
+
+    private async Task<IAsyncDisposable> AcquireLeadershipAsync(CancellationToken ct)
+    {
+        var connection = new NpgsqlConnection(options.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(hashtext($1))", connection);
+        command.Parameters.AddWithValue($"cqrsi-recorder:{options.Schema}");
+        var standby = false;
+        while (!(bool)(await command.ExecuteScalarAsync(ct))!)
+        {
+            if (!standby)
+            {
+                LogStandby(logger);
+                standby = true;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+        }
+
+        return connection;
+    }
+
+    [LoggerMessage(LogLevel.Information, "Recorder started after event log sequence {Sequence}")]
+    private static partial void LogStarted(ILogger logger, ulong sequence);
+
+    [LoggerMessage(LogLevel.Information, "Another recorder holds the lock; standing by")]
+    private static partial void LogStandby(ILogger logger);
+
+    [LoggerMessage(LogLevel.Warning, "Consuming the event log failed: {Reason}")]
+    private static partial void LogConsumeError(ILogger logger, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Recording {Count} events failed; retrying in {Seconds}s: {Reason}")]
+    private static partial void LogRecordFailed(ILogger logger, int count, double seconds, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Event {EventType} of job {JobId} has no recorded submission; skipped")]
+    private static partial void LogOrphan(ILogger logger, Guid jobId, string eventType);
+
+    [LoggerMessage(LogLevel.Error, "Message {Subject} #{Sequence} of the event log cannot be recorded and is skipped: {Reason}")]
+    private static partial void LogUndecodable(ILogger logger, string subject, ulong sequence, string reason);
+
+    [LoggerMessage(LogLevel.Debug, "Event {EventType} of job {JobId} arrived after its terminal event; skipped")]
+    private static partial void LogAfterTerminal(ILogger logger, Guid jobId, string eventType);
+}
+
+public sealed class RecorderOptions
+{
+    public int BatchSize { get; set; } = 500;
+
+    public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Connection for the leadership lock (held for the recorder's lifetime).</summary>
+    public string ConnectionString { get; set; } = "";
+
+    public string Schema { get; set; } = "cqrsi";
+}

@@ -1,0 +1,46 @@
+using NATS.Client.JetStream;
+using NATS.Net;
+
+namespace CqrsInference.Tests.Infrastructure;
+
+/// <summary>A nats-server and the whole application (API, processors, projections) in one host.</summary>
+public class PipelineFixture : IAsyncLifetime
+{
+    public NatsServerProcess Nats { get; private set; } = null!;
+
+    public PipelineHost Host { get; private set; } = null!;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    protected virtual string Roles => "api,processor,projections";
+
+    protected virtual IReadOnlyDictionary<string, string?>? Settings => null;
+
+    public async Task InitializeAsync()
+    {
+        Nats = await NatsServerProcess.StartAsync();
+        Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
+        Client = Host.CreateClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        await Host.DisposeAsync();
+        await Nats.DisposeAsync();
+    }
+
+    /// <summary>A client connection of the test's own to the same server.</summary>
+    public async Task<(NatsClient Client, INatsJSContext Js)> ConnectAsync()
+    {
+        var client = new NatsClient(Nats.Url);
+        await client.ConnectAsync();
+        return (client, client.CreateJetStreamContext());
+    }
+}
+
+/// <summary>The API and the projections, but no processor: scale to zero.</summary>
+public sealed class NoProcessorFixture : PipelineFixture
+{
+    protected override string Roles => "api,projections";
+}
