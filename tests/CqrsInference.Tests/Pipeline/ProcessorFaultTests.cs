@@ -1,0 +1,55 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Pipeline;
+
+public sealed class ProcessorFaultTests(FaultyPipelineFixture pipeline) : IClassFixture<FaultyPipelineFixture>
+{
+    private readonly HttpClient _client = pipeline.Client;
+
+    [Fact]
+    public async Task Poison_job_ends_failed_after_max_deliver_attempts_while_other_jobs_flow()
+    {
+        var poison = await _client.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4], """{"cqrsi-test-fault":"transient"}"""));
+        var healthy = new List<SubmittedJob>();
+        for (var i = 0; i < 10; i++)
+        {
+            healthy.Add(await _client.SubmitAsync(Scenarios.MlpJob([i, 0, 0, 1])));
+        }
+
+        foreach (var job in healthy)
+        {
+            await _client.WaitForStatusAsync(job.Id, "succeeded");
+        }
+
+        var failed = await _client.WaitForStatusAsync(poison.Id, "failed");
+        failed.GetProperty("attempts").GetInt32().ShouldBe(3);
+        var error = failed.GetProperty("error");
+        error.GetProperty("deadLettered").GetBoolean().ShouldBeTrue();
+        error.GetProperty("code").GetString().ShouldBe("injected_fault");
+        error.GetProperty("message").GetString()!.ShouldContain("after 3 attempts");
+
+        var events = await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{poison.Id}/events");
+        events.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ShouldBe([
+            "v1.job_submitted",
+            "v1.job_started", "v1.job_attempt_failed",
+            "v1.job_started", "v1.job_attempt_failed",
+            "v1.job_started", "v1.job_failed",
+        ]);
+    }
+
+    [Fact]
+    public async Task Job_running_longer_than_ack_wait_is_not_redelivered()
+    {
+        // AckWait is 2 s here; the job runs 5 s and lives on AckProgress heartbeats.
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([1, 1, 2, 2], """{"cqrsi-test-fault":"sleep:5000"}"""));
+
+        var done = await _client.WaitForStatusAsync(job.Id, "succeeded", TimeSpan.FromSeconds(30));
+
+        done.GetProperty("attempts").GetInt32().ShouldBe(1);
+        done.GetProperty("runMs").GetDouble().ShouldBeGreaterThan(5000);
+        var events = await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{job.Id}/events");
+        events.EnumerateArray().Count(e => e.GetProperty("type").GetString() == "v1.job_started").ShouldBe(1);
+    }
+}
