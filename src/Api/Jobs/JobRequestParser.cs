@@ -190,7 +190,7 @@ public static class JobRequestParser
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
-            if (!WriteFlat(data, writer, depth: 0))
+            if (!WriteFlat(data, writer, depth: 1))
             {
                 error = "Nested data may be at most 8 levels deep.";
             }

@@ -33,15 +33,24 @@ public sealed partial class ModelWorker(
     private int _reserved;
     private int _inFlight;
 
+    private long _firstStart;
+    private long _lastEnd;
+
     private int Slots => options.Slots ?? model.Slots;
 
+    private int MaxBatch => options.MaxBatch is { } max && model.Batching is not null ? Math.Max(1, max) : model.MaxBatch;
+
     /// <summary>Jobs this worker may hold at once: every slot running a full batch.</summary>
-    public int Capacity => Slots * model.MaxBatch;
+    public int Capacity => Slots * MaxBatch;
 
-    /// <summary>Time spent inside ONNX runs, for the busy fraction.</summary>
-    public TimeSpan BusyTime { get; private set; }
+    private long _busyTicks;
 
-    public long Completed { get; private set; }
+    /// <summary>Time spent inside ONNX runs, summed over slots, for the busy fraction.</summary>
+    public TimeSpan BusyTime => TimeSpan.FromTicks(Interlocked.Read(ref _busyTicks));
+
+    private long _completed;
+
+    public long Completed => Interlocked.Read(ref _completed);
 
     public async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -61,7 +70,9 @@ public sealed partial class ModelWorker(
             await left.NakAsync(cancellationToken: CancellationToken.None);
         }
 
-        LogStopped(logger, model.Name, Completed);
+        var active = _firstStart == 0 ? TimeSpan.Zero : clock.GetElapsedTime(_firstStart, _lastEnd);
+        LogStopped(logger, model.Name, Completed, BusyTime.TotalSeconds, active.TotalSeconds,
+            active > TimeSpan.Zero ? 100 * BusyTime / (active * Slots) : 0, Slots);
     }
 
     private async Task FetchLoopAsync(CancellationToken ct)
@@ -134,7 +145,7 @@ public sealed partial class ModelWorker(
     private async Task ExecuteLoopAsync(CancellationToken drain)
     {
         var delay = TimeSpan.FromMilliseconds(model.Batching?.MaxBatchDelayMs ?? 0);
-        var batch = new List<INatsJSMsg<byte[]>>(model.MaxBatch);
+        var batch = new List<INatsJSMsg<byte[]>>(MaxBatch);
         try
         {
             while (await _received.Reader.WaitToReadAsync(drain))
@@ -166,7 +177,7 @@ public sealed partial class ModelWorker(
     private async Task FillBatchAsync(List<INatsJSMsg<byte[]>> batch, TimeSpan delay, CancellationToken drain)
     {
         var deadline = clock.GetTimestamp() + (long)(delay.TotalSeconds * clock.TimestampFrequency);
-        while (batch.Count < model.MaxBatch)
+        while (batch.Count < MaxBatch)
         {
             if (_received.Reader.TryRead(out var next))
             {
@@ -233,6 +244,7 @@ public sealed partial class ModelWorker(
 
         IReadOnlyList<RunOutcome> outcomes;
         var watch = Stopwatch.StartNew();
+        Interlocked.CompareExchange(ref _firstStart, clock.GetTimestamp(), 0);
         using (var heartbeat = new CancellationTokenSource())
         {
             var beating = HeartbeatAsync(jobs.Select(j => j.Msg).ToList(), heartbeat.Token);
@@ -242,7 +254,7 @@ public sealed partial class ModelWorker(
         }
 
         watch.Stop();
-        BusyTime += watch.Elapsed;
+        Interlocked.Add(ref _busyTicks, watch.Elapsed.Ticks);
         var finished = clock.GetUtcNow();
         var events = new List<(JobCommand, object, string)>(jobs.Count);
         var settle = new List<Func<Task>>(jobs.Count);
@@ -277,7 +289,8 @@ public sealed partial class ModelWorker(
         // their message ids.
         await PublishAllAsync(events);
         await Task.WhenAll(settle.Select(s => s()));
-        Completed += jobs.Count;
+        Interlocked.Add(ref _completed, jobs.Count);
+        _lastEnd = clock.GetTimestamp();
     }
 
     private IReadOnlyList<RunOutcome> RunWithFaults(IReadOnlyList<JobCommand> jobs)
@@ -351,6 +364,6 @@ public sealed partial class ModelWorker(
     [LoggerMessage(LogLevel.Debug, "Heartbeat for {Count} running {Model} jobs")]
     private static partial void LogHeartbeat(ILogger logger, string model, int count);
 
-    [LoggerMessage(LogLevel.Information, "Worker for {Model} stopped after {Completed} jobs")]
-    private static partial void LogStopped(ILogger logger, string model, long completed);
+    [LoggerMessage(LogLevel.Information, "Worker for {Model} stopped after {Completed} jobs: busy {BusySeconds:F3} s in inference of {ActiveSeconds:F3} s from first start to last finish ({BusyPercent:F1}% of {Slots} slots)")]
+    private static partial void LogStopped(ILogger logger, string model, long completed, double busySeconds, double activeSeconds, double busyPercent, int slots);
 }

@@ -14,6 +14,9 @@ public sealed class ProcessorOptions
     /// <summary>Overrides each model's execution slots when set.</summary>
     public int? Slots { get; set; }
 
+    /// <summary>Overrides each batching model's <c>maxBatch</c> when set (1 turns batching off; for benchmarks).</summary>
+    public int? MaxBatch { get; set; }
+
     /// <summary>How long one pull request waits at the server for messages.</summary>
     public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(5);
 

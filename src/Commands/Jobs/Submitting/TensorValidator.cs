@@ -45,7 +45,14 @@ public static class TensorValidator
                 continue;
             }
 
-            var count = input.Shape.Aggregate(1L, (a, d) => a * d);
+            // Each dimension is below 2^31, so the product is checked as it grows: it cannot
+            // wrap around to a small number and slip past the limit.
+            var count = 1L;
+            foreach (var dimension in input.Shape)
+            {
+                count = Math.Min(count * dimension, MaxElements + 1);
+            }
+
             total += count;
             if (total > MaxElements)
             {

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace CqrsInference.Bench;
+
+/// <summary>The application as a child process with the roles and settings of one benchmark run.</summary>
+internal sealed partial class AppProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _readyMarker;
+
+    private AppProcess(Process process, string readyMarker)
+    {
+        _process = process;
+        _readyMarker = readyMarker;
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static async Task<AppProcess> StartAsync(BenchSettings settings, string roles, string readyMarker, IReadOnlyDictionary<string, string> extra)
+    {
+        var info = new ProcessStartInfo("dotnet", settings.AppDll) { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.Environment["Cqrsi__Roles"] = roles;
+        info.Environment["Cqrsi__Schema"] = settings.Schema;
+        info.Environment["Nats__Url"] = settings.NatsUrl;
+        info.Environment["ConnectionStrings__Postgres"] = settings.Postgres;
+        info.Environment["Models__Directory"] = settings.ModelsDirectory;
+        info.Environment["Models__Manifest"] = settings.Manifest;
+        info.Environment["Urls"] = roles.Contains("api", StringComparison.Ordinal) ? settings.ApiUrl : "http://127.0.0.1:0";
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__CqrsInference"] = "Information";
+        foreach (var (key, value) in extra)
+        {
+            info.Environment[key] = value;
+        }
+
+        var app = new AppProcess(Process.Start(info)!, readyMarker);
+        app._process.OutputDataReceived += (_, e) => app.Append(e.Data);
+        app._process.ErrorDataReceived += (_, e) => app.Append(e.Data);
+        app._process.BeginOutputReadLine();
+        app._process.BeginErrorReadLine();
+        if (await Task.WhenAny(app._ready.Task, app._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(90))) != app._ready.Task)
+        {
+            throw new InvalidOperationException($"The application ({roles}) did not become ready:\n{app.Output}");
+        }
+
+        return app;
+    }
+
+    /// <summary>SIGTERM, then waits: the processor logs its busy time as it stops.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 15);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        if (line.Contains(_readyMarker, StringComparison.Ordinal))
+        {
+            _ready.TrySetResult();
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
+
+internal sealed record BenchSettings(string AppDll, string NatsUrl, string Postgres, string ModelsDirectory, string Manifest, string ApiUrl, string Schema);

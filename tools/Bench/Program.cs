@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CqrsInference.Bench;
+using NATS.Client.Core;
+using NATS.Net;
+
+// Bounded benchmarks against real servers on loopback (see bench.sh and docs/BENCHMARKS.md).
+//   e2e [jobs] [concurrency]      submit -> succeeded through the whole pipeline, mlp-test model
+//   ocr-batching [jobs]           PP-OCRv4 items/s with dynamic batching vs batch size 1
+var scenario = args.ElementAtOrDefault(0) ?? "e2e";
+var settings = new BenchSettings(
+    AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
+    NatsUrl: Environment.GetEnvironmentVariable("BENCH_NATS") ?? "nats://127.0.0.1:14222",
+    Postgres: Environment.GetEnvironmentVariable("BENCH_PG") ?? "Host=127.0.0.1;Port=55434;Database=cqrsi;Username=postgres;Maximum Pool Size=50",
+    ModelsDirectory: Environment.GetEnvironmentVariable("BENCH_MODELS") ?? ".models",
+    Manifest: Environment.GetEnvironmentVariable("BENCH_MANIFEST") ?? "models/manifest.json",
+    ApiUrl: "http://127.0.0.1:18080",
+    Schema: "bench_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture));
+
+Console.WriteLine($"# CqrsInference benchmark '{scenario}' on {Environment.ProcessorCount} cores, {RuntimeInformation()}");
+return scenario switch
+{
+    "e2e" => await EndToEndAsync(settings, Arg(1, 5000), Arg(2, 32)),
+    "ocr-batching" => await OcrBatchingAsync(settings, Arg(1, 400)),
+    _ => Usage(),
+};
+
+int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs]");
+    return 2;
+}
+
+static string RuntimeInformation() => System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription;
+
+static async Task<int> EndToEndAsync(BenchSettings settings, int jobs, int concurrency)
+{
+    await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
+        new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
+    using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+    await using var nats = new NatsClient(settings.NatsUrl);
+    var completions = new CompletionWatcher(nats, "events.*.mlp-test");
+    await completions.StartAsync();
+
+    Console.WriteLine("warm-up: 500 jobs");
+    await RunClosedLoopAsync(http, completions, 500, concurrency);
+    Console.WriteLine($"measured: {jobs} jobs, {concurrency} concurrent submitters, model mlp-test");
+    var run = await RunClosedLoopAsync(http, completions, jobs, concurrency);
+
+    // Read-model lag: from the last succeeded event on NATS until the API reads it as succeeded.
+    var lag = Stopwatch.StartNew();
+    foreach (var id in run.Ids.TakeLast(20))
+    {
+        while ((await http.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}")).GetProperty("status").GetString() != "succeeded")
+        {
+            await Task.Delay(5);
+        }
+    }
+
+    var visibleAfter = lag.Elapsed;
+    Console.WriteLine();
+    Console.WriteLine("| metric | value |");
+    Console.WriteLine("|---|---|");
+    Console.WriteLine($"| jobs | {jobs} |");
+    Console.WriteLine($"| throughput submitted→succeeded | {jobs / run.Wall.TotalSeconds:F0} jobs/s |");
+    Console.WriteLine($"| submit (202) latency p50 / p99 | {P(run.Submit, 50):F1} / {P(run.Submit, 99):F1} ms |");
+    Console.WriteLine($"| submit→succeeded latency p50 / p99 | {P(run.EndToEnd, 50):F1} / {P(run.EndToEnd, 99):F1} ms |");
+    Console.WriteLine($"| last job readable as succeeded after its event | {visibleAfter.TotalMilliseconds:F0} ms |");
+    return 0;
+}
+
+static async Task<int> OcrBatchingAsync(BenchSettings settings, int jobs)
+{
+    var line = await File.ReadAllBytesAsync(Environment.GetEnvironmentVariable("BENCH_OCR_IMAGE") ?? throw new InvalidOperationException("BENCH_OCR_IMAGE is not set"));
+    var body = $$"""{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["{{Convert.ToBase64String(line)}}"]}]}""";
+    await using var api = await AppProcess.StartAsync(settings, "api,projections", "ready", new Dictionary<string, string>());
+    using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+    await using var nats = new NatsClient(settings.NatsUrl);
+    var completions = new CompletionWatcher(nats, "events.*.ppocr-rec");
+    await completions.StartAsync();
+
+    var rows = new List<string>();
+    foreach (var maxBatch in new[] { 1, 8, 1, 8 })
+    {
+        // The whole load waits in the queue before the processor starts: saturation from the first pull.
+        var ids = new List<Guid>();
+        for (var i = 0; i < jobs; i++)
+        {
+            ids.Add(await SubmitAsync(http, body));
+        }
+
+        var watch = Stopwatch.StartNew();
+        await using var processor = await AppProcess.StartAsync(settings, "processor", "Serving ppocr-rec",
+            new Dictionary<string, string> { ["Processor__Models__0"] = "ppocr-rec", ["Processor__MaxBatch"] = maxBatch.ToString(CultureInfo.InvariantCulture) });
+        var startup = watch.Elapsed;
+        await completions.WaitForAsync(ids, TimeSpan.FromMinutes(5));
+        await processor.StopAsync();
+        var stats = Regex.Match(processor.Output, @"stopped after (\d+) jobs: busy ([\d.]+) s in inference of ([\d.]+) s");
+        var busy = double.Parse(stats.Groups[2].Value, CultureInfo.InvariantCulture);
+        var active = double.Parse(stats.Groups[3].Value, CultureInfo.InvariantCulture);
+        var itemsPerSecond = jobs / active;
+        rows.Add($"| {maxBatch} | {jobs} | {active:F2} s | {itemsPerSecond:F1} | {100 * busy / active:F1}% | {startup.TotalSeconds:F1} s |");
+        Console.WriteLine(rows[^1]);
+    }
+
+    Console.WriteLine();
+    Console.WriteLine("| max batch | jobs | first start → last finish | items/s | busy (in inference) | processor start + warm-up |");
+    Console.WriteLine("|---|---|---|---|---|---|");
+    rows.ForEach(Console.WriteLine);
+    return 0;
+}
+
+static async Task<Guid> SubmitAsync(HttpClient http, string body)
+{
+    using var response = await http.PostAsync("/v1/jobs", new StringContent(body, Encoding.UTF8, "application/json"));
+    response.EnsureSuccessStatusCode();
+    return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+}
+
+static async Task<(List<Guid> Ids, List<double> Submit, List<double> EndToEnd, TimeSpan Wall)> RunClosedLoopAsync(
+    HttpClient http, CompletionWatcher completions, int jobs, int concurrency)
+{
+    var ids = new Guid[jobs];
+    var submitted = new long[jobs];
+    var submitMs = new double[jobs];
+    var next = -1;
+    var wall = Stopwatch.StartNew();
+    var workers = Enumerable.Range(0, concurrency).Select(async w =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < jobs)
+        {
+            var body = $$"""{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[{{i % 10}},1,2,3]}]}""";
+            submitted[i] = Stopwatch.GetTimestamp();
+            ids[i] = await SubmitAsync(http, body);
+            submitMs[i] = Stopwatch.GetElapsedTime(submitted[i]).TotalMilliseconds;
+        }
+    });
+    await Task.WhenAll(workers);
+    await completions.WaitForAsync(ids, TimeSpan.FromMinutes(5));
+    wall.Stop();
+    var endToEnd = ids.Select((id, i) => Stopwatch.GetElapsedTime(submitted[i], completions.CompletedAt(id)).TotalMilliseconds).ToList();
+    return (ids.ToList(), submitMs.ToList(), endToEnd, wall.Elapsed);
+}
+
+static double P(List<double> values, int percentile)
+{
+    var sorted = values.Order().ToList();
+    return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+}
+
+/// <summary>Watches the results stream's subjects (core NATS) for terminal events of the benchmark's jobs.</summary>
+internal sealed class CompletionWatcher(NatsClient nats, string subject)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, long> _done = new();
+
+    public async Task StartAsync()
+    {
+        var ready = new TaskCompletionSource();
+        _ = Task.Run(async () =>
+        {
+            await using var subscription = await nats.Connection.SubscribeCoreAsync<byte[]>(subject);
+            ready.SetResult();
+            await foreach (var msg in subscription.Msgs.ReadAllAsync())
+            {
+                var type = msg.Headers?["Cqrsi-Event-Type"].ToString();
+                if (type is "v1.job_succeeded" or "v1.job_failed")
+                {
+                    using var document = JsonDocument.Parse(msg.Data);
+                    _done.TryAdd(document.RootElement.GetProperty("jobId").GetGuid(), Stopwatch.GetTimestamp());
+                }
+            }
+        });
+        await ready.Task;
+        await nats.PingAsync();
+    }
+
+    public long CompletedAt(Guid id) => _done[id];
+
+    public async Task WaitForAsync(IEnumerable<Guid> ids, TimeSpan timeout)
+    {
+        var pending = ids.ToList();
+        var deadline = Stopwatch.StartNew();
+        while (pending.Any(id => !_done.ContainsKey(id)))
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                throw new TimeoutException($"{pending.Count(id => !_done.ContainsKey(id))} jobs did not finish in {timeout}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+}
