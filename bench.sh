@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmarks against real servers on loopback (separate ports and data from run.sh and test.sh).
+#   ./bench.sh e2e [jobs] [concurrency]     submit -> succeeded through the whole pipeline (mlp-test)
+#   ./bench.sh ocr-batching [jobs]          PP-OCRv4 items/s, dynamic batching vs batch size 1
+# Each run starts fresh servers under .data/bench and removes them afterwards.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+cqrsi_install_packages
+cqrsi_install_test_tools
+cqrsi_install_models "$ROOT/.models"
+
+BENCH="$ROOT/.data/bench"
+cleanup() {
+  cqrsi_stop_nats "$BENCH/nats" >/dev/null 2>&1 || true
+  cqrsi_stop_postgres "$BENCH/pg" >/dev/null 2>&1 || true
+  rm -rf "$BENCH"
+}
+cleanup
+trap cleanup EXIT
+cqrsi_start_nats "$BENCH/nats" 14222 18222
+cqrsi_start_postgres "$BENCH/pg" 55434
+
+echo "==> building"
+dotnet build CqrsInference.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+
+convert -size 520x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravity center \
+  -annotate 0 'Invoice 4711 paid in full' -trim +repage -bordercolor white -border 6 "$BENCH/line.png"
+
+export BENCH_APP_DLL="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
+export BENCH_NATS="nats://127.0.0.1:14222"
+export BENCH_PG="Host=127.0.0.1;Port=55434;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
+export BENCH_MODELS="$ROOT/.models" BENCH_MANIFEST="$ROOT/models/manifest.json" BENCH_OCR_IMAGE="$BENCH/line.png"
+dotnet tools/Bench/bin/Release/net10.0/CqrsInference.Bench.dll "$@"
