@@ -9,8 +9,8 @@ ROOT=$PWD
 source scripts/lib.sh
 set -e
 
-PG_PORT=${CQRSI_TEST_PG_PORT:-55433}
 PG_DIR="$ROOT/.data/test-pg"
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 cqrsi_install_packages
 cqrsi_install_test_tools
@@ -18,6 +18,9 @@ cqrsi_install_models "$ROOT/.models"
 
 cqrsi_stop_postgres "$PG_DIR" >/dev/null 2>&1 || true
 rm -rf "$PG_DIR"
+# 55433 unless something (another checkout's tests, say) already listens there.
+PG_PORT=${CQRSI_TEST_PG_PORT:-55433}
+while port_busy "$PG_PORT"; do PG_PORT=$((PG_PORT + 1)); done
 CQRSI_PG_FSYNC=off cqrsi_start_postgres "$PG_DIR" "$PG_PORT"
 trap 'cqrsi_stop_postgres "$PG_DIR" >/dev/null 2>&1 || true' EXIT
 
