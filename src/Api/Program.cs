@@ -1,5 +1,6 @@
 using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Jobs;
+using CqrsInference.Api.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -9,8 +10,10 @@ var app = builder.Build();
 app.MapDefaultEndpoints();
 if (app.Services.GetRequiredService<Roles>().Api)
 {
+    app.UseApiAuthentication();
     app.MapJobsApi();
     app.MapModelsApi();
+    app.MapAdminApi();
 }
 
 app.Run();

@@ -3,6 +3,7 @@ using CqrsInference.Commands.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors;
 using CqrsInference.Projections;
+using Marten;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
@@ -57,7 +58,8 @@ public static partial class ServiceDefaults
             services.AddSingleton(builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions());
             services.AddSingleton<IJobQueue, NatsJobQueue>();
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
-            services.AddSingleton(ApiKeyOptions.From(builder.Configuration));
+            services.AddSingleton<Security.ApiAuthentication>();
+            services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 
         if (roles.Processor)

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using CqrsInference.Api.Hosting;
+using CqrsInference.Api.Security;
 using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Projections.JobStatus;
 using Marten;
@@ -22,33 +22,31 @@ public static class JobsApi
             .WithSummary("Submit an inference job")
             .WithDescription("Validates the inputs against the model, makes the job durable in the model's JetStream work queue and answers 202 with its id. "
                 + "The Idempotency-Key header makes a retried submit return the same job.")
-            .Accepts<JsonElement>("application/json");
+            .Accepts<JsonElement>("application/json")
+            .RequireRole(ApiRoles.Submit);
 
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
-            .WithSummary("The job's status, timings and outputs");
+            .WithSummary("The job's status, timings and outputs")
+            .RequireRole(ApiRoles.Read);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)
             .WithName("GetJobEvents")
-            .WithSummary("The job's recorded events, in order");
+            .WithSummary("The job's recorded events, in order")
+            .RequireRole(ApiRoles.Read);
 
         return app;
     }
 
     public static async Task<Results<Accepted<JobView>, ProblemHttpResult>> SubmitAsync(
         HttpRequest request,
-        ApiKeyOptions keys,
+        ApiCaller caller,
         ISender sender,
         IQuerySession session,
         TimeProvider clock,
         CancellationToken ct)
     {
-        var tenant = keys.Authenticate(request);
-        if (tenant is null)
-        {
-            return Problems.Unauthorized();
-        }
-
+        var tenant = caller.Tenant;
         if (request.ContentType is not { } contentType || !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type",
@@ -114,26 +112,18 @@ public static class JobsApi
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
-        Guid id, HttpRequest request, ApiKeyOptions keys, IQuerySession session, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, CancellationToken ct)
     {
-        var tenant = keys.Authenticate(request);
-        if (tenant is null)
-        {
-            return Problems.Unauthorized();
-        }
+        var tenant = caller.Tenant;
 
         var status = await session.LoadAsync<JobStatus>(id, ct);
         return status is null || status.Tenant != tenant ? Problems.JobNotFound(id) : TypedResults.Ok(JobView.From(status));
     }
 
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(
-        Guid id, HttpRequest request, ApiKeyOptions keys, IQuerySession session, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, CancellationToken ct)
     {
-        var tenant = keys.Authenticate(request);
-        if (tenant is null)
-        {
-            return Problems.Unauthorized();
-        }
+        var tenant = caller.Tenant;
 
         var status = await session.LoadAsync<JobStatus>(id, ct);
         if (status is null || status.Tenant != tenant)
@@ -175,10 +165,7 @@ public static class JobsApi
 /// <summary>The API's problem details (RFC 7807), in one place.</summary>
 public static class Problems
 {
-    public static ProblemHttpResult Unauthorized() =>
-        TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
-            detail: "Send 'Authorization: Bearer <key>' with a valid API key.");
-
+    /// <summary>Also the answer for another tenant's job: its existence is not disclosed.</summary>
     public static ProblemHttpResult JobNotFound(Guid id) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"There is no job {id}.");
 

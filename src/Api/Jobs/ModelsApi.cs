@@ -1,4 +1,5 @@
 using CqrsInference.Commands.Models;
+using CqrsInference.Api.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Jobs;
@@ -18,7 +19,8 @@ public static class ModelsApi
         app.MapGet("/v1/models", (ModelCatalog catalog) => List(catalog))
             .WithTags("Models")
             .WithName("ListModels")
-            .WithSummary("The models served, with their input and output tensors (-1: dynamic dimension)");
+            .WithSummary("The models served, with their input and output tensors (-1: dynamic dimension)")
+            .RequireRole(null);
         return app;
     }
 

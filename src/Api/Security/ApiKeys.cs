@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace CqrsInference.Api.Security;
+
+/// <summary>The roles a key can hold.</summary>
+public static class ApiRoles
+{
+    public const string Submit = "submit";
+    public const string Read = "read";
+    public const string Analyst = "analyst";
+    public const string Auditor = "auditor";
+    public const string Admin = "admin";
+
+    public static readonly IReadOnlyList<string> All = [Submit, Read, Analyst, Auditor, Admin];
+}
+
+/// <summary>
+/// A stored API key. The secret itself is never stored: only its SHA-256. The key a client sends is
+/// <c>cqrsi_&lt;id&gt;_&lt;secret&gt;</c>; the id finds the document, the hash proves the secret.
+/// </summary>
+public sealed record ApiKey(
+    string Id,
+    string Tenant,
+    string Name,
+    string[] Roles,
+    string SecretHash,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? RevokedAt = null);
+
+/// <summary>Who is calling: the tenant every query is filtered by, and what they may do.</summary>
+public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Roles, string KeyId)
+{
+    public const string ItemKey = "cqrsi.caller";
+
+    public bool Has(string role) => Roles.Contains(role);
+
+    /// <summary>Lets handlers take the caller as a parameter once the role filter has set it.</summary>
+    public static ValueTask<ApiCaller?> BindAsync(HttpContext context) =>
+        ValueTask.FromResult(context.Items[ItemKey] as ApiCaller);
+}
+
+public static class ApiKeySecrets
+{
+    public const string Prefix = "cqrsi_";
+
+    public static (string Id, string Key, string Hash) Create()
+    {
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', '-').Replace('/', '_').TrimEnd('=');
+        return (id, $"{Prefix}{id}_{secret}", Hash(secret));
+    }
+
+    public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    /// <summary>Splits a presented key into id and secret; false if it is not of our form.</summary>
+    public static bool TryParse(string key, out string id, out string secret)
+    {
+        id = secret = "";
+        if (!key.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = key[Prefix.Length..];
+        var separator = rest.IndexOf('_', StringComparison.Ordinal);
+        if (separator <= 0 || separator == rest.Length - 1)
+        {
+            return false;
+        }
+
+        (id, secret) = (rest[..separator], rest[(separator + 1)..]);
+        return true;
+    }
+
+    public static bool Matches(string secret, string storedHash) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(secret)), Encoding.ASCII.GetBytes(storedHash));
+}
