@@ -5,6 +5,8 @@
 #                       API at http://127.0.0.1:8080. Ctrl-C stops everything it started.
 #   ./run.sh processor  one more processor process against the servers a running ./run.sh started.
 #   ./run.sh projections | api   that role alone, likewise.
+#   ./run.sh verify      recompute the audit hash chains of the running system's event store.
+#   ./run.sh replay      rebuild the job-status projection into fresh tables and compare with the live one.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -15,7 +17,8 @@ role=${1:-all}
 case "$role" in
   all) roles="api,processor,projections" ;;
   api|processor|projections) roles="$role" ;;
-  *) echo "usage: $0 [processor|projections|api]" >&2; exit 2 ;;
+  verify|replay) roles="" ;;
+  *) echo "usage: $0 [processor|projections|api|verify|replay]" >&2; exit 2 ;;
 esac
 
 NATS_PORT=${CQRSI_NATS_PORT:-4222}
@@ -54,6 +57,9 @@ export Nats__Url="nats://127.0.0.1:$NATS_PORT"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 export Models__Directory="$ROOT/.models" Models__Manifest="$ROOT/models/manifest.json"
 export Cqrsi__Roles="$roles"
+if [ -z "$roles" ]; then
+  exec dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll "$role"
+fi
 if [ "$role" = all ] || [ "$role" = api ]; then
   export Urls="$HTTP_URL"
   echo "==> CqrsInference: API at $HTTP_URL (models: GET $HTTP_URL/v1/models); Ctrl-C stops it"

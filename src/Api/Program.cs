@@ -2,6 +2,11 @@ using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Jobs;
 using CqrsInference.Api.Security;
 
+if (AuditCommands.Handles(args))
+{
+    return await AuditCommands.RunAsync(args);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddCqrsInferenceRoles();
@@ -14,9 +19,11 @@ if (app.Services.GetRequiredService<Roles>().Api)
     app.MapJobsApi();
     app.MapModelsApi();
     app.MapAdminApi();
+    app.MapAuditApi();
 }
 
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>
 /// Declared so that tests can host the application with WebApplicationFactory&lt;Program&gt;: top-level

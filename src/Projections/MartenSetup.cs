@@ -1,5 +1,6 @@
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Projections.Audit;
 using CqrsInference.Projections.JobStatus;
 using CqrsInference.Projections.Recording;
 using JasperFx;
@@ -24,6 +25,10 @@ public static class MartenSetup
             .ApplyAllDatabaseChangesOnStartup();
         services.AddSingleton<ISubmissionStore, MartenSubmissionStore>();
         services.AddSingleton(new RecorderOptions { ConnectionString = connectionString, Schema = schema });
+        services.AddSingleton(new AuditOptions { ConnectionString = connectionString, Schema = schema });
+        services.AddSingleton<AuditVerifier>();
+        services.AddSingleton<AuditFeed>();
+        services.AddSingleton<ProjectionReplay>();
         return services;
     }
 
@@ -32,6 +37,8 @@ public static class MartenSetup
     {
         services.AddSingleton<EventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
+        services.AddSingleton<AuditSealer>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditSealer>());
         return services;
     }
 

@@ -27,13 +27,13 @@ public static class JobsApi
 
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
-            .WithSummary("The job's status, timings and outputs")
-            .RequireRole(ApiRoles.Read);
+            .WithSummary("The job's status, timings and outputs; with ?version=n or ?asOf=<timestamp>, the job as it stood then")
+            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)
             .WithName("GetJobEvents")
             .WithSummary("The job's recorded events, in order")
-            .RequireRole(ApiRoles.Read);
+            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
 
         return app;
     }
@@ -112,12 +112,49 @@ public static class JobsApi
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
-        Guid id, ApiCaller caller, IQuerySession session, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, string? asOf, string? version, CancellationToken ct)
     {
-        var tenant = caller.Tenant;
-
         var status = await session.LoadAsync<JobStatus>(id, ct);
-        return status is null || status.Tenant != tenant ? Problems.JobNotFound(id) : TypedResults.Ok(JobView.From(status));
+        if (status is null || status.Tenant != caller.Tenant)
+        {
+            return Problems.JobNotFound(id);
+        }
+
+        if (asOf is null && version is null)
+        {
+            return TypedResults.Ok(JobView.From(status));
+        }
+
+        // Time travel: fold the job's events up to a version or a moment, with the same projection.
+        var errors = new Dictionary<string, string[]>();
+        DateTimeOffset? moment = null;
+        if (asOf is not null)
+        {
+            if (DateTimeOffset.TryParse(asOf, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
+            {
+                moment = parsed;
+            }
+            else
+            {
+                errors["asOf"] = ["asOf must be an ISO 8601 timestamp, e.g. 2026-11-25T18:00:00Z."];
+            }
+        }
+
+        long upTo = 0;
+        if (version is not null && (!long.TryParse(version, out upTo) || upTo < 1))
+        {
+            errors["version"] = ["version must be a whole number of at least 1."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        var then = await session.Events.AggregateStreamAsync<JobStatus>(id, version: upTo, timestamp: moment, token: ct);
+        return then is null
+            ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found then", detail: $"Job {id} had no recorded events by {asOf ?? $"version {version}"}.")
+            : TypedResults.Ok(JobView.From(then));
     }
 
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(

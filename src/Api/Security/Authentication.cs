@@ -57,15 +57,15 @@ public sealed class ApiAuthentication(IConfiguration configuration, IDocumentSto
     }
 }
 
-/// <summary>Endpoint metadata: the role a caller needs (null: any authenticated caller).</summary>
-public sealed record RequiredRole(string? Role);
+/// <summary>Endpoint metadata: the roles of which a caller needs one (none: any authenticated caller).</summary>
+public sealed record RequiredRole(string[] Roles);
 
 public static class RoleRequirement
 {
     /// <summary>401 without valid credentials, 403 without the role; otherwise the caller is bound for the handler.</summary>
-    public static TBuilder RequireRole<TBuilder>(this TBuilder builder, string? role)
+    public static TBuilder RequireRole<TBuilder>(this TBuilder builder, params string[] anyOf)
         where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredRole(role));
+        builder.WithMetadata(new RequiredRole(anyOf));
 
     /// <summary>
     /// Authenticates before the endpoint binds its parameters, so that handlers can take
@@ -85,9 +85,9 @@ public static class RoleRequirement
             IResult? refusal = caller is null
                 ? TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
                     detail: "Send 'Authorization: Bearer <key>' with a valid, unrevoked API key.")
-                : required.Role is not null && !caller.Has(required.Role)
+                : required.Roles.Length > 0 && !required.Roles.Any(caller.Has)
                     ? TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                        detail: $"This key lacks the '{required.Role}' role.")
+                        detail: $"This key lacks the role this needs: {string.Join(" or ", required.Roles)}.")
                     : null;
             if (refusal is not null)
             {

@@ -248,7 +248,7 @@ public sealed partial class ModelWorker(
         using (var heartbeat = new CancellationTokenSource())
         {
             var beating = HeartbeatAsync(jobs.Select(j => j.Msg).ToList(), heartbeat.Token);
-            outcomes = await Task.Run(() => RunWithFaults(jobs.Select(j => j.Job).ToList()));
+            outcomes = await Task.Run(() => RunWithFaults(jobs.Select(j => (j.Job, j.Attempt)).ToList()));
             await heartbeat.CancelAsync();
             await beating;
         }
@@ -293,18 +293,20 @@ public sealed partial class ModelWorker(
         _lastEnd = clock.GetTimestamp();
     }
 
-    private IReadOnlyList<RunOutcome> RunWithFaults(IReadOnlyList<JobCommand> jobs)
+    private IReadOnlyList<RunOutcome> RunWithFaults(IReadOnlyList<(JobCommand Job, int Attempt)> jobs)
     {
+        var outcomes = runner.Run(jobs.Select(j => j.Job).ToList()).ToArray();
         if (!options.FaultInjection)
         {
-            return runner.Run(jobs);
+            return outcomes;
         }
 
-        var outcomes = runner.Run(jobs).ToArray();
         for (var i = 0; i < jobs.Count; i++)
         {
-            var fault = jobs[i].Metadata?.GetValueOrDefault("cqrsi-test-fault");
-            if (fault == "transient")
+            var fault = jobs[i].Job.Metadata?.GetValueOrDefault("cqrsi-test-fault");
+            if (fault == "transient"
+                || (fault?.StartsWith("transient:", StringComparison.Ordinal) == true
+                    && jobs[i].Attempt <= int.Parse(fault["transient:".Length..], System.Globalization.CultureInfo.InvariantCulture)))
             {
                 outcomes[i] = new RunOutcome.Faulted("injected_fault", "Injected transient fault (cqrsi-test-fault).");
             }

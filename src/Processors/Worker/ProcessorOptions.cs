@@ -27,7 +27,8 @@ public sealed class ProcessorOptions
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Honour the job metadata key <c>cqrsi-test-fault</c> (<c>transient</c>, <c>sleep:&lt;ms&gt;</c>).
+    /// Honour the job metadata key <c>cqrsi-test-fault</c>: <c>transient</c> (every attempt fails),
+    /// <c>transient:&lt;n&gt;</c> (the first n attempts fail), <c>sleep:&lt;ms&gt;</c>.
     /// For tests of redelivery and heartbeats only; off by default.
     /// </summary>
     public bool FaultInjection { get; set; }

@@ -34,6 +34,18 @@ public sealed record JobError(string Code, string Message, int Attempt, bool Dea
 /// </summary>
 public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid>
 {
+    /// <summary>The projection as one function over any event, for replays outside the daemon.</summary>
+    public static JobStatus? Evolve(JobStatus? current, object @event) => (current, @event) switch
+    {
+        (null, V1.JobSubmitted e) => Create(e),
+        (null, _) => null,
+        (_, V1.JobStarted e) => Apply(e, current),
+        (_, V1.JobAttemptFailed e) => Apply(e, current),
+        (_, V1.JobSucceeded e) => Apply(e, current),
+        (_, V1.JobFailed e) => Apply(e, current),
+        _ => current,
+    };
+
     public static JobStatus Create(V1.JobSubmitted e) =>
         new(e.JobId, e.Tenant, JobStatuses.Queued, e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
             e.RequestDigest, e.Metadata);

@@ -30,6 +30,8 @@ public sealed partial class EventRecorder(
     ILogger<EventRecorder> logger) : BackgroundService
 {
     private const string CheckpointId = "recorder";
+    private const int MaxOrphanRetries = 20;
+    private int _orphanRetries;
     private ulong _checkpoint;
 
     /// <summary>Events recorded since start (for tests and metrics).</summary>
@@ -156,10 +158,22 @@ public sealed partial class EventRecorder(
         }
 
         await using var session = store.LightweightSession();
-        var jobIds = decoded.Select(d => d.JobId).Distinct().ToArray();
-        var statuses = (await session.LoadManyAsync<JobStatus.JobStatus>(ct, jobIds)).ToDictionary(s => s.Id, s => s.Status);
+        // Event ids first, statuses second: a submission the API commits in between is then seen
+        // by the status query too, never counted as recorded while its job still looks unknown.
         var eventIds = decoded.Select(d => d.EventId).ToArray();
         var recordedIds = (await session.Events.QueryAllRawEvents().Where(e => eventIds.Contains(e.Id)).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
+        var jobIds = decoded.Select(d => d.JobId).Distinct().ToArray();
+        var statuses = (await session.LoadManyAsync<JobStatus.JobStatus>(ct, jobIds)).ToDictionary(s => s.Id, s => s.Status);
+        var orphans = decoded.Where(d => d.Event is not V1.JobSubmitted && !statuses.ContainsKey(d.JobId)
+            && !decoded.Any(s => s.JobId == d.JobId && s.Event is V1.JobSubmitted)).ToList();
+        if (orphans.Count > 0 && ++_orphanRetries <= MaxOrphanRetries)
+        {
+            // Cannot happen by design (a job's submission precedes its events in the log); if it
+            // does, wait and read again rather than lose the event.
+            throw new OrphanEventException($"{orphans.Count} events of jobs with no recorded submission, e.g. job {orphans[0].JobId}");
+        }
+
+        _orphanRetries = 0;
 
         var appended = 0;
         foreach (var item in decoded)
@@ -347,6 +361,8 @@ public sealed partial class EventRecorder(
     [LoggerMessage(LogLevel.Debug, "Event {EventType} of job {JobId} arrived after its terminal event; skipped")]
     private static partial void LogAfterTerminal(ILogger logger, Guid jobId, string eventType);
 }
+
+public sealed class OrphanEventException(string message) : Exception(message);
 
 public sealed class RecorderOptions
 {

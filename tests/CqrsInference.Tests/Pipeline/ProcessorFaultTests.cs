@@ -52,4 +52,36 @@ public sealed class ProcessorFaultTests(FaultyPipelineFixture pipeline) : IClass
         var events = await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{job.Id}/events");
         events.EnumerateArray().Count(e => e.GetProperty("type").GetString() == "v1.job_started").ShouldBe(1);
     }
+
+    [Fact]
+    public async Task Time_travel_shows_a_retried_job_as_it_stood_after_each_event()
+    {
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([2, 0, 1, 0], """{"cqrsi-test-fault":"transient:1"}"""));
+        await _client.WaitForStatusAsync(job.Id, "succeeded");
+        var events = await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{job.Id}/events");
+        events.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ShouldBe(
+            ["v1.job_submitted", "v1.job_started", "v1.job_attempt_failed", "v1.job_started", "v1.job_succeeded"]);
+
+        async Task<JsonElement> At(string query) => await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{job.Id}?{query}");
+
+        (await At("version=1")).GetProperty("status").GetString().ShouldBe("queued");
+        var firstRun = await At("version=2");
+        firstRun.GetProperty("status").GetString().ShouldBe("running");
+        firstRun.GetProperty("attempts").GetInt32().ShouldBe(1);
+        var backInQueue = await At("version=3");
+        backInQueue.GetProperty("status").GetString().ShouldBe("queued");
+        backInQueue.GetProperty("error").GetProperty("code").GetString().ShouldBe("injected_fault");
+        (await At("version=4")).GetProperty("attempts").GetInt32().ShouldBe(2);
+        var final = await At("version=5");
+        final.GetProperty("status").GetString().ShouldBe("succeeded");
+        final.ToString().ShouldBe((await _client.GetJobAsync(job.Id)).ToString());
+
+        var failedAt = events[2].GetProperty("timestamp").GetDateTimeOffset();
+        var asOf = Uri.EscapeDataString(failedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        (await At($"asOf={asOf}")).GetProperty("status").GetString().ShouldBe("queued");
+        using var before = await _client.GetAsync($"/v1/jobs/{job.Id}?asOf=2000-01-01T00:00:00Z");
+        before.StatusCode.ShouldBe(System.Net.HttpStatusCode.NotFound);
+        using var bad = await _client.GetAsync($"/v1/jobs/{job.Id}?version=zero");
+        bad.StatusCode.ShouldBe(System.Net.HttpStatusCode.UnprocessableEntity);
+    }
 }

@@ -1,0 +1,39 @@
+using System.Runtime.CompilerServices;
+using Npgsql;
+
+namespace CqrsInference.Projections.Audit;
+
+/// <summary>One event of the global log, as auditors read it: raw data, exactly as recorded.</summary>
+public sealed record AuditEvent(long Sequence, Guid StreamId, long Version, string Type, DateTimeOffset Timestamp, string DataJson);
+
+/// <summary>The global event feed of one tenant, in sequence order, resumable from any sequence.</summary>
+public sealed class AuditFeed(AuditOptions options)
+{
+    public async IAsyncEnumerable<AuditEvent> ReadAsync(
+        string tenant, long fromSequence, DateTimeOffset? from, DateTimeOffset? to, int? limit,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var db = NpgsqlDataSource.Create(options.ConnectionString);
+        await using var command = db.CreateCommand(
+            $"""
+            select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text
+            from {options.Schema}.mt_events e
+            join {options.Schema}.mt_doc_jobstatus j on j.id = e.stream_id
+            where j.data->>'Tenant' = $1 and e.seq_id >= $2
+              and ($3::timestamptz is null or e.timestamp >= $3) and ($4::timestamptz is null or e.timestamp < $4)
+            order by e.seq_id
+            limit $5
+            """);
+        command.Parameters.AddWithValue(tenant);
+        command.Parameters.AddWithValue(fromSequence);
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)from ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        command.Parameters.AddWithValue((long?)limit ?? long.MaxValue);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            yield return new AuditEvent(reader.GetInt64(0), reader.GetGuid(1), reader.GetInt64(2), reader.GetString(3),
+                await reader.GetFieldValueAsync<DateTimeOffset>(4, ct), reader.GetString(5));
+        }
+    }
+}
