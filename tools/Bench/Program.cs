@@ -11,6 +11,7 @@ using NATS.Net;
 // Bounded benchmarks against real servers on loopback (see bench.sh and docs/BENCHMARKS.md).
 //   e2e [jobs] [concurrency]      submit -> succeeded through the whole pipeline, mlp-test model
 //   ocr-batching [jobs]           PP-OCRv4 items/s with dynamic batching vs batch size 1
+//   replay [jobs]                 record a history (3 events a job), then replay and verify it
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -26,6 +27,7 @@ return scenario switch
 {
     "e2e" => await EndToEndAsync(settings, Arg(1, 5000), Arg(2, 32)),
     "ocr-batching" => await OcrBatchingAsync(settings, Arg(1, 400)),
+    "replay" => await ReplayAsync(settings, Arg(1, 34_000)),
     _ => Usage(),
 };
 
@@ -33,7 +35,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs]");
     return 2;
 }
 
@@ -113,6 +115,53 @@ static async Task<int> OcrBatchingAsync(BenchSettings settings, int jobs)
     Console.WriteLine("| max batch | jobs | first start → last finish | items/s | busy (in inference) | processor start + warm-up |");
     Console.WriteLine("|---|---|---|---|---|---|");
     rows.ForEach(Console.WriteLine);
+    return 0;
+}
+
+static async Task<int> ReplayAsync(BenchSettings settings, int jobs)
+{
+    await using (var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
+        new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" }))
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+        await using var nats = new NatsClient(settings.NatsUrl);
+        var completions = new CompletionWatcher(nats, "events.*.mlp-test");
+        await completions.StartAsync();
+        Console.WriteLine($"recording a history: {jobs} jobs through the pipeline");
+        var run = await RunClosedLoopAsync(http, completions, jobs, 64);
+        Console.WriteLine($"  {jobs / run.Wall.TotalSeconds:F0} jobs/s");
+        var wait = Stopwatch.StartNew();
+        while (true)
+        {
+            var verify = await http.GetFromJsonAsync<JsonElement>("/v1/audit/verify");
+            var last = await http.GetFromJsonAsync<JsonElement>($"/v1/jobs/{run.Ids[^1]}");
+            if (verify.GetProperty("unsealedEvents").GetInt64() == 0 && last.GetProperty("status").GetString() == "succeeded")
+            {
+                Console.WriteLine($"  recorded and sealed {wait.Elapsed.TotalSeconds:F1} s after the last result");
+                break;
+            }
+
+            await Task.Delay(500);
+        }
+
+        await app.StopAsync();
+    }
+
+    foreach (var verb in new[] { "replay", "verify" })
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true };
+        info.ArgumentList.Add(settings.AppDll);
+        info.ArgumentList.Add(verb);
+        info.Environment["ConnectionStrings__Postgres"] = settings.Postgres;
+        info.Environment["Cqrsi__Schema"] = settings.Schema;
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Console.WriteLine($"$ {verb}  (exit {process.ExitCode}, {watch.Elapsed.TotalSeconds:F1} s including start-up)");
+        Console.WriteLine(output.Replace("\r", "\n", StringComparison.Ordinal).Trim());
+    }
+
     return 0;
 }
 

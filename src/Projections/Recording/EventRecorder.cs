@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Messaging;
+using JasperFx;
 using JasperFx.Events;
 using Marten;
 using Microsoft.Extensions.Hosting;
@@ -36,6 +37,9 @@ public sealed partial class EventRecorder(
 
     /// <summary>Events recorded since start (for tests and metrics).</summary>
     public long Recorded { get; private set; }
+
+    /// <summary>Batches read again because the API recorded one of their submissions first.</summary>
+    public long Collisions { get; private set; }
 
     /// <summary>The last event log sequence recorded (the checkpoint).</summary>
     public ulong Position => Volatile.Read(ref _checkpoint);
@@ -114,9 +118,10 @@ public sealed partial class EventRecorder(
                 await RecordAsync(batch, ct);
                 return;
             }
-            catch (Marten.Exceptions.ExistingStreamIdCollisionException)
+            catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException or EventStreamUnexpectedMaxEventIdException or ConcurrencyException)
             {
-                // The API recorded a submission between our read and our write: read again.
+                // The API recorded a submission between our read and our write: read again, at once.
+                Collisions++;
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {

@@ -27,7 +27,7 @@ public sealed partial class MartenSubmissionStore(IDocumentStore store, ILogger<
             session.Events.StartStream<JobStatus.JobStatus>(submitted.JobId, EventRecorder.Wrap(session, submitted, 0));
             await session.SaveChangesAsync(timeout.Token);
         }
-        catch (Marten.Exceptions.ExistingStreamIdCollisionException)
+        catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException or JasperFx.Events.EventStreamUnexpectedMaxEventIdException or JasperFx.ConcurrencyException)
         {
             // The recorder was first: the submission is recorded, which is all this wanted.
         }

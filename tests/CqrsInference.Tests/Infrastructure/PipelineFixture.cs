@@ -16,7 +16,7 @@ public class PipelineFixture : IAsyncLifetime
 
     protected virtual IReadOnlyDictionary<string, string?>? Settings => null;
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         Nats = await NatsServerProcess.StartAsync();
         Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
