@@ -15,6 +15,7 @@ var app = builder.Build();
 app.MapDefaultEndpoints();
 if (app.Services.GetRequiredService<Roles>().Api)
 {
+    app.MapApiDocumentation();
     app.UseApiAuthentication();
     app.MapJobsApi();
     app.MapModelsApi();

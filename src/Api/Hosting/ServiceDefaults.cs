@@ -29,6 +29,7 @@ public static partial class ServiceDefaults
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
         services.AddSingleton(configuration.GetSection("Topology").Get<TopologyOptions>() ?? new TopologyOptions());
         services.AddSingleton<NatsTopology>();
+        services.AddSingleton<JobClaims>();
         services.AddSingleton(TimeProvider.System);
 
         var manifest = Path.GetFullPath(configuration["Models:Manifest"] ?? "models/manifest.json");
@@ -59,6 +60,7 @@ public static partial class ServiceDefaults
             services.AddSingleton<IJobQueue, NatsJobQueue>();
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
             services.AddSingleton<Security.ApiAuthentication>();
+            services.AddApiDocumentation();
             services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 

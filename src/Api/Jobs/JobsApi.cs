@@ -4,7 +4,11 @@ using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Projections.JobStatus;
 using Marten;
 using Mediator;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
 using Microsoft.AspNetCore.Http.HttpResults;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
 
 namespace CqrsInference.Api.Jobs;
 
@@ -21,13 +25,30 @@ public static class JobsApi
             .WithName("SubmitJob")
             .WithSummary("Submit an inference job")
             .WithDescription("Validates the inputs against the model, makes the job durable in the model's JetStream work queue and answers 202 with its id. "
-                + "The Idempotency-Key header makes a retried submit return the same job.")
+                + "The Idempotency-Key header makes a retried submit return the same job. With ?wait=5s (at most 60 s) the answer waits for the job: "
+                + "200 with the finished job if it ends in time, else 202 as usual.")
             .Accepts<JsonElement>("application/json")
             .RequireRole(ApiRoles.Submit);
 
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
             .WithSummary("The job's status, timings and outputs; with ?version=n or ?asOf=<timestamp>, the job as it stood then")
+            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
+
+        jobs.MapDelete("/{id:guid}", CancelAsync)
+            .WithName("CancelJob")
+            .WithSummary("Cancel a queued job: it will never run")
+            .WithDescription("200 with the job (status cancelled) if it was still queued; 409 if it is running or finished.")
+            .RequireRole(ApiRoles.Submit);
+
+        jobs.MapPost("/{id:guid}:cancel", CancelAsync)
+            .WithName("CancelJobPost")
+            .WithSummary("Cancel a queued job (the same as DELETE /v1/jobs/{id})")
+            .RequireRole(ApiRoles.Submit);
+
+        jobs.MapGet("/{id:guid}/stream", StreamAsync)
+            .WithName("StreamJob")
+            .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends")
             .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)
@@ -38,15 +59,23 @@ public static class JobsApi
         return app;
     }
 
-    public static async Task<Results<Accepted<JobView>, ProblemHttpResult>> SubmitAsync(
+    public static async Task<Results<Accepted<JobView>, Ok<JobView>, ProblemHttpResult>> SubmitAsync(
         HttpRequest request,
         ApiCaller caller,
         ISender sender,
         IQuerySession session,
+        INatsConnection nats,
         TimeProvider clock,
+        string? wait,
         CancellationToken ct)
     {
         var tenant = caller.Tenant;
+        TimeSpan waitFor = default;
+        if (wait is not null && !JobNotifications.TryParseWait(wait, out waitFor))
+        {
+            return Problems.Validation(new() { ["wait"] = [$"wait must be a duration such as 500ms, 5s or 1m, at most {JobNotifications.MaxWaitSeconds} s."] });
+        }
+
         if (request.ContentType is not { } contentType || !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type",
@@ -84,9 +113,14 @@ public static class JobsApi
             return Problems.Validation(new() { ["Idempotency-Key"] = ["The Idempotency-Key header is at most 256 characters."] });
         }
 
+        var now = clock.GetUtcNow();
+        var jobId = JobIds.For(tenant, idempotencyKey, now);
+
+        // Synchronous mode listens before submitting, so no event of the job can be missed.
+        await using var notifications = wait is null ? null : await JobNotifications.SubscribeAsync(nats, jobId, ct);
         var outcome = await sender.Send(
-            new SubmitInferenceJob(tenant, parsed.Model, parsed.Region, parsed.Priority, parsed.Inputs, parsed.Metadata,
-                idempotencyKey, RequestDigest.Of(body), clock.GetUtcNow()),
+            new SubmitInferenceJob(jobId, tenant, parsed.Model, parsed.Region, parsed.Priority, parsed.Inputs, parsed.Metadata,
+                idempotencyKey, RequestDigest.Of(body), now),
             ct);
 
         switch (outcome)
@@ -94,11 +128,17 @@ public static class JobsApi
             case SubmitOutcome.Accepted accepted:
                 var job = accepted.Job;
                 var current = accepted.Replayed ? await session.LoadAsync<JobStatus>(job.JobId, ct) : null;
-                var view = current is not null
-                    ? JobView.From(current)
-                    : new JobView(job.JobId, "queued", job.Model, job.ModelVersion, job.Region, job.Priority, job.SubmittedAt,
-                        null, null, 0, null, null, null, null, null, null, null, job.Metadata);
-                return TypedResults.Accepted($"/v1/jobs/{job.JobId}", view);
+                var status = current ?? JobStatusProjection.Create(job.ToSubmitted(0));
+                if (notifications is not null && !JobStatuses.IsTerminal(status.Status)
+                    && await JobNotifications.WaitForTerminalAsync(notifications, status, waitFor, ct) is { } finished)
+                {
+                    status = finished;
+                }
+
+                var location = $"/v1/jobs/{job.JobId}";
+                return JobStatuses.IsTerminal(status.Status) && wait is not null
+                    ? TypedResults.Ok(JobView.From(status))
+                    : TypedResults.Accepted(location, JobView.From(status));
             case SubmitOutcome.UnknownModel unknown:
                 return Problems.Validation(new() { ["model"] = [$"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."] });
             case SubmitOutcome.Rejected rejected:
@@ -174,6 +214,95 @@ public static class JobsApi
             .ToList());
     }
 
+    public static async Task<Results<Ok<JobView>, ProblemHttpResult>> CancelAsync(
+        Guid id, ApiCaller caller, IQuerySession session, JobClaims claims, INatsJSContext js, TimeProvider clock, CancellationToken ct)
+    {
+        var status = await session.LoadAsync<JobStatus>(id, ct);
+        if (status is null || status.Tenant != caller.Tenant)
+        {
+            return Problems.JobNotFound(id);
+        }
+
+        if (status.Status == JobStatuses.Cancelled)
+        {
+            return TypedResults.Ok(JobView.From(status));
+        }
+
+        if (JobStatuses.IsTerminal(status.Status) || status.Status == JobStatuses.Running)
+        {
+            return Problems.CannotCancel(id, status.Status);
+        }
+
+        switch (await claims.ClaimForCancelAsync(id, ct))
+        {
+            case ClaimOutcome.Running:
+                return Problems.CannotCancel(id, JobStatuses.Running);
+            case ClaimOutcome.Won:
+                var cancelled = new V1.JobCancelled(id, clock.GetUtcNow(), caller.KeyId);
+                var ack = await js.PublishAsync(
+                    NatsTopology.EventSubject(status.Region, status.Model),
+                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(cancelled, Commands.WireJson.Default.JobCancelled),
+                    headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = EventNames.JobCancelled },
+                    opts: new NatsJSPubOpts { MsgId = $"{id}:terminal" },
+                    cancellationToken: ct);
+                ack.EnsureStored();
+                await js.Connection.PublishAsync(
+                    NatsTopology.JobNotifySubject(id),
+                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(cancelled, Commands.WireJson.Default.JobCancelled),
+                    headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = EventNames.JobCancelled },
+                    cancellationToken: ct);
+                break;
+        }
+
+        return TypedResults.Ok(JobView.From(status with { Status = JobStatuses.Cancelled }));
+    }
+
+    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, INatsConnection nats, HttpResponse response, CancellationToken ct)
+    {
+        // Listen first, then read the current state: nothing that happens in between is lost.
+        await using var notifications = await JobNotifications.SubscribeAsync(nats, id, ct);
+        var status = await session.LoadAsync<JobStatus>(id, ct);
+        if (status is null || status.Tenant != caller.Tenant)
+        {
+            await Problems.JobNotFound(id).ExecuteAsync(response.HttpContext);
+            return;
+        }
+
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
+        using var heartbeat = new PeriodicTimer(TimeSpan.FromSeconds(15));
+        var next = notifications.Msgs.ReadAsync(ct).AsTask();
+        var beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
+        while (!JobStatuses.IsTerminal(status.Status))
+        {
+            if (await Task.WhenAny(next, beat) == beat)
+            {
+                await response.WriteAsync(": keep-alive\n\n", ct);
+                await response.Body.FlushAsync(ct);
+                beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
+                continue;
+            }
+
+            var msg = await next;
+            next = notifications.Msgs.ReadAsync(ct).AsTask();
+            if (JobNotifications.Decode(msg) is not { } @event || JobStatusProjection.Evolve(status, @event) is not { } evolved)
+            {
+                continue;
+            }
+
+            status = evolved;
+            await WriteEventAsync(response, EventNames.Of(@event), JsonSerializer.Serialize(@event, @event.GetType(), JsonSerializerOptions.Web), ct);
+            await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
+        }
+    }
+
+    private static async Task WriteEventAsync(HttpResponse response, string type, string json, CancellationToken ct)
+    {
+        await response.WriteAsync($"event: {type}\ndata: {json}\n\n", ct);
+        await response.Body.FlushAsync(ct);
+    }
+
     /// <summary>Reads at most <see cref="MaxBodyBytes"/>; null when the body is larger.</summary>
     private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
@@ -202,6 +331,10 @@ public static class JobsApi
 /// <summary>The API's problem details (RFC 7807), in one place.</summary>
 public static class Problems
 {
+    public static ProblemHttpResult CannotCancel(Guid id, string status) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Job cannot be cancelled",
+            detail: $"Job {id} is {status}; only a queued job can be cancelled.");
+
     /// <summary>Also the answer for another tenant's job: its existence is not disclosed.</summary>
     public static ProblemHttpResult JobNotFound(Guid id) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"There is no job {id}.");

@@ -65,6 +65,9 @@ public static class V1
         string ErrorCode,
         string Reason,
         bool DeadLettered);
+
+    /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it).</summary>
+    public sealed record JobCancelled(Guid JobId, DateTimeOffset CancelledAt, string CancelledBy);
 }
 
 /// <summary>The versioned wire names of the events, shared by NATS headers and Marten.</summary>
@@ -75,6 +78,7 @@ public static class EventNames
     public const string JobAttemptFailed = "v1.job_attempt_failed";
     public const string JobSucceeded = "v1.job_succeeded";
     public const string JobFailed = "v1.job_failed";
+    public const string JobCancelled = "v1.job_cancelled";
 
     /// <summary>Every lifecycle event type with its wire name.</summary>
     public static readonly IReadOnlyDictionary<string, Type> Types = new Dictionary<string, Type>
@@ -84,6 +88,7 @@ public static class EventNames
         [JobAttemptFailed] = typeof(V1.JobAttemptFailed),
         [JobSucceeded] = typeof(V1.JobSucceeded),
         [JobFailed] = typeof(V1.JobFailed),
+        [JobCancelled] = typeof(V1.JobCancelled),
     };
 
     public static string Of(object @event) => @event switch
@@ -93,6 +98,7 @@ public static class EventNames
         V1.JobAttemptFailed => JobAttemptFailed,
         V1.JobSucceeded => JobSucceeded,
         V1.JobFailed => JobFailed,
+        V1.JobCancelled => JobCancelled,
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 }

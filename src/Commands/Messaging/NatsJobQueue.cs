@@ -19,7 +19,7 @@ public sealed class NatsJobQueue(INatsJSContext js) : IJobQueue
             payload,
             opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 10, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
-        ack.EnsureSuccess();
+        ack.EnsureStored();
         return (ack.Duplicate, payload.Length);
     }
 }

@@ -23,6 +23,9 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
 
     public static string ProcessorConsumer(string model) => $"proc_{model}";
 
+    /// <summary>Core NATS subject on which each stored lifecycle event of a job is announced.</summary>
+    public static string JobNotifySubject(Guid jobId) => $"cqrsi.job.{jobId:N}";
+
     public TopologyOptions Options => options;
 
     /// <summary>Creates or updates streams and consumers; safe to run on every start.</summary>
@@ -51,6 +54,7 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
             },
             ct);
 
+        await JobClaims.EnsureBucketAsync(js, ct);
         foreach (var model in models)
         {
             await EnsureProcessorConsumerAsync(model, ct);

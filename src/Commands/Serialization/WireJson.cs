@@ -13,4 +13,5 @@ namespace CqrsInference.Commands;
 [JsonSerializable(typeof(V1.JobAttemptFailed))]
 [JsonSerializable(typeof(V1.JobSucceeded))]
 [JsonSerializable(typeof(V1.JobFailed))]
+[JsonSerializable(typeof(V1.JobCancelled))]
 public sealed partial class WireJson : JsonSerializerContext;

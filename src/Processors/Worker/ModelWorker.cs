@@ -30,6 +30,7 @@ public sealed partial class ModelWorker(
     private readonly Channel<INatsJSMsg<byte[]>> _received = Channel.CreateUnbounded<INatsJSMsg<byte[]>>();
     private readonly SemaphoreSlim _capacityChanged = new(0);
     private readonly string _worker = options.ResolveWorkerId();
+    private readonly JobClaims _claims = new(js);
     private int _reserved;
     private int _inFlight;
 
@@ -162,6 +163,16 @@ public sealed partial class ModelWorker(
                 {
                     await ProcessBatchAsync(batch);
                 }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // NATS unreachable, a claim or publish that failed: nothing was acked, so hand
+                    // the batch back for a later attempt instead of losing this executor.
+                    LogBatchFailed(logger, model.Name, batch.Count, e);
+                    foreach (var msg in batch)
+                    {
+                        await msg.NakAsync(delay: options.RetryBaseDelay).AsTask().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    }
+                }
                 finally
                 {
                     Interlocked.Add(ref _inFlight, -batch.Count);
@@ -231,6 +242,18 @@ public sealed partial class ModelWorker(
             }
 
             jobs.Add((msg, job, (int)(msg.Metadata?.NumDelivered ?? 1)));
+        }
+
+        // Claim each job before it runs: a job a cancel claimed first never runs. Its cancel event
+        // is published again (same message id, so at most once in the log) in case the API died
+        // between winning the claim and publishing it.
+        var claims = await Task.WhenAll(jobs.Select(j => _claims.ClaimForRunAsync(j.Job.JobId, CancellationToken.None)));
+        var cancelled = jobs.Where((_, i) => claims[i] == ClaimOutcome.Cancelled).ToList();
+        if (cancelled.Count > 0)
+        {
+            await PublishAllAsync(cancelled.Select(j => (j.Job, (object)new V1.JobCancelled(j.Job.JobId, clock.GetUtcNow(), $"claim seen by {_worker}"), $"{j.Job.JobId}:terminal")));
+            await Task.WhenAll(cancelled.Select(j => j.Msg.AckTerminateAsync().AsTask()));
+            jobs = jobs.Where((_, i) => claims[i] != ClaimOutcome.Cancelled).ToList();
         }
 
         if (jobs.Count == 0)
@@ -352,10 +375,17 @@ public sealed partial class ModelWorker(
                 payload,
                 headers: headers,
                 opts: new NatsJSPubOpts { MsgId = e.MsgId, RetryAttempts = 20, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) });
-            ack.EnsureSuccess();
+            ack.EnsureStored();
+
+            // Stored: now tell whoever waits on this job (synchronous submits, SSE streams).
+            // Core NATS, fire and forget: the durable record is the JetStream event above.
+            await js.Connection.PublishAsync(NatsTopology.JobNotifySubject(e.Job.JobId), payload, headers: headers);
         }).ToList();
         await Task.WhenAll(publishes);
     }
+
+    [LoggerMessage(LogLevel.Error, "A batch of {Count} {Model} jobs failed outside the model and goes back to the queue")]
+    private static partial void LogBatchFailed(ILogger logger, string model, int count, Exception exception);
 
     [LoggerMessage(LogLevel.Warning, "Pulling jobs for {Model} failed: {Reason}")]
     private static partial void LogPullError(ILogger logger, string model, string reason);

@@ -43,6 +43,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
         (_, V1.JobAttemptFailed e) => Apply(e, current),
         (_, V1.JobSucceeded e) => Apply(e, current),
         (_, V1.JobFailed e) => Apply(e, current),
+        (_, V1.JobCancelled e) => Apply(e, current),
         _ => current,
     };
 
@@ -101,4 +102,9 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Device = e.Device,
                 Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, e.DeadLettered),
             };
+
+    public static JobStatus Apply(V1.JobCancelled e, JobStatus current) =>
+        JobStatuses.IsTerminal(current.Status)
+            ? current
+            : current with { Status = JobStatuses.Cancelled, CompletedAt = e.CancelledAt };
 }

@@ -217,6 +217,7 @@ public sealed partial class EventRecorder(
                 {
                     V1.JobSucceeded => JobStatuses.Succeeded,
                     V1.JobFailed => JobStatuses.Failed,
+                    V1.JobCancelled => JobStatuses.Cancelled,
                     V1.JobStarted => JobStatuses.Running,
                     _ => JobStatuses.Queued,
                 };
@@ -255,6 +256,7 @@ public sealed partial class EventRecorder(
         V1.JobAttemptFailed e => e.JobId,
         V1.JobSucceeded e => e.JobId,
         V1.JobFailed e => e.JobId,
+        V1.JobCancelled e => e.JobId,
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 

@@ -84,4 +84,46 @@ public sealed class ProcessorFaultTests(FaultyPipelineFixture pipeline) : IClass
         using var bad = await _client.GetAsync($"/v1/jobs/{job.Id}?version=zero");
         bad.StatusCode.ShouldBe(System.Net.HttpStatusCode.UnprocessableEntity);
     }
+
+    [Fact]
+    public async Task Running_job_cannot_be_cancelled()
+    {
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5], """{"cqrsi-test-fault":"sleep:1500"}"""));
+        await _client.WaitForStatusAsync(job.Id, "running");
+
+        using var response = await _client.DeleteAsync($"/v1/jobs/{job.Id}");
+
+        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Conflict);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("running");
+        await _client.WaitForStatusAsync(job.Id, "succeeded");
+    }
+
+    [Fact]
+    public async Task Server_sent_events_follow_a_job_to_its_end()
+    {
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([3, 3, 3, 3], """{"cqrsi-test-fault":"sleep:700"}"""));
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/jobs/{job.Id}/stream");
+        using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("text/event-stream");
+
+        var types = new List<string>();
+        JsonElement last = default;
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                types.Add(line["event: ".Length..]);
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal) && types[^1] == "status")
+            {
+                last = JsonDocument.Parse(line["data: ".Length..]).RootElement.Clone();
+            }
+        }
+
+        types.ShouldContain("v1.job_succeeded");
+        types[^1].ShouldBe("status");
+        last.GetProperty("status").GetString().ShouldBe("succeeded");
+    }
 }

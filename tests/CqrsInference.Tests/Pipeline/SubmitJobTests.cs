@@ -146,6 +146,29 @@ public sealed class SubmitJobTests(PipelineFixture pipeline) : IClassFixture<Pip
         (await _client.GetJobAsync(job.Id)).GetProperty("completedAt").GetString().ShouldBe(done.GetProperty("completedAt").GetString());
     }
 
+    [Fact]
+    public async Task Submit_with_wait_returns_the_finished_job_inline()
+    {
+        float[] x = [2, 4, 6, 8];
+        using var response = await _client.PostAsync("/v1/jobs?wait=20s", Json(Scenarios.MlpJob(x)));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var job = await response.Content.ReadFromJsonAsync<JsonElement>();
+        job.GetProperty("status").GetString().ShouldBe("succeeded");
+        job.GetProperty("outputs")[0].Floats().ShouldBe(GeneratedModels.Mlp.Evaluate(x), tolerance: 1e-5f);
+    }
+
+    [Theory]
+    [InlineData("soon")]
+    [InlineData("61s")]
+    [InlineData("-1s")]
+    public async Task Submit_with_an_invalid_wait_is_refused(string wait)
+    {
+        using var response = await _client.PostAsync($"/v1/jobs?wait={wait}", Json(Scenarios.MlpJob([1, 2, 3, 4])));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private async Task<long> EventLogSizeAsync()

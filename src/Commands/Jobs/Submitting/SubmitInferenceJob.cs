@@ -7,8 +7,12 @@ using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Commands.Jobs.Submitting;
 
-/// <summary>Submit a job: the request already parsed into tensors, with the clock it runs under.</summary>
+/// <summary>
+/// Submit a job: the request already parsed into tensors, with its id (chosen by the caller, so it
+/// can listen for the job's events before submitting) and the clock it runs under.
+/// </summary>
 public sealed record SubmitInferenceJob(
+    Guid JobId,
     string Tenant,
     string Model,
     string? Region,
@@ -103,10 +107,7 @@ public sealed partial class SubmitInferenceJobHandler(
 {
     public async ValueTask<SubmitOutcome> Handle(SubmitInferenceJob command, CancellationToken cancellationToken)
     {
-        var jobId = command.IdempotencyKey is { } key
-            ? DeterministicGuid.ForIdempotencyKey(command.Tenant, key)
-            : Guid.CreateVersion7(command.Now);
-
+        var jobId = command.JobId;
         var outcome = SubmitDecision.Decide(catalog, command, jobId, options.Region);
         if (outcome is not SubmitOutcome.Accepted accepted)
         {
@@ -141,6 +142,13 @@ public sealed class SubmitOptions
 {
     /// <summary>Region of jobs that name none: the API instance's own region.</summary>
     public string Region { get; set; } = "local";
+}
+
+public static class JobIds
+{
+    /// <summary>The id of a new job: derived from its Idempotency-Key, else time-ordered (UUIDv7).</summary>
+    public static Guid For(string tenant, string? idempotencyKey, DateTimeOffset now) =>
+        idempotencyKey is { } key ? DeterministicGuid.ForIdempotencyKey(tenant, key) : Guid.CreateVersion7(now);
 }
 
 public static class RequestDigest

@@ -1,0 +1,67 @@
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+
+namespace CqrsInference.Commands.Messaging;
+
+public enum ClaimOutcome
+{
+    /// <summary>The caller holds the job: a processor may run it, a cancel has cancelled it.</summary>
+    Won,
+
+    /// <summary>The job was cancelled before any processor claimed it.</summary>
+    Cancelled,
+
+    /// <summary>A processor claimed the job first (it is running or has run).</summary>
+    Running,
+}
+
+/// <summary>
+/// Decides, once per job, whether it runs or is cancelled: processors and cancels both try to
+/// create the job's key in a JetStream key-value bucket, and the server lets exactly one create
+/// win. A cancelled job therefore never runs, and a running job cannot be cancelled.
+/// </summary>
+public sealed class JobClaims(INatsJSContext js)
+{
+    public const string Bucket = "cqrsi_claims";
+    private const string RunningValue = "running";
+    private const string CancelledValue = "cancelled";
+    private INatsKVStore? _store;
+
+    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct) =>
+        await new NatsKVContext(js).CreateOrUpdateStoreAsync(
+            new NatsKVConfig(Bucket)
+            {
+                Description = "Per-job claim: 'running' (a processor took it) or 'cancelled'.",
+                MaxAge = TimeSpan.FromDays(7),
+                Storage = NatsKVStorageType.File,
+            },
+            ct);
+
+    /// <summary>A processor's claim. A redelivered job finds its own 'running' claim and runs again.</summary>
+    public async Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, CancellationToken ct)
+    {
+        var outcome = await ClaimAsync(jobId, RunningValue, ct);
+        return outcome == ClaimOutcome.Running ? ClaimOutcome.Won : outcome;
+    }
+
+    /// <summary>A cancel's claim: <see cref="ClaimOutcome.Won"/> means the job will never run.</summary>
+    public async Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, CancellationToken ct)
+    {
+        var outcome = await ClaimAsync(jobId, CancelledValue, ct);
+        return outcome == ClaimOutcome.Cancelled ? ClaimOutcome.Cancelled : outcome;
+    }
+
+    private async Task<ClaimOutcome> ClaimAsync(Guid jobId, string value, CancellationToken ct)
+    {
+        var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
+        var key = jobId.ToString("N");
+        var created = await store.TryCreateAsync(key, value, cancellationToken: ct);
+        if (created.Success)
+        {
+            return ClaimOutcome.Won;
+        }
+
+        var existing = await store.GetEntryAsync<string>(key, cancellationToken: ct);
+        return existing.Value == CancelledValue ? ClaimOutcome.Cancelled : ClaimOutcome.Running;
+    }
+}
