@@ -61,6 +61,8 @@ public static partial class ServiceDefaults
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
             services.AddSingleton<Security.ApiAuthentication>();
             services.AddApiDocumentation();
+            services.AddTenantRateLimits(builder.Configuration);
+            services.AddSingleton<QueueDepthGuard>();
             services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 

@@ -28,7 +28,8 @@ public static class JobsApi
                 + "The Idempotency-Key header makes a retried submit return the same job. With ?wait=5s (at most 60 s) the answer waits for the job: "
                 + "200 with the finished job if it ends in time, else 202 as usual.")
             .Accepts<JsonElement>("application/json")
-            .RequireRole(ApiRoles.Submit);
+            .RequireRole(ApiRoles.Submit)
+            .RequireRateLimiting(Hosting.Limits.SubmitPolicy);
 
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
@@ -65,6 +66,7 @@ public static class JobsApi
         ISender sender,
         IQuerySession session,
         INatsConnection nats,
+        Hosting.QueueDepthGuard queues,
         TimeProvider clock,
         string? wait,
         CancellationToken ct)
@@ -111,6 +113,13 @@ public static class JobsApi
         if (idempotencyKey is { Length: > 256 })
         {
             return Problems.Validation(new() { ["Idempotency-Key"] = ["The Idempotency-Key header is at most 256 characters."] });
+        }
+
+        if (await queues.OverLimitAsync(parsed.Model, ct) is { } depth)
+        {
+            request.HttpContext.Response.Headers.RetryAfter = "5";
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full",
+                detail: $"{depth} jobs wait for model '{parsed.Model}' (the limit is {queues.MaxDepth}); retry later.");
         }
 
         var now = clock.GetUtcNow();

@@ -169,6 +169,22 @@ public sealed class SubmitJobTests(PipelineFixture pipeline) : IClassFixture<Pip
         response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
     }
 
+    [Fact]
+    public async Task OpenApi_document_has_the_endpoints_with_an_example_and_docs_are_served()
+    {
+        var document = await _client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        var text = document.GetRawText();
+
+        document.GetProperty("paths").TryGetProperty("/v1/jobs", out var jobs).ShouldBeTrue();
+        jobs.GetProperty("post").GetProperty("operationId").GetString().ShouldBe("SubmitJob");
+        text.ShouldContain("\"customer\"");
+        document.GetProperty("paths").TryGetProperty("/v1/audit/verify", out _).ShouldBeTrue();
+
+        using var docs = await _client.GetAsync("/docs");
+        docs.StatusCode.ShouldBe(HttpStatusCode.OK);
+        docs.Content.Headers.ContentType!.MediaType.ShouldBe("text/html");
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private async Task<long> EventLogSizeAsync()

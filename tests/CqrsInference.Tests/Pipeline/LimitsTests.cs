@@ -1,0 +1,77 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Pipeline;
+
+/// <summary>No processor (jobs pile up), a tight rate for tenant default and a roomy one for tenant "roomy".</summary>
+public sealed class LimitedPipelineFixture : PipelineFixture
+{
+    protected override string Roles => "api,projections";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?>
+    {
+        ["CQRSI_API_KEY"] = KeysRequiredFixture.AdminKey,
+        ["Api:AllowAnonymous"] = "false",
+        ["Api:RateLimit:PermitsPerSecond"] = "0.5",
+        ["Api:RateLimit:Burst"] = "3",
+        ["Api:RateLimit:Tenants:roomy:PermitsPerSecond"] = "1000",
+        ["Api:RateLimit:Tenants:roomy:Burst"] = "1000",
+        ["Submit:MaxQueueDepth"] = "8",
+    };
+
+    public HttpClient As(string key)
+    {
+        var client = Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        return client;
+    }
+
+    public async Task<HttpClient> NewTenantAsync(string tenant)
+    {
+        using var admin = As(KeysRequiredFixture.AdminKey);
+        using var created = await admin.PostAsJsonAsync("/v1/admin/keys", new { tenant, roles = new[] { "submit", "read" } });
+        return As((await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!);
+    }
+}
+
+public sealed class LimitsTests(LimitedPipelineFixture pipeline) : IClassFixture<LimitedPipelineFixture>
+{
+    [Fact]
+    public async Task A_tenant_over_its_rate_gets_429_with_retry_after_while_others_go_on()
+    {
+        using var limited = pipeline.As(KeysRequiredFixture.AdminKey);
+        using var roomy = await pipeline.NewTenantAsync("roomy");
+
+        var answers = new List<HttpResponseMessage>();
+        for (var i = 0; i < 4; i++)
+        {
+            answers.Add(await limited.PostAsync("/v1/jobs", Body()));
+        }
+
+        answers.Take(3).ShouldAllBe(r => r.StatusCode == HttpStatusCode.Accepted);
+        answers[3].StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        answers[3].Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBeGreaterThanOrEqualTo(1);
+        answers[3].Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        (await roomy.PostAsync("/v1/jobs", Body())).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        answers.ForEach(a => a.Dispose());
+    }
+
+    [Fact]
+    public async Task A_full_queue_gets_503_with_retry_after_instead_of_growing()
+    {
+        using var roomy = await pipeline.NewTenantAsync("roomy");
+
+        var refused = await Retry.Until(
+            "the queue to fill past its limit",
+            async () => await roomy.PostAsync("/v1/jobs", Body()),
+            response => response.StatusCode == HttpStatusCode.ServiceUnavailable);
+
+        refused.Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBe(5);
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("mlp-test");
+    }
+
+    private static StringContent Body() => new(Scenarios.MlpJob([1, 2, 3, 4]), Encoding.UTF8, "application/json");
+}
