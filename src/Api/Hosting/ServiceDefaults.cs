@@ -30,6 +30,8 @@ public static partial class ServiceDefaults
         services.AddSingleton(configuration.GetSection("Topology").Get<TopologyOptions>() ?? new TopologyOptions());
         services.AddSingleton<NatsTopology>();
         services.AddSingleton<JobClaims>();
+        services.AddSingleton(configuration.GetSection("ClaimCheck").Get<ClaimCheckOptions>() ?? new ClaimCheckOptions());
+        services.AddSingleton<ClaimCheck>();
         services.AddSingleton(TimeProvider.System);
 
         var manifest = Path.GetFullPath(configuration["Models:Manifest"] ?? "models/manifest.json");

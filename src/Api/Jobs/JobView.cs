@@ -1,4 +1,5 @@
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
 using CqrsInference.Projections.JobStatus;
 
 namespace CqrsInference.Api.Jobs;
@@ -22,11 +23,18 @@ public sealed record JobView(
     int? BatchSize,
     IReadOnlyList<Tensor>? Outputs,
     JobError? Error,
-    IReadOnlyDictionary<string, string>? Metadata)
+    IReadOnlyDictionary<string, string>? Metadata,
+    BlobRef? OutputsRef = null)
 {
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
-            s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata);
+            s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef);
+
+    /// <summary>The view with outputs that live in the object store (claim check) fetched and checked.</summary>
+    public static async Task<JobView> WithOutputsAsync(JobStatus s, ClaimCheck claimCheck, CancellationToken ct) =>
+        s.OutputsRef is { } blob && (s.Outputs is null || s.Outputs.Count == 0)
+            ? From(s with { Outputs = await claimCheck.LoadAsync(blob, ct) })
+            : From(s);
 }
 
 /// <summary>One recorded event of a job, for <c>GET /v1/jobs/{id}/events</c>.</summary>

@@ -67,6 +67,7 @@ public static class JobsApi
         IQuerySession session,
         INatsConnection nats,
         Hosting.QueueDepthGuard queues,
+        ClaimCheck claimCheck,
         TimeProvider clock,
         string? wait,
         CancellationToken ct)
@@ -146,7 +147,7 @@ public static class JobsApi
 
                 var location = $"/v1/jobs/{job.JobId}";
                 return JobStatuses.IsTerminal(status.Status) && wait is not null
-                    ? TypedResults.Ok(JobView.From(status))
+                    ? TypedResults.Ok(await JobView.WithOutputsAsync(status, claimCheck, ct))
                     : TypedResults.Accepted(location, JobView.From(status));
             case SubmitOutcome.UnknownModel unknown:
                 return Problems.Validation(new() { ["model"] = [$"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."] });
@@ -161,7 +162,7 @@ public static class JobsApi
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
-        Guid id, ApiCaller caller, IQuerySession session, string? asOf, string? version, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, ClaimCheck claimCheck, string? asOf, string? version, CancellationToken ct)
     {
         var status = await session.LoadAsync<JobStatus>(id, ct);
         if (status is null || status.Tenant != caller.Tenant)
@@ -171,7 +172,7 @@ public static class JobsApi
 
         if (asOf is null && version is null)
         {
-            return TypedResults.Ok(JobView.From(status));
+            return TypedResults.Ok(await JobView.WithOutputsAsync(status, claimCheck, ct));
         }
 
         // Time travel: fold the job's events up to a version or a moment, with the same projection.
@@ -203,7 +204,7 @@ public static class JobsApi
         var then = await session.Events.AggregateStreamAsync<JobStatus>(id, version: upTo, timestamp: moment, token: ct);
         return then is null
             ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found then", detail: $"Job {id} had no recorded events by {asOf ?? $"version {version}"}.")
-            : TypedResults.Ok(JobView.From(then));
+            : TypedResults.Ok(await JobView.WithOutputsAsync(then, claimCheck, ct));
     }
 
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(

@@ -19,7 +19,8 @@ public static class V1
         DateTimeOffset SubmittedAt,
         string RequestDigest,
         int InputBytes,
-        IReadOnlyDictionary<string, string>? Metadata);
+        IReadOnlyDictionary<string, string>? Metadata,
+        Messaging.BlobRef? InputsRef = null);
 
     /// <summary>A processor took a delivery of the job and began to run it (one per attempt).</summary>
     public sealed record JobStarted(
@@ -50,7 +51,8 @@ public static class V1
         DateTimeOffset CompletedAt,
         double RunMs,
         int BatchSize,
-        IReadOnlyList<Tensor> Outputs);
+        IReadOnlyList<Tensor> Outputs,
+        Messaging.BlobRef? OutputsRef = null);
 
     /// <summary>
     /// Terminal: the job can never succeed (bad input the model refused) or ran out of attempts

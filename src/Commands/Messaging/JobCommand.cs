@@ -16,8 +16,9 @@ public sealed record JobCommand(
     DateTimeOffset SubmittedAt,
     string RequestDigest,
     IReadOnlyList<Tensor> Inputs,
-    IReadOnlyDictionary<string, string>? Metadata)
+    IReadOnlyDictionary<string, string>? Metadata,
+    BlobRef? InputsRef = null)
 {
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata);
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef);
 }

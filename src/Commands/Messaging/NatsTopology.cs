@@ -55,6 +55,7 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
             ct);
 
         await JobClaims.EnsureBucketAsync(js, ct);
+        await ClaimCheck.EnsureBucketAsync(js, ct);
         foreach (var model in models)
         {
             await EnsureProcessorConsumerAsync(model, ct);

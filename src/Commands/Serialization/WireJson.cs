@@ -8,6 +8,7 @@ namespace CqrsInference.Commands;
 /// <summary>Source-generated JSON for everything that crosses NATS.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(JobCommand))]
+[JsonSerializable(typeof(List<Tensor>))]
 [JsonSerializable(typeof(V1.JobSubmitted))]
 [JsonSerializable(typeof(V1.JobStarted))]
 [JsonSerializable(typeof(V1.JobAttemptFailed))]

@@ -22,6 +22,7 @@ public sealed partial class ModelWorker(
     IModelRunner runner,
     INatsJSConsumer consumer,
     INatsJSContext js,
+    ClaimCheck claimCheck,
     ProcessorOptions options,
     TopologyOptions topology,
     TimeProvider clock,
@@ -244,6 +245,33 @@ public sealed partial class ModelWorker(
             jobs.Add((msg, job, (int)(msg.Metadata?.NumDelivered ?? 1)));
         }
 
+        // Inputs left in the object store (claim check) are fetched and their hash checked; a blob
+        // that is missing or changed can never run.
+        var unusable = new List<(INatsJSMsg<byte[]> Msg, JobCommand Job, int Attempt, string Reason)>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (jobs[i].Job.InputsRef is { } blob)
+            {
+                try
+                {
+                    jobs[i] = jobs[i] with { Job = jobs[i].Job with { Inputs = await claimCheck.LoadAsync(blob, CancellationToken.None) } };
+                }
+                catch (InvalidDataException e)
+                {
+                    unusable.Add((jobs[i].Msg, jobs[i].Job, jobs[i].Attempt, e.Message));
+                }
+            }
+        }
+
+        if (unusable.Count > 0)
+        {
+            var failedAt = clock.GetUtcNow();
+            await PublishAllAsync(unusable.Select(u => (u.Job, (object)new V1.JobFailed(
+                u.Job.JobId, u.Attempt, _worker, runner.Device, failedAt, "input_corrupt", u.Reason, DeadLettered: false), $"{u.Job.JobId}:terminal")));
+            await Task.WhenAll(unusable.Select(u => u.Msg.AckTerminateAsync().AsTask()));
+            jobs = jobs.Where(j => !unusable.Any(u => u.Job.JobId == j.Job.JobId)).ToList();
+        }
+
         // Claim each job before it runs: a job a cancel claimed first never runs. Its cancel event
         // is published again (same message id, so at most once in the log) in case the API died
         // between winning the claim and publishing it.
@@ -287,7 +315,8 @@ public sealed partial class ModelWorker(
             switch (outcomes[i])
             {
                 case RunOutcome.Succeeded s:
-                    events.Add((job, new V1.JobSucceeded(job.JobId, attempt, _worker, device, finished, watch.Elapsed.TotalMilliseconds, jobs.Count, s.Outputs), $"{job.JobId}:terminal"));
+                    var (outputs, outputsRef) = await claimCheck.OffloadAsync(s.Outputs, CancellationToken.None);
+                    events.Add((job, new V1.JobSucceeded(job.JobId, attempt, _worker, device, finished, watch.Elapsed.TotalMilliseconds, jobs.Count, outputs, outputsRef), $"{job.JobId}:terminal"));
                     settle.Add(() => msg.AckAsync().AsTask());
                     break;
                 case RunOutcome.Rejected r:

@@ -16,6 +16,7 @@ public sealed partial class ProcessorService(
     RunnerFactory runners,
     NatsTopology topology,
     INatsJSContext js,
+    ClaimCheck claimCheck,
     ProcessorOptions options,
     TimeProvider clock,
     ILoggerFactory loggers) : BackgroundService
@@ -40,7 +41,7 @@ public sealed partial class ProcessorService(
                 loaded.Add(runner);
                 await Task.Run(runner.WarmUp, stoppingToken);
                 var consumer = await topology.EnsureProcessorConsumerAsync(model.Name, stoppingToken);
-                var worker = new ModelWorker(model, runner, consumer, js, options, topology.Options, clock, loggers.CreateLogger<ModelWorker>());
+                var worker = new ModelWorker(model, runner, consumer, js, claimCheck, options, topology.Options, clock, loggers.CreateLogger<ModelWorker>());
                 _workers.Add(worker);
                 LogServing(_logger, model.Name, runner.Device, worker.Capacity, options.ResolveWorkerId());
                 running.Add(worker.RunAsync(stoppingToken));

@@ -24,7 +24,8 @@ public sealed record JobStatus(
     string? Device = null,
     int? BatchSize = null,
     IReadOnlyList<Tensor>? Outputs = null,
-    JobError? Error = null);
+    JobError? Error = null,
+    Commands.Messaging.BlobRef? OutputsRef = null);
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
@@ -87,6 +88,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Device = e.Device,
                 BatchSize = e.BatchSize,
                 Outputs = e.Outputs,
+                OutputsRef = e.OutputsRef,
                 Error = null,
             };
 

@@ -102,6 +102,7 @@ public sealed partial class SubmitInferenceJobHandler(
     ModelCatalog catalog,
     IJobQueue queue,
     ISubmissionStore store,
+    ClaimCheck claimCheck,
     SubmitOptions options,
     ILogger<SubmitInferenceJobHandler> logger) : ICommandHandler<SubmitInferenceJob, SubmitOutcome>
 {
@@ -125,6 +126,9 @@ public sealed partial class SubmitInferenceJobHandler(
             }
         }
 
+        // Large inputs go to the object store first; the queued message carries their reference.
+        var (inline, reference) = await claimCheck.OffloadAsync(accepted.Job.Inputs, cancellationToken);
+        accepted = accepted with { Job = accepted.Job with { Inputs = inline, InputsRef = reference } };
         var (duplicate, inputBytes) = await queue.PublishAsync(accepted.Job, cancellationToken);
         LogAccepted(logger, jobId, accepted.Job.Model, accepted.Job.Region, duplicate);
 

@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using CqrsInference.Commands.Jobs;
+using NATS.Client.JetStream;
+using NATS.Client.ObjectStore;
+
+namespace CqrsInference.Commands.Messaging;
+
+/// <summary>Where a large tensor payload lives instead of the message: the object store, by its SHA-256.</summary>
+public sealed record BlobRef(string Bucket, string Key, string Sha256, long Bytes);
+
+public sealed class ClaimCheckOptions
+{
+    /// <summary>Inputs or outputs larger than this (serialized JSON bytes) go to the object store.</summary>
+    public int ThresholdBytes { get; set; } = 256 * 1024;
+}
+
+/// <summary>
+/// The claim-check pattern on the NATS object store: large inputs and outputs are stored once,
+/// keyed by their SHA-256, and messages and events carry only the <see cref="BlobRef"/>. Whoever
+/// reads a blob checks its hash, so a changed blob is refused, never used.
+/// </summary>
+public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options)
+{
+    public const string Bucket = "cqrsi_blobs";
+    private INatsObjStore? _store;
+
+    public int ThresholdBytes => options.ThresholdBytes;
+
+    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct) =>
+        await new NatsObjContext(js).CreateObjectStoreAsync(
+            new NatsObjConfig(Bucket) { Description = "Large job inputs and outputs, by SHA-256 (claim check).", Storage = NatsObjStorageType.File },
+            ct);
+
+    /// <summary>The tensors themselves, or a reference to them when they are over the threshold.</summary>
+    public async Task<(IReadOnlyList<Tensor> Inline, BlobRef? Ref)> OffloadAsync(IReadOnlyList<Tensor> tensors, CancellationToken ct)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(tensors.ToList(), WireJson.Default.ListTensor);
+        if (bytes.Length <= options.ThresholdBytes)
+        {
+            return (tensors, null);
+        }
+
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var store = await StoreAsync(ct);
+        await store.PutAsync(sha256, bytes, ct);
+        return ([], new BlobRef(Bucket, sha256, sha256, bytes.Length));
+    }
+
+    /// <summary>Reads the tensors a reference names; <see cref="InvalidDataException"/> if the blob is not what was stored.</summary>
+    public async Task<IReadOnlyList<Tensor>> LoadAsync(BlobRef blob, CancellationToken ct)
+    {
+        var store = await StoreAsync(ct);
+        byte[] bytes;
+        try
+        {
+            bytes = await store.GetBytesAsync(blob.Key, ct);
+        }
+        catch (NatsObjNotFoundException)
+        {
+            throw new InvalidDataException($"Blob {blob.Key} is missing from the object store.");
+        }
+
+        var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        if (actual != blob.Sha256)
+        {
+            throw new InvalidDataException($"Blob {blob.Key} has SHA-256 {actual}, not {blob.Sha256}: it was changed after it was stored.");
+        }
+
+        return JsonSerializer.Deserialize(bytes, WireJson.Default.ListTensor) ?? [];
+    }
+
+    private async ValueTask<INatsObjStore> StoreAsync(CancellationToken ct) =>
+        _store ??= await new NatsObjContext(js).GetObjectStoreAsync(Bucket, ct);
+}
