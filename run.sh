@@ -56,6 +56,10 @@ dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 export Nats__Url="nats://127.0.0.1:$NATS_PORT"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 export Models__Directory="$ROOT/.models" Models__Manifest="$ROOT/models/manifest.json"
+# Webhook signing master key, generated once per checkout (never committed).
+mkdir -p "$ROOT/.data"
+[ -s "$ROOT/.data/webhook.key" ] || head -c 32 /dev/urandom | base64 > "$ROOT/.data/webhook.key"
+export Webhooks__SigningKey="${Webhooks__SigningKey:-$(cat "$ROOT/.data/webhook.key")}"
 export Cqrsi__Roles="$roles"
 if [ -z "$roles" ]; then
   exec dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll "$role"

@@ -3,6 +3,7 @@ using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Projections.Audit;
 using CqrsInference.Projections.JobStatus;
 using CqrsInference.Projections.Recording;
+using CqrsInference.Projections.Webhooks;
 using JasperFx;
 using JasperFx.Events.Projections;
 using Marten;
@@ -29,6 +30,7 @@ public static class MartenSetup
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<AuditFeed>();
         services.AddSingleton<ProjectionReplay>();
+        services.AddSingleton(configuration.GetSection("Webhooks").Get<WebhookOptions>() ?? new WebhookOptions());
         return services;
     }
 
@@ -37,6 +39,8 @@ public static class MartenSetup
     {
         services.AddSingleton<EventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
+        services.AddHttpClient(WebhookDispatcher.Consumer);
+        services.AddHostedService<WebhookDispatcher>();
         services.AddSingleton<AuditSealer>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditSealer>());
         return services;

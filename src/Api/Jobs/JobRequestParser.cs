@@ -10,13 +10,14 @@ public sealed record JobRequest(
     string? Region,
     string? Priority,
     IReadOnlyList<Tensor> Inputs,
-    IReadOnlyDictionary<string, string>? Metadata);
+    IReadOnlyDictionary<string, string>? Metadata,
+    string? Webhook = null);
 
 public static class JobRequestParser
 {
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
-    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata"];
+    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook"];
     private static readonly HashSet<string> KnownTensor = ["name", "datatype", "shape", "data", "parameters"];
 
     /// <summary>Reads a parsed body; returns the request or the errors by field.</summary>
@@ -68,9 +69,16 @@ public static class JobRequestParser
         }
 
         var metadata = ReadMetadata(root, Error);
+        var webhook = ReadString(root, "webhook", required: false, Error);
+        if (webhook is not null
+            && (webhook.Length > 2048 || !Uri.TryCreate(webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")))
+        {
+            Error("webhook", "webhook must be an absolute http or https URL of at most 2048 characters.");
+        }
+
         return errors.Count > 0 || model is null
             ? (null, errors)
-            : (new JobRequest(model, region, priority, inputs, metadata), errors);
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook), errors);
     }
 
     private static string? ReadString(JsonElement root, string name, bool required, Action<string, string> error)

@@ -67,6 +67,7 @@ public static class JobsApi
         IQuerySession session,
         INatsConnection nats,
         Hosting.QueueDepthGuard queues,
+        Projections.Webhooks.WebhookOptions webhooks,
         ClaimCheck claimCheck,
         TimeProvider clock,
         string? wait,
@@ -110,6 +111,11 @@ public static class JobsApi
             return Problems.Validation(errors);
         }
 
+        if (parsed.Webhook is not null && !webhooks.Enabled)
+        {
+            return Problems.Validation(new() { ["webhook"] = ["Webhooks are not enabled on this deployment (Webhooks:SigningKey is not set)."] });
+        }
+
         var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
         if (idempotencyKey is { Length: > 256 })
         {
@@ -130,7 +136,7 @@ public static class JobsApi
         await using var notifications = wait is null ? null : await JobNotifications.SubscribeAsync(nats, jobId, ct);
         var outcome = await sender.Send(
             new SubmitInferenceJob(jobId, tenant, parsed.Model, parsed.Region, parsed.Priority, parsed.Inputs, parsed.Metadata,
-                idempotencyKey, RequestDigest.Of(body), now),
+                idempotencyKey, RequestDigest.Of(body), now, parsed.Webhook),
             ct);
 
         switch (outcome)

@@ -17,6 +17,12 @@ public static class AdminApi
         admin.MapPost("", CreateAsync).WithName("CreateApiKey")
             .WithSummary("Create an API key for a tenant with roles (submit, read, analyst, auditor, admin); the key is shown only in this answer");
         admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of a tenant (without secrets)");
+        app.MapGet("/v1/admin/webhook-key", (string tenant, Projections.Webhooks.WebhookOptions webhooks) =>
+                webhooks.Enabled
+                    ? Results.Ok(new { tenant, key = webhooks.TenantKey(tenant), signature = "Cqrsi-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>" })
+                    : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set."))
+            .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The key a tenant verifies its webhook signatures with")
+            .RequireRole(ApiRoles.Admin);
         admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key; it stops working at once");
         return app;
     }

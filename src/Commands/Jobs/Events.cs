@@ -20,7 +20,8 @@ public static class V1
         string RequestDigest,
         int InputBytes,
         IReadOnlyDictionary<string, string>? Metadata,
-        Messaging.BlobRef? InputsRef = null);
+        Messaging.BlobRef? InputsRef = null,
+        string? Webhook = null);
 
     /// <summary>A processor took a delivery of the job and began to run it (one per attempt).</summary>
     public sealed record JobStarted(
@@ -91,6 +92,18 @@ public static class EventNames
         [JobSucceeded] = typeof(V1.JobSucceeded),
         [JobFailed] = typeof(V1.JobFailed),
         [JobCancelled] = typeof(V1.JobCancelled),
+    };
+
+    /// <summary>The job a lifecycle event belongs to.</summary>
+    public static Guid JobIdOf(object @event) => @event switch
+    {
+        V1.JobSubmitted e => e.JobId,
+        V1.JobStarted e => e.JobId,
+        V1.JobAttemptFailed e => e.JobId,
+        V1.JobSucceeded e => e.JobId,
+        V1.JobFailed e => e.JobId,
+        V1.JobCancelled e => e.JobId,
+        _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
     public static string Of(object @event) => @event switch

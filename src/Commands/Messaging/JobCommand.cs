@@ -17,8 +17,9 @@ public sealed record JobCommand(
     string RequestDigest,
     IReadOnlyList<Tensor> Inputs,
     IReadOnlyDictionary<string, string>? Metadata,
-    BlobRef? InputsRef = null)
+    BlobRef? InputsRef = null,
+    string? Webhook = null)
 {
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef);
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook);
 }

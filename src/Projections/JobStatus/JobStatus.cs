@@ -25,7 +25,8 @@ public sealed record JobStatus(
     int? BatchSize = null,
     IReadOnlyList<Tensor>? Outputs = null,
     JobError? Error = null,
-    Commands.Messaging.BlobRef? OutputsRef = null);
+    Commands.Messaging.BlobRef? OutputsRef = null,
+    string? Webhook = null);
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
@@ -50,7 +51,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
 
     public static JobStatus Create(V1.JobSubmitted e) =>
         new(e.JobId, e.Tenant, JobStatuses.Queued, e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
-            e.RequestDigest, e.Metadata);
+            e.RequestDigest, e.Metadata, Webhook: e.Webhook);
 
     public static JobStatus Apply(V1.JobStarted e, JobStatus current) =>
         JobStatuses.IsTerminal(current.Status)

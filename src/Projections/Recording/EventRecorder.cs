@@ -238,7 +238,7 @@ public sealed partial class EventRecorder(
     /// <summary>Wraps a lifecycle event with its deterministic id.</summary>
     public static IEvent Wrap(IDocumentSession session, object @event, int attempt)
     {
-        var jobId = JobIdOf(@event);
+        var jobId = EventNames.JobIdOf(@event);
         return WrapWithId(session, @event, DeterministicGuid.ForEvent(jobId, EventNames.Of(@event), attempt));
     }
 
@@ -248,17 +248,6 @@ public sealed partial class EventRecorder(
         wrapper.Id = id;
         return wrapper;
     }
-
-    private static Guid JobIdOf(object @event) => @event switch
-    {
-        V1.JobSubmitted e => e.JobId,
-        V1.JobStarted e => e.JobId,
-        V1.JobAttemptFailed e => e.JobId,
-        V1.JobSucceeded e => e.JobId,
-        V1.JobFailed e => e.JobId,
-        V1.JobCancelled e => e.JobId,
-        _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
-    };
 
     private static ulong Sequence(INatsJSMsg<byte[]> msg) => msg.Metadata?.Sequence.Stream ?? 0;
 
@@ -286,7 +275,7 @@ public sealed partial class EventRecorder(
             V1.JobAttemptFailed e => e.Attempt,
             _ => 0,
         };
-        var jobId = JobIdOf(@event);
+        var jobId = EventNames.JobIdOf(@event);
         return (jobId, DeterministicGuid.ForEvent(jobId, typeName, attempt), @event);
     }
 

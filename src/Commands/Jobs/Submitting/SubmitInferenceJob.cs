@@ -21,7 +21,8 @@ public sealed record SubmitInferenceJob(
     IReadOnlyDictionary<string, string>? Metadata,
     string? IdempotencyKey,
     string RequestDigest,
-    DateTimeOffset Now) : ICommand<SubmitOutcome>;
+    DateTimeOffset Now,
+    string? Webhook = null) : ICommand<SubmitOutcome>;
 
 public abstract record SubmitOutcome
 {
@@ -86,7 +87,7 @@ public static class SubmitDecision
 
         return new SubmitOutcome.Accepted(
             new JobCommand(jobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
-                command.RequestDigest, command.Inputs, command.Metadata),
+                command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook),
             Replayed: false);
     }
 }

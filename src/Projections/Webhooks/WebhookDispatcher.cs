@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
+using Marten;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Projections.Webhooks;
+
+public sealed class WebhookOptions
+{
+    /// <summary>Master key; each tenant signs with HMAC-SHA256(master, "tenant:" + tenant). Empty: webhooks are off.</summary>
+    public string SigningKey { get; set; } = "";
+
+    /// <summary>Delivery attempts per job before giving up.</summary>
+    public int MaxAttempts { get; set; } = 8;
+
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public bool Enabled => SigningKey.Length > 0;
+
+    /// <summary>The key a tenant verifies its webhooks with (hex).</summary>
+    public string TenantKey(string tenant) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(SigningKey), Encoding.UTF8.GetBytes("tenant:" + tenant)));
+
+    /// <summary>The <c>Cqrsi-Signature</c> header: <c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256(tenant key, "t.body")&gt;</c>.</summary>
+    public string Sign(string tenant, long unixSeconds, string body) =>
+        $"t={unixSeconds},v1=" + Convert.ToHexStringLower(HMACSHA256.HashData(
+            Encoding.UTF8.GetBytes(TenantKey(tenant)), Encoding.UTF8.GetBytes($"{unixSeconds.ToString(CultureInfo.InvariantCulture)}.{body}")));
+}
+
+/// <summary>
+/// Calls a job's webhook when it ends: a durable JetStream consumer on the event log, so a
+/// delivery that fails (or a restart) is retried with exponential backoff (Nak with delay), up to
+/// <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant.
+/// </summary>
+public sealed partial class WebhookDispatcher(
+    INatsJSContext js,
+    IDocumentStore store,
+    IHttpClientFactory http,
+    WebhookOptions options,
+    TimeProvider clock,
+    ILogger<WebhookDispatcher> logger) : BackgroundService
+{
+    public const string Consumer = "webhooks";
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Enabled)
+        {
+            LogDisabled(logger);
+            return;
+        }
+
+        var consumer = await js.CreateOrUpdateConsumerAsync(
+            NatsTopology.EventsStream,
+            new ConsumerConfig(Consumer)
+            {
+                FilterSubject = "events.>",
+                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                AckWait = options.Timeout * 3,
+                MaxDeliver = options.MaxAttempts,
+                MaxAckPending = 1000,
+                DeliverPolicy = ConsumerConfigDeliverPolicy.New,
+                Description = "Calls job webhooks when jobs end.",
+            },
+            stoppingToken);
+        using var concurrency = new SemaphoreSlim(16);
+        var running = new List<Task>();
+        try
+        {
+            await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: stoppingToken))
+            {
+                await concurrency.WaitAsync(stoppingToken);
+                running.RemoveAll(t => t.IsCompleted);
+                running.Add(Task.Run(
+                    async () =>
+                    {
+                        try
+                        {
+                            await DeliverAsync(msg, stoppingToken);
+                        }
+                        finally
+                        {
+                            concurrency.Release();
+                        }
+                    },
+                    stoppingToken));
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private async Task DeliverAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
+    {
+        var type = msg.Headers?[NatsTopology.EventTypeHeader].ToString();
+        if (type is not (EventNames.JobSucceeded or EventNames.JobFailed or EventNames.JobCancelled) || msg.Data is null)
+        {
+            await msg.AckAsync(cancellationToken: ct);
+            return;
+        }
+
+        var @event = JsonSerializer.Deserialize(msg.Data, EventNames.Types[type], WireJson.Default)!;
+        var jobId = EventNames.JobIdOf(@event);
+        await using var session = store.QuerySession();
+        var status = await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
+        var attempt = (int)(msg.Metadata?.NumDelivered ?? 1);
+        if (status is null)
+        {
+            // The submission is not recorded yet: look again shortly.
+            await msg.NakAsync(delay: TimeSpan.FromSeconds(1), cancellationToken: ct);
+            return;
+        }
+
+        if (status.Webhook is null)
+        {
+            await msg.AckAsync(cancellationToken: ct);
+            return;
+        }
+
+        var final = JobStatus.JobStatusProjection.Evolve(status, @event) ?? status;
+        var body = JsonSerializer.Serialize(
+            new
+            {
+                id = final.Id,
+                status = final.Status,
+                model = final.Model,
+                region = final.Region,
+                completedAt = final.CompletedAt,
+                attempts = final.Attempts,
+                outputs = final.Outputs,
+                outputsRef = final.OutputsRef,
+                error = final.Error,
+                @event = type,
+            },
+            JsonSerializerOptions.Web);
+        var unixSeconds = clock.GetUtcNow().ToUnixTimeSeconds();
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, final.Webhook)
+            {
+                Content = new StringContent(body, Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("Cqrsi-Signature", options.Sign(final.Tenant, unixSeconds, body));
+            request.Headers.Add("Cqrsi-Delivery", $"{final.Id}:{attempt}");
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(options.Timeout);
+            using var response = await http.CreateClient(Consumer).SendAsync(request, timeout.Token);
+            if (response.IsSuccessStatusCode)
+            {
+                await msg.AckAsync(cancellationToken: ct);
+                return;
+            }
+
+            await RetryOrGiveUpAsync(msg, final.Id, attempt, $"HTTP {(int)response.StatusCode}", ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            await RetryOrGiveUpAsync(msg, final.Id, attempt, e.Message, ct);
+        }
+    }
+
+    private async Task RetryOrGiveUpAsync(INatsJSMsg<byte[]> msg, Guid jobId, int attempt, string reason, CancellationToken ct)
+    {
+        if (attempt >= options.MaxAttempts)
+        {
+            LogGaveUp(logger, jobId, attempt, reason);
+            await msg.AckTerminateAsync(cancellationToken: ct);
+            return;
+        }
+
+        var delay = TimeSpan.FromSeconds(Math.Min(60, Math.Pow(2, attempt - 1)));
+        LogRetry(logger, jobId, attempt, reason, delay.TotalSeconds);
+        await msg.NakAsync(delay: delay, cancellationToken: ct);
+    }
+
+    [LoggerMessage(LogLevel.Information, "Webhooks are off: Webhooks:SigningKey is not set")]
+    private static partial void LogDisabled(ILogger logger);
+
+    [LoggerMessage(LogLevel.Warning, "Webhook of job {JobId} failed (attempt {Attempt}: {Reason}); retrying in {Seconds} s")]
+    private static partial void LogRetry(ILogger logger, Guid jobId, int attempt, string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Error, "Webhook of job {JobId} failed {Attempt} times ({Reason}); giving up")]
+    private static partial void LogGaveUp(ILogger logger, Guid jobId, int attempt, string reason);
+}
