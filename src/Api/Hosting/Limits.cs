@@ -82,8 +82,9 @@ public sealed class QueueDepthGuard(INatsJSContext js, IConfiguration configurat
                 known = ((long)consumer.Info.NumPending, now);
                 _depths[model] = known;
             }
-            catch (NatsJSApiException)
+            catch (Exception e) when (e is NatsJSException or NATS.Client.Core.NatsException or TimeoutException)
             {
+                // No consumer yet (no processor ever ran) or NATS is slow: no depth to judge by.
                 return null;
             }
         }

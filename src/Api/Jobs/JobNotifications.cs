@@ -77,6 +77,6 @@ public static partial class JobNotifications
         return wait <= TimeSpan.FromSeconds(MaxWaitSeconds);
     }
 
-    [GeneratedRegex(@"^(\d{1,6}(?:\.\d{1,3})?)(ms|s|m)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^([0-9]{1,6}(?:\.[0-9]{1,3})?)(ms|s|m)?$", RegexOptions.CultureInvariant)]
     private static partial Regex WaitPattern();
 }

@@ -170,9 +170,35 @@ public static class JobRequestParser
             {
                 Fail($"{field}.data", flatError);
             }
+            else if (shape is not null && !failed && IsNested(dataElement) && !MatchesShape(dataElement, shape, 0))
+            {
+                Fail($"{field}.data", $"Nested data must match the shape [{string.Join(",", shape)}] level by level (no ragged rows).");
+            }
         }
 
         return failed ? null : new Tensor(name!, datatype!, shape!, data);
+    }
+
+    private static bool IsNested(JsonElement data) => data.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Array);
+
+    /// <summary>Nested data is read row-major, so every level must have exactly the declared length.</summary>
+    private static bool MatchesShape(JsonElement array, long[] shape, int dimension)
+    {
+        if (dimension >= shape.Length || array.GetArrayLength() != shape[dimension])
+        {
+            return false;
+        }
+
+        var last = dimension == shape.Length - 1;
+        foreach (var element in array.EnumerateArray())
+        {
+            if (last ? element.ValueKind == JsonValueKind.Array : element.ValueKind != JsonValueKind.Array || !MatchesShape(element, shape, dimension + 1))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>KServe v2 allows nested arrays; inside the system tensors are always flat.</summary>

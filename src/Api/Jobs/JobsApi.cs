@@ -67,6 +67,7 @@ public static class JobsApi
         IQuerySession session,
         INatsConnection nats,
         Hosting.QueueDepthGuard queues,
+        Commands.Models.ModelCatalog catalog,
         Projections.Webhooks.WebhookOptions webhooks,
         ClaimCheck claimCheck,
         TimeProvider clock,
@@ -80,7 +81,8 @@ public static class JobsApi
             return Problems.Validation(new() { ["wait"] = [$"wait must be a duration such as 500ms, 5s or 1m, at most {JobNotifications.MaxWaitSeconds} s."] });
         }
 
-        if (request.ContentType is not { } contentType || !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        if (!Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
+            || !string.Equals(mediaType.MediaType.Value, "application/json", StringComparison.OrdinalIgnoreCase))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type",
                 detail: $"Send the job as application/json, not '{request.ContentType}'.");
@@ -93,19 +95,28 @@ public static class JobsApi
                 detail: $"A submit body may be at most {MaxBodyBytes} bytes; use smaller inputs.");
         }
 
-        JsonElement root;
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return Problems.MalformedJson("The body is not valid UTF-8.");
+        }
+
+        JobRequest? parsed;
+        Dictionary<string, string[]> errors;
         try
         {
-            using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32 });
-            root = document.RootElement.Clone();
+            using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            (parsed, errors) = JobRequestParser.Parse(document.RootElement.Clone());
         }
         catch (JsonException e)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Malformed JSON",
-                detail: $"The body is not valid JSON: {e.Message}");
+            return Problems.MalformedJson($"The body is not valid JSON: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // Escapes such as a lone "\ud800" are valid JSON but no valid string.
+            return Problems.MalformedJson($"The body holds a string that is not valid Unicode: {e.Message}");
         }
 
-        var (parsed, errors) = JobRequestParser.Parse(root);
         if (parsed is null)
         {
             return Problems.Validation(errors);
@@ -122,7 +133,7 @@ public static class JobsApi
             return Problems.Validation(new() { ["Idempotency-Key"] = ["The Idempotency-Key header is at most 256 characters."] });
         }
 
-        if (await queues.OverLimitAsync(parsed.Model, ct) is { } depth)
+        if (catalog.TryGet(parsed.Model, out _) && await queues.OverLimitAsync(parsed.Model, ct) is { } depth)
         {
             request.HttpContext.Response.Headers.RetryAfter = "5";
             return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full",
@@ -347,6 +358,9 @@ public static class JobsApi
 /// <summary>The API's problem details (RFC 7807), in one place.</summary>
 public static class Problems
 {
+    public static ProblemHttpResult MalformedJson(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Malformed JSON", detail: detail);
+
     public static ProblemHttpResult CannotCancel(Guid id, string status) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Job cannot be cancelled",
             detail: $"Job {id} is {status}; only a queued job can be cancelled.");
