@@ -43,6 +43,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# NATS users per role (least privilege), generated once under .data/nats.
+cqrsi_nats_users "$ROOT/.data/nats" "$ROOT/config/nats-users.conf.template"
+
 if [ "$role" = all ]; then
   curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/healthz" >/dev/null 2>&1 || started_nats=1
   cqrsi_start_nats "$ROOT/.data/nats" "$NATS_PORT" "$NATS_MONITOR_PORT"
@@ -61,6 +64,12 @@ mkdir -p "$ROOT/.data"
 [ -s "$ROOT/.data/webhook.key" ] || head -c 32 /dev/urandom | base64 > "$ROOT/.data/webhook.key"
 export Webhooks__SigningKey="${Webhooks__SigningKey:-$(cat "$ROOT/.data/webhook.key")}"
 export Cqrsi__Roles="$roles"
+case "$role" in
+  all) export Nats__User=host Nats__Password="$CQRSI_NATS_HOST_PASSWORD" ;;
+  api) export Nats__User=api Nats__Password="$CQRSI_NATS_API_PASSWORD" ;;
+  processor) export Nats__User=processor Nats__Password="$CQRSI_NATS_PROCESSOR_PASSWORD" ;;
+  projections) export Nats__User=projections Nats__Password="$CQRSI_NATS_PROJECTIONS_PASSWORD" ;;
+esac
 if [ -z "$roles" ]; then
   exec dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll "$role"
 fi

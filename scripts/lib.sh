@@ -286,6 +286,9 @@ jetstream {
   max_file_store: 10GB
 }
 EOF
+        if [ -f "$data_dir/users.conf" ]; then
+            echo 'include "users.conf"' >>"$conf"
+        fi
         cqrsi__log "starting nats-server on 127.0.0.1:$port (monitor $mon, data $data_dir)"
         # New session so the server outlives the calling shell's process group.
         # nats-server writes its own pid to $pidf (pid_file in the config).
@@ -497,4 +500,33 @@ cqrsi_stop_postgres() {
         return 1
     fi
     cqrsi__log "postgres stopped"
+}
+
+# cqrsi_nats_users <data_dir> <template>
+# Writes <data_dir>/users.conf (NATS users per role, from config/nats-users.conf.template) with
+# passwords generated once and kept in <data_dir>/users.env (mode 600), which it also exports:
+# CQRSI_NATS_<ROLE>_PASSWORD. cqrsi_start_nats includes users.conf when it exists.
+cqrsi_nats_users() {
+    local data_dir="${1:?usage: cqrsi_nats_users <data_dir> <template>}"
+    local template="${2:?usage: cqrsi_nats_users <data_dir> <template>}"
+    mkdir -p "$data_dir"
+    local env_file="$data_dir/users.env" role
+    if [ ! -s "$env_file" ]; then
+        ( umask 077
+          : >"$env_file"
+          for role in HOST API PROCESSOR PROJECTIONS; do
+              echo "CQRSI_NATS_${role}_PASSWORD=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)" >>"$env_file"
+          done )
+        cqrsi__log "generated NATS users (host, api, processor, projections) in $env_file"
+    fi
+    set -a
+    # shellcheck disable=SC1090
+    . "$env_file"
+    set +a
+    sed -e "s/{{HOST_PASSWORD}}/$CQRSI_NATS_HOST_PASSWORD/" \
+        -e "s/{{API_PASSWORD}}/$CQRSI_NATS_API_PASSWORD/" \
+        -e "s/{{PROCESSOR_PASSWORD}}/$CQRSI_NATS_PROCESSOR_PASSWORD/" \
+        -e "s/{{PROJECTIONS_PASSWORD}}/$CQRSI_NATS_PROJECTIONS_PASSWORD/" \
+        "$template" >"$data_dir/users.conf"
+    chmod 600 "$data_dir/users.conf"
 }

@@ -20,10 +20,13 @@ public static partial class ServiceDefaults
         var configuration = builder.Configuration;
         var services = builder.Services;
         var natsUrl = configuration["Nats:Url"] ?? "nats://127.0.0.1:4222";
+        var natsUser = configuration["Nats:User"];
+        var natsPassword = configuration["Nats:Password"];
         services.AddNatsClient(nats => nats.ConfigureOptions(o => o.Configure(b => b.Opts = b.Opts with
         {
             Url = natsUrl,
             Name = "cqrsinference",
+            AuthOpts = natsUser is null ? NatsAuthOpts.Default : NatsAuthOpts.Default with { Username = natsUser, Password = natsPassword },
             RequestTimeout = TimeSpan.FromSeconds(10),
         })));
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
@@ -51,6 +54,7 @@ public static partial class ServiceDefaults
         var services = builder.Services;
         services.AddSingleton(roles);
         services.AddHostedService<TopologyInitializer>();
+        services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
         {
             services.AddEventStore(builder.Configuration);

@@ -3,8 +3,15 @@ using CqrsInference.Commands.Models;
 
 namespace CqrsInference.Api.Hosting;
 
-/// <summary>Creates the streams and consumers before any role starts: idempotent, on every start.</summary>
-public sealed partial class TopologyInitializer(NatsTopology topology, ModelCatalog catalog, ILogger<TopologyInitializer> logger) : IHostedService
+/// <summary>Whether this process creates the streams (the API does) or only waits for them.</summary>
+public sealed record TopologyRole(bool CreatesStreams);
+
+/// <summary>
+/// Creates the streams, buckets and processor consumers before any role starts (idempotent, on
+/// every start) when this process runs the API. Processes of other roles, whose NATS users may not
+/// manage streams, wait until the streams exist.
+/// </summary>
+public sealed partial class TopologyInitializer(NatsTopology topology, ModelCatalog catalog, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -13,10 +20,18 @@ public sealed partial class TopologyInitializer(NatsTopology topology, ModelCata
         {
             try
             {
-                await topology.EnsureAsync(catalog.All.Select(m => m.Name), cancellationToken);
+                if (role.CreatesStreams)
+                {
+                    await topology.EnsureAsync(catalog.All.Select(m => m.Name), cancellationToken);
+                }
+                else
+                {
+                    await topology.WaitForStreamsAsync(cancellationToken);
+                }
+
                 return;
             }
-            catch (Exception e) when (attempt < 20 && e is not OperationCanceledException)
+            catch (Exception e) when (attempt < 60 && e is not OperationCanceledException)
             {
                 LogRetry(logger, attempt, e.Message);
                 await Task.Delay(delay, cancellationToken);

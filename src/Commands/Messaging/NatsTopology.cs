@@ -62,6 +62,13 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
         }
     }
 
+    /// <summary>Throws until the streams an API process creates exist (for roles that may not create them).</summary>
+    public async Task WaitForStreamsAsync(CancellationToken ct)
+    {
+        await js.GetStreamAsync(EventsStream, cancellationToken: ct);
+        await js.GetStreamAsync(JobsStream, cancellationToken: ct);
+    }
+
     public Task<INatsJSConsumer> EnsureProcessorConsumerAsync(string model, CancellationToken ct) =>
         js.CreateOrUpdateConsumerAsync(
             JobsStream,

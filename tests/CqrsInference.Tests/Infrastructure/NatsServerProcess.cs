@@ -27,10 +27,36 @@ public sealed class NatsServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>The password of each role's user when started with <see cref="StartWithUsersAsync"/>.</summary>
+    public static string PasswordOf(string user) => $"test-{user}-password";
+
+    /// <summary>A server with the users and permissions of config/nats-users.conf.template.</summary>
+    public static async Task<NatsServerProcess> StartWithUsersAsync()
+    {
+        var server = new NatsServerProcess();
+        var template = await File.ReadAllTextAsync(Path.Combine(TestEnvironment.RepositoryRoot, "config", "nats-users.conf.template"));
+        foreach (var user in new[] { "host", "api", "processor", "projections" })
+        {
+            template = template.Replace($"{{{{{user.ToUpperInvariant()}_PASSWORD}}}}", PasswordOf(user), StringComparison.Ordinal);
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(server._directory, "users.conf"), template);
+        await File.WriteAllTextAsync(server.ConfigPath, $$"""
+            listen: "127.0.0.1:{{server.Port}}"
+            jetstream { store_dir: "{{server._directory}}/js" }
+            include "users.conf"
+            """);
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    private string ConfigPath => Path.Combine(_directory, "nats.conf");
+
     /// <summary>Starts (or restarts, on the same port and store) the server.</summary>
     public async Task StartProcessAsync()
     {
-        var info = new ProcessStartInfo("nats-server", $"-a 127.0.0.1 -p {Port} -js -sd {_directory}/js")
+        var arguments = File.Exists(ConfigPath) ? $"-c {ConfigPath}" : $"-a 127.0.0.1 -p {Port} -js -sd {_directory}/js";
+        var info = new ProcessStartInfo("nats-server", arguments)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
