@@ -62,6 +62,9 @@ public static class MartenSetup
         }
 
         options.Schema.For<RecorderCheckpoint>().Identity(c => c.Id);
+
+        // Tenant filters (quota, audit feed) and time ranges read these.
+        options.Schema.For<JobStatus.JobStatus>().Index(j => j.Tenant).Index(j => j.SubmittedAt);
         options.ConfigureProjections();
         return options;
     }

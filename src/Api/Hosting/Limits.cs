@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Threading.RateLimiting;
 using CqrsInference.Api.Security;
 using CqrsInference.Commands.Messaging;
+using Marten;
 using NATS.Client.JetStream;
 
 namespace CqrsInference.Api.Hosting;
@@ -56,6 +57,33 @@ public static class Limits
             };
         });
         return services;
+    }
+}
+
+/// <summary>
+/// Per-tenant daily quota of submitted jobs (<c>Api:Quota:JobsPerDay</c>, per-tenant overrides
+/// under <c>Api:Quota:Tenants:&lt;tenant&gt;</c>; 0 = unlimited). Counted from the read model, so it
+/// holds across API instances; refusals are 429 with Retry-After until the next UTC day.
+/// </summary>
+public sealed class TenantQuota(IConfiguration configuration, TimeProvider clock)
+{
+    private readonly long _default = configuration.GetValue<long>("Api:Quota:JobsPerDay", 0);
+
+    public long LimitFor(string tenant) => configuration.GetValue<long?>($"Api:Quota:Tenants:{tenant}") ?? _default;
+
+    /// <summary>Null when the tenant may submit; else the limit and the time until it resets.</summary>
+    public async Task<(long Limit, TimeSpan RetryAfter)?> ExhaustedAsync(string tenant, IQuerySession session, CancellationToken ct)
+    {
+        var limit = LimitFor(tenant);
+        if (limit <= 0)
+        {
+            return null;
+        }
+
+        var now = clock.GetUtcNow();
+        var today = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
+        var used = await session.Query<Projections.JobStatus.JobStatus>().Where(j => j.Tenant == tenant && j.SubmittedAt >= today).CountAsync(ct);
+        return used >= limit ? (limit, today.AddDays(1) - now) : null;
     }
 }
 

@@ -69,6 +69,7 @@ public static partial class ServiceDefaults
             services.AddApiDocumentation();
             services.AddTenantRateLimits(builder.Configuration);
             services.AddSingleton<QueueDepthGuard>();
+            services.AddSingleton<TenantQuota>();
             services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 

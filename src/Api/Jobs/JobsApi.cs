@@ -67,6 +67,7 @@ public static class JobsApi
         IQuerySession session,
         INatsConnection nats,
         Hosting.QueueDepthGuard queues,
+        Hosting.TenantQuota quota,
         Commands.Models.ModelCatalog catalog,
         Projections.Webhooks.WebhookOptions webhooks,
         ClaimCheck claimCheck,
@@ -131,6 +132,13 @@ public static class JobsApi
         if (idempotencyKey is { Length: > 256 })
         {
             return Problems.Validation(new() { ["Idempotency-Key"] = ["The Idempotency-Key header is at most 256 characters."] });
+        }
+
+        if (await quota.ExhaustedAsync(tenant, session, ct) is { } exhausted)
+        {
+            request.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(exhausted.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Quota exhausted",
+                detail: $"This tenant has submitted its {exhausted.Limit} jobs for today (UTC); the quota resets at midnight UTC.");
         }
 
         if (catalog.TryGet(parsed.Model, out _) && await queues.OverLimitAsync(parsed.Model, ct) is { } depth)

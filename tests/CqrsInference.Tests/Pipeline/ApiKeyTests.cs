@@ -72,7 +72,11 @@ public sealed class ApiKeyTests(KeysRequiredFixture pipeline) : IClassFixture<Ke
         await alice.WaitForStatusAsync(job.Id, "succeeded");
 
         (await bob.GetAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.GetAsync($"/v1/jobs/{job.Id}?version=1")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await bob.GetAsync($"/v1/jobs/{job.Id}/events")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.GetAsync($"/v1/jobs/{job.Id}/stream")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.DeleteAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.PostAsync($"/v1/jobs/{job.Id}:cancel", null)).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await alice.GetAsync($"/v1/jobs/{job.Id}/events")).StatusCode.ShouldBe(HttpStatusCode.OK);
 
         // The same Idempotency-Key in two tenants names two different jobs.

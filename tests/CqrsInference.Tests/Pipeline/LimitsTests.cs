@@ -20,6 +20,7 @@ public sealed class LimitedPipelineFixture : PipelineFixture
         ["Api:RateLimit:Tenants:roomy:PermitsPerSecond"] = "1000",
         ["Api:RateLimit:Tenants:roomy:Burst"] = "1000",
         ["Submit:MaxQueueDepth"] = "8",
+        ["Api:Quota:Tenants:tiny"] = "2",
     };
 
     public HttpClient As(string key)
@@ -71,6 +72,20 @@ public sealed class LimitsTests(LimitedPipelineFixture pipeline) : IClassFixture
 
         refused.Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBe(5);
         (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("mlp-test");
+    }
+
+    [Fact]
+    public async Task A_tenant_past_its_daily_quota_gets_429_until_midnight()
+    {
+        using var tiny = await pipeline.NewTenantAsync("tiny");
+
+        (await tiny.PostAsync("/v1/jobs", Body())).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await tiny.PostAsync("/v1/jobs", Body())).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        using var refused = await tiny.PostAsync("/v1/jobs", Body());
+
+        refused.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        refused.Headers.RetryAfter!.Delta!.Value.ShouldBeLessThanOrEqualTo(TimeSpan.FromDays(1));
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString().ShouldBe("Quota exhausted");
     }
 
     private static StringContent Body() => new(Scenarios.MlpJob([1, 2, 3, 4]), Encoding.UTF8, "application/json");
