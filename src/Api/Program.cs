@@ -1,3 +1,4 @@
+using CqrsInference.Api.Analytics;
 using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Jobs;
 using CqrsInference.Api.Security;
@@ -22,6 +23,7 @@ if (app.Services.GetRequiredService<Roles>().Api)
     app.MapModelsApi();
     app.MapAdminApi();
     app.MapAuditApi();
+    app.MapAnalyticsApi();
 }
 
 await app.RunAsync();

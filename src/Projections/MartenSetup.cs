@@ -1,5 +1,6 @@
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Projections.Analytics;
 using CqrsInference.Projections.Audit;
 using CqrsInference.Projections.JobStatus;
 using CqrsInference.Projections.Recording;
@@ -15,15 +16,22 @@ namespace CqrsInference.Projections;
 public static class MartenSetup
 {
     /// <summary>Registers the event store, its projections and the API's submission store.</summary>
-    public static IServiceCollection AddEventStore(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddEventStore(this IServiceCollection services, IConfiguration configuration, bool runDaemon = false)
     {
         var connectionString = configuration.GetConnectionString("Postgres")
             ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json).");
         var schema = configuration["Cqrsi:Schema"] ?? "cqrsi";
 
-        services.AddMarten(options => options.Configure(connectionString, schema))
+        var marten = services.AddMarten(options => options.Configure(connectionString, schema))
             .UseLightweightSessions()
             .ApplyAllDatabaseChangesOnStartup();
+        if (runDaemon)
+        {
+            // Async roll-ups (usage, utilization): one daemon leader at a time across processes.
+            marten.AddAsyncDaemon(JasperFx.Events.Daemon.DaemonMode.HotCold);
+        }
+
+        services.AddSingleton(configuration.GetSection("Analytics").Get<AnalyticsOptions>() ?? new AnalyticsOptions());
         services.AddSingleton<ISubmissionStore, MartenSubmissionStore>();
         services.AddSingleton(new RecorderOptions { ConnectionString = connectionString, Schema = schema });
         services.AddSingleton(new AuditOptions { ConnectionString = connectionString, Schema = schema });
@@ -41,6 +49,7 @@ public static class MartenSetup
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
         services.AddHttpClient(WebhookDispatcher.Consumer);
         services.AddHostedService<WebhookDispatcher>();
+        services.AddHostedService<ProcessorReaper>();
         services.AddSingleton<AuditSealer>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditSealer>());
         return services;
@@ -73,5 +82,8 @@ public static class MartenSetup
     public static void ConfigureProjections(this StoreOptions options)
     {
         options.Projections.Add<JobStatusProjection>(ProjectionLifecycle.Inline);
+        options.Projections.Add<ProcessorStatusProjection>(ProjectionLifecycle.Inline);
+        options.Projections.Add<UsageProjection>(ProjectionLifecycle.Async);
+        options.Projections.Add<ProcessorUsageProjection>(ProjectionLifecycle.Async);
     }
 }

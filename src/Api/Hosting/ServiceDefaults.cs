@@ -57,7 +57,7 @@ public static partial class ServiceDefaults
         services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
         {
-            services.AddEventStore(builder.Configuration);
+            services.AddEventStore(builder.Configuration, runDaemon: roles.Projections);
         }
 
         if (roles.Api)

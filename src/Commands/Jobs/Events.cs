@@ -30,7 +30,8 @@ public static class V1
         string Worker,
         string Device,
         DateTimeOffset StartedAt,
-        double QueueWaitMs);
+        double QueueWaitMs,
+        JobContext? Context = null);
 
     /// <summary>An attempt failed with a fault that may pass; the job goes back to the queue.</summary>
     public sealed record JobAttemptFailed(
@@ -53,7 +54,8 @@ public static class V1
         double RunMs,
         int BatchSize,
         IReadOnlyList<Tensor> Outputs,
-        Messaging.BlobRef? OutputsRef = null);
+        Messaging.BlobRef? OutputsRef = null,
+        JobContext? Context = null);
 
     /// <summary>
     /// Terminal: the job can never succeed (bad input the model refused) or ran out of attempts
@@ -67,11 +69,28 @@ public static class V1
         DateTimeOffset FailedAt,
         string ErrorCode,
         string Reason,
-        bool DeadLettered);
+        bool DeadLettered,
+        JobContext? Context = null);
+
+    /// <summary>A processor came online and can take work.</summary>
+    public sealed record ProcessorOnline(string WorkerId, string Region, string DeviceClass, int Slots, IReadOnlyList<string> Models, DateTimeOffset At);
+
+    /// <summary>
+    /// A processor is alive. <paramref name="OnlineSeconds"/> and <paramref name="BusySeconds"/> are
+    /// the time since its previous heartbeat and the inference time (summed over slots) in it: the
+    /// denominator and numerator of utilization.
+    /// </summary>
+    public sealed record ProcessorHeartbeat(string WorkerId, string Region, string DeviceClass, int Slots, DateTimeOffset At, double OnlineSeconds, double BusySeconds);
+
+    /// <summary>A processor went away: it said so (<c>shutdown</c>) or stopped heartbeating (<c>timeout</c>).</summary>
+    public sealed record ProcessorOffline(string WorkerId, DateTimeOffset At, string Reason);
 
     /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it).</summary>
     public sealed record JobCancelled(Guid JobId, DateTimeOffset CancelledAt, string CancelledBy);
 }
+
+/// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
+public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);
 
 /// <summary>The versioned wire names of the events, shared by NATS headers and Marten.</summary>
 public static class EventNames
@@ -82,6 +101,9 @@ public static class EventNames
     public const string JobSucceeded = "v1.job_succeeded";
     public const string JobFailed = "v1.job_failed";
     public const string JobCancelled = "v1.job_cancelled";
+    public const string ProcessorOnline = "v1.processor_online";
+    public const string ProcessorHeartbeat = "v1.processor_heartbeat";
+    public const string ProcessorOffline = "v1.processor_offline";
 
     /// <summary>Every lifecycle event type with its wire name.</summary>
     public static readonly IReadOnlyDictionary<string, Type> Types = new Dictionary<string, Type>
@@ -92,6 +114,26 @@ public static class EventNames
         [JobSucceeded] = typeof(V1.JobSucceeded),
         [JobFailed] = typeof(V1.JobFailed),
         [JobCancelled] = typeof(V1.JobCancelled),
+        [ProcessorOnline] = typeof(V1.ProcessorOnline),
+        [ProcessorHeartbeat] = typeof(V1.ProcessorHeartbeat),
+        [ProcessorOffline] = typeof(V1.ProcessorOffline),
+    };
+
+    private static readonly Guid ProcessorNamespace = new("3c0f6e1a-7a43-4b7e-9d2c-5f1e8a2b9c44");
+
+    /// <summary>The event stream of a processor (capacity facts), by its worker id.</summary>
+    public static Guid ProcessorStreamId(string workerId) => DeterministicGuid.Create(ProcessorNamespace, workerId);
+
+    /// <summary>Whether the event is a processor's capacity fact rather than a job's lifecycle.</summary>
+    public static bool IsProcessorEvent(object @event) => @event is V1.ProcessorOnline or V1.ProcessorHeartbeat or V1.ProcessorOffline;
+
+    /// <summary>The stream an event belongs to: its job's, or its processor's.</summary>
+    public static Guid StreamIdOf(object @event) => @event switch
+    {
+        V1.ProcessorOnline e => ProcessorStreamId(e.WorkerId),
+        V1.ProcessorHeartbeat e => ProcessorStreamId(e.WorkerId),
+        V1.ProcessorOffline e => ProcessorStreamId(e.WorkerId),
+        _ => JobIdOf(@event),
     };
 
     /// <summary>The job a lifecycle event belongs to.</summary>
@@ -114,6 +156,9 @@ public static class EventNames
         V1.JobSucceeded => JobSucceeded,
         V1.JobFailed => JobFailed,
         V1.JobCancelled => JobCancelled,
+        V1.ProcessorOnline => ProcessorOnline,
+        V1.ProcessorHeartbeat => ProcessorHeartbeat,
+        V1.ProcessorOffline => ProcessorOffline,
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 }

@@ -23,6 +23,9 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
 
     public static string ProcessorConsumer(string model) => $"proc_{model}";
 
+    /// <summary>Where processors publish their capacity facts (online, heartbeat, offline).</summary>
+    public const string ProcessorSubject = "events.processors";
+
     /// <summary>Core NATS subject on which each stored lifecycle event of a job is announced.</summary>
     public static string JobNotifySubject(Guid jobId) => $"cqrsi.job.{jobId:N}";
 

@@ -54,6 +54,10 @@ public sealed partial class ModelWorker(
 
     public long Completed => Interlocked.Read(ref _completed);
 
+    public int SlotCount => Slots;
+
+    public string Device => runner.Device;
+
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         using var drain = new CancellationTokenSource();
@@ -290,8 +294,10 @@ public sealed partial class ModelWorker(
         }
 
         var started = clock.GetUtcNow();
+        var deviceClass = options.DeviceClass ?? device;
+        JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, deviceClass);
         await PublishAllAsync(jobs.Select(j => (j.Job, (object)new V1.JobStarted(
-            j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds)), $"{j.Job.JobId}:started:{j.Attempt}")));
+            j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds), Context(j.Job)), $"{j.Job.JobId}:started:{j.Attempt}")));
 
         IReadOnlyList<RunOutcome> outcomes;
         var watch = Stopwatch.StartNew();
@@ -316,16 +322,16 @@ public sealed partial class ModelWorker(
             {
                 case RunOutcome.Succeeded s:
                     var (outputs, outputsRef) = await claimCheck.OffloadAsync(s.Outputs, CancellationToken.None);
-                    events.Add((job, new V1.JobSucceeded(job.JobId, attempt, _worker, device, finished, watch.Elapsed.TotalMilliseconds, jobs.Count, outputs, outputsRef), $"{job.JobId}:terminal"));
+                    events.Add((job, new V1.JobSucceeded(job.JobId, attempt, _worker, device, finished, watch.Elapsed.TotalMilliseconds, jobs.Count, outputs, outputsRef, Context(job)), $"{job.JobId}:terminal"));
                     settle.Add(() => msg.AckAsync().AsTask());
                     break;
                 case RunOutcome.Rejected r:
-                    events.Add((job, new V1.JobFailed(job.JobId, attempt, _worker, device, finished, r.Code, r.Reason, DeadLettered: false), $"{job.JobId}:terminal"));
+                    events.Add((job, new V1.JobFailed(job.JobId, attempt, _worker, device, finished, r.Code, r.Reason, DeadLettered: false, Context(job)), $"{job.JobId}:terminal"));
                     settle.Add(() => msg.AckTerminateAsync().AsTask());
                     break;
                 case RunOutcome.Faulted f when attempt >= topology.MaxDeliver:
                     events.Add((job, new V1.JobFailed(job.JobId, attempt, _worker, device, finished, f.Code,
-                        $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true), $"{job.JobId}:terminal"));
+                        $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job)), $"{job.JobId}:terminal"));
                     settle.Add(() => msg.AckTerminateAsync().AsTask());
                     break;
                 case RunOutcome.Faulted f:

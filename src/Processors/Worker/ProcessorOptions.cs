@@ -8,6 +8,15 @@ public sealed class ProcessorOptions
     /// <summary>Identifies this processor in job events; defaults to host name and process id.</summary>
     public string? WorkerId { get; set; }
 
+    /// <summary>The region this processor's capacity counts in.</summary>
+    public string Region { get; set; } = "local";
+
+    /// <summary>Device class for cost and utilization (e.g. <c>h100</c>); defaults to the device used (<c>cpu</c>, <c>cuda</c>).</summary>
+    public string? DeviceClass { get; set; }
+
+    /// <summary>How often the processor reports that it is alive, with its online and busy seconds.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Models to serve (names from the manifest); empty serves every model whose files are present.</summary>
     public List<string> Models { get; set; } = [];
 

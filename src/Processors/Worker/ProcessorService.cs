@@ -1,3 +1,4 @@
+using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
@@ -47,7 +48,18 @@ public sealed partial class ProcessorService(
                 running.Add(worker.RunAsync(stoppingToken));
             }
 
+            var workerId = options.ResolveWorkerId();
+            var deviceClass = options.DeviceClass ?? _workers.FirstOrDefault()?.Device ?? "cpu";
+            var slots = _workers.Sum(w => w.SlotCount);
+            await PublishAsync(new V1.ProcessorOnline(workerId, options.Region, deviceClass, slots, selected.Select(m => m.Name).ToList(), clock.GetUtcNow()), CancellationToken.None);
+            var beating = HeartbeatAsync(workerId, deviceClass, slots, stoppingToken);
             await Task.WhenAll(running);
+            await beating;
+
+            // Drained: the last heartbeat counts the final busy time, then say goodbye.
+            using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await HeartbeatOnceAsync(workerId, deviceClass, slots, last.Token);
+            await PublishAsync(new V1.ProcessorOffline(workerId, clock.GetUtcNow(), "shutdown"), last.Token);
         }
         finally
         {
@@ -57,6 +69,64 @@ public sealed partial class ProcessorService(
             }
         }
     }
+
+    private long _lastBeat;
+    private TimeSpan _lastBusy;
+
+    private async Task HeartbeatAsync(string worker, string deviceClass, int slots, CancellationToken ct)
+    {
+        _lastBeat = clock.GetTimestamp();
+        using var timer = new PeriodicTimer(options.HeartbeatInterval, clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                await HeartbeatOnceAsync(worker, deviceClass, slots, ct);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task HeartbeatOnceAsync(string worker, string deviceClass, int slots, CancellationToken ct)
+    {
+        var now = clock.GetTimestamp();
+        var busy = _workers.Aggregate(TimeSpan.Zero, (sum, w) => sum + w.BusyTime);
+        var beat = new V1.ProcessorHeartbeat(worker, options.Region, deviceClass, slots, clock.GetUtcNow(),
+            clock.GetElapsedTime(_lastBeat, now).TotalSeconds, (busy - _lastBusy).TotalSeconds);
+        (_lastBeat, _lastBusy) = (now, busy);
+        try
+        {
+            await PublishAsync(beat, ct);
+        }
+        catch (Exception e) when (e is NATS.Client.Core.NatsException or OperationCanceledException)
+        {
+            LogHeartbeatFailed(_logger, e.Message);
+        }
+    }
+
+    private async Task PublishAsync(object @event, CancellationToken ct)
+    {
+        var type = EventNames.Of(@event);
+        var at = @event switch
+        {
+            V1.ProcessorOnline e => e.At,
+            V1.ProcessorHeartbeat e => e.At,
+            V1.ProcessorOffline e => e.At,
+            _ => clock.GetUtcNow(),
+        };
+        var ack = await js.PublishAsync(
+            NatsTopology.ProcessorSubject,
+            System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], Commands.WireJson.Default),
+            headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = type },
+            opts: new NatsJSPubOpts { MsgId = $"{EventNames.StreamIdOf(@event)}:{type}:{at.UtcTicks}" },
+            cancellationToken: ct);
+        ack.EnsureStored();
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Heartbeat not published: {Reason}")]
+    private static partial void LogHeartbeatFailed(ILogger logger, string reason);
 
     [LoggerMessage(LogLevel.Information, "Serving {Model} on {Device} with capacity {Capacity} as {Worker}")]
     private static partial void LogServing(ILogger logger, string model, string device, int capacity, string worker);

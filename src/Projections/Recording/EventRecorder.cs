@@ -169,7 +169,7 @@ public sealed partial class EventRecorder(
         var recordedIds = (await session.Events.QueryAllRawEvents().Where(e => eventIds.Contains(e.Id)).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
         var jobIds = decoded.Select(d => d.JobId).Distinct().ToArray();
         var statuses = (await session.LoadManyAsync<JobStatus.JobStatus>(ct, jobIds)).ToDictionary(s => s.Id, s => s.Status);
-        var orphans = decoded.Where(d => d.Event is not V1.JobSubmitted && !statuses.ContainsKey(d.JobId)
+        var orphans = decoded.Where(d => d.Event is not V1.JobSubmitted && !EventNames.IsProcessorEvent(d.Event) && !statuses.ContainsKey(d.JobId)
             && !decoded.Any(s => s.JobId == d.JobId && s.Event is V1.JobSubmitted)).ToList();
         if (orphans.Count > 0 && ++_orphanRetries <= MaxOrphanRetries)
         {
@@ -183,6 +183,18 @@ public sealed partial class EventRecorder(
         var appended = 0;
         foreach (var item in decoded)
         {
+            if (EventNames.IsProcessorEvent(item.Event))
+            {
+                // Capacity facts: one stream per processor, no job rules apply.
+                if (recordedIds.Add(item.EventId))
+                {
+                    session.Events.Append(item.JobId, WrapWithId(session, item.Event, item.EventId));
+                    appended++;
+                }
+
+                continue;
+            }
+
             if (recordedIds.Contains(item.EventId) || !statuses.TryGetValue(item.JobId, out var status) && item.Event is not V1.JobSubmitted)
             {
                 if (item.Event is not V1.JobSubmitted)
@@ -269,14 +281,17 @@ public sealed partial class EventRecorder(
 
         var @event = JsonSerializer.Deserialize(data, type, WireJson.Default)
             ?? throw new InvalidDataException($"Empty event at sequence {Sequence(msg)}.");
-        var attempt = @event switch
+        var streamId = EventNames.StreamIdOf(@event);
+        var discriminator = @event switch
         {
-            V1.JobStarted e => e.Attempt,
-            V1.JobAttemptFailed e => e.Attempt,
-            _ => 0,
+            V1.JobStarted e => e.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            V1.JobAttemptFailed e => e.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            V1.ProcessorOnline e => e.At.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            V1.ProcessorHeartbeat e => e.At.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            V1.ProcessorOffline e => e.At.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            _ => "0",
         };
-        var jobId = EventNames.JobIdOf(@event);
-        return (jobId, DeterministicGuid.ForEvent(jobId, typeName, attempt), @event);
+        return (streamId, DeterministicGuid.Create(streamId, $"{typeName}\n{discriminator}"), @event);
     }
 
     /// <summary>

@@ -1,0 +1,206 @@
+using System.Globalization;
+using System.Text;
+using CqrsInference.Api.Security;
+using CqrsInference.Projections.Analytics;
+using Marten;
+
+namespace CqrsInference.Api.Analytics;
+
+/// <summary>
+/// Answers from the async roll-ups (never from the event table): usage and cost per hour or day by
+/// model, region, tenant and device class; processor utilization; and how far the roll-ups lag.
+/// JSON, or CSV with <c>Accept: text/csv</c>.
+/// </summary>
+public static class AnalyticsApi
+{
+    public static readonly IReadOnlyList<string> UsageDimensions = ["model", "region", "tenant", "device"];
+    public static readonly IReadOnlyList<string> UtilizationDimensions = ["worker", "region", "device"];
+
+    public sealed record UsageRow(
+        DateTimeOffset Bucket, string? Model, string? Region, string? Tenant, string? Device,
+        long Submitted, long Succeeded, long Failed, double BusySeconds, decimal Cost,
+        double? QueueWaitP50Ms, double? QueueWaitP95Ms, double? QueueWaitP99Ms,
+        double? RunP50Ms, double? RunP95Ms, double? RunP99Ms, double? MeanBatchSize);
+
+    public sealed record UtilizationRow(
+        DateTimeOffset Bucket, string Key, double OnlineSeconds, double SlotSeconds, double BusySeconds, double? BusyPercent);
+
+    public sealed record ProjectionLag(string Projection, long Sequence, long Behind);
+
+    public sealed record LagReport(long HighestSequence, IReadOnlyList<ProjectionLag> Projections);
+
+    public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder app)
+    {
+        var analytics = app.MapGroup("/v1/analytics").WithTags("Analytics").RequireRole(ApiRoles.Analyst, ApiRoles.Admin);
+        analytics.MapGet("/usage", UsageAsync).WithName("Usage")
+            .WithSummary("Jobs, device time, cost and latency percentiles per hour or day, grouped by model, region, tenant and/or device class")
+            .WithDescription("?from&to (ISO 8601; default the last 24 h), groupBy=model,region,tenant,device (default model), bucket=hour|day. "
+                + "Cost = busy seconds × Analytics:PricePerHour[device] / 3600. Percentiles are histogram bucket upper bounds (25% resolution). "
+                + "An analyst sees its own tenant; an admin sees all.");
+        analytics.MapGet("/utilization", UtilizationAsync).WithName("Utilization")
+            .WithSummary("Processor online, slot and busy seconds and busy % per hour or day, grouped by worker, region or device class");
+        analytics.MapGet("/lag", LagAsync).WithName("ProjectionLag")
+            .WithSummary("How far each roll-up is behind the event log");
+        return app;
+    }
+
+    public static async Task<IResult> UsageAsync(
+        HttpContext http, ApiCaller caller, IQuerySession session, AnalyticsOptions options, TimeProvider clock,
+        string? from, string? to, string? groupBy, string? bucket, CancellationToken ct)
+    {
+        var (range, dimensions, daily, errors) = ParseQuery(from, to, groupBy ?? "model", bucket, UsageDimensions, clock);
+        if (errors.Count > 0)
+        {
+            return Jobs.Problems.Validation(errors);
+        }
+
+        var query = session.Query<UsageBucket>().Where(u => u.Hour >= range.From && u.Hour < range.To);
+        if (!caller.Has(ApiRoles.Admin))
+        {
+            query = query.Where(u => u.Tenant == caller.Tenant);
+        }
+
+        var buckets = await query.ToListAsync(ct);
+        var rows = buckets
+            .GroupBy(u => (
+                Bucket: daily ? new DateTimeOffset(u.Hour.UtcDateTime.Date, TimeSpan.Zero) : u.Hour,
+                Model: dimensions.Contains("model") ? u.Model : null,
+                Region: dimensions.Contains("region") ? u.Region : null,
+                Tenant: dimensions.Contains("tenant") ? u.Tenant : null,
+                Device: dimensions.Contains("device") ? u.Device : null))
+            .Select(g =>
+            {
+                var waits = Histogram.Merge(g.Select(u => u.QueueWaitMs));
+                var runs = Histogram.Merge(g.Select(u => u.RunMs));
+                var succeeded = g.Sum(u => u.Succeeded);
+                var cost = g.Sum(u => (decimal)u.BusySeconds * options.PricePerHour.GetValueOrDefault(u.Device) / 3600m);
+                return new UsageRow(g.Key.Bucket, g.Key.Model, g.Key.Region, g.Key.Tenant, g.Key.Device,
+                    g.Sum(u => u.Submitted), succeeded, g.Sum(u => u.Failed), Math.Round(g.Sum(u => u.BusySeconds), 6), Math.Round(cost, 6),
+                    Histogram.Percentile(waits, 50), Histogram.Percentile(waits, 95), Histogram.Percentile(waits, 99),
+                    Histogram.Percentile(runs, 50), Histogram.Percentile(runs, 95), Histogram.Percentile(runs, 99),
+                    succeeded == 0 ? null : Math.Round((double)g.Sum(u => u.BatchSizeSum) / succeeded, 3));
+            })
+            .OrderBy(r => r.Bucket).ThenBy(r => r.Model).ThenBy(r => r.Region).ThenBy(r => r.Tenant).ThenBy(r => r.Device)
+            .ToList();
+        return WantsCsv(http) ? Csv(rows) : Results.Ok(rows);
+    }
+
+    public static async Task<IResult> UtilizationAsync(
+        HttpContext http, IQuerySession session, TimeProvider clock, string? from, string? to, string? groupBy, string? bucket, CancellationToken ct)
+    {
+        var (range, dimensions, daily, errors) = ParseQuery(from, to, groupBy ?? "worker", bucket, UtilizationDimensions, clock);
+        if (dimensions.Count > 1)
+        {
+            errors["groupBy"] = ["Group utilization by one of: worker, region, device."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return Jobs.Problems.Validation(errors);
+        }
+
+        var dimension = dimensions[0];
+        var usage = await session.Query<ProcessorUsage>().Where(u => u.Hour >= range.From && u.Hour < range.To).ToListAsync(ct);
+        var rows = usage
+            .GroupBy(u => (
+                Bucket: daily ? new DateTimeOffset(u.Hour.UtcDateTime.Date, TimeSpan.Zero) : u.Hour,
+                Key: dimension switch { "region" => u.Region, "device" => u.Device, _ => u.Worker }))
+            .Select(g =>
+            {
+                var slotSeconds = g.Sum(u => u.SlotSeconds);
+                var busy = g.Sum(u => u.BusySeconds);
+                return new UtilizationRow(g.Key.Bucket, g.Key.Key, Math.Round(g.Sum(u => u.OnlineSeconds), 6), Math.Round(slotSeconds, 6),
+                    Math.Round(busy, 6), slotSeconds > 0 ? Math.Round(100 * busy / slotSeconds, 3) : null);
+            })
+            .OrderBy(r => r.Bucket).ThenBy(r => r.Key)
+            .ToList();
+        return WantsCsv(http) ? Csv(rows) : Results.Ok(rows);
+    }
+
+    public static async Task<IResult> LagAsync(IDocumentStore store, CancellationToken ct)
+    {
+        var statistics = await store.Advanced.FetchEventStoreStatistics(token: ct);
+        var progress = await store.Advanced.AllProjectionProgress(token: ct);
+        var highest = statistics.EventSequenceNumber;
+        return Results.Ok(new LagReport(highest, progress
+            .Where(p => p.ShardName != "HighWaterMark")
+            .Select(p => new ProjectionLag(p.ShardName, p.Sequence, Math.Max(0, highest - p.Sequence)))
+            .OrderBy(p => p.Projection, StringComparer.Ordinal)
+            .ToList()));
+    }
+
+    private static ((DateTimeOffset From, DateTimeOffset To) Range, List<string> Dimensions, bool Daily, Dictionary<string, string[]> Errors) ParseQuery(
+        string? from, string? to, string groupBy, string? bucket, IReadOnlyList<string> allowed, TimeProvider clock)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var now = clock.GetUtcNow();
+        DateTimeOffset Parse(string? value, string field, DateTimeOffset fallback)
+        {
+            if (value is null)
+            {
+                return fallback;
+            }
+
+            if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+            {
+                return parsed;
+            }
+
+            errors[field] = [$"{field} must be an ISO 8601 timestamp."];
+            return fallback;
+        }
+
+        var end = Parse(to, "to", now);
+        var start = Parse(from, "from", end.AddDays(-1));
+        if (start >= end)
+        {
+            errors["from"] = ["from must be before to."];
+        }
+        else if (end - start > TimeSpan.FromDays(400))
+        {
+            errors["to"] = ["The range may span at most 400 days."];
+        }
+
+        var dimensions = groupBy.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(d => d.ToLowerInvariant()).Distinct().ToList();
+        if (dimensions.Count == 0 || dimensions.Any(d => !allowed.Contains(d)))
+        {
+            errors["groupBy"] = [$"groupBy must list some of: {string.Join(", ", allowed)}."];
+        }
+
+        if (bucket is not (null or "hour" or "day"))
+        {
+            errors["bucket"] = ["bucket must be hour or day."];
+        }
+
+        return ((UsageBucket.HourOf(start), end), dimensions, bucket == "day", errors);
+    }
+
+    private static bool WantsCsv(HttpContext http) =>
+        http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>CSV with a header of the record's properties (camelCase), invariant culture, RFC 4180 quoting.</summary>
+    private static IResult Csv<T>(IReadOnlyList<T> rows)
+    {
+        var properties = typeof(T).GetProperties();
+        var csv = new StringBuilder();
+        csv.AppendLine(string.Join(",", properties.Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..])));
+        foreach (var row in rows)
+        {
+            csv.AppendLine(string.Join(",", properties.Select(p => Cell(p.GetValue(row)))));
+        }
+
+        return Results.Text(csv.ToString(), "text/csv", Encoding.UTF8);
+    }
+
+    private static string Cell(object? value)
+    {
+        var text = value switch
+        {
+            null => "",
+            DateTimeOffset t => t.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? "",
+        };
+        return text.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : text;
+    }
+}

@@ -1,0 +1,73 @@
+using CqrsInference.Commands.Jobs;
+using Marten;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CqrsInference.Projections.Analytics;
+
+public sealed class AnalyticsOptions
+{
+    /// <summary>A processor silent for this long is recorded offline (reason <c>timeout</c>).</summary>
+    public TimeSpan ProcessorTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Price of one device-hour per device class (e.g. <c>cpu: 0.10</c>, <c>h100: 4.00</c>); cost = busy seconds × price / 3600.</summary>
+    public Dictionary<string, decimal> PricePerHour { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>
+/// Closes processors that disappeared without saying so: once a processor's last sign of life is
+/// older than the timeout, it appends <see cref="V1.ProcessorOffline"/> (reason <c>timeout</c>, at
+/// the last heartbeat) to the processor's stream, so utilization stops counting it.
+/// </summary>
+public sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOptions options, TimeProvider clock, ILogger<ProcessorReaper> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, options.ProcessorTimeout.TotalSeconds / 3)), clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await ReapAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is Npgsql.NpgsqlException or Marten.Exceptions.MartenCommandException or InvalidOperationException)
+                {
+                    LogFailed(logger, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async Task<int> ReapAsync(CancellationToken ct)
+    {
+        var cutoff = clock.GetUtcNow() - options.ProcessorTimeout;
+        await using var session = store.LightweightSession();
+        var silent = await session.Query<ProcessorStatus>().Where(p => p.Online && p.LastSeen < cutoff).ToListAsync(ct);
+        foreach (var processor in silent)
+        {
+            var offline = new V1.ProcessorOffline(processor.Worker, processor.LastSeen, "timeout");
+            var wrapper = session.Events.BuildEvent(offline);
+            wrapper.Id = DeterministicGuid.Create(processor.Id, $"{EventNames.ProcessorOffline}\n{processor.LastSeen.UtcTicks}");
+            session.Events.Append(processor.Id, wrapper);
+            LogReaped(logger, processor.Worker, processor.LastSeen);
+        }
+
+        if (silent.Count > 0)
+        {
+            await session.SaveChangesAsync(ct);
+        }
+
+        return silent.Count;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Processor {Worker} went silent after {LastSeen}; recorded offline (timeout)")]
+    private static partial void LogReaped(ILogger logger, string worker, DateTimeOffset lastSeen);
+
+    [LoggerMessage(LogLevel.Warning, "Closing silent processors failed: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,100 @@
+using System.Globalization;
+using CqrsInference.Commands.Jobs;
+using Marten.Events.Projections;
+
+namespace CqrsInference.Projections.Analytics;
+
+/// <summary>
+/// Usage of one hour × model × region × tenant × device class: what analysts group and sum.
+/// Submissions have no device yet and count under device <c>-</c>.
+/// </summary>
+public sealed class UsageBucket
+{
+    public string Id { get; set; } = "";
+
+    public DateTimeOffset Hour { get; set; }
+
+    public string Model { get; set; } = "";
+
+    public string Region { get; set; } = "";
+
+    public string Tenant { get; set; } = "";
+
+    public string Device { get; set; } = "";
+
+    public long Submitted { get; set; }
+
+    public long Succeeded { get; set; }
+
+    public long Failed { get; set; }
+
+    /// <summary>Device time in inference: each job's batch run time divided by its batch size.</summary>
+    public double BusySeconds { get; set; }
+
+    public long BatchSizeSum { get; set; }
+
+    public long[] QueueWaitMs { get; set; } = new long[Histogram.Buckets];
+
+    public long[] RunMs { get; set; } = new long[Histogram.Buckets];
+
+    public static DateTimeOffset HourOf(DateTimeOffset time)
+    {
+        var utc = time.UtcDateTime;
+        return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, TimeSpan.Zero);
+    }
+
+    public static string Key(DateTimeOffset time, string model, string region, string tenant, string device) =>
+        $"{HourOf(time).ToString("yyyyMMddHH", CultureInfo.InvariantCulture)}|{model}|{region}|{tenant}|{device}";
+
+    internal void Describe(DateTimeOffset time, string model, string region, string tenant, string device)
+    {
+        (Hour, Model, Region, Tenant, Device) = (HourOf(time), model, region, tenant, device);
+    }
+}
+
+/// <summary>Async roll-up of job events into <see cref="UsageBucket"/>s (Marten async daemon).</summary>
+public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
+{
+    private const string Unknown = "?";
+
+    public UsageProjection()
+    {
+        Identity<V1.JobSubmitted>(e => UsageBucket.Key(e.SubmittedAt, e.Model, e.Region, e.Tenant, "-"));
+        Identity<V1.JobStarted>(e => Key(e.StartedAt, e.Context));
+        Identity<V1.JobSucceeded>(e => Key(e.CompletedAt, e.Context));
+        Identity<V1.JobFailed>(e => Key(e.FailedAt, e.Context));
+    }
+
+    public static void Apply(V1.JobSubmitted e, UsageBucket usage)
+    {
+        usage.Describe(e.SubmittedAt, e.Model, e.Region, e.Tenant, "-");
+        usage.Submitted++;
+    }
+
+    public static void Apply(V1.JobStarted e, UsageBucket usage)
+    {
+        Describe(usage, e.StartedAt, e.Context);
+        Histogram.Add(usage.QueueWaitMs, e.QueueWaitMs);
+    }
+
+    public static void Apply(V1.JobSucceeded e, UsageBucket usage)
+    {
+        Describe(usage, e.CompletedAt, e.Context);
+        usage.Succeeded++;
+        usage.BusySeconds += e.RunMs / Math.Max(1, e.BatchSize) / 1000;
+        usage.BatchSizeSum += e.BatchSize;
+        Histogram.Add(usage.RunMs, e.RunMs);
+    }
+
+    public static void Apply(V1.JobFailed e, UsageBucket usage)
+    {
+        Describe(usage, e.FailedAt, e.Context);
+        usage.Failed++;
+    }
+
+    private static string Key(DateTimeOffset time, JobContext? context) =>
+        UsageBucket.Key(time, context?.Model ?? Unknown, context?.Region ?? Unknown, context?.Tenant ?? Unknown, context?.DeviceClass ?? Unknown);
+
+    private static void Describe(UsageBucket usage, DateTimeOffset time, JobContext? context) =>
+        usage.Describe(time, context?.Model ?? Unknown, context?.Region ?? Unknown, context?.Tenant ?? Unknown, context?.DeviceClass ?? Unknown);
+}
