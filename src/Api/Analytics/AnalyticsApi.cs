@@ -39,6 +39,10 @@ public static class AnalyticsApi
                 + "An analyst sees its own tenant; an admin sees all.");
         analytics.MapGet("/utilization", UtilizationAsync).WithName("Utilization")
             .WithSummary("Processor online, slot and busy seconds and busy % per hour or day, grouped by worker, region or device class");
+        analytics.MapGet("/processors", async (IQuerySession session, CancellationToken ct) =>
+                Results.Ok(await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct)))
+            .WithName("Processors")
+            .WithSummary("Every processor seen: region, device class, slots, online or not (and why not), first and last sign of life");
         analytics.MapGet("/lag", LagAsync).WithName("ProjectionLag")
             .WithSummary("How far each roll-up is behind the event log");
         return app;

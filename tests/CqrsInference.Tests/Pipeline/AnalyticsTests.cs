@@ -20,6 +20,7 @@ public sealed class AnalyticsFixture : PipelineFixture
     {
         ["Analytics:PricePerHour:h100"] = "3.6",
         ["Analytics:PricePerHour:cpu"] = "0.36",
+        ["Analytics:ProcessorTimeout"] = "00:00:03",
     };
 
     public IDocumentStore Store => Host.Services.GetRequiredService<IDocumentStore>();
@@ -111,6 +112,22 @@ public sealed class AnalyticsTests(AnalyticsFixture pipeline) : IClassFixture<An
             l => l.GetProperty("projections").EnumerateArray().All(p => p.GetProperty("behind").GetInt64() == 0));
         lag.GetProperty("projections").GetArrayLength().ShouldBeGreaterThanOrEqualTo(2);
         Row(await _client.GetFromJsonAsync<JsonElement>(query)).GetProperty("succeeded").GetInt64().ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_processor_that_dies_without_a_word_is_closed_by_the_timeout()
+    {
+        var settings = new Dictionary<string, string> { ["Processor:HeartbeatInterval"] = "00:00:00.500", ["Processor:Models:0"] = "mlp-test" };
+        await using var processor = await ProcessorProcess.StartAsync(pipeline.Nats.Url, "doomed-1", settings);
+        async Task<JsonElement> Doomed() => (await _client.GetFromJsonAsync<JsonElement>("/v1/analytics/processors"))
+            .EnumerateArray().FirstOrDefault(p => p.GetProperty("worker").GetString() == "doomed-1");
+        await Retry.Until("the processor to be seen online", Doomed, p => p.ValueKind == JsonValueKind.Object && p.GetProperty("online").GetBoolean());
+
+        await processor.KillAsync();
+
+        var closed = await Retry.Until("the processor to be closed by the timeout", Doomed, p => !p.GetProperty("online").GetBoolean());
+        closed.GetProperty("offlineReason").GetString().ShouldBe("timeout");
+        closed.GetProperty("device").GetString().ShouldBe("cpu");
     }
 
     [Theory]
