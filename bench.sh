@@ -13,6 +13,7 @@ source scripts/lib.sh
 cqrsi_install_packages
 cqrsi_install_test_tools
 cqrsi_install_models "$ROOT/.models"
+cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
 BENCH="$ROOT/.data/bench"
 cleanup() {

@@ -28,6 +28,7 @@ HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
 
 cqrsi_install_packages
 cqrsi_install_models "$ROOT/.models"
+cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
 started_nats=0 started_pg=0
 cleanup() {

@@ -14,7 +14,9 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 cqrsi_install_packages
 cqrsi_install_test_tools
+cqrsi_install_browser
 cqrsi_install_models "$ROOT/.models"
+cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
 cqrsi_stop_postgres "$PG_DIR" >/dev/null 2>&1 || true
 rm -rf "$PG_DIR"

@@ -530,3 +530,31 @@ cqrsi_nats_users() {
         "$template" >"$data_dir/users.conf"
     chmod 600 "$data_dir/users.conf"
 }
+
+# cqrsi_install_web_assets <dir>
+# The dashboard's chart library (Chart.js, MIT) from npm into <dir> (src/Api/wwwroot/lib): a built
+# file from a registry package, installed at set-up time and never committed.
+cqrsi_install_web_assets() (
+    set -euo pipefail
+    local dir="${1:?usage: cqrsi_install_web_assets <dir>}" pkg="chart.js@4.6.1"
+    mkdir -p "$dir"
+    if cqrsi__nonempty "$dir/chart.umd.min.js"; then
+        exit 0
+    fi
+    local tmp tgz
+    tmp="$(mktemp -d -t cqrsi-web.XXXXXX)"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
+    tgz="$(cqrsi__npm_pack "$tmp" "$pkg")" || { cqrsi__err "npm pack $pkg failed"; exit 1; }
+    cqrsi__extract "$tgz" "package/dist/chart.umd.min.js" "$dir/chart.umd.min.js" \
+        || { cqrsi__err "dist/chart.umd.min.js not found in $pkg"; exit 1; }
+    cqrsi__log "web asset chart.umd.min.js <- $pkg"
+)
+
+# cqrsi_install_browser: Debian's Chromium for the dashboard's page tests (Playwright drives it;
+# its own browser download cannot work here).
+cqrsi_install_browser() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        cqrsi__apt_install chromium
+    fi
+}

@@ -24,6 +24,7 @@ if (app.Services.GetRequiredService<Roles>().Api)
     app.MapAdminApi();
     app.MapAuditApi();
     app.MapAnalyticsApi();
+    app.MapDashboard();
 }
 
 await app.RunAsync();

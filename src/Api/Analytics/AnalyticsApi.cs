@@ -43,6 +43,8 @@ public static class AnalyticsApi
                 Results.Ok(await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct)))
             .WithName("Processors")
             .WithSummary("Every processor seen: region, device class, slots, online or not (and why not), first and last sign of life");
+        analytics.MapGet("/queues", QueuesAsync).WithName("Queues")
+            .WithSummary("Jobs in each model's queue per region: waiting, and delivered but not yet acknowledged (in flight)");
         analytics.MapGet("/lag", LagAsync).WithName("ProjectionLag")
             .WithSummary("How far each roll-up is behind the event log");
         return app;
@@ -119,6 +121,48 @@ public static class AnalyticsApi
             .OrderBy(r => r.Bucket).ThenBy(r => r.Key)
             .ToList();
         return WantsCsv(http) ? Csv(rows) : Results.Ok(rows);
+    }
+
+    public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight);
+
+    public static async Task<IResult> QueuesAsync(NATS.Client.JetStream.INatsJSContext js, Commands.Models.ModelCatalog catalog, CancellationToken ct)
+    {
+        // Per subject (jobs.<region>.<model>) the work-queue stream holds waiting and in-flight
+        // jobs; each model's consumer says how many of them are in flight.
+        var stream = await js.GetStreamAsync(
+            Commands.Messaging.NatsTopology.JobsStream,
+            new NATS.Client.JetStream.Models.StreamInfoRequest { SubjectsFilter = "jobs.>" },
+            ct);
+        var bySubject = stream.Info.State.Subjects ?? new Dictionary<string, long>();
+        var rows = new List<QueueDepth>();
+        foreach (var model in catalog.All.OrderBy(m => m.Name, StringComparer.Ordinal))
+        {
+            long inFlight = 0;
+            try
+            {
+                var consumer = await js.GetConsumerAsync(Commands.Messaging.NatsTopology.JobsStream, Commands.Messaging.NatsTopology.ProcessorConsumer(model.Name), ct);
+                inFlight = consumer.Info.NumAckPending;
+            }
+            catch (NATS.Client.JetStream.NatsJSApiException)
+            {
+            }
+
+            var regions = bySubject.Where(s => s.Key.EndsWith($".{model.Name}", StringComparison.Ordinal)).ToList();
+            var total = regions.Sum(r => (long)r.Value);
+            if (regions.Count == 0)
+            {
+                rows.Add(new QueueDepth(model.Name, "-", 0, inFlight));
+            }
+
+            foreach (var (subject, count) in regions.OrderBy(r => r.Key, StringComparer.Ordinal))
+            {
+                // In-flight jobs are spread over regions in proportion; the total is exact.
+                var share = total == 0 ? 0 : (long)Math.Round(inFlight * (double)count / total);
+                rows.Add(new QueueDepth(model.Name, subject.Split('.')[1], Math.Max(0, (long)count - share), share));
+            }
+        }
+
+        return Results.Ok(rows);
     }
 
     public static async Task<IResult> LagAsync(IDocumentStore store, CancellationToken ct)

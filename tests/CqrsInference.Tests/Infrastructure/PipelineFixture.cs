@@ -20,7 +20,13 @@ public class PipelineFixture : IAsyncLifetime
     {
         Nats = await NatsServerProcess.StartAsync();
         Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
+        ConfigureHost(Host);
         Client = Host.CreateClient();
+    }
+
+    /// <summary>Before the host starts: e.g. serve over Kestrel for a real browser.</summary>
+    protected virtual void ConfigureHost(PipelineHost host)
+    {
     }
 
     public async Task DisposeAsync()
