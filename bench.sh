@@ -3,6 +3,7 @@
 #   ./bench.sh e2e [jobs] [concurrency]     submit -> succeeded through the whole pipeline (mlp-test)
 #   ./bench.sh ocr-batching [jobs]          PP-OCRv4 items/s, dynamic batching vs batch size 1
 #   ./bench.sh replay [jobs]                record jobs×3 events, then replay the projection and verify the chains
+#   ./bench.sh analytics [events]           bulk-load ≥1M events, time the async roll-ups catch-up and analytics queries
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"

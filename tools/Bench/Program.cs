@@ -12,6 +12,7 @@ using NATS.Net;
 //   e2e [jobs] [concurrency]      submit -> succeeded through the whole pipeline, mlp-test model
 //   ocr-batching [jobs]           PP-OCRv4 items/s with dynamic batching vs batch size 1
 //   replay [jobs]                 record a history (3 events a job), then replay and verify it
+//   analytics [events]            bulk-load events, time the async roll-ups' catch-up and the analytics queries
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -28,6 +29,7 @@ return scenario switch
     "e2e" => await EndToEndAsync(settings, Arg(1, 5000), Arg(2, 32)),
     "ocr-batching" => await OcrBatchingAsync(settings, Arg(1, 400)),
     "replay" => await ReplayAsync(settings, Arg(1, 34_000)),
+    "analytics" => await AnalyticsBench.RunAsync(settings, Arg(1, 1_000_000)),
     _ => Usage(),
 };
 
@@ -35,7 +37,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events]");
     return 2;
 }
 
