@@ -24,8 +24,11 @@ public static class GeneratedModels
             MlpV1 => Mlp.Build(),
             _ => throw new InvalidOperationException($"Unknown model generator '{generator}'."),
         };
+        // Several processes may write it at once (e.g. processors starting together on a fresh
+        // machine): each writes its own temporary file, and the atomic rename of identical bytes
+        // lets any of them win.
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temporary = path + ".tmp";
+        var temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         File.WriteAllBytes(temporary, bytes);
         File.Move(temporary, path, overwrite: true);
     }
