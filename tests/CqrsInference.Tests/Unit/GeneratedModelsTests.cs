@@ -46,4 +46,22 @@ public sealed class GeneratedModelsTests
             y.AsSpan(r * GeneratedModels.Mlp.Out, GeneratedModels.Mlp.Out).ToArray().ShouldBe(expected, tolerance: 1e-5f, $"row {r}");
         }
     }
+
+    [Fact]
+    public async Task Many_writers_at_once_leave_one_complete_model()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cqrsi-gen-" + Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(directory, "generated", "mlp.onnx");
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => GeneratedModels.EnsureWritten(GeneratedModels.MlpV1, path))));
+
+            File.ReadAllBytes(path).ShouldBe(GeneratedModels.Mlp.Build());
+            Directory.GetFiles(Path.GetDirectoryName(path)!).ShouldBe([path]);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }
