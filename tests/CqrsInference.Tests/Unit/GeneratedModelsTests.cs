@@ -56,7 +56,7 @@ public sealed class GeneratedModelsTests
         {
             await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => GeneratedModels.EnsureWritten(GeneratedModels.MlpV1, path))));
 
-            File.ReadAllBytes(path).ShouldBe(GeneratedModels.Mlp.Build());
+            (await File.ReadAllBytesAsync(path)).ShouldBe(GeneratedModels.Mlp.Build());
             Directory.GetFiles(Path.GetDirectoryName(path)!).ShouldBe([path]);
         }
         finally
