@@ -58,6 +58,7 @@ public static partial class ServiceDefaults
         if (roles.Api || roles.Projections)
         {
             services.AddEventStore(builder.Configuration, runDaemon: roles.Projections);
+            services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         }
 
         if (roles.Api)

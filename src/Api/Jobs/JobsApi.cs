@@ -31,6 +31,11 @@ public static class JobsApi
             .RequireRole(ApiRoles.Submit)
             .RequireRateLimiting(Hosting.Limits.SubmitPolicy);
 
+        jobs.MapGet("", ListAsync)
+            .WithName("ListJobs")
+            .WithSummary("The tenant's most recent jobs, newest first (?status=, ?model=, ?limit= up to 1000, default 50)")
+            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
+
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
             .WithSummary("The job's status, timings and outputs; with ?version=n or ?asOf=<timestamp>, the job as it stood then")
@@ -184,6 +189,34 @@ public static class JobsApi
             default:
                 throw new InvalidOperationException($"Unhandled outcome {outcome.GetType().Name}.");
         }
+    }
+
+    public static async Task<Results<Ok<List<JobView>>, ProblemHttpResult>> ListAsync(
+        ApiCaller caller, IQuerySession session, string? status, string? model, int? limit, CancellationToken ct)
+    {
+        if (limit is < 1 or > 1000)
+        {
+            return Problems.Validation(new() { ["limit"] = ["limit must be between 1 and 1000."] });
+        }
+
+        if (status is not null && !(JobStatuses.IsTerminal(status) || status is JobStatuses.Queued or JobStatuses.Running))
+        {
+            return Problems.Validation(new() { ["status"] = ["status must be queued, running, succeeded, failed, cancelled or expired."] });
+        }
+
+        var query = session.Query<JobStatus>().Where(j => j.Tenant == caller.Tenant);
+        if (status is not null)
+        {
+            query = query.Where(j => j.Status == status);
+        }
+
+        if (model is not null)
+        {
+            query = query.Where(j => j.Model == model);
+        }
+
+        var jobs = await query.OrderByDescending(j => j.SubmittedAt).Take(limit ?? 50).ToListAsync(ct);
+        return TypedResults.Ok(jobs.Select(JobView.From).ToList());
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
