@@ -14,6 +14,7 @@ builder.AddCqrsInferenceRoles();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+app.MapMetrics();
 if (app.Services.GetRequiredService<Roles>().Api)
 {
     app.MapApiDocumentation();

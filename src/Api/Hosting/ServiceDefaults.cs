@@ -54,6 +54,7 @@ public static partial class ServiceDefaults
         var services = builder.Services;
         services.AddSingleton(roles);
         services.AddHostedService<TopologyInitializer>();
+        services.AddObservability(roles);
         services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
         {

@@ -14,9 +14,12 @@ public sealed class NatsJobQueue(INatsJSContext js) : IJobQueue
     public async Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
     {
         var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand);
+        var headers = new NATS.Client.Core.NatsHeaders();
+        Telemetry.Inject(System.Diagnostics.Activity.Current, headers);
         var ack = await js.PublishAsync(
             NatsTopology.JobSubject(job.Region, job.Model),
             payload,
+            headers: headers,
             opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 10, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
         ack.EnsureStored();

@@ -293,11 +293,26 @@ public sealed partial class ModelWorker(
             return;
         }
 
+        // One span per job, continuing the trace the API started (traceparent in the job's headers).
+        var traces = jobs.ToDictionary(j => j.Job.JobId, j =>
+        {
+            var activity = Telemetry.Source.StartActivity("job.run", System.Diagnostics.ActivityKind.Consumer, Telemetry.Extract(j.Msg.Headers));
+            activity?.SetTag(Telemetry.JobIdTag, j.Job.JobId.ToString());
+            activity?.SetTag("cqrsi.attempt", j.Attempt);
+            return activity;
+        });
+        foreach (var redelivered in jobs.Where(j => j.Attempt > 1))
+        {
+            Telemetry.Redeliveries.Add(1, new("model", model.Name), new("region", redelivered.Job.Region));
+        }
+
         var started = clock.GetUtcNow();
         var deviceClass = options.DeviceClass ?? device;
         JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, deviceClass);
-        await PublishAllAsync(jobs.Select(j => (j.Job, (object)new V1.JobStarted(
-            j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds), Context(j.Job)), $"{j.Job.JobId}:started:{j.Attempt}")));
+        await PublishAllAsync(
+            jobs.Select(j => (j.Job, (object)new V1.JobStarted(
+                j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds), Context(j.Job)), $"{j.Job.JobId}:started:{j.Attempt}")),
+            traces);
 
         IReadOnlyList<RunOutcome> outcomes;
         var watch = Stopwatch.StartNew();
@@ -312,6 +327,8 @@ public sealed partial class ModelWorker(
 
         watch.Stop();
         Interlocked.Add(ref _busyTicks, watch.Elapsed.Ticks);
+        Telemetry.InferenceMs.Record(watch.Elapsed.TotalMilliseconds, new("model", model.Name), new("device", device));
+        Telemetry.BatchSize.Record(jobs.Count, new KeyValuePair<string, object?>("model", model.Name));
         var finished = clock.GetUtcNow();
         var events = new List<(JobCommand, object, string)>(jobs.Count);
         var settle = new List<Func<Task>>(jobs.Count);
@@ -345,8 +362,34 @@ public sealed partial class ModelWorker(
         // The results are durable in JetStream before any job leaves the queue: if this process
         // dies before the acks, the jobs are redelivered and the duplicate results are dropped by
         // their message ids.
-        await PublishAllAsync(events);
+        await PublishAllAsync(events, traces);
         await Task.WhenAll(settle.Select(s => s()));
+        foreach (var (job, @event, _) in events)
+        {
+            var status = @event switch
+            {
+                V1.JobSucceeded => JobStatuses.Succeeded,
+                V1.JobFailed failed => failed.DeadLettered ? "dead_lettered" : JobStatuses.Failed,
+                _ => null,
+            };
+            if (status is not null)
+            {
+                Telemetry.JobsCompleted.Add(1, new("model", model.Name), new("region", job.Region), new("status", status == "dead_lettered" ? JobStatuses.Failed : status));
+            }
+
+            if (status == "dead_lettered")
+            {
+                Telemetry.DeadLetters.Add(1, new("model", model.Name), new("region", job.Region));
+            }
+
+            traces.GetValueOrDefault(job.JobId)?.SetTag("cqrsi.outcome", EventNames.Of(@event));
+        }
+
+        foreach (var activity in traces.Values)
+        {
+            activity?.Dispose();
+        }
+
         Interlocked.Add(ref _completed, jobs.Count);
         _lastEnd = clock.GetTimestamp();
     }
@@ -398,12 +441,13 @@ public sealed partial class ModelWorker(
         }
     }
 
-    private async Task PublishAllAsync(IEnumerable<(JobCommand Job, object Event, string MsgId)> events)
+    private async Task PublishAllAsync(IEnumerable<(JobCommand Job, object Event, string MsgId)> events, IReadOnlyDictionary<Guid, System.Diagnostics.Activity?>? traces = null)
     {
         var publishes = events.Select(async e =>
         {
             var type = EventNames.Of(e.Event);
             var headers = new NatsHeaders { [NatsTopology.EventTypeHeader] = type };
+            Telemetry.Inject(traces?.GetValueOrDefault(e.Job.JobId), headers);
             var payload = JsonSerializer.SerializeToUtf8Bytes(e.Event, EventNames.Types[type], WireJson.Default);
             var ack = await js.PublishAsync(
                 NatsTopology.EventSubject(e.Job.Region, e.Job.Model),

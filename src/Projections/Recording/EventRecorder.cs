@@ -147,12 +147,33 @@ public sealed partial class EventRecorder(
             return 0;
         }
 
-        var decoded = new List<(Guid JobId, Guid EventId, object Event)>(fresh.Count);
-        foreach (var msg in fresh)
+        // A span per recorded message, continuing the trace its publisher carried in the headers.
+        var spans = fresh.Select(m =>
         {
+            var span = Telemetry.Source.StartActivity("event.record", System.Diagnostics.ActivityKind.Consumer, Telemetry.Extract(m.Headers));
+            span?.SetTag("cqrsi.subject", m.Subject);
+            return span;
+        }).ToList();
+        try
+        {
+            return await RecordDecodedAsync(fresh, spans, ct);
+        }
+        finally
+        {
+            spans.ForEach(s => s?.Dispose());
+        }
+    }
+
+    private async Task<int> RecordDecodedAsync(List<INatsJSMsg<byte[]>> fresh, List<System.Diagnostics.Activity?> spans, CancellationToken ct)
+    {
+        var decoded = new List<(Guid JobId, Guid EventId, object Event)>(fresh.Count);
+        for (var i = 0; i < fresh.Count; i++)
+        {
+            var msg = fresh[i];
             try
             {
                 decoded.Add(Decode(msg));
+                spans[i]?.SetTag(Telemetry.JobIdTag, decoded[^1].JobId.ToString());
             }
             catch (Exception e) when (e is InvalidDataException or JsonException or NotSupportedException)
             {

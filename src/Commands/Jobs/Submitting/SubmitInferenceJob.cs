@@ -127,11 +127,20 @@ public sealed partial class SubmitInferenceJobHandler(
             }
         }
 
+        using var activity = Telemetry.Source.StartActivity("jobs.submit", System.Diagnostics.ActivityKind.Producer);
+        activity?.SetTag(Telemetry.JobIdTag, jobId.ToString());
+        activity?.SetTag("cqrsi.model", accepted.Job.Model);
+
         // Large inputs go to the object store first; the queued message carries their reference.
         var (inline, reference) = await claimCheck.OffloadAsync(accepted.Job.Inputs, cancellationToken);
         accepted = accepted with { Job = accepted.Job with { Inputs = inline, InputsRef = reference } };
         var (duplicate, inputBytes) = await queue.PublishAsync(accepted.Job, cancellationToken);
         LogAccepted(logger, jobId, accepted.Job.Model, accepted.Job.Region, duplicate);
+        if (!duplicate)
+        {
+            Telemetry.JobsSubmitted.Add(1, new("model", accepted.Job.Model), new("region", accepted.Job.Region));
+        }
+
 
         // The job is durable now. Recording it here only makes it visible at once; if this fails,
         // the recorder records the same event from the event log (docs/ARCHITECTURE.md).

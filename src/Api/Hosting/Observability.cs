@@ -1,0 +1,123 @@
+using System.Diagnostics.Metrics;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Messaging;
+using CqrsInference.Commands.Models;
+using Marten;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace CqrsInference.Api.Hosting;
+
+public static class Observability
+{
+    /// <summary>
+    /// OpenTelemetry: the system's meter and activity source, ASP.NET Core's HTTP metrics and spans,
+    /// and Prometheus at <c>/metrics</c>. Traces go to whatever listener is configured (none by
+    /// default; an OTLP exporter is a one-line addition where a collector exists).
+    /// </summary>
+    public static IServiceCollection AddObservability(this IServiceCollection services, Roles roles)
+    {
+        services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddMeter(Telemetry.Name)
+                .AddAspNetCoreInstrumentation()
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddSource(Telemetry.Name)
+                .AddAspNetCoreInstrumentation());
+        if (roles.Api)
+        {
+            services.AddHostedService<QueueGauges>();
+        }
+
+        return services;
+    }
+
+    public static WebApplication MapMetrics(this WebApplication app)
+    {
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+}
+
+/// <summary>
+/// Gauges read from JetStream and Marten every few seconds: queue depth and oldest-job age per
+/// model and region, jobs in flight per model, and how far each async roll-up lags the event log.
+/// </summary>
+public sealed partial class QueueGauges(INatsJSContext js, ModelCatalog catalog, IDocumentStore store, ILogger<QueueGauges> logger) : BackgroundService
+{
+    private volatile IReadOnlyList<Measurement<long>> _depth = [];
+    private volatile IReadOnlyList<Measurement<double>> _oldest = [];
+    private volatile IReadOnlyList<Measurement<long>> _inFlight = [];
+    private volatile IReadOnlyList<Measurement<long>> _lag = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.depth", () => _depth, description: "Jobs in a model's queue per region (waiting and in flight)");
+        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.oldest_age", () => _oldest, unit: "s", description: "Age of the oldest job in a model's queue per region");
+        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.in_flight", () => _inFlight, description: "Jobs delivered to processors and not yet acknowledged");
+        Telemetry.Meter.CreateObservableGauge("cqrsi.projection.lag", () => _lag, description: "Events an async roll-up is behind the event log");
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(2));
+        try
+        {
+            do
+            {
+                try
+                {
+                    await RefreshAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogRefreshFailed(logger, e.Message);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task RefreshAsync(CancellationToken ct)
+    {
+        var stream = await js.GetStreamAsync(NatsTopology.JobsStream, new StreamInfoRequest { SubjectsFilter = "jobs.>" }, ct);
+        var depth = new List<Measurement<long>>();
+        var oldest = new List<Measurement<double>>();
+        foreach (var (subject, count) in stream.Info.State.Subjects ?? new Dictionary<string, long>())
+        {
+            var parts = subject.Split('.');
+            KeyValuePair<string, object?>[] tags = [new("model", parts[2]), new("region", parts[1])];
+            depth.Add(new Measurement<long>(count, tags));
+            if (count > 0)
+            {
+                var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = subject, Seq = 1 }, ct);
+                oldest.Add(new Measurement<double>(Math.Max(0, (DateTimeOffset.UtcNow - first.Message.Time).TotalSeconds), tags));
+            }
+        }
+
+        var inFlight = new List<Measurement<long>>();
+        foreach (var model in catalog.All)
+        {
+            try
+            {
+                var consumer = await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer(model.Name), ct);
+                inFlight.Add(new Measurement<long>(consumer.Info.NumAckPending, new KeyValuePair<string, object?>("model", model.Name)));
+            }
+            catch (NatsJSApiException)
+            {
+            }
+        }
+
+        var statistics = await store.Advanced.FetchEventStoreStatistics(token: ct);
+        var lag = (await store.Advanced.AllProjectionProgress(token: ct))
+            .Where(p => p.ShardName != "HighWaterMark")
+            .Select(p => new Measurement<long>(Math.Max(0, statistics.EventSequenceNumber - p.Sequence), new KeyValuePair<string, object?>("projection", p.ShardName)))
+            .ToList();
+        (_depth, _oldest, _inFlight, _lag) = (depth, oldest, inFlight, lag);
+    }
+
+    [LoggerMessage(LogLevel.Debug, "Refreshing queue gauges failed: {Reason}")]
+    private static partial void LogRefreshFailed(ILogger logger, string reason);
+}
