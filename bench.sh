@@ -4,6 +4,7 @@
 #   ./bench.sh ocr-batching [jobs]          PP-OCRv4 items/s, dynamic batching vs batch size 1
 #   ./bench.sh replay [jobs]                record jobs×3 events, then replay the projection and verify the chains
 #   ./bench.sh analytics [events]           bulk-load ≥1M events, time the async roll-ups catch-up and analytics queries
+#   ./bench.sh load [jobs] [concurrency]    the inline baseline vs the pipeline, closed and open loop (issue 9)
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,5 +37,6 @@ convert -size 520x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravi
 export BENCH_APP_DLL="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
 export BENCH_NATS="nats://127.0.0.1:14222"
 export BENCH_PG="Host=127.0.0.1;Port=55434;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
+export BENCH_DIR="$BENCH"
 export BENCH_MODELS="$ROOT/.models" BENCH_MANIFEST="$ROOT/models/manifest.json" BENCH_OCR_IMAGE="$BENCH/line.png"
 dotnet tools/Bench/bin/Release/net10.0/CqrsInference.Bench.dll "$@"

@@ -18,6 +18,8 @@ internal sealed partial class AppProcess : IAsyncDisposable
         _readyMarker = readyMarker;
     }
 
+    public int Pid => _process.Id;
+
     public string Output
     {
         get

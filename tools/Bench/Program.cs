@@ -13,6 +13,7 @@ using NATS.Net;
 //   ocr-batching [jobs]           PP-OCRv4 items/s with dynamic batching vs batch size 1
 //   replay [jobs]                 record a history (3 events a job), then replay and verify it
 //   analytics [events]            bulk-load events, time the async roll-ups' catch-up and the analytics queries
+//   load [jobs] [concurrency]     inline baseline vs the pipeline (closed and open loop), mlp-test and PP-OCRv4
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -30,6 +31,7 @@ return scenario switch
     "ocr-batching" => await OcrBatchingAsync(settings, Arg(1, 400)),
     "replay" => await ReplayAsync(settings, Arg(1, 34_000)),
     "analytics" => await AnalyticsBench.RunAsync(settings, Arg(1, 1_000_000)),
+    "load" => await LoadBench.RunAsync(settings, Arg(1, 3000), Arg(2, 32)),
     _ => Usage(),
 };
 
@@ -37,7 +39,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency]");
     return 2;
 }
 
@@ -210,6 +212,9 @@ static double P(List<double> values, int percentile)
 internal sealed class CompletionWatcher(NatsClient nats, string subject)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, long> _done = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, double> _queueWait = new();
+
+    public double QueueWaitOf(Guid id) => _queueWait.GetValueOrDefault(id, double.NaN);
 
     public async Task StartAsync()
     {
@@ -221,7 +226,12 @@ internal sealed class CompletionWatcher(NatsClient nats, string subject)
             await foreach (var msg in subscription.Msgs.ReadAllAsync())
             {
                 var type = msg.Headers?["Cqrsi-Event-Type"].ToString();
-                if (type is "v1.job_succeeded" or "v1.job_failed")
+                if (type == "v1.job_started")
+                {
+                    using var started = JsonDocument.Parse(msg.Data);
+                    _queueWait.TryAdd(started.RootElement.GetProperty("jobId").GetGuid(), started.RootElement.GetProperty("queueWaitMs").GetDouble());
+                }
+                else if (type is "v1.job_succeeded" or "v1.job_failed")
                 {
                     using var document = JsonDocument.Parse(msg.Data);
                     _done.TryAdd(document.RootElement.GetProperty("jobId").GetGuid(), Stopwatch.GetTimestamp());

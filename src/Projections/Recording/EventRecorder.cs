@@ -184,13 +184,20 @@ public sealed partial class EventRecorder(
         }
 
         await using var session = store.LightweightSession();
-        // Event ids first, statuses second: a submission the API commits in between is then seen
-        // by the status query too, never counted as recorded while its job still looks unknown.
-        var eventIds = decoded.Select(d => d.EventId).ToArray();
+
+        // The recorder is the only writer of events, so a job's stream exists exactly when its
+        // submission event is recorded. Ask which of this batch's events, and which of its jobs'
+        // submissions, are recorded already.
+        var jobIds = decoded.Where(d => !EventNames.IsProcessorEvent(d.Event)).Select(d => d.JobId).Distinct().ToArray();
+        var submissionIds = jobIds.ToDictionary(id => DeterministicGuid.ForEvent(id, EventNames.JobSubmitted, 0));
+        var eventIds = decoded.Select(d => d.EventId).Concat(submissionIds.Keys).Distinct().ToArray();
         var recordedIds = (await session.Events.QueryAllRawEvents().Where(e => eventIds.Contains(e.Id)).Select(e => e.Id).ToListAsync(ct)).ToHashSet();
-        var jobIds = decoded.Select(d => d.JobId).Distinct().ToArray();
+        var recordedJobs = submissionIds.Where(p => recordedIds.Contains(p.Key)).Select(p => p.Value).ToHashSet();
+
+        // Statuses only answer "already terminal?" (the API may have written a provisional
+        // queued status before this submission is recorded; it says nothing about the stream).
         var statuses = (await session.LoadManyAsync<JobStatus.JobStatus>(ct, jobIds)).ToDictionary(s => s.Id, s => s.Status);
-        var orphans = decoded.Where(d => d.Event is not V1.JobSubmitted && !EventNames.IsProcessorEvent(d.Event) && !statuses.ContainsKey(d.JobId)
+        var orphans = decoded.Where(d => d.Event is not V1.JobSubmitted && !EventNames.IsProcessorEvent(d.Event) && !recordedJobs.Contains(d.JobId)
             && !decoded.Any(s => s.JobId == d.JobId && s.Event is V1.JobSubmitted)).ToList();
         if (orphans.Count > 0 && ++_orphanRetries <= MaxOrphanRetries)
         {
@@ -204,41 +211,32 @@ public sealed partial class EventRecorder(
         var appended = 0;
         foreach (var item in decoded)
         {
+            if (recordedIds.Contains(item.EventId))
+            {
+                continue;
+            }
+
             if (EventNames.IsProcessorEvent(item.Event))
             {
                 // Capacity facts: one stream per processor, no job rules apply.
-                if (recordedIds.Add(item.EventId))
-                {
-                    session.Events.Append(item.JobId, WrapWithId(session, item.Event, item.EventId));
-                    appended++;
-                }
-
-                continue;
+                session.Events.Append(item.JobId, WrapWithId(session, item.Event, item.EventId));
             }
-
-            if (recordedIds.Contains(item.EventId) || !statuses.TryGetValue(item.JobId, out var status) && item.Event is not V1.JobSubmitted)
+            else if (item.Event is V1.JobSubmitted)
             {
-                if (item.Event is not V1.JobSubmitted)
-                {
-                    LogOrphan(logger, item.JobId, EventNames.Of(item.Event));
-                }
-
-                continue;
-            }
-
-            if (item.Event is V1.JobSubmitted)
-            {
-                if (statuses.ContainsKey(item.JobId))
-                {
-                    continue;
-                }
-
                 session.Events.StartStream<JobStatus.JobStatus>(item.JobId, WrapWithId(session, item.Event, item.EventId));
-                statuses[item.JobId] = JobStatuses.Queued;
+                recordedJobs.Add(item.JobId);
+                statuses.TryAdd(item.JobId, JobStatuses.Queued);
             }
             else
             {
-                if (JobStatuses.IsTerminal(status!))
+                if (!recordedJobs.Contains(item.JobId))
+                {
+                    LogOrphan(logger, item.JobId, EventNames.Of(item.Event));
+                    continue;
+                }
+
+                var status = statuses.GetValueOrDefault(item.JobId, JobStatuses.Queued);
+                if (JobStatuses.IsTerminal(status))
                 {
                     // A redelivered job ran again after its terminal event: the first result stands.
                     LogAfterTerminal(logger, item.JobId, EventNames.Of(item.Event));
@@ -266,13 +264,6 @@ public sealed partial class EventRecorder(
         _checkpoint = last;
         Recorded += appended;
         return appended;
-    }
-
-    /// <summary>Wraps a lifecycle event with its deterministic id.</summary>
-    public static IEvent Wrap(IDocumentSession session, object @event, int attempt)
-    {
-        var jobId = EventNames.JobIdOf(@event);
-        return WrapWithId(session, @event, DeterministicGuid.ForEvent(jobId, EventNames.Of(@event), attempt));
     }
 
     private static IEvent WrapWithId(IDocumentSession session, object @event, Guid id)

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
 using Marten;
@@ -5,38 +6,125 @@ using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Projections.Recording;
 
-/// <summary>The API's view of the event store: idempotency look-ups and the immediate record of a submit.</summary>
-public sealed partial class MartenSubmissionStore(IDocumentStore store, ILogger<MartenSubmissionStore> logger) : ISubmissionStore
+/// <summary>
+/// The API's view of the event store: idempotency look-ups, and a provisional status for each
+/// accepted job so that it reads as queued at once. The event itself is recorded only by the
+/// recorder (the single writer of events), from the event log; its inline projection then
+/// replaces the provisional document with the same content. Concurrent submits share one
+/// transaction (group commit); a document that already exists (the recorder was faster) is left
+/// alone, never overwritten with an older state.
+/// </summary>
+public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisposable
 {
+    private const int MaxBatch = 256;
     private static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(2);
+    private readonly IDocumentStore _store;
+    private readonly ILogger<MartenSubmissionStore> _logger;
+    private readonly Channel<(V1.JobSubmitted Submitted, TaskCompletionSource Done)> _pending =
+        Channel.CreateUnbounded<(V1.JobSubmitted, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
+
+    public MartenSubmissionStore(IDocumentStore store, ILogger<MartenSubmissionStore> logger)
+    {
+        (_store, _logger) = (store, logger);
+        _writer = Task.Run(WriteLoopAsync);
+    }
 
     public async Task<string?> FindDigestAsync(Guid jobId, string tenant, CancellationToken ct)
     {
-        await using var session = store.QuerySession();
+        await using var session = _store.QuerySession();
         var status = await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
         return status is not null && status.Tenant == tenant ? status.RequestDigest : null;
     }
 
     public async Task TryRecordAsync(V1.JobSubmitted submitted, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(RecordTimeout);
-        try
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_pending.Writer.TryWrite((submitted, done)))
         {
-            await using var session = store.LightweightSession();
-            session.Events.StartStream<JobStatus.JobStatus>(submitted.JobId, EventRecorder.Wrap(session, submitted, 0));
-            await session.SaveChangesAsync(timeout.Token);
+            return;
         }
-        catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException or JasperFx.Events.EventStreamUnexpectedMaxEventIdException or JasperFx.ConcurrencyException)
+
+        // Best effort within the budget: the job is durable already, and the recorder records the
+        // submission from the event log if this write is late or fails.
+        await done.Task.WaitAsync(RecordTimeout, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _pending.Writer.TryComplete();
+
+        // The writer loop was started by this object; there is no JoinableTaskFactory context here.
+#pragma warning disable VSTHRD003
+        await _writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+#pragma warning restore VSTHRD003
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<(V1.JobSubmitted Submitted, TaskCompletionSource Done)>(MaxBatch);
+        while (await _pending.Reader.WaitToReadAsync())
         {
-            // The recorder was first: the submission is recorded, which is all this wanted.
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            LogDeferred(logger, submitted.JobId, e.Message);
+            batch.Clear();
+            while (batch.Count < MaxBatch && _pending.Reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            try
+            {
+                await WriteAsync(batch.Select(b => b.Submitted).ToList());
+            }
+            catch (Exception e) when (IsCollision(e) && batch.Count > 1)
+            {
+                // One of them is known already: write the rest one by one.
+                foreach (var (submitted, _) in batch)
+                {
+                    await WriteOneAsync(submitted);
+                }
+            }
+            catch (Exception e) when (IsCollision(e))
+            {
+                // The recorder was first: the job is visible, which is all this wanted.
+            }
+            catch (Exception e)
+            {
+                LogDeferred(_logger, batch.Count, e.Message);
+            }
+
+            foreach (var (_, done) in batch)
+            {
+                done.TrySetResult();
+            }
         }
     }
 
-    [LoggerMessage(LogLevel.Warning, "Job {JobId} is durable in JetStream but not yet recorded ({Reason}); the recorder will record it from the event log")]
-    private static partial void LogDeferred(ILogger logger, Guid jobId, string reason);
+    private async Task WriteOneAsync(V1.JobSubmitted submitted)
+    {
+        try
+        {
+            await WriteAsync([submitted]);
+        }
+        catch (Exception e) when (IsCollision(e))
+        {
+        }
+        catch (Exception e)
+        {
+            LogDeferred(_logger, 1, e.Message);
+        }
+    }
+
+    private async Task WriteAsync(IReadOnlyList<V1.JobSubmitted> submissions)
+    {
+        using var timeout = new CancellationTokenSource(RecordTimeout * 5);
+        await using var session = _store.LightweightSession();
+        session.Insert(submissions.Select(JobStatus.JobStatusProjection.Create).ToArray());
+
+        await session.SaveChangesAsync(timeout.Token);
+    }
+
+    private static bool IsCollision(Exception e) => e is JasperFx.DocumentAlreadyExistsException;
+
+    [LoggerMessage(LogLevel.Warning, "{Count} accepted jobs are durable in JetStream but not yet visible ({Reason}); the recorder will record them from the event log")]
+    private static partial void LogDeferred(ILogger logger, int count, string reason);
 }
