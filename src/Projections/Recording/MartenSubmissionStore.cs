@@ -118,7 +118,16 @@ public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisp
     {
         using var timeout = new CancellationTokenSource(RecordTimeout * 5);
         await using var session = _store.LightweightSession();
-        session.Insert(submissions.Select(JobStatus.JobStatusProjection.Create).ToArray());
+        // "Insert unless it exists", in one statement per job and one transaction for all: a
+        // status the recorder wrote already (as new or newer) is left alone, with no exception
+        // and no retry.
+        var serializer = _store.Options.Serializer();
+        var sql = $"insert into {_store.Options.DatabaseSchemaName}.mt_doc_jobstatus (id, data, mt_version, mt_dotnet_type, mt_last_modified) "
+            + "values (?, ?::jsonb, 0, ?, transaction_timestamp()) on conflict (id) do nothing";
+        foreach (var status in submissions.Select(JobStatus.JobStatusProjection.Create))
+        {
+            session.QueueSqlCommand(sql, status.Id, serializer.ToJson(status), typeof(JobStatus.JobStatus).FullName!);
+        }
 
         await session.SaveChangesAsync(timeout.Token);
     }

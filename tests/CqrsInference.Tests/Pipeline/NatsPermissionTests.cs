@@ -89,12 +89,12 @@ public sealed class NatsPermissionTests(PerRoleUsersFixture pipeline) : IClassFi
     {
         await using var client = await pipeline.ConnectAsAsync(user);
         var js = client.CreateJetStreamContext();
-        var before = (await js.GetStreamAsync(NatsTopology.EventsStream)).Info.State.Messages;
+        var before = await JobMessages.CountAsync(js, NatsTopology.EventsStream);
 
         await Should.ThrowAsync<Exception>(async () =>
             await js.PublishAsync("jobs.local.mlp-test", Encoding.UTF8.GetBytes("{}"), opts: new NatsJSPubOpts { MsgId = Guid.NewGuid().ToString() }));
 
-        (await js.GetStreamAsync(NatsTopology.EventsStream)).Info.State.Messages.ShouldBe(before);
+        (await JobMessages.CountAsync(js, NatsTopology.EventsStream)).ShouldBe(before);
     }
 
     [Fact]

@@ -40,10 +40,19 @@ public sealed class ProcessorCrashTests(ExternalProcessorsFixture pipeline) : IC
     [Fact]
     public async Task Processor_pulls_no_more_jobs_than_it_has_free_capacity()
     {
+        // Start from an idle queue: jobs a processor killed by another test held come back only
+        // after their AckWait, and would count as in flight here.
+        var (nats, js) = await pipeline.ConnectAsync();
+        await using (nats)
+        {
+            await Retry.Until("the queue to be idle", async () => (await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer("mlp-test"))).Info,
+                info => info.NumAckPending == 0 && info.NumPending == 0);
+        }
+
         // One slot of mlp-test: capacity 64 (one full batch).
         await using var processor = await pipeline.StartProcessorAsync("proc-small", new Dictionary<string, string> { ["Processor:Slots"] = "1" });
         var jobs = await SubmitManyAsync(200, "sleep:20");
-        var (nats, js) = await pipeline.ConnectAsync();
+        (nats, js) = await pipeline.ConnectAsync();
         await using (nats)
         {
             var samples = new List<(long Pending, long AckPending)>();

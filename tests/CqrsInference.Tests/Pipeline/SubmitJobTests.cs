@@ -191,7 +191,6 @@ public sealed class SubmitJobTests(PipelineFixture pipeline) : IClassFixture<Pip
     {
         var (nats, js) = await pipeline.ConnectAsync();
         await using var _ = nats;
-        var stream = await js.GetStreamAsync(NatsTopology.EventsStream);
-        return stream.Info.State.Messages;
+        return await JobMessages.CountAsync(js, NatsTopology.EventsStream);
     }
 }
