@@ -11,13 +11,14 @@ public sealed record JobRequest(
     string? Priority,
     IReadOnlyList<Tensor> Inputs,
     IReadOnlyDictionary<string, string>? Metadata,
-    string? Webhook = null);
+    string? Webhook = null,
+    DateTimeOffset? Deadline = null);
 
 public static class JobRequestParser
 {
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
-    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook"];
+    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline"];
     private static readonly HashSet<string> KnownTensor = ["name", "datatype", "shape", "data", "parameters"];
 
     /// <summary>Reads a parsed body; returns the request or the errors by field.</summary>
@@ -70,6 +71,20 @@ public static class JobRequestParser
 
         var metadata = ReadMetadata(root, Error);
         var webhook = ReadString(root, "webhook", required: false, Error);
+        DateTimeOffset? deadline = null;
+        if (ReadString(root, "deadline", required: false, Error) is { } deadlineText)
+        {
+            if (DateTimeOffset.TryParse(deadlineText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var parsed)
+                && deadlineText.Contains('T', StringComparison.Ordinal))
+            {
+                deadline = parsed;
+            }
+            else
+            {
+                Error("deadline", "deadline must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T18:00:00Z.");
+            }
+        }
+
         if (webhook is not null
             && (webhook.Length > 2048 || !Uri.TryCreate(webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")))
         {
@@ -78,7 +93,7 @@ public static class JobRequestParser
 
         return errors.Count > 0 || model is null
             ? (null, errors)
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook), errors);
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline), errors);
     }
 
     private static string? ReadString(JsonElement root, string name, bool required, Action<string, string> error)

@@ -160,7 +160,7 @@ public static class JobsApi
         await using var notifications = wait is null ? null : await JobNotifications.SubscribeAsync(nats, jobId, ct);
         var outcome = await sender.Send(
             new SubmitInferenceJob(jobId, tenant, parsed.Model, parsed.Region, parsed.Priority, parsed.Inputs, parsed.Metadata,
-                idempotencyKey, RequestDigest.Of(body), now, parsed.Webhook),
+                idempotencyKey, RequestDigest.Of(body), now, parsed.Webhook, parsed.Deadline),
             ct);
 
         switch (outcome)

@@ -21,7 +21,8 @@ public static class V1
         int InputBytes,
         IReadOnlyDictionary<string, string>? Metadata,
         Messaging.BlobRef? InputsRef = null,
-        string? Webhook = null);
+        string? Webhook = null,
+        DateTimeOffset? Deadline = null);
 
     /// <summary>A processor took a delivery of the job and began to run it (one per attempt).</summary>
     public sealed record JobStarted(
@@ -85,6 +86,9 @@ public static class V1
     /// <summary>A processor went away: it said so (<c>shutdown</c>) or stopped heartbeating (<c>timeout</c>).</summary>
     public sealed record ProcessorOffline(string WorkerId, DateTimeOffset At, string Reason);
 
+    /// <summary>Terminal: still queued when its deadline passed; it never ran.</summary>
+    public sealed record JobExpired(Guid JobId, DateTimeOffset Deadline, DateTimeOffset ExpiredAt, string Worker);
+
     /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it).</summary>
     public sealed record JobCancelled(Guid JobId, DateTimeOffset CancelledAt, string CancelledBy);
 }
@@ -101,6 +105,7 @@ public static class EventNames
     public const string JobSucceeded = "v1.job_succeeded";
     public const string JobFailed = "v1.job_failed";
     public const string JobCancelled = "v1.job_cancelled";
+    public const string JobExpired = "v1.job_expired";
     public const string ProcessorOnline = "v1.processor_online";
     public const string ProcessorHeartbeat = "v1.processor_heartbeat";
     public const string ProcessorOffline = "v1.processor_offline";
@@ -114,6 +119,7 @@ public static class EventNames
         [JobSucceeded] = typeof(V1.JobSucceeded),
         [JobFailed] = typeof(V1.JobFailed),
         [JobCancelled] = typeof(V1.JobCancelled),
+        [JobExpired] = typeof(V1.JobExpired),
         [ProcessorOnline] = typeof(V1.ProcessorOnline),
         [ProcessorHeartbeat] = typeof(V1.ProcessorHeartbeat),
         [ProcessorOffline] = typeof(V1.ProcessorOffline),
@@ -145,6 +151,7 @@ public static class EventNames
         V1.JobSucceeded e => e.JobId,
         V1.JobFailed e => e.JobId,
         V1.JobCancelled e => e.JobId,
+        V1.JobExpired e => e.JobId,
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
@@ -156,6 +163,7 @@ public static class EventNames
         V1.JobSucceeded => JobSucceeded,
         V1.JobFailed => JobFailed,
         V1.JobCancelled => JobCancelled,
+        V1.JobExpired => JobExpired,
         V1.ProcessorOnline => ProcessorOnline,
         V1.ProcessorHeartbeat => ProcessorHeartbeat,
         V1.ProcessorOffline => ProcessorOffline,

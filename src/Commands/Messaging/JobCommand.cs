@@ -18,8 +18,9 @@ public sealed record JobCommand(
     IReadOnlyList<Tensor> Inputs,
     IReadOnlyDictionary<string, string>? Metadata,
     BlobRef? InputsRef = null,
-    string? Webhook = null)
+    string? Webhook = null,
+    DateTimeOffset? Deadline = null)
 {
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook);
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline);
 }

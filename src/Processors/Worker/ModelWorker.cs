@@ -288,6 +288,21 @@ public sealed partial class ModelWorker(
             jobs = jobs.Where((_, i) => claims[i] != ClaimOutcome.Cancelled).ToList();
         }
 
+        // A job still waiting when its deadline passed is not run: it ends expired.
+        var now = clock.GetUtcNow();
+        var expired = jobs.Where(j => j.Job.Deadline is { } deadline && deadline <= now).ToList();
+        if (expired.Count > 0)
+        {
+            await PublishAllAsync(expired.Select(j => (j.Job, (object)new V1.JobExpired(j.Job.JobId, j.Job.Deadline!.Value, now, _worker), $"{j.Job.JobId}:terminal")));
+            await Task.WhenAll(expired.Select(j => j.Msg.AckTerminateAsync().AsTask()));
+            foreach (var job in expired)
+            {
+                Telemetry.JobsCompleted.Add(1, new("model", model.Name), new("region", job.Job.Region), new("status", JobStatuses.Expired));
+            }
+
+            jobs = jobs.Except(expired).ToList();
+        }
+
         if (jobs.Count == 0)
         {
             return;

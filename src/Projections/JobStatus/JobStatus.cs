@@ -46,6 +46,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
         (_, V1.JobSucceeded e) => Apply(e, current),
         (_, V1.JobFailed e) => Apply(e, current),
         (_, V1.JobCancelled e) => Apply(e, current),
+        (_, V1.JobExpired e) => Apply(e, current),
         _ => current,
     };
 
@@ -105,6 +106,11 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Device = e.Device,
                 Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, e.DeadLettered),
             };
+
+    public static JobStatus Apply(V1.JobExpired e, JobStatus current) =>
+        JobStatuses.IsTerminal(current.Status)
+            ? current
+            : current with { Status = JobStatuses.Expired, CompletedAt = e.ExpiredAt, Worker = e.Worker };
 
     public static JobStatus Apply(V1.JobCancelled e, JobStatus current) =>
         JobStatuses.IsTerminal(current.Status)

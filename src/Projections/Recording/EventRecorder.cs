@@ -249,6 +249,7 @@ public sealed partial class EventRecorder(
                     V1.JobSucceeded => JobStatuses.Succeeded,
                     V1.JobFailed => JobStatuses.Failed,
                     V1.JobCancelled => JobStatuses.Cancelled,
+                    V1.JobExpired => JobStatuses.Expired,
                     V1.JobStarted => JobStatuses.Running,
                     _ => JobStatuses.Queued,
                 };

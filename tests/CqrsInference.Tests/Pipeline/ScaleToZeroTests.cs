@@ -72,4 +72,37 @@ public sealed class ScaleToZeroTests(NoProcessorFixture pipeline) : IClassFixtur
         watch.ElapsedMilliseconds.ShouldBeGreaterThanOrEqualTo(300);
         (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("status").GetString().ShouldBe("queued");
     }
+
+    [Fact]
+    public async Task Job_still_queued_past_its_deadline_expires_and_never_runs()
+    {
+        var client = pipeline.Client;
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(1);
+        var late = await client.SubmitAsync(WithDeadline(Scenarios.MlpJob([6, 6, 6, 6]), deadline.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+        var onTime = await client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5]));
+        late.Status.ShouldBe(HttpStatusCode.Accepted);
+        await Retry.Until("the deadline to pass", () => Task.FromResult(DateTimeOffset.UtcNow), now => now > deadline.AddMilliseconds(100));
+
+        await using var processor = new PipelineHost(pipeline.Nats.Url, pipeline.Host.Schema, "processor");
+        _ = processor.Server;
+
+        await client.WaitForStatusAsync(onTime.Id, "succeeded");
+        var expired = await client.WaitForStatusAsync(late.Id, "expired");
+        expired.GetProperty("completedAt").GetDateTimeOffset().ShouldBeGreaterThan(deadline);
+        var events = await client.GetFromJsonAsync<System.Text.Json.JsonElement>($"/v1/jobs/{late.Id}/events");
+        events.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ShouldBe(["v1.job_submitted", "v1.job_expired"]);
+    }
+
+    [Theory]
+    [InlineData("2001-01-01T00:00:00Z", "already passed")]
+    [InlineData("tomorrow", "ISO 8601")]
+    public async Task A_deadline_in_the_past_or_not_a_timestamp_is_refused(string deadline, string message)
+    {
+        var job = await pipeline.Client.SubmitAsync(WithDeadline(Scenarios.MlpJob([1, 2, 3, 4]), deadline));
+
+        job.Status.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        job.Body.GetProperty("errors").GetProperty("deadline")[0].GetString()!.ShouldContain(message);
+    }
+
+    private static string WithDeadline(string body, string deadline) => $"{{\"deadline\":\"{deadline}\",{body[1..]}";
 }

@@ -22,7 +22,8 @@ public sealed record SubmitInferenceJob(
     string? IdempotencyKey,
     string RequestDigest,
     DateTimeOffset Now,
-    string? Webhook = null) : ICommand<SubmitOutcome>;
+    string? Webhook = null,
+    DateTimeOffset? Deadline = null) : ICommand<SubmitOutcome>;
 
 public abstract record SubmitOutcome
 {
@@ -80,6 +81,11 @@ public static class SubmitDecision
             errors[field] = errors.TryGetValue(field, out var existing) ? [.. existing, message] : [message];
         }
 
+        if (command.Deadline is { } deadline && deadline <= command.Now)
+        {
+            errors["deadline"] = [$"deadline {deadline:O} has already passed."];
+        }
+
         if (errors.Count > 0)
         {
             return new SubmitOutcome.Rejected(errors);
@@ -87,7 +93,7 @@ public static class SubmitDecision
 
         return new SubmitOutcome.Accepted(
             new JobCommand(jobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
-                command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook),
+                command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline),
             Replayed: false);
     }
 }
