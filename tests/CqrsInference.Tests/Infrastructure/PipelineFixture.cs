@@ -19,9 +19,18 @@ public class PipelineFixture : IAsyncLifetime
     public virtual async Task InitializeAsync()
     {
         Nats = await NatsServerProcess.StartAsync();
-        Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
-        ConfigureHost(Host);
-        Client = Host.CreateClient();
+        try
+        {
+            Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
+            ConfigureHost(Host);
+            Client = Host.CreateClient();
+        }
+        catch
+        {
+            // xunit does not dispose a fixture whose start failed: stop the server it started.
+            await Nats.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Before the host starts: e.g. serve over Kestrel for a real browser.</summary>

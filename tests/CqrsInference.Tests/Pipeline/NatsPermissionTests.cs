@@ -28,17 +28,26 @@ public sealed class PerRoleUsersFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Nats = await NatsServerProcess.StartWithUsersAsync();
-        var schema = TestEnvironment.NewSchema();
-        Api = new PipelineHost(Nats.Url, schema, "api", User("api"));
-        Client = Api.CreateClient();
-        Projections = new PipelineHost(Nats.Url, schema, "projections", User("projections"));
-        _ = Projections.Server;
-        Processor = await ProcessorProcess.StartAsync(Nats.Url, "proc-restricted", new Dictionary<string, string>
+        try
         {
-            ["Nats:User"] = "processor",
-            ["Nats:Password"] = NatsServerProcess.PasswordOf("processor"),
-            ["Processor:Models:0"] = "mlp-test",
-        });
+            var schema = TestEnvironment.NewSchema();
+            Api = new PipelineHost(Nats.Url, schema, "api", User("api"));
+            Client = Api.CreateClient();
+            Projections = new PipelineHost(Nats.Url, schema, "projections", User("projections"));
+            _ = Projections.Server;
+            Processor = await ProcessorProcess.StartAsync(Nats.Url, "proc-restricted", new Dictionary<string, string>
+            {
+                ["Nats:User"] = "processor",
+                ["Nats:Password"] = NatsServerProcess.PasswordOf("processor"),
+                ["Processor:Models:0"] = "mlp-test",
+            });
+        }
+        catch
+        {
+            // xunit does not dispose a fixture whose start failed: stop the server it started.
+            await Nats.DisposeAsync();
+            throw;
+        }
     }
 
     public async Task DisposeAsync()
