@@ -8,7 +8,13 @@ if (AuditCommands.Handles(args))
     return await AuditCommands.RunAsync(args);
 }
 
-var builder = WebApplication.CreateBuilder(args);
+// appsettings.json ships beside the program; use it when started from elsewhere (./run.sh runs the
+// program from the repository root).
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    ContentRootPath = File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json")) ? null : AppContext.BaseDirectory,
+});
 builder.AddServiceDefaults();
 builder.AddCqrsInferenceRoles();
 
