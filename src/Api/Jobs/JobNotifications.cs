@@ -22,13 +22,7 @@ public static partial class JobNotifications
         nats.SubscribeCoreAsync<byte[]>(NatsTopology.JobNotifySubject(jobId), cancellationToken: ct);
 
     /// <summary>The lifecycle event a notification carries, or null if it is not one.</summary>
-    public static object? Decode(NatsMsg<byte[]> msg)
-    {
-        var type = msg.Headers?[NatsTopology.EventTypeHeader].ToString();
-        return type is not null && EventNames.Types.TryGetValue(type, out var clr) && msg.Data is { } data
-            ? JsonSerializer.Deserialize(data, clr, WireJson.Default)
-            : null;
-    }
+    public static object? Decode(NatsMsg<byte[]> msg) => EventWire.Decode(msg.Headers, msg.Data);
 
     /// <summary>Waits until the job is terminal or the time is up; returns the terminal status or null.</summary>
     public static async Task<JobStatus?> WaitForTerminalAsync(INatsSub<byte[]> subscription, JobStatus start, TimeSpan wait, CancellationToken ct)

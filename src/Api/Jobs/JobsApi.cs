@@ -306,19 +306,8 @@ public static class JobsApi
             case ClaimOutcome.Running:
                 return Problems.CannotCancel(id, JobStatuses.Running);
             case ClaimOutcome.Won:
-                var cancelled = new V1.JobCancelled(id, clock.GetUtcNow(), caller.KeyId);
-                var ack = await js.PublishAsync(
-                    NatsTopology.EventSubject(status.Region, status.Model),
-                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(cancelled, Commands.WireJson.Default.JobCancelled),
-                    headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = EventNames.JobCancelled },
-                    opts: new NatsJSPubOpts { MsgId = $"{id}:terminal" },
-                    cancellationToken: ct);
-                ack.EnsureStored();
-                await js.Connection.PublishAsync(
-                    NatsTopology.JobNotifySubject(id),
-                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(cancelled, Commands.WireJson.Default.JobCancelled),
-                    headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = EventNames.JobCancelled },
-                    cancellationToken: ct);
+                await EventWire.PublishAsync(js, NatsTopology.EventSubject(status.Region, status.Model),
+                    new V1.JobCancelled(id, clock.GetUtcNow(), caller.KeyId), $"{id}:terminal", announce: true, trace: null, ct);
                 break;
         }
 

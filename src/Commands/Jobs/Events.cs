@@ -142,6 +142,9 @@ public static class EventNames
         _ => JobIdOf(@event),
     };
 
+    /// <summary>Whether the wire name is one of a job's terminal events.</summary>
+    public static bool IsTerminal(string? type) => type is JobSucceeded or JobFailed or JobCancelled or JobExpired;
+
     /// <summary>The job a lifecycle event belongs to.</summary>
     public static Guid JobIdOf(object @event) => @event switch
     {

@@ -458,23 +458,8 @@ public sealed partial class ModelWorker(
 
     private async Task PublishAllAsync(IEnumerable<(JobCommand Job, object Event, string MsgId)> events, IReadOnlyDictionary<Guid, System.Diagnostics.Activity?>? traces = null)
     {
-        var publishes = events.Select(async e =>
-        {
-            var type = EventNames.Of(e.Event);
-            var headers = new NatsHeaders { [NatsTopology.EventTypeHeader] = type };
-            Telemetry.Inject(traces?.GetValueOrDefault(e.Job.JobId), headers);
-            var payload = JsonSerializer.SerializeToUtf8Bytes(e.Event, EventNames.Types[type], WireJson.Default);
-            var ack = await js.PublishAsync(
-                NatsTopology.EventSubject(e.Job.Region, e.Job.Model),
-                payload,
-                headers: headers,
-                opts: new NatsJSPubOpts { MsgId = e.MsgId, RetryAttempts = 20, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) });
-            ack.EnsureStored();
-
-            // Stored: now tell whoever waits on this job (synchronous submits, SSE streams).
-            // Core NATS, fire and forget: the durable record is the JetStream event above.
-            await js.Connection.PublishAsync(NatsTopology.JobNotifySubject(e.Job.JobId), payload, headers: headers);
-        }).ToList();
+        var publishes = events.Select(e => EventWire.PublishAsync(
+            js, NatsTopology.EventSubject(e.Job.Region, e.Job.Model), e.Event, e.MsgId, announce: true, traces?.GetValueOrDefault(e.Job.JobId), CancellationToken.None));
         await Task.WhenAll(publishes);
     }
 

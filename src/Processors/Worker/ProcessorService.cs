@@ -116,13 +116,7 @@ public sealed partial class ProcessorService(
             V1.ProcessorOffline e => e.At,
             _ => clock.GetUtcNow(),
         };
-        var ack = await js.PublishAsync(
-            NatsTopology.ProcessorSubject,
-            System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], Commands.WireJson.Default),
-            headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = type },
-            opts: new NatsJSPubOpts { MsgId = $"{EventNames.StreamIdOf(@event)}:{type}:{at.UtcTicks}" },
-            cancellationToken: ct);
-        ack.EnsureStored();
+        await EventWire.PublishAsync(js, NatsTopology.ProcessorSubject, @event, $"{EventNames.StreamIdOf(@event)}:{type}:{at.UtcTicks}", announce: false, trace: null, ct);
     }
 
     [LoggerMessage(LogLevel.Warning, "Heartbeat not published: {Reason}")]

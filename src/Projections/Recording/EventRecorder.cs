@@ -38,9 +38,6 @@ public sealed partial class EventRecorder(
     /// <summary>Events recorded since start (for tests and metrics).</summary>
     public long Recorded { get; private set; }
 
-    /// <summary>Batches read again because the API recorded one of their submissions first.</summary>
-    public long Collisions { get; private set; }
-
     /// <summary>The last event log sequence recorded (the checkpoint).</summary>
     public ulong Position => Volatile.Read(ref _checkpoint);
 
@@ -117,11 +114,6 @@ public sealed partial class EventRecorder(
             {
                 await RecordAsync(batch, ct);
                 return;
-            }
-            catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException or EventStreamUnexpectedMaxEventIdException or ConcurrencyException)
-            {
-                // The API recorded a submission between our read and our write: read again, at once.
-                Collisions++;
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
@@ -286,7 +278,7 @@ public sealed partial class EventRecorder(
             return (job.JobId, DeterministicGuid.ForEvent(job.JobId, EventNames.JobSubmitted, 0), job.ToSubmitted(data.Length));
         }
 
-        var typeName = msg.Headers?[NatsTopology.EventTypeHeader].ToString();
+        var typeName = EventWire.TypeOf(msg.Headers);
         if (typeName is null || !EventNames.Types.TryGetValue(typeName, out var type))
         {
             throw new InvalidDataException($"Event at sequence {Sequence(msg)} has unknown type '{typeName}'.");

@@ -12,7 +12,7 @@ namespace CqrsInference.Projections.Recording;
 /// recorder (the single writer of events), from the event log; its inline projection then
 /// replaces the provisional document with the same content. Concurrent submits share one
 /// transaction (group commit); a document that already exists (the recorder was faster) is left
-/// alone, never overwritten with an older state.
+/// alone by the insert itself, never overwritten with an older state.
 /// </summary>
 public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisposable
 {
@@ -75,18 +75,6 @@ public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisp
             {
                 await WriteAsync(batch.Select(b => b.Submitted).ToList());
             }
-            catch (Exception e) when (IsCollision(e) && batch.Count > 1)
-            {
-                // One of them is known already: write the rest one by one.
-                foreach (var (submitted, _) in batch)
-                {
-                    await WriteOneAsync(submitted);
-                }
-            }
-            catch (Exception e) when (IsCollision(e))
-            {
-                // The recorder was first: the job is visible, which is all this wanted.
-            }
             catch (Exception e)
             {
                 LogDeferred(_logger, batch.Count, e.Message);
@@ -96,21 +84,6 @@ public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisp
             {
                 done.TrySetResult();
             }
-        }
-    }
-
-    private async Task WriteOneAsync(V1.JobSubmitted submitted)
-    {
-        try
-        {
-            await WriteAsync([submitted]);
-        }
-        catch (Exception e) when (IsCollision(e))
-        {
-        }
-        catch (Exception e)
-        {
-            LogDeferred(_logger, 1, e.Message);
         }
     }
 
@@ -131,8 +104,6 @@ public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisp
 
         await session.SaveChangesAsync(timeout.Token);
     }
-
-    private static bool IsCollision(Exception e) => e is JasperFx.DocumentAlreadyExistsException;
 
     [LoggerMessage(LogLevel.Warning, "{Count} accepted jobs are durable in JetStream but not yet visible ({Reason}); the recorder will record them from the event log")]
     private static partial void LogDeferred(ILogger logger, int count, string reason);

@@ -103,14 +103,13 @@ public sealed partial class WebhookDispatcher(
 
     private async Task DeliverAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
     {
-        var type = msg.Headers?[NatsTopology.EventTypeHeader].ToString();
-        if (type is not (EventNames.JobSucceeded or EventNames.JobFailed or EventNames.JobCancelled) || msg.Data is null)
+        var type = EventWire.TypeOf(msg.Headers);
+        if (!EventNames.IsTerminal(type) || EventWire.Decode(msg.Headers, msg.Data) is not { } @event)
         {
             await msg.AckAsync(cancellationToken: ct);
             return;
         }
 
-        var @event = JsonSerializer.Deserialize(msg.Data, EventNames.Types[type], WireJson.Default)!;
         var jobId = EventNames.JobIdOf(@event);
         await using var session = store.QuerySession();
         var status = await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
