@@ -133,13 +133,15 @@ public sealed partial class ModelWorker(
                 }
             }
 
-            var plan = planner.Plan(known, free, Slots - Volatile.Read(ref _remoteInFlight), clock.GetUtcNow());
+            var remoteAllowance = Math.Min(options.Scheduling.RemoteSlots, Slots) - Volatile.Read(ref _remoteInFlight);
+            var plan = planner.Plan(known, free, remoteAllowance, clock.GetUtcNow());
             if (plan.Count == 0)
             {
                 if (refreshed && lookAgain > 0)
                 {
+                    // 5, 10, 20, 40 ms: the job is on its way from the event log to the work queue.
+                    await WaitForSignalAsync(TimeSpan.FromMilliseconds(5 << (4 - lookAgain)), ct);
                     lookAgain--;
-                    await WaitForSignalAsync(TimeSpan.FromMilliseconds(5), ct);
                 }
                 else if (refreshed || age < TimeSpan.FromMilliseconds(10))
                 {

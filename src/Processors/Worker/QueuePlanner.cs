@@ -27,6 +27,12 @@ public sealed class SchedulingOptions
     /// </summary>
     public TimeSpan OverflowAfter { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The most jobs of other regions one processor runs at once (per model): one remote job per idle
+    /// worker. With more slots than this, the processor's own region always finds a slot free.
+    /// </summary>
+    public int RemoteSlots { get; set; } = 1;
+
     /// <summary>How often an idle processor looks at the queues without being woken (other regions' backlogs, retries).</summary>
     public TimeSpan IdleScan { get; set; } = TimeSpan.FromMilliseconds(250);
 }
