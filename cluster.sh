@@ -22,7 +22,7 @@ case "$mode" in
 esac
 DATA="$ROOT/.data/$mode"
 HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
-PG_PORT=${CQRSI_PG_PORT:-55435}
+PG_PORT=${CQRSI_PG_PORT:-55436}
 
 cqrsi_install_packages
 cqrsi_install_models "$ROOT/.models"
