@@ -2,6 +2,7 @@ using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Commands.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors;
+using CqrsInference.Processors.Edge;
 using CqrsInference.Projections;
 using Marten;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -53,8 +54,15 @@ public static partial class ServiceDefaults
         var roles = Roles.Parse(builder.Configuration["Cqrsi:Roles"]);
         var services = builder.Services;
         services.AddSingleton(roles);
-        services.AddHostedService<TopologyInitializer>();
         services.AddObservability(roles);
+        if (roles.Edge)
+        {
+            services.AddEdgeSite(builder.Configuration);
+            return builder;
+        }
+
+        services.AddHostedService<TopologyInitializer>();
+        services.AddEdgeTopology(builder.Configuration, roles.Api);
         services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
         {
