@@ -8,7 +8,7 @@
 #
 # Functions (all safe under `set -euo pipefail`; each returns non-zero on failure):
 #   cqrsi_install_packages                         nats-server + PostgreSQL binaries; exports PG_BIN
-#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests)
+#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests), espeak-ng (speech for the edge feed)
 #   cqrsi_install_models    <models_dir>           ch_PP-OCRv4_rec_infer.onnx, ppocr_keys_v1.txt, silero_vad_v5.onnx
 #   cqrsi_start_nats        <data_dir> <port> <monitor_port>
 #   cqrsi_stop_nats         <data_dir>
@@ -125,13 +125,13 @@ cqrsi_install_packages() {
 cqrsi_install_test_tools() {
     local -a missing=()
     local p
-    for p in imagemagick fonts-dejavu-core; do
+    for p in imagemagick fonts-dejavu-core espeak-ng; do
         cqrsi__pkg_installed "$p" || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         cqrsi__apt_install "${missing[@]}" || return 1
     fi
-    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core)"
+    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core, espeak-ng)"
 }
 
 # ---------------------------------------------------------------------------

@@ -50,6 +50,18 @@ public sealed class NatsServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>
+    /// A server with a configuration of the test's own (leaf nodes, JetStream domains), written by
+    /// <paramref name="config"/> from the server's port and its directory (for the store).
+    /// </summary>
+    public static async Task<NatsServerProcess> StartWithConfigAsync(Func<int, string, string> config)
+    {
+        var server = new NatsServerProcess();
+        await File.WriteAllTextAsync(server.ConfigPath, config(server.Port, server._directory));
+        await server.StartProcessAsync();
+        return server;
+    }
+
     private string ConfigPath => Path.Combine(_directory, "nats.conf");
 
     /// <summary>Starts (or restarts, on the same port and store) the server.</summary>
