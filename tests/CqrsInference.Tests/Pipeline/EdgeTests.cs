@@ -158,6 +158,12 @@ public sealed class EdgeTests : IAsyncLifetime
         rows.EnumerateArray().Sum(x => x.GetProperty("eventBytes").GetInt64()).ShouldBeLessThan(_fed.Sum() / 50);
         var status = await _client.GetFromJsonAsync<JsonElement>("/v1/analytics/edge/sites");
         status.EnumerateArray().Single().GetProperty("items").GetInt64().ShouldBe(12);
+
+        // Auditors of the site's tenant see its events in their feed, each once.
+        var audit = await _client.GetFromJsonAsync<JsonElement>("/v1/audit/events?limit=1000");
+        var audited = audit.GetProperty("events").EnumerateArray().Where(e => e.GetProperty("streamId").GetGuid() == EdgeEventNames.SiteStreamId(Site)).ToList();
+        audited.Count(e => e.GetProperty("type").GetString() == EdgeEventNames.ItemProcessed).ShouldBe(12);
+        audited.Count.ShouldBe(recorded.Count);
     }
 
     [Fact]
