@@ -5,6 +5,7 @@
 #   ./bench.sh replay [jobs]                record jobs×3 events, then replay the projection and verify the chains
 #   ./bench.sh analytics [events]           bulk-load ≥1M events, time the async roll-ups catch-up and analytics queries
 #   ./bench.sh load [jobs] [concurrency]    the inline baseline vs the pipeline, closed and open loop (issue 9)
+#   ./bench.sh edge [items] [outage_s]      an edge site (leaf node, domain bench1): raw vs event bytes, backlog drain after an outage
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,13 +20,31 @@ cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
 BENCH="$ROOT/.data/bench"
 cleanup() {
+  cqrsi_stop_nats "$BENCH/edge-nats" >/dev/null 2>&1 || true
   cqrsi_stop_nats "$BENCH/nats" >/dev/null 2>&1 || true
   cqrsi_stop_postgres "$BENCH/pg" >/dev/null 2>&1 || true
   rm -rf "$BENCH"
 }
 cleanup
 trap cleanup EXIT
-cqrsi_start_nats "$BENCH/nats" 14222 18222
+# The core accepts leaf nodes (edge sites) on 17422; nothing else uses that port.
+export BENCH_CORE_NATS_EXTRA='leafnodes { listen: "127.0.0.1:17422" }'
+CQRSI_NATS_EXTRA="$BENCH_CORE_NATS_EXTRA" cqrsi_start_nats "$BENCH/nats" 14222 18222
+if [ "${1:-}" = edge ]; then
+  # One edge site: its own nats-server, a leaf node of the core with JetStream domain bench1, and a
+  # sample feed of spoken clips.
+  CQRSI_NATS_DOMAIN=bench1 CQRSI_NATS_EXTRA='leafnodes { remotes [ { url: "nats-leaf://127.0.0.1:17422" } ], reconnect: 1 }' \
+    cqrsi_start_nats "$BENCH/edge-nats" 14232 18232
+  mkdir -p "$BENCH/clips"
+  i=0
+  for text in "Pressure in tank four is rising. Please check the valve." "Door seven opened. Nobody badged in." \
+      "Conveyor two stopped. A pallet is stuck at the scanner." "Temperature in the cold room is back to normal." \
+      "Forklift entering aisle nine. Keep clear."; do
+    espeak-ng -w "$BENCH/clips/clip$i.wav" "$text"
+    i=$((i + 1))
+  done
+  export BENCH_EDGE_NATS="nats://127.0.0.1:14232" BENCH_EDGE_CLIPS="$BENCH/clips"
+fi
 cqrsi_start_postgres "$BENCH/pg" 55434
 
 echo "==> building"

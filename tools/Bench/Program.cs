@@ -14,6 +14,7 @@ using NATS.Net;
 //   replay [jobs]                 record a history (3 events a job), then replay and verify it
 //   analytics [events]            bulk-load events, time the async roll-ups' catch-up and the analytics queries
 //   load [jobs] [concurrency]     inline baseline vs the pipeline (closed and open loop), mlp-test and PP-OCRv4
+//   edge [items] [outage seconds] an edge site: raw bytes in vs event bytes out; backlog drain after an outage
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -32,6 +33,7 @@ return scenario switch
     "replay" => await ReplayAsync(settings, Arg(1, 34_000)),
     "analytics" => await AnalyticsBench.RunAsync(settings, Arg(1, 1_000_000)),
     "load" => await LoadBench.RunAsync(settings, Arg(1, 3000), Arg(2, 32)),
+    "edge" => await EdgeBench.RunAsync(settings, Arg(1, 200), Arg(2, 30)),
     _ => Usage(),
 };
 
@@ -39,7 +41,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | edge [items] [outage seconds]");
     return 2;
 }
 
