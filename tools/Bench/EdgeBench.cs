@@ -94,6 +94,18 @@ internal static class EdgeBench
         // 3. The link comes back: time until the core's read model holds every item.
         await RunLibAsync("CQRSI_NATS_EXTRA=\"$BENCH_CORE_NATS_EXTRA\" cqrsi_start_nats \"$BENCH_DIR/nats\" 14222 18222");
         var drain = Stopwatch.StartNew();
+        var leafUp = WhenAsync(drain, async () =>
+        {
+            using var monitor = new HttpClient();
+            var leafz = await monitor.GetFromJsonAsync<JsonElement>("http://127.0.0.1:18222/leafz");
+            return leafz.GetProperty("leafnodes").GetInt32() > 0;
+        });
+        var sourced = WhenAsync(drain, async () =>
+        {
+            await using var nats = new NatsClient(settings.NatsUrl);
+            var stream = await nats.CreateJetStreamContext().GetStreamAsync(EdgeTopology.CoreStream, new StreamInfoRequest());
+            return (long)stream.Info.State.Messages >= backlog.Messages;
+        });
         TimeSpan? first = null;
         JsonElement after;
         while (true)
@@ -127,9 +139,33 @@ internal static class EdgeBench
         Console.WriteLine($"| link up: feed → all {items} items in the core's read model | {linkUp.TotalSeconds:F2} s ({items / linkUp.TotalSeconds:F0} items/s, {audio / linkUp.TotalSeconds:F0}× real time) |");
         Console.WriteLine($"| outage | {outageSeconds} s; the site produced {items} more items in {producedAfter.TotalSeconds:F1} s |");
         Console.WriteLine($"| backlog at reconnect | {backlogEvents} events ({items} items) waiting in EDGE_{Site}; the site's stream holds {backlog.Messages} messages, {backlog.Bytes:N0} B in all |");
+        Console.WriteLine($"| core nats-server restart → leaf link up again | {(await leafUp).TotalSeconds:F2} s |");
+        Console.WriteLine($"| core nats-server restart → whole backlog sourced into the core's CQRSI_EDGE | {(await sourced).TotalSeconds:F2} s |");
         Console.WriteLine($"| reconnect → first backlog item in the read model | {first?.TotalSeconds:F2} s |");
-        Console.WriteLine($"| reconnect → whole backlog in the read model (drain) | {drained.TotalSeconds:F2} s |");
+        Console.WriteLine($"| reconnect → whole backlog in the read model (drain) | {drained.TotalSeconds:F2} s ({((drained - (first ?? drained)).TotalSeconds is var spread && spread > 0.05 ? $"{backlogEvents / spread:F0} events/s after the first" : "all in the first batches")}) |");
         return 0;
+    }
+
+    /// <summary>When (on <paramref name="clock"/>) the probe first holds; probe failures count as not yet.</summary>
+    private static async Task<TimeSpan> WhenAsync(Stopwatch clock, Func<Task<bool>> probe)
+    {
+        while (clock.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            try
+            {
+                if (await probe())
+                {
+                    return clock.Elapsed;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or NATS.Client.Core.NatsException or TimeoutException)
+            {
+            }
+
+            await Task.Delay(20);
+        }
+
+        return TimeSpan.MaxValue;
     }
 
     private static async Task<JsonElement> WaitForItemsAsync(HttpClient http, int count, TimeSpan timeout)
