@@ -7,13 +7,13 @@ namespace CqrsInference.Api.Analytics;
 public static class EdgeAnalyticsApi
 {
     public sealed record EdgeActivityRow(
-        DateTimeOffset Bucket, string Site, long Items, long SpeechSegments, double SpeechSeconds,
+        DateTimeOffset Bucket, string Site, long Items, long SpeechSegments, double SpeechSeconds, long TextReads,
         long RawBytes, long EventBytes, double? RawToEventRatio, double BusySeconds, double OnlineSeconds, double? BusyPercent);
 
     public static RouteGroupBuilder MapEdgeAnalytics(this RouteGroupBuilder analytics)
     {
         analytics.MapGet("/edge", EdgeAsync).WithName("EdgeActivity")
-            .WithSummary("Per edge site and hour or day: raw items processed, speech found, raw bytes kept at the site vs event bytes sent, busy and online seconds")
+            .WithSummary("Per edge site and hour or day: raw items processed, speech found, text read, raw bytes kept at the site vs event bytes sent, busy and online seconds")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), bucket=hour|day, site (optional). rawToEventRatio = rawBytes / eventBytes; "
                 + "busyPercent = busySeconds / onlineSeconds.");
         analytics.MapGet("/edge/sites", async (IQuerySession session, CancellationToken ct) =>
@@ -51,7 +51,7 @@ public static class EdgeAnalyticsApi
                 var sent = g.Sum(a => a.EventBytes);
                 var busy = g.Sum(a => a.BusySeconds);
                 var online = g.Sum(a => a.OnlineSeconds);
-                return new EdgeActivityRow(g.Key.Bucket, g.Key.Site, g.Sum(a => a.Items), g.Sum(a => a.SpeechSegments), Math.Round(g.Sum(a => a.SpeechSeconds), 3),
+                return new EdgeActivityRow(g.Key.Bucket, g.Key.Site, g.Sum(a => a.Items), g.Sum(a => a.SpeechSegments), Math.Round(g.Sum(a => a.SpeechSeconds), 3), g.Sum(a => a.TextReads),
                     raw, sent, sent > 0 ? Math.Round((double)raw / sent, 2) : null, Math.Round(busy, 6), Math.Round(online, 3),
                     online > 0 ? Math.Round(100 * busy / online, 3) : null);
             })

@@ -17,6 +17,9 @@ public static partial class V1
         double MeanProbability,
         DateTimeOffset DetectedAt);
 
+    /// <summary>Text read in one raw frame (a single line of text), with its mean character confidence.</summary>
+    public sealed record EdgeTextRead(string Site, string ItemId, string Text, double Confidence, DateTimeOffset ReadAt);
+
     /// <summary>
     /// The site finished one raw item: <paramref name="RawBytes"/> read (and kept at the site),
     /// <paramref name="Events"/> detection events sent for it, totalling <paramref name="EventBytes"/>
@@ -45,6 +48,7 @@ public static partial class V1
 public static class EdgeEventNames
 {
     public const string SpeechDetected = "v1.edge_speech_detected";
+    public const string TextRead = "v1.edge_text_read";
     public const string ItemProcessed = "v1.edge_item_processed";
     public const string SiteHeartbeat = "v1.edge_site_heartbeat";
 
@@ -53,6 +57,7 @@ public static class EdgeEventNames
     public static readonly IReadOnlyDictionary<string, Type> Types = new Dictionary<string, Type>
     {
         [SpeechDetected] = typeof(V1.EdgeSpeechDetected),
+        [TextRead] = typeof(V1.EdgeTextRead),
         [ItemProcessed] = typeof(V1.EdgeItemProcessed),
         [SiteHeartbeat] = typeof(V1.EdgeSiteHeartbeat),
     };
@@ -60,6 +65,7 @@ public static class EdgeEventNames
     public static string Of(object @event) => @event switch
     {
         V1.EdgeSpeechDetected => SpeechDetected,
+        V1.EdgeTextRead => TextRead,
         V1.EdgeItemProcessed => ItemProcessed,
         V1.EdgeSiteHeartbeat => SiteHeartbeat,
         _ => throw new ArgumentException($"Not an edge event: {@event.GetType().Name}", nameof(@event)),
@@ -68,6 +74,7 @@ public static class EdgeEventNames
     public static string SiteOf(object @event) => @event switch
     {
         V1.EdgeSpeechDetected e => e.Site,
+        V1.EdgeTextRead e => e.Site,
         V1.EdgeItemProcessed e => e.Site,
         V1.EdgeSiteHeartbeat e => e.Site,
         _ => throw new ArgumentException($"Not an edge event: {@event.GetType().Name}", nameof(@event)),
@@ -81,6 +88,7 @@ public static class EdgeEventNames
     public static string MessageId(object @event) => @event switch
     {
         V1.EdgeSpeechDetected e => $"{e.Site}/{e.ItemId}/speech/{e.Segment.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+        V1.EdgeTextRead e => $"{e.Site}/{e.ItemId}/text",
         V1.EdgeItemProcessed e => $"{e.Site}/{e.ItemId}/done",
         V1.EdgeSiteHeartbeat e => $"{e.Site}/heartbeat/{e.Worker}/{e.At.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
         _ => throw new ArgumentException($"Not an edge event: {@event.GetType().Name}", nameof(@event)),

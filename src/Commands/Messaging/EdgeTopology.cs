@@ -130,6 +130,7 @@ public sealed class EdgeSiteEntry
 /// <summary>Source-generated JSON for the edge events.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(V1.EdgeSpeechDetected))]
+[JsonSerializable(typeof(V1.EdgeTextRead))]
 [JsonSerializable(typeof(V1.EdgeItemProcessed))]
 [JsonSerializable(typeof(V1.EdgeSiteHeartbeat))]
 public sealed partial class EdgeJson : JsonSerializerContext;

@@ -6,7 +6,11 @@ public sealed class EdgeSiteOptions
     /// <summary>The site's name: its JetStream domain, its stream <c>EDGE_&lt;name&gt;</c> and its subjects.</summary>
     public string Name { get; set; } = "";
 
-    /// <summary>Where the raw feed lands: 16-bit PCM WAV files (any rate, mono or stereo), processed in name order.</summary>
+    /// <summary>
+    /// Where the raw feed lands, processed in name order: 16-bit PCM WAV audio (any rate, mono or
+    /// stereo; speech detection) and PNG/JPEG frames of one line of text (text reading). Files must
+    /// appear whole: write them elsewhere and rename them in.
+    /// </summary>
     public string InputDirectory { get; set; } = "";
 
     /// <summary>Where the durable checkpoint (the items done) lives; survives restarts of the processor.</summary>
@@ -31,6 +35,12 @@ public sealed class EdgeSiteOptions
     /// <summary>Shorter segments are dropped as noise.</summary>
     public TimeSpan MinSpeech { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>The manifest model that runs the feed.</summary>
+    /// <summary>The manifest model that finds speech in audio.</summary>
     public string Model { get; set; } = "silero-vad";
+
+    /// <summary>The manifest model that reads text in frames (loaded at the first frame).</summary>
+    public string TextModel { get; set; } = "ppocr-rec";
+
+    /// <summary>Text read with a lower mean character confidence is not reported.</summary>
+    public double MinTextConfidence { get; set; } = 0.5;
 }

@@ -11,8 +11,9 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Processors.Edge;
 
 /// <summary>
-/// The edge role: runs inference where the raw data is. Watches the input folder for WAV files,
-/// finds speech in each with Silero VAD, and publishes the detections, then one
+/// The edge role: runs inference where the raw data is. Watches the input folder for WAV files
+/// (speech found with Silero VAD) and PNG/JPEG frames (a line of text read with PP-OCRv4), and
+/// publishes the detections, then one
 /// <see cref="V1.EdgeItemProcessed"/> per item, to the site's own JetStream (its nats-server, a
 /// leaf node of the core), which stores them while the link to the core is down. Raw audio never
 /// leaves the site. An item is marked done in the local checkpoint only after all of its events are
@@ -26,7 +27,9 @@ public sealed partial class EdgeSiteService(
     ILogger<EdgeSiteService> logger) : BackgroundService
 {
     private readonly string _worker = $"{Environment.MachineName}-{Environment.ProcessId}";
+    private static readonly string[] Extensions = [".wav", ".png", ".jpg", ".jpeg"];
     private EdgeCheckpoint? _checkpoint;
+    private TextLineReader? _reader;
     private double _busySinceHeartbeat;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -47,7 +50,18 @@ public sealed partial class EdgeSiteService(
         using var detector = new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options);
         await EnsureStreamAsync(stoppingToken);
         LogServing(logger, options.Name, options.InputDirectory, _checkpoint.Count);
+        try
+        {
+            await RunAsync(detector, stoppingToken);
+        }
+        finally
+        {
+            _reader?.Dispose();
+        }
+    }
 
+    private async Task RunAsync(SpeechDetector detector, CancellationToken stoppingToken)
+    {
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -76,8 +90,8 @@ public sealed partial class EdgeSiteService(
 
     /// <summary>Raw items not yet done, in name order (the order the feed wrote them).</summary>
     private List<string> Pending() =>
-        Directory.EnumerateFiles(options.InputDirectory, "*.wav")
-            .Where(f => !_checkpoint!.IsDone(Path.GetFileName(f)))
+        Directory.EnumerateFiles(options.InputDirectory)
+            .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !_checkpoint!.IsDone(Path.GetFileName(f)))
             .Order(StringComparer.Ordinal)
             .ToList();
 
@@ -127,6 +141,43 @@ public sealed partial class EdgeSiteService(
 
     private async Task ProcessAsync(SpeechDetector detector, string file, CancellationToken ct)
     {
+        if (Path.GetExtension(file).Equals(".wav", StringComparison.OrdinalIgnoreCase))
+        {
+            await ProcessAudioAsync(detector, file, ct);
+        }
+        else
+        {
+            await ProcessFrameAsync(file, ct);
+        }
+    }
+
+    private async Task ProcessFrameAsync(string file, CancellationToken ct)
+    {
+        var itemId = Path.GetFileName(file);
+        var raw = await File.ReadAllBytesAsync(file, ct);
+        _reader ??= TextLineReader.Create(catalog, options.TextModel);
+        var started = Stopwatch.GetTimestamp();
+        var (text, confidence) = _reader.Read(raw);
+        var busy = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        var now = clock.GetUtcNow();
+        long eventBytes = 0;
+        var events = 0;
+        if (text.Length > 0 && confidence >= options.MinTextConfidence)
+        {
+            eventBytes += await EdgeTopology.PublishAsync(js, new V1.EdgeTextRead(options.Name, itemId, text, Math.Round(confidence, 4), now), "text", ct);
+            events++;
+        }
+
+        var kind = Path.GetExtension(file).Equals(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg";
+        eventBytes += await EdgeTopology.PublishAsync(js, new V1.EdgeItemProcessed(options.Name, itemId, kind, raw.Length, events, eventBytes, Math.Round(busy, 6), now), "items", ct);
+        _checkpoint!.MarkDone(itemId);
+        _busySinceHeartbeat += busy;
+        LogProcessed(logger, itemId, raw.Length, events, eventBytes);
+    }
+
+    private async Task ProcessAudioAsync(SpeechDetector detector, string file, CancellationToken ct)
+    {
         var itemId = Path.GetFileName(file);
         var raw = await File.ReadAllBytesAsync(file, ct);
         var started = Stopwatch.GetTimestamp();
@@ -172,8 +223,8 @@ public sealed partial class EdgeSiteService(
     [LoggerMessage(LogLevel.Information, "Serving edge site {Site}: raw feed from {Input}, {Done} items already done")]
     private static partial void LogServing(ILogger logger, string site, string input, int done);
 
-    [LoggerMessage(LogLevel.Debug, "Item {ItemId}: {RawBytes} raw bytes, {Segments} speech segments, {EventBytes} event bytes sent")]
-    private static partial void LogProcessed(ILogger logger, string itemId, long rawBytes, int segments, long eventBytes);
+    [LoggerMessage(LogLevel.Debug, "Item {ItemId}: {RawBytes} raw bytes, {Events} detections, {EventBytes} event bytes sent")]
+    private static partial void LogProcessed(ILogger logger, string itemId, long rawBytes, int events, long eventBytes);
 
     [LoggerMessage(LogLevel.Warning, "Edge {What} failed (attempt {Attempt}); retrying: {Reason}")]
     private static partial void LogRetry(ILogger logger, string what, int attempt, string reason);

@@ -6,9 +6,10 @@ using Marten.Events.Projections;
 namespace CqrsInference.Projections.Analytics;
 
 /// <summary>
-/// One edge site's activity in one hour: raw items processed, what was found in them, raw bytes
-/// kept at the site against event bytes sent to the core (the bandwidth saved), and utilization
-/// (busy inference seconds over online seconds).
+/// One edge site's activity in one hour: raw items processed, what was found in them (speech
+/// segments in audio, lines of text in frames), raw bytes kept at the site against event bytes
+/// sent to the core (the bandwidth saved), and utilization (busy inference seconds over online
+/// seconds).
 /// </summary>
 public sealed class EdgeSiteActivity
 {
@@ -23,6 +24,8 @@ public sealed class EdgeSiteActivity
     public long SpeechSegments { get; set; }
 
     public double SpeechSeconds { get; set; }
+
+    public long TextReads { get; set; }
 
     public long RawBytes { get; set; }
 
@@ -45,6 +48,7 @@ public sealed class EdgeSiteActivityProjection : MultiStreamProjection<EdgeSiteA
     {
         Identity<V1.EdgeItemProcessed>(e => EdgeSiteActivity.Key(e.ProcessedAt, e.Site));
         Identity<V1.EdgeSpeechDetected>(e => EdgeSiteActivity.Key(e.DetectedAt, e.Site));
+        Identity<V1.EdgeTextRead>(e => EdgeSiteActivity.Key(e.ReadAt, e.Site));
         Identity<V1.EdgeSiteHeartbeat>(e => EdgeSiteActivity.Key(e.At, e.Site));
     }
 
@@ -64,6 +68,12 @@ public sealed class EdgeSiteActivityProjection : MultiStreamProjection<EdgeSiteA
         activity.SpeechSeconds += e.EndSeconds - e.StartSeconds;
     }
 
+    public static void Apply(V1.EdgeTextRead e, EdgeSiteActivity activity)
+    {
+        (activity.Hour, activity.Site) = (UsageBucket.HourOf(e.ReadAt), e.Site);
+        activity.TextReads++;
+    }
+
     public static void Apply(V1.EdgeSiteHeartbeat e, EdgeSiteActivity activity)
     {
         (activity.Hour, activity.Site) = (UsageBucket.HourOf(e.At), e.Site);
@@ -79,6 +89,7 @@ public sealed record EdgeSiteStatus(
     DateTimeOffset LastSeen,
     long Items,
     long SpeechSegments,
+    long TextReads,
     long RawBytes,
     long EventBytes,
     int Backlog);
@@ -86,19 +97,25 @@ public sealed record EdgeSiteStatus(
 public sealed class EdgeSiteStatusProjection : SingleStreamProjection<EdgeSiteStatus, Guid>
 {
     public static EdgeSiteStatus Create(V1.EdgeItemProcessed e) =>
-        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.ProcessedAt, e.ProcessedAt, 1, 0, e.RawBytes, e.EventBytes, 0);
+        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.ProcessedAt, e.ProcessedAt, 1, 0, 0, e.RawBytes, e.EventBytes, 0);
 
     public static EdgeSiteStatus Create(V1.EdgeSpeechDetected e) =>
-        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.DetectedAt, e.DetectedAt, 0, 1, 0, 0, 0);
+        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.DetectedAt, e.DetectedAt, 0, 1, 0, 0, 0, 0);
+
+    public static EdgeSiteStatus Create(V1.EdgeTextRead e) =>
+        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.ReadAt, e.ReadAt, 0, 0, 1, 0, 0, 0);
 
     public static EdgeSiteStatus Create(V1.EdgeSiteHeartbeat e) =>
-        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.At, e.At, 0, 0, 0, 0, e.Backlog);
+        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.At, e.At, 0, 0, 0, 0, 0, e.Backlog);
 
     public static EdgeSiteStatus Apply(V1.EdgeItemProcessed e, EdgeSiteStatus current) =>
         current with { LastSeen = Later(current.LastSeen, e.ProcessedAt), Items = current.Items + 1, RawBytes = current.RawBytes + e.RawBytes, EventBytes = current.EventBytes + e.EventBytes };
 
     public static EdgeSiteStatus Apply(V1.EdgeSpeechDetected e, EdgeSiteStatus current) =>
         current with { LastSeen = Later(current.LastSeen, e.DetectedAt), SpeechSegments = current.SpeechSegments + 1 };
+
+    public static EdgeSiteStatus Apply(V1.EdgeTextRead e, EdgeSiteStatus current) =>
+        current with { LastSeen = Later(current.LastSeen, e.ReadAt), TextReads = current.TextReads + 1 };
 
     public static EdgeSiteStatus Apply(V1.EdgeSiteHeartbeat e, EdgeSiteStatus current) =>
         current with { LastSeen = Later(current.LastSeen, e.At), Backlog = e.Backlog };

@@ -15,15 +15,17 @@ namespace CqrsInference.Tests.Pipeline;
 /// <summary>
 /// An edge site on loopback: the core's nats-server with a leaf-node port, the site's nats-server as
 /// its leaf node with JetStream domain <c>site1</c>, the core pipeline (API and projections) in
-/// process, and the site's processor as a real child process fed real speech (espeak-ng WAVs).
+/// process, and the site's processor as a real child process fed real speech (espeak-ng WAVs) and
+/// frames of text (imagemagick PNGs).
 /// </summary>
 public sealed class EdgeTests : IAsyncLifetime
 {
     private const string Site = "site1";
+    private const string FrameText = "Valve 4 pressure 7.2 bar";
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "cqrsi-edge-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly int _leafPort = NatsServerProcess.FreePort();
-    private readonly List<byte[]> _clips = [];
-    private readonly List<long> _fed = [];
+    private readonly List<(string Extension, byte[] Bytes)> _clips = [];
+    private readonly List<(string Name, long Bytes)> _fed = [];
     private NatsServerProcess _core = null!;
     private NatsServerProcess _edge = null!;
     private PipelineHost _host = null!;
@@ -40,12 +42,15 @@ public sealed class EdgeTests : IAsyncLifetime
         foreach (var text in new[] { "Pressure in tank four is rising. Please check the valve.", "Door seven opened. Nobody badged in." })
         {
             var wav = Path.Combine(_directory, $"clip{_clips.Count}.wav");
-            using var espeak = Process.Start(new ProcessStartInfo("espeak-ng", ["-w", wav, text]) { RedirectStandardError = true })
-                ?? throw new InvalidOperationException("espeak-ng did not start (./test.sh installs it)");
-            await espeak.WaitForExitAsync();
-            espeak.ExitCode.ShouldBe(0);
-            _clips.Add(await File.ReadAllBytesAsync(wav));
+            await RunAsync("espeak-ng", ["-w", wav, text]);
+            _clips.Add((".wav", await File.ReadAllBytesAsync(wav)));
         }
+
+        // A camera frame showing one line of text (imagemagick, as the OCR tests render theirs).
+        var png = Path.Combine(_directory, "frame.png");
+        await RunAsync("convert", ["-size", "520x48", "xc:white", "-font", "DejaVu-Sans", "-pointsize", "28", "-fill", "black", "-gravity", "center",
+            "-annotate", "0", FrameText, "-trim", "+repage", "-bordercolor", "white", "-border", "6", png]);
+        _clips.Add((".png", await File.ReadAllBytesAsync(png)));
 
         // xunit does not dispose a class whose start failed: stop what was started before throwing.
         try
@@ -139,23 +144,27 @@ public sealed class EdgeTests : IAsyncLifetime
         var items = recorded.Select(e => e.Data).OfType<V1.EdgeItemProcessed>().ToList();
         var speech = recorded.Select(e => e.Data).OfType<V1.EdgeSpeechDetected>().ToList();
         recorded.Select(e => e.Data).ShouldAllBe(e => EdgeEventNames.SiteOf(e) == Site);
+        var text = recorded.Select(e => e.Data).OfType<V1.EdgeTextRead>().ToList();
         items.Count.ShouldBe(12);
-        items.Select(i => i.ItemId).ShouldBe(Enumerable.Range(0, 12).Select(Name), ignoreOrder: true);
-        items.Sum(i => i.RawBytes).ShouldBe(_fed.Sum());
-        speech.Count.ShouldBe(items.Sum(i => i.Events));
+        items.Select(i => i.ItemId).ShouldBe(_fed.Select(f => f.Name), ignoreOrder: true);
+        items.Sum(i => i.RawBytes).ShouldBe(_fed.Sum(f => f.Bytes));
+        (speech.Count + text.Count).ShouldBe(items.Sum(i => i.Events));
         speech.Select(s => (s.ItemId, s.Segment)).Distinct().Count().ShouldBe(speech.Count);
-        speech.Count.ShouldBeGreaterThanOrEqualTo(12, "espeak-ng speech holds at least one segment per clip");
+        speech.Select(s => s.ItemId).Distinct().Count().ShouldBe(8, "espeak-ng speech holds at least one segment per clip");
+        text.Count.ShouldBe(4);
+        text.ShouldAllBe(t => t.Text == FrameText && t.ItemId.EndsWith(".png"));
         siteCounts.Items.ShouldBe(9, "the redone item was dropped at the site as a duplicate");
-        siteCounts.Speech.ShouldBe(items.Where(i => string.CompareOrdinal(i.ItemId, Name(9)) < 0).Sum(i => i.Events));
+        siteCounts.Events.ShouldBe(items.Where(i => string.CompareOrdinal(i.ItemId, _fed[9].Name) < 0).Sum(i => i.Events));
 
         // The analysts' roll-up: every raw byte counted once, and far more raw bytes than event bytes.
         var now = DateTimeOffset.UtcNow;
         var rows = await Retry.Until("the edge roll-up to count every item",
             async () => await _client.GetFromJsonAsync<JsonElement>($"/v1/analytics/edge?site={Site}&from={now.AddHours(-2):O}&to={now.AddHours(1):O}".Replace("+", "%2B", StringComparison.Ordinal)),
             r => r.EnumerateArray().Sum(x => x.GetProperty("items").GetInt64()) == 12);
-        rows.EnumerateArray().Sum(x => x.GetProperty("rawBytes").GetInt64()).ShouldBe(_fed.Sum());
+        rows.EnumerateArray().Sum(x => x.GetProperty("rawBytes").GetInt64()).ShouldBe(_fed.Sum(f => f.Bytes));
         rows.EnumerateArray().Sum(x => x.GetProperty("speechSegments").GetInt64()).ShouldBe(speech.Count);
-        rows.EnumerateArray().Sum(x => x.GetProperty("eventBytes").GetInt64()).ShouldBeLessThan(_fed.Sum() / 50);
+        rows.EnumerateArray().Sum(x => x.GetProperty("textReads").GetInt64()).ShouldBe(4);
+        rows.EnumerateArray().Sum(x => x.GetProperty("eventBytes").GetInt64()).ShouldBeLessThan(_fed.Sum(f => f.Bytes) / 20);
         var status = await _client.GetFromJsonAsync<JsonElement>("/v1/analytics/edge/sites");
         status.EnumerateArray().Single().GetProperty("items").GetInt64().ShouldBe(12);
 
@@ -177,19 +186,25 @@ public sealed class EdgeTests : IAsyncLifetime
         problem.GetProperty("errors").TryGetProperty("bucket", out _).ShouldBeTrue();
     }
 
-    private static string Name(int index) => $"item-{index:D4}.wav";
+    private static async Task RunAsync(string program, IEnumerable<string> arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(program, arguments) { RedirectStandardError = true })
+            ?? throw new InvalidOperationException($"{program} did not start (./test.sh installs it)");
+        await process.WaitForExitAsync();
+        process.ExitCode.ShouldBe(0, $"{program} failed: {await process.StandardError.ReadToEndAsync()}");
+    }
 
-    /// <summary>Drops the next clips into the input folder (written aside, then renamed in, as a feed would).</summary>
+    /// <summary>Drops the next raw items (two spoken clips, a frame, …) into the input folder, written aside and renamed in, as a feed would.</summary>
     private void Feed(int count)
     {
         for (var i = 0; i < count; i++)
         {
-            var index = _fed.Count;
-            var clip = _clips[index % _clips.Count];
-            var temporary = Path.Combine(_directory, Name(index));
-            File.WriteAllBytes(temporary, clip);
-            File.Move(temporary, Path.Combine(Input, Name(index)));
-            _fed.Add(clip.Length);
+            var (extension, bytes) = _clips[_fed.Count % _clips.Count];
+            var name = $"item-{_fed.Count:D4}{extension}";
+            var temporary = Path.Combine(_directory, name);
+            File.WriteAllBytes(temporary, bytes);
+            File.Move(temporary, Path.Combine(Input, name));
+            _fed.Add((name, bytes.Length));
         }
     }
 
@@ -223,14 +238,14 @@ public sealed class EdgeTests : IAsyncLifetime
         }, n => n >= count, TimeSpan.FromSeconds(40));
     }
 
-    /// <summary>How many item and speech messages the site's own stream holds.</summary>
-    private async Task<(long Items, long Speech)> SiteStreamCountsAsync()
+    /// <summary>How many item and detection (speech, text) messages the site's own stream holds.</summary>
+    private async Task<(long Items, long Events)> SiteStreamCountsAsync()
     {
         await using var nats = new NatsClient(_edge.Url);
         var js = nats.CreateJetStreamContext();
         var stream = await js.GetStreamAsync(EdgeTopology.SiteStream(Site), new StreamInfoRequest { SubjectsFilter = $"edge.{Site}.>" });
         var subjects = stream.Info.State.Subjects ?? new Dictionary<string, long>();
         long Count(string kind) => subjects.TryGetValue(EdgeTopology.Subject(Site, kind), out var n) ? n : 0;
-        return (Count("items"), Count("speech"));
+        return (Count("items"), Count("speech") + Count("text"));
     }
 }
