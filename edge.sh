@@ -7,9 +7,11 @@
 #                              projections; API at http://127.0.0.1:8090); then per site a
 #                              nats-server that is a leaf node of the core with JetStream domain
 #                              <site> (clients 127.0.0.1:4331, 4332, ...) and the site's processor
-#                              (role edge) watching .data/edge/<site>/input for 16-bit PCM WAV files.
-#                              Each site gets a sample feed of 5 spoken clips. Ctrl-C stops it all.
-#   ./edge.sh feed <site> [n]  drops n (default 10) more spoken clips (espeak-ng) into the site's input.
+#                              (role edge) watching .data/edge/<site>/input for 16-bit PCM WAV audio
+#                              (speech detection) and PNG frames of a text line (text reading).
+#                              Each site gets a sample feed of 5 items. Ctrl-C stops it all.
+#   ./edge.sh feed <site> [n]  drops n (default 10) more raw items into the site's input: spoken clips
+#                              (espeak-ng) and every fourth a frame of text (imagemagick).
 #   ./edge.sh cut | link       stops | restarts the core's nats-server (the sites keep producing
 #                              into their own domains meanwhile and forward their backlog on link).
 # Everything lives under .data/edge (core/, <site>/{nats,input,state}).
@@ -37,25 +39,34 @@ SENTENCES=(
   "Forklift entering aisle nine. Keep clear."
 )
 
-# edge_feed <site> <n>: n spoken clips (espeak-ng, 22 kHz mono WAV), written aside and then
-# renamed into the input folder so the processor never reads half a file.
+LINES=("Valve 4 pressure 7.2 bar" "Gate 7 open" "Line 2 stopped" "Cold room 3.5 C")
+
+# edge_feed <site> <n>: n raw items, written aside and then renamed into the input folder so the
+# processor never reads half a file: spoken clips (espeak-ng, 22 kHz mono WAV) and, every fourth,
+# a camera frame of one line of text (imagemagick PNG).
 edge_feed() {
   local site="$1" n="$2" dir="$EDGE/$1/input" tmp i name
   mkdir -p "$dir" "$EDGE/$site/tmp"
   for ((i = 0; i < n; i++)); do
-    name="$(date -u +%Y%m%dT%H%M%S%N)-$i.wav"
-    tmp="$EDGE/$site/tmp/$name"
-    espeak-ng -w "$tmp" "${SENTENCES[$((RANDOM % ${#SENTENCES[@]}))]}"
-    mv "$tmp" "$dir/$name"
+    name="$(date -u +%Y%m%dT%H%M%S%N)-$i"
+    if [ $((i % 4)) -eq 3 ]; then
+      tmp="$EDGE/$site/tmp/$name.png"
+      convert -size 520x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravity center \
+        -annotate 0 "${LINES[$((RANDOM % ${#LINES[@]}))]}" -trim +repage -bordercolor white -border 6 "$tmp"
+    else
+      tmp="$EDGE/$site/tmp/$name.wav"
+      espeak-ng -w "$tmp" "${SENTENCES[$((RANDOM % ${#SENTENCES[@]}))]}"
+    fi
+    mv "$tmp" "$dir/"
   done
-  cqrsi__log "fed $n clips to $site ($dir)"
+  cqrsi__log "fed $n raw items to $site ($dir)"
 }
 
 core_leaf_conf() { printf 'leafnodes { listen: "127.0.0.1:%s" }' "$LEAF_PORT"; }
 
 case "${1:-}" in
   feed)
-    command -v espeak-ng >/dev/null 2>&1 || cqrsi_install_test_tools
+    command -v espeak-ng >/dev/null 2>&1 && command -v convert >/dev/null 2>&1 || cqrsi_install_test_tools
     edge_feed "${2:?usage: $0 feed <site> [n]}" "${3:-10}"
     exit 0 ;;
   cut)
