@@ -17,7 +17,8 @@ namespace CqrsInference.Projections.Recording;
 /// <see cref="EventRecorder"/> is of job and processor streams: the two write disjoint streams.
 /// Exactly-once, the same way: each batch is written in one transaction with the checkpoint (the
 /// last <c>CQRSI_EDGE</c> sequence recorded) and only then acknowledged; the consumer is
-/// repositioned from the checkpoint on start; and each event's id is derived from its message id
+/// repositioned from the checkpoint on start and whenever delivery skips ahead of it (only an
+/// unbroken run of sequences after the checkpoint is recorded); and each event's id is derived from its message id
 /// (site, item, segment) under Marten's unique index, so a copy that reached the core twice (an
 /// item redone at the site after the duplicate window, say) is recorded once.
 /// </summary>
@@ -76,10 +77,26 @@ public sealed partial class EdgeRecorder(
                         continue;
                     }
 
-                    await RecordWithRetryAsync(batch, stoppingToken);
-                    foreach (var msg in batch)
+                    var run = await ContiguousAsync(batch, stoppingToken);
+                    if (run.Count > 0)
+                    {
+                        await RecordWithRetryAsync(run, stoppingToken);
+                    }
+
+                    foreach (var msg in batch.Where(m => Sequence(m) <= _checkpoint))
                     {
                         await msg.AckAsync(cancellationToken: stoppingToken);
+                    }
+
+                    if (batch.Any(m => Sequence(m) > _checkpoint))
+                    {
+                        // A gap: messages after the checkpoint were delivered but never arrived (a
+                        // connection lost mid-fetch leaves them pending until their ack wait ends).
+                        // Recording past them would skip them for good, so start again from the
+                        // checkpoint, in order.
+                        LogGap(logger, _checkpoint);
+                        await PositionConsumerAsync(stoppingToken);
+                        break;
                     }
                 }
             }
@@ -94,6 +111,39 @@ public sealed partial class EdgeRecorder(
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
+    }
+
+    /// <summary>
+    /// The messages of the batch that continue the checkpoint without a hole, in order. A hole
+    /// left by messages the stream no longer holds (older than its maximum age) is stepped over.
+    /// </summary>
+    private async Task<List<INatsJSMsg<byte[]>>> ContiguousAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
+    {
+        var expected = _checkpoint + 1;
+        var fresh = batch.Where(m => Sequence(m) >= expected).DistinctBy(Sequence).OrderBy(Sequence).ToList();
+        if (fresh.Count > 0 && Sequence(fresh[0]) != expected)
+        {
+            var first = (await js.GetStreamAsync(EdgeTopology.CoreStream, cancellationToken: ct)).Info.State.FirstSeq;
+            if (first > expected)
+            {
+                LogExpired(logger, expected, first - 1);
+                expected = first;
+            }
+        }
+
+        var run = new List<INatsJSMsg<byte[]>>(fresh.Count);
+        foreach (var msg in fresh)
+        {
+            if (Sequence(msg) != expected)
+            {
+                break;
+            }
+
+            run.Add(msg);
+            expected++;
+        }
+
+        return run;
     }
 
     private async Task RecordWithRetryAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
@@ -237,6 +287,12 @@ public sealed partial class EdgeRecorder(
 
     [LoggerMessage(LogLevel.Warning, "Consuming the edge stream failed: {Reason}")]
     private static partial void LogConsumeError(ILogger logger, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Edge stream delivery skipped ahead of checkpoint {Sequence}; repositioning the consumer")]
+    private static partial void LogGap(ILogger logger, ulong sequence);
+
+    [LoggerMessage(LogLevel.Error, "Edge stream messages {From} to {To} expired before they were recorded")]
+    private static partial void LogExpired(ILogger logger, ulong from, ulong to);
 
     [LoggerMessage(LogLevel.Warning, "Recording {Count} edge events failed; retrying in {Seconds}s: {Reason}")]
     private static partial void LogRecordFailed(ILogger logger, int count, double seconds, string reason);

@@ -7,6 +7,7 @@ using CqrsInference.Projections.Analytics;
 using CqrsInference.Tests.Infrastructure;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
+using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 using NATS.Net;
 
@@ -173,6 +174,44 @@ public sealed class EdgeTests : IAsyncLifetime
         var audited = audit.GetProperty("events").EnumerateArray().Where(e => e.GetProperty("streamId").GetGuid() == EdgeEventNames.SiteStreamId(Site)).ToList();
         audited.Count(e => e.GetProperty("type").GetString() == EdgeEventNames.ItemProcessed).ShouldBe(12);
         audited.Count(e => e.GetProperty("type").GetString() == EdgeEventNames.SpeechDetected).ShouldBe(speech.Count);
+    }
+
+    [Fact]
+    public async Task A_message_delivered_elsewhere_and_never_acknowledged_is_still_recorded_without_waiting_for_redelivery()
+    {
+        _processor = await StartProcessorAsync();
+        Feed(1);
+        await WaitForCoreItemsAsync(1);
+
+        // Another client pulls one message from the recorder's durable and never acknowledges it:
+        // what a connection lost mid-fetch leaves behind (redelivered only after the 60 s ack wait).
+        await using var thief = new NatsClient(_core.Url);
+        var consumer = await thief.CreateJetStreamContext().GetConsumerAsync(EdgeTopology.CoreStream, EdgeTopology.RecorderConsumer);
+        var stolen = Task.Run(async () =>
+        {
+            await foreach (var msg in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 1, Expires = TimeSpan.FromSeconds(20) }))
+            {
+                return EdgeTopology.Decode(msg.Headers, msg.Data);
+            }
+
+            return null;
+        });
+        await Retry.Until("the thief's pull request to wait beside the recorder's", async () =>
+        {
+            await consumer.RefreshAsync();
+            return consumer.Info.NumWaiting;
+        }, n => n >= 2);
+        Feed(3);
+        var @event = (await stolen).ShouldNotBeNull();
+
+        var store = _host.Services.GetRequiredService<IDocumentStore>();
+        var id = EdgeEventNames.EventId(@event);
+        await Retry.Until($"the stolen {EdgeEventNames.Of(@event)} to be recorded", async () =>
+        {
+            await using var session = store.QuerySession();
+            return await session.Events.QueryAllRawEvents().AnyAsync(e => e.Id == id);
+        }, recorded => recorded, TimeSpan.FromSeconds(30));
+        await WaitForCoreItemsAsync(4);
     }
 
     [Fact]
