@@ -54,14 +54,16 @@ public static partial class ServiceDefaults
         var roles = Roles.Parse(builder.Configuration["Cqrsi:Roles"]);
         var services = builder.Services;
         services.AddSingleton(roles);
-        services.AddObservability(roles);
         if (roles.Edge)
         {
+            // An edge site's processor: only its site's nats-server, none of the core's streams.
+            services.AddObservability(roles);
             services.AddEdgeSite(builder.Configuration);
             return builder;
         }
 
         services.AddHostedService<TopologyInitializer>();
+        services.AddObservability(roles);
         services.AddEdgeTopology(builder.Configuration, roles.Api);
         services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
