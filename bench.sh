@@ -5,6 +5,8 @@
 #   ./bench.sh replay [jobs]                record jobs×3 events, then replay the projection and verify the chains
 #   ./bench.sh analytics [events]           bulk-load ≥1M events, time the async roll-ups catch-up and analytics queries
 #   ./bench.sh load [jobs] [concurrency]    the inline baseline vs the pipeline, closed and open loop (issue 9)
+#   ./bench.sh overflow [inference ms] [baseline jobs/s] [burst s]
+#                                           two regions, a 10x burst in one: queue wait with overflow off vs on
 #   ./bench.sh edge [items] [outage_s]      an edge site (leaf node, domain bench1): raw vs event bytes, backlog drain after an outage
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
@@ -27,14 +29,21 @@ cleanup() {
 }
 cleanup
 trap cleanup EXIT
-# The core accepts leaf nodes (edge sites) on 17422; nothing else uses that port.
-export BENCH_CORE_NATS_EXTRA='leafnodes { listen: "127.0.0.1:17422" }'
-CQRSI_NATS_EXTRA="$BENCH_CORE_NATS_EXTRA" cqrsi_start_nats "$BENCH/nats" 14222 18222
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# 55434 unless something (another checkout's tests, say) already listens there.
+PG_PORT=${CQRSI_BENCH_PG_PORT:-55434}
+while port_busy "$PG_PORT"; do PG_PORT=$((PG_PORT + 1)); done
+NATS_PORT=${CQRSI_BENCH_NATS_PORT:-14222}
+# The core accepts leaf nodes (edge sites) on NATS_PORT + 3200 (17422 by default).
+LEAF_PORT=$((NATS_PORT + 3200))
+export BENCH_NATS_PORT="$NATS_PORT" BENCH_NATS_MONITOR_PORT=$((NATS_PORT + 4000))
+export BENCH_CORE_NATS_EXTRA="leafnodes { listen: \"127.0.0.1:$LEAF_PORT\" }"
+CQRSI_NATS_EXTRA_CONF="$BENCH_CORE_NATS_EXTRA" cqrsi_start_nats "$BENCH/nats" "$NATS_PORT" "$BENCH_NATS_MONITOR_PORT"
 if [ "${1:-}" = edge ]; then
-  # One edge site: its own nats-server, a leaf node of the core with JetStream domain bench1, and a
-  # sample feed of spoken clips.
-  CQRSI_NATS_DOMAIN=bench1 CQRSI_NATS_EXTRA='leafnodes { remotes [ { url: "nats-leaf://127.0.0.1:17422" } ], reconnect: 1 }' \
-    cqrsi_start_nats "$BENCH/edge-nats" 14232 18232
+  # One edge site: its own nats-server (NATS_PORT + 10), a leaf node of the core with JetStream
+  # domain bench1, and a sample feed of spoken clips.
+  CQRSI_NATS_DOMAIN=bench1 CQRSI_NATS_EXTRA_CONF="leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
+    cqrsi_start_nats "$BENCH/edge-nats" $((NATS_PORT + 10)) $((NATS_PORT + 4010))
   mkdir -p "$BENCH/clips"
   i=0
   for text in "Pressure in tank four is rising. Please check the valve." "Door seven opened. Nobody badged in." \
@@ -43,9 +52,9 @@ if [ "${1:-}" = edge ]; then
     espeak-ng -w "$BENCH/clips/clip$i.wav" "$text"
     i=$((i + 1))
   done
-  export BENCH_EDGE_NATS="nats://127.0.0.1:14232" BENCH_EDGE_CLIPS="$BENCH/clips"
+  export BENCH_EDGE_NATS="nats://127.0.0.1:$((NATS_PORT + 10))" BENCH_EDGE_CLIPS="$BENCH/clips"
 fi
-cqrsi_start_postgres "$BENCH/pg" 55434
+cqrsi_start_postgres "$BENCH/pg" "$PG_PORT"
 
 echo "==> building"
 dotnet build CqrsInference.sln -c Release -nologo -v quiet -clp:ErrorsOnly
@@ -54,8 +63,8 @@ convert -size 520x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravi
   -annotate 0 'Invoice 4711 paid in full' -trim +repage -bordercolor white -border 6 "$BENCH/line.png"
 
 export BENCH_APP_DLL="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
-export BENCH_NATS="nats://127.0.0.1:14222"
-export BENCH_PG="Host=127.0.0.1;Port=55434;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
+export BENCH_NATS="nats://127.0.0.1:$NATS_PORT"
+export BENCH_PG="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 export BENCH_DIR="$BENCH"
 export BENCH_MODELS="$ROOT/.models" BENCH_MANIFEST="$ROOT/models/manifest.json" BENCH_OCR_IMAGE="$BENCH/line.png"
 dotnet tools/Bench/bin/Release/net10.0/CqrsInference.Bench.dll "$@"

@@ -73,7 +73,7 @@ case "${1:-}" in
     cqrsi_stop_nats "$EDGE/core/nats"
     exit 0 ;;
   link)
-    CQRSI_NATS_EXTRA="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
+    CQRSI_NATS_EXTRA_CONF="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
     exit 0 ;;
   -h|--help)
     sed -n '2,17p' "$0"; exit 0 ;;
@@ -108,7 +108,7 @@ echo "==> building"
 dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 
 # The core: its JetStream has no domain (nothing else changes for it) and it accepts leaf nodes.
-CQRSI_NATS_EXTRA="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
+CQRSI_NATS_EXTRA_CONF="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
 cqrsi_start_postgres "$EDGE/core/pg" "$PG_PORT"
 
 common_env=(
@@ -131,7 +131,7 @@ i=1
 for site in "${sites[@]}"; do
   port=$((SITE_BASE_PORT + i)) mon=$((SITE_MONITOR_BASE_PORT + i))
   CQRSI_NATS_DOMAIN="$site" \
-  CQRSI_NATS_EXTRA="leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
+  CQRSI_NATS_EXTRA_CONF="leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
     cqrsi_start_nats "$EDGE/$site/nats" "$port" "$mon"
   mkdir -p "$EDGE/$site/input" "$EDGE/$site/state"
   [ -n "$(ls -A "$EDGE/$site/input")" ] || edge_feed "$site" 5

@@ -17,8 +17,8 @@
 #
 # Environment knobs:
 #   CQRSI_NATS_DOMAIN     JetStream domain for cqrsi_start_nats (an edge site's server; default: none)
-#   CQRSI_NATS_EXTRA      configuration text cqrsi_start_nats appends (e.g. a leafnodes block)
 #   CQRSI_PG_FSYNC        fsync setting for postgres (default: on)
+#   CQRSI_NATS_EXTRA_CONF configuration appended to nats.conf (server_name, cluster, gateway blocks)
 #   CQRSI_PG_DATABASE     database created by cqrsi_start_postgres (default: cqrsi)
 #   PG_BIN                directory holding initdb/pg_ctl/postgres (detected when unset)
 #
@@ -292,8 +292,8 @@ EOF
         if [ -f "$data_dir/users.conf" ]; then
             echo 'include "users.conf"' >>"$conf"
         fi
-        if [ -n "${CQRSI_NATS_EXTRA:-}" ]; then
-            printf '%s\n' "$CQRSI_NATS_EXTRA" >>"$conf"
+        if [ -n "${CQRSI_NATS_EXTRA_CONF:-}" ]; then
+            printf '%s\n' "$CQRSI_NATS_EXTRA_CONF" >>"$conf"
         fi
         cqrsi__log "starting nats-server on 127.0.0.1:$port (monitor $mon, data $data_dir)"
         # New session so the server outlives the calling shell's process group.

@@ -92,12 +92,12 @@ internal static class EdgeBench
         var backlog = await SiteStreamAsync(edgeNats);
 
         // 3. The link comes back: time until the core's read model holds every item.
-        await RunLibAsync("CQRSI_NATS_EXTRA=\"$BENCH_CORE_NATS_EXTRA\" cqrsi_start_nats \"$BENCH_DIR/nats\" 14222 18222");
+        await RunLibAsync("CQRSI_NATS_EXTRA_CONF=\"$BENCH_CORE_NATS_EXTRA\" cqrsi_start_nats \"$BENCH_DIR/nats\" \"$BENCH_NATS_PORT\" \"$BENCH_NATS_MONITOR_PORT\"");
         var drain = Stopwatch.StartNew();
         var leafUp = WhenAsync(drain, async () =>
         {
             using var monitor = new HttpClient();
-            var leafz = await monitor.GetFromJsonAsync<JsonElement>("http://127.0.0.1:18222/leafz");
+            var leafz = await monitor.GetFromJsonAsync<JsonElement>($"http://127.0.0.1:{Environment.GetEnvironmentVariable("BENCH_NATS_MONITOR_PORT")}/leafz");
             return leafz.GetProperty("leafnodes").GetInt32() > 0;
         });
         var sourced = WhenAsync(drain, async () =>

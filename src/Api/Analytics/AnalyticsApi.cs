@@ -126,41 +126,21 @@ public static class AnalyticsApi
 
     public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight);
 
-    public static async Task<IResult> QueuesAsync(NATS.Client.JetStream.INatsJSContext js, Commands.Models.ModelCatalog catalog, CancellationToken ct)
+    public static async Task<IResult> QueuesAsync(Commands.Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
     {
-        // Per subject (jobs.<region>.<model>) the work-queue stream holds waiting and in-flight
-        // jobs; each model's consumer says how many of them are in flight.
-        var stream = await js.GetStreamAsync(
-            Commands.Messaging.NatsTopology.JobsStream,
-            new NATS.Client.JetStream.Models.StreamInfoRequest { SubjectsFilter = "jobs.>" },
-            ct);
-        var bySubject = stream.Info.State.Subjects ?? new Dictionary<string, long>();
+        // Every queue (region × priority × tenant) of a model has its own consumer, which counts
+        // the jobs waiting and those delivered to processors and not yet acknowledged.
+        var states = await queues.ListAsync(model: null, ct);
         var rows = new List<QueueDepth>();
         foreach (var model in catalog.All.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
-            long inFlight = 0;
-            try
-            {
-                var consumer = await js.GetConsumerAsync(Commands.Messaging.NatsTopology.JobsStream, Commands.Messaging.NatsTopology.ProcessorConsumer(model.Name), ct);
-                inFlight = consumer.Info.NumAckPending;
-            }
-            catch (NATS.Client.JetStream.NatsJSApiException)
-            {
-            }
-
-            var regions = bySubject.Where(s => s.Key.EndsWith($".{model.Name}", StringComparison.Ordinal)).ToList();
-            var total = regions.Sum(r => (long)r.Value);
+            var regions = states.Where(q => q.Queue.Model == model.Name).GroupBy(q => q.Queue.Region).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
             if (regions.Count == 0)
             {
-                rows.Add(new QueueDepth(model.Name, "-", 0, inFlight));
+                rows.Add(new QueueDepth(model.Name, "-", 0, 0));
             }
 
-            foreach (var (subject, count) in regions.OrderBy(r => r.Key, StringComparer.Ordinal))
-            {
-                // In-flight jobs are spread over regions in proportion; the total is exact.
-                var share = total == 0 ? 0 : (long)Math.Round(inFlight * (double)count / total);
-                rows.Add(new QueueDepth(model.Name, subject.Split('.')[1], Math.Max(0, (long)count - share), share));
-            }
+            rows.AddRange(regions.Select(g => new QueueDepth(model.Name, g.Key, g.Sum(q => q.Waiting), g.Sum(q => q.InFlight))));
         }
 
         return Results.Ok(rows);

@@ -90,9 +90,10 @@ public sealed class TenantQuota(IConfiguration configuration, TimeProvider clock
 /// <summary>
 /// Queue-depth backpressure: when a model's queue holds more than <c>Submit:MaxQueueDepth</c>
 /// waiting jobs, new submits for it get 503 with Retry-After instead of growing the queue without
-/// bound. The depth comes from the model's consumer, read at most every half second.
+/// bound. The depth is the sum over the model's queues (every region, priority and tenant), read at
+/// most every half second.
 /// </summary>
-public sealed class QueueDepthGuard(INatsJSContext js, IConfiguration configuration, TimeProvider clock)
+public sealed class QueueDepthGuard(JobQueues queues, IConfiguration configuration, TimeProvider clock)
 {
     private readonly long _maxDepth = configuration.GetValue<long>("Submit:MaxQueueDepth", 100_000);
     private readonly ConcurrentDictionary<string, (long Depth, DateTimeOffset ReadAt)> _depths = new();
@@ -106,13 +107,12 @@ public sealed class QueueDepthGuard(INatsJSContext js, IConfiguration configurat
         {
             try
             {
-                var consumer = await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer(model), ct);
-                known = ((long)consumer.Info.NumPending, now);
+                known = ((await queues.ListAsync(model, ct)).Sum(q => q.Waiting), now);
                 _depths[model] = known;
             }
             catch (Exception e) when (e is NatsJSException or NATS.Client.Core.NatsException or TimeoutException)
             {
-                // No consumer yet (no processor ever ran) or NATS is slow: no depth to judge by.
+                // NATS is slow or unreachable: no depth to judge by.
                 return null;
             }
         }

@@ -46,7 +46,7 @@ public static class Observability
 /// Gauges read from JetStream and Marten every few seconds: queue depth and oldest-job age per
 /// model and region, jobs in flight per model, and how far each async roll-up lags the event log.
 /// </summary>
-public sealed partial class QueueGauges(INatsJSContext js, ModelCatalog catalog, IDocumentStore store, ILogger<QueueGauges> logger) : BackgroundService
+public sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, ILogger<QueueGauges> logger) : BackgroundService
 {
     private volatile IReadOnlyList<Measurement<long>> _depth = [];
     private volatile IReadOnlyList<Measurement<double>> _oldest = [];
@@ -82,33 +82,30 @@ public sealed partial class QueueGauges(INatsJSContext js, ModelCatalog catalog,
 
     private async Task RefreshAsync(CancellationToken ct)
     {
-        var stream = await js.GetStreamAsync(NatsTopology.JobsStream, new StreamInfoRequest { SubjectsFilter = "jobs.>" }, ct);
+        var states = await queues.ListAsync(model: null, ct);
+        var stream = await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
         var depth = new List<Measurement<long>>();
         var oldest = new List<Measurement<double>>();
-        foreach (var (subject, count) in stream.Info.State.Subjects ?? new Dictionary<string, long>())
+        foreach (var group in states.GroupBy(q => (q.Queue.Model, q.Queue.Region)))
         {
-            var parts = subject.Split('.');
-            KeyValuePair<string, object?>[] tags = [new("model", parts[2]), new("region", parts[1])];
-            depth.Add(new Measurement<long>(count, tags));
-            if (count > 0)
+            KeyValuePair<string, object?>[] tags = [new("model", group.Key.Model), new("region", group.Key.Region)];
+            depth.Add(new Measurement<long>(group.Sum(q => q.Waiting + q.InFlight), tags));
+            var times = new List<DateTimeOffset>();
+            foreach (var queue in group.Where(q => q.Waiting + q.InFlight > 0))
             {
-                var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = subject, Seq = 1 }, ct);
-                oldest.Add(new Measurement<double>(Math.Max(0, (DateTimeOffset.UtcNow - first.Message.Time).TotalSeconds), tags));
+                var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Queue.Subject, Seq = 1 }, ct);
+                times.Add(first.Message.Time);
+            }
+
+            if (times.Count > 0)
+            {
+                oldest.Add(new Measurement<double>(Math.Max(0, (DateTimeOffset.UtcNow - times.Min()).TotalSeconds), tags));
             }
         }
 
-        var inFlight = new List<Measurement<long>>();
-        foreach (var model in catalog.All)
-        {
-            try
-            {
-                var consumer = await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer(model.Name), ct);
-                inFlight.Add(new Measurement<long>(consumer.Info.NumAckPending, new KeyValuePair<string, object?>("model", model.Name)));
-            }
-            catch (NatsJSApiException)
-            {
-            }
-        }
+        var inFlight = catalog.All
+            .Select(m => new Measurement<long>(states.Where(q => q.Queue.Model == m.Name).Sum(q => q.InFlight), new KeyValuePair<string, object?>("model", m.Name)))
+            .ToList();
 
         var statistics = await store.Advanced.FetchEventStoreStatistics(token: ct);
         var lag = (await store.Advanced.AllProjectionProgress(token: ct))

@@ -33,6 +33,7 @@ public static partial class ServiceDefaults
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
         services.AddSingleton(configuration.GetSection("Topology").Get<TopologyOptions>() ?? new TopologyOptions());
         services.AddSingleton<NatsTopology>();
+        services.AddSingleton<JobQueues>();
         services.AddSingleton<JobClaims>();
         services.AddSingleton(configuration.GetSection("ClaimCheck").Get<ClaimCheckOptions>() ?? new ClaimCheckOptions());
         services.AddSingleton<ClaimCheck>();

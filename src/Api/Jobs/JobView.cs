@@ -24,11 +24,14 @@ public sealed record JobView(
     IReadOnlyList<Tensor>? Outputs,
     JobError? Error,
     IReadOnlyDictionary<string, string>? Metadata,
-    BlobRef? OutputsRef = null)
+    BlobRef? OutputsRef = null,
+    string? RanInRegion = null,
+    bool Overflowed = false)
 {
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
-            s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef);
+            s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,
+            s.RanInRegion, s.Overflowed);
 
     /// <summary>The view with outputs that live in the object store (claim check) fetched and checked.</summary>
     public static async Task<JobView> WithOutputsAsync(JobStatus s, ClaimCheck claimCheck, CancellationToken ct) =>

@@ -24,7 +24,11 @@ public static partial class V1
         string? Webhook = null,
         DateTimeOffset? Deadline = null);
 
-    /// <summary>A processor took a delivery of the job and began to run it (one per attempt).</summary>
+    /// <summary>
+    /// A processor took a delivery of the job and began to run it (one per attempt), in
+    /// <paramref name="RanInRegion"/> (the processor's region); <paramref name="Overflowed"/> when that
+    /// is not the job's home region (idle capacity elsewhere took it from a backlog).
+    /// </summary>
     public sealed record JobStarted(
         Guid JobId,
         int Attempt,
@@ -32,7 +36,9 @@ public static partial class V1
         string Device,
         DateTimeOffset StartedAt,
         double QueueWaitMs,
-        JobContext? Context = null);
+        JobContext? Context = null,
+        string? RanInRegion = null,
+        bool Overflowed = false);
 
     /// <summary>An attempt failed with a fault that may pass; the job goes back to the queue.</summary>
     public sealed record JobAttemptFailed(

@@ -27,9 +27,9 @@ public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options)
 
     public int ThresholdBytes => options.ThresholdBytes;
 
-    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct) =>
+    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
         await new NatsObjContext(js).CreateObjectStoreAsync(
-            new NatsObjConfig(Bucket) { Description = "Large job inputs and outputs, by SHA-256 (claim check).", Storage = NatsObjStorageType.File },
+            new NatsObjConfig(Bucket) { Description = "Large job inputs and outputs, by SHA-256 (claim check).", Storage = NatsObjStorageType.File, NumberOfReplicas = replicas },
             ct);
 
     /// <summary>The tensors themselves, or a reference to them when they are over the threshold.</summary>

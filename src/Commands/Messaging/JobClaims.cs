@@ -27,13 +27,14 @@ public sealed class JobClaims(INatsJSContext js)
     private const string CancelledValue = "cancelled";
     private INatsKVStore? _store;
 
-    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct) =>
+    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
         await new NatsKVContext(js).CreateOrUpdateStoreAsync(
             new NatsKVConfig(Bucket)
             {
                 Description = "Per-job claim: 'running' (a processor took it) or 'cancelled'.",
                 MaxAge = TimeSpan.FromDays(7),
                 Storage = NatsKVStorageType.File,
+                NumberOfReplicas = replicas,
             },
             ct);
 

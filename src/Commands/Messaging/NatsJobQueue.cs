@@ -9,18 +9,22 @@ public interface IJobQueue
     Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct);
 }
 
-public sealed class NatsJobQueue(INatsJSContext js) : IJobQueue
+public sealed class NatsJobQueue(INatsJSContext js, JobQueues queues) : IJobQueue
 {
     public async Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
     {
         var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand);
         var headers = new NATS.Client.Core.NatsHeaders();
         Telemetry.Inject(System.Diagnostics.Activity.Current, headers);
+        // The queue's consumer exists before its first job, so that processors listing the
+        // consumers find every queue that holds work.
+        var queue = JobQueue.Of(job);
+        await queues.EnsureAsync(queue, ct);
         var ack = await js.PublishAsync(
-            NatsTopology.JobSubject(job.Region, job.Model),
+            queue.Subject,
             payload,
             headers: headers,
-            opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 10, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
+            opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
         ack.EnsureStored();
         return (ack.Duplicate, payload.Length);

@@ -4,8 +4,8 @@ using NATS.Client.JetStream.Models;
 namespace CqrsInference.Commands.Messaging;
 
 /// <summary>
-/// The JetStream layout. The API publishes each job once, to <c>jobs.&lt;region&gt;.&lt;model&gt;</c>,
-/// which the EVENTS stream (limits retention: the ordered log the recorder reads) captures. The JOBS
+/// The JetStream layout. The API publishes each job once, to
+/// <c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;</c> (one <see cref="JobQueue"/>), which the EVENTS stream (limits retention: the ordered log the recorder reads) captures. The JOBS
 /// work-queue stream sources <c>jobs.&gt;</c> from EVENTS, and processors pull from JOBS. One publish
 /// therefore feeds both the queue and the event log, and a job's submission always precedes its
 /// lifecycle events in the log. See docs/ARCHITECTURE.md.
@@ -17,11 +17,7 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
     public const string RecorderConsumer = "recorder";
     public const string EventTypeHeader = "Cqrsi-Event-Type";
 
-    public static string JobSubject(string region, string model) => $"jobs.{region}.{model}";
-
     public static string EventSubject(string region, string model) => $"events.{region}.{model}";
-
-    public static string ProcessorConsumer(string model) => $"proc_{model}";
 
     /// <summary>Where processors publish their capacity facts (online, heartbeat, offline).</summary>
     public const string ProcessorSubject = "events.processors";
@@ -41,6 +37,12 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
                 Storage = StreamConfigStorage.File,
                 MaxAge = options.EventsMaxAge,
                 DuplicateWindow = options.DuplicateWindow,
+                NumReplicas = options.Replicas,
+
+                // Each stored job's headers, republished on core NATS: processors idle on their home
+                // queues wake on it instead of polling. (The work queue, whose only input is its
+                // source, cannot republish; the job reaches it a moment later.)
+                Republish = new Republish { Src = "jobs.>", Dest = $"{JobQueues.QueuedPrefix}.>", HeadersOnly = true },
                 Description = "Job submissions and lifecycle events, in order: the recorder's source.",
             },
             ct);
@@ -52,16 +54,27 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
                 Retention = StreamConfigRetention.Workqueue,
                 Storage = StreamConfigStorage.File,
                 DuplicateWindow = options.DuplicateWindow,
+                NumReplicas = options.Replicas,
                 Sources = [new StreamSource { Name = EventsStream, FilterSubject = "jobs.>" }],
-                Description = "Work queue of jobs per region and model, sourced from the event log.",
+
+                Description = "Work queue of jobs per region, model, priority and tenant, sourced from the event log.",
             },
             ct);
 
-        await JobClaims.EnsureBucketAsync(js, ct);
-        await ClaimCheck.EnsureBucketAsync(js, ct);
+        await JobClaims.EnsureBucketAsync(js, ct, options.Replicas);
+        await ClaimCheck.EnsureBucketAsync(js, ct, options.Replicas);
+
+        // Before per-queue consumers, one consumer per model (proc_<model>, filter jobs.*.<model>)
+        // served every region; nothing publishes to its subjects any more.
         foreach (var model in models)
         {
-            await EnsureProcessorConsumerAsync(model, ct);
+            try
+            {
+                await js.DeleteConsumerAsync(JobsStream, $"proc_{model}", ct);
+            }
+            catch (NatsJSApiException e) when (e.Error.Code == 404)
+            {
+            }
         }
     }
 
@@ -71,21 +84,6 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
         await js.GetStreamAsync(EventsStream, cancellationToken: ct);
         await js.GetStreamAsync(JobsStream, cancellationToken: ct);
     }
-
-    public Task<INatsJSConsumer> EnsureProcessorConsumerAsync(string model, CancellationToken ct) =>
-        js.CreateOrUpdateConsumerAsync(
-            JobsStream,
-            new ConsumerConfig(ProcessorConsumer(model))
-            {
-                FilterSubject = $"jobs.*.{model}",
-                AckPolicy = ConsumerConfigAckPolicy.Explicit,
-                AckWait = options.JobAckWait,
-                MaxDeliver = options.MaxDeliver,
-                MaxAckPending = 100_000,
-                MaxWaiting = 512,
-                Description = $"Processors of model {model} share this durable: each job goes to one of them.",
-            },
-            ct).AsTask();
 }
 
 /// <summary>JetStream settings shared by every role.</summary>
@@ -102,4 +100,7 @@ public sealed class TopologyOptions
 
     /// <summary>How long the event log keeps messages: the buffer while PostgreSQL is down.</summary>
     public TimeSpan EventsMaxAge { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Copies of each stream and bucket: 1 on a single server, 3 on a three-node cluster.</summary>
+    public int Replicas { get; set; } = 1;
 }

@@ -13,14 +13,15 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Processors.Worker;
 
 /// <summary>
-/// Serves one model: pulls jobs only for free capacity (slots × max batch), gathers them into
+/// Serves one model: pulls jobs only for free capacity (slots × max batch), choosing among the
+/// model's queues with a <see cref="QueuePlanner"/> (home region, priority, tenant, overflow), gathers them into
 /// batches (up to <c>maxBatch</c>, waiting at most <c>maxBatchDelay</c>), runs each batch in one
 /// ONNX call, publishes the lifecycle events and acks only after JetStream stored them.
 /// </summary>
 public sealed partial class ModelWorker(
     ModelDefinition model,
     IModelRunner runner,
-    INatsJSConsumer consumer,
+    JobQueues queues,
     INatsJSContext js,
     ClaimCheck claimCheck,
     ProcessorOptions options,
@@ -83,46 +84,176 @@ public sealed partial class ModelWorker(
 
     private async Task FetchLoopAsync(CancellationToken ct)
     {
+        var planner = new QueuePlanner(options.Region, options.Scheduling);
+        using var wakeStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var waking = WakeOnQueuedAsync(wakeStop.Token);
+        IReadOnlyList<QueueState> known = [];
+        var knownAt = long.MinValue;
+        var lookAgain = 0;
+        var lastLook = 0L;
         var pulls = new List<Task>();
         while (!ct.IsCancellationRequested)
         {
             pulls.RemoveAll(p => p.IsCompleted);
             var free = Capacity - Volatile.Read(ref _reserved) - Volatile.Read(ref _inFlight);
-            if (free <= 0 || pulls.Count >= 4)
+            if (free <= 0 || pulls.Count >= 8)
             {
-                try
-                {
-                    await _capacityChanged.WaitAsync(TimeSpan.FromSeconds(1), ct);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-
+                await WaitForSignalAsync(TimeSpan.FromSeconds(1), ct);
                 continue;
             }
 
-            Interlocked.Add(ref _reserved, free);
-            pulls.Add(PullAsync(free));
+            // The queues' counts are read again when woken, when what was read is used up, or
+            // every 100 ms under load; in between the plan draws on what the last read left.
+            var age = knownAt == long.MinValue ? TimeSpan.MaxValue : clock.GetElapsedTime(knownAt);
+            var refreshed = false;
+            if (Interlocked.Exchange(ref _woken, 0) == 1)
+            {
+                // Woken by a job stored in the event log: it reaches the work queue a moment later.
+                lookAgain = 4;
+            }
+
+            if (age > TimeSpan.FromMilliseconds(100) || (lookAgain > 0 && age > TimeSpan.FromMilliseconds(2)))
+            {
+                try
+                {
+                    known = await queues.ListAsync(model.Name, ct);
+                    knownAt = clock.GetTimestamp();
+                    refreshed = true;
+                    if (clock.GetElapsedTime(lastLook) >= options.Scheduling.IdleScan)
+                    {
+                        known = await LookCloserAsync(known, ct);
+                        lastLook = clock.GetTimestamp();
+                    }
+                }
+                catch (Exception e) when (e is NatsException or TimeoutException)
+                {
+                    LogPullError(logger, model.Name, e.Message);
+                    await WaitForSignalAsync(TimeSpan.FromSeconds(1), ct);
+                    continue;
+                }
+            }
+
+            var remoteAllowance = Math.Min(options.Scheduling.RemoteSlots, Slots) - Volatile.Read(ref _remoteInFlight);
+            var plan = planner.Plan(known, free, remoteAllowance, clock.GetUtcNow());
+            if (plan.Count == 0)
+            {
+                if (refreshed && lookAgain > 0)
+                {
+                    // 5, 10, 20, 40 ms: the job is on its way from the event log to the work queue.
+                    await WaitForSignalAsync(TimeSpan.FromMilliseconds(5 << (4 - lookAgain)), ct);
+                    lookAgain--;
+                }
+                else if (refreshed || age < TimeSpan.FromMilliseconds(10))
+                {
+                    // Nothing to take: idle until a job is queued at home, capacity frees up, or
+                    // the next look at the queues (other regions' backlogs, retries that came due).
+                    await WaitForSignalAsync(options.Scheduling.IdleScan, ct);
+                }
+
+                knownAt = long.MinValue;
+                continue;
+            }
+
+            lookAgain = 0;
+
+            known = known.Select(q => plan.FirstOrDefault(p => p.Queue == q.Queue) is { } taken
+                ? q with { Waiting = Math.Max(0, q.Waiting - taken.Count), InFlight = q.InFlight + taken.Count }
+                : q).ToList();
+            foreach (var pull in plan)
+            {
+                Interlocked.Add(ref _reserved, pull.Count);
+                pulls.Add(PullAsync(pull));
+            }
         }
 
         await Task.WhenAll(pulls);
+        await wakeStop.CancelAsync();
+        await waking;
     }
 
-    private async Task PullAsync(int count)
+    /// <summary>
+    /// What the consumers' counts do not show, looked at every <see cref="SchedulingOptions.IdleScan"/>:
+    /// a queue with jobs in flight and none waiting may hold a retry that came due or the job of a
+    /// processor that died (JetStream redelivers those only to a pull), so it is worth one pull;
+    /// and how long other regions' short queues have waited (overflow by age).
+    /// </summary>
+    private async Task<IReadOnlyList<QueueState>> LookCloserAsync(IReadOnlyList<QueueState> states, CancellationToken ct)
+    {
+        var waitingByRegion = states.GroupBy(q => q.Queue.Region).ToDictionary(g => g.Key, g => g.Sum(q => q.Waiting));
+        var result = new List<QueueState>(states.Count);
+        foreach (var state in states)
+        {
+            var closer = state.Waiting == 0 && state.InFlight > 0 ? state with { Waiting = 1 } : state;
+            if (closer.Queue.Region != options.Region && closer.Waiting > 0 && options.Scheduling.Overflow
+                && waitingByRegion[closer.Queue.Region] < options.Scheduling.OverflowThreshold)
+            {
+                closer = closer with { OldestAt = await queues.OldestAsync(closer.Queue, ct) };
+            }
+
+            result.Add(closer);
+        }
+
+        return result;
+    }
+
+    private int _woken;
+    private int _remoteInFlight;
+
+    private async Task WaitForSignalAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        try
+        {
+            await _capacityChanged.WaitAsync(timeout, ct);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>The JOBS stream republishes each stored job's headers; one at home wakes the fetch loop.</summary>
+    private async Task WakeOnQueuedAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var _ in js.Connection.SubscribeAsync<byte[]>(JobQueues.QueuedSubject(options.Region, model.Name), cancellationToken: ct))
+            {
+                if (Interlocked.Exchange(ref _woken, 1) == 0)
+                {
+                    _capacityChanged.Release();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private bool IsRemote(INatsJSMsg<byte[]> msg) => JobQueue.TryParse(msg.Subject, out var queue) && queue.Region != options.Region;
+
+    private async Task PullAsync(PullPlan pull)
     {
         var delivered = 0;
         try
         {
-            // Not cancelled on shutdown: a pull request is ended by its expiry, so that no message
-            // the server already sent is dropped on the floor.
-            await foreach (var msg in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = count, Expires = options.PullExpires }))
+            var consumer = await queues.EnsureAsync(pull.Queue, CancellationToken.None);
+            await foreach (var msg in consumer.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = pull.Count, Expires = options.PullExpires }))
             {
                 delivered++;
                 Interlocked.Decrement(ref _reserved);
                 Interlocked.Increment(ref _inFlight);
+                if (IsRemote(msg))
+                {
+                    Interlocked.Increment(ref _remoteInFlight);
+                }
+
                 if (!_received.Writer.TryWrite(msg))
                 {
                     Interlocked.Decrement(ref _inFlight);
+                    if (IsRemote(msg))
+                    {
+                        Interlocked.Decrement(ref _remoteInFlight);
+                    }
+
                     await msg.NakAsync();
                 }
             }
@@ -143,7 +274,7 @@ public sealed partial class ModelWorker(
         }
         finally
         {
-            Interlocked.Add(ref _reserved, -(count - delivered));
+            Interlocked.Add(ref _reserved, -(pull.Count - delivered));
             _capacityChanged.Release();
         }
     }
@@ -181,6 +312,7 @@ public sealed partial class ModelWorker(
                 finally
                 {
                     Interlocked.Add(ref _inFlight, -batch.Count);
+                    Interlocked.Add(ref _remoteInFlight, -batch.Count(IsRemote));
                     _capacityChanged.Release();
                 }
             }
@@ -326,7 +458,8 @@ public sealed partial class ModelWorker(
         JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, deviceClass);
         await PublishAllAsync(
             jobs.Select(j => (j.Job, (object)new V1.JobStarted(
-                j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds), Context(j.Job)), $"{j.Job.JobId}:started:{j.Attempt}")),
+                j.Job.JobId, j.Attempt, _worker, device, started, Math.Max(0, (started - j.Job.SubmittedAt).TotalMilliseconds), Context(j.Job),
+                options.Region, Overflowed: j.Job.Region != options.Region), $"{j.Job.JobId}:started:{j.Attempt}")),
             traces);
 
         IReadOnlyList<RunOutcome> outcomes;

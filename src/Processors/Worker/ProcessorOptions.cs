@@ -26,7 +26,7 @@ public sealed class ProcessorOptions
     /// <summary>Overrides each batching model's <c>maxBatch</c> when set (1 turns batching off; for benchmarks).</summary>
     public int? MaxBatch { get; set; }
 
-    /// <summary>How long one pull request waits at the server for messages.</summary>
+    /// <summary>How long one pull request may take at the server (pulls do not wait for new jobs: the queued signal wakes the processor).</summary>
     public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>On shutdown, how long in-flight work may take before it is handed back (Nak).</summary>
@@ -43,6 +43,9 @@ public sealed class ProcessorOptions
     public bool FaultInjection { get; set; }
 
     public RuntimeOptions Runtime { get; set; } = new();
+
+    /// <summary>Which queue a free slot serves next: priorities, tenants, overflow.</summary>
+    public SchedulingOptions Scheduling { get; set; } = new();
 
     public string ResolveWorkerId() => WorkerId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
 }

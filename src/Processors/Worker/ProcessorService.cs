@@ -10,12 +10,13 @@ namespace CqrsInference.Processors.Worker;
 
 /// <summary>
 /// The processor role: loads and warms each model, then runs one <see cref="ModelWorker"/> per
-/// model, each on its own durable consumer (per-model isolation and backpressure).
+/// model, each choosing among that model's queues (per-model isolation and backpressure).
 /// </summary>
 public sealed partial class ProcessorService(
     ModelCatalog catalog,
     RunnerFactory runners,
     NatsTopology topology,
+    JobQueues queues,
     INatsJSContext js,
     ClaimCheck claimCheck,
     ProcessorOptions options,
@@ -41,8 +42,7 @@ public sealed partial class ProcessorService(
                 var runner = await Task.Run(() => runners.Create(model), stoppingToken);
                 loaded.Add(runner);
                 await Task.Run(runner.WarmUp, stoppingToken);
-                var consumer = await topology.EnsureProcessorConsumerAsync(model.Name, stoppingToken);
-                var worker = new ModelWorker(model, runner, consumer, js, claimCheck, options, topology.Options, clock, loggers.CreateLogger<ModelWorker>());
+                var worker = new ModelWorker(model, runner, queues, js, claimCheck, options, topology.Options, clock, loggers.CreateLogger<ModelWorker>());
                 _workers.Add(worker);
                 LogServing(_logger, model.Name, runner.Device, worker.Capacity, options.ResolveWorkerId());
                 running.Add(worker.RunAsync(stoppingToken));

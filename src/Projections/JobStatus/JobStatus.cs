@@ -26,7 +26,9 @@ public sealed record JobStatus(
     IReadOnlyList<Tensor>? Outputs = null,
     JobError? Error = null,
     Commands.Messaging.BlobRef? OutputsRef = null,
-    string? Webhook = null);
+    string? Webhook = null,
+    string? RanInRegion = null,
+    bool Overflowed = false);
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
@@ -65,6 +67,8 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 QueueWaitMs = e.QueueWaitMs,
                 Worker = e.Worker,
                 Device = e.Device,
+                RanInRegion = e.RanInRegion ?? current.Region,
+                Overflowed = e.Overflowed,
             };
 
     public static JobStatus Apply(V1.JobAttemptFailed e, JobStatus current) =>

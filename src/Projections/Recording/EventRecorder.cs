@@ -44,12 +44,33 @@ public sealed partial class EventRecorder(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await using var leadership = await AcquireLeadershipAsync(stoppingToken);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            try
+            {
+                await RecordFromCheckpointAsync(attempt.Token);
+            }
+            catch (Exception e) when (e is NatsException or TimeoutException && !stoppingToken.IsCancellationRequested)
+            {
+                // NATS unreachable or its stream electing a leader: start again from the checkpoint,
+                // which names exactly what PostgreSQL holds, so nothing is skipped or recorded twice.
+                await attempt.CancelAsync();
+                LogRestarting(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task RecordFromCheckpointAsync(CancellationToken stoppingToken)
+    {
         _checkpoint = await LoadCheckpointAsync(stoppingToken);
         await PositionConsumerAsync(stoppingToken);
         LogStarted(logger, _checkpoint);
 
         var channel = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(options.BatchSize * 4) { SingleReader = true, SingleWriter = true });
-        var pump = PumpAsync(channel.Writer, stoppingToken);
+        using var pumping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var pump = PumpAsync(channel.Writer, pumping.Token);
         var batch = new List<INatsJSMsg<byte[]>>(options.BatchSize);
         try
         {
@@ -71,8 +92,11 @@ public sealed partial class EventRecorder(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-
-        await pump;
+        finally
+        {
+            await pumping.CancelAsync();
+            await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     private async Task PumpAsync(ChannelWriter<INatsJSMsg<byte[]>> writer, CancellationToken ct)
@@ -373,6 +397,9 @@ public sealed partial class EventRecorder(
 
     [LoggerMessage(LogLevel.Error, "Message {Subject} #{Sequence} of the event log cannot be recorded and is skipped: {Reason}")]
     private static partial void LogUndecodable(ILogger logger, string subject, ulong sequence, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Recording paused, restarting from the checkpoint: {Reason}")]
+    private static partial void LogRestarting(ILogger logger, string reason);
 
     [LoggerMessage(LogLevel.Debug, "Event {EventType} of job {JobId} arrived after its terminal event; skipped")]
     private static partial void LogAfterTerminal(ILogger logger, Guid jobId, string eventType);

@@ -58,6 +58,23 @@ public sealed partial class WebhookDispatcher(
             return;
         }
 
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DispatchAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException && !stoppingToken.IsCancellationRequested)
+            {
+                // NATS unreachable or electing a stream leader: what was not acked is redelivered.
+                LogRestarting(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task DispatchAsync(CancellationToken stoppingToken)
+    {
         var consumer = await js.CreateOrUpdateConsumerAsync(
             NatsTopology.EventsStream,
             new ConsumerConfig(Consumer)
@@ -188,6 +205,9 @@ public sealed partial class WebhookDispatcher(
 
     [LoggerMessage(LogLevel.Warning, "Webhook of job {JobId} failed (attempt {Attempt}: {Reason}); retrying in {Seconds} s")]
     private static partial void LogRetry(ILogger logger, Guid jobId, int attempt, string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Warning, "Webhook delivery paused, starting again: {Reason}")]
+    private static partial void LogRestarting(ILogger logger, string reason);
 
     [LoggerMessage(LogLevel.Error, "Webhook of job {JobId} failed {Attempt} times ({Reason}); giving up")]
     private static partial void LogGaveUp(ILogger logger, Guid jobId, int attempt, string reason);

@@ -64,6 +64,60 @@ public sealed class NatsServerProcess : IAsyncDisposable
 
     private string ConfigPath => Path.Combine(_directory, "nats.conf");
 
+    /// <summary>This server's name in a cluster (its JetStream peer name).</summary>
+    public string Name { get; private set; } = "";
+
+    /// <summary>
+    /// A JetStream cluster of <paramref name="nodes"/> servers on loopback (routes between all of
+    /// them), optionally a region of a super-cluster: <paramref name="gateways"/> names the other
+    /// clusters' gateway ports, <paramref name="gatewayPort"/> is this cluster's own.
+    /// </summary>
+    public static async Task<IReadOnlyList<NatsServerProcess>> StartClusterAsync(
+        string cluster, int nodes, int? gatewayPort = null, IReadOnlyDictionary<string, int>? gateways = null)
+    {
+        var servers = Enumerable.Range(0, nodes).Select(_ => new NatsServerProcess()).ToList();
+        var routePorts = servers.Select(_ => FreePort()).ToList();
+        for (var i = 0; i < nodes; i++)
+        {
+            var server = servers[i];
+            server.Name = $"{cluster}-{i + 1}";
+            // A one-server cluster routes to itself: JetStream's clustered mode refuses to start without a route.
+            var routes = string.Join(", ", routePorts.Where((_, j) => j != i || nodes == 1).Select(p => $"\"nats-route://127.0.0.1:{p}\""));
+            var gateway = gatewayPort is { } own && i == 0
+                ? $$"""
+                    gateway {
+                      name: "{{cluster}}"
+                      listen: "127.0.0.1:{{own}}"
+                      gateways: [{{string.Join(", ", (gateways ?? new Dictionary<string, int>()).Select(g => $"{{ name: \"{g.Key}\", url: \"nats://127.0.0.1:{g.Value}\" }}"))}}]
+                    }
+                    """
+                : "";
+            await File.WriteAllTextAsync(server.ConfigPath, $$"""
+                server_name: "{{server.Name}}"
+                listen: "127.0.0.1:{{server.Port}}"
+                jetstream { store_dir: "{{server._directory}}/js" }
+                cluster { name: "{{cluster}}", listen: "127.0.0.1:{{routePorts[i]}}", routes: [{{routes}}] }
+                {{gateway}}
+                """);
+        }
+
+        try
+        {
+            await Task.WhenAll(servers.Select(s => s.StartProcessAsync()));
+        }
+        catch
+        {
+            foreach (var server in servers)
+            {
+                await server.DisposeAsync();
+            }
+
+            throw;
+        }
+
+        return servers;
+    }
+
     /// <summary>Starts (or restarts, on the same port and store) the server.</summary>
     public async Task StartProcessAsync()
     {

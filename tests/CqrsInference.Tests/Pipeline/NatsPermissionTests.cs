@@ -114,8 +114,9 @@ public sealed class NatsPermissionTests(PerRoleUsersFixture pipeline) : IClassFi
         waiting.Status.ShouldBe(HttpStatusCode.Accepted);
         await using var client = await pipeline.ConnectAsAsync("api");
         var js = client.CreateJetStreamContext();
-        var consumer = await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer("ppocr-rec"));
-        await Retry.Until("the job to wait in its queue", async () => (await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer("ppocr-rec"))).Info.NumPending, n => n >= 1);
+        await Retry.Until("the job to wait in its queue", () => JobMessages.QueuedAsync(js, "ppocr-rec"), q => q.Waiting >= 1);
+        var queue = (await new JobQueues(js, new TopologyOptions()).ListAsync("ppocr-rec", CancellationToken.None)).First(q => q.Waiting > 0).Queue;
+        var consumer = await js.GetConsumerAsync(NatsTopology.JobsStream, queue.ConsumerName);
 
         var received = 0;
         try
@@ -130,7 +131,7 @@ public sealed class NatsPermissionTests(PerRoleUsersFixture pipeline) : IClassFi
         }
 
         received.ShouldBe(0);
-        var after = (await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer("ppocr-rec"))).Info;
+        var after = (await js.GetConsumerAsync(NatsTopology.JobsStream, queue.ConsumerName)).Info;
         after.NumAckPending.ShouldBe(0);
         after.NumPending.ShouldBeGreaterThanOrEqualTo(1UL);
     }

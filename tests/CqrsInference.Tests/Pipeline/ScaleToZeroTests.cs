@@ -19,9 +19,8 @@ public sealed class ScaleToZeroTests(NoProcessorFixture pipeline) : IClassFixtur
         var (nats, js) = await pipeline.ConnectAsync();
         await using (nats)
         {
-            var consumer = await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer("mlp-test"));
-            await Retry.Until("the job to wait in the work queue", async () => (await js.GetConsumerAsync(NatsTopology.JobsStream, NatsTopology.ProcessorConsumer("mlp-test"))).Info.NumPending, n => n >= 1);
-            consumer.Info.NumAckPending.ShouldBe(0);
+            var queued = await Retry.Until("the job to wait in the work queue", () => JobMessages.QueuedAsync(js, "mlp-test"), q => q.Waiting >= 1);
+            queued.InFlight.ShouldBe(0);
         }
 
         await using var processor = new PipelineHost(pipeline.Nats.Url, pipeline.Host.Schema, "processor");

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Real multi-server NATS on 127.0.0.1, with PostgreSQL and the application (data under .data/<mode>).
+#   ./cluster.sh           three nats-servers as one JetStream cluster (client ports 4231-4233),
+#                          streams and buckets with three replicas (R3), and API + processors +
+#                          projections in one host at http://127.0.0.1:8080 connected to all three.
+#                          Kill any one server (see the pids printed): the system carries on.
+#   ./cluster.sh regions   two regions, east and west, as two clusters joined by gateways (a
+#                          super-cluster; client ports 4241 and 4242): API + processors +
+#                          projections in east at http://127.0.0.1:8080, one more processor in
+#                          west. East's backlogs overflow to west's idle processor.
+# Ctrl-C stops everything it started. No NATS users here (./run.sh shows per-role users).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+mode=${1:-cluster}
+case "$mode" in
+  cluster|regions) ;;
+  *) echo "usage: $0 [cluster|regions]" >&2; exit 2 ;;
+esac
+DATA="$ROOT/.data/$mode"
+HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
+PG_PORT=${CQRSI_PG_PORT:-55435}
+
+cqrsi_install_packages
+cqrsi_install_models "$ROOT/.models"
+cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
+
+nodes=() app_pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${app_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${app_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for node in "${nodes[@]}"; do cqrsi_stop_nats "$DATA/$node" >/dev/null 2>&1 || true; done
+  cqrsi_stop_postgres "$DATA/pg" >/dev/null 2>&1 || true
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_node <name> <client port> <monitor port> <extra config>
+start_node() {
+  nodes+=("$1")
+  CQRSI_NATS_EXTRA_CONF="$4" cqrsi_start_nats "$DATA/$1" "$2" "$3"
+}
+
+if [ "$mode" = cluster ]; then
+  routes='"nats-route://127.0.0.1:6231", "nats-route://127.0.0.1:6232", "nats-route://127.0.0.1:6233"'
+  for i in 1 2 3; do
+    start_node "n$i" "423$i" "823$i" "server_name: \"n$i\"
+cluster { name: \"cqrsi\", listen: \"127.0.0.1:623$i\", routes: [$routes] }"
+  done
+  urls="nats://127.0.0.1:4231,nats://127.0.0.1:4232,nats://127.0.0.1:4233"
+else
+  # A one-server cluster routes to itself: JetStream's clustered mode needs a route to start.
+  for region in east:1:west:2 west:2:east:1; do
+    IFS=: read -r name i other j <<<"$region"
+    start_node "$name" "424$i" "824$i" "server_name: \"$name-1\"
+cluster { name: \"$name\", listen: \"127.0.0.1:624$i\", routes: [\"nats-route://127.0.0.1:624$i\"] }
+gateway { name: \"$name\", listen: \"127.0.0.1:724$i\", gateways: [{ name: \"$other\", url: \"nats://127.0.0.1:724$j\" }] }"
+  done
+fi
+cqrsi_start_postgres "$DATA/pg" "$PG_PORT"
+
+echo "==> building"
+dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
+export Models__Directory="$ROOT/.models" Models__Manifest="$ROOT/models/manifest.json"
+mkdir -p "$DATA"
+[ -s "$DATA/webhook.key" ] || head -c 32 /dev/urandom | base64 > "$DATA/webhook.key"
+export Webhooks__SigningKey="${Webhooks__SigningKey:-$(cat "$DATA/webhook.key")}"
+APP="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
+
+if [ "$mode" = cluster ]; then
+  Nats__Url="$urls" Topology__Replicas=3 Cqrsi__Roles=api,processor,projections Urls="$HTTP_URL" dotnet "$APP" &
+  app_pids+=($!)
+  echo "==> CqrsInference on a three-node cluster ($urls, R3): API at $HTTP_URL; nats-server pids:" \
+    "$(for n in "${nodes[@]}"; do printf '%s=%s ' "$n" "$(cat "$DATA/$n/nats.pid")"; done)"
+else
+  Nats__Url="nats://127.0.0.1:4241" Submit__Region=east Processor__Region=east Processor__WorkerId=east-1 \
+    Cqrsi__Roles=api,processor,projections Urls="$HTTP_URL" dotnet "$APP" &
+  app_pids+=($!)
+  Nats__Url="nats://127.0.0.1:4242" Processor__Region=west Processor__WorkerId=west-1 \
+    Cqrsi__Roles=processor Urls="http://127.0.0.1:0" dotnet "$APP" &
+  app_pids+=($!)
+  echo "==> CqrsInference in two regions: API (east) at $HTTP_URL, processors east-1 (east) and west-1 (west)"
+  echo "    submit with \"region\":\"east\" or \"west\"; a backlog over Processor:Scheduling:OverflowThreshold overflows"
+fi
+wait -n "${app_pids[@]}"

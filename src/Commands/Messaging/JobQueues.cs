@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Commands.Models;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Commands.Messaging;
+
+/// <summary>
+/// One work queue: the jobs of one tenant for one model in one region at one priority, on the
+/// subject <c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;</c>, served through its own
+/// durable consumer that every processor of the model shares. Separate queues are what let a
+/// processor choose what to run next: its home region first, interactive before batch (weighted,
+/// so batch is never starved), tenants in turn, and other regions' backlogs when it is idle.
+/// </summary>
+public sealed record JobQueue(string Region, string Model, string Priority, string Tenant)
+{
+    public string Subject => $"jobs.{Region}.{Model}.{Priority}.{Tenant}";
+
+    /// <summary>
+    /// The durable's name: derived from the subject (tokens may contain '_' and '-', so joining them
+    /// could collide) and the same in every process.
+    /// </summary>
+    public string ConsumerName => "q_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Subject)))[..24];
+
+    public static bool TryParse(string? subject, out JobQueue queue)
+    {
+        queue = null!;
+        var parts = subject?.Split('.');
+        if (parts is not { Length: 5 } || parts[0] != "jobs" || !parts.Skip(1).All(Naming.IsToken) || !Priorities.All.Contains(parts[3]))
+        {
+            return false;
+        }
+
+        queue = new JobQueue(parts[1], parts[2], parts[3], parts[4]);
+        return true;
+    }
+
+    public static JobQueue Of(JobCommand job) => new(job.Region, job.Model, job.Priority, job.Tenant);
+}
+
+/// <summary>
+/// A queue as its consumer reports it: jobs not yet delivered, and delivered but not yet acknowledged
+/// (running, or handed back to wait for a retry); when known, when its oldest job was queued.
+/// </summary>
+public sealed record QueueState(JobQueue Queue, long Waiting, long InFlight, DateTimeOffset? OldestAt = null);
+
+/// <summary>Creates the queues' consumers and reads their state.</summary>
+public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
+{
+    /// <summary>Core NATS subjects on which the JOBS stream republishes the headers of each job it stores.</summary>
+    public const string QueuedPrefix = "cqrsi.queued";
+
+    private readonly ConcurrentDictionary<string, Task<INatsJSConsumer>> _consumers = new();
+
+    public static string QueuedSubject(string region, string model) => $"{QueuedPrefix}.{region}.{model}.>";
+
+    /// <summary>The queue's consumer, created on first use in this process (creating it again is harmless).</summary>
+    public async Task<INatsJSConsumer> EnsureAsync(JobQueue queue, CancellationToken ct)
+    {
+        // Two callers at once may both create it: the same configuration twice is harmless.
+        var creating = _consumers.GetOrAdd(queue.ConsumerName, _ => CreateAsync(queue));
+        try
+        {
+            return await creating.WaitAsync(ct);
+        }
+        catch (Exception) when (creating.IsFaulted)
+        {
+            _consumers.TryRemove(new KeyValuePair<string, Task<INatsJSConsumer>>(queue.ConsumerName, creating));
+            throw;
+        }
+    }
+
+    private async Task<INatsJSConsumer> CreateAsync(JobQueue queue) =>
+        await js.CreateOrUpdateConsumerAsync(
+            NatsTopology.JobsStream,
+            new ConsumerConfig(queue.ConsumerName)
+            {
+                FilterSubject = queue.Subject,
+                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                AckWait = options.JobAckWait,
+                MaxDeliver = options.MaxDeliver,
+                MaxAckPending = 100_000,
+                MaxWaiting = 512,
+                Description = $"{queue.Priority} jobs of tenant {queue.Tenant} for model {queue.Model} in region {queue.Region}",
+            });
+
+    /// <summary>Every job queue (of one model, or all), with its consumer's counts: one paged request.</summary>
+    public async Task<IReadOnlyList<QueueState>> ListAsync(string? model, CancellationToken ct)
+    {
+        var states = new List<QueueState>();
+        await foreach (var consumer in js.ListConsumersAsync(NatsTopology.JobsStream, ct))
+        {
+            if (JobQueue.TryParse(consumer.Info.Config.FilterSubject, out var queue) && (model is null || queue.Model == model))
+            {
+                _consumers.TryAdd(queue.ConsumerName, Task.FromResult(consumer));
+                states.Add(new QueueState(queue, (long)consumer.Info.NumPending, consumer.Info.NumAckPending));
+            }
+        }
+
+        return states;
+    }
+
+    /// <summary>When the oldest job still in the queue (waiting or in flight) was stored, or null when it is empty.</summary>
+    public async Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct)
+    {
+        try
+        {
+            var stream = await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
+            var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Subject, Seq = 1 }, ct);
+            return first.Message.Time;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return null;
+        }
+    }
+}
