@@ -7,6 +7,7 @@
 #   ./bench.sh load [jobs] [concurrency]    the inline baseline vs the pipeline, closed and open loop (issue 9)
 #   ./bench.sh overflow [inference ms] [baseline jobs/s] [burst s]
 #                                           two regions, a 10x burst in one: queue wait with overflow off vs on
+#   ./bench.sh edge [items] [outage_s]      an edge site (leaf node, domain bench1): raw vs event bytes, backlog drain after an outage
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,6 +22,7 @@ cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
 BENCH="$ROOT/.data/bench"
 cleanup() {
+  cqrsi_stop_nats "$BENCH/edge-nats" >/dev/null 2>&1 || true
   cqrsi_stop_nats "$BENCH/nats" >/dev/null 2>&1 || true
   cqrsi_stop_postgres "$BENCH/pg" >/dev/null 2>&1 || true
   rm -rf "$BENCH"
@@ -32,7 +34,26 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PG_PORT=${CQRSI_BENCH_PG_PORT:-55434}
 while port_busy "$PG_PORT"; do PG_PORT=$((PG_PORT + 1)); done
 NATS_PORT=${CQRSI_BENCH_NATS_PORT:-14222}
-cqrsi_start_nats "$BENCH/nats" "$NATS_PORT" $((NATS_PORT + 4000))
+# The core accepts leaf nodes (edge sites) on NATS_PORT + 3200 (17422 by default).
+LEAF_PORT=$((NATS_PORT + 3200))
+export BENCH_NATS_PORT="$NATS_PORT" BENCH_NATS_MONITOR_PORT=$((NATS_PORT + 4000))
+export BENCH_CORE_NATS_EXTRA="leafnodes { listen: \"127.0.0.1:$LEAF_PORT\" }"
+CQRSI_NATS_EXTRA_CONF="$BENCH_CORE_NATS_EXTRA" cqrsi_start_nats "$BENCH/nats" "$NATS_PORT" "$BENCH_NATS_MONITOR_PORT"
+if [ "${1:-}" = edge ]; then
+  # One edge site: its own nats-server (NATS_PORT + 10), a leaf node of the core with JetStream
+  # domain bench1, and a sample feed of spoken clips.
+  CQRSI_NATS_DOMAIN=bench1 CQRSI_NATS_EXTRA_CONF="leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
+    cqrsi_start_nats "$BENCH/edge-nats" $((NATS_PORT + 10)) $((NATS_PORT + 4010))
+  mkdir -p "$BENCH/clips"
+  i=0
+  for text in "Pressure in tank four is rising. Please check the valve." "Door seven opened. Nobody badged in." \
+      "Conveyor two stopped. A pallet is stuck at the scanner." "Temperature in the cold room is back to normal." \
+      "Forklift entering aisle nine. Keep clear."; do
+    espeak-ng -w "$BENCH/clips/clip$i.wav" "$text"
+    i=$((i + 1))
+  done
+  export BENCH_EDGE_NATS="nats://127.0.0.1:$((NATS_PORT + 10))" BENCH_EDGE_CLIPS="$BENCH/clips"
+fi
 cqrsi_start_postgres "$BENCH/pg" "$PG_PORT"
 
 echo "==> building"

@@ -8,7 +8,7 @@
 #
 # Functions (all safe under `set -euo pipefail`; each returns non-zero on failure):
 #   cqrsi_install_packages                         nats-server + PostgreSQL binaries; exports PG_BIN
-#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests)
+#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests), espeak-ng (speech for the edge feed)
 #   cqrsi_install_models    <models_dir>           ch_PP-OCRv4_rec_infer.onnx, ppocr_keys_v1.txt, silero_vad_v5.onnx
 #   cqrsi_start_nats        <data_dir> <port> <monitor_port>
 #   cqrsi_stop_nats         <data_dir>
@@ -16,6 +16,7 @@
 #   cqrsi_stop_postgres     <data_dir>
 #
 # Environment knobs:
+#   CQRSI_NATS_DOMAIN     JetStream domain for cqrsi_start_nats (an edge site's server; default: none)
 #   CQRSI_PG_FSYNC        fsync setting for postgres (default: on)
 #   CQRSI_NATS_EXTRA_CONF configuration appended to nats.conf (server_name, cluster, gateway blocks)
 #   CQRSI_PG_DATABASE     database created by cqrsi_start_postgres (default: cqrsi)
@@ -126,13 +127,13 @@ cqrsi_install_packages() {
 cqrsi_install_test_tools() {
     local -a missing=()
     local p
-    for p in imagemagick fonts-dejavu-core; do
+    for p in imagemagick fonts-dejavu-core espeak-ng; do
         cqrsi__pkg_installed "$p" || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         cqrsi__apt_install "${missing[@]}" || return 1
     fi
-    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core)"
+    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core, espeak-ng)"
 }
 
 # ---------------------------------------------------------------------------
@@ -284,7 +285,8 @@ pid_file: "$pidf"
 jetstream {
   store_dir: "$data_dir/js"
   max_memory_store: 256MB
-  max_file_store: 10GB
+  max_file_store: 10GB${CQRSI_NATS_DOMAIN:+
+  domain: "$CQRSI_NATS_DOMAIN"}
 }
 EOF
         if [ -f "$data_dir/users.conf" ]; then

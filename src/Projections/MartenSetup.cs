@@ -47,6 +47,8 @@ public static class MartenSetup
     {
         services.AddSingleton<EventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
+        services.AddSingleton<EdgeRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<EdgeRecorder>());
         services.AddHttpClient(WebhookDispatcher.Consumer);
         services.AddHostedService<WebhookDispatcher>();
         services.AddHostedService<ProcessorReaper>();
@@ -65,7 +67,7 @@ public static class MartenSetup
 
         // Deterministic event ids plus this index make recording idempotent in the database itself.
         options.Events.EnableUniqueIndexOnEventId = true;
-        foreach (var (name, type) in EventNames.Types)
+        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types))
         {
             options.Events.MapEventType(type, name);
         }
@@ -85,5 +87,7 @@ public static class MartenSetup
         options.Projections.Add<ProcessorStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<UsageProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<ProcessorUsageProjection>(ProjectionLifecycle.Async);
+        options.Projections.Add<EdgeSiteStatusProjection>(ProjectionLifecycle.Inline);
+        options.Projections.Add<EdgeSiteActivityProjection>(ProjectionLifecycle.Async);
     }
 }

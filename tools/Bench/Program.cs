@@ -15,6 +15,7 @@ using NATS.Net;
 //   analytics [events]            bulk-load events, time the async roll-ups' catch-up and the analytics queries
 //   load [jobs] [concurrency]     inline baseline vs the pipeline (closed and open loop), mlp-test and PP-OCRv4
 //   overflow [inference ms] [baseline jobs/s] [burst s]   two regions, a 10x burst in one, overflow off vs on
+//   edge [items] [outage seconds] an edge site: raw bytes in vs event bytes out; backlog drain after an outage
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -34,6 +35,7 @@ return scenario switch
     "analytics" => await AnalyticsBench.RunAsync(settings, Arg(1, 1_000_000)),
     "load" => await LoadBench.RunAsync(settings, Arg(1, 3000), Arg(2, 32)),
     "overflow" => await OverflowBench.RunAsync(settings, Arg(1, 50), Arg(2, 10), Arg(3, 4)),
+    "edge" => await EdgeBench.RunAsync(settings, Arg(1, 200), Arg(2, 30)),
     _ => Usage(),
 };
 
@@ -41,7 +43,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds]");
     return 2;
 }
 

@@ -47,6 +47,7 @@ public static class AnalyticsApi
             .WithSummary("Jobs in each model's queue per region: waiting, and delivered but not yet acknowledged (in flight)");
         analytics.MapGet("/lag", LagAsync).WithName("ProjectionLag")
             .WithSummary("How far each roll-up is behind the event log");
+        analytics.MapEdgeAnalytics();
         return app;
     }
 
@@ -157,7 +158,7 @@ public static class AnalyticsApi
             .ToList()));
     }
 
-    private static ((DateTimeOffset From, DateTimeOffset To) Range, List<string> Dimensions, bool Daily, Dictionary<string, string[]> Errors) ParseQuery(
+    internal static ((DateTimeOffset From, DateTimeOffset To) Range, List<string> Dimensions, bool Daily, Dictionary<string, string[]> Errors) ParseQuery(
         string? from, string? to, string groupBy, string? bucket, IReadOnlyList<string> allowed, TimeProvider clock)
     {
         var errors = new Dictionary<string, string[]>();
@@ -203,11 +204,11 @@ public static class AnalyticsApi
         return ((UsageBucket.HourOf(start), end), dimensions, bucket == "day", errors);
     }
 
-    private static bool WantsCsv(HttpContext http) =>
+    internal static bool WantsCsv(HttpContext http) =>
         http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>CSV with a header of the record's properties (camelCase), invariant culture, RFC 4180 quoting.</summary>
-    private static IResult Csv<T>(IReadOnlyList<T> rows)
+    internal static IResult Csv<T>(IReadOnlyList<T> rows)
     {
         var properties = typeof(T).GetProperties();
         var csv = new StringBuilder();

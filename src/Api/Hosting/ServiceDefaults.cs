@@ -2,6 +2,7 @@ using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Commands.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors;
+using CqrsInference.Processors.Edge;
 using CqrsInference.Projections;
 using Marten;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -54,8 +55,17 @@ public static partial class ServiceDefaults
         var roles = Roles.Parse(builder.Configuration["Cqrsi:Roles"]);
         var services = builder.Services;
         services.AddSingleton(roles);
+        if (roles.Edge)
+        {
+            // An edge site's processor: only its site's nats-server, none of the core's streams.
+            services.AddObservability(roles);
+            services.AddEdgeSite(builder.Configuration);
+            return builder;
+        }
+
         services.AddHostedService<TopologyInitializer>();
         services.AddObservability(roles);
+        services.AddEdgeTopology(builder.Configuration, roles.Api);
         services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
         {

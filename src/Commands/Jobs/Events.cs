@@ -6,7 +6,7 @@ namespace CqrsInference.Commands.Jobs;
 /// Version 1 of the job lifecycle events. The wire names (<see cref="EventNames"/>) do not depend on
 /// the CLR names because these events cross NATS and then live in the Marten event store for good.
 /// </summary>
-public static class V1
+public static partial class V1
 {
     /// <summary>A job was accepted by the API and made durable in the work queue.</summary>
     public sealed record JobSubmitted(

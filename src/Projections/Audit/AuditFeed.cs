@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Messaging;
 using Npgsql;
 
 namespace CqrsInference.Projections.Audit;
@@ -6,8 +8,11 @@ namespace CqrsInference.Projections.Audit;
 /// <summary>One event of the global log, as auditors read it: raw data, exactly as recorded.</summary>
 public sealed record AuditEvent(long Sequence, Guid StreamId, long Version, string Type, DateTimeOffset Timestamp, string DataJson);
 
-/// <summary>The global event feed of one tenant, in sequence order, resumable from any sequence.</summary>
-public sealed class AuditFeed(AuditOptions options)
+/// <summary>
+/// The global event feed of one tenant, in sequence order, resumable from any sequence: the events
+/// of its jobs, and those of the edge sites that <c>Edge:Sites</c> assigns to it.
+/// </summary>
+public sealed class AuditFeed(AuditOptions options, EdgeOptions edge)
 {
     public async IAsyncEnumerable<AuditEvent> ReadAsync(
         string tenant, long fromSequence, DateTimeOffset? from, DateTimeOffset? to, int? limit,
@@ -18,8 +23,8 @@ public sealed class AuditFeed(AuditOptions options)
             $"""
             select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text
             from {options.Schema}.mt_events e
-            join {options.Schema}.mt_doc_jobstatus j on j.id = e.stream_id
-            where j.data->>'Tenant' = $1 and e.seq_id >= $2
+            left join {options.Schema}.mt_doc_jobstatus j on j.id = e.stream_id
+            where (j.data->>'Tenant' = $1 or e.stream_id = any($6)) and e.seq_id >= $2
               and ($3::timestamptz is null or e.timestamp >= $3) and ($4::timestamptz is null or e.timestamp < $4)
             order by e.seq_id
             limit $5
@@ -29,6 +34,7 @@ public sealed class AuditFeed(AuditOptions options)
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)from ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         command.Parameters.AddWithValue((long?)limit ?? long.MaxValue);
+        command.Parameters.AddWithValue(edge.Sites.Where(s => s.Tenant == tenant).Select(s => EdgeEventNames.SiteStreamId(s.Name)).ToArray());
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {

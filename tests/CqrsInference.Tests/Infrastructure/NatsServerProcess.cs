@@ -27,6 +27,18 @@ public sealed class NatsServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>
+    /// A server with a configuration of the test's own (leaf nodes, JetStream domains), written by
+    /// <paramref name="config"/> from the server's port and its directory (for the store).
+    /// </summary>
+    public static async Task<NatsServerProcess> StartWithConfigAsync(Func<int, string, string> config)
+    {
+        var server = new NatsServerProcess();
+        await File.WriteAllTextAsync(server.ConfigPath, config(server.Port, server._directory));
+        await server.StartProcessAsync();
+        return server;
+    }
+
     /// <summary>The password of each role's user when started with <see cref="StartWithUsersAsync"/>.</summary>
     public static string PasswordOf(string user) => $"test-{user}-password";
 

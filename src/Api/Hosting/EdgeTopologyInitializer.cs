@@ -1,0 +1,59 @@
+using CqrsInference.Commands.Messaging;
+
+namespace CqrsInference.Api.Hosting;
+
+/// <summary>
+/// Creates the core's <c>CQRSI_EDGE</c> stream, sourcing each site of <c>Edge:Sites</c> from its
+/// JetStream domain, when this process creates streams (the API does). Runs after the
+/// <see cref="TopologyInitializer"/>; a site that is not connected yet is simply sourced later.
+/// </summary>
+public sealed partial class EdgeTopologyInitializer(EdgeTopology topology, ILogger<EdgeTopologyInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(250);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await topology.EnsureCoreAsync(cancellationToken);
+                if (topology.Options.Sites.Count > 0)
+                {
+                    LogSourcing(logger, EdgeTopology.CoreStream, string.Join(", ", topology.Options.Sites.Select(s => s.Name)));
+                }
+
+                return;
+            }
+            catch (Exception e) when (attempt < 60 && e is not (OperationCanceledException or InvalidOperationException))
+            {
+                LogRetry(logger, attempt, e.Message);
+                await Task.Delay(delay, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(3).Ticks));
+            }
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(LogLevel.Information, "{Stream} sources edge sites {Sites}")]
+    private static partial void LogSourcing(ILogger logger, string stream, string sites);
+
+    [LoggerMessage(LogLevel.Warning, "Creating the edge stream failed (attempt {Attempt}): {Reason}")]
+    private static partial void LogRetry(ILogger logger, int attempt, string reason);
+}
+
+public static class EdgeTopologySetup
+{
+    /// <summary>The core's list of edge sites and, where this process creates streams, the stream that sources them.</summary>
+    public static IServiceCollection AddEdgeTopology(this IServiceCollection services, IConfiguration configuration, bool createsStreams)
+    {
+        services.AddSingleton(configuration.GetSection("Edge").Get<EdgeOptions>() ?? new EdgeOptions());
+        services.AddSingleton<EdgeTopology>();
+        if (createsStreams)
+        {
+            services.AddHostedService<EdgeTopologyInitializer>();
+        }
+
+        return services;
+    }
+}

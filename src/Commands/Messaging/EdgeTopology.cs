@@ -1,0 +1,136 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CqrsInference.Commands.Jobs;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Commands.Messaging;
+
+/// <summary>
+/// The JetStream layout of edge sites. Each site runs its own nats-server, a leaf node of the core
+/// with its own JetStream domain (the site's name), and keeps its events in stream
+/// <c>EDGE_&lt;site&gt;</c> (subjects <c>edge.&lt;site&gt;.&gt;</c>, which the core's CQRSI_EVENTS
+/// does not capture, so leaf interest cannot deliver them a second way). The core's
+/// <c>CQRSI_EDGE</c> stream sources every configured site's stream through the site's domain API
+/// (<c>$JS.&lt;site&gt;.API</c>): JetStream forwards what the site stored while the link was down
+/// once it is up again, from where it left off. Kept apart from <see cref="NatsTopology"/> so that
+/// rewriting the core streams never drops the sources.
+/// </summary>
+public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, TopologyOptions topology)
+{
+    /// <summary>The core stream that sources every edge site's stream.</summary>
+    public const string CoreStream = "CQRSI_EDGE";
+
+    /// <summary>The durable consumer the edge recorder reads <see cref="CoreStream"/> with.</summary>
+    public const string RecorderConsumer = "edge_recorder";
+
+    public static string SiteStream(string site) => $"EDGE_{site}";
+
+    public static string SiteSubjects(string site) => $"edge.{site}.>";
+
+    public static string Subject(string site, string kind) => $"edge.{site}.{kind}";
+
+    /// <summary>The JetStream API of a site's domain, as the core reaches it over the leaf connection.</summary>
+    public static string DomainApi(string site) => $"$JS.{site}.API";
+
+    public EdgeOptions Options => options;
+
+    /// <summary>Creates or updates <see cref="CoreStream"/> with one source per configured site; safe on every start.</summary>
+    public async Task EnsureCoreAsync(CancellationToken ct)
+    {
+        if (options.Sites.Count == 0)
+        {
+            return;
+        }
+
+        var invalid = options.Sites.Where(s => !EdgeEventNames.IsValidSite(s.Name)).Select(s => s.Name).ToList();
+        if (invalid.Count > 0)
+        {
+            throw new InvalidOperationException($"Edge:Sites names must be 1-32 letters, digits, '-' or '_'; got '{string.Join("', '", invalid)}'.");
+        }
+
+        await js.CreateOrUpdateStreamAsync(
+            new StreamConfig
+            {
+                Name = CoreStream,
+                Retention = StreamConfigRetention.Limits,
+                Storage = StreamConfigStorage.File,
+                MaxAge = topology.EventsMaxAge,
+                Sources = options.Sites.Select(s => new StreamSource
+                {
+                    Name = SiteStream(s.Name),
+                    External = new ExternalStreamSource { Api = DomainApi(s.Name) },
+                }).ToList(),
+                Description = "Events of every edge site, sourced from the sites' own domains: the edge recorder's source.",
+            },
+            ct);
+    }
+
+    /// <summary>Creates or updates a site's own stream, on the site's nats-server (its JetStream domain).</summary>
+    public static async Task EnsureSiteAsync(INatsJSContext siteJs, string site, TimeSpan duplicateWindow, TimeSpan maxAge, CancellationToken ct)
+    {
+        await siteJs.CreateOrUpdateStreamAsync(
+            new StreamConfig(SiteStream(site), [SiteSubjects(site)])
+            {
+                Retention = StreamConfigRetention.Limits,
+                Storage = StreamConfigStorage.File,
+                DuplicateWindow = duplicateWindow,
+                MaxAge = maxAge,
+                Description = $"Events of edge site {site}: stored here while the link to the core is down, sourced by the core's {CoreStream}.",
+            },
+            ct);
+    }
+
+    /// <summary>
+    /// Publishes an edge event to the site's stream and waits until it is stored (a duplicate counts
+    /// as stored). Returns the bytes it put on the wire: subject, headers and body.
+    /// </summary>
+    public static async Task<long> PublishAsync(INatsJSContext siteJs, object @event, string kind, CancellationToken ct)
+    {
+        var type = EdgeEventNames.Of(@event);
+        var site = EdgeEventNames.SiteOf(@event);
+        var msgId = EdgeEventNames.MessageId(@event);
+        var subject = Subject(site, kind);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EdgeEventNames.Types[type], EdgeJson.Default);
+        var headers = new NatsHeaders { [NatsTopology.EventTypeHeader] = type };
+        var ack = await siteJs.PublishAsync(
+            subject,
+            payload,
+            headers: headers,
+            opts: new NatsJSPubOpts { MsgId = msgId, RetryAttempts = 4, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(250) },
+            cancellationToken: ct);
+        ack.EnsureStored();
+        return Encoding.UTF8.GetByteCount(subject) + payload.Length
+            + Encoding.UTF8.GetByteCount($"{NatsTopology.EventTypeHeader}: {type}\r\nNats-Msg-Id: {msgId}\r\n");
+    }
+
+    /// <summary>The edge event a message carries, or null when it carries none this version knows.</summary>
+    public static object? Decode(NatsHeaders? headers, byte[]? data) =>
+        EventWire.TypeOf(headers) is { } type && EdgeEventNames.Types.TryGetValue(type, out var clr) && data is not null
+            ? JsonSerializer.Deserialize(data, clr, EdgeJson.Default)
+            : null;
+}
+
+/// <summary>The core's list of edge sites (<c>Edge:Sites</c>).</summary>
+public sealed class EdgeOptions
+{
+    public List<EdgeSiteEntry> Sites { get; set; } = [];
+}
+
+/// <summary>An edge site as the core knows it: its name (= its JetStream domain) and the tenant whose auditors see it.</summary>
+public sealed class EdgeSiteEntry
+{
+    public string Name { get; set; } = "";
+
+    public string Tenant { get; set; } = "default";
+}
+
+/// <summary>Source-generated JSON for the edge events.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(V1.EdgeSpeechDetected))]
+[JsonSerializable(typeof(V1.EdgeTextRead))]
+[JsonSerializable(typeof(V1.EdgeItemProcessed))]
+[JsonSerializable(typeof(V1.EdgeSiteHeartbeat))]
+public sealed partial class EdgeJson : JsonSerializerContext;

@@ -1,0 +1,46 @@
+namespace CqrsInference.Processors.Edge;
+
+/// <summary>The edge processor's settings (<c>EdgeSite</c>); <c>Nats:Url</c> points at the site's own nats-server.</summary>
+public sealed class EdgeSiteOptions
+{
+    /// <summary>The site's name: its JetStream domain, its stream <c>EDGE_&lt;name&gt;</c> and its subjects.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>
+    /// Where the raw feed lands, processed in name order: 16-bit PCM WAV audio (any rate, mono or
+    /// stereo; speech detection) and PNG/JPEG frames of one line of text (text reading). Files must
+    /// appear whole: write them elsewhere and rename them in.
+    /// </summary>
+    public string InputDirectory { get; set; } = "";
+
+    /// <summary>Where the durable checkpoint (the items done) lives; survives restarts of the processor.</summary>
+    public string StateDirectory { get; set; } = "";
+
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Window in which the site's stream drops a republished message id (a redone item).</summary>
+    public TimeSpan DuplicateWindow { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long the site keeps its events: the longest outage it can ride out.</summary>
+    public TimeSpan StreamMaxAge { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Speech probability at which a segment starts.</summary>
+    public float Threshold { get; set; } = 0.5f;
+
+    /// <summary>Silence that ends a segment.</summary>
+    public TimeSpan MinSilence { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Shorter segments are dropped as noise.</summary>
+    public TimeSpan MinSpeech { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The manifest model that finds speech in audio.</summary>
+    public string Model { get; set; } = "silero-vad";
+
+    /// <summary>The manifest model that reads text in frames (loaded at the first frame).</summary>
+    public string TextModel { get; set; } = "ppocr-rec";
+
+    /// <summary>Text read with a lower mean character confidence is not reported.</summary>
+    public double MinTextConfidence { get; set; } = 0.5;
+}
