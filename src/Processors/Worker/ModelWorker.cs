@@ -125,6 +125,11 @@ public sealed partial class ModelWorker(
                         lastLook = clock.GetTimestamp();
                     }
                 }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    // Stopping: what was pulled is drained by the caller.
+                    break;
+                }
                 catch (Exception e) when (e is NatsException or TimeoutException)
                 {
                     LogPullError(logger, model.Name, e.Message);

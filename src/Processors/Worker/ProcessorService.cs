@@ -33,6 +33,7 @@ public sealed partial class ProcessorService(
         var selected = catalog.All
             .Where(m => options.Models.Count == 0 ? runners.IsAvailable(m) : options.Models.Contains(m.Name))
             .ToList();
+        LogOverflowMode(_logger, js.Connection.ServerInfo?.Version ?? "unknown", OverflowMode.Describe(js.Connection.ServerInfo?.Version));
         var running = new List<Task>();
         var loaded = new List<IModelRunner>();
         try
@@ -122,6 +123,25 @@ public sealed partial class ProcessorService(
     [LoggerMessage(LogLevel.Warning, "Heartbeat not published: {Reason}")]
     private static partial void LogHeartbeatFailed(ILogger logger, string reason);
 
+    [LoggerMessage(LogLevel.Information, "Connected to nats-server {Version}: {Overflow}")]
+    private static partial void LogOverflowMode(ILogger logger, string version, string overflow);
+
     [LoggerMessage(LogLevel.Information, "Serving {Model} on {Device} with capacity {Capacity} as {Worker}")]
     private static partial void LogServing(ILogger logger, string model, string device, int capacity, string worker);
+}
+
+/// <summary>
+/// Which overflow a server allows. nats-server 2.11 added priority groups (policy <c>overflow</c>,
+/// <c>min_pending</c>); 2.9 and 2.10 accept those consumer fields and silently ignore them, so the
+/// version decides, never the configuration's acceptance.
+/// </summary>
+public static class OverflowMode
+{
+    public static bool ServerHasPriorityGroups(string? version) =>
+        Version.TryParse(version?.Split('-', '+')[0], out var parsed) && parsed >= new Version(2, 11);
+
+    public static string Describe(string? version) => ServerHasPriorityGroups(version)
+        ? "it has priority groups (2.11+), but this build emulates overflow in the client on every server version"
+            + " (the native path is not built: no 2.11 server was available to test it)"
+        : "no priority groups before 2.11: overflow is emulated in the client (QueuePlanner)";
 }

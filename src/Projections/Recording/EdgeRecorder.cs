@@ -77,7 +77,7 @@ public sealed partial class EdgeRecorder(
                         continue;
                     }
 
-                    var run = await ContiguousAsync(batch, stoppingToken);
+                    var run = await LogRun.ContiguousAsync(js, EdgeTopology.CoreStream, batch, _checkpoint, (from, to) => LogExpired(logger, from, to), stoppingToken);
                     if (run.Count > 0)
                     {
                         await RecordWithRetryAsync(run, stoppingToken);
@@ -111,39 +111,6 @@ public sealed partial class EdgeRecorder(
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
-    }
-
-    /// <summary>
-    /// The messages of the batch that continue the checkpoint without a hole, in order. A hole
-    /// left by messages the stream no longer holds (older than its maximum age) is stepped over.
-    /// </summary>
-    private async Task<List<INatsJSMsg<byte[]>>> ContiguousAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
-    {
-        var expected = _checkpoint + 1;
-        var fresh = batch.Where(m => Sequence(m) >= expected).DistinctBy(Sequence).OrderBy(Sequence).ToList();
-        if (fresh.Count > 0 && Sequence(fresh[0]) != expected)
-        {
-            var first = (await js.GetStreamAsync(EdgeTopology.CoreStream, cancellationToken: ct)).Info.State.FirstSeq;
-            if (first > expected)
-            {
-                LogExpired(logger, expected, first - 1);
-                expected = first;
-            }
-        }
-
-        var run = new List<INatsJSMsg<byte[]>>(fresh.Count);
-        foreach (var msg in fresh)
-        {
-            if (Sequence(msg) != expected)
-            {
-                break;
-            }
-
-            run.Add(msg);
-            expected++;
-        }
-
-        return run;
     }
 
     private async Task RecordWithRetryAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)

@@ -51,7 +51,7 @@ public sealed partial class EventRecorder(
             {
                 await RecordFromCheckpointAsync(attempt.Token);
             }
-            catch (Exception e) when (e is NatsException or TimeoutException && !stoppingToken.IsCancellationRequested)
+            catch (Exception e) when (e is NatsException or TimeoutException or RecorderGapException && !stoppingToken.IsCancellationRequested)
             {
                 // NATS unreachable or its stream electing a leader: start again from the checkpoint,
                 // which names exactly what PostgreSQL holds, so nothing is skipped or recorded twice.
@@ -82,10 +82,21 @@ public sealed partial class EventRecorder(
                     batch.Add(msg);
                 }
 
-                await RecordWithRetryAsync(batch, stoppingToken);
-                foreach (var msg in batch)
+                var run = await LogRun.ContiguousAsync(js, NatsTopology.EventsStream, batch, _checkpoint, (from, to) => LogExpired(logger, from, to), stoppingToken);
+                if (run.Count > 0)
+                {
+                    await RecordWithRetryAsync(run, stoppingToken);
+                }
+
+                foreach (var msg in batch.Where(m => Sequence(m) <= _checkpoint))
                 {
                     await msg.AckAsync(cancellationToken: stoppingToken);
+                }
+
+                if (batch.Any(m => Sequence(m) > _checkpoint))
+                {
+                    // A gap (see LogRun): start again from the checkpoint, in order.
+                    throw new RecorderGapException(_checkpoint);
                 }
             }
         }
@@ -290,7 +301,7 @@ public sealed partial class EventRecorder(
         return wrapper;
     }
 
-    private static ulong Sequence(INatsJSMsg<byte[]> msg) => msg.Metadata?.Sequence.Stream ?? 0;
+    private static ulong Sequence(INatsJSMsg<byte[]> msg) => LogRun.Sequence(msg);
 
     private static (Guid JobId, Guid EventId, object Event) Decode(INatsJSMsg<byte[]> msg)
     {
@@ -401,6 +412,9 @@ public sealed partial class EventRecorder(
     [LoggerMessage(LogLevel.Warning, "Recording paused, restarting from the checkpoint: {Reason}")]
     private static partial void LogRestarting(ILogger logger, string reason);
 
+    [LoggerMessage(LogLevel.Error, "Events {From}..{To} left the event log (its maximum age, or deleted) before they were recorded")]
+    private static partial void LogExpired(ILogger logger, ulong from, ulong to);
+
     [LoggerMessage(LogLevel.Debug, "Event {EventType} of job {JobId} arrived after its terminal event; skipped")]
     private static partial void LogAfterTerminal(ILogger logger, Guid jobId, string eventType);
 }
@@ -418,3 +432,6 @@ public sealed class RecorderOptions
 
     public string Schema { get; set; } = "cqrsi";
 }
+
+/// <summary>Messages after the checkpoint arrived with a hole before them: recording restarts from the checkpoint.</summary>
+internal sealed class RecorderGapException(ulong checkpoint) : Exception($"Messages after event log sequence {checkpoint} arrived with a hole before them");

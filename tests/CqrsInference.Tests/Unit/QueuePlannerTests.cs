@@ -141,4 +141,14 @@ public sealed class QueuePlannerTests
         JobQueue.TryParse("jobs.eu.m.urgent.a", out _).ShouldBeFalse();
         JobQueue.TryParse("events.eu.m.batch.a", out _).ShouldBeFalse();
     }
+
+    [Theory]
+    [InlineData("2.9.10", false)]
+    [InlineData("2.10.22", false)]
+    [InlineData("2.11.0", true)]
+    [InlineData("2.12.1-beta", true)]
+    [InlineData(null, false)]
+    [InlineData("garbage", false)]
+    public void Only_servers_from_2_11_have_priority_groups(string? version, bool native) =>
+        OverflowMode.ServerHasPriorityGroups(version).ShouldBe(native);
 }

@@ -1,0 +1,70 @@
+using NATS.Client.JetStream;
+
+namespace CqrsInference.Projections.Recording;
+
+/// <summary>
+/// The gap rule of both recorders: record only messages that continue the checkpoint without a
+/// hole. A message delivered but lost with its connection stays pending until its ack wait ends;
+/// recording later ones first would move the checkpoint past it and skip it for good.
+/// </summary>
+internal static class LogRun
+{
+    public static ulong Sequence(INatsJSMsg<byte[]> msg) => msg.Metadata?.Sequence.Stream ?? 0;
+
+    /// <summary>
+    /// The messages of the batch that continue <paramref name="checkpoint"/>, in order. A hole left
+    /// by messages the stream no longer holds (older than its maximum age, or deleted) is stepped
+    /// over and reported through <paramref name="expired"/>.
+    /// </summary>
+    public static async Task<List<INatsJSMsg<byte[]>>> ContiguousAsync(
+        INatsJSContext js, string stream, IReadOnlyList<INatsJSMsg<byte[]>> batch, ulong checkpoint, Action<ulong, ulong> expired, CancellationToken ct)
+    {
+        var expected = checkpoint + 1;
+        var fresh = batch.Where(m => Sequence(m) >= expected).DistinctBy(Sequence).OrderBy(Sequence).ToList();
+        if (fresh.Count > 0 && Sequence(fresh[0]) != expected)
+        {
+            var first = (await js.GetStreamAsync(stream, cancellationToken: ct)).Info.State.FirstSeq;
+            if (first > expected)
+            {
+                expired(expected, first - 1);
+                expected = first;
+            }
+        }
+
+        var run = new List<INatsJSMsg<byte[]>>(fresh.Count);
+        foreach (var msg in fresh)
+        {
+            // A hole is a message still to come, unless the stream no longer holds it (deleted):
+            // then it is stepped over, or recording would stop at it for good.
+            while (Sequence(msg) > expected && run.Count == 0 && !await ExistsAsync(js, stream, expected, ct))
+            {
+                expired(expected, expected);
+                expected++;
+            }
+
+            if (Sequence(msg) != expected)
+            {
+                break;
+            }
+
+            run.Add(msg);
+            expected++;
+        }
+
+        return run;
+    }
+
+    private static async Task<bool> ExistsAsync(INatsJSContext js, string stream, ulong sequence, CancellationToken ct)
+    {
+        try
+        {
+            var info = await js.GetStreamAsync(stream, cancellationToken: ct);
+            await info.GetAsync(new NATS.Client.JetStream.Models.StreamMsgGetRequest { Seq = sequence }, ct);
+            return true;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return false;
+        }
+    }
+}
