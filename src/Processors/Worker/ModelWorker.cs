@@ -89,7 +89,6 @@ public sealed partial class ModelWorker(
         var waking = WakeOnQueuedAsync(wakeStop.Token);
         IReadOnlyList<QueueState> known = [];
         var knownAt = long.MinValue;
-        var lookAgain = 0;
         var lastLook = 0L;
         var pulls = new List<Task>();
         while (!ct.IsCancellationRequested)
@@ -106,13 +105,8 @@ public sealed partial class ModelWorker(
             // every 100 ms under load; in between the plan draws on what the last read left.
             var age = knownAt == long.MinValue ? TimeSpan.MaxValue : clock.GetElapsedTime(knownAt);
             var refreshed = false;
-            if (Interlocked.Exchange(ref _woken, 0) == 1)
-            {
-                // Woken by a job stored in the event log: it reaches the work queue a moment later.
-                lookAgain = 4;
-            }
-
-            if (age > TimeSpan.FromMilliseconds(100) || (lookAgain > 0 && age > TimeSpan.FromMilliseconds(2)))
+            var woken = Interlocked.Exchange(ref _woken, 0) == 1;
+            if (age > TimeSpan.FromMilliseconds(100) || (woken && age > TimeSpan.FromMilliseconds(2)))
             {
                 try
                 {
@@ -142,11 +136,13 @@ public sealed partial class ModelWorker(
             var plan = planner.Plan(known, free, remoteAllowance, clock.GetUtcNow());
             if (plan.Count == 0)
             {
-                if (refreshed && lookAgain > 0)
+                if (refreshed && TakeWokenQueue() is { } queue)
                 {
-                    // 5, 10, 20, 40 ms: the job is on its way from the event log to the work queue.
-                    await WaitForSignalAsync(TimeSpan.FromMilliseconds(5 << (4 - lookAgain)), ct);
-                    lookAgain--;
+                    // Woken for a job the counts do not show yet: it is stored in the event log and
+                    // reaches the work queue a moment later. A pull that waits at the server for it
+                    // (one job, one slot) takes it the moment it arrives.
+                    Interlocked.Increment(ref _reserved);
+                    pulls.Add(PullAsync(new PullPlan(queue, 1, Remote: false, WaitAtServer: TimeSpan.FromMilliseconds(500))));
                 }
                 else if (refreshed || age < TimeSpan.FromMilliseconds(10))
                 {
@@ -159,13 +155,12 @@ public sealed partial class ModelWorker(
                 continue;
             }
 
-            lookAgain = 0;
-
             known = known.Select(q => plan.FirstOrDefault(p => p.Queue == q.Queue) is { } taken
                 ? q with { Waiting = Math.Max(0, q.Waiting - taken.Count), InFlight = q.InFlight + taken.Count }
                 : q).ToList();
             foreach (var pull in plan)
             {
+                _wokenQueues.TryRemove(pull.Queue, out _);
                 Interlocked.Add(ref _reserved, pull.Count);
                 pulls.Add(PullAsync(pull));
             }
@@ -202,6 +197,23 @@ public sealed partial class ModelWorker(
     }
 
     private int _woken;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<JobQueue, byte> _wokenQueues = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<JobQueue, byte> _waitingOn = new();
+
+    /// <summary>A queue a wake-up named that no waiting pull covers yet, or null.</summary>
+    private JobQueue? TakeWokenQueue()
+    {
+        foreach (var queue in _wokenQueues.Keys)
+        {
+            _wokenQueues.TryRemove(queue, out _);
+            if (_waitingOn.TryAdd(queue, 0))
+            {
+                return queue;
+            }
+        }
+
+        return null;
+    }
     private int _remoteInFlight;
 
     private async Task WaitForSignalAsync(TimeSpan timeout, CancellationToken ct)
@@ -220,8 +232,13 @@ public sealed partial class ModelWorker(
     {
         try
         {
-            await foreach (var _ in js.Connection.SubscribeAsync<byte[]>(JobQueues.QueuedSubject(options.Region, model.Name), cancellationToken: ct))
+            await foreach (var msg in js.Connection.SubscribeAsync<byte[]>(JobQueues.QueuedSubject(options.Region, model.Name), cancellationToken: ct))
             {
+                if (JobQueue.TryParse("jobs" + msg.Subject[JobQueues.QueuedPrefix.Length..], out var queue))
+                {
+                    _wokenQueues.TryAdd(queue, 0);
+                }
+
                 if (Interlocked.Exchange(ref _woken, 1) == 0)
                 {
                     _capacityChanged.Release();
@@ -241,7 +258,10 @@ public sealed partial class ModelWorker(
         try
         {
             var consumer = await queues.EnsureAsync(pull.Queue, CancellationToken.None);
-            await foreach (var msg in consumer.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = pull.Count, Expires = options.PullExpires }))
+            var fetched = pull.WaitAtServer is { } wait
+                ? consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = pull.Count, Expires = wait })
+                : consumer.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = pull.Count, Expires = options.PullExpires });
+            await foreach (var msg in fetched)
             {
                 delivered++;
                 Interlocked.Decrement(ref _reserved);
@@ -280,6 +300,11 @@ public sealed partial class ModelWorker(
         finally
         {
             Interlocked.Add(ref _reserved, -(pull.Count - delivered));
+            if (pull.WaitAtServer is not null)
+            {
+                _waitingOn.TryRemove(pull.Queue, out _);
+            }
+
             _capacityChanged.Release();
         }
     }

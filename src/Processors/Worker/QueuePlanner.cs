@@ -37,8 +37,11 @@ public sealed class SchedulingOptions
     public TimeSpan IdleScan { get; set; } = TimeSpan.FromMilliseconds(250);
 }
 
-/// <summary>A pull the processor should make: how many jobs from which queue, and whether they are another region's.</summary>
-public sealed record PullPlan(JobQueue Queue, int Count, bool Remote);
+/// <summary>
+/// A pull the processor should make: how many jobs from which queue, whether they are another
+/// region's, and how long the pull may wait at the server for them (null: not at all).
+/// </summary>
+public sealed record PullPlan(JobQueue Queue, int Count, bool Remote, TimeSpan? WaitAtServer = null);
 
 /// <summary>
 /// Decides what a processor with free capacity takes next (pure: the queues' states in, pulls out).

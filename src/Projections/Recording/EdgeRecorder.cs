@@ -80,7 +80,7 @@ public sealed partial class EdgeRecorder(
                     var run = await LogRun.ContiguousAsync(js, EdgeTopology.CoreStream, batch, _checkpoint, (from, to) => LogExpired(logger, from, to), stoppingToken);
                     if (run.Count > 0)
                     {
-                        await RecordWithRetryAsync(run, stoppingToken);
+                        await LogRun.RecordWithRetryAsync(run, () => RecordAsync(run, stoppingToken), (count, seconds, reason) => LogRecordFailed(logger, count, seconds, reason), stoppingToken);
                     }
 
                     foreach (var msg in batch.Where(m => Sequence(m) <= _checkpoint))
@@ -109,29 +109,6 @@ public sealed partial class EdgeRecorder(
                 // The core's nats-server is away: what was not acknowledged is delivered again.
                 LogConsumeError(logger, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-        }
-    }
-
-    private async Task RecordWithRetryAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                await RecordAsync(batch, ct);
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && e is not NATS.Client.Core.NatsException)
-            {
-                LogRecordFailed(logger, batch.Count, delay.TotalSeconds, e.Message);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                foreach (var msg in batch)
-                {
-                    await msg.AckProgressAsync(cancellationToken: ct);
-                }
             }
         }
     }

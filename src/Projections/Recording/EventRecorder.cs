@@ -85,7 +85,7 @@ public sealed partial class EventRecorder(
                 var run = await LogRun.ContiguousAsync(js, NatsTopology.EventsStream, batch, _checkpoint, (from, to) => LogExpired(logger, from, to), stoppingToken);
                 if (run.Count > 0)
                 {
-                    await RecordWithRetryAsync(run, stoppingToken);
+                    await LogRun.RecordWithRetryAsync(run, () => RecordAsync(run, stoppingToken), (count, seconds, reason) => LogRecordFailed(logger, count, seconds, reason), stoppingToken);
                 }
 
                 foreach (var msg in batch.Where(m => Sequence(m) <= _checkpoint))
@@ -138,31 +138,6 @@ public sealed partial class EventRecorder(
         }
 
         writer.TryComplete();
-    }
-
-    private async Task RecordWithRetryAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                await RecordAsync(batch, ct);
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                // PostgreSQL is down or failing: the events wait in JetStream, unacknowledged, and
-                // the batch is retried as it was, so nothing is skipped or recorded twice.
-                LogRecordFailed(logger, batch.Count, delay.TotalSeconds, e.Message);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                foreach (var msg in batch)
-                {
-                    await msg.AckProgressAsync(cancellationToken: ct);
-                }
-            }
-        }
     }
 
     /// <summary>Records one batch in one transaction; returns the number of events appended.</summary>

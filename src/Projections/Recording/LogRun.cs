@@ -67,4 +67,34 @@ internal static class LogRun
             return false;
         }
     }
+
+    /// <summary>
+    /// Records a batch until it is recorded. PostgreSQL down or failing: the events wait in
+    /// JetStream, unacknowledged (progress acks keep them), and the batch is retried as it was, so
+    /// nothing is skipped or recorded twice. A NATS failure goes to the caller, which starts again
+    /// from its checkpoint.
+    /// </summary>
+    public static async Task RecordWithRetryAsync(
+        IReadOnlyList<INatsJSMsg<byte[]>> batch, Func<Task> record, Action<int, double, string> failed, CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                await record();
+                return;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && e is not NATS.Client.Core.NatsException)
+            {
+                failed(batch.Count, delay.TotalSeconds, e.Message);
+                await Task.Delay(delay, ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                foreach (var msg in batch)
+                {
+                    await msg.AckProgressAsync(cancellationToken: ct);
+                }
+            }
+        }
+    }
 }
