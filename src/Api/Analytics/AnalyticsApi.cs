@@ -20,7 +20,7 @@ public static class AnalyticsApi
         DateTimeOffset Bucket, string? Model, string? Region, string? Tenant, string? Device,
         long Submitted, long Succeeded, long Failed, double BusySeconds, decimal Cost,
         double? QueueWaitP50Ms, double? QueueWaitP95Ms, double? QueueWaitP99Ms,
-        double? RunP50Ms, double? RunP95Ms, double? RunP99Ms, double? MeanBatchSize);
+        double? RunP50Ms, double? RunP95Ms, double? RunP99Ms, double? MeanBatchSize, long Overflowed = 0);
 
     public sealed record UtilizationRow(
         DateTimeOffset Bucket, string Key, double OnlineSeconds, double SlotSeconds, double BusySeconds, double? BusyPercent);
@@ -85,7 +85,8 @@ public static class AnalyticsApi
                     g.Sum(u => u.Submitted), succeeded, g.Sum(u => u.Failed), Math.Round(g.Sum(u => u.BusySeconds), 6), Math.Round(cost, 6),
                     Histogram.Percentile(waits, 50), Histogram.Percentile(waits, 95), Histogram.Percentile(waits, 99),
                     Histogram.Percentile(runs, 50), Histogram.Percentile(runs, 95), Histogram.Percentile(runs, 99),
-                    succeeded == 0 ? null : Math.Round((double)g.Sum(u => u.BatchSizeSum) / succeeded, 3));
+                    succeeded == 0 ? null : Math.Round((double)g.Sum(u => u.BatchSizeSum) / succeeded, 3),
+                    g.Sum(u => u.Overflowed));
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Model).ThenBy(r => r.Region).ThenBy(r => r.Tenant).ThenBy(r => r.Device)
             .ToList();

@@ -6,7 +6,9 @@ namespace CqrsInference.Projections.Analytics;
 
 /// <summary>
 /// Usage of one hour × model × region × tenant × device class: what analysts group and sum.
-/// Submissions have no device yet and count under device <c>-</c>.
+/// Submissions have no device yet and count under device <c>-</c>. The region is the job's own
+/// (home) region, also for jobs that overflowed to another region's processors (counted in
+/// <see cref="Overflowed"/>); per-processor utilization counts in the processor's region.
 /// </summary>
 public sealed class UsageBucket
 {
@@ -32,6 +34,9 @@ public sealed class UsageBucket
     public double BusySeconds { get; set; }
 
     public long BatchSizeSum { get; set; }
+
+    /// <summary>Starts of this region's jobs on another region's processor (overflow).</summary>
+    public long Overflowed { get; set; }
 
     public long[] QueueWaitMs { get; set; } = new long[Histogram.Buckets];
 
@@ -75,6 +80,10 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
     {
         Describe(usage, e.StartedAt, e.Context);
         Histogram.Add(usage.QueueWaitMs, e.QueueWaitMs);
+        if (e.Overflowed)
+        {
+            usage.Overflowed++;
+        }
     }
 
     public static void Apply(V1.JobSucceeded e, UsageBucket usage)

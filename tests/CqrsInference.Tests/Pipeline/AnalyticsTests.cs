@@ -47,6 +47,7 @@ public sealed class AnalyticsTests(AnalyticsFixture pipeline) : IClassFixture<An
         run.GetProperty("busySeconds").GetDouble().ShouldBe(0.5);                     // 100/2 + 100/2 + 400/1 ms
         run.GetProperty("cost").GetDecimal().ShouldBe(0.0005m);                        // 0.5 s × 3.6 per hour / 3600
         run.GetProperty("meanBatchSize").GetDouble().ShouldBe(1.667);                  // (2 + 2 + 1) / 3
+        run.GetProperty("overflowed").GetInt64().ShouldBe(1);                         // one "eu" job ran in "us"
         run.GetProperty("queueWaitP50Ms").GetDouble().ShouldBe(Bound(20));            // 10, 20, 30, 1000 ms
         run.GetProperty("queueWaitP99Ms").GetDouble().ShouldBe(Bound(1000));
         run.GetProperty("runP50Ms").GetDouble().ShouldBe(Bound(100));                 // 100, 100, 400 ms
@@ -165,7 +166,7 @@ public sealed class AnalyticsTests(AnalyticsFixture pipeline) : IClassFixture<An
             var id = Guid.NewGuid();
             var submittedAt = Hour.AddMinutes(5);
             object[] events = i < 3
-                ? [Submitted(id, submittedAt), new V1.JobStarted(id, 1, "synthetic-gpu-1", "cuda", Hour.AddMinutes(6), waits[i], context),
+                ? [Submitted(id, submittedAt), new V1.JobStarted(id, 1, "synthetic-gpu-1", "cuda", Hour.AddMinutes(6), waits[i], context, "us", Overflowed: i == 0),
                     new V1.JobSucceeded(id, 1, "synthetic-gpu-1", "cuda", Hour.AddMinutes(7), runs[i].RunMs, runs[i].Batch, [], null, context)]
                 : [Submitted(id, submittedAt), new V1.JobStarted(id, 1, "synthetic-gpu-1", "cuda", Hour.AddMinutes(6), waits[i], context),
                     new V1.JobFailed(id, 1, "synthetic-gpu-1", "cuda", Hour.AddMinutes(7), "boom", "synthetic failure", false, context)];
