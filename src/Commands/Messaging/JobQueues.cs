@@ -50,8 +50,10 @@ public sealed record QueueState(JobQueue Queue, long Waiting, long InFlight, Dat
 /// <summary>Creates the queues' consumers and reads their state.</summary>
 public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
 {
-    /// <summary>Core NATS subjects on which the JOBS stream republishes the headers of each job it stores.</summary>
+    /// <summary>Core NATS subjects on which the API announces each job it queued (processors wake on them).</summary>
     public const string QueuedPrefix = "cqrsi.queued";
+
+    public static string QueuedSubject(JobQueue queue) => $"{QueuedPrefix}.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}";
 
     private readonly ConcurrentDictionary<string, Task<INatsJSConsumer>> _consumers = new();
 

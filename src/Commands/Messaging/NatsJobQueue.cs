@@ -27,6 +27,11 @@ public sealed class NatsJobQueue(INatsJSContext js, JobQueues queues) : IJobQueu
             opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
         ack.EnsureStored();
+
+        // Wake the processors idle on this queue's region and model (core NATS, no payload, not
+        // awaited by anyone): they need not poll. A stream RePublish would do the same from the
+        // server, but nats-server 2.9 refuses to add one to an existing stream.
+        await js.Connection.PublishAsync(JobQueues.QueuedSubject(queue), cancellationToken: ct);
         return (ack.Duplicate, payload.Length);
     }
 }

@@ -38,11 +38,6 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
                 MaxAge = options.EventsMaxAge,
                 DuplicateWindow = options.DuplicateWindow,
                 NumReplicas = options.Replicas,
-
-                // Each stored job's headers, republished on core NATS: processors idle on their home
-                // queues wake on it instead of polling. (The work queue, whose only input is its
-                // source, cannot republish; the job reaches it a moment later.)
-                Republish = new Republish { Src = "jobs.>", Dest = $"{JobQueues.QueuedPrefix}.>", HeadersOnly = true },
                 Description = "Job submissions and lifecycle events, in order: the recorder's source.",
             },
             ct);

@@ -227,7 +227,7 @@ public sealed partial class ModelWorker(
         }
     }
 
-    /// <summary>The JOBS stream republishes each stored job's headers; one at home wakes the fetch loop.</summary>
+    /// <summary>The API announces each job it queued; one at home wakes the fetch loop.</summary>
     private async Task WakeOnQueuedAsync(CancellationToken ct)
     {
         try
