@@ -132,7 +132,7 @@ public sealed partial class ModelWorker(
                 }
             }
 
-            var remoteAllowance = Math.Min(options.Scheduling.RemoteSlots, Slots) - Volatile.Read(ref _remoteInFlight);
+            var remoteAllowance = Math.Min(options.Scheduling.RemoteSlots, Slots) - Volatile.Read(ref _remoteInFlight) - Volatile.Read(ref _remoteReserved);
             var plan = planner.Plan(known, free, remoteAllowance, clock.GetUtcNow());
             if (plan.Count == 0)
             {
@@ -162,6 +162,13 @@ public sealed partial class ModelWorker(
             {
                 _wokenQueues.TryRemove(pull.Queue, out _);
                 Interlocked.Add(ref _reserved, pull.Count);
+                if (pull.Remote)
+                {
+                    // Counted against RemoteSlots from now, not only once delivered: otherwise the
+                    // next plan, made before this pull returns, would take another remote job.
+                    Interlocked.Add(ref _remoteReserved, pull.Count);
+                }
+
                 pulls.Add(PullAsync(pull));
             }
         }
@@ -215,6 +222,7 @@ public sealed partial class ModelWorker(
         return null;
     }
     private int _remoteInFlight;
+    private int _remoteReserved;
 
     private async Task WaitForSignalAsync(TimeSpan timeout, CancellationToken ct)
     {
@@ -300,6 +308,11 @@ public sealed partial class ModelWorker(
         finally
         {
             Interlocked.Add(ref _reserved, -(pull.Count - delivered));
+            if (pull.Remote)
+            {
+                Interlocked.Add(ref _remoteReserved, -pull.Count);
+            }
+
             if (pull.WaitAtServer is not null)
             {
                 _waitingOn.TryRemove(pull.Queue, out _);
