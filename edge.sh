@@ -8,7 +8,9 @@
 #                              nats-server that is a leaf node of the core with JetStream domain
 #                              <site> (clients 127.0.0.1:4331, 4332, ...) and the site's processor
 #                              (role edge) watching .data/edge/<site>/input for 16-bit PCM WAV audio
-#                              (speech detection) and PNG frames of a text line (text reading).
+#                              (speech detection) and PNG frames of a text line (text reading), and
+#                              the same items over MQTT (127.0.0.1:1883, 1884, ...; topic
+#                              cqrsi/<site>/raw/<wav|png|jpg>/<item>, QoS 1).
 #                              Each site gets a sample feed of 5 items. Ctrl-C stops it all.
 #   ./edge.sh feed <site> [n]  drops n (default 10) more raw items into the site's input: spoken clips
 #                              (espeak-ng) and every fourth a frame of text (imagemagick).
@@ -28,6 +30,7 @@ LEAF_PORT=${CQRSI_EDGE_LEAF_PORT:-7422}
 PG_PORT=${CQRSI_EDGE_PG_PORT:-55435}
 HTTP_URL=${CQRSI_EDGE_URL:-http://127.0.0.1:8090}
 SITE_BASE_PORT=${CQRSI_EDGE_SITE_BASE_PORT:-4330}
+SITE_MQTT_BASE_PORT=${CQRSI_EDGE_SITE_MQTT_BASE_PORT:-1882}
 SITE_MONITOR_BASE_PORT=${CQRSI_EDGE_SITE_MONITOR_BASE_PORT:-8330}
 APP="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
 
@@ -129,17 +132,19 @@ pids+=($!)
 
 i=1
 for site in "${sites[@]}"; do
-  port=$((SITE_BASE_PORT + i)) mon=$((SITE_MONITOR_BASE_PORT + i))
+  port=$((SITE_BASE_PORT + i)) mon=$((SITE_MONITOR_BASE_PORT + i)) mqtt=$((SITE_MQTT_BASE_PORT + i))
   CQRSI_NATS_DOMAIN="$site" \
-  CQRSI_NATS_EXTRA_CONF="leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
+  CQRSI_NATS_EXTRA_CONF="server_name: \"$site-edge\"
+mqtt { listen: \"127.0.0.1:$mqtt\" }
+leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
     cqrsi_start_nats "$EDGE/$site/nats" "$port" "$mon"
   mkdir -p "$EDGE/$site/input" "$EDGE/$site/state"
   [ -n "$(ls -A "$EDGE/$site/input")" ] || edge_feed "$site" 5
   env "${common_env[@]}" "Cqrsi__Roles=edge" "Nats__Url=nats://127.0.0.1:$port" "Urls=http://127.0.0.1:0" \
-    "EdgeSite__Name=$site" "EdgeSite__InputDirectory=$EDGE/$site/input" "EdgeSite__StateDirectory=$EDGE/$site/state" \
+    "EdgeSite__Name=$site" "EdgeSite__InputDirectory=$EDGE/$site/input" "EdgeSite__StateDirectory=$EDGE/$site/state" "EdgeSite__Mqtt=true" \
     dotnet "$APP" > >(sed "s/^/[$site] /") 2>&1 &
   pids+=($!)
-  echo "==> edge site $site: nats-server nats://127.0.0.1:$port (domain $site, leaf of 127.0.0.1:$LEAF_PORT, monitor http://127.0.0.1:$mon), raw feed $EDGE/$site/input"
+  echo "==> edge site $site: nats-server nats://127.0.0.1:$port (domain $site, leaf of 127.0.0.1:$LEAF_PORT, monitor http://127.0.0.1:$mon), raw feed $EDGE/$site/input or MQTT 127.0.0.1:$mqtt (topic cqrsi/$site/raw/<wav|png|jpg>/<item>, QoS 1)"
   i=$((i + 1))
 done
 

@@ -83,6 +83,43 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
             ct);
     }
 
+    /// <summary>The site's raw input that arrives over MQTT: topic <c>cqrsi/&lt;site&gt;/raw/&lt;wav|png|jpg&gt;/&lt;item&gt;</c>.</summary>
+    public static string RawStream(string site) => $"RAW_{site}";
+
+    public static string RawSubjects(string site) => $"cqrsi.{site}.raw.>";
+
+    /// <summary>The site processor's durable on <see cref="RawStream"/>.</summary>
+    public const string RawConsumer = "edge_raw";
+
+    /// <summary>
+    /// Creates the site's raw-input work queue on the site's nats-server, which converts MQTT
+    /// publishes on <c>cqrsi/&lt;site&gt;/raw/…</c> into these subjects. It lives in the site's
+    /// domain only (the core sources nothing from it) and a raw item leaves it when the processor
+    /// acknowledges it, after the item's events are stored: raw data never leaves the site and
+    /// does not pile up there.
+    /// </summary>
+    public static async Task<INatsJSConsumer> EnsureRawAsync(INatsJSContext siteJs, string site, TimeSpan maxAge, CancellationToken ct)
+    {
+        await siteJs.CreateOrUpdateStreamAsync(
+            new StreamConfig(RawStream(site), [RawSubjects(site)])
+            {
+                Retention = StreamConfigRetention.Workqueue,
+                Storage = StreamConfigStorage.File,
+                MaxAge = maxAge,
+                Description = $"Raw sensor input of edge site {site} (over MQTT), until the site's processor has processed it.",
+            },
+            ct);
+        return await siteJs.CreateOrUpdateConsumerAsync(
+            RawStream(site),
+            new ConsumerConfig(RawConsumer)
+            {
+                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                AckWait = TimeSpan.FromSeconds(30),
+                Description = "The edge site processor: raw items in, events out.",
+            },
+            ct);
+    }
+
     /// <summary>
     /// Publishes an edge event to the site's stream and waits until it is stored (a duplicate counts
     /// as stored). Returns the bytes it put on the wire: subject, headers and body.

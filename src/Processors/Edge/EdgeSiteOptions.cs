@@ -16,6 +16,13 @@ public sealed class EdgeSiteOptions
     /// <summary>Where the durable checkpoint (the items done) lives; survives restarts of the processor.</summary>
     public string StateDirectory { get; set; } = "";
 
+    /// <summary>
+    /// Also take raw items published over MQTT to <c>cqrsi/&lt;site&gt;/raw/&lt;wav|png|jpg&gt;/&lt;item&gt;</c>
+    /// (QoS 1); the site's nats-server needs an <c>mqtt</c> listener. They wait in the site's
+    /// <c>RAW_&lt;site&gt;</c> work queue until processed.
+    /// </summary>
+    public bool Mqtt { get; set; }
+
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);

@@ -12,7 +12,8 @@ namespace CqrsInference.Processors.Edge;
 
 /// <summary>
 /// The edge role: runs inference where the raw data is. Watches the input folder for WAV files
-/// (speech found with Silero VAD) and PNG/JPEG frames (a line of text read with PP-OCRv4), and
+/// (speech found with Silero VAD) and PNG/JPEG frames (a line of text read with PP-OCRv4), and,
+/// with <see cref="EdgeSiteOptions.Mqtt"/>, the same items published over MQTT, and
 /// publishes the detections, then one
 /// <see cref="V1.EdgeItemProcessed"/> per item, to the site's own JetStream (its nats-server, a
 /// leaf node of the core), which stores them while the link to the core is down. Raw audio never
@@ -49,10 +50,13 @@ public sealed partial class EdgeSiteService(
         using var sessionOptions = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         using var detector = new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options);
         await EnsureStreamAsync(stoppingToken);
+        var raw = options.Mqtt
+            ? await RetryAsync("creating the raw-input stream", () => EdgeTopology.EnsureRawAsync(js, options.Name, options.StreamMaxAge, stoppingToken), stoppingToken)
+            : null;
         LogServing(logger, options.Name, options.InputDirectory, _checkpoint.Count);
         try
         {
-            await RunAsync(detector, stoppingToken);
+            await RunAsync(detector, raw, stoppingToken);
         }
         finally
         {
@@ -60,7 +64,7 @@ public sealed partial class EdgeSiteService(
         }
     }
 
-    private async Task RunAsync(SpeechDetector detector, CancellationToken stoppingToken)
+    private async Task RunAsync(SpeechDetector detector, INatsJSConsumer? raw, CancellationToken stoppingToken)
     {
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
@@ -79,12 +83,16 @@ public sealed partial class EdgeSiteService(
                 }
             }
 
+            var fromMqtt = raw is null ? 0 : await ProcessRawAsync(detector, raw, stoppingToken);
             if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
             {
                 lastBeat = await HeartbeatAsync(lastBeat, 0, stoppingToken);
             }
 
-            await Task.Delay(options.PollInterval, clock, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (fromMqtt == 0)
+            {
+                await Task.Delay(options.PollInterval, clock, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
     }
 
@@ -94,6 +102,65 @@ public sealed partial class EdgeSiteService(
             .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !_checkpoint!.IsDone(Path.GetFileName(f)))
             .Order(StringComparer.Ordinal)
             .ToList();
+
+    /// <summary>
+    /// Raw items that arrived over MQTT: each is processed like a file, and acknowledged (leaves the
+    /// site's raw queue) only after its events are stored. Its item id carries its sequence in the
+    /// raw stream, so a redelivery after a crash republishes the same message ids. Returns how many
+    /// were taken.
+    /// </summary>
+    private async Task<int> ProcessRawAsync(SpeechDetector detector, INatsJSConsumer raw, CancellationToken ct)
+    {
+        var taken = 0;
+        try
+        {
+            await foreach (var msg in raw.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 16 }, cancellationToken: ct))
+            {
+                taken++;
+                var parts = msg.Subject.Split('.');
+                var kind = parts.Length == 5 ? parts[3] : "";
+                var itemId = $"mqtt-{msg.Metadata?.Sequence.Stream ?? 0:D12}-{(parts.Length == 5 ? parts[4] : "item")}.{kind}";
+                try
+                {
+                    if (parts.Length != 5 || !Extensions.Contains($".{kind}"))
+                    {
+                        throw new InvalidDataException($"topic {msg.Subject} is not cqrsi/<site>/raw/<wav|png|jpg|jpeg>/<item>");
+                    }
+
+                    await ProcessBytesAsync(detector, itemId, $".{kind}", msg.Data ?? [], ct);
+                    await msg.AckAsync(cancellationToken: ct);
+                }
+                catch (InvalidDataException e)
+                {
+                    LogUnreadable(logger, itemId, e.Message);
+                    await msg.AckTerminateAsync(cancellationToken: ct);
+                }
+            }
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
+        {
+            // The site's own server is away: what was not acknowledged is delivered again.
+            LogRetry(logger, "raw input over MQTT", 1, e.Message);
+        }
+
+        return taken;
+    }
+
+    private async Task<T> RetryAsync<T>(string what, Func<Task<T>> action, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await action();
+            }
+            catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
+            {
+                LogRetry(logger, what, attempt, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
+            }
+        }
+    }
 
     private async Task EnsureStreamAsync(CancellationToken ct)
     {
@@ -141,20 +208,20 @@ public sealed partial class EdgeSiteService(
 
     private async Task ProcessAsync(SpeechDetector detector, string file, CancellationToken ct)
     {
-        if (Path.GetExtension(file).Equals(".wav", StringComparison.OrdinalIgnoreCase))
-        {
-            await ProcessAudioAsync(detector, file, ct);
-        }
-        else
-        {
-            await ProcessFrameAsync(file, ct);
-        }
+        var itemId = Path.GetFileName(file);
+        await ProcessBytesAsync(detector, itemId, Path.GetExtension(file), await File.ReadAllBytesAsync(file, ct), ct);
+
+        // Only now is the item done: everything it produced is stored in the site's stream.
+        _checkpoint!.MarkDone(itemId);
     }
 
-    private async Task ProcessFrameAsync(string file, CancellationToken ct)
+    private Task ProcessBytesAsync(SpeechDetector detector, string itemId, string extension, byte[] raw, CancellationToken ct) =>
+        extension.Equals(".wav", StringComparison.OrdinalIgnoreCase)
+            ? ProcessAudioAsync(detector, itemId, raw, ct)
+            : ProcessFrameAsync(itemId, extension, raw, ct);
+
+    private async Task ProcessFrameAsync(string itemId, string extension, byte[] raw, CancellationToken ct)
     {
-        var itemId = Path.GetFileName(file);
-        var raw = await File.ReadAllBytesAsync(file, ct);
         _reader ??= TextLineReader.Create(catalog, options.TextModel);
         var started = Stopwatch.GetTimestamp();
         var (text, confidence) = _reader.Read(raw);
@@ -169,17 +236,14 @@ public sealed partial class EdgeSiteService(
             events++;
         }
 
-        var kind = Path.GetExtension(file).Equals(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg";
+        var kind = extension.Equals(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg";
         eventBytes += await EdgeTopology.PublishAsync(js, new V1.EdgeItemProcessed(options.Name, itemId, kind, raw.Length, events, eventBytes, Math.Round(busy, 6), now), "items", ct);
-        _checkpoint!.MarkDone(itemId);
         _busySinceHeartbeat += busy;
         LogProcessed(logger, itemId, raw.Length, events, eventBytes);
     }
 
-    private async Task ProcessAudioAsync(SpeechDetector detector, string file, CancellationToken ct)
+    private async Task ProcessAudioAsync(SpeechDetector detector, string itemId, byte[] raw, CancellationToken ct)
     {
-        var itemId = Path.GetFileName(file);
-        var raw = await File.ReadAllBytesAsync(file, ct);
         var started = Stopwatch.GetTimestamp();
         var segments = detector.Detect(WavFile.ReadMono16k(raw));
         var busy = Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -195,9 +259,6 @@ public sealed partial class EdgeSiteService(
 
         var done = new V1.EdgeItemProcessed(options.Name, itemId, "audio/wav", raw.Length, segments.Count, eventBytes, Math.Round(busy, 6), now);
         eventBytes += await EdgeTopology.PublishAsync(js, done, "items", ct);
-
-        // Only now is the item done: everything it produced is stored in the site's stream.
-        _checkpoint!.MarkDone(itemId);
         _busySinceHeartbeat += busy;
         LogProcessed(logger, itemId, raw.Length, segments.Count, eventBytes);
     }

@@ -7,6 +7,9 @@ using CqrsInference.Projections.Analytics;
 using CqrsInference.Tests.Infrastructure;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 using NATS.Net;
@@ -25,6 +28,7 @@ public sealed class EdgeTests : IAsyncLifetime
     private const string FrameText = "Valve 4 pressure 7.2 bar";
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "cqrsi-edge-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly int _leafPort = NatsServerProcess.FreePort();
+    private readonly int _mqttPort = NatsServerProcess.FreePort();
     private readonly List<(string Extension, byte[] Bytes)> _clips = [];
     private readonly List<(string Name, long Bytes)> _fed = [];
     private NatsServerProcess _core = null!;
@@ -73,7 +77,9 @@ public sealed class EdgeTests : IAsyncLifetime
             leafnodes { listen: "127.0.0.1:{{_leafPort}}" }
             """);
         _edge = await NatsServerProcess.StartWithConfigAsync((port, dir) => $$"""
+            server_name: "{{Site}}-edge"
             listen: "127.0.0.1:{{port}}"
+            mqtt { listen: "127.0.0.1:{{_mqttPort}}" }
             jetstream { store_dir: "{{dir}}/js", domain: "{{Site}}" }
             leafnodes { remotes [ { url: "nats-leaf://127.0.0.1:{{_leafPort}}" } ], reconnect: 1 }
             """);
@@ -177,6 +183,44 @@ public sealed class EdgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Raw_items_published_over_mqtt_are_processed_at_the_site_and_reach_the_core_once()
+    {
+        _processor = await StartProcessorAsync(mqtt: true);
+
+        // A device publishes two spoken clips and a camera frame (QoS 1) to the site's MQTT listener.
+        using var device = new MqttClientFactory().CreateMqttClient();
+        await device.ConnectAsync(new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", _mqttPort).WithClientId("mic-and-camera-1").WithProtocolVersion(MqttProtocolVersion.V311).Build());
+        string[] topics = [$"cqrsi/{Site}/raw/wav/mic1-0001", $"cqrsi/{Site}/raw/wav/mic1-0002", $"cqrsi/{Site}/raw/png/cam1-0001"];
+        for (var i = 0; i < topics.Length; i++)
+        {
+            await device.PublishAsync(new MqttApplicationMessageBuilder()
+                .WithTopic(topics[i]).WithPayload(_clips[i].Bytes).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        }
+
+        await device.DisconnectAsync();
+        await WaitForCoreItemsAsync(3);
+
+        await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        var recorded = (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(Site))).Select(e => e.Data).ToList();
+        var items = recorded.OfType<V1.EdgeItemProcessed>().ToList();
+        items.Select(i => i.ItemId[..i.ItemId.LastIndexOf('.')].Split('-', 3)[2])
+            .ShouldBe(["mic1-0001", "mic1-0002", "cam1-0001"], ignoreOrder: true);
+        items.Sum(i => i.RawBytes).ShouldBe(_clips.Sum(c => (long)c.Bytes.Length));
+        recorded.OfType<V1.EdgeSpeechDetected>().Select(s => s.ItemId).Distinct().Count().ShouldBe(2);
+        recorded.OfType<V1.EdgeTextRead>().ShouldHaveSingleItem().Text.ShouldBe(FrameText);
+
+        // Processed raw items leave the site's raw queue; none of them crossed the link.
+        await using var nats = new NatsClient(_edge.Url);
+        await Retry.Until("the site's raw queue to be empty",
+            async () => (await nats.CreateJetStreamContext().GetStreamAsync(EdgeTopology.RawStream(Site))).Info.State.Messages,
+            n => n == 0);
+        await using var core = new NatsClient(_core.Url);
+        (await core.CreateJetStreamContext().GetStreamAsync(EdgeTopology.CoreStream, new StreamInfoRequest { SubjectsFilter = ">" }))
+            .Info.State.Subjects!.Keys.ShouldAllBe(subject => subject.StartsWith($"edge.{Site}.", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_message_delivered_elsewhere_and_never_acknowledged_is_still_recorded_without_waiting_for_redelivery()
     {
         _processor = await StartProcessorAsync();
@@ -247,9 +291,10 @@ public sealed class EdgeTests : IAsyncLifetime
         }
     }
 
-    private Task<ProcessorProcess> StartProcessorAsync() =>
+    private Task<ProcessorProcess> StartProcessorAsync(bool mqtt = false) =>
         ProcessorProcess.StartAsync(_edge.Url, "edge-site1", new Dictionary<string, string>
         {
+            ["EdgeSite:Mqtt"] = mqtt ? "true" : "false",
             ["Cqrsi:Roles"] = "edge",
             ["EdgeSite:Name"] = Site,
             ["EdgeSite:InputDirectory"] = Input,
