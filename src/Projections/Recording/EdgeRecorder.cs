@@ -77,18 +77,7 @@ public sealed partial class EdgeRecorder(
                         continue;
                     }
 
-                    var run = await LogRun.ContiguousAsync(js, EdgeTopology.CoreStream, batch, _checkpoint, (from, to) => LogExpired(logger, from, to), stoppingToken);
-                    if (run.Count > 0)
-                    {
-                        await LogRun.RecordWithRetryAsync(run, () => RecordAsync(run, stoppingToken), (count, seconds, reason) => LogRecordFailed(logger, count, seconds, reason), stoppingToken);
-                    }
-
-                    foreach (var msg in batch.Where(m => Sequence(m) <= _checkpoint))
-                    {
-                        await msg.AckAsync(cancellationToken: stoppingToken);
-                    }
-
-                    if (batch.Any(m => Sequence(m) > _checkpoint))
+                    if (!await LogRun.RecordInOrderAsync(js, EdgeTopology.CoreStream, batch, () => _checkpoint, run => RecordAsync(run, stoppingToken), logger, stoppingToken))
                     {
                         // A gap: messages after the checkpoint were delivered but never arrived (a
                         // connection lost mid-fetch leaves them pending until their ack wait ends).
@@ -234,12 +223,6 @@ public sealed partial class EdgeRecorder(
 
     [LoggerMessage(LogLevel.Warning, "Edge stream delivery skipped ahead of checkpoint {Sequence}; repositioning the consumer")]
     private static partial void LogGap(ILogger logger, ulong sequence);
-
-    [LoggerMessage(LogLevel.Error, "Edge stream messages {From} to {To} expired before they were recorded")]
-    private static partial void LogExpired(ILogger logger, ulong from, ulong to);
-
-    [LoggerMessage(LogLevel.Warning, "Recording {Count} edge events failed; retrying in {Seconds}s: {Reason}")]
-    private static partial void LogRecordFailed(ILogger logger, int count, double seconds, string reason);
 
     [LoggerMessage(LogLevel.Error, "Message {Subject} #{Sequence} of the edge stream cannot be recorded and is skipped: {Reason}")]
     private static partial void LogUndecodable(ILogger logger, string subject, ulong sequence, string reason);

@@ -82,18 +82,7 @@ public sealed partial class EventRecorder(
                     batch.Add(msg);
                 }
 
-                var run = await LogRun.ContiguousAsync(js, NatsTopology.EventsStream, batch, _checkpoint, (from, to) => LogExpired(logger, from, to), stoppingToken);
-                if (run.Count > 0)
-                {
-                    await LogRun.RecordWithRetryAsync(run, () => RecordAsync(run, stoppingToken), (count, seconds, reason) => LogRecordFailed(logger, count, seconds, reason), stoppingToken);
-                }
-
-                foreach (var msg in batch.Where(m => Sequence(m) <= _checkpoint))
-                {
-                    await msg.AckAsync(cancellationToken: stoppingToken);
-                }
-
-                if (batch.Any(m => Sequence(m) > _checkpoint))
+                if (!await LogRun.RecordInOrderAsync(js, NatsTopology.EventsStream, batch, () => _checkpoint, run => RecordAsync(run, stoppingToken), logger, stoppingToken))
                 {
                     // A gap (see LogRun): start again from the checkpoint, in order.
                     throw new RecorderGapException(_checkpoint);
@@ -375,9 +364,6 @@ public sealed partial class EventRecorder(
     [LoggerMessage(LogLevel.Warning, "Consuming the event log failed: {Reason}")]
     private static partial void LogConsumeError(ILogger logger, string reason);
 
-    [LoggerMessage(LogLevel.Warning, "Recording {Count} events failed; retrying in {Seconds}s: {Reason}")]
-    private static partial void LogRecordFailed(ILogger logger, int count, double seconds, string reason);
-
     [LoggerMessage(LogLevel.Error, "Event {EventType} of job {JobId} has no recorded submission; skipped")]
     private static partial void LogOrphan(ILogger logger, Guid jobId, string eventType);
 
@@ -386,9 +372,6 @@ public sealed partial class EventRecorder(
 
     [LoggerMessage(LogLevel.Warning, "Recording paused, restarting from the checkpoint: {Reason}")]
     private static partial void LogRestarting(ILogger logger, string reason);
-
-    [LoggerMessage(LogLevel.Error, "Events {From}..{To} left the event log (its maximum age, or deleted) before they were recorded")]
-    private static partial void LogExpired(ILogger logger, ulong from, ulong to);
 
     [LoggerMessage(LogLevel.Debug, "Event {EventType} of job {JobId} arrived after its terminal event; skipped")]
     private static partial void LogAfterTerminal(ILogger logger, Guid jobId, string eventType);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using NATS.Client.JetStream;
 
 namespace CqrsInference.Projections.Recording;
@@ -7,8 +8,31 @@ namespace CqrsInference.Projections.Recording;
 /// hole. A message delivered but lost with its connection stays pending until its ack wait ends;
 /// recording later ones first would move the checkpoint past it and skip it for good.
 /// </summary>
-internal static class LogRun
+internal static partial class LogRun
 {
+    /// <summary>
+    /// Records the part of the batch that continues the checkpoint (retrying while PostgreSQL
+    /// fails), then acknowledges what is recorded. Returns false when the batch had a hole after
+    /// the checkpoint: the caller starts again from the checkpoint, in order.
+    /// </summary>
+    public static async Task<bool> RecordInOrderAsync(
+        INatsJSContext js, string stream, IReadOnlyList<INatsJSMsg<byte[]>> batch, Func<ulong> checkpoint,
+        Func<IReadOnlyList<INatsJSMsg<byte[]>>, Task> record, ILogger logger, CancellationToken ct)
+    {
+        var run = await ContiguousAsync(js, stream, batch, checkpoint(), (from, to) => LogExpired(logger, stream, from, to), ct);
+        if (run.Count > 0)
+        {
+            await RecordWithRetryAsync(run, () => record(run), (count, seconds, reason) => LogRecordFailed(logger, count, stream, seconds, reason), ct);
+        }
+
+        foreach (var msg in batch.Where(m => Sequence(m) <= checkpoint()))
+        {
+            await msg.AckAsync(cancellationToken: ct);
+        }
+
+        return !batch.Any(m => Sequence(m) > checkpoint());
+    }
+
     public static ulong Sequence(INatsJSMsg<byte[]> msg) => msg.Metadata?.Sequence.Stream ?? 0;
 
     /// <summary>
@@ -97,4 +121,10 @@ internal static class LogRun
             }
         }
     }
+
+    [LoggerMessage(LogLevel.Error, "{Stream} messages {From} to {To} left the stream (its maximum age, or deleted) before they were recorded")]
+    private static partial void LogExpired(ILogger logger, string stream, ulong from, ulong to);
+
+    [LoggerMessage(LogLevel.Warning, "Recording {Count} events of {Stream} failed; retrying in {Seconds}s: {Reason}")]
+    private static partial void LogRecordFailed(ILogger logger, int count, string stream, double seconds, string reason);
 }
