@@ -21,6 +21,8 @@ public static class Telemetry
     public static readonly Counter<long> JobsCompleted = Meter.CreateCounter<long>("cqrsi.jobs.completed", description: "Jobs that reached a terminal state in a processor, by status");
     public static readonly Counter<long> Redeliveries = Meter.CreateCounter<long>("cqrsi.jobs.redeliveries", description: "Deliveries of a job after its first");
     public static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("cqrsi.jobs.dead_letters", description: "Jobs that ran out of attempts");
+
+    public static readonly Counter<long> Overflowed = Meter.CreateCounter<long>("cqrsi.jobs.overflowed", description: "Starts of a region's jobs on another region's processor (by the job's region and ran_in)");
     public static readonly Histogram<double> InferenceMs = Meter.CreateHistogram<double>("cqrsi.inference.duration", unit: "ms", description: "Time of one ONNX call (one batch)");
     public static readonly Histogram<long> BatchSize = Meter.CreateHistogram<long>("cqrsi.inference.batch_size", description: "Jobs per ONNX call");
 

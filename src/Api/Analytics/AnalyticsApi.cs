@@ -125,7 +125,8 @@ public static class AnalyticsApi
         return WantsCsv(http) ? Csv(rows) : Results.Ok(rows);
     }
 
-    public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight);
+    /// <summary>A model's queues in one region: jobs waiting (all, interactive, batch), in flight, and how many tenants have jobs waiting.</summary>
+    public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight, long InteractiveWaiting = 0, long BatchWaiting = 0, int TenantsWaiting = 0);
 
     public static async Task<IResult> QueuesAsync(Commands.Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
     {
@@ -141,7 +142,11 @@ public static class AnalyticsApi
                 rows.Add(new QueueDepth(model.Name, "-", 0, 0));
             }
 
-            rows.AddRange(regions.Select(g => new QueueDepth(model.Name, g.Key, g.Sum(q => q.Waiting), g.Sum(q => q.InFlight))));
+            rows.AddRange(regions.Select(g => new QueueDepth(
+                model.Name, g.Key, g.Sum(q => q.Waiting), g.Sum(q => q.InFlight),
+                g.Where(q => q.Queue.Priority == Commands.Jobs.Submitting.Priorities.Interactive).Sum(q => q.Waiting),
+                g.Where(q => q.Queue.Priority == Commands.Jobs.Submitting.Priorities.Batch).Sum(q => q.Waiting),
+                g.Where(q => q.Waiting > 0).Select(q => q.Queue.Tenant).Distinct().Count())));
         }
 
         return Results.Ok(rows);

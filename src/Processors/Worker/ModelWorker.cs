@@ -496,6 +496,11 @@ public sealed partial class ModelWorker(
             Telemetry.Redeliveries.Add(1, new("model", model.Name), new("region", redelivered.Job.Region));
         }
 
+        foreach (var overflowed in jobs.Where(j => j.Job.Region != options.Region))
+        {
+            Telemetry.Overflowed.Add(1, new("model", model.Name), new("region", overflowed.Job.Region), new("ran_in", options.Region));
+        }
+
         var started = clock.GetUtcNow();
         var deviceClass = options.DeviceClass ?? device;
         JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, deviceClass);

@@ -36,6 +36,9 @@ public sealed partial class ObservabilityTests(FaultyPipelineFixture pipeline) :
         Value(metrics, "cqrsi_jobs_completed_total", region, "status=\"succeeded\"").ShouldBe(4);
         Value(metrics, "cqrsi_jobs_completed_total", region, "status=\"failed\"").ShouldBe(1);
         Value(metrics, "cqrsi_jobs_redeliveries_total", region).ShouldBe(2);
+
+        // No processor lives in the test's region: every start (4 + 3 attempts) overflowed to "local".
+        Value(metrics, "cqrsi_jobs_overflowed_total", region, "ran_in=\"local\"").ShouldBe(7);
         metrics.ShouldContain("cqrsi_inference_duration_milliseconds_bucket");
         metrics.ShouldContain("cqrsi_inference_batch_size_bucket");
         metrics.ShouldContain("http_server_request_duration_seconds_bucket");

@@ -19,10 +19,16 @@ public sealed class SchedulingFixture : PipelineFixture
         ["CQRSI_API_KEY"] = AdminKey,
     };
 
+    public HttpClient Admin()
+    {
+        var admin = Host.CreateClient();
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        return admin;
+    }
+
     public async Task<HttpClient> TenantAsync(string tenant)
     {
-        using var admin = Host.CreateClient();
-        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        using var admin = Admin();
         using var response = await admin.PostAsJsonAsync("/v1/admin/keys", new { tenant, name = tenant, roles = new[] { "submit", "read" } });
         response.StatusCode.ShouldBe(HttpStatusCode.Created);
         var client = Host.CreateClient();
@@ -72,6 +78,17 @@ public sealed class SchedulingTests(SchedulingFixture pipeline) : IClassFixture<
         using var dave = await pipeline.TenantAsync("dave");
         var burst = await SubmitAsync(carol, 12, "batch");
         var few = await SubmitAsync(dave, 3, "batch");
+
+        // What operators see of it: fifteen batch jobs of two tenants waiting in region local.
+        using (var admin = pipeline.Admin())
+        {
+            var queue = await Retry.Until("the queue counts", async () => (await admin.GetFromJsonAsync<JsonElement>("/v1/analytics/queues"))
+                .EnumerateArray().Single(q => q.GetProperty("model").GetString() == "mlp-test"), q => q.GetProperty("waiting").GetInt64() == 15);
+            queue.GetProperty("region").GetString().ShouldBe("local");
+            queue.GetProperty("batchWaiting").GetInt64().ShouldBe(15);
+            queue.GetProperty("interactiveWaiting").GetInt64().ShouldBe(0);
+            queue.GetProperty("tenantsWaiting").GetInt32().ShouldBe(2);
+        }
 
         await using (pipeline.StartSingleSlotProcessor())
         {
