@@ -233,6 +233,12 @@ public sealed partial class ModelWorker(
         catch (OperationCanceledException)
         {
         }
+
+        // Signals that piled up meanwhile (every finished pull and batch, every wake-up) say one
+        // thing: look again. Taken together, they cost one look, not one queue listing each.
+        while (_capacityChanged.CurrentCount > 0 && await _capacityChanged.WaitAsync(0, CancellationToken.None))
+        {
+        }
     }
 
     /// <summary>The API announces each job it queued; one at home wakes the fetch loop.</summary>
