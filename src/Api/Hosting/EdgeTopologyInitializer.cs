@@ -9,29 +9,19 @@ namespace CqrsInference.Api.Hosting;
 /// </summary>
 public sealed partial class EdgeTopologyInitializer(EdgeTopology topology, ILogger<EdgeTopologyInitializer> logger) : IHostedService
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(250);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        StartupRetry.RunAsync(
+            async () =>
             {
                 await topology.EnsureCoreAsync(cancellationToken);
                 if (topology.Options.Sites.Count > 0)
                 {
                     LogSourcing(logger, EdgeTopology.CoreStream, string.Join(", ", topology.Options.Sites.Select(s => s.Name)));
                 }
-
-                return;
-            }
-            catch (Exception e) when (attempt < 60 && e is not (OperationCanceledException or InvalidOperationException))
-            {
-                LogRetry(logger, attempt, e.Message);
-                await Task.Delay(delay, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(3).Ticks));
-            }
-        }
-    }
+            },
+            (attempt, reason) => LogRetry(logger, attempt, reason),
+            cancellationToken,
+            fatal: e => e is InvalidOperationException);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -13,32 +13,13 @@ public sealed record TopologyRole(bool CreatesStreams);
 /// </summary>
 public sealed partial class TopologyInitializer(NatsTopology topology, ModelCatalog catalog, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(250);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                if (role.CreatesStreams)
-                {
-                    await topology.EnsureAsync(catalog.All.Select(m => m.Name), cancellationToken);
-                }
-                else
-                {
-                    await topology.WaitForStreamsAsync(cancellationToken);
-                }
-
-                return;
-            }
-            catch (Exception e) when (attempt < 60 && e is not OperationCanceledException)
-            {
-                LogRetry(logger, attempt, e.Message);
-                await Task.Delay(delay, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(3).Ticks));
-            }
-        }
-    }
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        StartupRetry.RunAsync(
+            () => role.CreatesStreams
+                ? topology.EnsureAsync(catalog.All.Select(m => m.Name), cancellationToken)
+                : topology.WaitForStreamsAsync(cancellationToken),
+            (attempt, reason) => LogRetry(logger, attempt, reason),
+            cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

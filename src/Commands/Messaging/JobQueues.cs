@@ -56,6 +56,7 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
     public static string QueuedSubject(JobQueue queue) => $"{QueuedPrefix}.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}";
 
     private readonly ConcurrentDictionary<string, Task<INatsJSConsumer>> _consumers = new();
+    private INatsJSStream? _jobsStream;
 
     public static string QueuedSubject(string region, string model) => $"{QueuedPrefix}.{region}.{model}.>";
 
@@ -110,8 +111,9 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
     {
         try
         {
-            var stream = await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
-            var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Subject, Seq = 1 }, ct);
+            // The stream handle is looked up once: a direct get needs only its name.
+            _jobsStream ??= await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
+            var first = await _jobsStream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Subject, Seq = 1 }, ct);
             return first.Message.Time;
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)

@@ -162,22 +162,12 @@ public sealed partial class EdgeSiteService(
         }
     }
 
-    private async Task EnsureStreamAsync(CancellationToken ct)
-    {
-        for (var attempt = 1; ; attempt++)
+    private Task EnsureStreamAsync(CancellationToken ct) =>
+        RetryAsync("creating the site stream", async () =>
         {
-            try
-            {
-                await EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
-                return;
-            }
-            catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
-            {
-                LogRetry(logger, "creating the site stream", attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
-            }
-        }
-    }
+            await EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
+            return true;
+        }, ct);
 
     /// <summary>Processes one item, retrying while the site's own nats-server is unreachable; false when stopping.</summary>
     private async Task<bool> ProcessWithRetryAsync(SpeechDetector detector, string file, CancellationToken ct)

@@ -7,7 +7,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
-using Npgsql;
 
 namespace CqrsInference.Projections.Recording;
 
@@ -45,8 +44,8 @@ public sealed partial class EdgeRecorder(
             return;
         }
 
-        await using var leadership = await AcquireLeadershipAsync(stoppingToken);
-        Volatile.Write(ref _checkpoint, await LoadCheckpointAsync(stoppingToken));
+        await using var leadership = await RecorderLeadership.AcquireAsync(options.ConnectionString, $"cqrsi-edge-recorder:{options.Schema}", logger, stoppingToken);
+        Volatile.Write(ref _checkpoint, await RecorderLeadership.LoadCheckpointAsync(store, CheckpointId, stoppingToken));
         await PositionConsumerAsync(stoppingToken);
         LogStarted(logger, _checkpoint);
         while (!stoppingToken.IsCancellationRequested)
@@ -193,26 +192,6 @@ public sealed partial class EdgeRecorder(
                 await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
             }
         }
-    }
-
-    private async Task<ulong> LoadCheckpointAsync(CancellationToken ct)
-    {
-        await using var session = store.QuerySession();
-        return (await session.LoadAsync<RecorderCheckpoint>(CheckpointId, ct))?.Sequence ?? 0;
-    }
-
-    private async Task<IAsyncDisposable> AcquireLeadershipAsync(CancellationToken ct)
-    {
-        var connection = new NpgsqlConnection(options.ConnectionString);
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(hashtext($1))", connection);
-        command.Parameters.AddWithValue($"cqrsi-edge-recorder:{options.Schema}");
-        while (!(bool)(await command.ExecuteScalarAsync(ct))!)
-        {
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
-        }
-
-        return connection;
     }
 
     [LoggerMessage(LogLevel.Information, "Edge recorder started after CQRSI_EDGE sequence {Sequence}")]

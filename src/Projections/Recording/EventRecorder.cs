@@ -10,7 +10,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
-using Npgsql;
 
 namespace CqrsInference.Projections.Recording;
 
@@ -43,7 +42,7 @@ public sealed partial class EventRecorder(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await using var leadership = await AcquireLeadershipAsync(stoppingToken);
+        await using var leadership = await RecorderLeadership.AcquireAsync(options.ConnectionString, $"cqrsi-recorder:{options.Schema}", logger, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -64,7 +63,7 @@ public sealed partial class EventRecorder(
 
     private async Task RecordFromCheckpointAsync(CancellationToken stoppingToken)
     {
-        _checkpoint = await LoadCheckpointAsync(stoppingToken);
+        _checkpoint = await RecorderLeadership.LoadCheckpointAsync(store, CheckpointId, stoppingToken);
         await PositionConsumerAsync(stoppingToken);
         LogStarted(logger, _checkpoint);
 
@@ -328,38 +327,8 @@ public sealed partial class EventRecorder(
             ct);
     }
 
-    private async Task<ulong> LoadCheckpointAsync(CancellationToken ct)
-    {
-        await using var session = store.QuerySession();
-        return (await session.LoadAsync<RecorderCheckpoint>(CheckpointId, ct))?.Sequence ?? 0;
-    }
-
-    private async Task<IAsyncDisposable> AcquireLeadershipAsync(CancellationToken ct)
-    {
-        var connection = new NpgsqlConnection(options.ConnectionString);
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(hashtext($1))", connection);
-        command.Parameters.AddWithValue($"cqrsi-recorder:{options.Schema}");
-        var standby = false;
-        while (!(bool)(await command.ExecuteScalarAsync(ct))!)
-        {
-            if (!standby)
-            {
-                LogStandby(logger);
-                standby = true;
-            }
-
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
-        }
-
-        return connection;
-    }
-
     [LoggerMessage(LogLevel.Information, "Recorder started after event log sequence {Sequence}")]
     private static partial void LogStarted(ILogger logger, ulong sequence);
-
-    [LoggerMessage(LogLevel.Information, "Another recorder holds the lock; standing by")]
-    private static partial void LogStandby(ILogger logger);
 
     [LoggerMessage(LogLevel.Warning, "Consuming the event log failed: {Reason}")]
     private static partial void LogConsumeError(ILogger logger, string reason);
