@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using NATS.Client.Core;
 
 namespace CqrsInference.Commands;
 
@@ -25,33 +24,4 @@ public static class Telemetry
     public static readonly Counter<long> Overflowed = Meter.CreateCounter<long>("cqrsi.jobs.overflowed", description: "Starts of a region's jobs on another region's processor (by the job's region and ran_in)");
     public static readonly Histogram<double> InferenceMs = Meter.CreateHistogram<double>("cqrsi.inference.duration", unit: "ms", description: "Time of one ONNX call (one batch)");
     public static readonly Histogram<long> BatchSize = Meter.CreateHistogram<long>("cqrsi.inference.batch_size", description: "Jobs per ONNX call");
-
-    /// <summary>Writes the current trace context into NATS headers.</summary>
-    public static void Inject(Activity? activity, NatsHeaders headers)
-    {
-        if (activity is not null)
-        {
-            DistributedContextPropagator.Current.Inject(activity, headers, static (carrier, key, value) => ((NatsHeaders)carrier!)[key] = value);
-        }
-    }
-
-    /// <summary>Reads a trace context from NATS headers (default when there is none).</summary>
-    public static ActivityContext Extract(NatsHeaders? headers)
-    {
-        if (headers is null)
-        {
-            return default;
-        }
-
-        DistributedContextPropagator.Current.ExtractTraceIdAndState(
-            headers,
-            static (object? carrier, string name, out string? value, out IEnumerable<string>? values) =>
-            {
-                values = null;
-                value = ((NatsHeaders)carrier!).TryGetValue(name, out var v) ? v.ToString() : null;
-            },
-            out var traceParent,
-            out var traceState);
-        return ActivityContext.TryParse(traceParent, traceState, out var context) ? context : default;
-    }
 }

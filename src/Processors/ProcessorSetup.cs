@@ -1,5 +1,7 @@
 using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker;
+using CqrsInference.Processors.Worker.Fetching;
+using CqrsInference.Processors.Worker.Running;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -15,6 +17,9 @@ public static class ProcessorSetup
         services.AddSingleton(options.Runtime);
         services.AddSingleton<SessionFactory>();
         services.AddSingleton<RunnerFactory>();
+        services.AddSingleton(new JobRunnerFactory(options.FaultInjection));
+        services.AddSingleton<IJobSource, NatsJobSource>();
+        services.AddSingleton<WorkerFactory>();
         services.AddSingleton<ProcessorService>();
         services.AddHostedService(sp => sp.GetRequiredService<ProcessorService>());
         return services;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
 using Microsoft.AspNetCore.Builder;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using NATS.Net;
 
 namespace CqrsInference.Bench;

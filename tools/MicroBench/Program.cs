@@ -4,7 +4,7 @@ using BenchmarkDotNet.Running;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
 using CqrsInference.Projections.Analytics;

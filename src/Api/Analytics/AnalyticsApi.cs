@@ -58,7 +58,7 @@ public static class AnalyticsApi
         var (range, dimensions, daily, errors) = ParseQuery(from, to, groupBy ?? "model", bucket, UsageDimensions, clock);
         if (errors.Count > 0)
         {
-            return Jobs.Problems.Validation(errors);
+            return Http.Problems.Validation(errors);
         }
 
         var query = session.Query<UsageBucket>().Where(u => u.Hour >= range.From && u.Hour < range.To);
@@ -104,7 +104,7 @@ public static class AnalyticsApi
 
         if (errors.Count > 0)
         {
-            return Jobs.Problems.Validation(errors);
+            return Http.Problems.Validation(errors);
         }
 
         var dimension = dimensions[0];
@@ -128,7 +128,7 @@ public static class AnalyticsApi
     /// <summary>A model's queues in one region: jobs waiting (all, interactive, batch), in flight, and how many tenants have jobs waiting.</summary>
     public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight, long InteractiveWaiting = 0, long BatchWaiting = 0, int TenantsWaiting = 0);
 
-    public static async Task<IResult> QueuesAsync(Commands.Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
+    public static async Task<IResult> QueuesAsync(Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
     {
         // Every queue (region × priority × tenant) of a model has its own consumer, which counts
         // the jobs waiting and those delivered to processors and not yet acknowledged.

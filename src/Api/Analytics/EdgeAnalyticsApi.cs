@@ -34,7 +34,7 @@ public static class EdgeAnalyticsApi
 
         if (errors.Count > 0)
         {
-            return Jobs.Problems.Validation(errors);
+            return Http.Problems.Validation(errors);
         }
 
         var query = session.Query<EdgeSiteActivity>().Where(a => a.Hour >= range.From && a.Hour < range.To);

@@ -1,4 +1,4 @@
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 
 namespace CqrsInference.Api.Hosting;
 

@@ -2,9 +2,6 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using CqrsInference.Api.Security;
-using CqrsInference.Commands.Messaging;
-using Marten;
-using NATS.Client.JetStream;
 
 namespace CqrsInference.Api.Hosting;
 
@@ -57,66 +54,5 @@ public static class Limits
             };
         });
         return services;
-    }
-}
-
-/// <summary>
-/// Per-tenant daily quota of submitted jobs (<c>Api:Quota:JobsPerDay</c>, per-tenant overrides
-/// under <c>Api:Quota:Tenants:&lt;tenant&gt;</c>; 0 = unlimited). Counted from the read model, so it
-/// holds across API instances; refusals are 429 with Retry-After until the next UTC day.
-/// </summary>
-public sealed class TenantQuota(IConfiguration configuration, TimeProvider clock)
-{
-    private readonly long _default = configuration.GetValue<long>("Api:Quota:JobsPerDay", 0);
-
-    public long LimitFor(string tenant) => configuration.GetValue<long?>($"Api:Quota:Tenants:{tenant}") ?? _default;
-
-    /// <summary>Null when the tenant may submit; else the limit and the time until it resets.</summary>
-    public async Task<(long Limit, TimeSpan RetryAfter)?> ExhaustedAsync(string tenant, IQuerySession session, CancellationToken ct)
-    {
-        var limit = LimitFor(tenant);
-        if (limit <= 0)
-        {
-            return null;
-        }
-
-        var now = clock.GetUtcNow();
-        var today = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
-        var used = await session.Query<Projections.JobStatus.JobStatus>().Where(j => j.Tenant == tenant && j.SubmittedAt >= today).CountAsync(ct);
-        return used >= limit ? (limit, today.AddDays(1) - now) : null;
-    }
-}
-
-/// <summary>
-/// Queue-depth backpressure: when a model's queue holds more than <c>Submit:MaxQueueDepth</c>
-/// waiting jobs, new submits for it get 503 with Retry-After instead of growing the queue without
-/// bound. The depth is the sum over the model's queues (every region, priority and tenant), read at
-/// most every half second.
-/// </summary>
-public sealed class QueueDepthGuard(JobQueues queues, IConfiguration configuration, TimeProvider clock)
-{
-    private readonly long _maxDepth = configuration.GetValue<long>("Submit:MaxQueueDepth", 100_000);
-    private readonly ConcurrentDictionary<string, (long Depth, DateTimeOffset ReadAt)> _depths = new();
-
-    public long MaxDepth => _maxDepth;
-
-    public async ValueTask<long?> OverLimitAsync(string model, CancellationToken ct)
-    {
-        var now = clock.GetUtcNow();
-        if (!_depths.TryGetValue(model, out var known) || now - known.ReadAt > TimeSpan.FromMilliseconds(500))
-        {
-            try
-            {
-                known = ((await queues.ListAsync(model, ct)).Sum(q => q.Waiting), now);
-                _depths[model] = known;
-            }
-            catch (Exception e) when (e is NatsJSException or NATS.Client.Core.NatsException or TimeoutException)
-            {
-                // NATS is slow or unreachable: no depth to judge by.
-                return null;
-            }
-        }
-
-        return known.Depth > _maxDepth ? known.Depth : null;
     }
 }

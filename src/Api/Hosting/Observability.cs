@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 using CqrsInference.Commands;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using Marten;
 using NATS.Client.JetStream;

@@ -1,5 +1,6 @@
+using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors;
 using CqrsInference.Processors.Edge;
@@ -34,9 +35,12 @@ public static partial class ServiceDefaults
         services.AddSingleton(configuration.GetSection("Topology").Get<TopologyOptions>() ?? new TopologyOptions());
         services.AddSingleton<NatsTopology>();
         services.AddSingleton<JobQueues>();
-        services.AddSingleton<JobClaims>();
+        services.AddSingleton<IJobClaims, JobClaims>();
         services.AddSingleton(configuration.GetSection("ClaimCheck").Get<ClaimCheckOptions>() ?? new ClaimCheckOptions());
         services.AddSingleton<ClaimCheck>();
+        services.AddSingleton<IClaimCheck>(sp => sp.GetRequiredService<ClaimCheck>());
+        services.AddSingleton<NatsEventLog>();
+        services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<NatsEventLog>());
         services.AddSingleton(TimeProvider.System);
 
         var manifest = Path.GetFullPath(configuration["Models:Manifest"] ?? "models/manifest.json");
@@ -75,14 +79,18 @@ public static partial class ServiceDefaults
 
         if (roles.Api)
         {
-            services.AddSingleton(builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions());
+            var submit = builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions();
+            submit.WebhooksEnabled = builder.Configuration["Webhooks:SigningKey"] is { Length: > 0 };
+            services.AddSingleton(submit);
             services.AddSingleton<IJobQueue, NatsJobQueue>();
+            services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
+            services.AddScoped<Jobs.Submitting.SubmitServices>();
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
             services.AddSingleton<Security.ApiAuthentication>();
             services.AddApiDocumentation();
             services.AddTenantRateLimits(builder.Configuration);
-            services.AddSingleton<QueueDepthGuard>();
-            services.AddSingleton<TenantQuota>();
+            services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
+            services.AddSingleton<Jobs.Submitting.TenantQuota>();
             services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Projections.JobStatus;
 using NATS.Client.Core;
 
@@ -37,7 +37,7 @@ public static partial class JobNotifications
                 if (Decode(msg) is { } @event && JobStatusProjection.Evolve(status, @event) is { } next)
                 {
                     status = next;
-                    if (JobStatuses.IsTerminal(status.Status))
+                    if (JobLifecycle.IsTerminal(status.Status))
                     {
                         return status;
                     }

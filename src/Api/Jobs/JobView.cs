@@ -1,5 +1,5 @@
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Projections.JobStatus;
 
 namespace CqrsInference.Api.Jobs;

@@ -44,7 +44,7 @@ public static class AdminApi
 
         if (errors.Count > 0)
         {
-            return Jobs.Problems.Validation(errors);
+            return Http.Problems.Validation(errors);
         }
 
         var (id, key, hash) = ApiKeySecrets.Create();

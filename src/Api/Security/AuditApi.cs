@@ -46,7 +46,7 @@ public static class AuditApi
 
         if (errors.Count > 0)
         {
-            return Jobs.Problems.Validation(errors);
+            return Http.Problems.Validation(errors);
         }
 
         if (http.Request.Headers.Accept.ToString().Contains(NdJson, StringComparison.OrdinalIgnoreCase))
@@ -83,7 +83,7 @@ public static class AuditApi
         var name = projection ?? "job-status";
         if (!ProjectionReplay.Projections.Contains(name))
         {
-            return Jobs.Problems.Validation(new() { ["projection"] = [$"Unknown projection '{name}'; known: {string.Join(", ", ProjectionReplay.Projections)}."] });
+            return Http.Problems.Validation(new() { ["projection"] = [$"Unknown projection '{name}'; known: {string.Join(", ", ProjectionReplay.Projections)}."] });
         }
 
         return TypedResults.Ok(await replay.RunAsync(name, progress: null, ct));

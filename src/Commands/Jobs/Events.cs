@@ -20,7 +20,7 @@ public static partial class V1
         string RequestDigest,
         int InputBytes,
         IReadOnlyDictionary<string, string>? Metadata,
-        Messaging.BlobRef? InputsRef = null,
+        BlobRef? InputsRef = null,
         string? Webhook = null,
         DateTimeOffset? Deadline = null);
 
@@ -61,7 +61,7 @@ public static partial class V1
         double RunMs,
         int BatchSize,
         IReadOnlyList<Tensor> Outputs,
-        Messaging.BlobRef? OutputsRef = null,
+        BlobRef? OutputsRef = null,
         JobContext? Context = null);
 
     /// <summary>
@@ -79,19 +79,6 @@ public static partial class V1
         bool DeadLettered,
         JobContext? Context = null);
 
-    /// <summary>A processor came online and can take work.</summary>
-    public sealed record ProcessorOnline(string WorkerId, string Region, string DeviceClass, int Slots, IReadOnlyList<string> Models, DateTimeOffset At);
-
-    /// <summary>
-    /// A processor is alive. <paramref name="OnlineSeconds"/> and <paramref name="BusySeconds"/> are
-    /// the time since its previous heartbeat and the inference time (summed over slots) in it: the
-    /// denominator and numerator of utilization.
-    /// </summary>
-    public sealed record ProcessorHeartbeat(string WorkerId, string Region, string DeviceClass, int Slots, DateTimeOffset At, double OnlineSeconds, double BusySeconds);
-
-    /// <summary>A processor went away: it said so (<c>shutdown</c>) or stopped heartbeating (<c>timeout</c>).</summary>
-    public sealed record ProcessorOffline(string WorkerId, DateTimeOffset At, string Reason);
-
     /// <summary>Terminal: still queued when its deadline passed; it never ran.</summary>
     public sealed record JobExpired(Guid JobId, DateTimeOffset Deadline, DateTimeOffset ExpiredAt, string Worker);
 
@@ -101,84 +88,6 @@ public static partial class V1
 
 /// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
 public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);
-
-/// <summary>The versioned wire names of the events, shared by NATS headers and Marten.</summary>
-public static class EventNames
-{
-    public const string JobSubmitted = "v1.job_submitted";
-    public const string JobStarted = "v1.job_started";
-    public const string JobAttemptFailed = "v1.job_attempt_failed";
-    public const string JobSucceeded = "v1.job_succeeded";
-    public const string JobFailed = "v1.job_failed";
-    public const string JobCancelled = "v1.job_cancelled";
-    public const string JobExpired = "v1.job_expired";
-    public const string ProcessorOnline = "v1.processor_online";
-    public const string ProcessorHeartbeat = "v1.processor_heartbeat";
-    public const string ProcessorOffline = "v1.processor_offline";
-
-    /// <summary>Every lifecycle event type with its wire name.</summary>
-    public static readonly IReadOnlyDictionary<string, Type> Types = new Dictionary<string, Type>
-    {
-        [JobSubmitted] = typeof(V1.JobSubmitted),
-        [JobStarted] = typeof(V1.JobStarted),
-        [JobAttemptFailed] = typeof(V1.JobAttemptFailed),
-        [JobSucceeded] = typeof(V1.JobSucceeded),
-        [JobFailed] = typeof(V1.JobFailed),
-        [JobCancelled] = typeof(V1.JobCancelled),
-        [JobExpired] = typeof(V1.JobExpired),
-        [ProcessorOnline] = typeof(V1.ProcessorOnline),
-        [ProcessorHeartbeat] = typeof(V1.ProcessorHeartbeat),
-        [ProcessorOffline] = typeof(V1.ProcessorOffline),
-    };
-
-    private static readonly Guid ProcessorNamespace = new("3c0f6e1a-7a43-4b7e-9d2c-5f1e8a2b9c44");
-
-    /// <summary>The event stream of a processor (capacity facts), by its worker id.</summary>
-    public static Guid ProcessorStreamId(string workerId) => DeterministicGuid.Create(ProcessorNamespace, workerId);
-
-    /// <summary>Whether the event is a processor's capacity fact rather than a job's lifecycle.</summary>
-    public static bool IsProcessorEvent(object @event) => @event is V1.ProcessorOnline or V1.ProcessorHeartbeat or V1.ProcessorOffline;
-
-    /// <summary>The stream an event belongs to: its job's, or its processor's.</summary>
-    public static Guid StreamIdOf(object @event) => @event switch
-    {
-        V1.ProcessorOnline e => ProcessorStreamId(e.WorkerId),
-        V1.ProcessorHeartbeat e => ProcessorStreamId(e.WorkerId),
-        V1.ProcessorOffline e => ProcessorStreamId(e.WorkerId),
-        _ => JobIdOf(@event),
-    };
-
-    /// <summary>Whether the wire name is one of a job's terminal events.</summary>
-    public static bool IsTerminal(string? type) => type is JobSucceeded or JobFailed or JobCancelled or JobExpired;
-
-    /// <summary>The job a lifecycle event belongs to.</summary>
-    public static Guid JobIdOf(object @event) => @event switch
-    {
-        V1.JobSubmitted e => e.JobId,
-        V1.JobStarted e => e.JobId,
-        V1.JobAttemptFailed e => e.JobId,
-        V1.JobSucceeded e => e.JobId,
-        V1.JobFailed e => e.JobId,
-        V1.JobCancelled e => e.JobId,
-        V1.JobExpired e => e.JobId,
-        _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
-    };
-
-    public static string Of(object @event) => @event switch
-    {
-        V1.JobSubmitted => JobSubmitted,
-        V1.JobStarted => JobStarted,
-        V1.JobAttemptFailed => JobAttemptFailed,
-        V1.JobSucceeded => JobSucceeded,
-        V1.JobFailed => JobFailed,
-        V1.JobCancelled => JobCancelled,
-        V1.JobExpired => JobExpired,
-        V1.ProcessorOnline => ProcessorOnline,
-        V1.ProcessorHeartbeat => ProcessorHeartbeat,
-        V1.ProcessorOffline => ProcessorOffline,
-        _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
-    };
-}
 
 /// <summary>
 /// A tensor in the Open Inference Protocol (KServe v2) layout: <c>data</c> is the flat, row-major

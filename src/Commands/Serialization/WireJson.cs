@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
 
 namespace CqrsInference.Commands;
 
@@ -20,3 +19,11 @@ namespace CqrsInference.Commands;
 [JsonSerializable(typeof(V1.ProcessorHeartbeat))]
 [JsonSerializable(typeof(V1.ProcessorOffline))]
 public sealed partial class WireJson : JsonSerializerContext;
+
+/// <summary>Source-generated JSON for the edge events.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(V1.EdgeSpeechDetected))]
+[JsonSerializable(typeof(V1.EdgeTextRead))]
+[JsonSerializable(typeof(V1.EdgeItemProcessed))]
+[JsonSerializable(typeof(V1.EdgeSiteHeartbeat))]
+public sealed partial class EdgeJson : JsonSerializerContext;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,5 @@
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
 using Microsoft.ML.OnnxRuntime;

@@ -1,12 +1,12 @@
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
 
 namespace CqrsInference.Processors.Runtime;
 
 /// <summary>What one job's run came to.</summary>
 public abstract record RunOutcome
 {
-    public sealed record Succeeded(IReadOnlyList<Tensor> Outputs) : RunOutcome;
+    /// <summary>The model ran; outputs over the claim-check threshold are in the object store (<paramref name="OutputsRef"/>).</summary>
+    public sealed record Succeeded(IReadOnlyList<Tensor> Outputs, BlobRef? OutputsRef = null) : RunOutcome;
 
     /// <summary>The input can never run (undecodable, wrong for the model): fail at once.</summary>
     public sealed record Rejected(string Code, string Reason) : RunOutcome;
@@ -72,7 +72,7 @@ public abstract class BatchingRunner<TPrepared> : IModelRunner
             }
             catch (Exception e)
             {
-                outcomes[prepared[0].Index] = new RunOutcome.Faulted("inference_error", e.Message);
+                outcomes[prepared[0].Index] = new RunOutcome.Faulted(JobErrorCodes.InferenceError, e.Message);
             }
         }
 
@@ -105,7 +105,7 @@ public abstract class BatchingRunner<TPrepared> : IModelRunner
         }
         catch (Exception e)
         {
-            return new RunOutcome.Faulted("inference_error", e.Message);
+            return new RunOutcome.Faulted(JobErrorCodes.InferenceError, e.Message);
         }
     }
 }

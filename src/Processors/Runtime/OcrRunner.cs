@@ -1,6 +1,6 @@
 using System.Text;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using Microsoft.ML.OnnxRuntime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;

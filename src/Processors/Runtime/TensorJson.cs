@@ -7,7 +7,7 @@ namespace CqrsInference.Processors.Runtime;
 /// <summary>Converts between KServe v2 tensors (flat JSON arrays) and plain arrays.</summary>
 public static class TensorJson
 {
-    public static Tensor Input(this Commands.Messaging.JobCommand job, string name) =>
+    public static Tensor Input(this Commands.Jobs.JobCommand job, string name) =>
         job.Inputs.FirstOrDefault(t => t.Name == name)
         ?? throw new InvalidInputException("missing_input", $"Input '{name}' is missing.");
 

@@ -1,5 +1,5 @@
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using Microsoft.ML.OnnxRuntime;
 

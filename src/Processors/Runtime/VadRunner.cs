@@ -1,5 +1,5 @@
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace CqrsInference.Processors.Runtime;

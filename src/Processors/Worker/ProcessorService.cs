@@ -1,5 +1,5 @@
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
 using Microsoft.Extensions.Hosting;
@@ -15,10 +15,9 @@ namespace CqrsInference.Processors.Worker;
 public sealed partial class ProcessorService(
     ModelCatalog catalog,
     RunnerFactory runners,
-    NatsTopology topology,
-    JobQueues queues,
+    WorkerFactory workers,
+    NatsEventLog log,
     INatsJSContext js,
-    ClaimCheck claimCheck,
     ProcessorOptions options,
     TimeProvider clock,
     ILoggerFactory loggers) : BackgroundService
@@ -43,7 +42,7 @@ public sealed partial class ProcessorService(
                 var runner = await Task.Run(() => runners.Create(model), stoppingToken);
                 loaded.Add(runner);
                 await Task.Run(runner.WarmUp, stoppingToken);
-                var worker = new ModelWorker(model, runner, queues, js, claimCheck, options, topology.Options, clock, loggers.CreateLogger<ModelWorker>());
+                var worker = workers.Create(model, runner);
                 _workers.Add(worker);
                 LogServing(_logger, model.Name, runner.Device, worker.Capacity, options.ResolveWorkerId());
                 running.Add(worker.RunAsync(stoppingToken));
@@ -107,18 +106,7 @@ public sealed partial class ProcessorService(
         }
     }
 
-    private async Task PublishAsync(object @event, CancellationToken ct)
-    {
-        var type = EventNames.Of(@event);
-        var at = @event switch
-        {
-            V1.ProcessorOnline e => e.At,
-            V1.ProcessorHeartbeat e => e.At,
-            V1.ProcessorOffline e => e.At,
-            _ => clock.GetUtcNow(),
-        };
-        await EventWire.PublishAsync(js, NatsTopology.ProcessorSubject, @event, $"{EventNames.StreamIdOf(@event)}:{type}:{at.UtcTicks}", announce: false, trace: null, ct);
-    }
+    private Task PublishAsync(object @event, CancellationToken ct) => log.AppendProcessorEventAsync(@event, ct);
 
     [LoggerMessage(LogLevel.Warning, "Heartbeat not published: {Reason}")]
     private static partial void LogHeartbeatFailed(ILogger logger, string reason);

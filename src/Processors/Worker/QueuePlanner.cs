@@ -1,5 +1,5 @@
 using CqrsInference.Commands.Jobs.Submitting;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 
 namespace CqrsInference.Processors.Worker;
 

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using Npgsql;
 
 namespace CqrsInference.Projections.Audit;

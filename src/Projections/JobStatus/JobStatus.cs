@@ -25,7 +25,7 @@ public sealed record JobStatus(
     int? BatchSize = null,
     IReadOnlyList<Tensor>? Outputs = null,
     JobError? Error = null,
-    Commands.Messaging.BlobRef? OutputsRef = null,
+    BlobRef? OutputsRef = null,
     string? Webhook = null,
     string? RanInRegion = null,
     bool Overflowed = false);
@@ -33,8 +33,9 @@ public sealed record JobStatus(
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
 /// <summary>
-/// Keeps <see cref="JobStatus"/> in the same transaction as the events (inline). Once a job is
-/// terminal it stays so: a late or repeated event cannot move it to a second terminal state.
+/// Keeps <see cref="JobStatus"/> in the same transaction as the events (inline). The status each
+/// event leads to and the terminal rule are <see cref="JobLifecycle"/>'s: once a job is terminal it
+/// stays so, and a late or repeated event cannot move it to a second terminal state.
 /// </summary>
 public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid>
 {
@@ -53,15 +54,15 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
     };
 
     public static JobStatus Create(V1.JobSubmitted e) =>
-        new(e.JobId, e.Tenant, JobStatuses.Queued, e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
+        new(e.JobId, e.Tenant, JobLifecycle.StatusAfter(e), e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
             e.RequestDigest, e.Metadata, Webhook: e.Webhook);
 
     public static JobStatus Apply(V1.JobStarted e, JobStatus current) =>
-        JobStatuses.IsTerminal(current.Status)
+        !JobLifecycle.Changes(current.Status, e)
             ? current
             : current with
             {
-                Status = JobStatuses.Running,
+                Status = JobLifecycle.StatusAfter(e),
                 StartedAt = e.StartedAt,
                 Attempts = Math.Max(current.Attempts, e.Attempt),
                 QueueWaitMs = e.QueueWaitMs,
@@ -72,21 +73,21 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
             };
 
     public static JobStatus Apply(V1.JobAttemptFailed e, JobStatus current) =>
-        JobStatuses.IsTerminal(current.Status)
+        !JobLifecycle.Changes(current.Status, e)
             ? current
             : current with
             {
-                Status = JobStatuses.Queued,
+                Status = JobLifecycle.StatusAfter(e),
                 Attempts = Math.Max(current.Attempts, e.Attempt),
                 Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, DeadLettered: false),
             };
 
     public static JobStatus Apply(V1.JobSucceeded e, JobStatus current) =>
-        JobStatuses.IsTerminal(current.Status)
+        !JobLifecycle.Changes(current.Status, e)
             ? current
             : current with
             {
-                Status = JobStatuses.Succeeded,
+                Status = JobLifecycle.StatusAfter(e),
                 CompletedAt = e.CompletedAt,
                 Attempts = Math.Max(current.Attempts, e.Attempt),
                 RunMs = e.RunMs,
@@ -99,11 +100,11 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
             };
 
     public static JobStatus Apply(V1.JobFailed e, JobStatus current) =>
-        JobStatuses.IsTerminal(current.Status)
+        !JobLifecycle.Changes(current.Status, e)
             ? current
             : current with
             {
-                Status = JobStatuses.Failed,
+                Status = JobLifecycle.StatusAfter(e),
                 CompletedAt = e.FailedAt,
                 Attempts = Math.Max(current.Attempts, e.Attempt),
                 Worker = e.Worker,
@@ -112,12 +113,12 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
             };
 
     public static JobStatus Apply(V1.JobExpired e, JobStatus current) =>
-        JobStatuses.IsTerminal(current.Status)
+        !JobLifecycle.Changes(current.Status, e)
             ? current
-            : current with { Status = JobStatuses.Expired, CompletedAt = e.ExpiredAt, Worker = e.Worker };
+            : current with { Status = JobLifecycle.StatusAfter(e), CompletedAt = e.ExpiredAt, Worker = e.Worker };
 
     public static JobStatus Apply(V1.JobCancelled e, JobStatus current) =>
-        JobStatuses.IsTerminal(current.Status)
+        !JobLifecycle.Changes(current.Status, e)
             ? current
-            : current with { Status = JobStatuses.Cancelled, CompletedAt = e.CancelledAt };
+            : current with { Status = JobLifecycle.StatusAfter(e), CompletedAt = e.CancelledAt };
 }

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using Marten;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -121,7 +121,7 @@ public sealed partial class WebhookDispatcher(
     private async Task DeliverAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
     {
         var type = EventWire.TypeOf(msg.Headers);
-        if (!EventNames.IsTerminal(type) || EventWire.Decode(msg.Headers, msg.Data) is not { } @event)
+        if (!JobLifecycle.IsTerminalEvent(type) || EventWire.Decode(msg.Headers, msg.Data) is not { } @event)
         {
             await msg.AckAsync(cancellationToken: ct);
             return;

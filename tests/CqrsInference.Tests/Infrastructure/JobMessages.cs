@@ -13,14 +13,14 @@ public static class JobMessages
     {
         var info = await js.GetStreamAsync(stream, new StreamInfoRequest { SubjectsFilter = ">" });
         return (info.Info.State.Subjects ?? new Dictionary<string, long>())
-            .Where(s => s.Key != Commands.Messaging.NatsTopology.ProcessorSubject)
+            .Where(s => s.Key != Messaging.NatsTopology.ProcessorSubject)
             .Sum(s => s.Value);
     }
 
     /// <summary>A model's jobs waiting and in flight, summed over its queues (regions, priorities, tenants).</summary>
     public static async Task<(long Waiting, long InFlight)> QueuedAsync(INatsJSContext js, string model)
     {
-        var states = await new Commands.Messaging.JobQueues(js, new Commands.Messaging.TopologyOptions()).ListAsync(model, CancellationToken.None);
+        var states = await new Messaging.JobQueues(js, new Messaging.TopologyOptions()).ListAsync(model, CancellationToken.None);
         return (states.Sum(q => q.Waiting), states.Sum(q => q.InFlight));
     }
 }

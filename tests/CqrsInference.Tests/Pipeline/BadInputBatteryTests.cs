@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using CqrsInference.Api.Jobs;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Tests.Infrastructure;
 using CsCheck;
 using Npgsql;
@@ -257,7 +257,7 @@ public sealed partial class BadInputBatteryTests(PipelineFixture pipeline) : ICl
             new("9 MiB body with a Content-Length", 413, Json, () => Utf8(Mlp(X(data: zeros(4_718_592))))),
             new("9 MiB body sent chunked, without a Content-Length", 413, Json, () => Utf8(Mlp(X(data: zeros(4_718_592)))), Chunked: true),
             new("5,000,000-element data array (10 MB)", 413, Json, () => Utf8(Mlp(X(shape: "[1250000,4]", data: zeros(5_000_000))))),
-            new("valid job padded with whitespace to 8 MiB + 1 byte", 413, Json, () => Utf8(ValidBody + new string(' ', JobsApi.MaxBodyBytes + 1 - ValidBody.Length))),
+            new("valid job padded with whitespace to 8 MiB + 1 byte", 413, Json, () => Utf8(ValidBody + new string(' ', CqrsInference.Api.Jobs.Submitting.SubmitRequestReader.MaxBodyBytes + 1 - ValidBody.Length))),
 
             // Not JSON.
             J("empty body", 400, ""),

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Tests.Infrastructure;
 using NATS.Client.Core;
 using NATS.Client.JetStream;

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Pipeline;

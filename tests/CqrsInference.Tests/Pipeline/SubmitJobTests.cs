@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Processors.Runtime;
 using CqrsInference.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

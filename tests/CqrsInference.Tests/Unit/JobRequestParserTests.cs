@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CqrsInference.Api.Jobs;
+using CqrsInference.Api.Jobs.Submitting;
 using Snapshooter.Xunit;
 
 namespace CqrsInference.Tests.Unit;

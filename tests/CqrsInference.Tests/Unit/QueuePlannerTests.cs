@@ -1,4 +1,4 @@
-using CqrsInference.Commands.Messaging;
+using CqrsInference.Messaging;
 using CqrsInference.Processors.Worker;
 using Shouldly;
 

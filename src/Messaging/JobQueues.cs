@@ -1,12 +1,13 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Commands.Models;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
-namespace CqrsInference.Commands.Messaging;
+namespace CqrsInference.Messaging;
 
 /// <summary>
 /// One work queue: the jobs of one tenant for one model in one region at one priority, on the
@@ -59,6 +60,13 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
     private INatsJSStream? _jobsStream;
 
     public static string QueuedSubject(string region, string model) => $"{QueuedPrefix}.{region}.{model}.>";
+
+    /// <summary>The queue a wake-up subject names.</summary>
+    public static bool TryParseQueued(string subject, out JobQueue queue)
+    {
+        queue = null!;
+        return subject.StartsWith(QueuedPrefix + ".", StringComparison.Ordinal) && JobQueue.TryParse("jobs" + subject[QueuedPrefix.Length..], out queue);
+    }
 
     /// <summary>The queue's consumer, created on first use in this process (creating it again is harmless).</summary>
     public async Task<INatsJSConsumer> EnsureAsync(JobQueue queue, CancellationToken ct)

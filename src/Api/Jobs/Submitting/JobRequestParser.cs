@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using CqrsInference.Commands.Jobs;
 
-namespace CqrsInference.Api.Jobs;
+namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>The submit body, read field by field so that every mistake gets its own message.</summary>
 public sealed record JobRequest(

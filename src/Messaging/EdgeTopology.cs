@@ -1,12 +1,11 @@
-using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
-namespace CqrsInference.Commands.Messaging;
+namespace CqrsInference.Messaging;
 
 /// <summary>
 /// The JetStream layout of edge sites. Each site runs its own nats-server, a leaf node of the core
@@ -124,23 +123,11 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
     /// Publishes an edge event to the site's stream and waits until it is stored (a duplicate counts
     /// as stored). Returns the bytes it put on the wire: subject, headers and body.
     /// </summary>
-    public static async Task<long> PublishAsync(INatsJSContext siteJs, object @event, string kind, CancellationToken ct)
+    public static Task<long> PublishAsync(INatsJSContext siteJs, object @event, string kind, CancellationToken ct)
     {
         var type = EdgeEventNames.Of(@event);
-        var site = EdgeEventNames.SiteOf(@event);
-        var msgId = EdgeEventNames.MessageId(@event);
-        var subject = Subject(site, kind);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EdgeEventNames.Types[type], EdgeJson.Default);
-        var headers = new NatsHeaders { [NatsTopology.EventTypeHeader] = type };
-        var ack = await siteJs.PublishAsync(
-            subject,
-            payload,
-            headers: headers,
-            opts: new NatsJSPubOpts { MsgId = msgId, RetryAttempts = 4, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(250) },
-            cancellationToken: ct);
-        ack.EnsureStored();
-        return Encoding.UTF8.GetByteCount(subject) + payload.Length
-            + Encoding.UTF8.GetByteCount($"{NatsTopology.EventTypeHeader}: {type}\r\nNats-Msg-Id: {msgId}\r\n");
+        return EventWire.PublishAsync(siteJs, Subject(EdgeEventNames.SiteOf(@event), kind), type, payload, EdgeEventNames.MessageId(@event), trace: null, retryAttempts: 4, ct);
     }
 
     /// <summary>The edge event a message carries, or null when it carries none this version knows.</summary>
@@ -163,11 +150,3 @@ public sealed class EdgeSiteEntry
 
     public string Tenant { get; set; } = "default";
 }
-
-/// <summary>Source-generated JSON for the edge events.</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
-[JsonSerializable(typeof(V1.EdgeSpeechDetected))]
-[JsonSerializable(typeof(V1.EdgeTextRead))]
-[JsonSerializable(typeof(V1.EdgeItemProcessed))]
-[JsonSerializable(typeof(V1.EdgeSiteHeartbeat))]
-public sealed partial class EdgeJson : JsonSerializerContext;

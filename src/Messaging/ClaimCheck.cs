@@ -4,10 +4,8 @@ using CqrsInference.Commands.Jobs;
 using NATS.Client.JetStream;
 using NATS.Client.ObjectStore;
 
-namespace CqrsInference.Commands.Messaging;
+namespace CqrsInference.Messaging;
 
-/// <summary>Where a large tensor payload lives instead of the message: the object store, by its SHA-256.</summary>
-public sealed record BlobRef(string Bucket, string Key, string Sha256, long Bytes);
 
 public sealed class ClaimCheckOptions
 {
@@ -20,7 +18,7 @@ public sealed class ClaimCheckOptions
 /// keyed by their SHA-256, and messages and events carry only the <see cref="BlobRef"/>. Whoever
 /// reads a blob checks its hash, so a changed blob is refused, never used.
 /// </summary>
-public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options)
+public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options) : IClaimCheck
 {
     public const string Bucket = "cqrsi_blobs";
     private INatsObjStore? _store;
@@ -35,7 +33,7 @@ public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options)
     /// <summary>The tensors themselves, or a reference to them when they are over the threshold.</summary>
     public async Task<(IReadOnlyList<Tensor> Inline, BlobRef? Ref)> OffloadAsync(IReadOnlyList<Tensor> tensors, CancellationToken ct)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(tensors.ToList(), WireJson.Default.ListTensor);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(tensors.ToList(), Commands.WireJson.Default.ListTensor);
         if (bytes.Length <= options.ThresholdBytes)
         {
             return (tensors, null);
@@ -67,7 +65,7 @@ public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options)
             throw new InvalidDataException($"Blob {blob.Key} has SHA-256 {actual}, not {blob.Sha256}: it was changed after it was stored.");
         }
 
-        return JsonSerializer.Deserialize(bytes, WireJson.Default.ListTensor) ?? [];
+        return JsonSerializer.Deserialize(bytes, Commands.WireJson.Default.ListTensor) ?? [];
     }
 
     private async ValueTask<INatsObjStore> StoreAsync(CancellationToken ct) =>

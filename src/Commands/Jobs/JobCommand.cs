@@ -1,9 +1,7 @@
-using CqrsInference.Commands.Jobs;
-
-namespace CqrsInference.Commands.Messaging;
+namespace CqrsInference.Commands.Jobs;
 
 /// <summary>
-/// The message on the work queue <c>jobs.&lt;region&gt;.&lt;model&gt;</c>: everything a processor needs
+/// The message on the work queue (the wire contract of a queued job): everything a processor needs
 /// to run the job. The recorder turns the same message into <see cref="V1.JobSubmitted"/>.
 /// </summary>
 public sealed record JobCommand(

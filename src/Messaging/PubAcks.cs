@@ -1,7 +1,7 @@
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
-namespace CqrsInference.Commands.Messaging;
+namespace CqrsInference.Messaging;
 
 public static class PubAcks
 {

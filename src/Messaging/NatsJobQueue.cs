@@ -1,21 +1,17 @@
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
 using NATS.Client.JetStream;
 
-namespace CqrsInference.Commands.Messaging;
+namespace CqrsInference.Messaging;
 
-/// <summary>Puts jobs on the work queue.</summary>
-public interface IJobQueue
-{
-    /// <summary>Publishes and waits for JetStream's acknowledgement; returns whether it was a duplicate and the size.</summary>
-    Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct);
-}
-
+/// <summary>Puts jobs on their work queue: one publish that JetStream stores in the event log and the queue.</summary>
 public sealed class NatsJobQueue(INatsJSContext js, JobQueues queues) : IJobQueue
 {
     public async Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
     {
         var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand);
         var headers = new NATS.Client.Core.NatsHeaders();
-        Telemetry.Inject(System.Diagnostics.Activity.Current, headers);
+        TraceHeaders.Inject(System.Diagnostics.Activity.Current, headers);
         // The queue's consumer exists before its first job, so that processors listing the
         // consumers find every queue that holds work.
         var queue = JobQueue.Of(job);
@@ -24,7 +20,7 @@ public sealed class NatsJobQueue(INatsJSContext js, JobQueues queues) : IJobQueu
             queue.Subject,
             payload,
             headers: headers,
-            opts: new NatsJSPubOpts { MsgId = job.JobId.ToString(), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
+            opts: new NatsJSPubOpts { MsgId = JobLifecycle.SubmissionMessageId(job.JobId), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
         ack.EnsureStored();
 

@@ -1,26 +1,15 @@
+using CqrsInference.Commands.Jobs;
 using NATS.Client.JetStream;
 using NATS.Client.KeyValueStore;
 
-namespace CqrsInference.Commands.Messaging;
-
-public enum ClaimOutcome
-{
-    /// <summary>The caller holds the job: a processor may run it, a cancel has cancelled it.</summary>
-    Won,
-
-    /// <summary>The job was cancelled before any processor claimed it.</summary>
-    Cancelled,
-
-    /// <summary>A processor claimed the job first (it is running or has run).</summary>
-    Running,
-}
+namespace CqrsInference.Messaging;
 
 /// <summary>
 /// Decides, once per job, whether it runs or is cancelled: processors and cancels both try to
 /// create the job's key in a JetStream key-value bucket, and the server lets exactly one create
 /// win. A cancelled job therefore never runs, and a running job cannot be cancelled.
 /// </summary>
-public sealed class JobClaims(INatsJSContext js)
+public sealed class JobClaims(INatsJSContext js) : IJobClaims
 {
     public const string Bucket = "cqrsi_claims";
     private const string RunningValue = "running";

@@ -1,0 +1,71 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CqrsInference.Api.Http;
+
+/// <summary>
+/// Every problem details answer of the API (RFC 9457, <c>application/problem+json</c>), in one
+/// place: endpoints and the command outcomes' mappings build their errors here, so a status code
+/// means the same everywhere.
+/// </summary>
+public static class Problems
+{
+    /// <summary>400: the body is not JSON the API can read.</summary>
+    public static ProblemHttpResult MalformedJson(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Malformed JSON", detail: detail);
+
+    /// <summary>404; also the answer for another tenant's job: its existence is not disclosed.</summary>
+    public static ProblemHttpResult JobNotFound(Guid id) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"There is no job {id}.");
+
+    public static ProblemHttpResult NotFound(string title, string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: title, detail: detail);
+
+    /// <summary>409: the job is running or has ended.</summary>
+    public static ProblemHttpResult CannotCancel(Guid id, string status) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Job cannot be cancelled",
+            detail: $"Job {id} is {status}; only a queued job can be cancelled.");
+
+    /// <summary>409: the Idempotency-Key submitted another body before.</summary>
+    public static ProblemHttpResult IdempotencyConflict(Guid existing) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Idempotency-Key reused",
+            detail: $"This Idempotency-Key already submitted job {existing} with a different body.");
+
+    /// <summary>413: the body is larger than the API reads.</summary>
+    public static ProblemHttpResult PayloadTooLarge(long maxBytes) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large",
+            detail: $"A body may be at most {maxBytes} bytes; use smaller inputs.");
+
+    /// <summary>415: the body is not of a type the endpoint takes.</summary>
+    public static ProblemHttpResult UnsupportedMediaType(string? contentType, string expected) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type",
+            detail: $"Send {expected}, not '{contentType}'.");
+
+    /// <summary>422: well-formed input that breaks the contract, with every offending field.</summary>
+    public static ProblemHttpResult Validation(Dictionary<string, string[]> errors) =>
+        TypedResults.Problem(new HttpValidationProblemDetails(errors)
+        {
+            Status = StatusCodes.Status422UnprocessableEntity,
+            Title = "The request is invalid",
+            Type = "https://tools.ietf.org/html/rfc4918#section-11.2",
+        });
+
+    public static ProblemHttpResult Validation(string field, string message) => Validation(new() { [field] = [message] });
+
+    /// <summary>429 with Retry-After: the tenant is over its rate or quota.</summary>
+    public static ProblemHttpResult TooManyRequests(HttpContext http, string title, string detail, TimeSpan retryAfter)
+    {
+        RetryAfter(http, retryAfter);
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: title, detail: detail);
+    }
+
+    /// <summary>503 with Retry-After: the system cannot take or answer this now, and says when to try again.</summary>
+    public static ProblemHttpResult Unavailable(HttpContext http, string title, string detail, TimeSpan retryAfter)
+    {
+        RetryAfter(http, retryAfter);
+        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: title, detail: detail);
+    }
+
+    private static void RetryAfter(HttpContext http, TimeSpan after) =>
+        http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+}

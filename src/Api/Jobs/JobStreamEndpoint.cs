@@ -1,0 +1,62 @@
+using System.Text.Json;
+using CqrsInference.Api.Http;
+using CqrsInference.Api.Security;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Projections.JobStatus;
+using Marten;
+using NATS.Client.Core;
+
+namespace CqrsInference.Api.Jobs;
+
+/// <summary>
+/// <c>GET /v1/jobs/{id}/stream</c>: Server-Sent Events with the job's status now, then each
+/// lifecycle event as it is stored and the status it leads to, until the job ends.
+/// </summary>
+public static class JobStreamEndpoint
+{
+    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, INatsConnection nats, HttpResponse response, CancellationToken ct)
+    {
+        // Listen first, then read the current state: nothing that happens in between is lost.
+        await using var notifications = await JobNotifications.SubscribeAsync(nats, id, ct);
+        var status = await session.LoadAsync<JobStatus>(id, ct);
+        if (status is null || status.Tenant != caller.Tenant)
+        {
+            await Problems.JobNotFound(id).ExecuteAsync(response.HttpContext);
+            return;
+        }
+
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
+        using var heartbeat = new PeriodicTimer(TimeSpan.FromSeconds(15));
+        var next = notifications.Msgs.ReadAsync(ct).AsTask();
+        var beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
+        while (!JobLifecycle.IsTerminal(status.Status))
+        {
+            if (await Task.WhenAny(next, beat) == beat)
+            {
+                await response.WriteAsync(": keep-alive\n\n", ct);
+                await response.Body.FlushAsync(ct);
+                beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
+                continue;
+            }
+
+            var msg = await next;
+            next = notifications.Msgs.ReadAsync(ct).AsTask();
+            if (JobNotifications.Decode(msg) is not { } @event || JobStatusProjection.Evolve(status, @event) is not { } evolved)
+            {
+                continue;
+            }
+
+            status = evolved;
+            await WriteEventAsync(response, EventNames.Of(@event), JsonSerializer.Serialize(@event, @event.GetType(), JsonSerializerOptions.Web), ct);
+            await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
+        }
+    }
+
+    private static async Task WriteEventAsync(HttpResponse response, string type, string json, CancellationToken ct)
+    {
+        await response.WriteAsync($"event: {type}\ndata: {json}\n\n", ct);
+        await response.Body.FlushAsync(ct);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Text.Json;
+using CqrsInference.Api.Http;
+using CqrsInference.Api.Security;
+using CqrsInference.Commands.Jobs.Submitting;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CqrsInference.Api.Jobs.Submitting;
+
+/// <summary>A submit request the API could read: the job, how to submit it, and how long the caller waits.</summary>
+public sealed record SubmitRequest(JobRequest Job, string? IdempotencyKey, string Digest, TimeSpan? Wait)
+{
+    /// <summary>The command for the caller's tenant, with its id (so the caller can follow it before it is submitted).</summary>
+    public SubmitInferenceJob ToCommand(ApiCaller caller, DateTimeOffset now) =>
+        new(JobIds.For(caller.Tenant, IdempotencyKey, now), caller.Tenant, Job.Model, Job.Region, Job.Priority, Job.Inputs, Job.Metadata,
+            IdempotencyKey, Digest, now, Job.Webhook, Job.Deadline);
+}
+
+/// <summary>
+/// Reads a submit from HTTP, every check that does not need the model: the wait parameter, the
+/// Idempotency-Key header, content type (415), size (413), UTF-8 and JSON syntax (400, no duplicate
+/// keys, depth at most 32), then the fields (<see cref="JobRequestParser"/>, 422). The model's rules
+/// are the command's (<see cref="SubmitDecision"/>).
+/// </summary>
+public static class SubmitRequestReader
+{
+    /// <summary>The largest submit body accepted; larger ones get 413.</summary>
+    public const int MaxBodyBytes = 8 * 1024 * 1024;
+
+    public const int MaxIdempotencyKeyLength = 256;
+
+    public static async Task<(SubmitRequest? Request, ProblemHttpResult? Problem)> ReadAsync(HttpRequest request, string? wait, CancellationToken ct)
+    {
+        TimeSpan? waitFor = null;
+        if (wait is not null)
+        {
+            if (!JobNotifications.TryParseWait(wait, out var parsedWait))
+            {
+                return (null, Problems.Validation("wait", $"wait must be a duration such as 500ms, 5s or 1m, at most {JobNotifications.MaxWaitSeconds} s."));
+            }
+
+            waitFor = parsedWait;
+        }
+
+        var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
+        if (idempotencyKey is { Length: > MaxIdempotencyKeyLength })
+        {
+            return (null, Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {MaxIdempotencyKeyLength} characters."));
+        }
+
+        if (!IsJson(request.ContentType))
+        {
+            return (null, Problems.UnsupportedMediaType(request.ContentType, "the job as application/json"));
+        }
+
+        var body = await ReadBodyAsync(request, ct);
+        if (body is null)
+        {
+            return (null, Problems.PayloadTooLarge(MaxBodyBytes));
+        }
+
+        var (job, problem) = Parse(body);
+        return job is null ? (null, problem) : (new SubmitRequest(job, idempotencyKey, RequestDigest.Of(body), waitFor), null);
+    }
+
+    private static bool IsJson(string? contentType) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var mediaType)
+        && string.Equals(mediaType.MediaType.Value, "application/json", StringComparison.OrdinalIgnoreCase);
+
+    private static (JobRequest? Job, ProblemHttpResult? Problem) Parse(byte[] body)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return (null, Problems.MalformedJson("The body is not valid UTF-8."));
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            var (job, errors) = JobRequestParser.Parse(document.RootElement.Clone());
+            return job is null ? (null, Problems.Validation(errors)) : (job, null);
+        }
+        catch (JsonException e)
+        {
+            return (null, Problems.MalformedJson($"The body is not valid JSON: {e.Message}"));
+        }
+        catch (InvalidOperationException e)
+        {
+            // Escapes such as a lone "\ud800" are valid JSON but no valid string.
+            return (null, Problems.MalformedJson($"The body holds a string that is not valid Unicode: {e.Message}"));
+        }
+    }
+
+    /// <summary>Reads at most <see cref="MaxBodyBytes"/>; null when the body is larger.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > MaxBodyBytes)
+            {
+                return null;
+            }
+
+            await buffer.WriteAsync(chunk.AsMemory(0, read), ct);
+        }
+
+        return buffer.ToArray();
+    }
+}

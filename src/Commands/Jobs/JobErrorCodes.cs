@@ -1,0 +1,14 @@
+namespace CqrsInference.Commands.Jobs;
+
+/// <summary>The error codes a failed job or attempt carries (<c>error.code</c> in the API).</summary>
+public static class JobErrorCodes
+{
+    /// <summary>The inputs left in the object store are missing or changed: the job can never run.</summary>
+    public const string InputCorrupt = "input_corrupt";
+
+    /// <summary>The model's run threw: retried up to the delivery limit.</summary>
+    public const string InferenceError = "inference_error";
+
+    /// <summary>A fault injected by a test (<c>Processor:FaultInjection</c>).</summary>
+    public const string InjectedFault = "injected_fault";
+}

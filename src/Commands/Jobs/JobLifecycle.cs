@@ -1,0 +1,110 @@
+using System.Globalization;
+
+namespace CqrsInference.Commands.Jobs;
+
+/// <summary>The job statuses of the public contract.</summary>
+public static class JobStatuses
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+    public const string Expired = "expired";
+
+    public static readonly IReadOnlyList<string> All = [Queued, Running, Succeeded, Failed, Cancelled, Expired];
+}
+
+/// <summary>
+/// The rules of a job's life, in one place, for every part that needs them (the processor, the
+/// cancel command, the recorder, the projection, the API):
+/// <list type="bullet">
+/// <item>which status each event leads to, and the terminal rule: once a job is succeeded, failed,
+/// cancelled or expired, no later event changes it (a redelivered job's second result is dropped);</item>
+/// <item>the message id each event is published under: JetStream drops a second publish of the same id
+/// within its duplicate window, so a redelivered job cannot put two results on the log;</item>
+/// <item>the id each event is recorded under in Marten: derived from what the event is about, never from
+/// when it was made, so the same event recorded twice is one row (unique index);</item>
+/// <item>how an ending is counted (a job that ran out of attempts is dead-lettered).</item>
+/// </list>
+/// </summary>
+public static class JobLifecycle
+{
+    /// <summary>Whether a job in this status has ended for good.</summary>
+    public static bool IsTerminal(string status) =>
+        status is JobStatuses.Succeeded or JobStatuses.Failed or JobStatuses.Cancelled or JobStatuses.Expired;
+
+    /// <summary>Whether the event ends its job.</summary>
+    public static bool IsTerminal(object @event) => @event is V1.JobSucceeded or V1.JobFailed or V1.JobCancelled or V1.JobExpired;
+
+    /// <summary>Whether the wire name is one of the events that end a job.</summary>
+    public static bool IsTerminalEvent(string? type) =>
+        type is EventNames.JobSucceeded or EventNames.JobFailed or EventNames.JobCancelled or EventNames.JobExpired;
+
+    /// <summary>The status the event gives a job that has not ended yet.</summary>
+    public static string StatusAfter(object @event) => @event switch
+    {
+        V1.JobSubmitted => JobStatuses.Queued,
+        V1.JobStarted => JobStatuses.Running,
+        V1.JobAttemptFailed => JobStatuses.Queued,
+        V1.JobSucceeded => JobStatuses.Succeeded,
+        V1.JobFailed => JobStatuses.Failed,
+        V1.JobCancelled => JobStatuses.Cancelled,
+        V1.JobExpired => JobStatuses.Expired,
+        _ => throw new ArgumentException($"Not a job lifecycle event: {@event.GetType().Name}", nameof(@event)),
+    };
+
+    /// <summary>Whether the event changes a job in <paramref name="status"/>: never once it has ended.</summary>
+    public static bool Changes(string status, object @event) => !IsTerminal(status) && @event is not V1.JobSubmitted;
+
+    /// <summary>Whether a terminal event says the job ran out of deliveries (dead-lettered).</summary>
+    public static bool IsDeadLettered(object @event) => @event is V1.JobFailed { DeadLettered: true };
+
+    /// <summary>The message id of a job's submission (the queue message) on the log.</summary>
+    public static string SubmissionMessageId(Guid jobId) => jobId.ToString();
+
+    /// <summary>
+    /// The Nats-Msg-Id an event is published under. A job has one terminal id whatever ends it, so
+    /// a cancel and a result racing for the same job leave one terminal event on the log; a start or
+    /// a failed attempt has one id per attempt.
+    /// </summary>
+    public static string MessageId(object @event) => @event switch
+    {
+        V1.JobSubmitted e => SubmissionMessageId(e.JobId),
+        V1.JobStarted e => $"{e.JobId}:started:{Invariant(e.Attempt)}",
+        V1.JobAttemptFailed e => $"{e.JobId}:attempt_failed:{Invariant(e.Attempt)}",
+        _ when IsTerminal(@event) => $"{EventNames.JobIdOf(@event)}:terminal",
+        _ when EventNames.IsProcessorEvent(@event) => $"{EventNames.StreamIdOf(@event)}:{EventNames.Of(@event)}:{Invariant(ProcessorEventTime(@event).UtcTicks)}",
+        _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
+    };
+
+    /// <summary>
+    /// The id an event is recorded under: a name-based UUID of its stream, wire name and what
+    /// tells it apart from its siblings (the attempt, or a processor event's time).
+    /// </summary>
+    public static Guid EventId(object @event)
+    {
+        var discriminator = @event switch
+        {
+            V1.JobStarted e => Invariant(e.Attempt),
+            V1.JobAttemptFailed e => Invariant(e.Attempt),
+            _ when EventNames.IsProcessorEvent(@event) => Invariant(ProcessorEventTime(@event).UtcTicks),
+            _ => "0",
+        };
+        return DeterministicGuid.Create(EventNames.StreamIdOf(@event), $"{EventNames.Of(@event)}\n{discriminator}");
+    }
+
+    /// <summary>The recorded id of a job's submission: its stream exists exactly when this id is recorded.</summary>
+    public static Guid SubmissionEventId(Guid jobId) => DeterministicGuid.Create(jobId, $"{EventNames.JobSubmitted}\n0");
+
+    /// <summary>When a processor's capacity fact happened.</summary>
+    public static DateTimeOffset ProcessorEventTime(object @event) => @event switch
+    {
+        V1.ProcessorOnline e => e.At,
+        V1.ProcessorHeartbeat e => e.At,
+        V1.ProcessorOffline e => e.At,
+        _ => throw new ArgumentException($"Not a processor event: {@event.GetType().Name}", nameof(@event)),
+    };
+
+    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

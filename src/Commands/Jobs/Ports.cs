@@ -1,0 +1,84 @@
+using CqrsInference.Commands.Jobs.Submitting;
+
+using System.Diagnostics;
+
+namespace CqrsInference.Commands.Jobs;
+
+/// <summary>Puts jobs on the work queue (the NATS transport implements it).</summary>
+public interface IJobQueue
+{
+    /// <summary>Publishes and waits for the queue's acknowledgement; returns whether it was a duplicate and the payload size.</summary>
+    Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct);
+}
+
+/// <summary>The event log: where lifecycle events are published, each under its <see cref="JobLifecycle.MessageId"/>.</summary>
+public interface IEventLog
+{
+    /// <summary>
+    /// Publishes a job's lifecycle event and waits until the log stored it (a duplicate counts as
+    /// stored), then announces it to anyone following the job.
+    /// </summary>
+    Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct);
+}
+
+/// <summary>What the log needs to know of a job to route its events: its region and model.</summary>
+public sealed record JobRoute(string Region, string Model)
+{
+    public static JobRoute Of(JobCommand job) => new(job.Region, job.Model);
+}
+
+/// <summary>Large tensors live in an object store; messages and events carry a <see cref="BlobRef"/>.</summary>
+public interface IClaimCheck
+{
+    /// <summary>The tensors themselves, or a reference to them when they are over the size threshold.</summary>
+    Task<(IReadOnlyList<Tensor> Inline, BlobRef? Ref)> OffloadAsync(IReadOnlyList<Tensor> tensors, CancellationToken ct);
+
+    /// <summary>The tensors a reference names; <see cref="InvalidDataException"/> when the blob is missing or changed.</summary>
+    Task<IReadOnlyList<Tensor>> LoadAsync(BlobRef blob, CancellationToken ct);
+}
+
+/// <summary>Who got a job first: a processor (to run it) or a cancel.</summary>
+public enum ClaimOutcome
+{
+    /// <summary>The caller holds the job: a processor may run it, a cancel has cancelled it.</summary>
+    Won,
+
+    /// <summary>The job was cancelled before any processor claimed it.</summary>
+    Cancelled,
+
+    /// <summary>A processor claimed the job first (it is running or has run).</summary>
+    Running,
+}
+
+/// <summary>
+/// Decides once per job whether it runs or is cancelled: whoever claims it first wins, atomically
+/// (the NATS transport uses a key-value create).
+/// </summary>
+public interface IJobClaims
+{
+    /// <summary>A processor's claim; a redelivered job finds its own 'running' claim and runs again.</summary>
+    Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, CancellationToken ct);
+
+    /// <summary>A cancel's claim: <see cref="ClaimOutcome.Won"/> means the job will never run.</summary>
+    Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, CancellationToken ct);
+}
+
+/// <summary>Where the API looks for and records submissions (the read model).</summary>
+public interface ISubmissionStore
+{
+    /// <summary>The request digest of a job already recorded for the tenant, or null.</summary>
+    Task<string?> FindDigestAsync(Guid jobId, string tenant, CancellationToken ct);
+
+    /// <summary>
+    /// Makes the job read as queued at once. Best effort: the job is already durable in the queue,
+    /// and the recorder records it from the event log if this fails.
+    /// </summary>
+    Task TryRecordAsync(V1.JobSubmitted submitted, CancellationToken ct);
+}
+
+/// <summary>Whether the deployment takes more work now: per-tenant quota and queue depth.</summary>
+public interface ISubmitAdmission
+{
+    /// <summary>Null when the job may be queued; else why not and when to try again.</summary>
+    Task<SubmitOutcome?> RefuseAsync(string tenant, string model, CancellationToken ct);
+}

@@ -1,0 +1,75 @@
+using CqrsInference.Commands.Models;
+
+namespace CqrsInference.Commands.Jobs.Submitting;
+
+/// <summary>What became of a submit.</summary>
+public abstract record SubmitOutcome
+{
+    /// <summary>The job is durable in the queue (or was already, for a retried idempotent submit).</summary>
+    public sealed record Accepted(JobCommand Job, bool Replayed) : SubmitOutcome;
+
+    /// <summary>The request breaks the model's contract; nothing was stored.</summary>
+    public sealed record Rejected(IReadOnlyDictionary<string, string[]> Errors) : SubmitOutcome;
+
+    /// <summary>The model is not served here.</summary>
+    public sealed record UnknownModel(string Model) : SubmitOutcome;
+
+    /// <summary>The Idempotency-Key was used before with a different request.</summary>
+    public sealed record IdempotencyConflict(Guid ExistingJobId) : SubmitOutcome;
+
+    /// <summary>The tenant has used its daily quota; it resets after <paramref name="RetryAfter"/>.</summary>
+    public sealed record QuotaExhausted(long Limit, TimeSpan RetryAfter) : SubmitOutcome;
+
+    /// <summary>The model's queues hold more than the deployment takes; try again later.</summary>
+    public sealed record QueueFull(string Model, long Depth, long Limit) : SubmitOutcome;
+}
+
+/// <summary>The submit rules, as a pure function: a valid command becomes its queue message.</summary>
+public static class SubmitDecision
+{
+    public static SubmitOutcome Decide(ModelCatalog catalog, SubmitInferenceJob command, SubmitOptions options)
+    {
+        if (!catalog.TryGet(command.Model, out var model))
+        {
+            return new SubmitOutcome.UnknownModel(command.Model);
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        void Error(string field, string message) =>
+            errors[field] = errors.TryGetValue(field, out var existing) ? [.. existing, message] : [message];
+
+        var region = command.Region ?? options.Region;
+        if (!Naming.IsToken(region))
+        {
+            Error("region", $"Region must match {Naming.TokenPattern}.");
+        }
+
+        var priority = command.Priority ?? Priorities.Interactive;
+        if (!Priorities.All.Contains(priority))
+        {
+            Error("priority", $"Priority must be one of: {string.Join(", ", Priorities.All)}.");
+        }
+
+        foreach (var (field, message) in TensorValidator.Validate(model, command.Inputs))
+        {
+            Error(field, message);
+        }
+
+        if (command.Deadline is { } deadline && deadline <= command.Now)
+        {
+            Error("deadline", $"deadline {deadline:O} has already passed.");
+        }
+
+        if (command.Webhook is not null && !options.WebhooksEnabled)
+        {
+            Error("webhook", "Webhooks are not enabled on this deployment (Webhooks:SigningKey is not set).");
+        }
+
+        return errors.Count > 0
+            ? new SubmitOutcome.Rejected(errors)
+            : new SubmitOutcome.Accepted(
+                new JobCommand(command.JobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
+                    command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline),
+                Replayed: false);
+    }
+}

@@ -1,0 +1,37 @@
+using System.Text;
+using System.Text.Json;
+
+namespace CqrsInference.Commands.Jobs.Submitting;
+
+public sealed class SubmitOptions
+{
+    /// <summary>Region of jobs that name none: the API instance's own region.</summary>
+    public string Region { get; set; } = "local";
+
+    /// <summary>Whether jobs may name a webhook (the deployment has a signing key).</summary>
+    public bool WebhooksEnabled { get; set; }
+}
+
+public static class Priorities
+{
+    public const string Interactive = "interactive";
+    public const string Batch = "batch";
+    public static readonly IReadOnlyList<string> All = [Interactive, Batch];
+}
+
+public static class JobIds
+{
+    /// <summary>The id of a new job: derived from its Idempotency-Key, else time-ordered (UUIDv7).</summary>
+    public static Guid For(string tenant, string? idempotencyKey, DateTimeOffset now) =>
+        idempotencyKey is { } key ? DeterministicGuid.ForIdempotencyKey(tenant, key) : Guid.CreateVersion7(now);
+}
+
+public static class RequestDigest
+{
+    /// <summary>SHA-256 of the request body, to tell a retried submit from a different one.</summary>
+    public static string Of(ReadOnlySpan<byte> body) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body));
+
+    public static string Of(string body) => Of(Encoding.UTF8.GetBytes(body));
+
+    public static string Of(JsonElement body) => Of(JsonSerializer.SerializeToUtf8Bytes(body));
+}

@@ -1,0 +1,252 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using CqrsInference.Messaging;
+using Microsoft.Extensions.Logging;
+
+namespace CqrsInference.Processors.Worker.Fetching;
+
+/// <summary>
+/// The first stage of a worker: pulls jobs of one model only for free capacity, choosing among the
+/// model's queues with a <see cref="QueuePlanner"/> (home region, priority, tenant, overflow), and
+/// hands them to the executors through a channel. It looks at the queues' counts when woken (the
+/// API announces each queued job), when what it read is used up, or every 100 ms under load; an
+/// idle worker looks every <see cref="SchedulingOptions.IdleScan"/> for other regions' backlogs
+/// and for retries that came due.
+/// </summary>
+public sealed partial class QueueFetcher(
+    string model, IJobSource source, WorkerCapacity capacity, ProcessorOptions options, TimeProvider clock, ILogger logger)
+{
+    /// <summary>Pulls under way at once, at most.</summary>
+    private const int MaxPulls = 8;
+
+    private static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(100);
+    private readonly QueuePlanner _planner = new(options.Region, options.Scheduling);
+    private readonly ConcurrentDictionary<JobQueue, byte> _wokenQueues = new();
+    private readonly ConcurrentDictionary<JobQueue, byte> _waitingOn = new();
+    private IReadOnlyList<QueueState> _known = [];
+    private long _knownAt = long.MinValue;
+    private long _lastLook;
+    private int _woken;
+
+    /// <summary>Pulls until <paramref name="ct"/> is cancelled, then waits for the pulls under way.</summary>
+    public async Task RunAsync(ChannelWriter<JobDelivery> deliveries, CancellationToken ct)
+    {
+        using var wakeStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var waking = ListenForWakeUpsAsync(wakeStop.Token);
+        var pulls = new List<Task>();
+        while (!ct.IsCancellationRequested)
+        {
+            pulls.RemoveAll(p => p.IsCompleted);
+            var free = capacity.Free;
+            if (free <= 0 || pulls.Count >= MaxPulls)
+            {
+                await capacity.WaitForChangeAsync(TimeSpan.FromSeconds(1), ct);
+                continue;
+            }
+
+            var look = await LookAsync(ct);
+            if (look == Look.Stopping)
+            {
+                break;
+            }
+
+            if (look == Look.Failed)
+            {
+                await capacity.WaitForChangeAsync(TimeSpan.FromSeconds(1), ct);
+                continue;
+            }
+
+            var plan = _planner.Plan(_known, free, capacity.RemoteAllowance, clock.GetUtcNow());
+            if (plan.Count == 0)
+            {
+                await NothingPlannedAsync(look, pulls, deliveries, ct);
+                continue;
+            }
+
+            Take(plan);
+            pulls.AddRange(plan.Select(pull => PullAsync(pull, deliveries)));
+        }
+
+        await Task.WhenAll(pulls);
+        await wakeStop.CancelAsync();
+        await waking;
+    }
+
+    private enum Look
+    {
+        Fresh,
+        Refreshed,
+        Failed,
+        Stopping,
+    }
+
+    /// <summary>Reads the queues' counts again when what was read is stale, or when woken.</summary>
+    private async Task<Look> LookAsync(CancellationToken ct)
+    {
+        var age = Age();
+        var woken = Interlocked.Exchange(ref _woken, 0) == 1;
+        if (age <= FreshFor && !(woken && age > TimeSpan.FromMilliseconds(2)))
+        {
+            return Look.Fresh;
+        }
+
+        try
+        {
+            _known = await source.ListAsync(model, ct);
+            _knownAt = clock.GetTimestamp();
+            if (clock.GetElapsedTime(_lastLook) >= options.Scheduling.IdleScan)
+            {
+                _known = await LookCloserAsync(_known, ct);
+                _lastLook = clock.GetTimestamp();
+            }
+
+            return Look.Refreshed;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return Look.Stopping;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogPullError(logger, model, e.Message);
+            return Look.Failed;
+        }
+    }
+
+    private TimeSpan Age() => _knownAt == long.MinValue ? TimeSpan.MaxValue : clock.GetElapsedTime(_knownAt);
+
+    /// <summary>
+    /// What the consumers' counts do not show, looked at every <see cref="SchedulingOptions.IdleScan"/>:
+    /// a queue with jobs in flight and none waiting may hold a retry that came due or the job of a
+    /// processor that died (JetStream redelivers those only to a pull), so it is worth one pull;
+    /// and how long other regions' short queues have waited (overflow by age).
+    /// </summary>
+    private async Task<IReadOnlyList<QueueState>> LookCloserAsync(IReadOnlyList<QueueState> states, CancellationToken ct)
+    {
+        var waitingByRegion = states.GroupBy(q => q.Queue.Region).ToDictionary(g => g.Key, g => g.Sum(q => q.Waiting));
+        var result = new List<QueueState>(states.Count);
+        foreach (var state in states)
+        {
+            var closer = state.Waiting == 0 && state.InFlight > 0 ? state with { Waiting = 1 } : state;
+            if (closer.Queue.Region != options.Region && closer.Waiting > 0 && options.Scheduling.Overflow
+                && waitingByRegion[closer.Queue.Region] < options.Scheduling.OverflowThreshold)
+            {
+                closer = closer with { OldestAt = await source.OldestAsync(closer.Queue, ct) };
+            }
+
+            result.Add(closer);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Nothing to take. Woken for a job the counts do not show yet (it is stored in the event log
+    /// and reaches the work queue a moment later), a pull that waits at the server for it takes it
+    /// the moment it arrives; otherwise idle until a job is queued at home, capacity frees up, or
+    /// the next look at the queues.
+    /// </summary>
+    private async Task NothingPlannedAsync(Look look, List<Task> pulls, ChannelWriter<JobDelivery> deliveries, CancellationToken ct)
+    {
+        if (look == Look.Refreshed && TakeWokenQueue() is { } queue)
+        {
+            var pull = new PullPlan(queue, 1, Remote: false, WaitAtServer: TimeSpan.FromMilliseconds(500));
+            capacity.Reserve(pull);
+            pulls.Add(PullAsync(pull, deliveries));
+        }
+        else if (look == Look.Refreshed || Age() < TimeSpan.FromMilliseconds(10))
+        {
+            await capacity.WaitForChangeAsync(options.Scheduling.IdleScan, ct);
+        }
+
+        _knownAt = long.MinValue;
+    }
+
+    /// <summary>Counts the planned pulls against capacity and against what was read of the queues.</summary>
+    private void Take(IReadOnlyList<PullPlan> plan)
+    {
+        _known = _known.Select(q => plan.FirstOrDefault(p => p.Queue == q.Queue) is { } taken
+            ? q with { Waiting = Math.Max(0, q.Waiting - taken.Count), InFlight = q.InFlight + taken.Count }
+            : q).ToList();
+        foreach (var pull in plan)
+        {
+            _wokenQueues.TryRemove(pull.Queue, out _);
+            capacity.Reserve(pull);
+        }
+    }
+
+    /// <summary>A queue a wake-up named that no waiting pull covers yet, or null.</summary>
+    private JobQueue? TakeWokenQueue()
+    {
+        foreach (var queue in _wokenQueues.Keys)
+        {
+            _wokenQueues.TryRemove(queue, out _);
+            if (_waitingOn.TryAdd(queue, 0))
+            {
+                return queue;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The API announces each job it queued; one at home wakes the loop.</summary>
+    private async Task ListenForWakeUpsAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var queue in source.WakeUpsAsync(options.Region, model, ct))
+            {
+                _wokenQueues.TryAdd(queue, 0);
+                if (Interlocked.Exchange(ref _woken, 1) == 0)
+                {
+                    capacity.Signal();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e)
+        {
+            // Without wake-ups the loop still looks every IdleScan.
+            LogPullError(logger, model, $"wake-ups stopped: {e.Message}");
+        }
+    }
+
+    private async Task PullAsync(PullPlan pull, ChannelWriter<JobDelivery> deliveries)
+    {
+        var delivered = 0;
+        try
+        {
+            await foreach (var delivery in source.PullAsync(pull.Queue, pull.Count, pull.WaitAtServer, CancellationToken.None))
+            {
+                delivered++;
+                var remote = delivery.IsRemote(options.Region);
+                capacity.Delivered(remote);
+                if (!deliveries.TryWrite(delivery))
+                {
+                    // Stopping: the executors take no more; hand it back at once.
+                    capacity.Settled(1, remote ? 1 : 0);
+                    await delivery.Ack.RetryAsync(TimeSpan.Zero);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogPullError(logger, model, e.Message);
+            await Task.Delay(TimeSpan.FromSeconds(1), clock);
+        }
+        finally
+        {
+            capacity.PullEnded(pull, delivered);
+            if (pull.WaitAtServer is not null)
+            {
+                _waitingOn.TryRemove(pull.Queue, out _);
+            }
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Pulling jobs for {Model} failed: {Reason}")]
+    private static partial void LogPullError(ILogger logger, string model, string reason);
+}

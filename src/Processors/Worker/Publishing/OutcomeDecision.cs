@@ -1,0 +1,47 @@
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker.Gating;
+using CqrsInference.Processors.Worker.Running;
+
+namespace CqrsInference.Processors.Worker.Publishing;
+
+/// <summary>
+/// What a run's outcome means for a job, as a pure function: the event to publish and how to settle
+/// the delivery once it is stored. Succeeded and rejected jobs end; a fault is retried with
+/// exponential backoff until the delivery limit, then the job is dead-lettered (failed).
+/// </summary>
+public sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, TimeSpan retryBaseDelay)
+{
+    /// <summary>The start of a job's attempt, with where it ran and how long it waited.</summary>
+    public V1.JobStarted Started(AdmittedJob admitted, DateTimeOffset startedAt)
+    {
+        var job = admitted.Job;
+        return new V1.JobStarted(job.JobId, admitted.Attempt, worker.Worker, worker.Device, startedAt,
+            Math.Max(0, (startedAt - job.SubmittedAt).TotalMilliseconds), Context(job), worker.Region, Overflowed: job.Region != worker.Region);
+    }
+
+    public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, BatchRun run, int batchSize)
+    {
+        var (job, attempt, at) = (admitted.Job, admitted.Attempt, run.FinishedAt);
+        return outcome switch
+        {
+            RunOutcome.Succeeded s => new JobEnding(admitted, new V1.JobSucceeded(job.JobId, attempt, worker.Worker, worker.Device, at,
+                run.Elapsed.TotalMilliseconds, batchSize, s.Outputs, s.OutputsRef, Context(job)), new Settlement.Ack()),
+            RunOutcome.Rejected r => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
+                r.Code, r.Reason, DeadLettered: false, Context(job)), new Settlement.Terminate()),
+            RunOutcome.Faulted f when attempt >= maxDeliver => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
+                f.Code, $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job)), new Settlement.Terminate()),
+            RunOutcome.Faulted f => Retry(admitted, f, at),
+            _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown run outcome."),
+        };
+    }
+
+    private JobEnding Retry(AdmittedJob admitted, RunOutcome.Faulted fault, DateTimeOffset at)
+    {
+        var retryAfter = retryBaseDelay * Math.Pow(2, admitted.Attempt - 1);
+        var failed = new V1.JobAttemptFailed(admitted.Job.JobId, admitted.Attempt, worker.Worker, worker.Device, at, fault.Code, fault.Reason, retryAfter);
+        return new JobEnding(admitted, failed, new Settlement.Retry(retryAfter));
+    }
+
+    private JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, worker.DeviceClass);
+}

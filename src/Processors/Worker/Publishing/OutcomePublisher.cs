@@ -1,0 +1,93 @@
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker.Gating;
+using CqrsInference.Processors.Worker.Running;
+
+namespace CqrsInference.Processors.Worker.Publishing;
+
+/// <summary>
+/// The last stage of a worker: puts each job's event on the log and only then settles its delivery
+/// (ack, retry or terminate). The results are durable in JetStream before any job leaves the queue:
+/// if this process dies in between, the jobs are redelivered and the duplicate results are dropped
+/// by their message ids. Counts what happened in the metrics.
+/// </summary>
+public sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, OutcomeDecision decision, string model, string region)
+{
+    /// <summary>Publishes each job's start before it runs.</summary>
+    public async Task AnnounceStartedAsync(IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt)
+    {
+        foreach (var job in jobs)
+        {
+            if (job.Attempt > 1)
+            {
+                Telemetry.Redeliveries.Add(1, new("model", model), new("region", job.Job.Region));
+            }
+
+            if (job.Job.Region != region)
+            {
+                Telemetry.Overflowed.Add(1, new("model", model), new("region", job.Job.Region), new("ran_in", region));
+            }
+        }
+
+        await Task.WhenAll(jobs.Select(j => log.AppendAsync(JobRoute.Of(j.Job), decision.Started(j, startedAt), traces.Of(j.Job.JobId), CancellationToken.None)));
+    }
+
+    /// <summary>The endings of a run: outputs over the claim-check threshold go to the object store first.</summary>
+    public async Task<IReadOnlyList<JobEnding>> EndingsOfAsync(IReadOnlyList<AdmittedJob> jobs, BatchRun run)
+    {
+        var endings = new List<JobEnding>(jobs.Count);
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var outcome = run.Outcomes[i];
+            if (outcome is RunOutcome.Succeeded succeeded)
+            {
+                var (inline, reference) = await claimCheck.OffloadAsync(succeeded.Outputs, CancellationToken.None);
+                outcome = succeeded with { Outputs = inline, OutputsRef = reference };
+            }
+
+            endings.Add(decision.Decide(jobs[i], outcome, run, jobs.Count));
+        }
+
+        return endings;
+    }
+
+    /// <summary>Publishes every ending's event, then settles every delivery.</summary>
+    public async Task SettleAsync(IReadOnlyList<JobEnding> endings, JobTraces? traces)
+    {
+        if (endings.Count == 0)
+        {
+            return;
+        }
+
+        await Task.WhenAll(endings.Select(e => log.AppendAsync(JobRoute.Of(e.Job.Job), e.Event, traces?.Of(e.Job.Job.JobId), CancellationToken.None)));
+        await Task.WhenAll(endings.Select(SettleOneAsync));
+        foreach (var ending in endings)
+        {
+            Count(ending.Job.Job, ending.Event);
+            traces?.Of(ending.Job.Job.JobId)?.SetTag("cqrsi.outcome", EventNames.Of(ending.Event));
+        }
+    }
+
+    private static Task SettleOneAsync(JobEnding ending) => ending.Settlement switch
+    {
+        Settlement.Ack => ending.Job.Delivery.Ack.AckAsync(),
+        Settlement.Retry retry => ending.Job.Delivery.Ack.RetryAsync(retry.After),
+        _ => ending.Job.Delivery.Ack.TerminateAsync(),
+    };
+
+    private void Count(JobCommand job, object @event)
+    {
+        // Cancelled jobs end at the cancel, not here: a processor only repeats what the cancel did.
+        if (!JobLifecycle.IsTerminal(@event) || @event is V1.JobCancelled)
+        {
+            return;
+        }
+
+        Telemetry.JobsCompleted.Add(1, new("model", model), new("region", job.Region), new("status", JobLifecycle.StatusAfter(@event)));
+        if (JobLifecycle.IsDeadLettered(@event))
+        {
+            Telemetry.DeadLetters.Add(1, new("model", model), new("region", job.Region));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using CqrsInference.Commands;
+using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker.Gating;
+using Microsoft.Extensions.Logging;
+
+namespace CqrsInference.Processors.Worker.Running;
+
+/// <summary>One batch's run: an outcome per job, when it started and ended, and how long the model took.</summary>
+public sealed record BatchRun(IReadOnlyList<RunOutcome> Outcomes, DateTimeOffset StartedAt, DateTimeOffset FinishedAt, TimeSpan Elapsed);
+
+/// <summary>
+/// The third stage of a worker: runs a batch in one model call, off the caller's thread, and keeps
+/// its jobs from being redelivered meanwhile (a progress ack every <paramref name="heartbeat"/>,
+/// a third of the queue's ack wait). Counts the time spent in the model, for the busy fraction.
+/// </summary>
+public sealed partial class BatchExecutor(IJobRunner runner, string model, TimeSpan heartbeat, TimeProvider clock, ILogger logger)
+{
+    private long _busyTicks;
+    private long _firstStart;
+    private long _lastEnd;
+
+    /// <summary>Time spent inside model runs, summed over slots.</summary>
+    public TimeSpan BusyTime => TimeSpan.FromTicks(Interlocked.Read(ref _busyTicks));
+
+    /// <summary>From the first run's start to the last run's end (zero before any run).</summary>
+    public TimeSpan ActiveTime => Interlocked.Read(ref _firstStart) == 0 ? TimeSpan.Zero : clock.GetElapsedTime(_firstStart, Interlocked.Read(ref _lastEnd));
+
+    public string Device => runner.Device;
+
+    public async Task<BatchRun> RunAsync(IReadOnlyList<AdmittedJob> jobs)
+    {
+        var startedAt = clock.GetUtcNow();
+        Interlocked.CompareExchange(ref _firstStart, clock.GetTimestamp(), 0);
+        var watch = Stopwatch.StartNew();
+        IReadOnlyList<RunOutcome> outcomes;
+        using (var beat = new CancellationTokenSource())
+        {
+            var beating = HeartbeatAsync(jobs, beat.Token);
+            try
+            {
+                outcomes = await Task.Run(() => runner.Run(jobs));
+            }
+            finally
+            {
+                await beat.CancelAsync();
+                await beating;
+            }
+        }
+
+        watch.Stop();
+        Interlocked.Add(ref _busyTicks, watch.Elapsed.Ticks);
+        Interlocked.Exchange(ref _lastEnd, clock.GetTimestamp());
+        Telemetry.InferenceMs.Record(watch.Elapsed.TotalMilliseconds, new("model", model), new("device", runner.Device));
+        Telemetry.BatchSize.Record(jobs.Count, new KeyValuePair<string, object?>("model", model));
+        return new BatchRun(outcomes, startedAt, clock.GetUtcNow(), watch.Elapsed);
+    }
+
+    private async Task HeartbeatAsync(IReadOnlyList<AdmittedJob> jobs, CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(heartbeat, clock, ct);
+                foreach (var job in jobs)
+                {
+                    await job.Delivery.Ack.ProgressAsync(ct);
+                }
+
+                LogHeartbeat(logger, model, jobs.Count);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    [LoggerMessage(LogLevel.Debug, "Heartbeat for {Count} running {Model} jobs")]
+    private static partial void LogHeartbeat(ILogger logger, string model, int count);
+}

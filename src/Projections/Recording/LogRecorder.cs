@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using CqrsInference.Commands;
+using CqrsInference.Messaging;
+using Marten;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Projections.Recording;
+
+/// <summary>
+/// The one recorder loop, for every log recorded into Marten (the job log, the edge sites' log):
+/// only the leader records (a PostgreSQL advisory lock; others stand by); it positions its durable
+/// consumer from the checkpoint, consumes in batches, records only an unbroken run of sequences
+/// after the checkpoint (<see cref="LogRun"/>) in one transaction with the new checkpoint, and
+/// acknowledges what is recorded. NATS trouble or a gap starts it again from the checkpoint, which
+/// names exactly what PostgreSQL holds, so nothing is skipped or recorded twice.
+/// </summary>
+public abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger)
+    : BackgroundService
+{
+    private ulong _checkpoint;
+
+    /// <summary>The last log sequence recorded (the checkpoint).</summary>
+    public ulong Position => Volatile.Read(ref _checkpoint);
+
+    /// <summary>Events recorded since start.</summary>
+    public long Recorded { get; private set; }
+
+    /// <summary>Whether there is anything to record here (the edge log exists only with edge sites).</summary>
+    protected virtual bool Enabled => true;
+
+    protected IDocumentStore Store => store;
+
+    /// <summary>
+    /// Writes a contiguous run of the log (every message after the checkpoint, in order) into the
+    /// session; the base stores the checkpoint in the same transaction. <paramref name="spans"/> has
+    /// each message's <c>event.record</c> span (or null), for the writer to tag. Returns the events appended.
+    /// </summary>
+    protected abstract Task<int> WriteAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, IDocumentSession session, CancellationToken ct);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        await using var leadership = await RecorderLeadership.AcquireAsync(options.ConnectionString, $"{source.LockName}:{options.Schema}", logger, stoppingToken);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            try
+            {
+                await RecordFromCheckpointAsync(attempt.Token);
+            }
+            catch (Exception e) when (e is NatsException or TimeoutException or RecorderGapException && !stoppingToken.IsCancellationRequested)
+            {
+                // NATS unreachable, its stream electing a leader, or a hole in delivery: start again
+                // from the checkpoint.
+                await attempt.CancelAsync();
+                LogRestarting(logger, source.Stream, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task RecordFromCheckpointAsync(CancellationToken ct)
+    {
+        Volatile.Write(ref _checkpoint, await RecorderLeadership.LoadCheckpointAsync(store, source.CheckpointId, ct));
+        await PositionConsumerAsync(ct);
+        LogStarted(logger, source.Stream, _checkpoint);
+
+        var channel = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(options.BatchSize * 4) { SingleReader = true, SingleWriter = true });
+        using var pumping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pump = PumpAsync(channel.Writer, pumping.Token);
+        var batch = new List<INatsJSMsg<byte[]>>(options.BatchSize);
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(ct))
+            {
+                batch.Clear();
+                while (batch.Count < options.BatchSize && channel.Reader.TryRead(out var msg))
+                {
+                    batch.Add(msg);
+                }
+
+                if (!await LogRun.RecordInOrderAsync(js, source.Stream, batch, () => Position, run => RecordAsync(run, ct), logger, ct))
+                {
+                    throw new RecorderGapException(Position);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await pumping.CancelAsync();
+            await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task PumpAsync(ChannelWriter<INatsJSMsg<byte[]>> writer, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var consumer = await js.GetConsumerAsync(source.Stream, source.Consumer, ct);
+                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: new NatsJSConsumeOpts { MaxMsgs = options.BatchSize * 2 }, cancellationToken: ct))
+                {
+                    await writer.WriteAsync(msg, ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (NatsJSException e)
+            {
+                LogConsumeError(logger, source.Stream, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+
+        writer.TryComplete();
+    }
+
+    /// <summary>Records one contiguous run in one transaction with its checkpoint; returns the events appended.</summary>
+    private async Task RecordAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, CancellationToken ct)
+    {
+        // A span per recorded message, continuing the trace its publisher carried in the headers.
+        var spans = run.Select(m =>
+        {
+            var span = Telemetry.Source.StartActivity("event.record", ActivityKind.Consumer, TraceHeaders.Extract(m.Headers));
+            span?.SetTag("cqrsi.subject", m.Subject);
+            return span;
+        }).ToList();
+        try
+        {
+            await using var session = store.LightweightSession();
+            var appended = await WriteAsync(run, spans, session, ct);
+            var last = LogRun.Sequence(run[^1]);
+            session.Store(new RecorderCheckpoint(source.CheckpointId, last));
+            await session.SaveChangesAsync(ct);
+            Volatile.Write(ref _checkpoint, last);
+            Recorded += appended;
+        }
+        finally
+        {
+            spans.ForEach(s => s?.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// The checkpoint in PostgreSQL, not the consumer's ack state, says where recording resumes: the
+    /// leader recreates the durable consumer to deliver from the message after it. Delivery is then
+    /// in log order, so a batch left unacknowledged by a crash is delivered again before anything
+    /// newer, and anything at or below the checkpoint is known to be recorded.
+    /// </summary>
+    private async Task PositionConsumerAsync(CancellationToken ct)
+    {
+        try
+        {
+            await js.DeleteConsumerAsync(source.Stream, source.Consumer, ct);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404 && e.Error.ErrCode != 10059)
+        {
+            // No such consumer (10059 would be: no such stream, which creating it reports below).
+        }
+
+        await js.CreateOrUpdateConsumerAsync(
+            source.Stream,
+            new ConsumerConfig(source.Consumer)
+            {
+                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                AckWait = options.AckWait,
+                MaxAckPending = 50_000,
+                DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence,
+                OptStartSeq = Position + 1,
+                Description = source.Description,
+            },
+            ct);
+    }
+
+    [LoggerMessage(LogLevel.Information, "Recording {Stream} after sequence {Sequence}")]
+    private static partial void LogStarted(ILogger logger, string stream, ulong sequence);
+
+    [LoggerMessage(LogLevel.Warning, "Consuming {Stream} failed: {Reason}")]
+    private static partial void LogConsumeError(ILogger logger, string stream, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Recording {Stream} paused, restarting from the checkpoint: {Reason}")]
+    private static partial void LogRestarting(ILogger logger, string stream, string reason);
+}
