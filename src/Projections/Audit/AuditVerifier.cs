@@ -16,13 +16,7 @@ public sealed class AuditVerifier(AuditOptions options)
         await AuditSealer.EnsureTableAsync(db, options.Schema, ct);
         var table = AuditChain.Table(options.Schema);
         await using var connection = await db.OpenConnectionAsync(ct);
-
-        long unsealed;
-        await using (var count = new NpgsqlCommand(
-            $"select count(*) from {options.Schema}.mt_events e where not exists (select 1 from {table} s where s.seq_id = e.seq_id)", connection))
-        {
-            unsealed = (long)(await count.ExecuteScalarAsync(ct))!;
-        }
+        var unsealed = await CountUnsealedAsync(connection, table, ct);
 
         await using var command = new NpgsqlCommand(
             $"""
@@ -32,51 +26,77 @@ public sealed class AuditVerifier(AuditOptions options)
             order by s.seal_index
             """, connection);
         await using var reader = await command.ExecuteReaderAsync(ct);
-        var chain = AuditChain.Genesis;
-        var streams = new Dictionary<Guid, byte[]>();
-        long checkedSeals = 0;
+        var walk = new ChainWalk();
         while (await reader.ReadAsync(ct))
         {
-            var (index, sequence, stream, version) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3));
-            var (sealedEvent, sealedStream, sealedChain) = ((byte[])reader[4], (byte[])reader[5], (byte[])reader[6]);
-            BrokenLink Broken(string problem) => new(index, sequence, stream, version, problem);
-
-            if (index != checkedSeals + 1)
+            var seal = new SealRow(reader.GetInt64(0), reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3), (byte[])reader[4], (byte[])reader[5], (byte[])reader[6]);
+            var actual = reader.GetBoolean(7)
+                ? new EventRow(reader.GetGuid(8), reader.GetInt64(9), reader.GetString(10), await reader.GetFieldValueAsync<DateTimeOffset>(11, ct), reader.GetString(12))
+                : null;
+            if (walk.Check(seal, actual) is { } broken)
             {
-                return Report(Broken($"seal {checkedSeals + 1} is missing from the audit table"));
+                return walk.Report(unsealed, broken);
             }
-
-            if (!reader.GetBoolean(7))
-            {
-                return Report(Broken($"event {sequence} (job {stream}, version {version}) was deleted"));
-            }
-
-            var (actualStream, actualVersion) = (reader.GetGuid(8), reader.GetInt64(9));
-            if (actualStream != stream || actualVersion != version)
-            {
-                return Report(Broken($"event {sequence} was moved: sealed as job {stream} version {version}, now job {actualStream} version {actualVersion}"));
-            }
-
-            var eventHash = AuditChain.EventHash(sequence, actualStream, actualVersion, reader.GetString(10), await reader.GetFieldValueAsync<DateTimeOffset>(11, ct), reader.GetString(12));
-            if (!eventHash.AsSpan().SequenceEqual(sealedEvent))
-            {
-                return Report(Broken($"event {sequence} (job {stream}, version {version}) was altered after it was sealed"));
-            }
-
-            var streamHash = AuditChain.Link(streams.GetValueOrDefault(stream, AuditChain.Genesis), eventHash);
-            chain = AuditChain.Link(chain, eventHash);
-            if (!streamHash.AsSpan().SequenceEqual(sealedStream) || !chain.AsSpan().SequenceEqual(sealedChain))
-            {
-                return Report(Broken($"the seal of event {sequence} (job {stream}, version {version}) does not chain to the seal before it"));
-            }
-
-            streams[stream] = streamHash;
-            checkedSeals++;
         }
 
-        return Report(null);
+        return walk.Report(unsealed, null);
+    }
 
-        VerifyReport Report(BrokenLink? broken) =>
-            new(broken is null, checkedSeals, unsealed, Convert.ToHexStringLower(chain), broken);
+    private async Task<long> CountUnsealedAsync(NpgsqlConnection connection, string table, CancellationToken ct)
+    {
+        await using var count = new NpgsqlCommand(
+            $"select count(*) from {options.Schema}.mt_events e where not exists (select 1 from {table} s where s.seq_id = e.seq_id)", connection);
+        return (long)(await count.ExecuteScalarAsync(ct))!;
+    }
+
+    private sealed record SealRow(long Index, long Sequence, Guid Stream, long Version, byte[] EventHash, byte[] StreamHash, byte[] ChainHash);
+
+    private sealed record EventRow(Guid Stream, long Version, string Type, DateTimeOffset Timestamp, string Data);
+
+    /// <summary>The chains recomputed seal by seal, in order: the first seal that does not match names what was changed.</summary>
+    private sealed class ChainWalk
+    {
+        private readonly Dictionary<Guid, byte[]> _streams = [];
+        private byte[] _chain = AuditChain.Genesis;
+        private long _checked;
+
+        public BrokenLink? Check(SealRow seal, EventRow? actual)
+        {
+            BrokenLink Broken(string problem) => new(seal.Index, seal.Sequence, seal.Stream, seal.Version, problem);
+            var what = $"event {seal.Sequence} (job {seal.Stream}, version {seal.Version})";
+            if (seal.Index != _checked + 1)
+            {
+                return Broken($"seal {_checked + 1} is missing from the audit table");
+            }
+
+            if (actual is null)
+            {
+                return Broken($"{what} was deleted");
+            }
+
+            if (actual.Stream != seal.Stream || actual.Version != seal.Version)
+            {
+                return Broken($"event {seal.Sequence} was moved: sealed as job {seal.Stream} version {seal.Version}, now job {actual.Stream} version {actual.Version}");
+            }
+
+            var eventHash = AuditChain.EventHash(seal.Sequence, actual.Stream, actual.Version, actual.Type, actual.Timestamp, actual.Data);
+            if (!eventHash.AsSpan().SequenceEqual(seal.EventHash))
+            {
+                return Broken($"{what} was altered after it was sealed");
+            }
+
+            var streamHash = AuditChain.Link(_streams.GetValueOrDefault(seal.Stream, AuditChain.Genesis), eventHash);
+            _chain = AuditChain.Link(_chain, eventHash);
+            if (!streamHash.AsSpan().SequenceEqual(seal.StreamHash) || !_chain.AsSpan().SequenceEqual(seal.ChainHash))
+            {
+                return Broken($"the seal of {what} does not chain to the seal before it");
+            }
+
+            _streams[seal.Stream] = streamHash;
+            _checked++;
+            return null;
+        }
+
+        public VerifyReport Report(long unsealed, BrokenLink? broken) => new(broken is null, _checked, unsealed, Convert.ToHexStringLower(_chain), broken);
     }
 }

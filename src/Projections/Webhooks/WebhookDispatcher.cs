@@ -145,6 +145,26 @@ public sealed partial class WebhookDispatcher(
         }
 
         var final = JobStatus.JobStatusProjection.Evolve(status, @event) ?? status;
+        try
+        {
+            var delivered = await PostAsync(final, type!, attempt, ct);
+            if (delivered is null)
+            {
+                await msg.AckAsync(cancellationToken: ct);
+                return;
+            }
+
+            await RetryOrGiveUpAsync(msg, final.Id, attempt, delivered, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            await RetryOrGiveUpAsync(msg, final.Id, attempt, e.Message, ct);
+        }
+    }
+
+    /// <summary>POSTs the job's final state, signed for its tenant; null when the endpoint took it, else why not.</summary>
+    private async Task<string?> PostAsync(JobStatus.JobStatus final, string type, int attempt, CancellationToken ct)
+    {
         var body = JsonSerializer.Serialize(
             new
             {
@@ -160,30 +180,16 @@ public sealed partial class WebhookDispatcher(
                 @event = type,
             },
             JsonSerializerOptions.Web);
-        var unixSeconds = clock.GetUtcNow().ToUnixTimeSeconds();
-        try
+        using var request = new HttpRequestMessage(HttpMethod.Post, final.Webhook)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, final.Webhook)
-            {
-                Content = new StringContent(body, Encoding.UTF8, "application/json"),
-            };
-            request.Headers.Add("Cqrsi-Signature", options.Sign(final.Tenant, unixSeconds, body));
-            request.Headers.Add("Cqrsi-Delivery", $"{final.Id}:{attempt}");
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(options.Timeout);
-            using var response = await http.CreateClient(Consumer).SendAsync(request, timeout.Token);
-            if (response.IsSuccessStatusCode)
-            {
-                await msg.AckAsync(cancellationToken: ct);
-                return;
-            }
-
-            await RetryOrGiveUpAsync(msg, final.Id, attempt, $"HTTP {(int)response.StatusCode}", ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
-        {
-            await RetryOrGiveUpAsync(msg, final.Id, attempt, e.Message, ct);
-        }
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Cqrsi-Signature", options.Sign(final.Tenant, clock.GetUtcNow().ToUnixTimeSeconds(), body));
+        request.Headers.Add("Cqrsi-Delivery", $"{final.Id}:{attempt}");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(options.Timeout);
+        using var response = await http.CreateClient(Consumer).SendAsync(request, timeout.Token);
+        return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
     }
 
     private async Task RetryOrGiveUpAsync(INatsJSMsg<byte[]> msg, Guid jobId, int attempt, string reason, CancellationToken ct)

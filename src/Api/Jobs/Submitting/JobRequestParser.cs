@@ -1,5 +1,6 @@
-using System.Buffers;
+using System.Globalization;
 using System.Text.Json;
+using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 
 namespace CqrsInference.Api.Jobs.Submitting;
@@ -14,89 +15,47 @@ public sealed record JobRequest(
     string? Webhook = null,
     DateTimeOffset? Deadline = null);
 
+/// <summary>
+/// Reads the fields of a submit body: unknown fields, types, the inputs' tensors (<see cref="TensorReader"/>),
+/// metadata, webhook and deadline. What the model requires of the inputs is the command's rule
+/// (<see cref="Commands.Jobs.Submitting.SubmitDecision"/>).
+/// </summary>
 public static class JobRequestParser
 {
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
+    public const int MaxWebhookLength = 2048;
     private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline"];
-    private static readonly HashSet<string> KnownTensor = ["name", "datatype", "shape", "data", "parameters"];
 
     /// <summary>Reads a parsed body; returns the request or the errors by field.</summary>
     public static (JobRequest? Request, Dictionary<string, string[]> Errors) Parse(JsonElement root)
     {
-        var errors = new Dictionary<string, string[]>();
-        void Error(string field, string message) =>
-            errors[field] = errors.TryGetValue(field, out var existing) ? [.. existing, message] : [message];
-
+        var errors = new FieldErrors();
         if (root.ValueKind != JsonValueKind.Object)
         {
-            Error("$", "The body must be a JSON object.");
-            return (null, errors);
+            errors.Add("$", "The body must be a JSON object.");
+            return (null, errors.ToDictionary());
         }
 
-        foreach (var property in root.EnumerateObject())
+        foreach (var property in root.EnumerateObject().Where(p => !Known.Contains(p.Name)))
         {
-            if (!Known.Contains(property.Name))
-            {
-                Error(property.Name, $"Unknown field '{property.Name}'; the fields are: {string.Join(", ", Known)}.");
-            }
+            errors.Add(property.Name, $"Unknown field '{property.Name}'; the fields are: {string.Join(", ", Known)}.");
         }
 
-        var model = ReadString(root, "model", required: true, Error);
-        var region = ReadString(root, "region", required: false, Error);
-        var priority = ReadString(root, "priority", required: false, Error);
-        var inputs = new List<Tensor>();
-        if (!root.TryGetProperty("inputs", out var inputsElement))
-        {
-            Error("inputs", "The field 'inputs' is required.");
-        }
-        else if (inputsElement.ValueKind != JsonValueKind.Array || inputsElement.GetArrayLength() == 0)
-        {
-            Error("inputs", "The field 'inputs' must be a non-empty array of tensors.");
-        }
-        else
-        {
-            var i = 0;
-            foreach (var item in inputsElement.EnumerateArray())
-            {
-                var tensor = ReadTensor(item, $"inputs[{i}]", Error);
-                if (tensor is not null)
-                {
-                    inputs.Add(tensor);
-                }
-
-                i++;
-            }
-        }
-
-        var metadata = ReadMetadata(root, Error);
-        var webhook = ReadString(root, "webhook", required: false, Error);
-        DateTimeOffset? deadline = null;
-        if (ReadString(root, "deadline", required: false, Error) is { } deadlineText)
-        {
-            if (DateTimeOffset.TryParse(deadlineText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var parsed)
-                && deadlineText.Contains('T', StringComparison.Ordinal))
-            {
-                deadline = parsed;
-            }
-            else
-            {
-                Error("deadline", "deadline must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T18:00:00Z.");
-            }
-        }
-
-        if (webhook is not null
-            && (webhook.Length > 2048 || !Uri.TryCreate(webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")))
-        {
-            Error("webhook", "webhook must be an absolute http or https URL of at most 2048 characters.");
-        }
-
+        var model = ReadString(root, "model", required: true, errors.Add);
+        var region = ReadString(root, "region", required: false, errors.Add);
+        var priority = ReadString(root, "priority", required: false, errors.Add);
+        var inputs = ReadInputs(root, errors);
+        var metadata = ReadMetadata(root, errors);
+        var webhook = ReadWebhook(root, errors);
+        var deadline = ReadDeadline(root, errors);
         return errors.Count > 0 || model is null
-            ? (null, errors)
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline), errors);
+            ? (null, errors.ToDictionary())
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline), errors.ToDictionary());
     }
 
-    private static string? ReadString(JsonElement root, string name, bool required, Action<string, string> error)
+    /// <summary>A string field: absent or null is fine unless required; anything but a non-blank string is an error.</summary>
+    public static string? ReadString(JsonElement root, string name, bool required, Action<string, string> error)
     {
         if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
         {
@@ -117,165 +76,61 @@ public static class JobRequestParser
         return value.GetString();
     }
 
-    private static Tensor? ReadTensor(JsonElement item, string field, Action<string, string> error)
+    private static List<Tensor> ReadInputs(JsonElement root, FieldErrors errors)
     {
-        if (item.ValueKind != JsonValueKind.Object)
+        var inputs = new List<Tensor>();
+        if (!root.TryGetProperty("inputs", out var element))
         {
-            error(field, "Each input must be an object with name, datatype, shape and data.");
+            errors.Add("inputs", "The field 'inputs' is required.");
+        }
+        else if (element.ValueKind != JsonValueKind.Array || element.GetArrayLength() == 0)
+        {
+            errors.Add("inputs", "The field 'inputs' must be a non-empty array of tensors.");
+        }
+        else
+        {
+            var i = 0;
+            foreach (var item in element.EnumerateArray())
+            {
+                if (TensorReader.Read(item, errors.Under($"inputs[{i++}]")) is { } tensor)
+                {
+                    inputs.Add(tensor);
+                }
+            }
+        }
+
+        return inputs;
+    }
+
+    private static string? ReadWebhook(JsonElement root, FieldErrors errors)
+    {
+        var webhook = ReadString(root, "webhook", required: false, errors.Add);
+        if (webhook is not null
+            && (webhook.Length > MaxWebhookLength || !Uri.TryCreate(webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")))
+        {
+            errors.Add("webhook", $"webhook must be an absolute http or https URL of at most {MaxWebhookLength} characters.");
+        }
+
+        return webhook;
+    }
+
+    private static DateTimeOffset? ReadDeadline(JsonElement root, FieldErrors errors)
+    {
+        if (ReadString(root, "deadline", required: false, errors.Add) is not { } text)
+        {
             return null;
         }
 
-        var failed = false;
-        void Fail(string f, string m)
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) && text.Contains('T', StringComparison.Ordinal))
         {
-            failed = true;
-            error(f, m);
+            return parsed;
         }
 
-        foreach (var property in item.EnumerateObject())
-        {
-            if (!KnownTensor.Contains(property.Name))
-            {
-                Fail($"{field}.{property.Name}", $"Unknown tensor field '{property.Name}'.");
-            }
-        }
-
-        var name = ReadString(item, "name", required: true, (f, m) => Fail($"{field}.{f}", m));
-        var datatype = ReadString(item, "datatype", required: true, (f, m) => Fail($"{field}.{f}", m));
-        if (datatype is not null && !Commands.Jobs.Submitting.TensorValidator.Datatypes.Contains(datatype))
-        {
-            Fail($"{field}.datatype", $"Datatype '{datatype}' is not supported; use one of: {string.Join(", ", Commands.Jobs.Submitting.TensorValidator.Datatypes)}.");
-        }
-
-        long[]? shape = null;
-        if (!item.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
-        {
-            Fail($"{field}.shape", "The field 'shape' is required and must be an array of positive integers.");
-        }
-        else
-        {
-            shape = new long[shapeElement.GetArrayLength()];
-            var d = 0;
-            foreach (var dim in shapeElement.EnumerateArray())
-            {
-                if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out var size) || size <= 0 || size > int.MaxValue)
-                {
-                    Fail($"{field}.shape", $"Dimension {d} must be an integer between 1 and {int.MaxValue}.");
-                    break;
-                }
-
-                shape[d++] = size;
-            }
-
-            if (shape.Length is 0 or > 8)
-            {
-                Fail($"{field}.shape", "The shape must have between 1 and 8 dimensions.");
-            }
-        }
-
-        JsonElement data = default;
-        if (!item.TryGetProperty("data", out var dataElement) || dataElement.ValueKind != JsonValueKind.Array)
-        {
-            Fail($"{field}.data", "The field 'data' is required and must be an array (flat, or nested row-major).");
-        }
-        else
-        {
-            data = Flatten(dataElement, out var flatError);
-            if (flatError is not null)
-            {
-                Fail($"{field}.data", flatError);
-            }
-            else if (shape is not null && !failed && IsNested(dataElement) && !MatchesShape(dataElement, shape, 0))
-            {
-                Fail($"{field}.data", $"Nested data must match the shape [{string.Join(",", shape)}] level by level (no ragged rows).");
-            }
-        }
-
-        return failed ? null : new Tensor(name!, datatype!, shape!, data);
+        errors.Add("deadline", "deadline must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T18:00:00Z.");
+        return null;
     }
 
-    private static bool IsNested(JsonElement data) => data.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Array);
-
-    /// <summary>Nested data is read row-major, so every level must have exactly the declared length.</summary>
-    private static bool MatchesShape(JsonElement array, long[] shape, int dimension)
-    {
-        if (dimension >= shape.Length || array.GetArrayLength() != shape[dimension])
-        {
-            return false;
-        }
-
-        var last = dimension == shape.Length - 1;
-        foreach (var element in array.EnumerateArray())
-        {
-            if (last ? element.ValueKind == JsonValueKind.Array : element.ValueKind != JsonValueKind.Array || !MatchesShape(element, shape, dimension + 1))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>KServe v2 allows nested arrays; inside the system tensors are always flat.</summary>
-    private static JsonElement Flatten(JsonElement data, out string? error)
-    {
-        error = null;
-        var nested = false;
-        foreach (var element in data.EnumerateArray())
-        {
-            if (element.ValueKind == JsonValueKind.Array)
-            {
-                nested = true;
-                break;
-            }
-        }
-
-        if (!nested)
-        {
-            return data;
-        }
-
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartArray();
-            if (!WriteFlat(data, writer, depth: 1))
-            {
-                error = "Nested data may be at most 8 levels deep.";
-            }
-
-            writer.WriteEndArray();
-        }
-
-        return JsonDocument.Parse(buffer.WrittenMemory).RootElement.Clone();
-    }
-
-    private static bool WriteFlat(JsonElement array, Utf8JsonWriter writer, int depth)
-    {
-        if (depth > 8)
-        {
-            return false;
-        }
-
-        foreach (var element in array.EnumerateArray())
-        {
-            if (element.ValueKind == JsonValueKind.Array)
-            {
-                if (!WriteFlat(element, writer, depth + 1))
-                {
-                    return false;
-                }
-            }
-            else
-            {
-                element.WriteTo(writer);
-            }
-        }
-
-        return true;
-    }
-
-    private static Dictionary<string, string>? ReadMetadata(JsonElement root, Action<string, string> error)
+    private static Dictionary<string, string>? ReadMetadata(JsonElement root, FieldErrors errors)
     {
         if (!root.TryGetProperty("metadata", out var element) || element.ValueKind == JsonValueKind.Null)
         {
@@ -284,7 +139,7 @@ public static class JobRequestParser
 
         if (element.ValueKind != JsonValueKind.Object)
         {
-            error("metadata", "The field 'metadata' must be an object of string values.");
+            errors.Add("metadata", "The field 'metadata' must be an object of string values.");
             return null;
         }
 
@@ -293,11 +148,11 @@ public static class JobRequestParser
         {
             if (property.Value.ValueKind != JsonValueKind.String)
             {
-                error($"metadata.{property.Name}", "Metadata values must be strings.");
+                errors.Add($"metadata.{property.Name}", "Metadata values must be strings.");
             }
             else if (property.Name.Length > 128 || property.Value.GetString()!.Length > MaxMetadataLength)
             {
-                error($"metadata.{property.Name}", $"Metadata keys are at most 128 characters and values at most {MaxMetadataLength}.");
+                errors.Add($"metadata.{property.Name}", $"Metadata keys are at most 128 characters and values at most {MaxMetadataLength}.");
             }
             else
             {
@@ -307,7 +162,7 @@ public static class JobRequestParser
 
         if (metadata.Count > MaxMetadataEntries)
         {
-            error("metadata", $"At most {MaxMetadataEntries} metadata entries.");
+            errors.Add("metadata", $"At most {MaxMetadataEntries} metadata entries.");
         }
 
         return metadata;

@@ -45,13 +45,7 @@ public static class TensorValidator
                 continue;
             }
 
-            // Each dimension is below 2^31, so the product is checked as it grows: it cannot
-            // wrap around to a small number and slip past the limit.
-            var count = 1L;
-            foreach (var dimension in input.Shape)
-            {
-                count = Math.Min(count * dimension, MaxElements + 1);
-            }
+            var count = ElementCount(input.Shape);
 
             total += count;
             if (total > MaxElements)
@@ -71,6 +65,21 @@ public static class TensorValidator
         {
             yield return ("inputs", $"Input '{missing.Name}' ({missing.Datatype} {FormatShape(missing.Shape)}) is required.");
         }
+    }
+
+    /// <summary>
+    /// Elements of a shape, capped just above the limit. Each dimension is below 2^31, so the product
+    /// is checked as it grows: it cannot wrap around to a small number and slip past the limit.
+    /// </summary>
+    private static long ElementCount(long[] shape)
+    {
+        var count = 1L;
+        foreach (var dimension in shape)
+        {
+            count = Math.Min(count * dimension, MaxElements + 1);
+        }
+
+        return count;
     }
 
     public static string FormatShape(long[] shape) => $"[{string.Join(",", shape)}]";
