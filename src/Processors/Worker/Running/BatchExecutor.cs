@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CqrsInference.Commands;
 using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker.Gating;
@@ -31,8 +30,8 @@ public sealed partial class BatchExecutor(IJobRunner runner, string model, TimeS
     public async Task<BatchRun> RunAsync(IReadOnlyList<AdmittedJob> jobs)
     {
         var startedAt = clock.GetUtcNow();
-        Interlocked.CompareExchange(ref _firstStart, clock.GetTimestamp(), 0);
-        var watch = Stopwatch.StartNew();
+        var start = clock.GetTimestamp();
+        Interlocked.CompareExchange(ref _firstStart, start, 0);
         IReadOnlyList<RunOutcome> outcomes;
         using (var beat = new CancellationTokenSource())
         {
@@ -48,12 +47,13 @@ public sealed partial class BatchExecutor(IJobRunner runner, string model, TimeS
             }
         }
 
-        watch.Stop();
-        Interlocked.Add(ref _busyTicks, watch.Elapsed.Ticks);
-        Interlocked.Exchange(ref _lastEnd, clock.GetTimestamp());
-        Telemetry.InferenceMs.Record(watch.Elapsed.TotalMilliseconds, new("model", model), new("device", runner.Device));
+        var end = clock.GetTimestamp();
+        var elapsed = clock.GetElapsedTime(start, end);
+        Interlocked.Add(ref _busyTicks, elapsed.Ticks);
+        Interlocked.Exchange(ref _lastEnd, end);
+        Telemetry.InferenceMs.Record(elapsed.TotalMilliseconds, new("model", model), new("device", runner.Device));
         Telemetry.BatchSize.Record(jobs.Count, new KeyValuePair<string, object?>("model", model));
-        return new BatchRun(outcomes, startedAt, clock.GetUtcNow(), watch.Elapsed);
+        return new BatchRun(outcomes, startedAt, clock.GetUtcNow(), elapsed);
     }
 
     private async Task HeartbeatAsync(IReadOnlyList<AdmittedJob> jobs, CancellationToken ct)

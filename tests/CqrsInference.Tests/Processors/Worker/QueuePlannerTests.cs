@@ -2,7 +2,7 @@ using CqrsInference.Messaging;
 using CqrsInference.Processors.Worker;
 using Shouldly;
 
-namespace CqrsInference.Tests.Unit;
+namespace CqrsInference.Tests.Processors.Worker;
 
 public sealed class QueuePlannerTests
 {

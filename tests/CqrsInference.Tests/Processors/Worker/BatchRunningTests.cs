@@ -1,0 +1,121 @@
+using System.Threading.Channels;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker.Fetching;
+using CqrsInference.Processors.Worker.Gating;
+using CqrsInference.Processors.Worker.Running;
+using CqrsInference.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CqrsInference.Tests.Processors.Worker;
+
+public sealed class BatchRunningTests
+{
+    [Fact]
+    public async Task A_batch_takes_what_waits_up_to_the_maximum()
+    {
+        var channel = Channel.CreateUnbounded<JobDelivery>();
+        for (var i = 0; i < 5; i++)
+        {
+            channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        }
+
+        var collector = new BatchCollector(channel.Reader, maxBatch: 3, maxDelay: TimeSpan.Zero, TimeProvider.System);
+
+        (await collector.NextAsync(CancellationToken.None))!.Count.ShouldBe(3);
+        (await collector.NextAsync(CancellationToken.None))!.Count.ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task A_batch_waits_for_batch_mates_at_most_the_batch_delay()
+    {
+        var channel = Channel.CreateUnbounded<JobDelivery>();
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), TimeProvider.System);
+
+        var next = collector.NextAsync(CancellationToken.None);
+        await Task.Delay(50);
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+
+        (await next)!.Count.ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task No_batch_once_the_channel_is_closed_and_empty()
+    {
+        var channel = Channel.CreateUnbounded<JobDelivery>();
+        channel.Writer.TryComplete();
+
+        (await new BatchCollector(channel.Reader, 4, TimeSpan.Zero, TimeProvider.System).NextAsync(CancellationToken.None)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task A_long_run_keeps_its_jobs_from_being_redelivered_and_counts_as_busy()
+    {
+        var ack = new FakeAck();
+        var job = new AdmittedJob(Jobs.Delivery(Jobs.Command(), ack: ack), Jobs.Command());
+        using var release = new ManualResetEventSlim();
+        var clock = new FakeTimeProvider(Jobs.Now);
+        var executor = new BatchExecutor(new FakeRunner(runUntil: release), "mlp-test", TimeSpan.FromSeconds(10), clock, NullLogger.Instance);
+
+        var running = executor.RunAsync([job]);
+        for (var beat = 1; beat <= 3; beat++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(10));
+            await Retry.Until($"progress ack {beat}", () => Task.FromResult(ack.Calls.Count(c => c == "progress")), n => n == beat);
+        }
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        release.Set();
+        var run = await running;
+
+        run.Outcomes.ShouldHaveSingleItem().ShouldBeOfType<RunOutcome.Succeeded>();
+        ack.Calls.ShouldAllBe(c => c == "progress");
+        run.Elapsed.ShouldBe(TimeSpan.FromSeconds(35));
+        executor.BusyTime.ShouldBe(run.Elapsed);
+    }
+
+    [Theory]
+    [InlineData("transient", 7, true)]
+    [InlineData("transient:2", 2, true)]
+    [InlineData("transient:2", 3, false)]
+    [InlineData(null, 1, false)]
+    public void Injected_faults_fail_the_attempts_they_name(string? fault, int attempt, bool fails)
+    {
+        var runner = new FaultInjectingRunner(new FakeRunner());
+
+        var outcome = runner.Run([Jobs.Admitted(Jobs.Command(fault: fault), attempt)]).ShouldHaveSingleItem();
+
+        if (fails)
+        {
+            outcome.ShouldBeOfType<RunOutcome.Faulted>().Code.ShouldBe(JobErrorCodes.InjectedFault);
+        }
+        else
+        {
+            outcome.ShouldBeOfType<RunOutcome.Succeeded>();
+        }
+    }
+
+    [Fact]
+    public void Fault_injection_is_off_unless_the_processor_turns_it_on()
+    {
+        new JobRunnerFactory(faultInjection: false).Create(new NoModel()).ShouldBeOfType<ModelJobRunner>();
+        new JobRunnerFactory(faultInjection: true).Create(new NoModel()).ShouldBeOfType<FaultInjectingRunner>();
+    }
+
+    private sealed class NoModel : IModelRunner
+    {
+        public string Device => "cpu";
+
+        public IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs) => [];
+
+        public void WarmUp()
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}

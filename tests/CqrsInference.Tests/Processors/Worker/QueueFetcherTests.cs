@@ -1,0 +1,110 @@
+using System.Threading.Channels;
+using CqrsInference.Messaging;
+using CqrsInference.Processors.Worker;
+using CqrsInference.Processors.Worker.Fetching;
+using CqrsInference.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CqrsInference.Tests.Processors.Worker;
+
+public sealed class QueueFetcherTests
+{
+    private static readonly JobQueue Home = new("local", "mlp-test", "interactive", "acme");
+    private readonly FakeJobSource _source = new();
+    private readonly Channel<JobDelivery> _deliveries = Channel.CreateUnbounded<JobDelivery>();
+
+    private static ProcessorOptions Options() => new() { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromMilliseconds(20) } };
+
+    private async Task<Task> StartAsync(WorkerCapacity capacity, CancellationToken ct)
+    {
+        var fetcher = new QueueFetcher("mlp-test", _source, capacity, Options(), TimeProvider.System, NullLogger.Instance);
+        var running = fetcher.RunAsync(_deliveries.Writer, ct);
+        await Task.Yield();
+        return running;
+    }
+
+    [Fact]
+    public async Task It_pulls_only_what_free_capacity_can_hold_and_more_as_jobs_are_settled()
+    {
+        _source.Add(Home, Enumerable.Range(0, 10).Select(_ => Jobs.Delivery(Jobs.Command())).ToArray());
+        var capacity = new WorkerCapacity(capacity: 3, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = await StartAsync(capacity, stop.Token);
+
+        await Retry.Until("three jobs delivered", () => Task.FromResult(_deliveries.Reader.Count), n => n >= 3);
+        await Task.Delay(100);
+        _deliveries.Reader.Count.ShouldBe(3);
+        capacity.Free.ShouldBe(0);
+
+        _deliveries.Reader.TryRead(out _).ShouldBeTrue();
+        _deliveries.Reader.TryRead(out _).ShouldBeTrue();
+        capacity.Settled(2, 0);
+        await Retry.Until("two more delivered", () => Task.FromResult(_deliveries.Reader.Count), n => n == 3);
+
+        await stop.CancelAsync();
+        await running;
+        _source.Pulls.Sum(p => p.Count).ShouldBeLessThanOrEqualTo(5 + _source.Pulls.Count(p => p.Wait is not null));
+    }
+
+    [Fact]
+    public async Task A_wake_up_for_a_job_the_counts_do_not_show_yet_waits_for_it_at_the_server()
+    {
+        var capacity = new WorkerCapacity(capacity: 4, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = await StartAsync(capacity, stop.Token);
+
+        _source.WakeUp(Home);
+
+        await Retry.Until("a pull that waits at the server", () => Task.FromResult(_source.Pulls.Any(p => p.Queue == Home && p.Wait is not null)), found => found);
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
+    public async Task A_listing_that_fails_is_tried_again_and_pulling_goes_on()
+    {
+        _source.FailListings = 2;
+        _source.Add(Home, Jobs.Delivery(Jobs.Command()));
+        var capacity = new WorkerCapacity(capacity: 2, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = await StartAsync(capacity, stop.Token);
+
+        await Retry.Until("the job after the failures", () => Task.FromResult(_deliveries.Reader.Count), n => n == 1, TimeSpan.FromSeconds(10));
+        _source.FailListings.ShouldBe(0);
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
+    public async Task Other_regions_jobs_are_taken_only_within_the_remote_allowance()
+    {
+        var east = new JobQueue("east", "mlp-test", "interactive", "acme");
+        _source.Add(east, Enumerable.Range(0, 30).Select(_ => Jobs.Delivery(Jobs.Command(region: "east"))).ToArray());
+        var capacity = new WorkerCapacity(capacity: 8, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = await StartAsync(capacity, stop.Token);
+
+        await Retry.Until("one remote job", () => Task.FromResult(_deliveries.Reader.Count), n => n >= 1);
+        await Task.Delay(150);
+        _deliveries.Reader.Count.ShouldBe(1);
+        capacity.RemoteAllowance.ShouldBe(0);
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
+    public async Task What_arrives_after_the_executors_stopped_taking_is_handed_back_at_once()
+    {
+        var ack = new FakeAck();
+        _source.Add(Home, Jobs.Delivery(Jobs.Command(), ack: ack));
+        _deliveries.Writer.TryComplete();
+        var capacity = new WorkerCapacity(capacity: 2, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = await StartAsync(capacity, stop.Token);
+
+        await Retry.Until("the job handed back", () => Task.FromResult(ack.Calls), calls => calls.SequenceEqual(["retry 0s"]));
+        await stop.CancelAsync();
+        await running;
+        capacity.InFlight.ShouldBe(0);
+    }
+}
