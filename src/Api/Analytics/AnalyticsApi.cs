@@ -11,7 +11,7 @@ namespace CqrsInference.Api.Analytics;
 /// model, region, tenant and device class; processor utilization; and how far the roll-ups lag.
 /// JSON, or CSV with <c>Accept: text/csv</c>.
 /// </summary>
-public static class AnalyticsApi
+internal static class AnalyticsApi
 {
     public static readonly IReadOnlyList<string> UsageDimensions = ["model", "region", "tenant", "device"];
     public static readonly IReadOnlyList<string> UtilizationDimensions = ["worker", "region", "device"];

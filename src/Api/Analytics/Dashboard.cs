@@ -2,7 +2,7 @@ using Microsoft.Extensions.FileProviders;
 
 namespace CqrsInference.Api.Analytics;
 
-public static class Dashboard
+internal static class Dashboard
 {
     /// <summary>
     /// Serves <c>/dashboard</c> and the chart library from the wwwroot beside the program, so it works

@@ -4,7 +4,7 @@ using Marten;
 namespace CqrsInference.Api.Analytics;
 
 /// <summary>Edge sites for analysts: per-site activity, bandwidth saved and utilization, from the async roll-up.</summary>
-public static class EdgeAnalyticsApi
+internal static class EdgeAnalyticsApi
 {
     public sealed record EdgeActivityRow(
         DateTimeOffset Bucket, string Site, long Items, long SpeechSegments, double SpeechSeconds, long TextReads,

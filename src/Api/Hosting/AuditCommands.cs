@@ -9,7 +9,7 @@ namespace CqrsInference.Api.Hosting;
 /// <c>replay [projection]</c> rebuilds a projection into fresh tables and compares it with the live
 /// read model; <c>verify</c> recomputes the hash chains. Exit code 0: identical / intact; 1: not.
 /// </summary>
-public static class AuditCommands
+internal static class AuditCommands
 {
     public static bool Handles(string[] args) => args is ["replay" or "verify", ..];
 

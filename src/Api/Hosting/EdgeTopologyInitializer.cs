@@ -7,7 +7,7 @@ namespace CqrsInference.Api.Hosting;
 /// JetStream domain, when this process creates streams (the API does). Runs after the
 /// <see cref="TopologyInitializer"/>; a site that is not connected yet is simply sourced later.
 /// </summary>
-public sealed partial class EdgeTopologyInitializer(EdgeTopology topology, ILogger<EdgeTopologyInitializer> logger) : IHostedService
+internal sealed partial class EdgeTopologyInitializer(EdgeTopology topology, ILogger<EdgeTopologyInitializer> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) =>
         StartupRetry.RunAsync(
@@ -32,7 +32,7 @@ public sealed partial class EdgeTopologyInitializer(EdgeTopology topology, ILogg
     private static partial void LogRetry(ILogger logger, int attempt, string reason);
 }
 
-public static class EdgeTopologySetup
+internal static class EdgeTopologySetup
 {
     /// <summary>The core's list of edge sites and, where this process creates streams, the stream that sources them.</summary>
     public static IServiceCollection AddEdgeTopology(this IServiceCollection services, IConfiguration configuration, bool createsStreams)

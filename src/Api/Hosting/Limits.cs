@@ -6,7 +6,7 @@ using CqrsInference.Api.Security;
 namespace CqrsInference.Api.Hosting;
 
 /// <summary>Per-tenant submit rate, from <c>Api:RateLimit</c> (a default and per-tenant overrides).</summary>
-public sealed class RateLimitOptions
+internal sealed class RateLimitOptions
 {
     public double PermitsPerSecond { get; set; } = 2000;
 
@@ -15,7 +15,7 @@ public sealed class RateLimitOptions
     public Dictionary<string, RateLimitOptions> Tenants { get; set; } = [];
 }
 
-public static class Limits
+internal static class Limits
 {
     public const string SubmitPolicy = "submit";
 

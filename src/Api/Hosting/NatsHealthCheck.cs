@@ -3,7 +3,7 @@ using NATS.Client.Core;
 
 namespace CqrsInference.Api.Hosting;
 
-public sealed class NatsHealthCheck(INatsConnection nats) : IHealthCheck
+internal sealed class NatsHealthCheck(INatsConnection nats) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

@@ -10,7 +10,7 @@ using OpenTelemetry.Trace;
 
 namespace CqrsInference.Api.Hosting;
 
-public static class Observability
+internal static class Observability
 {
     /// <summary>
     /// OpenTelemetry: the system's meter and activity source, ASP.NET Core's HTTP metrics and spans,
@@ -46,7 +46,7 @@ public static class Observability
 /// Gauges read from JetStream and Marten every few seconds: queue depth and oldest-job age per
 /// model and region, jobs in flight per model, and how far each async roll-up lags the event log.
 /// </summary>
-public sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, ILogger<QueueGauges> logger) : BackgroundService
+internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, ILogger<QueueGauges> logger) : BackgroundService
 {
     private volatile IReadOnlyList<Measurement<long>> _depth = [];
     private volatile IReadOnlyList<Measurement<double>> _oldest = [];

@@ -5,7 +5,7 @@ using Scalar.AspNetCore;
 namespace CqrsInference.Api.Hosting;
 
 /// <summary>The OpenAPI document (<c>/openapi/v1.json</c>) with worked examples, and its Scalar UI at <c>/docs</c>.</summary>
-public static class OpenApiSetup
+internal static class OpenApiSetup
 {
     public const string SubmitExample = """
         {"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}],"metadata":{"customer":"c-42"}}

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace CqrsInference.Api.Hosting;
 
 /// <summary>Readiness of the roles that use the event store: PostgreSQL answers a query.</summary>
-public sealed class PostgresHealthCheck(IDocumentStore store) : IHealthCheck
+internal sealed class PostgresHealthCheck(IDocumentStore store) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

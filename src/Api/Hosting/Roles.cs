@@ -6,7 +6,7 @@ namespace CqrsInference.Api.Hosting;
 /// scales them as separate processes of the same program. <c>edge</c> (alone) runs an edge site's
 /// processor against the site's own nats-server.
 /// </summary>
-public sealed record Roles(bool Api, bool Processor, bool Projections, bool Edge = false)
+internal sealed record Roles(bool Api, bool Processor, bool Projections, bool Edge = false)
 {
     public static Roles Parse(string? value)
     {

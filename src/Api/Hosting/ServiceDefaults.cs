@@ -14,7 +14,7 @@ using NATS.Net;
 
 namespace CqrsInference.Api.Hosting;
 
-public static partial class ServiceDefaults
+internal static partial class ServiceDefaults
 {
     /// <summary>What every role needs: NATS, the model catalog, problem details, health checks.</summary>
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)

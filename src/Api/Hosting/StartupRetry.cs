@@ -4,7 +4,7 @@ namespace CqrsInference.Api.Hosting;
 /// Start-up steps against NATS (creating or waiting for streams), retried while the server is not
 /// there yet or its JetStream is still electing: 250 ms, doubling to 3 s, at most 60 attempts.
 /// </summary>
-public static class StartupRetry
+internal static class StartupRetry
 {
     public static async Task RunAsync(Func<Task> step, Action<int, string> failed, CancellationToken ct, Func<Exception, bool>? fatal = null)
     {

@@ -4,14 +4,14 @@ using CqrsInference.Commands.Models;
 namespace CqrsInference.Api.Hosting;
 
 /// <summary>Whether this process creates the streams (the API does) or only waits for them.</summary>
-public sealed record TopologyRole(bool CreatesStreams);
+internal sealed record TopologyRole(bool CreatesStreams);
 
 /// <summary>
 /// Creates the streams, buckets and processor consumers before any role starts (idempotent, on
 /// every start) when this process runs the API. Processes of other roles, whose NATS users may not
 /// manage streams, wait until the streams exist.
 /// </summary>
-public sealed partial class TopologyInitializer(NatsTopology topology, ModelCatalog catalog, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
+internal sealed partial class TopologyInitializer(NatsTopology topology, ModelCatalog catalog, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) =>
         StartupRetry.RunAsync(

@@ -8,7 +8,7 @@ namespace CqrsInference.Api.Http;
 /// place: endpoints and the command outcomes' mappings build their errors here, so a status code
 /// means the same everywhere.
 /// </summary>
-public static class Problems
+internal static class Problems
 {
     /// <summary>400: the body is not JSON the API can read.</summary>
     public static ProblemHttpResult MalformedJson(string detail) =>

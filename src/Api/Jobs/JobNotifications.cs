@@ -14,7 +14,7 @@ namespace CqrsInference.Api.Jobs;
 /// after each event is stored), so synchronous submits and SSE streams never poll PostgreSQL.
 /// Subscribe before the job can move, then fold what arrives with the projection's own code.
 /// </summary>
-public static partial class JobNotifications
+internal static partial class JobNotifications
 {
     public const int MaxWaitSeconds = 60;
 

@@ -12,7 +12,7 @@ namespace CqrsInference.Api.Jobs;
 /// <c>GET /v1/jobs/{id}/stream</c>: Server-Sent Events with the job's status now, then each
 /// lifecycle event as it is stored and the status it leads to, until the job ends.
 /// </summary>
-public static class JobStreamEndpoint
+internal static class JobStreamEndpoint
 {
     public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, INatsConnection nats, HttpResponse response, CancellationToken ct)
     {

@@ -5,7 +5,7 @@ using CqrsInference.Projections.JobStatus;
 namespace CqrsInference.Api.Jobs;
 
 /// <summary>The job as <c>GET /v1/jobs/{id}</c> returns it (contract version 1).</summary>
-public sealed record JobView(
+internal sealed record JobView(
     Guid Id,
     string Status,
     string Model,
@@ -41,4 +41,4 @@ public sealed record JobView(
 }
 
 /// <summary>One recorded event of a job, for <c>GET /v1/jobs/{id}/events</c>.</summary>
-public sealed record JobEventView(Guid Id, string Type, long Sequence, long Version, DateTimeOffset Timestamp, object Data);
+internal sealed record JobEventView(Guid Id, string Type, long Sequence, long Version, DateTimeOffset Timestamp, object Data);

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Jobs;
 
-public static class ModelsApi
+internal static class ModelsApi
 {
     public sealed record ModelView(
         string Name,

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Security;
 
-public static class AdminApi
+internal static class AdminApi
 {
     public sealed record CreateKeyRequest(string? Tenant, string? Name, string[]? Roles);
 

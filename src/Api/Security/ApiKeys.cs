@@ -4,7 +4,7 @@ using System.Text;
 namespace CqrsInference.Api.Security;
 
 /// <summary>The roles a key can hold.</summary>
-public static class ApiRoles
+internal static class ApiRoles
 {
     public const string Submit = "submit";
     public const string Read = "read";
@@ -29,7 +29,7 @@ public sealed record ApiKey(
     DateTimeOffset? RevokedAt = null);
 
 /// <summary>Who is calling: the tenant every query is filtered by, and what they may do.</summary>
-public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Roles, string KeyId)
+internal sealed record ApiCaller(string Tenant, IReadOnlySet<string> Roles, string KeyId)
 {
     public const string ItemKey = "cqrsi.caller";
 
@@ -40,7 +40,7 @@ public sealed record ApiCaller(string Tenant, IReadOnlySet<string> Roles, string
         ValueTask.FromResult(context.Items[ItemKey] as ApiCaller);
 }
 
-public static class ApiKeySecrets
+internal static class ApiKeySecrets
 {
     public const string Prefix = "cqrsi_";
 

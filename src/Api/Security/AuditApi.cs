@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Security;
 
-public static class AuditApi
+internal static class AuditApi
 {
     public const string NdJson = "application/x-ndjson";
     public const int DefaultPage = 1000;

@@ -11,7 +11,7 @@ namespace CqrsInference.Api.Security;
 /// local default) a request without credentials acts for tenant <c>default</c> with every role
 /// but admin. Production sets <c>Api:AllowAnonymous=false</c>.
 /// </summary>
-public sealed class ApiAuthentication(IConfiguration configuration, IDocumentStore store)
+internal sealed class ApiAuthentication(IConfiguration configuration, IDocumentStore store)
 {
     public const string DefaultTenant = "default";
     private readonly byte[]? _developmentKeyHash = configuration["CQRSI_API_KEY"] is { Length: > 0 } key
@@ -58,9 +58,9 @@ public sealed class ApiAuthentication(IConfiguration configuration, IDocumentSto
 }
 
 /// <summary>Endpoint metadata: the roles of which a caller needs one (none: any authenticated caller).</summary>
-public sealed record RequiredRole(string[] Roles);
+internal sealed record RequiredRole(string[] Roles);
 
-public static class RoleRequirement
+internal static class RoleRequirement
 {
     /// <summary>401 without valid credentials, 403 without the role; otherwise the caller is bound for the handler.</summary>
     public static TBuilder RequireRole<TBuilder>(this TBuilder builder, params string[] anyOf)

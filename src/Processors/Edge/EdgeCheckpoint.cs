@@ -5,7 +5,7 @@ namespace CqrsInference.Processors.Edge;
 /// (fsync) after each: a restart, even after SIGKILL or a power cut, redoes at most the item that
 /// was in flight, never skips one.
 /// </summary>
-public sealed class EdgeCheckpoint
+internal sealed class EdgeCheckpoint
 {
     private readonly string _path;
     private readonly HashSet<string> _done;

@@ -1,7 +1,7 @@
 namespace CqrsInference.Processors.Edge;
 
 /// <summary>The edge processor's settings (<c>EdgeSite</c>); <c>Nats:Url</c> points at the site's own nats-server.</summary>
-public sealed class EdgeSiteOptions
+internal sealed class EdgeSiteOptions
 {
     /// <summary>The site's name: its JetStream domain, its stream <c>EDGE_&lt;name&gt;</c> and its subjects.</summary>
     public string Name { get; set; } = "";

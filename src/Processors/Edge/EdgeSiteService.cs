@@ -20,7 +20,7 @@ namespace CqrsInference.Processors.Edge;
 /// leaves the site. An item is marked done in the local checkpoint only after all of its events are
 /// stored; an item redone after a crash republishes the same message ids, which the stream drops.
 /// </summary>
-public sealed partial class EdgeSiteService(
+internal sealed partial class EdgeSiteService(
     INatsJSContext js,
     ModelCatalog catalog,
     EdgeSiteOptions options,

@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace CqrsInference.Processors.Edge;
 
 /// <summary>A stretch of speech in an audio item, in samples at 16 kHz.</summary>
-public sealed record SpeechSegment(int StartSample, int EndSample, double MeanProbability)
+internal sealed record SpeechSegment(int StartSample, int EndSample, double MeanProbability)
 {
     public double StartSeconds => (double)StartSample / WavFile.TargetRate;
 
@@ -16,7 +16,7 @@ public sealed record SpeechSegment(int StartSample, int EndSample, double MeanPr
 /// chunks). Probabilities become segments with hysteresis (start at the threshold, end after
 /// <c>MinSilence</c> below threshold − 0.15), as Silero's own <c>get_speech_timestamps</c> does.
 /// </summary>
-public sealed class SpeechDetector(InferenceSession session, EdgeSiteOptions options) : IDisposable
+internal sealed class SpeechDetector(InferenceSession session, EdgeSiteOptions options) : IDisposable
 {
     public const int WindowSamples = 512;
     private const int ContextSamples = 64;

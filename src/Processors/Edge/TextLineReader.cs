@@ -11,7 +11,7 @@ namespace CqrsInference.Processors.Edge;
 /// (preprocessing and CTC decoding) the job processors use. Recognition only, no text detection:
 /// a frame is one line of text (a display, a label, a plate).
 /// </summary>
-public sealed class TextLineReader(OcrRunner runner) : IDisposable
+internal sealed class TextLineReader(OcrRunner runner) : IDisposable
 {
     public static TextLineReader Create(ModelCatalog catalog, string modelName)
     {

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace CqrsInference.Processors.Edge;
 
 /// <summary>Reads 16-bit PCM WAV into 16 kHz mono floats (channels averaged, linear resampling).</summary>
-public static class WavFile
+internal static class WavFile
 {
     public const int TargetRate = 16000;
 

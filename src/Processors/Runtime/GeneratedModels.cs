@@ -7,7 +7,7 @@ namespace CqrsInference.Processors.Runtime;
 /// ONNX model whose outputs they can compute independently. Written with the protobuf wire format
 /// of onnx.proto directly (field numbers noted inline), which needs no generated code.
 /// </summary>
-public static class GeneratedModels
+internal static class GeneratedModels
 {
     public const string MlpV1 = "mlp-v1";
 

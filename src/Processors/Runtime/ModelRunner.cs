@@ -3,7 +3,7 @@ using CqrsInference.Commands.Jobs;
 namespace CqrsInference.Processors.Runtime;
 
 /// <summary>What one job's run came to.</summary>
-public abstract record RunOutcome
+internal abstract record RunOutcome
 {
     /// <summary>The model ran; outputs over the claim-check threshold are in the object store (<paramref name="OutputsRef"/>).</summary>
     public sealed record Succeeded(IReadOnlyList<Tensor> Outputs, BlobRef? OutputsRef = null) : RunOutcome;
@@ -16,7 +16,7 @@ public abstract record RunOutcome
 }
 
 /// <summary>Runs jobs through a model. Implementations may batch several jobs in one ONNX call.</summary>
-public interface IModelRunner : IDisposable
+internal interface IModelRunner : IDisposable
 {
     /// <summary>The device the model actually runs on (<c>cpu</c>, <c>cuda</c>).</summary>
     string Device { get; }
@@ -33,7 +33,7 @@ public interface IModelRunner : IDisposable
 /// that job), run the prepared ones in one call, and if that call throws, run them one by one so a
 /// poison job cannot fail its batch-mates.
 /// </summary>
-public abstract class BatchingRunner<TPrepared> : IModelRunner
+internal abstract class BatchingRunner<TPrepared> : IModelRunner
 {
     public abstract string Device { get; }
 
@@ -111,7 +111,7 @@ public abstract class BatchingRunner<TPrepared> : IModelRunner
 }
 
 /// <summary>An input that can never run, whatever the retry.</summary>
-public sealed class InvalidInputException(string code, string message) : Exception(message)
+internal sealed class InvalidInputException(string code, string message) : Exception(message)
 {
     public string Code { get; } = code;
 }

@@ -14,7 +14,7 @@ namespace CqrsInference.Processors.Runtime;
 /// BGR order as PaddleOCR does, and right-padded to the widest image of the batch; the output
 /// [B, T, 6625] is decoded greedily (CTC: drop blanks and repeats) with the model's vocabulary.
 /// </summary>
-public sealed class OcrRunner(InferenceSession session, string device, string[] vocabulary)
+internal sealed class OcrRunner(InferenceSession session, string device, string[] vocabulary)
     : BatchingRunner<OcrRunner.LineImage>
 {
     public const int Height = 48;

@@ -3,7 +3,7 @@ using CqrsInference.Commands.Models;
 namespace CqrsInference.Processors.Runtime;
 
 /// <summary>Builds the runner a manifest entry names, writing generated models first.</summary>
-public sealed class RunnerFactory(ModelCatalog catalog, SessionFactory sessions)
+internal sealed class RunnerFactory(ModelCatalog catalog, SessionFactory sessions)
 {
     /// <summary>Whether the model's files are present (generated models always can be).</summary>
     public bool IsAvailable(ModelDefinition model) =>

@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace CqrsInference.Processors.Runtime;
 
 /// <summary>ONNX Runtime session settings, bound from <c>Processor:Runtime</c>.</summary>
-public sealed class RuntimeOptions
+internal sealed class RuntimeOptions
 {
     /// <summary><c>auto</c> (CUDA when its provider and libraries load, else CPU), <c>cuda</c> or <c>cpu</c>.</summary>
     public string ExecutionProvider { get; set; } = "auto";
@@ -24,7 +24,7 @@ public sealed class RuntimeOptions
 }
 
 /// <summary>Creates inference sessions on the configured execution provider and says which device it got.</summary>
-public sealed partial class SessionFactory(RuntimeOptions options, ILogger<SessionFactory> logger)
+internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<SessionFactory> logger)
 {
     private static readonly Lock RegistrationLock = new();
     private static bool _cudaRegistered;

@@ -5,7 +5,7 @@ using CqrsInference.Commands.Jobs;
 namespace CqrsInference.Processors.Runtime;
 
 /// <summary>Converts between KServe v2 tensors (flat JSON arrays) and plain arrays.</summary>
-public static class TensorJson
+internal static class TensorJson
 {
     public static Tensor Input(this Commands.Jobs.JobCommand job, string name) =>
         job.Inputs.FirstOrDefault(t => t.Name == name)

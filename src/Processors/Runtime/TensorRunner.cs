@@ -9,7 +9,7 @@ namespace CqrsInference.Processors.Runtime;
 /// Plain FP32 tensors in, FP32 tensors out, batched along dimension 0: the jobs' rows are
 /// concatenated into one call and the output rows are split back by each job's row count.
 /// </summary>
-public sealed class TensorRunner(ModelDefinition model, InferenceSession session, string device)
+internal sealed class TensorRunner(ModelDefinition model, InferenceSession session, string device)
     : BatchingRunner<TensorRunner.Rows>
 {
     public sealed record Rows(int Count, Dictionary<string, float[]> Inputs);

@@ -8,7 +8,7 @@ namespace CqrsInference.Processors.Runtime;
 /// Silero VAD v5: the speech probability of one 576-sample chunk of 16 kHz audio (512 new samples
 /// after 64 of context), from a fresh recurrent state. Chunks of many jobs run as one batch.
 /// </summary>
-public sealed class VadRunner(InferenceSession session, string device) : BatchingRunner<float[]>
+internal sealed class VadRunner(InferenceSession session, string device) : BatchingRunner<float[]>
 {
     public const int ChunkSamples = 576;
 

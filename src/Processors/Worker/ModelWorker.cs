@@ -9,13 +9,13 @@ using Microsoft.Extensions.Logging;
 namespace CqrsInference.Processors.Worker;
 
 /// <summary>The stages one worker is built from (see <see cref="ModelWorker"/>).</summary>
-public sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacity, JobGate Gate, BatchExecutor Executor, OutcomePublisher Publisher);
+internal sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacity, JobGate Gate, BatchExecutor Executor, OutcomePublisher Publisher);
 
 /// <summary>
 /// A worker's settings: its home region, slots (batches run at once), jobs per batch, how long a
 /// drain may take on shutdown, and how soon a batch that failed outside the model is retried.
 /// </summary>
-public sealed record WorkerSettings(string Region, int Slots, int MaxBatch, TimeSpan DrainTimeout, TimeSpan RetryDelay);
+internal sealed record WorkerSettings(string Region, int Slots, int MaxBatch, TimeSpan DrainTimeout, TimeSpan RetryDelay);
 
 /// <summary>
 /// Serves one model, as a pipeline of stages: the <see cref="QueueFetcher"/> pulls jobs for free
@@ -26,7 +26,7 @@ public sealed record WorkerSettings(string Region, int Slots, int MaxBatch, Time
 /// deliveries. On shutdown it pulls no more, drains what it holds until the drain timeout, and
 /// hands the rest back.
 /// </summary>
-public sealed partial class ModelWorker(ModelDefinition model, WorkerStages stages, WorkerSettings settings, TimeProvider clock, ILogger logger)
+internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages stages, WorkerSettings settings, TimeProvider clock, ILogger logger)
 {
     private readonly Channel<JobDelivery> _deliveries = Channel.CreateUnbounded<JobDelivery>();
     private long _completed;

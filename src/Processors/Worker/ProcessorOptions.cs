@@ -3,7 +3,7 @@ using CqrsInference.Processors.Runtime;
 namespace CqrsInference.Processors.Worker;
 
 /// <summary>Processor settings, bound from the <c>Processor</c> section.</summary>
-public sealed class ProcessorOptions
+internal sealed class ProcessorOptions
 {
     /// <summary>Identifies this processor in job events; defaults to host name and process id.</summary>
     public string? WorkerId { get; set; }

@@ -12,7 +12,7 @@ namespace CqrsInference.Processors.Worker;
 /// The processor role: loads and warms each model, then runs one <see cref="ModelWorker"/> per
 /// model, each choosing among that model's queues (per-model isolation and backpressure).
 /// </summary>
-public sealed partial class ProcessorService(
+internal sealed partial class ProcessorService(
     ModelCatalog catalog,
     RunnerFactory runners,
     WorkerFactory workers,
@@ -123,7 +123,7 @@ public sealed partial class ProcessorService(
 /// <c>min_pending</c>); 2.9 and 2.10 accept those consumer fields and silently ignore them, so the
 /// version decides, never the configuration's acceptance.
 /// </summary>
-public static class OverflowMode
+internal static class OverflowMode
 {
     public static bool ServerHasPriorityGroups(string? version) =>
         Version.TryParse(version?.Split('-', '+')[0], out var parsed) && parsed >= new Version(2, 11);

@@ -4,7 +4,7 @@ using CqrsInference.Messaging;
 namespace CqrsInference.Processors.Worker;
 
 /// <summary>How a processor chooses among its model's queues (bound from <c>Processor:Scheduling</c>).</summary>
-public sealed class SchedulingOptions
+internal sealed class SchedulingOptions
 {
     /// <summary>
     /// Of every <c>InteractiveWeight + 1</c> jobs taken while both classes wait, one is batch: interactive
@@ -41,7 +41,7 @@ public sealed class SchedulingOptions
 /// A pull the processor should make: how many jobs from which queue, whether they are another
 /// region's, and how long the pull may wait at the server for them (null: not at all).
 /// </summary>
-public sealed record PullPlan(JobQueue Queue, int Count, bool Remote, TimeSpan? WaitAtServer = null);
+internal sealed record PullPlan(JobQueue Queue, int Count, bool Remote, TimeSpan? WaitAtServer = null);
 
 /// <summary>
 /// Decides what a processor with free capacity takes next (pure: the queues' states in, pulls out).
@@ -52,7 +52,7 @@ public sealed record PullPlan(JobQueue Queue, int Count, bool Remote, TimeSpan? 
 /// <see cref="SchedulingOptions.OverflowAfter"/>, at most one remote job per idle slot (<paramref name="remoteAllowance"/>), from the
 /// largest backlog first.
 /// </summary>
-public sealed class QueuePlanner(string homeRegion, SchedulingOptions options)
+internal sealed class QueuePlanner(string homeRegion, SchedulingOptions options)
 {
     private long _taken;
     private readonly Dictionary<string, string> _lastTenant = [];

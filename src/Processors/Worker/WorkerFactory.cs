@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace CqrsInference.Processors.Worker;
 
 /// <summary>Builds a model's worker from its stages, with the processor's and the model's settings.</summary>
-public sealed class WorkerFactory(
+internal sealed class WorkerFactory(
     IJobSource source,
     IJobClaims claims,
     IClaimCheck claimCheck,

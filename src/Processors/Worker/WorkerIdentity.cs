@@ -4,4 +4,4 @@ namespace CqrsInference.Processors.Worker;
 /// Who runs a job, as its events say: the processor's worker id and region, the device the model
 /// runs on and the device class it is billed as.
 /// </summary>
-public sealed record WorkerIdentity(string Worker, string Region, string Device, string DeviceClass);
+internal sealed record WorkerIdentity(string Worker, string Region, string Device, string DeviceClass);

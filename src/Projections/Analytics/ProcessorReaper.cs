@@ -19,7 +19,7 @@ public sealed class AnalyticsOptions
 /// older than the timeout, it appends <see cref="V1.ProcessorOffline"/> (reason <c>timeout</c>, at
 /// the last heartbeat) to the processor's stream, so utilization stops counting it.
 /// </summary>
-public sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOptions options, TimeProvider clock, ILogger<ProcessorReaper> logger) : BackgroundService
+internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOptions options, TimeProvider clock, ILogger<ProcessorReaper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -9,7 +9,7 @@ namespace CqrsInference.Projections.Audit;
 /// chains to the previous event of the same job stream, and a hash that chains to the previous seal
 /// overall. Changing, deleting or moving any event breaks the link at that event.
 /// </summary>
-public static class AuditChain
+internal static class AuditChain
 {
     public static readonly byte[] Genesis = new byte[32];
 

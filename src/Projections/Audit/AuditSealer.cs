@@ -10,7 +10,7 @@ namespace CqrsInference.Projections.Audit;
 /// projections role. Events are sealed in the order they become visible (so a transaction that
 /// commits late is sealed late, not reported as tampering); one sealer at a time (advisory lock).
 /// </summary>
-public sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSealer> logger) : BackgroundService
+internal sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSealer> logger) : BackgroundService
 {
     private readonly NpgsqlDataSource _db = NpgsqlDataSource.Create(options.ConnectionString);
 

@@ -15,7 +15,7 @@ namespace CqrsInference.Projections.Recording;
 /// Marten's unique index, so a copy that reached the core twice (an item redone at the site after
 /// the duplicate window, say) is recorded once. It writes only the sites' streams.
 /// </summary>
-public sealed partial class EdgeRecorder(INatsJSContext js, IDocumentStore store, EdgeOptions edge, RecorderOptions options, ILogger<EdgeRecorder> logger)
+internal sealed partial class EdgeRecorder(INatsJSContext js, IDocumentStore store, EdgeOptions edge, RecorderOptions options, ILogger<EdgeRecorder> logger)
     : LogRecorder(js, store, options, Source, logger)
 {
     public static readonly LogSource Source = new(EdgeTopology.CoreStream, EdgeTopology.RecorderConsumer, "edge-recorder", "cqrsi-edge-recorder",

@@ -17,7 +17,7 @@ namespace CqrsInference.Projections.Recording;
 /// <see cref="JobLifecycle.EventId"/> under a unique index, and the terminal rule drops a second
 /// ending of a job (a redelivered job whose first result outlived JetStream's duplicate window).
 /// </summary>
-public sealed partial class EventRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, ILogger<EventRecorder> logger)
+internal sealed partial class EventRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, ILogger<EventRecorder> logger)
     : LogRecorder(js, store, options, Source, logger)
 {
     public static readonly LogSource Source = new(NatsTopology.EventsStream, NatsTopology.RecorderConsumer, "recorder", "cqrsi-recorder",

@@ -19,7 +19,7 @@ namespace CqrsInference.Projections.Recording;
 /// acknowledges what is recorded. NATS trouble or a gap starts it again from the checkpoint, which
 /// names exactly what PostgreSQL holds, so nothing is skipped or recorded twice.
 /// </summary>
-public abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger)
+internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger)
     : BackgroundService
 {
     private ulong _checkpoint;

@@ -21,7 +21,7 @@ public sealed class RecorderOptions
 /// Which log a recorder records: the JetStream stream and the durable consumer it reads it with,
 /// the checkpoint it keeps in PostgreSQL, and the lock only its leader holds.
 /// </summary>
-public sealed record LogSource(string Stream, string Consumer, string CheckpointId, string LockName, string Description);
+internal sealed record LogSource(string Stream, string Consumer, string CheckpointId, string LockName, string Description);
 
 /// <summary>Messages after the checkpoint arrived with a hole before them: recording restarts from the checkpoint.</summary>
 internal sealed class RecorderGapException(ulong checkpoint) : Exception($"Messages after sequence {checkpoint} arrived with a hole before them");

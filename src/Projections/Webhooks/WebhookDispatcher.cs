@@ -40,7 +40,7 @@ public sealed class WebhookOptions
 /// delivery that fails (or a restart) is retried with exponential backoff (Nak with delay), up to
 /// <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant.
 /// </summary>
-public sealed partial class WebhookDispatcher(
+internal sealed partial class WebhookDispatcher(
     INatsJSContext js,
     IDocumentStore store,
     IHttpClientFactory http,

@@ -6,7 +6,7 @@ using CqrsInference.Commands.Jobs;
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>The submit body, read field by field so that every mistake gets its own message.</summary>
-public sealed record JobRequest(
+internal sealed record JobRequest(
     string Model,
     string? Region,
     string? Priority,
@@ -20,7 +20,7 @@ public sealed record JobRequest(
 /// metadata, webhook and deadline. What the model requires of the inputs is the command's rule
 /// (<see cref="Commands.Jobs.Submitting.SubmitDecision"/>).
 /// </summary>
-public static class JobRequestParser
+internal static class JobRequestParser
 {
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;

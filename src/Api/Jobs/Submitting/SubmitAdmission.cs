@@ -8,7 +8,7 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>Admits a valid job unless its tenant's quota is used up (429) or its model's queues are full (503).</summary>
-public sealed class SubmitAdmission(TenantQuota quota, QueueDepthGuard queues) : ISubmitAdmission
+internal sealed class SubmitAdmission(TenantQuota quota, QueueDepthGuard queues) : ISubmitAdmission
 {
     public async Task<SubmitOutcome?> RefuseAsync(string tenant, string model, CancellationToken ct)
     {
@@ -26,7 +26,7 @@ public sealed class SubmitAdmission(TenantQuota quota, QueueDepthGuard queues) :
 /// under <c>Api:Quota:Tenants:&lt;tenant&gt;</c>; 0 = unlimited). Counted from the read model, so it
 /// holds across API instances; refusals are 429 with Retry-After until the next UTC day.
 /// </summary>
-public sealed class TenantQuota(IConfiguration configuration, IDocumentStore store, TimeProvider clock)
+internal sealed class TenantQuota(IConfiguration configuration, IDocumentStore store, TimeProvider clock)
 {
     private readonly long _default = configuration.GetValue<long>("Api:Quota:JobsPerDay", 0);
 
@@ -55,7 +55,7 @@ public sealed class TenantQuota(IConfiguration configuration, IDocumentStore sto
 /// bound. The depth is the sum over the model's queues (every region, priority and tenant), read at
 /// most every half second.
 /// </summary>
-public sealed class QueueDepthGuard(JobQueues queues, IConfiguration configuration, TimeProvider clock)
+internal sealed class QueueDepthGuard(JobQueues queues, IConfiguration configuration, TimeProvider clock)
 {
     private readonly long _maxDepth = configuration.GetValue<long>("Submit:MaxQueueDepth", 100_000);
     private readonly ConcurrentDictionary<string, (long Depth, DateTimeOffset ReadAt)> _depths = new();

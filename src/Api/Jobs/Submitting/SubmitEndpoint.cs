@@ -12,7 +12,7 @@ using NATS.Client.Core;
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>What the submit endpoint uses besides the request and the caller.</summary>
-public sealed class SubmitServices(ISender sender, IQuerySession session, INatsConnection nats, ClaimCheck claimCheck, TimeProvider clock)
+internal sealed class SubmitServices(ISender sender, IQuerySession session, INatsConnection nats, ClaimCheck claimCheck, TimeProvider clock)
 {
     public ISender Sender => sender;
 
@@ -26,7 +26,7 @@ public sealed class SubmitServices(ISender sender, IQuerySession session, INatsC
 }
 
 /// <summary><c>POST /v1/jobs</c>: read the request, send the command, answer.</summary>
-public static class SubmitEndpoint
+internal static class SubmitEndpoint
 {
     public static async Task<Results<Accepted<JobView>, Ok<JobView>, ProblemHttpResult>> SubmitAsync(
         HttpRequest request, ApiCaller caller, SubmitServices services, string? wait, CancellationToken ct)
@@ -67,7 +67,7 @@ public static class SubmitEndpoint
 }
 
 /// <summary>How a refused submit answers.</summary>
-public static class SubmitProblems
+internal static class SubmitProblems
 {
     public static ProblemHttpResult Of(HttpContext http, SubmitOutcome outcome) => outcome switch
     {

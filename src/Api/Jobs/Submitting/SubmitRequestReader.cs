@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>A submit request the API could read: the job, how to submit it, and how long the caller waits.</summary>
-public sealed record SubmitRequest(JobRequest Job, string? IdempotencyKey, string Digest, TimeSpan? Wait)
+internal sealed record SubmitRequest(JobRequest Job, string? IdempotencyKey, string Digest, TimeSpan? Wait)
 {
     /// <summary>The command for the caller's tenant, with its id (so the caller can follow it before it is submitted).</summary>
     public SubmitInferenceJob ToCommand(ApiCaller caller, DateTimeOffset now) =>
@@ -21,7 +21,7 @@ public sealed record SubmitRequest(JobRequest Job, string? IdempotencyKey, strin
 /// keys, depth at most 32), then the fields (<see cref="JobRequestParser"/>, 422). The model's rules
 /// are the command's (<see cref="SubmitDecision"/>).
 /// </summary>
-public static class SubmitRequestReader
+internal static class SubmitRequestReader
 {
     /// <summary>The largest submit body accepted; larger ones get 413.</summary>
     public const int MaxBodyBytes = 8 * 1024 * 1024;

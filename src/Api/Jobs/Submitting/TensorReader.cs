@@ -11,7 +11,7 @@ namespace CqrsInference.Api.Jobs.Submitting;
 /// positive dimensions) and data, flat or nested row-major. Nested data must match the shape level
 /// by level and is flattened: inside the system tensors are always flat.
 /// </summary>
-public static class TensorReader
+internal static class TensorReader
 {
     public const int MaxDimensions = 8;
     private static readonly HashSet<string> Known = ["name", "datatype", "shape", "data", "parameters"];

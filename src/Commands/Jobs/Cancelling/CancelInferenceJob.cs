@@ -20,7 +20,7 @@ public abstract record CancelOutcome
 }
 
 /// <summary>The cancel rules: only a queued job can be cancelled, and only if no processor claimed it first.</summary>
-public static class CancelDecision
+internal static class CancelDecision
 {
     /// <summary>The answer known without claiming, or null when the job must be claimed.</summary>
     public static CancelOutcome? BeforeClaim(string observedStatus) => observedStatus switch

@@ -3,7 +3,7 @@ using CqrsInference.Messaging;
 namespace CqrsInference.Processors.Worker.Fetching;
 
 /// <summary>Where a worker's jobs come from: its model's queues, their state, pulls and wake-ups.</summary>
-public interface IJobSource
+internal interface IJobSource
 {
     /// <summary>Every queue of the model with its waiting and in-flight counts.</summary>
     Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct);

@@ -4,7 +4,7 @@ using CqrsInference.Messaging;
 namespace CqrsInference.Processors.Worker.Fetching;
 
 /// <summary>How a delivered job is settled with its queue.</summary>
-public interface IDeliveryAck
+internal interface IDeliveryAck
 {
     /// <summary>Done: the job leaves the queue (only after its result is stored on the log).</summary>
     Task AckAsync();
@@ -24,7 +24,7 @@ public interface IDeliveryAck
 /// names no queue), its body, the trace it continues, its place in the stream, which delivery this
 /// is (1 = first) and how to settle it.
 /// </summary>
-public sealed record JobDelivery(JobQueue? Queue, string Subject, byte[]? Data, ActivityContext Trace, ulong Sequence, int Attempt, IDeliveryAck Ack)
+internal sealed record JobDelivery(JobQueue? Queue, string Subject, byte[]? Data, ActivityContext Trace, ulong Sequence, int Attempt, IDeliveryAck Ack)
 {
     /// <summary>Whether the job is another region's (taken by overflow).</summary>
     public bool IsRemote(string homeRegion) => Queue is { } queue && queue.Region != homeRegion;

@@ -5,7 +5,7 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Processors.Worker.Fetching;
 
 /// <summary>The job queues on JetStream: one durable pull consumer per queue, and the API's core NATS wake-ups.</summary>
-public sealed class NatsJobSource(JobQueues queues, INatsJSContext js, ProcessorOptions options) : IJobSource
+internal sealed class NatsJobSource(JobQueues queues, INatsJSContext js, ProcessorOptions options) : IJobSource
 {
     public Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct) => queues.ListAsync(model, ct);
 

@@ -13,7 +13,7 @@ namespace CqrsInference.Processors.Worker.Fetching;
 /// idle worker looks every <see cref="SchedulingOptions.IdleScan"/> for other regions' backlogs
 /// and for retries that came due.
 /// </summary>
-public sealed partial class QueueFetcher(
+internal sealed partial class QueueFetcher(
     string model, IJobSource source, WorkerCapacity capacity, ProcessorOptions options, TimeProvider clock, ILogger logger)
 {
     /// <summary>Pulls under way at once, at most.</summary>

@@ -6,7 +6,7 @@ namespace CqrsInference.Processors.Worker.Fetching;
 /// capacity (slots × max batch), so JetStream keeps every job it cannot run now for another
 /// processor. Every change signals the fetch loop, which wakes to look again.
 /// </summary>
-public sealed class WorkerCapacity(int capacity, int remoteSlots)
+internal sealed class WorkerCapacity(int capacity, int remoteSlots)
 {
     private readonly SemaphoreSlim _changed = new(0);
     private int _reserved;

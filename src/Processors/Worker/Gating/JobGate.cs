@@ -7,13 +7,13 @@ using Microsoft.Extensions.Logging;
 namespace CqrsInference.Processors.Worker.Gating;
 
 /// <summary>A delivered job that may run now.</summary>
-public sealed record AdmittedJob(JobDelivery Delivery, JobCommand Job)
+internal sealed record AdmittedJob(JobDelivery Delivery, JobCommand Job)
 {
     public int Attempt => Delivery.Attempt;
 }
 
 /// <summary>How a delivery is settled once its event is stored.</summary>
-public abstract record Settlement
+internal abstract record Settlement
 {
     /// <summary>The job leaves the queue.</summary>
     public sealed record Ack : Settlement;
@@ -26,10 +26,10 @@ public abstract record Settlement
 }
 
 /// <summary>A job's event for this delivery and how the delivery is settled once the event is stored.</summary>
-public sealed record JobEnding(AdmittedJob Job, object Event, Settlement Settlement);
+internal sealed record JobEnding(AdmittedJob Job, object Event, Settlement Settlement);
 
 /// <summary>The gate's verdict on a batch: what runs, and what ends here without running.</summary>
-public sealed record GateResult(IReadOnlyList<AdmittedJob> Runnable, IReadOnlyList<JobEnding> Ended);
+internal sealed record GateResult(IReadOnlyList<AdmittedJob> Runnable, IReadOnlyList<JobEnding> Ended);
 
 /// <summary>
 /// The second stage of a worker: decides, per delivered job, whether it may run now. A message that
@@ -39,7 +39,7 @@ public sealed record GateResult(IReadOnlyList<AdmittedJob> Runnable, IReadOnlyLi
 /// the API died between winning the claim and publishing it); and a job still waiting when its
 /// deadline passed ends expired.
 /// </summary>
-public sealed partial class JobGate(IJobClaims claims, IClaimCheck claimCheck, WorkerIdentity worker, TimeProvider clock, ILogger logger)
+internal sealed partial class JobGate(IJobClaims claims, IClaimCheck claimCheck, WorkerIdentity worker, TimeProvider clock, ILogger logger)
 {
     public async Task<GateResult> PassAsync(IReadOnlyList<JobDelivery> batch, CancellationToken ct)
     {

@@ -5,7 +5,7 @@ using CqrsInference.Processors.Worker.Gating;
 namespace CqrsInference.Processors.Worker.Publishing;
 
 /// <summary>One <c>job.run</c> span per job of a batch, each continuing the trace the API started.</summary>
-public sealed class JobTraces : IDisposable
+internal sealed class JobTraces : IDisposable
 {
     private readonly Dictionary<Guid, Activity?> _spans;
 

@@ -10,7 +10,7 @@ namespace CqrsInference.Processors.Worker.Publishing;
 /// the delivery once it is stored. Succeeded and rejected jobs end; a fault is retried with
 /// exponential backoff until the delivery limit, then the job is dead-lettered (failed).
 /// </summary>
-public sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, TimeSpan retryBaseDelay)
+internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, TimeSpan retryBaseDelay)
 {
     /// <summary>The start of a job's attempt, with where it ran and how long it waited.</summary>
     public V1.JobStarted Started(AdmittedJob admitted, DateTimeOffset startedAt)

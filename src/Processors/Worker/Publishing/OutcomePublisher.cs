@@ -12,7 +12,7 @@ namespace CqrsInference.Processors.Worker.Publishing;
 /// if this process dies in between, the jobs are redelivered and the duplicate results are dropped
 /// by their message ids. Counts what happened in the metrics.
 /// </summary>
-public sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, OutcomeDecision decision, string model, string region)
+internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, OutcomeDecision decision, string model, string region)
 {
     /// <summary>Publishes each job's start before it runs.</summary>
     public async Task AnnounceStartedAsync(IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt)

@@ -7,7 +7,7 @@ namespace CqrsInference.Processors.Worker.Running;
 /// Gathers delivered jobs into batches for one executor: up to <paramref name="maxBatch"/> jobs,
 /// waiting at most <paramref name="maxDelay"/> after the first for batch-mates (dynamic batching).
 /// </summary>
-public sealed class BatchCollector(ChannelReader<JobDelivery> deliveries, int maxBatch, TimeSpan maxDelay, TimeProvider clock)
+internal sealed class BatchCollector(ChannelReader<JobDelivery> deliveries, int maxBatch, TimeSpan maxDelay, TimeProvider clock)
 {
     /// <summary>The next batch, or null once the channel is closed and empty.</summary>
     public async Task<IReadOnlyList<JobDelivery>?> NextAsync(CancellationToken drain)

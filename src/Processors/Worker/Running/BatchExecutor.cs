@@ -6,14 +6,14 @@ using Microsoft.Extensions.Logging;
 namespace CqrsInference.Processors.Worker.Running;
 
 /// <summary>One batch's run: an outcome per job, when it started and ended, and how long the model took.</summary>
-public sealed record BatchRun(IReadOnlyList<RunOutcome> Outcomes, DateTimeOffset StartedAt, DateTimeOffset FinishedAt, TimeSpan Elapsed);
+internal sealed record BatchRun(IReadOnlyList<RunOutcome> Outcomes, DateTimeOffset StartedAt, DateTimeOffset FinishedAt, TimeSpan Elapsed);
 
 /// <summary>
 /// The third stage of a worker: runs a batch in one model call, off the caller's thread, and keeps
 /// its jobs from being redelivered meanwhile (a progress ack every <paramref name="heartbeat"/>,
 /// a third of the queue's ack wait). Counts the time spent in the model, for the busy fraction.
 /// </summary>
-public sealed partial class BatchExecutor(IJobRunner runner, string model, TimeSpan heartbeat, TimeProvider clock, ILogger logger)
+internal sealed partial class BatchExecutor(IJobRunner runner, string model, TimeSpan heartbeat, TimeProvider clock, ILogger logger)
 {
     private long _busyTicks;
     private long _firstStart;

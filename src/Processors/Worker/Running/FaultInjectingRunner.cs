@@ -11,7 +11,7 @@ namespace CqrsInference.Processors.Worker.Running;
 /// fails), <c>transient:&lt;n&gt;</c> (the first n attempts fail), <c>sleep:&lt;ms&gt;</c> (the run
 /// takes that much longer).
 /// </summary>
-public sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
+internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
 {
     public const string MetadataKey = "cqrsi-test-fault";
 

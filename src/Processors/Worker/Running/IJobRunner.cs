@@ -4,7 +4,7 @@ using CqrsInference.Processors.Worker.Gating;
 namespace CqrsInference.Processors.Worker.Running;
 
 /// <summary>Runs a batch of admitted jobs: one outcome per job, in order.</summary>
-public interface IJobRunner
+internal interface IJobRunner
 {
     /// <summary>The device the model runs on (<c>cpu</c>, <c>cuda</c>).</summary>
     string Device { get; }
@@ -13,7 +13,7 @@ public interface IJobRunner
 }
 
 /// <summary>The model itself: the jobs' commands through its <see cref="IModelRunner"/>.</summary>
-public sealed class ModelJobRunner(IModelRunner model) : IJobRunner
+internal sealed class ModelJobRunner(IModelRunner model) : IJobRunner
 {
     public string Device => model.Device;
 
@@ -24,7 +24,7 @@ public sealed class ModelJobRunner(IModelRunner model) : IJobRunner
 /// Builds each worker's runner. With <c>Processor:FaultInjection</c> on (tests of redelivery and
 /// heartbeats only), the model runner is wrapped in a <see cref="FaultInjectingRunner"/>.
 /// </summary>
-public sealed class JobRunnerFactory(bool faultInjection)
+internal sealed class JobRunnerFactory(bool faultInjection)
 {
     public IJobRunner Create(IModelRunner model) =>
         faultInjection ? new FaultInjectingRunner(new ModelJobRunner(model)) : new ModelJobRunner(model);

@@ -1,30 +1,30 @@
 using System.Threading.Channels;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Commands.Jobs.Submitting;
 using Marten;
 using Microsoft.Extensions.Logging;
 
-namespace CqrsInference.Projections.Recording;
+namespace CqrsInference.Projections.JobStatus;
 
 /// <summary>
-/// The API's view of the event store: idempotency look-ups, and a provisional status for each
-/// accepted job so that it reads as queued at once. The event itself is recorded only by the
-/// recorder (the single writer of events), from the event log; its inline projection then
-/// replaces the provisional document with the same content. Concurrent submits share one
-/// transaction (group commit); a document that already exists (the recorder was faster) is left
-/// alone by the insert itself, never overwritten with an older state.
+/// The job-status read model's side of a submit (the command's <see cref="ISubmissionStore"/> port):
+/// idempotency look-ups, and a provisional status for each accepted job so that it reads as queued
+/// at once. The read model owns its table: the submission event itself is recorded only by the
+/// recorder (the single writer of events), from the event log, and its projection then replaces the
+/// provisional document with the same content. Concurrent submits share one transaction (group
+/// commit); a document that already exists (the recorder was faster) is left alone by the insert
+/// itself, never overwritten with an older state.
 /// </summary>
-public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisposable
+internal sealed partial class JobStatusSubmissions : ISubmissionStore, IAsyncDisposable
 {
     private const int MaxBatch = 256;
     private static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(2);
     private readonly IDocumentStore _store;
-    private readonly ILogger<MartenSubmissionStore> _logger;
+    private readonly ILogger<JobStatusSubmissions> _logger;
     private readonly Channel<(V1.JobSubmitted Submitted, TaskCompletionSource Done)> _pending =
         Channel.CreateUnbounded<(V1.JobSubmitted, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
 
-    public MartenSubmissionStore(IDocumentStore store, ILogger<MartenSubmissionStore> logger)
+    public JobStatusSubmissions(IDocumentStore store, ILogger<JobStatusSubmissions> logger)
     {
         (_store, _logger) = (store, logger);
         _writer = Task.Run(WriteLoopAsync);
@@ -33,7 +33,7 @@ public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisp
     public async Task<string?> FindDigestAsync(Guid jobId, string tenant, CancellationToken ct)
     {
         await using var session = _store.QuerySession();
-        var status = await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
+        var status = await session.LoadAsync<JobStatus>(jobId, ct);
         return status is not null && status.Tenant == tenant ? status.RequestDigest : null;
     }
 
@@ -97,9 +97,9 @@ public sealed partial class MartenSubmissionStore : ISubmissionStore, IAsyncDisp
         var serializer = _store.Options.Serializer();
         var sql = $"insert into {_store.Options.DatabaseSchemaName}.mt_doc_jobstatus (id, data, mt_version, mt_dotnet_type, mt_last_modified) "
             + "values (?, ?::jsonb, 0, ?, transaction_timestamp()) on conflict (id) do nothing";
-        foreach (var status in submissions.Select(JobStatus.JobStatusProjection.Create))
+        foreach (var status in submissions.Select(JobStatusProjection.Create))
         {
-            session.QueueSqlCommand(sql, status.Id, serializer.ToJson(status), typeof(JobStatus.JobStatus).FullName!);
+            session.QueueSqlCommand(sql, status.Id, serializer.ToJson(status), typeof(JobStatus).FullName!);
         }
 
         await session.SaveChangesAsync(timeout.Token);
