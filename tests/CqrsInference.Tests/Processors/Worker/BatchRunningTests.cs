@@ -4,6 +4,7 @@ using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Processors.Worker.Gating;
 using CqrsInference.Processors.Worker.Running;
+using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;

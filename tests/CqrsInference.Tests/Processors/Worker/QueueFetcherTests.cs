@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using CqrsInference.Messaging;
 using CqrsInference.Processors.Worker;
 using CqrsInference.Processors.Worker.Fetching;
+using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 

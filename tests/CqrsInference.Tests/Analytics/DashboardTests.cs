@@ -1,0 +1,70 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+using Microsoft.Playwright;
+
+namespace CqrsInference.Tests.Analytics;
+
+/// <summary>The whole pipeline served over real HTTP (Kestrel on loopback), for a real browser.</summary>
+public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixture<PipelineServedOverHttp>
+{
+    [Fact]
+    public async Task Dashboard_renders_charts_with_data_from_a_run_in_headless_chromium()
+    {
+        var client = pipeline.Client;
+        var jobs = new List<Guid>();
+        for (var i = 0; i < 12; i++)
+        {
+            jobs.Add((await client.SubmitAsync(Scenarios.MlpJob([i, 1, 2, 3]))).Id);
+        }
+
+        foreach (var id in jobs)
+        {
+            await client.WaitForStatusAsync(id, "succeeded");
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        await Retry.Until("the usage roll-up to count the run",
+            async () => await client.GetFromJsonAsync<JsonElement>($"/v1/analytics/usage?from={Uri.EscapeDataString(now.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(now.AddHours(1).ToString("O"))}&groupBy=model,device"),
+            rows => rows.EnumerateArray().Any(r => r.GetProperty("device").GetString() == "cpu" && r.GetProperty("succeeded").GetInt64() >= 12));
+
+        await Retry.Until("a heartbeat to count utilization",
+            async () => await client.GetFromJsonAsync<JsonElement>($"/v1/analytics/utilization?from={Uri.EscapeDataString(now.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(now.AddHours(1).ToString("O"))}"),
+            rows => rows.GetArrayLength() > 0);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+
+        await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
+        await page.WaitForFunctionAsync("() => window.dashboardState && window.dashboardState.refreshes > 0", null, new PageWaitForFunctionOptions { Timeout = 20_000 });
+
+        var state = await page.EvaluateAsync<JsonElement>("() => window.dashboardState");
+        state.GetProperty("errors").GetArrayLength().ShouldBe(0, state.ToString());
+        var points = state.GetProperty("points");
+        points.GetProperty("throughput").GetInt32().ShouldBeGreaterThan(0);
+        points.GetProperty("queues").GetInt32().ShouldBeGreaterThan(0);
+        points.GetProperty("utilization").GetInt32().ShouldBeGreaterThan(0);
+        points.GetProperty("cost").GetInt32().ShouldBeGreaterThan(0);
+        (await page.EvaluateAsync<int>("() => Object.keys(Chart.instances).length")).ShouldBe(4);
+        var throughput = await page.EvaluateAsync<double>(
+            "() => Object.values(Chart.instances).find(c => c.canvas.id === 'throughput').data.datasets.flatMap(d => d.data).reduce((a, b) => a + b, 0)");
+        throughput.ShouldBeGreaterThanOrEqualTo(12);
+        (await page.Locator("#processors tbody tr").CountAsync()).ShouldBeGreaterThan(0);
+        errors.ShouldBeEmpty();
+
+        var screenshots = Path.Combine(TestEnvironment.RepositoryRoot, ".data", "test-results");
+        Directory.CreateDirectory(screenshots);
+        var path = Path.Combine(screenshots, "dashboard.png");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
+        new FileInfo(path).Length.ShouldBeGreaterThan(10_000);
+    }
+}

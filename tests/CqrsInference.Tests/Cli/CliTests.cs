@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Cli;
+
+public sealed class CliTests(PipelineServedOverHttp pipeline) : IClassFixture<PipelineServedOverHttp>
+{
+    [Fact]
+    public async Task Cli_submits_a_file_of_a_thousand_jobs_and_reports_all_succeeded()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"cqrsi-jobs-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllLinesAsync(file, Enumerable.Range(0, 1000).Select(i => Scenarios.MlpJob([i % 10, 1, 2, 3])));
+        try
+        {
+            var (code, output) = await CliAsync("submit", file, "--lines", "--concurrency", "32");
+
+            code.ShouldBe(0, output);
+            output.ShouldContain("1000 succeeded, 0 not succeeded");
+            output.ShouldContain("succeeded");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        var (listed, jobs) = await CliAsync("jobs", "--limit", "3", "--status", "succeeded");
+        listed.ShouldBe(0, jobs);
+        jobs.ShouldContain("mlp-test");
+        var (accounted, usage) = await CliAsync("usage");
+        accounted.ShouldBe(0, usage);
+        usage.ShouldContain("mlp-test");
+    }
+
+    [Fact]
+    public async Task Cli_reports_rejected_jobs_and_fails()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"cqrsi-jobs-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllLinesAsync(file, [Scenarios.MlpJob([1, 2, 3, 4]), """{"model":"nope","inputs":[]}"""]);
+        try
+        {
+            var (code, output) = await CliAsync("submit", file, "--lines");
+
+            code.ShouldBe(1, output);
+            output.ShouldContain("rejected (422)");
+            output.ShouldContain("1 succeeded, 1 not succeeded");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        var (missing, message) = await CliAsync("submit", "/no/such/file.json");
+        missing.ShouldBe(2);
+        message.ShouldContain("No such file");
+    }
+
+    private async Task<(int Code, string Output)> CliAsync(params string[] arguments)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cqrsi.dll"));
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.ArgumentList.Add("--url");
+        info.ArgumentList.Add(pipeline.BaseUrl);
+        info.Environment["COLUMNS"] = "200";
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output + await error);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Buffers.Binary;
+using CqrsInference.Api.Hosting;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Processors.Edge;
+
+namespace CqrsInference.Tests.Edge;
+
+/// <summary>The pure parts of an edge site: segmentation, message and event ids, the checkpoint, WAV reading, the role.</summary>
+public sealed class EdgeLogicTests
+{
+    private const int Window = SpeechDetector.WindowSamples;
+
+    [Fact]
+    public void Speech_starts_at_the_threshold_rides_out_short_dips_and_ends_after_the_minimum_silence()
+    {
+        // 2 silent windows, 10 of speech with a dip to 0.4 (above threshold − 0.15), 4 silent,
+        // a 2-window blip (shorter than the minimum speech), 5 silent, then speech to the end.
+        float[] p =
+        [
+            0.1f, 0.1f,
+            0.9f, 0.9f, 0.9f, 0.4f, 0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.9f,
+            0.1f, 0.1f, 0.1f, 0.1f,
+            0.9f, 0.9f,
+            0.1f, 0.1f, 0.1f, 0.1f, 0.1f,
+            0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f,
+        ];
+
+        var segments = SpeechDetector.Segments(p, threshold: 0.5f, minSilenceSamples: 1600, minSpeechSamples: 4000);
+
+        segments.Count.ShouldBe(2);
+        (segments[0].StartSample, segments[0].EndSample).ShouldBe((2 * Window, 12 * Window));
+        (segments[1].StartSample, segments[1].EndSample).ShouldBe((23 * Window, 34 * Window));
+        segments[1].MeanProbability.ShouldBe(0.8, 1e-6);
+        segments[0].StartSeconds.ShouldBe(0.064);
+    }
+
+    [Fact]
+    public void Silence_alone_has_no_segments() =>
+        SpeechDetector.Segments(new float[100], 0.5f, 1600, 4000).ShouldBeEmpty();
+
+    [Fact]
+    public void A_detection_made_again_later_has_the_same_message_and_event_id_and_another_segment_does_not()
+    {
+        var first = new V1.EdgeSpeechDetected("site1", "a.wav", 0, 0.1, 1.2, 0.9, DateTimeOffset.UnixEpoch);
+        var again = first with { DetectedAt = DateTimeOffset.UnixEpoch.AddHours(3), MeanProbability = 0.91 };
+        var next = first with { Segment = 1 };
+
+        EdgeEventNames.MessageId(again).ShouldBe(EdgeEventNames.MessageId(first));
+        EdgeEventNames.EventId(again).ShouldBe(EdgeEventNames.EventId(first));
+        EdgeEventNames.EventId(next).ShouldNotBe(EdgeEventNames.EventId(first));
+        EdgeEventNames.EventId(first with { Site = "site2" }).ShouldNotBe(EdgeEventNames.EventId(first));
+    }
+
+    [Theory]
+    [InlineData("site1", true)]
+    [InlineData("north-yard_2", true)]
+    [InlineData("", false)]
+    [InlineData("a.b", false)]
+    [InlineData("a b", false)]
+    [InlineData("a>", false)]
+    public void Site_names_are_plain_tokens(string site, bool valid) => EdgeEventNames.IsValidSite(site).ShouldBe(valid);
+
+    [Fact]
+    public void The_checkpoint_survives_a_reopen_and_ignores_a_line_torn_by_a_crash()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "cqrsi-checkpoint-" + Guid.NewGuid().ToString("N")[..8], "done.log");
+        try
+        {
+            var checkpoint = EdgeCheckpoint.Open(path);
+            checkpoint.MarkDone("a.wav");
+            checkpoint.MarkDone("b.wav");
+            checkpoint.MarkDone("a.wav");
+            File.AppendAllText(path, "c.w");
+
+            var reopened = EdgeCheckpoint.Open(path);
+
+            reopened.Count.ShouldBe(2);
+            reopened.IsDone("a.wav").ShouldBeTrue();
+            reopened.IsDone("c.w").ShouldBeFalse();
+            reopened.MarkDone("c.wav");
+            File.ReadAllText(path).ShouldBe("a.wav\nb.wav\nc.wav\n");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Stereo_8_kHz_wav_becomes_16_kHz_mono()
+    {
+        short[] frames = [1000, 3000, -2000, -2000, 4000, 0];
+        var wav = Wav(rate: 8000, channels: 2, frames);
+
+        var samples = WavFile.ReadMono16k(wav);
+
+        samples.Length.ShouldBe(6);
+        samples[0].ShouldBe(2000 / 32768f, 1e-6f);
+        samples[1].ShouldBe(0, 1e-6f);                      // halfway between 2000 and -2000
+        samples[2].ShouldBe(-2000 / 32768f, 1e-6f);
+        samples[4].ShouldBe(2000 / 32768f, 1e-6f);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_pcm_wav_is_refused() =>
+        Should.Throw<InvalidDataException>(() => WavFile.ReadMono16k("not a wav file at all"u8));
+
+    [Fact]
+    public void The_edge_role_runs_alone()
+    {
+        Roles.Parse("edge").ShouldBe(new Roles(Api: false, Processor: false, Projections: false, Edge: true));
+        Should.Throw<InvalidOperationException>(() => Roles.Parse("edge,projections")).Message.ShouldContain("edge runs alone");
+    }
+
+    private static byte[] Wav(int rate, int channels, short[] interleaved)
+    {
+        var data = interleaved.Length * 2;
+        var wav = new byte[44 + data];
+        "RIFF"u8.CopyTo(wav);
+        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(4), 36 + data);
+        "WAVE"u8.CopyTo(wav.AsSpan(8));
+        "fmt "u8.CopyTo(wav.AsSpan(12));
+        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(16), 16);
+        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(20), 1);
+        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(22), (short)channels);
+        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(24), rate);
+        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(28), rate * channels * 2);
+        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(32), (short)(channels * 2));
+        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(34), 16);
+        "data"u8.CopyTo(wav.AsSpan(36));
+        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(40), data);
+        for (var i = 0; i < interleaved.Length; i++)
+        {
+            BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(44 + (2 * i)), interleaved[i]);
+        }
+
+        return wav;
+    }
+}

@@ -1,0 +1,63 @@
+using NATS.Client.JetStream;
+using NATS.Net;
+
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Fixtures;
+
+/// <summary>A nats-server and the whole application (API, processors, projections) in one host.</summary>
+public class PipelineWithAllRoles : IAsyncLifetime
+{
+    public NatsServerProcess Nats { get; private set; } = null!;
+
+    public PipelineHost Host { get; private set; } = null!;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    protected virtual string Roles => "api,processor,projections";
+
+    protected virtual IReadOnlyDictionary<string, string?>? Settings => null;
+
+    public virtual async Task InitializeAsync()
+    {
+        Nats = await NatsServerProcess.StartAsync();
+        try
+        {
+            Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
+            ConfigureHost(Host);
+            Client = Host.CreateClient();
+        }
+        catch
+        {
+            // xunit does not dispose a fixture whose start failed: stop the server it started.
+            await Nats.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Before the host starts: e.g. serve over Kestrel for a real browser.</summary>
+    protected virtual void ConfigureHost(PipelineHost host)
+    {
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        await Host.DisposeAsync();
+        await Nats.DisposeAsync();
+    }
+
+    /// <summary>A client connection of the test's own to the same server.</summary>
+    public async Task<(NatsClient Client, INatsJSContext Js)> ConnectAsync()
+    {
+        var client = new NatsClient(Nats.Url);
+        await client.ConnectAsync();
+        return (client, client.CreateJetStreamContext());
+    }
+}
+
+/// <summary>The API and the projections, but no processor: scale to zero.</summary>
+public sealed class PipelineWithoutProcessors : PipelineWithAllRoles
+{
+    protected override string Roles => "api,projections";
+}

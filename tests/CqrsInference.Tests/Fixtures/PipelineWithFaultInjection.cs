@@ -1,0 +1,40 @@
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Fixtures;
+
+/// <summary>
+/// The whole pipeline with short ack waits, three deliveries at most and fault injection on, so
+/// redelivery, dead-lettering and heartbeats happen within a test's patience.
+/// </summary>
+public sealed class PipelineWithFaultInjection : PipelineWithAllRoles
+{
+    public static readonly IReadOnlyDictionary<string, string> Topology = new Dictionary<string, string>
+    {
+        ["Topology:JobAckWait"] = "00:00:02",
+        ["Topology:MaxDeliver"] = "3",
+        ["Processor:FaultInjection"] = "true",
+        ["Processor:RetryBaseDelay"] = "00:00:00.100",
+        ["Processor:Models:0"] = "mlp-test",
+    };
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => Topology.ToDictionary(p => p.Key, p => (string?)p.Value);
+}
+
+/// <summary>The API and projections in the test process; processors are started by the tests as child processes.</summary>
+public sealed class PipelineWithProcessorProcesses : PipelineWithAllRoles
+{
+    protected override string Roles => "api,projections";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => PipelineWithFaultInjection.Topology.ToDictionary(p => p.Key, p => (string?)p.Value);
+
+    public Task<ProcessorProcess> StartProcessorAsync(string workerId, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var settings = new Dictionary<string, string>(PipelineWithFaultInjection.Topology);
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            settings[key] = value;
+        }
+
+        return ProcessorProcess.StartAsync(Nats.Url, workerId, settings);
+    }
+}

@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+using Npgsql;
+
+namespace CqrsInference.Tests.Security;
+
+/// <summary>Keys required (no anonymous access), with the development key acting as admin.</summary>
+public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<PipelineRequiringKeys>
+{
+    [Theory]
+    [InlineData(null)]
+    [InlineData("wrong")]
+    [InlineData("cqrsi_000000000000_not-the-secret")]
+    public async Task Every_endpoint_answers_401_without_a_valid_key(string? key)
+    {
+        using var client = pipeline.ClientWith(key);
+        var id = Guid.NewGuid();
+        foreach (var response in new[]
+        {
+            await client.PostAsync("/v1/jobs", new StringContent(Scenarios.MlpJob([1, 2, 3, 4]), Encoding.UTF8, "application/json")),
+            await client.GetAsync($"/v1/jobs/{id}"),
+            await client.GetAsync($"/v1/jobs/{id}/events"),
+            await client.GetAsync("/v1/models"),
+            await client.GetAsync("/v1/admin/keys"),
+        })
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+            response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        }
+    }
+
+    [Fact]
+    public async Task Another_tenants_job_is_not_found_on_every_endpoint()
+    {
+        using var alice = pipeline.ClientWith(await pipeline.CreateKeyAsync("alice", "submit", "read"));
+        using var bob = pipeline.ClientWith(await pipeline.CreateKeyAsync("bob", "submit", "read"));
+        var job = await alice.SubmitAsync(Scenarios.MlpJob([1, 0, 0, 0]));
+        await alice.WaitForStatusAsync(job.Id, "succeeded");
+
+        (await bob.GetAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.GetAsync($"/v1/jobs/{job.Id}?version=1")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.GetAsync($"/v1/jobs/{job.Id}/events")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.GetAsync($"/v1/jobs/{job.Id}/stream")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.DeleteAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bob.PostAsync($"/v1/jobs/{job.Id}:cancel", null)).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await alice.GetAsync($"/v1/jobs/{job.Id}/events")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // The same Idempotency-Key in two tenants names two different jobs.
+        var key = Guid.NewGuid().ToString();
+        var a = await alice.SubmitAsync(Scenarios.MlpJob([1, 1, 0, 0]), key);
+        var b = await bob.SubmitAsync(Scenarios.MlpJob([1, 1, 0, 0]), key);
+        b.Id.ShouldNotBe(a.Id);
+    }
+
+    [Fact]
+    public async Task Key_without_the_role_gets_403()
+    {
+        using var reader = pipeline.ClientWith(await pipeline.CreateKeyAsync("carol", "read"));
+        using var auditor = pipeline.ClientWith(await pipeline.CreateKeyAsync("carol", "auditor"));
+
+        (await reader.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await auditor.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await reader.PostAsJsonAsync("/v1/admin/keys", new { tenant = "carol", roles = new[] { "admin" } })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task Revoked_key_stops_working_at_once()
+    {
+        var key = await pipeline.CreateKeyAsync("dave", "submit", "read");
+        using var dave = pipeline.ClientWith(key);
+        using var admin = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        (await dave.GetAsync("/v1/models")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var id = key.Split('_')[1];
+
+        (await admin.DeleteAsync($"/v1/admin/keys/{id}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+
+        (await dave.GetAsync("/v1/models")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await dave.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Keys_are_stored_only_as_hashes()
+    {
+        var key = await pipeline.CreateKeyAsync("erin", "read");
+        var secret = key.Split('_', 3)[2];
+
+        await using var connection = new NpgsqlConnection(TestEnvironment.Postgres);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"select string_agg(data::text, '') from {pipeline.Host.Schema}.mt_doc_apikey", connection);
+        var stored = (string)(await command.ExecuteScalarAsync())!;
+
+        stored.ShouldContain("erin");
+        stored.ShouldNotContain(secret);
+        using var admin = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        (await admin.GetStringAsync("/v1/admin/keys?tenant=erin")).ShouldNotContain(secret);
+    }
+
+    [Fact]
+    public async Task Invalid_key_requests_are_refused_with_the_fields()
+    {
+        using var admin = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+
+        using var response = await admin.PostAsJsonAsync("/v1/admin/keys", new { tenant = "Not A Token!", roles = new[] { "superuser" } });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        errors.TryGetProperty("tenant", out _).ShouldBeTrue();
+        errors.TryGetProperty("roles", out _).ShouldBeTrue();
+    }
+}

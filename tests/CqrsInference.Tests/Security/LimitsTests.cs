@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Security;
+
+/// <summary>No processor (jobs pile up), a tight rate for tenant default and a roomy one for tenant "roomy".</summary>
+public sealed class LimitsTests(PipelineWithTenantLimits pipeline) : IClassFixture<PipelineWithTenantLimits>
+{
+    [Fact]
+    public async Task A_tenant_over_its_rate_gets_429_with_retry_after_while_others_go_on()
+    {
+        using var limited = pipeline.As(PipelineRequiringKeys.AdminKey);
+        using var roomy = await pipeline.NewTenantAsync("roomy");
+
+        var answers = new List<HttpResponseMessage>();
+        for (var i = 0; i < 4; i++)
+        {
+            answers.Add(await limited.PostAsync("/v1/jobs", Body()));
+        }
+
+        answers.Take(3).ShouldAllBe(r => r.StatusCode == HttpStatusCode.Accepted);
+        answers[3].StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        answers[3].Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBeGreaterThanOrEqualTo(1);
+        answers[3].Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        (await roomy.PostAsync("/v1/jobs", Body())).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        answers.ForEach(a => a.Dispose());
+    }
+
+    [Fact]
+    public async Task A_full_queue_gets_503_with_retry_after_instead_of_growing()
+    {
+        using var roomy = await pipeline.NewTenantAsync("roomy");
+
+        var refused = await Retry.Until(
+            "the queue to fill past its limit",
+            async () => await roomy.PostAsync("/v1/jobs", Body()),
+            response => response.StatusCode == HttpStatusCode.ServiceUnavailable);
+
+        refused.Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBe(5);
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("mlp-test");
+    }
+
+    [Fact]
+    public async Task A_tenant_past_its_daily_quota_gets_429_until_midnight()
+    {
+        using var tiny = await pipeline.NewTenantAsync("tiny");
+
+        (await tiny.PostAsync("/v1/jobs", Body())).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await tiny.PostAsync("/v1/jobs", Body())).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        using var refused = await tiny.PostAsync("/v1/jobs", Body());
+
+        refused.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        refused.Headers.RetryAfter!.Delta!.Value.ShouldBeLessThanOrEqualTo(TimeSpan.FromDays(1));
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString().ShouldBe("Quota exhausted");
+    }
+
+    private static StringContent Body() => new(Scenarios.MlpJob([1, 2, 3, 4]), Encoding.UTF8, "application/json");
+}
