@@ -66,5 +66,7 @@ export BENCH_APP_DLL="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
 export BENCH_NATS="nats://127.0.0.1:$NATS_PORT"
 export BENCH_PG="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 export BENCH_DIR="$BENCH"
+# The event log's partitions: the same number as in the nats-server's mapping.
+export Topology__Partitions="${CQRSI_PARTITIONS:-2}"
 export BENCH_MODELS="$ROOT/.models" BENCH_MANIFEST="$ROOT/models/manifest.json" BENCH_OCR_IMAGE="$BENCH/line.png"
 dotnet tools/Bench/bin/Release/net10.0/CqrsInference.Bench.dll "$@"

@@ -67,6 +67,7 @@ cqrsi_start_postgres "$DATA/pg" "$PG_PORT"
 echo "==> building"
 dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
+export Topology__Partitions="${CQRSI_PARTITIONS:-2}"
 export Models__Directory="$ROOT/.models" Models__Manifest="$ROOT/models/manifest.json"
 mkdir -p "$DATA"
 [ -s "$DATA/webhook.key" ] || head -c 32 /dev/urandom | base64 > "$DATA/webhook.key"

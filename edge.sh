@@ -119,7 +119,7 @@ common_env=(
   "Logging__LogLevel__Default=Warning" "Logging__LogLevel__CqrsInference=Information"
 )
 core_env=(
-  "Cqrsi__Roles=api,processor,projections" "Nats__Url=nats://127.0.0.1:$CORE_NATS_PORT" "Urls=$HTTP_URL"
+  "Cqrsi__Roles=api,processor,projections" "Nats__Url=nats://127.0.0.1:$CORE_NATS_PORT" "Urls=$HTTP_URL" "Topology__Partitions=${CQRSI_PARTITIONS:-2}"
   "ConnectionStrings__Postgres=Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 )
 i=0

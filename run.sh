@@ -58,6 +58,8 @@ echo "==> building"
 dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 
 export Nats__Url="nats://127.0.0.1:$NATS_PORT"
+# The event log's partitions: the same number as in the nats-server's mapping (scripts/lib.sh).
+export Topology__Partitions="${CQRSI_PARTITIONS:-2}"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 export Models__Directory="$ROOT/.models" Models__Manifest="$ROOT/models/manifest.json"
 # Webhook signing master key, generated once per checkout (never committed).

@@ -12,6 +12,7 @@
 #   cqrsi_install_models    <models_dir>           ch_PP-OCRv4_rec_infer.onnx, ppocr_keys_v1.txt, silero_vad_v5.onnx
 #   cqrsi_start_nats        <data_dir> <port> <monitor_port>
 #   cqrsi_stop_nats         <data_dir>
+#   cqrsi_nats_mappings     <partitions>           the event log's subject mapping (written into every core nats.conf)
 #   cqrsi_start_postgres    <data_dir> <port>      (database "cqrsi", or $CQRSI_PG_DATABASE)
 #   cqrsi_stop_postgres     <data_dir>
 #
@@ -19,6 +20,7 @@
 #   CQRSI_NATS_DOMAIN     JetStream domain for cqrsi_start_nats (an edge site's server; default: none)
 #   CQRSI_PG_FSYNC        fsync setting for postgres (default: on)
 #   CQRSI_NATS_EXTRA_CONF configuration appended to nats.conf (server_name, cluster, gateway blocks)
+#   CQRSI_PARTITIONS      partitions of the event log in the server's mapping (default: 2; the application's Topology:Partitions must match)
 #   CQRSI_PG_DATABASE     database created by cqrsi_start_postgres (default: cqrsi)
 #   PG_BIN                directory holding initdb/pg_ctl/postgres (detected when unset)
 #
@@ -292,6 +294,8 @@ EOF
         if [ -f "$data_dir/users.conf" ]; then
             echo 'include "users.conf"' >>"$conf"
         fi
+        # The event log's partitions (an edge site's own server records no log, so needs none).
+        [ -n "${CQRSI_NATS_DOMAIN:-}" ] || cqrsi_nats_mappings "${CQRSI_PARTITIONS:-2}" >>"$conf"
         if [ -n "${CQRSI_NATS_EXTRA_CONF:-}" ]; then
             printf '%s\n' "$CQRSI_NATS_EXTRA_CONF" >>"$conf"
         fi
@@ -320,6 +324,20 @@ EOF
         return 1
     }
     cqrsi__log "nats-server ready (pid $pid, nats://127.0.0.1:$port)"
+}
+
+# The nats-server subject mapping that puts each job's submission and events into one partition of
+# the event log (LogSubjects.ServerMappings in src/Messaging writes the same; a test compares them).
+cqrsi_nats_mappings() {
+    local p="${1:?usage: cqrsi_nats_mappings <partitions>}"
+    cat <<EOF
+mappings = {
+  "jobs.*.*.*.*.*": "log.{{partition($p,5)}}.jobs.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}.{{wildcard(5)}}"
+  "events.*.*.*": "log.{{partition($p,3)}}.events.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"
+  "events.processors.*": "log.{{partition($p,1)}}.events.processors.{{wildcard(1)}}"
+  "cqrsi.partitions.*": "cqrsi.partitions.{{partition($p,1)}}.{{wildcard(1)}}"
+}
+EOF
 }
 
 cqrsi_stop_nats() {

@@ -127,7 +127,7 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
     {
         var type = EdgeEventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EdgeEventNames.Types[type], EdgeJson.Default);
-        return EventWire.PublishAsync(siteJs, Subject(EdgeEventNames.SiteOf(@event), kind), type, payload, EdgeEventNames.MessageId(@event), trace: null, retryAttempts: 4, ct);
+        return EventWire.PublishAsync(siteJs, Subject(EdgeEventNames.SiteOf(@event), kind), EventWire.Headers(type, trace: null), payload, EdgeEventNames.MessageId(@event), retryAttempts: 4, ct);
     }
 
     /// <summary>The edge event a message carries, or null when it carries none this version knows.</summary>

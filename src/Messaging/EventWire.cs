@@ -21,9 +21,8 @@ public static class EventWire
     /// the wire: subject, headers and body.
     /// </summary>
     public static async Task<long> PublishAsync(
-        INatsJSContext js, string subject, string type, byte[] payload, string msgId, Activity? trace, int retryAttempts, CancellationToken ct)
+        INatsJSContext js, string subject, NatsHeaders headers, byte[] payload, string msgId, int retryAttempts, CancellationToken ct)
     {
-        var headers = Headers(type, trace);
         var ack = await js.PublishAsync(
             subject,
             payload,
@@ -32,7 +31,7 @@ public static class EventWire
             cancellationToken: ct);
         ack.EnsureStored();
         return Encoding.UTF8.GetByteCount(subject) + payload.Length
-            + Encoding.UTF8.GetByteCount($"{NatsTopology.EventTypeHeader}: {type}\r\nNats-Msg-Id: {msgId}\r\n");
+            + headers.Sum(h => Encoding.UTF8.GetByteCount($"{h.Key}: {h.Value}\r\n")) + Encoding.UTF8.GetByteCount($"Nats-Msg-Id: {msgId}\r\n");
     }
 
     /// <summary>The headers an event travels with: its wire name and, when there is one, the trace.</summary>

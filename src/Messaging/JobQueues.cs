@@ -10,32 +10,44 @@ using NATS.Client.JetStream.Models;
 namespace CqrsInference.Messaging;
 
 /// <summary>
-/// One work queue: the jobs of one tenant for one model in one region at one priority, on the
-/// subject <c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;</c>, served through its own
-/// durable consumer that every processor of the model shares. Separate queues are what let a
-/// processor choose what to run next: its home region first, interactive before batch (weighted,
-/// so batch is never starved), tenants in turn, and other regions' backlogs when it is idle.
+/// One work queue: the jobs of one tenant for one model in one region at one priority, served through
+/// its own durable consumer on the work-queue stream, which every processor of the model shares. Its
+/// jobs are published to <c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;.&lt;job&gt;</c>
+/// (<see cref="LogSubjects"/>). Separate queues are what let a processor choose what to run next:
+/// its home region first, interactive before batch (weighted, so batch is never starved), tenants in
+/// turn, and other regions' backlogs when it is idle.
 /// </summary>
 public sealed record JobQueue(string Region, string Model, string Priority, string Tenant)
 {
-    public string Subject => $"jobs.{Region}.{Model}.{Priority}.{Tenant}";
+    /// <summary>The queue's jobs as stored, in every partition of the log.</summary>
+    public string Filter => LogSubjects.QueueFilter(this);
 
     /// <summary>
-    /// The durable's name: derived from the subject (tokens may contain '_' and '-', so joining them
+    /// The durable's name: derived from the filter (tokens may contain '_' and '-', so joining them
     /// could collide) and the same in every process.
     /// </summary>
-    public string ConsumerName => "q_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Subject)))[..24];
+    public string ConsumerName => "q_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Filter)))[..24];
 
+    /// <summary>
+    /// The queue a subject names: a stored job (<c>log.&lt;p&gt;.jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;.&lt;job&gt;</c>)
+    /// or the queue part of one (<c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;</c>).
+    /// </summary>
     public static bool TryParse(string? subject, out JobQueue queue)
     {
         queue = null!;
         var parts = subject?.Split('.');
-        if (parts is not { Length: 5 } || parts[0] != "jobs" || !parts.Skip(1).All(Naming.IsToken) || !Priorities.All.Contains(parts[3]))
+        var at = parts switch
+        {
+            { Length: 8 } when parts[0] == LogSubjects.Root && parts[2] == "jobs" => 3,
+            { Length: 5 } when parts[0] == "jobs" => 1,
+            _ => -1,
+        };
+        if (at < 0 || parts is null || !parts.Skip(at).Take(4).All(Naming.IsToken) || !Priorities.All.Contains(parts[at + 2]))
         {
             return false;
         }
 
-        queue = new JobQueue(parts[1], parts[2], parts[3], parts[4]);
+        queue = new JobQueue(parts[at], parts[at + 1], parts[at + 2], parts[at + 3]);
         return true;
     }
 
@@ -60,6 +72,11 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
     private INatsJSStream? _jobsStream;
 
     public static string QueuedSubject(string region, string model) => $"{QueuedPrefix}.{region}.{model}.>";
+
+    /// <summary>The queue a consumer's filter serves (<c>log.*.jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;.*</c>), or null.</summary>
+    private static JobQueue? QueueOf(string? filter) =>
+        filter is not null && filter.StartsWith("log.*.jobs.", StringComparison.Ordinal) && filter.EndsWith(".*", StringComparison.Ordinal)
+        && JobQueue.TryParse("jobs." + filter["log.*.jobs.".Length..^2], out var queue) ? queue : null;
 
     /// <summary>The queue a wake-up subject names.</summary>
     public static bool TryParseQueued(string subject, out JobQueue queue)
@@ -89,7 +106,7 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
             NatsTopology.JobsStream,
             new ConsumerConfig(queue.ConsumerName)
             {
-                FilterSubject = queue.Subject,
+                FilterSubject = queue.Filter,
                 AckPolicy = ConsumerConfigAckPolicy.Explicit,
                 AckWait = options.JobAckWait,
                 MaxDeliver = options.MaxDeliver,
@@ -104,7 +121,7 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
         var states = new List<QueueState>();
         await foreach (var consumer in js.ListConsumersAsync(NatsTopology.JobsStream, ct))
         {
-            if (JobQueue.TryParse(consumer.Info.Config.FilterSubject, out var queue) && (model is null || queue.Model == model))
+            if (QueueOf(consumer.Info.Config.FilterSubject) is { } queue && (model is null || queue.Model == model))
             {
                 _consumers.TryAdd(queue.ConsumerName, Task.FromResult(consumer));
                 states.Add(new QueueState(queue, (long)consumer.Info.NumPending, consumer.Info.NumAckPending));
@@ -121,7 +138,7 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
         {
             // The stream handle is looked up once: a direct get needs only its name.
             _jobsStream ??= await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
-            var first = await _jobsStream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Subject, Seq = 1 }, ct);
+            var first = await _jobsStream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Filter, Seq = 1 }, ct);
             return first.Message.Time;
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)

@@ -7,22 +7,32 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Messaging;
 
 /// <summary>
-/// The event log on JetStream: a job's lifecycle events go to <c>events.&lt;region&gt;.&lt;model&gt;</c>
-/// and, once stored, are announced on <c>cqrsi.job.&lt;id&gt;</c> for synchronous submits and SSE
-/// (fire and forget: the stored copy is the record); processors' capacity facts go to
-/// <c>events.processors</c>. Each event's message id comes from <see cref="JobLifecycle.MessageId"/>.
+/// The event log on JetStream: a job's lifecycle events go to <c>events.&lt;region&gt;.&lt;model&gt;.&lt;job&gt;</c>
+/// (the server maps them into the job's partition, <see cref="LogSubjects"/>) and, once stored, are
+/// announced on <c>cqrsi.job.&lt;id&gt;</c> for synchronous submits and SSE (fire and forget: the stored
+/// copy is the record); processors' capacity facts go to <c>events.processors.&lt;processor&gt;</c>.
+/// Each event's message id comes from <see cref="JobLifecycle.MessageId"/>.
 /// </summary>
 public sealed class NatsEventLog(INatsJSContext js) : IEventLog
 {
     /// <summary>Publishes are retried through a stream-leader election (4–9 s on nats-server 2.9).</summary>
     private const int RetryAttempts = 20;
 
+    /// <summary>Marks the ending of a job that has a webhook, so the dispatcher reads only those.</summary>
+    public const string WebhookHeader = "Cqrsi-Webhook";
+
     public async Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct)
     {
         var type = EventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
-        await EventWire.PublishAsync(js, NatsTopology.EventSubject(job.Region, job.Model), type, payload, JobLifecycle.MessageId(@event), trace, RetryAttempts, ct);
-        await js.Connection.PublishAsync(NatsTopology.JobNotifySubject(EventNames.JobIdOf(@event)), payload, headers: EventWire.Headers(type, trace), cancellationToken: ct);
+        var headers = EventWire.Headers(type, trace);
+        if (job.HasWebhook && JobLifecycle.IsTerminal(@event))
+        {
+            headers[WebhookHeader] = "1";
+        }
+
+        await EventWire.PublishAsync(js, LogSubjects.JobEvent(job.Region, job.Model, EventNames.JobIdOf(@event)), headers, payload, JobLifecycle.MessageId(@event), RetryAttempts, ct);
+        await js.Connection.PublishAsync(NatsTopology.JobNotifySubject(EventNames.JobIdOf(@event)), payload, headers: headers, cancellationToken: ct);
     }
 
     /// <summary>Publishes a processor's capacity fact (online, heartbeat, offline).</summary>
@@ -30,6 +40,6 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
     {
         var type = EventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
-        await EventWire.PublishAsync(js, NatsTopology.ProcessorSubject, type, payload, JobLifecycle.MessageId(@event), trace: null, RetryAttempts, ct);
+        await EventWire.PublishAsync(js, LogSubjects.ProcessorEvent(EventNames.StreamIdOf(@event)), EventWire.Headers(type, trace: null), payload, JobLifecycle.MessageId(@event), RetryAttempts, ct);
     }
 }

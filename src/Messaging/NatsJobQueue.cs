@@ -17,7 +17,7 @@ public sealed class NatsJobQueue(INatsJSContext js, JobQueues queues) : IJobQueu
         var queue = JobQueue.Of(job);
         await queues.EnsureAsync(queue, ct);
         var ack = await js.PublishAsync(
-            queue.Subject,
+            LogSubjects.Job(queue, job.JobId),
             payload,
             headers: headers,
             opts: new NatsJSPubOpts { MsgId = JobLifecycle.SubmissionMessageId(job.JobId), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },

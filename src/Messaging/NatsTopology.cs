@@ -4,41 +4,40 @@ using NATS.Client.JetStream.Models;
 namespace CqrsInference.Messaging;
 
 /// <summary>
-/// The JetStream layout. The API publishes each job once, to
-/// <c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;</c> (one <see cref="JobQueue"/>), which the EVENTS stream (limits retention: the ordered log the recorder reads) captures. The JOBS
-/// work-queue stream sources <c>jobs.&gt;</c> from EVENTS, and processors pull from JOBS. One publish
-/// therefore feeds both the queue and the event log, and a job's submission always precedes its
-/// lifecycle events in the log. See docs/ARCHITECTURE.md.
+/// The JetStream layout. The event log <c>CQRSI_EVENTS</c> (limits retention: the ordered record of
+/// everything that happens to jobs) holds every submission and lifecycle event under
+/// <c>log.&lt;partition&gt;.…</c> (<see cref="LogSubjects"/>); the work queue <c>CQRSI_JOBS</c> sources
+/// the submissions from it, and processors pull from the work queue. One publish therefore feeds both
+/// the queue and the log, and a job's submission always precedes its lifecycle events in the log and
+/// in its partition. See docs/ARCHITECTURE.md.
 /// </summary>
 public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
 {
     public const string EventsStream = "CQRSI_EVENTS";
     public const string JobsStream = "CQRSI_JOBS";
-    public const string RecorderConsumer = "recorder";
     public const string EventTypeHeader = "Cqrsi-Event-Type";
 
-    public static string EventSubject(string region, string model) => $"events.{region}.{model}";
-
-    /// <summary>Where processors publish their capacity facts (online, heartbeat, offline).</summary>
-    public const string ProcessorSubject = "events.processors";
+    /// <summary>The durable consumer the recorder of a partition reads the log with.</summary>
+    public static string RecorderConsumer(int partition) => $"recorder_{partition}";
 
     /// <summary>Core NATS subject on which each stored lifecycle event of a job is announced.</summary>
     public static string JobNotifySubject(Guid jobId) => $"cqrsi.job.{jobId:N}";
 
     public TopologyOptions Options => options;
 
-    /// <summary>Creates or updates streams and consumers; safe to run on every start.</summary>
-    public async Task EnsureAsync(IEnumerable<string> models, CancellationToken ct)
+    /// <summary>Creates or updates the streams; safe to run on every start (the API's role).</summary>
+    public async Task EnsureAsync(CancellationToken ct)
     {
+        await LegacyLayout.RetireAsync(js, ct);
         await js.CreateOrUpdateStreamAsync(
-            new StreamConfig(EventsStream, ["jobs.>", "events.>"])
+            new StreamConfig(EventsStream, [LogSubjects.All])
             {
                 Retention = StreamConfigRetention.Limits,
                 Storage = StreamConfigStorage.File,
                 MaxAge = options.EventsMaxAge,
                 DuplicateWindow = options.DuplicateWindow,
                 NumReplicas = options.Replicas,
-                Description = "Job submissions and lifecycle events, in order: the recorder's source.",
+                Description = $"Job submissions and lifecycle events, in order, in {options.Partitions} partitions: the recorders' source.",
             },
             ct);
 
@@ -50,27 +49,13 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
                 Storage = StreamConfigStorage.File,
                 DuplicateWindow = options.DuplicateWindow,
                 NumReplicas = options.Replicas,
-                Sources = [new StreamSource { Name = EventsStream, FilterSubject = "jobs.>" }],
-
+                Sources = [new StreamSource { Name = EventsStream, FilterSubject = LogSubjects.AllJobs }],
                 Description = "Work queue of jobs per region, model, priority and tenant, sourced from the event log.",
             },
             ct);
 
         await JobClaims.EnsureBucketAsync(js, ct, options.Replicas);
         await ClaimCheck.EnsureBucketAsync(js, ct, options.Replicas);
-
-        // Before per-queue consumers, one consumer per model (proc_<model>, filter jobs.*.<model>)
-        // served every region; nothing publishes to its subjects any more.
-        foreach (var model in models)
-        {
-            try
-            {
-                await js.DeleteConsumerAsync(JobsStream, $"proc_{model}", ct);
-            }
-            catch (NatsJSApiException e) when (e.Error.Code == 404)
-            {
-            }
-        }
     }
 
     /// <summary>Throws until the streams an API process creates exist (for roles that may not create them).</summary>
@@ -79,6 +64,13 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
         await js.GetStreamAsync(EventsStream, cancellationToken: ct);
         await js.GetStreamAsync(JobsStream, cancellationToken: ct);
     }
+
+    /// <summary>
+    /// Checks that the server maps the log into the partitions this deployment records
+    /// (<see cref="TopologyOptions.Partitions"/>): without the mapping nothing could be published,
+    /// and a partition the recorders do not know would never be recorded.
+    /// </summary>
+    public Task VerifyPartitionsAsync(CancellationToken ct) => PartitionProbe.VerifyAsync(js.Connection, options.Partitions, ct);
 }
 
 /// <summary>JetStream settings shared by every role.</summary>
@@ -98,4 +90,10 @@ public sealed class TopologyOptions
 
     /// <summary>Copies of each stream and bucket: 1 on a single server, 3 on a three-node cluster.</summary>
     public int Replicas { get; set; } = 1;
+
+    /// <summary>
+    /// Partitions of the event log, each recorded by its own recorder with its own checkpoint. The
+    /// nats-server mapping (<see cref="LogSubjects.ServerMappings"/>) must name the same number.
+    /// </summary>
+    public int Partitions { get; set; } = 2;
 }

@@ -10,6 +10,9 @@ using JasperFx.Events.Projections;
 using Marten;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+using CqrsInference.Projections.Recording.JobLog;
 
 namespace CqrsInference.Projections;
 
@@ -22,7 +25,14 @@ public static class MartenSetup
             ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json).");
         var schema = configuration["Cqrsi:Schema"] ?? "cqrsi";
 
-        var marten = services.AddMarten(options => options.Configure(connectionString, schema))
+        // One pool for everything this process does with PostgreSQL (Marten, the recorders' set-based
+        // writes, the sealer, the audit feed). A returned connection is not reset (no DISCARD ALL per
+        // checkout): nothing here leaves session state behind; the leadership locks use a connection
+        // of their own, never returned to this pool.
+        var dataSource = new NpgsqlDataSourceBuilder(connectionString) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();
+        services.AddSingleton(dataSource);
+        services.AddSingleton(new EventStoreFacts(dataSource, schema));
+        var marten = services.AddMarten(options => options.Configure(dataSource, schema))
             .UseLightweightSessions()
             .ApplyAllDatabaseChangesOnStartup();
         if (runDaemon)
@@ -42,11 +52,18 @@ public static class MartenSetup
         return services;
     }
 
-    /// <summary>The projections role: the recorder that moves the event log into Marten.</summary>
-    public static IServiceCollection AddRecorder(this IServiceCollection services)
+    /// <summary>The projections role: a recorder per partition of the event log, the edge recorder, webhooks, the sealer.</summary>
+    public static IServiceCollection AddRecorder(this IServiceCollection services, int partitions)
     {
-        services.AddSingleton<EventRecorder>();
-        services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
+        services.AddSingleton(sp => new Recorders(Enumerable.Range(0, partitions)
+            .Select(p => ActivatorUtilities.CreateInstance<JobLogRecorder>(sp, p))
+            .ToList()));
+        for (var p = 0; p < partitions; p++)
+        {
+            var partition = p;
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Recorders>().Partitions[partition]);
+        }
+
         services.AddSingleton<EdgeRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EdgeRecorder>());
         services.AddHttpClient(WebhookDispatcher.Consumer);
@@ -60,6 +77,17 @@ public static class MartenSetup
     public static StoreOptions Configure(this StoreOptions options, string connectionString, string schema)
     {
         options.Connection(connectionString);
+        return options.ConfigureSchema(schema);
+    }
+
+    public static StoreOptions Configure(this StoreOptions options, NpgsqlDataSource dataSource, string schema)
+    {
+        options.Connection(dataSource);
+        return options.ConfigureSchema(schema);
+    }
+
+    private static StoreOptions ConfigureSchema(this StoreOptions options, string schema)
+    {
         options.DatabaseSchemaName = schema;
         options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
         options.UseSystemTextJsonForSerialization();
@@ -80,10 +108,14 @@ public static class MartenSetup
         return options;
     }
 
-    /// <summary>Every projection with its lifecycle: status inline, so it changes with its events.</summary>
+    /// <summary>
+    /// Every projection with its lifecycle. The job status is written by the job log's recorders, in
+    /// the transaction of its events, with the projection's own fold (JobLog/RecordingPlan); Marten
+    /// runs it live, for time travel. Processor status inline; the roll-ups async.
+    /// </summary>
     public static void ConfigureProjections(this StoreOptions options)
     {
-        options.Projections.Add<JobStatusProjection>(ProjectionLifecycle.Inline);
+        options.Projections.Add<JobStatusProjection>(ProjectionLifecycle.Live);
         options.Projections.Add<ProcessorStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<UsageProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<ProcessorUsageProjection>(ProjectionLifecycle.Async);

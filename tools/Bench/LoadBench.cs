@@ -41,7 +41,7 @@ internal static class LoadBench
             new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test", ["Processor__Models__1"] = "ppocr-rec" });
         using var api = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
         await using var nats = new NatsClient(settings.NatsUrl);
-        var watcher = new CompletionWatcher(nats, "events.>");
+        var watcher = new CompletionWatcher(nats, "log.*.events.>");
         await watcher.StartAsync();
         await PipelineClosedLoopAsync(api, watcher, 300, concurrency, MlpBody, lag: null);
 

@@ -25,7 +25,7 @@ internal static class OverflowBench
         await using var nats = new NatsClient(settings.NatsUrl);
         var js = nats.CreateJetStreamContext();
         var topology = new TopologyOptions();
-        await new NatsTopology(js, topology).EnsureAsync(["mlp-test"], CancellationToken.None);
+        await new NatsTopology(js, topology).EnsureAsync(CancellationToken.None);
         var queue = new NatsJobQueue(js, new JobQueues(js, topology));
 
         var capacity = ProcessorsPerRegion * SlotsPerProcessor * 1000.0 / inferenceMs;
@@ -71,7 +71,7 @@ internal static class OverflowBench
         using var stop = new CancellationTokenSource();
         var watching = Task.Run(async () =>
         {
-            await foreach (var msg in nats.SubscribeAsync<byte[]>("events.*.mlp-test", cancellationToken: stop.Token))
+            await foreach (var msg in nats.SubscribeAsync<byte[]>("log.*.events.*.mlp-test.*", cancellationToken: stop.Token))
             {
                 switch (EventWire.Decode(msg.Headers, msg.Data))
                 {

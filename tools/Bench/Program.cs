@@ -55,7 +55,7 @@ static async Task<int> EndToEndAsync(BenchSettings settings, int jobs, int concu
         new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
     using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
     await using var nats = new NatsClient(settings.NatsUrl);
-    var completions = new CompletionWatcher(nats, "events.*.mlp-test");
+    var completions = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
     await completions.StartAsync();
 
     Console.WriteLine("warm-up: 500 jobs");
@@ -92,7 +92,7 @@ static async Task<int> OcrBatchingAsync(BenchSettings settings, int jobs)
     await using var api = await AppProcess.StartAsync(settings, "api,projections", "ready", new Dictionary<string, string>());
     using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
     await using var nats = new NatsClient(settings.NatsUrl);
-    var completions = new CompletionWatcher(nats, "events.*.ppocr-rec");
+    var completions = new CompletionWatcher(nats, "log.*.events.*.ppocr-rec.*");
     await completions.StartAsync();
 
     var rows = new List<string>();
@@ -133,7 +133,7 @@ static async Task<int> ReplayAsync(BenchSettings settings, int jobs)
     {
         using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
         await using var nats = new NatsClient(settings.NatsUrl);
-        var completions = new CompletionWatcher(nats, "events.*.mlp-test");
+        var completions = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
         await completions.StartAsync();
         Console.WriteLine($"recording a history: {jobs} jobs through the pipeline");
         var run = await RunClosedLoopAsync(http, completions, jobs, 64);

@@ -152,11 +152,10 @@ internal static class AnalyticsApi
         return Results.Ok(rows);
     }
 
-    public static async Task<IResult> LagAsync(IDocumentStore store, CancellationToken ct)
+    public static async Task<IResult> LagAsync(IDocumentStore store, Projections.EventStoreFacts facts, CancellationToken ct)
     {
-        var statistics = await store.Advanced.FetchEventStoreStatistics(token: ct);
+        var highest = await facts.HighestSequenceAsync(ct);
         var progress = await store.Advanced.AllProjectionProgress(token: ct);
-        var highest = statistics.EventSequenceNumber;
         return Results.Ok(new LagReport(highest, progress
             .Where(p => p.ShardName != "HighWaterMark")
             .Select(p => new ProjectionLag(p.ShardName, p.Sequence, Math.Max(0, highest - p.Sequence)))

@@ -46,7 +46,7 @@ internal static class Observability
 /// Gauges read from JetStream and Marten every few seconds: queue depth and oldest-job age per
 /// model and region, jobs in flight per model, and how far each async roll-up lags the event log.
 /// </summary>
-internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, ILogger<QueueGauges> logger) : BackgroundService
+internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, Projections.EventStoreFacts facts, ILogger<QueueGauges> logger) : BackgroundService
 {
     private volatile IReadOnlyList<Measurement<long>> _depth = [];
     private volatile IReadOnlyList<Measurement<double>> _oldest = [];
@@ -93,7 +93,7 @@ internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, M
             var times = new List<DateTimeOffset>();
             foreach (var queue in group.Where(q => q.Waiting + q.InFlight > 0))
             {
-                var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Queue.Subject, Seq = 1 }, ct);
+                var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Queue.Filter, Seq = 1 }, ct);
                 times.Add(first.Message.Time);
             }
 
@@ -107,10 +107,10 @@ internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, M
             .Select(m => new Measurement<long>(states.Where(q => q.Queue.Model == m.Name).Sum(q => q.InFlight), new KeyValuePair<string, object?>("model", m.Name)))
             .ToList();
 
-        var statistics = await store.Advanced.FetchEventStoreStatistics(token: ct);
+        var highest = await facts.HighestSequenceAsync(ct);
         var lag = (await store.Advanced.AllProjectionProgress(token: ct))
             .Where(p => p.ShardName != "HighWaterMark")
-            .Select(p => new Measurement<long>(Math.Max(0, statistics.EventSequenceNumber - p.Sequence), new KeyValuePair<string, object?>("projection", p.ShardName)))
+            .Select(p => new Measurement<long>(Math.Max(0, highest - p.Sequence), new KeyValuePair<string, object?>("projection", p.ShardName)))
             .ToList();
         (_depth, _oldest, _inFlight, _lag) = (depth, oldest, inFlight, lag);
     }

@@ -101,7 +101,7 @@ internal static partial class ServiceDefaults
 
         if (roles.Projections)
         {
-            services.AddRecorder();
+            services.AddRecorder(builder.Configuration.GetSection("Topology").Get<TopologyOptions>()?.Partitions ?? new TopologyOptions().Partitions);
         }
 
         return builder;

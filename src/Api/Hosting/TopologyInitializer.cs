@@ -1,5 +1,4 @@
 using CqrsInference.Messaging;
-using CqrsInference.Commands.Models;
 
 namespace CqrsInference.Api.Hosting;
 
@@ -7,19 +6,23 @@ namespace CqrsInference.Api.Hosting;
 internal sealed record TopologyRole(bool CreatesStreams);
 
 /// <summary>
-/// Creates the streams, buckets and processor consumers before any role starts (idempotent, on
-/// every start) when this process runs the API. Processes of other roles, whose NATS users may not
-/// manage streams, wait until the streams exist.
+/// Creates the streams and buckets before any role starts (idempotent, on every start) when this
+/// process runs the API. Processes of other roles, whose NATS users may not manage streams, wait
+/// until the streams exist. Every role then checks that the server maps the log into the
+/// partitions it records (<see cref="PartitionProbe"/>).
 /// </summary>
-internal sealed partial class TopologyInitializer(NatsTopology topology, ModelCatalog catalog, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
+internal sealed partial class TopologyInitializer(NatsTopology topology, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) =>
         StartupRetry.RunAsync(
-            () => role.CreatesStreams
-                ? topology.EnsureAsync(catalog.All.Select(m => m.Name), cancellationToken)
-                : topology.WaitForStreamsAsync(cancellationToken),
+            async () =>
+            {
+                await (role.CreatesStreams ? topology.EnsureAsync(cancellationToken) : topology.WaitForStreamsAsync(cancellationToken));
+                await topology.VerifyPartitionsAsync(cancellationToken);
+            },
             (attempt, reason) => LogRetry(logger, attempt, reason),
-            cancellationToken);
+            cancellationToken,
+            fatal: e => e is InvalidOperationException);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -16,14 +16,14 @@ namespace CqrsInference.Projections.Recording;
 /// the duplicate window, say) is recorded once. It writes only the sites' streams.
 /// </summary>
 internal sealed partial class EdgeRecorder(INatsJSContext js, IDocumentStore store, EdgeOptions edge, RecorderOptions options, ILogger<EdgeRecorder> logger)
-    : LogRecorder(js, store, options, Source, logger)
+    : MartenLogRecorder(js, store, options, EdgeSource, logger)
 {
-    public static readonly LogSource Source = new(EdgeTopology.CoreStream, EdgeTopology.RecorderConsumer, "edge-recorder", "cqrsi-edge-recorder",
+    public static readonly LogSource EdgeSource = new(EdgeTopology.CoreStream, EdgeTopology.RecorderConsumer, null, "edge-recorder", "cqrsi-edge-recorder",
         "Records every edge site's events into Marten; positioned from the checkpoint.");
 
     protected override bool Enabled => edge.Sites.Count > 0;
 
-    protected override async Task<int> WriteAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, IDocumentSession session, CancellationToken ct)
+    protected override async Task<int> AppendAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, IDocumentSession session, CancellationToken ct)
     {
         var decoded = new List<(Guid Id, object Event)>(run.Count);
         foreach (var msg in run)

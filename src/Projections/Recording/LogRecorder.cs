@@ -12,16 +12,18 @@ using NATS.Client.JetStream.Models;
 namespace CqrsInference.Projections.Recording;
 
 /// <summary>
-/// The one recorder loop, for every log recorded into Marten (the job log, the edge sites' log):
-/// only the leader records (a PostgreSQL advisory lock; others stand by); it positions its durable
-/// consumer from the checkpoint, consumes in batches, records only an unbroken run of sequences
-/// after the checkpoint (<see cref="LogRun"/>) in one transaction with the new checkpoint, and
-/// acknowledges what is recorded. NATS trouble or a gap starts it again from the checkpoint, which
+/// The one recorder loop, for every log recorded into Marten (each partition of the job log, the
+/// edge sites' log): only the leader records (a PostgreSQL advisory lock; others stand by); it
+/// positions its durable consumer from the checkpoint, consumes in batches, records only what
+/// continues the deliveries without a hole (<see cref="LogRun"/>) in one transaction with the new
+/// checkpoint, and only then acknowledges (one acknowledgement for the run: the consumer acknowledges
+/// everything up to a message). NATS trouble or a hole starts it again from the checkpoint, which
 /// names exactly what PostgreSQL holds, so nothing is skipped or recorded twice.
 /// </summary>
 internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger)
     : BackgroundService
 {
+    private readonly LogRun _run = new(logger);
     private ulong _checkpoint;
 
     /// <summary>The last log sequence recorded (the checkpoint).</summary>
@@ -30,17 +32,24 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
     /// <summary>Events recorded since start.</summary>
     public long Recorded { get; private set; }
 
-    /// <summary>Whether there is anything to record here (the edge log exists only with edge sites).</summary>
-    protected virtual bool Enabled => true;
+    public LogSource Source => source;
 
     protected IDocumentStore Store => store;
 
+    /// <summary>Whether there is anything to record here (the edge log exists only with edge sites).</summary>
+    protected virtual bool Enabled => true;
+
     /// <summary>
-    /// Writes a contiguous run of the log (every message after the checkpoint, in order) into the
-    /// session; the base stores the checkpoint in the same transaction. <paramref name="spans"/> has
-    /// each message's <c>event.record</c> span (or null), for the writer to tag. Returns the events appended.
+    /// Records a run (every message after the checkpoint, in order) and the new checkpoint
+    /// <paramref name="last"/> in one transaction. <paramref name="spans"/> has each message's
+    /// <c>event.record</c> span (or null), for the recorder to tag. Returns the events appended.
     /// </summary>
-    protected abstract Task<int> WriteAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, IDocumentSession session, CancellationToken ct);
+    protected abstract Task<int> RecordAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, RecorderCheckpoint last, CancellationToken ct);
+
+    /// <summary>Recording starts again from the checkpoint: what the recorder remembers of earlier batches may be stale.</summary>
+    protected virtual void OnRestart()
+    {
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -62,7 +71,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
                 // NATS unreachable, its stream electing a leader, or a hole in delivery: start again
                 // from the checkpoint.
                 await attempt.CancelAsync();
-                LogRestarting(logger, source.Stream, e.Message);
+                LogRestarting(logger, source.Consumer, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
@@ -70,9 +79,10 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
     private async Task RecordFromCheckpointAsync(CancellationToken ct)
     {
+        OnRestart();
         Volatile.Write(ref _checkpoint, await RecorderLeadership.LoadCheckpointAsync(store, source.CheckpointId, ct));
         await PositionConsumerAsync(ct);
-        LogStarted(logger, source.Stream, _checkpoint);
+        LogStarted(logger, source.Consumer, _checkpoint);
 
         var channel = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(options.BatchSize * 4) { SingleReader = true, SingleWriter = true });
         using var pumping = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -88,10 +98,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
                     batch.Add(msg);
                 }
 
-                if (!await LogRun.RecordInOrderAsync(js, source.Stream, batch, () => Position, run => RecordAsync(run, ct), logger, ct))
-                {
-                    throw new RecorderGapException(Position);
-                }
+                await RecordBatchAsync(batch, ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -101,6 +108,25 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         {
             await pumping.CancelAsync();
             await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task RecordBatchAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
+    {
+        var (fresh, last) = _run.Take(batch, Position, out var whole);
+        if (fresh.Count > 0)
+        {
+            await _run.RecordWithRetryAsync(fresh, () => RecordRunAsync(fresh, ct), source.Consumer, ct);
+        }
+
+        if (last is not null)
+        {
+            await last.AckAsync(cancellationToken: ct);
+        }
+
+        if (!whole)
+        {
+            throw new RecorderGapException(source.Consumer, Position);
         }
     }
 
@@ -122,7 +148,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             }
             catch (NatsJSException e)
             {
-                LogConsumeError(logger, source.Stream, e.Message);
+                LogConsumeError(logger, source.Consumer, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
@@ -130,8 +156,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         writer.TryComplete();
     }
 
-    /// <summary>Records one contiguous run in one transaction with its checkpoint; returns the events appended.</summary>
-    private async Task RecordAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, CancellationToken ct)
+    private async Task RecordRunAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, CancellationToken ct)
     {
         // A span per recorded message, continuing the trace its publisher carried in the headers.
         var spans = run.Select(m =>
@@ -142,12 +167,9 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         }).ToList();
         try
         {
-            await using var session = store.LightweightSession();
-            var appended = await WriteAsync(run, spans, session, ct);
-            var last = LogRun.Sequence(run[^1]);
-            session.Store(new RecorderCheckpoint(source.CheckpointId, last));
-            await session.SaveChangesAsync(ct);
-            Volatile.Write(ref _checkpoint, last);
+            var last = new RecorderCheckpoint(source.CheckpointId, LogRun.Sequence(run[^1]));
+            var appended = await RecordAsync(run, spans, last, ct);
+            Volatile.Write(ref _checkpoint, last.Sequence);
             Recorded += appended;
         }
         finally
@@ -159,7 +181,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
     /// <summary>
     /// The checkpoint in PostgreSQL, not the consumer's ack state, says where recording resumes: the
     /// leader recreates the durable consumer to deliver from the message after it. Delivery is then
-    /// in log order, so a batch left unacknowledged by a crash is delivered again before anything
+    /// in log order, so a run left unacknowledged by a crash is delivered again before anything
     /// newer, and anything at or below the checkpoint is known to be recorded.
     /// </summary>
     private async Task PositionConsumerAsync(CancellationToken ct)
@@ -177,7 +199,8 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             source.Stream,
             new ConsumerConfig(source.Consumer)
             {
-                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                FilterSubject = source.FilterSubject,
+                AckPolicy = ConsumerConfigAckPolicy.All,
                 AckWait = options.AckWait,
                 MaxAckPending = 50_000,
                 DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence,
@@ -185,14 +208,29 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
                 Description = source.Description,
             },
             ct);
+        _run.Restart();
+        await WarnIfExpiredAsync(ct);
     }
 
-    [LoggerMessage(LogLevel.Information, "Recording {Stream} after sequence {Sequence}")]
-    private static partial void LogStarted(ILogger logger, string stream, ulong sequence);
+    /// <summary>Messages after the checkpoint that the stream no longer holds (older than its maximum age) were never recorded.</summary>
+    private async Task WarnIfExpiredAsync(CancellationToken ct)
+    {
+        var first = (await js.GetStreamAsync(source.Stream, cancellationToken: ct)).Info.State.FirstSeq;
+        if (first > Position + 1)
+        {
+            LogExpired(logger, source.Stream, Position + 1, first - 1, source.Consumer);
+        }
+    }
 
-    [LoggerMessage(LogLevel.Warning, "Consuming {Stream} failed: {Reason}")]
-    private static partial void LogConsumeError(ILogger logger, string stream, string reason);
+    [LoggerMessage(LogLevel.Information, "Recording {Consumer} after sequence {Sequence}")]
+    private static partial void LogStarted(ILogger logger, string consumer, ulong sequence);
 
-    [LoggerMessage(LogLevel.Warning, "Recording {Stream} paused, restarting from the checkpoint: {Reason}")]
-    private static partial void LogRestarting(ILogger logger, string stream, string reason);
+    [LoggerMessage(LogLevel.Warning, "Consuming {Consumer} failed: {Reason}")]
+    private static partial void LogConsumeError(ILogger logger, string consumer, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Recording {Consumer} paused, restarting from the checkpoint: {Reason}")]
+    private static partial void LogRestarting(ILogger logger, string consumer, string reason);
+
+    [LoggerMessage(LogLevel.Error, "{Stream} messages {From} to {To} left the stream (its maximum age) before {Consumer} recorded them")]
+    private static partial void LogExpired(ILogger logger, string stream, ulong from, ulong to, string consumer);
 }

@@ -6,22 +6,27 @@ public sealed record RecorderCheckpoint(string Id, ulong Sequence);
 public sealed class RecorderOptions
 {
     /// <summary>Messages recorded in one transaction, at most.</summary>
-    public int BatchSize { get; set; } = 500;
+    public int BatchSize { get; set; } = 1000;
 
     /// <summary>How long a delivered message may go unacknowledged before JetStream delivers it again.</summary>
     public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Connection for the leadership lock (held for the recorder's lifetime).</summary>
+    /// <summary>Connection for the leadership locks (held for each recorder's lifetime).</summary>
     public string ConnectionString { get; set; } = "";
 
     public string Schema { get; set; } = "cqrsi";
+
+    /// <summary>Jobs not yet ended whose stream state a partition's recorder keeps in memory, at most.</summary>
+    public int CachedJobs { get; set; } = 100_000;
 }
 
 /// <summary>
-/// Which log a recorder records: the JetStream stream and the durable consumer it reads it with,
-/// the checkpoint it keeps in PostgreSQL, and the lock only its leader holds.
+/// Which log a recorder records: the JetStream stream, the durable consumer it reads it with (and
+/// the part of the stream it reads, for a partition), the checkpoint it keeps in PostgreSQL, and the
+/// lock only its leader holds.
 /// </summary>
-internal sealed record LogSource(string Stream, string Consumer, string CheckpointId, string LockName, string Description);
+public sealed record LogSource(string Stream, string Consumer, string? FilterSubject, string CheckpointId, string LockName, string Description);
 
 /// <summary>Messages after the checkpoint arrived with a hole before them: recording restarts from the checkpoint.</summary>
-internal sealed class RecorderGapException(ulong checkpoint) : Exception($"Messages after sequence {checkpoint} arrived with a hole before them");
+internal sealed class RecorderGapException(string stream, ulong checkpoint)
+    : Exception($"Deliveries of {stream} after sequence {checkpoint} arrived with a hole before them");

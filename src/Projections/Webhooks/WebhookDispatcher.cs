@@ -79,7 +79,7 @@ internal sealed partial class WebhookDispatcher(
             NatsTopology.EventsStream,
             new ConsumerConfig(Consumer)
             {
-                FilterSubject = "events.>",
+                FilterSubject = LogSubjects.AllJobEvents,
                 AckPolicy = ConsumerConfigAckPolicy.Explicit,
                 AckWait = options.Timeout * 3,
                 MaxDeliver = options.MaxAttempts,
@@ -121,7 +121,8 @@ internal sealed partial class WebhookDispatcher(
     private async Task DeliverAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
     {
         var type = EventWire.TypeOf(msg.Headers);
-        if (!JobLifecycle.IsTerminalEvent(type) || EventWire.Decode(msg.Headers, msg.Data) is not { } @event)
+        if (!JobLifecycle.IsTerminalEvent(type) || msg.Headers?.ContainsKey(NatsEventLog.WebhookHeader) != true
+            || EventWire.Decode(msg.Headers, msg.Data) is not { } @event)
         {
             await msg.AckAsync(cancellationToken: ct);
             return;

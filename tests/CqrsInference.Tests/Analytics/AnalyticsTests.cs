@@ -88,12 +88,11 @@ public sealed class AnalyticsTests(PipelineWithPricesAndNoProcessor pipeline) : 
         await using (nats)
         {
             var ack = await js.PublishAsync(
-                NatsTopology.EventSubject("local", "mlp-test"),
+                LogSubjects.JobEvent("local", "mlp-test", job.Id),
                 Encoding.UTF8.GetBytes(events[2].GetProperty("data").GetRawText()),
                 headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = EventNames.JobSucceeded },
                 opts: new NatsJSPubOpts { MsgId = Guid.NewGuid().ToString() });
-            var recorder = pipeline.Host.Services.GetRequiredService<Projections.Recording.EventRecorder>();
-            await Retry.Until("the recorder to pass the replay", () => Task.FromResult(recorder.Position), p => p >= ack.Seq);
+        await JobMessages.WaitUntilRecordedAsync(pipeline.Host.Services, ack.Seq);
         }
 
         var lag = await Retry.Until("the roll-ups to catch up", async () => await _client.GetFromJsonAsync<JsonElement>("/v1/analytics/lag"),

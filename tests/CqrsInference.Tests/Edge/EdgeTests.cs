@@ -76,6 +76,7 @@ public sealed class EdgeTests : IAsyncLifetime
             listen: "127.0.0.1:{{port}}"
             jetstream { store_dir: "{{dir}}/js" }
             leafnodes { listen: "127.0.0.1:{{_leafPort}}" }
+            {{NatsServerProcess.Mappings}}
             """);
         _edge = await NatsServerProcess.StartWithConfigAsync((port, dir) => $$"""
             server_name: "{{Site}}-edge"

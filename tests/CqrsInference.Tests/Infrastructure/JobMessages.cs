@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
@@ -13,9 +14,15 @@ public static class JobMessages
     {
         var info = await js.GetStreamAsync(stream, new StreamInfoRequest { SubjectsFilter = ">" });
         return (info.Info.State.Subjects ?? new Dictionary<string, long>())
-            .Where(s => s.Key != Messaging.NatsTopology.ProcessorSubject)
+            .Where(s => !s.Key.Contains(".events.processors.", StringComparison.Ordinal))
             .Sum(s => s.Value);
     }
+
+    /// <summary>Waits until the recorder of the partition that holds log sequence <paramref name="sequence"/> has recorded it.</summary>
+    public static Task WaitUntilRecordedAsync(IServiceProvider services, ulong sequence) =>
+        Retry.Until($"the recorders to pass sequence {sequence}",
+            () => Task.FromResult(services.GetRequiredService<Projections.Recording.JobLog.Recorders>().Partitions.Max(r => r.Position)),
+            p => p >= sequence);
 
     /// <summary>A model's jobs waiting and in flight, summed over its queues (regions, priorities, tenants).</summary>
     public static async Task<(long Waiting, long InFlight)> QueuedAsync(INatsJSContext js, string model)

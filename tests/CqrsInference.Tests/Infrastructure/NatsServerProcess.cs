@@ -23,9 +23,17 @@ public sealed class NatsServerProcess : IAsyncDisposable
     public static async Task<NatsServerProcess> StartAsync()
     {
         var server = new NatsServerProcess();
+        await File.WriteAllTextAsync(server.ConfigPath, $$"""
+            listen: "127.0.0.1:{{server.Port}}"
+            jetstream { store_dir: "{{server._directory}}/js" }
+            {{Mappings}}
+            """);
         await server.StartProcessAsync();
         return server;
     }
+
+    /// <summary>The log's subject mapping every core server carries (partitions as the application's default).</summary>
+    public static string Mappings => Messaging.LogSubjects.ServerMappings(new Messaging.TopologyOptions().Partitions);
 
     /// <summary>
     /// A server with a configuration of the test's own (leaf nodes, JetStream domains), written by
@@ -57,6 +65,7 @@ public sealed class NatsServerProcess : IAsyncDisposable
             listen: "127.0.0.1:{{server.Port}}"
             jetstream { store_dir: "{{server._directory}}/js" }
             include "users.conf"
+            {{Mappings}}
             """);
         await server.StartProcessAsync();
         return server;
@@ -98,6 +107,7 @@ public sealed class NatsServerProcess : IAsyncDisposable
                 jetstream { store_dir: "{{server._directory}}/js" }
                 cluster { name: "{{cluster}}", listen: "127.0.0.1:{{routePorts[i]}}", routes: [{{routes}}] }
                 {{gateway}}
+                {{Mappings}}
                 """);
         }
 

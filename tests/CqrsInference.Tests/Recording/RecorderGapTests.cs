@@ -21,7 +21,7 @@ public sealed class RecorderGapTests(PipelineWithAllRoles pipeline) : IClassFixt
         var (nats, js) = await pipeline.ConnectAsync();
         await using (nats)
         {
-            var consumer = await js.GetConsumerAsync(NatsTopology.EventsStream, NatsTopology.RecorderConsumer);
+            var consumer = await js.GetConsumerAsync(NatsTopology.EventsStream, NatsTopology.RecorderConsumer(0));
             var stolen = Task.Run(async () =>
             {
                 await foreach (var msg in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 1, Expires = TimeSpan.FromSeconds(20) }))
@@ -37,12 +37,14 @@ public sealed class RecorderGapTests(PipelineWithAllRoles pipeline) : IClassFixt
                 return consumer.Info.NumWaiting;
             }, n => n >= 2);
 
+            // Jobs until one of them lands in partition 0, where the thief waits.
             var jobs = new List<Guid>();
-            for (var i = 0; i < 3; i++)
+            for (var i = 0; i < 60 && !stolen.IsCompleted; i++)
             {
                 var job = await pipeline.Client.SubmitAsync(Scenarios.MlpJob([i, 2, 3, 4]));
                 job.Status.ShouldBe(HttpStatusCode.Accepted);
                 jobs.Add(job.Id);
+                await Task.WhenAny(stolen, Task.Delay(100));
             }
 
             (await stolen).ShouldNotBeNull("the thief got one of the new events");

@@ -134,13 +134,12 @@ public sealed class SubmitJobTests(PipelineWithAllRoles pipeline) : IClassFixtur
         var events = await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{job.Id}/events");
         var succeeded = events[2].GetProperty("data").GetRawText();
         var ack = await js.PublishAsync(
-            NatsTopology.EventSubject("local", "mlp-test"),
+            LogSubjects.JobEvent("local", "mlp-test", job.Id),
             Encoding.UTF8.GetBytes(succeeded),
             headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = "v1.job_succeeded" },
             opts: new NATS.Client.JetStream.NatsJSPubOpts { MsgId = Guid.NewGuid().ToString() });
         ack.EnsureSuccess();
-        var recorder = pipeline.Host.Services.GetRequiredService<Projections.Recording.EventRecorder>();
-        await Retry.Until("the recorder to pass the replayed event", () => Task.FromResult(recorder.Position), p => p >= (ulong)ack.Seq);
+        await JobMessages.WaitUntilRecordedAsync(pipeline.Host.Services, ack.Seq);
 
         var after = await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{job.Id}/events");
         after.GetArrayLength().ShouldBe(3);

@@ -133,7 +133,7 @@ public sealed class QueuePlannerTests
     public void Queue_subjects_round_trip_and_foreign_subjects_are_not_queues()
     {
         var queue = new JobQueue("eu-west", "ppocr-rec", "batch", "acme_1");
-        JobQueue.TryParse(queue.Subject, out var parsed).ShouldBeTrue();
+        JobQueue.TryParse($"log.0.jobs.eu-west.ppocr-rec.batch.acme_1.{Guid.NewGuid():N}", out var parsed).ShouldBeTrue();
         parsed.ShouldBe(queue);
         queue.ConsumerName.ShouldNotBe(new JobQueue("eu", "west-ppocr-rec", "batch", "acme_1").ConsumerName);
 

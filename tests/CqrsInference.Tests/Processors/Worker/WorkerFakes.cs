@@ -50,7 +50,7 @@ internal static class Jobs
         Delivery(JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand), new JobQueue(job.Region, job.Model, job.Priority, job.Tenant), attempt, ack);
 
     public static JobDelivery Delivery(byte[] data, JobQueue queue, int attempt = 1, FakeAck? ack = null) =>
-        new(queue, queue.Subject, data, default, 1, attempt, ack ?? new FakeAck());
+        new(queue, $"log.0.jobs.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.0", data, default, 1, attempt, ack ?? new FakeAck());
 
     public static AdmittedJob Admitted(JobCommand job, int attempt = 1) => new(Delivery(job, attempt), job);
 }
