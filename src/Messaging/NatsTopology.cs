@@ -56,6 +56,7 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
 
         await JobClaims.EnsureBucketAsync(js, ct, options.Replicas);
         await ClaimCheck.EnsureBucketAsync(js, ct, options.Replicas);
+        await QuotaCounters.EnsureBucketAsync(js, ct, options.Replicas);
     }
 
     /// <summary>Throws until the streams an API process creates exist (for roles that may not create them).</summary>

@@ -42,7 +42,7 @@ public static class MartenSetup
         }
 
         services.AddSingleton(configuration.GetSection("Analytics").Get<AnalyticsOptions>() ?? new AnalyticsOptions());
-        services.AddSingleton<ISubmissionStore, JobStatusSubmissions>();
+        services.AddSingleton<IIdempotencyRecords, JobStatusIdempotency>();
         services.AddSingleton(new RecorderOptions { ConnectionString = connectionString, Schema = schema });
         services.AddSingleton(new AuditOptions { ConnectionString = connectionString, Schema = schema });
         services.AddSingleton<AuditVerifier>();

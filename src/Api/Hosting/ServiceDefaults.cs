@@ -85,12 +85,15 @@ internal static partial class ServiceDefaults
             services.AddSingleton<IJobQueue, NatsJobQueue>();
             services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
             services.AddScoped<Jobs.Submitting.SubmitServices>();
+            services.AddSingleton<Jobs.JobReader>();
+            services.AddSingleton<IAcceptedJobs>(sp => sp.GetRequiredService<Jobs.JobReader>());
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
             services.AddSingleton<Security.ApiAuthentication>();
             services.AddApiDocumentation();
             services.AddTenantRateLimits(builder.Configuration);
             services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
             services.AddSingleton<Jobs.Submitting.TenantQuota>();
+            services.AddSingleton<QuotaCounters>();
             services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 

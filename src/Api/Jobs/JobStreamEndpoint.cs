@@ -14,12 +14,12 @@ namespace CqrsInference.Api.Jobs;
 /// </summary>
 internal static class JobStreamEndpoint
 {
-    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, INatsConnection nats, HttpResponse response, CancellationToken ct)
+    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, INatsConnection nats, HttpResponse response, CancellationToken ct)
     {
         // Listen first, then read the current state: nothing that happens in between is lost.
         await using var notifications = await JobNotifications.SubscribeAsync(nats, id, ct);
-        var status = await session.LoadAsync<JobStatus>(id, ct);
-        if (status is null || status.Tenant != caller.Tenant)
+        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        if (status is null)
         {
             await Problems.JobNotFound(id).ExecuteAsync(response.HttpContext);
             return;

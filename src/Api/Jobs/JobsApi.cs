@@ -90,10 +90,10 @@ internal static class JobsApi
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
-        Guid id, ApiCaller caller, IQuerySession session, ClaimCheck claimCheck, string? asOf, string? version, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, string? asOf, string? version, CancellationToken ct)
     {
-        var status = await session.LoadAsync<JobStatus>(id, ct);
-        if (status is null || status.Tenant != caller.Tenant)
+        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        if (status is null)
         {
             return Problems.JobNotFound(id);
         }
@@ -136,12 +136,9 @@ internal static class JobsApi
     }
 
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(
-        Guid id, ApiCaller caller, IQuerySession session, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, CancellationToken ct)
     {
-        var tenant = caller.Tenant;
-
-        var status = await session.LoadAsync<JobStatus>(id, ct);
-        if (status is null || status.Tenant != tenant)
+        if (await jobs.FindAsync(session, id, caller.Tenant, ct) is null)
         {
             return Problems.JobNotFound(id);
         }
@@ -153,10 +150,10 @@ internal static class JobsApi
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> CancelAsync(
-        Guid id, ApiCaller caller, IQuerySession session, ISender sender, TimeProvider clock, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, TimeProvider clock, CancellationToken ct)
     {
-        var status = await session.LoadAsync<JobStatus>(id, ct);
-        if (status is null || status.Tenant != caller.Tenant)
+        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        if (status is null)
         {
             return Problems.JobNotFound(id);
         }

@@ -63,17 +63,20 @@ public interface IJobClaims
     Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, CancellationToken ct);
 }
 
-/// <summary>Where the API looks for and records submissions (the read model).</summary>
-public interface ISubmissionStore
+/// <summary>Where a submit looks up an Idempotency-Key used before (the read model).</summary>
+public interface IIdempotencyRecords
 {
     /// <summary>The request digest of a job already recorded for the tenant, or null.</summary>
     Task<string?> FindDigestAsync(Guid jobId, string tenant, CancellationToken ct);
+}
 
-    /// <summary>
-    /// Makes the job read as queued at once. Best effort: the job is already durable in the queue,
-    /// and the recorder records it from the event log if this fails.
-    /// </summary>
-    Task TryRecordAsync(V1.JobSubmitted submitted, CancellationToken ct);
+/// <summary>
+/// Makes an accepted job readable at once, before the recorder has recorded it (the API keeps it in
+/// memory: no write on the submit path).
+/// </summary>
+public interface IAcceptedJobs
+{
+    void Accepted(V1.JobSubmitted submitted);
 }
 
 /// <summary>Whether the deployment takes more work now: per-tenant quota and queue depth.</summary>

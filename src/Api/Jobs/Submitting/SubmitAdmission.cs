@@ -12,27 +12,32 @@ internal sealed class SubmitAdmission(TenantQuota quota, QueueDepthGuard queues)
 {
     public async Task<SubmitOutcome?> RefuseAsync(string tenant, string model, CancellationToken ct)
     {
-        if (await quota.ExhaustedAsync(tenant, ct) is { } exhausted)
+        // Depth first: a job refused for a full queue does not use up its tenant's quota.
+        if (await queues.OverLimitAsync(model, ct) is { } depth)
         {
-            return new SubmitOutcome.QuotaExhausted(exhausted.Limit, exhausted.RetryAfter);
+            return new SubmitOutcome.QueueFull(model, depth, queues.MaxDepth);
         }
 
-        return await queues.OverLimitAsync(model, ct) is { } depth ? new SubmitOutcome.QueueFull(model, depth, queues.MaxDepth) : null;
+        return await quota.ExhaustedAsync(tenant, ct) is { } exhausted ? new SubmitOutcome.QuotaExhausted(exhausted.Limit, exhausted.RetryAfter) : null;
     }
 }
 
 /// <summary>
 /// Per-tenant daily quota of submitted jobs (<c>Api:Quota:JobsPerDay</c>, per-tenant overrides
-/// under <c>Api:Quota:Tenants:&lt;tenant&gt;</c>; 0 = unlimited). Counted from the read model, so it
-/// holds across API instances; refusals are 429 with Retry-After until the next UTC day.
+/// under <c>Api:Quota:Tenants:&lt;tenant&gt;</c>; 0 = unlimited). Counted in a JetStream key-value
+/// bucket (<see cref="QuotaCounters"/>), so it holds across API instances and while PostgreSQL is
+/// away; refusals are 429 with Retry-After until the next UTC day.
 /// </summary>
-internal sealed class TenantQuota(IConfiguration configuration, IDocumentStore store, TimeProvider clock)
+internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters counters, TimeProvider clock)
 {
     private readonly long _default = configuration.GetValue<long>("Api:Quota:JobsPerDay", 0);
 
     public long LimitFor(string tenant) => configuration.GetValue<long?>($"Api:Quota:Tenants:{tenant}") ?? _default;
 
-    /// <summary>Null when the tenant may submit; else the limit and the time until it resets.</summary>
+    /// <summary>
+    /// Null when the tenant may submit (and the job is counted); else the limit and the time until it
+    /// resets. Counted when admitted: a job refused afterwards (its publish failed) still counts.
+    /// </summary>
     public async Task<(long Limit, TimeSpan RetryAfter)?> ExhaustedAsync(string tenant, CancellationToken ct)
     {
         var limit = LimitFor(tenant);
@@ -43,9 +48,7 @@ internal sealed class TenantQuota(IConfiguration configuration, IDocumentStore s
 
         var now = clock.GetUtcNow();
         var today = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
-        await using var session = store.QuerySession();
-        var used = await session.Query<Projections.JobStatus.JobStatus>().Where(j => j.Tenant == tenant && j.SubmittedAt >= today).CountAsync(ct);
-        return used >= limit ? (limit, today.AddDays(1) - now) : null;
+        return await counters.TryTakeAsync(tenant, DateOnly.FromDateTime(now.UtcDateTime), limit, ct) ? null : (limit, today.AddDays(1) - now);
     }
 }
 

@@ -12,8 +12,10 @@ using NATS.Client.Core;
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>What the submit endpoint uses besides the request and the caller.</summary>
-internal sealed class SubmitServices(ISender sender, IQuerySession session, INatsConnection nats, ClaimCheck claimCheck, TimeProvider clock)
+internal sealed class SubmitServices(ISender sender, IQuerySession session, JobReader jobs, INatsConnection nats, ClaimCheck claimCheck, TimeProvider clock)
 {
+    public JobReader Jobs => jobs;
+
     public ISender Sender => sender;
 
     public IQuerySession Session => session;
@@ -52,7 +54,7 @@ internal static class SubmitEndpoint
         SubmitOutcome.Accepted accepted, INatsSub<byte[]>? follow, TimeSpan? wait, SubmitServices services, CancellationToken ct)
     {
         var job = accepted.Job;
-        var current = accepted.Replayed ? await services.Session.LoadAsync<JobStatus>(job.JobId, ct) : null;
+        var current = accepted.Replayed ? await services.Jobs.FindAsync(services.Session, job.JobId, job.Tenant, ct) : null;
         var status = current ?? JobStatusProjection.Create(job.ToSubmitted(0));
         if (follow is not null && wait is { } waitFor && !JobLifecycle.IsTerminal(status.Status)
             && await JobNotifications.WaitForTerminalAsync(follow, status, waitFor, ct) is { } finished)

@@ -24,13 +24,14 @@ public sealed record SubmitInferenceJob(
 
 /// <summary>
 /// Decide, admit, then make durable: the pure decision first (nothing stored for an invalid job),
-/// then quota and queue depth, the idempotency look-up, large inputs to the object store, the queue
-/// publish (the job is durable from here) and the provisional status.
+/// then quota and queue depth, the idempotency look-up, large inputs to the object store, and the
+/// queue publish (the job is durable from here; that acknowledgement is the 202).
 /// </summary>
 public sealed partial class SubmitInferenceJobHandler(
     ModelCatalog catalog,
     IJobQueue queue,
-    ISubmissionStore store,
+    IIdempotencyRecords idempotency,
+    IAcceptedJobs acceptedJobs,
     ISubmitAdmission admission,
     IClaimCheck claimCheck,
     SubmitOptions options,
@@ -50,7 +51,7 @@ public sealed partial class SubmitInferenceJobHandler(
         }
 
         if (command.IdempotencyKey is not null
-            && await store.FindDigestAsync(command.JobId, command.Tenant, cancellationToken) is { } digest)
+            && await idempotency.FindDigestAsync(command.JobId, command.Tenant, cancellationToken) is { } digest)
         {
             return digest == command.RequestDigest ? accepted with { Replayed = true } : new SubmitOutcome.IdempotencyConflict(command.JobId);
         }
@@ -69,9 +70,9 @@ public sealed partial class SubmitInferenceJobHandler(
             Telemetry.JobsSubmitted.Add(1, new("model", job.Model), new("region", job.Region));
         }
 
-        // The job is durable now. Recording it here only makes it visible at once; if this fails,
-        // the recorder records the same event from the event log (docs/ARCHITECTURE.md).
-        await store.TryRecordAsync(job.ToSubmitted(inputBytes), cancellationToken);
+        // The job is durable now; the recorder records its submission from the event log. Until
+        // then it reads as queued from the API's memory (docs/ARCHITECTURE.md).
+        acceptedJobs.Accepted(job.ToSubmitted(inputBytes));
         return new SubmitOutcome.Accepted(job, Replayed: duplicate);
     }
 

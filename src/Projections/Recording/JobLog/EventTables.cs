@@ -25,10 +25,18 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
     public async Task WriteAsync(RecordingPlan plan, IReadOnlyList<LogEvent> processorEvents, RecorderCheckpoint checkpoint, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        if (processorEvents.Count > 0)
+        if (processorEvents.Count == 0)
         {
-            await using var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
+            // A batch runs in one implicit transaction: one round trip, and no row stays locked
+            // while the client is away.
+            await using var alone = Batch(connection, transaction: null, plan, checkpoint);
+            await alone.ExecuteNonQueryAsync(ct);
+            return;
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction, shouldAutoCommit: false)))
+        {
             foreach (var e in processorEvents)
             {
                 var wrapper = session.Events.BuildEvent(e.Event);
@@ -39,13 +47,19 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
             await session.SaveChangesAsync(ct);
         }
 
-        await using var batch = new NpgsqlBatch(connection, transaction);
+        await using var batch = Batch(connection, transaction, plan, checkpoint);
+        await batch.ExecuteNonQueryAsync(ct);
+        await transaction.CommitAsync(ct);
+    }
+
+    private NpgsqlBatch Batch(NpgsqlConnection connection, NpgsqlTransaction? transaction, RecordingPlan plan, RecorderCheckpoint checkpoint)
+    {
+        var batch = new NpgsqlBatch(connection, transaction);
         AddStreams(batch, plan);
         AddEvents(batch, plan.Appended);
         AddStatuses(batch, plan.Touched);
         AddCheckpoint(batch, checkpoint);
-        await batch.ExecuteNonQueryAsync(ct);
-        await transaction.CommitAsync(ct);
+        return batch;
     }
 
     private void AddStreams(NpgsqlBatch batch, RecordingPlan plan)

@@ -1,0 +1,86 @@
+using System.Collections.Concurrent;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Projections.JobStatus;
+using Marten;
+
+namespace CqrsInference.Api.Jobs;
+
+/// <summary>
+/// Finds a job as its tenant reads it. The recorder makes a job readable a few milliseconds after
+/// it is accepted; in between, this API instance answers from what it accepted (kept
+/// <see cref="HeldFor"/>), and a job accepted moments ago by another instance (a time-ordered id
+/// from the last seconds) is waited for, briefly, instead of answered 404.
+/// </summary>
+internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcceptedJobs
+{
+    public static readonly TimeSpan HeldFor = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WaitForRecent = TimeSpan.FromSeconds(1);
+    private readonly ConcurrentDictionary<Guid, (JobStatus Status, long At)> _accepted = new();
+    private long _lastSweep;
+
+    public void Accepted(V1.JobSubmitted submitted)
+    {
+        _accepted[submitted.JobId] = (JobStatusProjection.Create(submitted), clock.GetTimestamp());
+        Sweep();
+    }
+
+    /// <summary>The job if it exists and is the tenant's; null otherwise (another tenant's job is not disclosed).</summary>
+    public async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct)
+    {
+        var status = await session.LoadAsync<JobStatus>(id, ct) ?? Accepted(id) ?? await WaitIfRecentAsync(id, ct);
+        return status is not null && status.Tenant == tenant ? status : null;
+    }
+
+    private JobStatus? Accepted(Guid id) =>
+        _accepted.TryGetValue(id, out var accepted) && clock.GetElapsedTime(accepted.At) < HeldFor ? accepted.Status : null;
+
+    /// <summary>A time-ordered id (UUIDv7) issued within the last seconds may belong to a job not yet recorded.</summary>
+    private async Task<JobStatus?> WaitIfRecentAsync(Guid id, CancellationToken ct)
+    {
+        if (id.Version != 7 || clock.GetUtcNow() - IssuedAt(id) is var age && (age < -TimeSpan.FromSeconds(1) || age > TimeSpan.FromSeconds(10)))
+        {
+            return null;
+        }
+
+        var until = clock.GetTimestamp() + (long)(WaitForRecent.TotalSeconds * clock.TimestampFrequency);
+        while (clock.GetTimestamp() < until)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(25), clock, ct);
+            await using var session = store.QuerySession();
+            var found = await session.LoadAsync<JobStatus>(id, ct) ?? Accepted(id);
+            if (found is not null)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The millisecond timestamp in the first 48 bits of a UUIDv7.</summary>
+    private static DateTimeOffset IssuedAt(Guid id)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes, bigEndian: true, out _);
+        var ms = ((long)bytes[0] << 40) | ((long)bytes[1] << 32) | ((long)bytes[2] << 24) | ((long)bytes[3] << 16) | ((long)bytes[4] << 8) | bytes[5];
+        return DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    }
+
+    private void Sweep()
+    {
+        var now = clock.GetTimestamp();
+        if (clock.GetElapsedTime(Interlocked.Read(ref _lastSweep), now) < TimeSpan.FromSeconds(5))
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _lastSweep, now);
+        foreach (var (id, accepted) in _accepted)
+        {
+            if (clock.GetElapsedTime(accepted.At, now) >= HeldFor)
+            {
+                _accepted.TryRemove(id, out _);
+            }
+        }
+    }
+}

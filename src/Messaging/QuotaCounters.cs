@@ -1,0 +1,62 @@
+using System.Globalization;
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+
+namespace CqrsInference.Messaging;
+
+/// <summary>
+/// Daily submit counters per tenant, in a JetStream key-value bucket: a submit takes one unit with a
+/// compare-and-set on the key's revision, so API instances share one count and two concurrent submits
+/// cannot both take the last unit. Counters expire two days after their last change.
+/// </summary>
+public sealed class QuotaCounters(INatsJSContext js)
+{
+    public const string Bucket = "cqrsi_quota";
+    private INatsKVStore? _store;
+
+    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
+        await new NatsKVContext(js).CreateOrUpdateStoreAsync(
+            new NatsKVConfig(Bucket)
+            {
+                Description = "Jobs each tenant submitted per UTC day (the daily quota).",
+                MaxAge = TimeSpan.FromDays(2),
+                Storage = NatsKVStorageType.File,
+                NumberOfReplicas = replicas,
+            },
+            ct);
+
+    /// <summary>Takes one unit of <paramref name="tenant"/>'s count for <paramref name="day"/>; false when <paramref name="limit"/> units are taken already.</summary>
+    public async Task<bool> TryTakeAsync(string tenant, DateOnly day, long limit, CancellationToken ct)
+    {
+        var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
+        var key = $"{tenant}.{day.ToString("yyyyMMdd", CultureInfo.InvariantCulture)}";
+        for (var attempt = 0; ; attempt++)
+        {
+            var (count, revision) = await ReadAsync(store, key, ct);
+            if (count >= limit)
+            {
+                return false;
+            }
+
+            var next = (count + 1).ToString(CultureInfo.InvariantCulture);
+            var written = revision == 0
+                ? await store.TryCreateAsync(key, next, cancellationToken: ct)
+                : await store.TryUpdateAsync(key, next, revision, cancellationToken: ct);
+            if (written.Success)
+            {
+                return true;
+            }
+
+            if (attempt > 50)
+            {
+                throw new TimeoutException($"The quota counter of tenant {tenant} stayed contended.");
+            }
+        }
+    }
+
+    private static async Task<(long Count, ulong Revision)> ReadAsync(INatsKVStore store, string key, CancellationToken ct)
+    {
+        var entry = await store.TryGetEntryAsync<string>(key, cancellationToken: ct);
+        return entry.Success ? (long.Parse(entry.Value.Value!, CultureInfo.InvariantCulture), entry.Value.Revision) : (0, 0);
+    }
+}
