@@ -80,6 +80,12 @@ internal static class OverflowBench
                         break;
                     case V1.JobSucceeded s:
                         finished.TryAdd(s.JobId, s.RunMs);
+                        if (s.Start is { } start)
+                        {
+                            // A short run carries its start on its ending.
+                            started.TryAdd(s.JobId, new Started(s.JobId, s.Worker, start.StartedAt, start.QueueWaitMs, start.RanInRegion, start.Overflowed));
+                        }
+
                         break;
                 }
             }

@@ -238,7 +238,14 @@ internal sealed class CompletionWatcher(NatsClient nats, string subject)
                 else if (type is "v1.job_succeeded" or "v1.job_failed")
                 {
                     using var document = JsonDocument.Parse(msg.Data);
-                    _done.TryAdd(document.RootElement.GetProperty("jobId").GetGuid(), Stopwatch.GetTimestamp());
+                    var jobId = document.RootElement.GetProperty("jobId").GetGuid();
+                    _done.TryAdd(jobId, Stopwatch.GetTimestamp());
+
+                    // A short run carries its start on its ending.
+                    if (document.RootElement.TryGetProperty("start", out var start) && start.ValueKind == JsonValueKind.Object)
+                    {
+                        _queueWait.TryAdd(jobId, start.GetProperty("queueWaitMs").GetDouble());
+                    }
                 }
             }
         });

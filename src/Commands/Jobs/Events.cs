@@ -49,7 +49,9 @@ public static partial class V1
         DateTimeOffset FailedAt,
         string ErrorCode,
         string Reason,
-        TimeSpan RetryAfter);
+        TimeSpan RetryAfter,
+        JobStart? Start = null,
+        JobContext? Context = null);
 
     /// <summary>Terminal: the model ran and produced outputs.</summary>
     public sealed record JobSucceeded(
@@ -62,7 +64,8 @@ public static partial class V1
         int BatchSize,
         IReadOnlyList<Tensor> Outputs,
         BlobRef? OutputsRef = null,
-        JobContext? Context = null);
+        JobContext? Context = null,
+        JobStart? Start = null);
 
     /// <summary>
     /// Terminal: the job can never succeed (bad input the model refused) or ran out of attempts
@@ -77,7 +80,8 @@ public static partial class V1
         string ErrorCode,
         string Reason,
         bool DeadLettered,
-        JobContext? Context = null);
+        JobContext? Context = null,
+        JobStart? Start = null);
 
     /// <summary>Terminal: still queued when its deadline passed; it never ran.</summary>
     public sealed record JobExpired(Guid JobId, DateTimeOffset Deadline, DateTimeOffset ExpiredAt, string Worker);
@@ -85,6 +89,13 @@ public static partial class V1
     /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it).</summary>
     public sealed record JobCancelled(Guid JobId, DateTimeOffset CancelledAt, string CancelledBy);
 }
+
+/// <summary>
+/// When and where an attempt started, carried by the attempt's ending when the run was short: a
+/// processor publishes a separate <see cref="V1.JobStarted"/> only for a run that outlasts
+/// <c>Processor:ReportRunningAfter</c>, so most jobs have two events (submitted, ended), not three.
+/// </summary>
+public sealed record JobStart(DateTimeOffset StartedAt, double QueueWaitMs, string? RanInRegion, bool Overflowed);
 
 /// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
 public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);

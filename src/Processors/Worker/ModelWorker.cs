@@ -13,9 +13,10 @@ internal sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacit
 
 /// <summary>
 /// A worker's settings: its home region, slots (batches run at once), jobs per batch, how long a
-/// drain may take on shutdown, and how soon a batch that failed outside the model is retried.
+/// drain may take on shutdown, how soon a batch that failed outside the model is retried, and after
+/// how long a run is reported running (a shorter one carries its start on its ending).
 /// </summary>
-internal sealed record WorkerSettings(string Region, int Slots, int MaxBatch, TimeSpan DrainTimeout, TimeSpan RetryDelay);
+internal sealed record WorkerSettings(string Region, int Slots, int MaxBatch, TimeSpan DrainTimeout, TimeSpan RetryDelay, TimeSpan ReportRunningAfter);
 
 /// <summary>
 /// Serves one model, as a pipeline of stages: the <see cref="QueueFetcher"/> pulls jobs for free
@@ -105,10 +106,34 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
         }
 
         using var traces = new JobTraces(gate.Runnable);
-        await stages.Publisher.AnnounceStartedAsync(gate.Runnable, traces, clock.GetUtcNow());
-        var run = await stages.Executor.RunAsync(gate.Runnable);
-        await stages.Publisher.SettleAsync(await stages.Publisher.EndingsOfAsync(gate.Runnable, run), traces);
+        var startedAt = clock.GetUtcNow();
+        stages.Publisher.CountStarts(gate.Runnable);
+        var (run, announced) = await RunAsync(gate.Runnable, traces, startedAt);
+        await stages.Publisher.SettleAsync(await stages.Publisher.EndingsOfAsync(gate.Runnable, run, announced ? null : startedAt), traces);
         Interlocked.Add(ref _completed, gate.Runnable.Count);
+    }
+
+    /// <summary>
+    /// Runs a batch. Only a run that outlasts <see cref="WorkerSettings.ReportRunningAfter"/> publishes
+    /// its jobs' starts (callers see them running); a shorter one carries each start on its ending,
+    /// which saves a publish, an acknowledgement and a recorded event per job.
+    /// </summary>
+    private async Task<(BatchRun Run, bool Announced)> RunAsync(IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt)
+    {
+        var running = stages.Executor.RunAsync(jobs);
+        if (settings.ReportRunningAfter > TimeSpan.Zero)
+        {
+            using var cancel = new CancellationTokenSource();
+            var later = Task.Delay(settings.ReportRunningAfter, clock, cancel.Token);
+            if (await Task.WhenAny(running, later) == running)
+            {
+                await cancel.CancelAsync();
+                return (await running, false);
+            }
+        }
+
+        await stages.Publisher.AnnounceStartedAsync(jobs, traces, startedAt);
+        return (await running, true);
     }
 
     [LoggerMessage(LogLevel.Error, "A batch of {Count} {Model} jobs failed outside the model and goes back to the queue")]

@@ -32,6 +32,13 @@ internal sealed class ProcessorOptions
     /// <summary>On shutdown, how long in-flight work may take before it is handed back (Nak).</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// A run still going after this publishes its jobs' <c>job_started</c> (callers see them
+    /// running); a shorter one carries each start on its ending instead. Zero publishes every start
+    /// before the run.
+    /// </summary>
+    public TimeSpan ReportRunningAfter { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>First retry delay after a transient fault; doubles per attempt.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -36,6 +36,6 @@ internal sealed class WorkerFactory(
             new JobGate(claims, claimCheck, identity, clock, logger),
             new BatchExecutor(runner, model.Name, topology.JobAckWait / 3, clock, logger),
             new OutcomePublisher(log, claimCheck, new OutcomeDecision(identity, topology.MaxDeliver, options.RetryBaseDelay), model.Name, options.Region));
-        return new ModelWorker(model, stages, new WorkerSettings(options.Region, slots, maxBatch, options.DrainTimeout, options.RetryBaseDelay), clock, logger);
+        return new ModelWorker(model, stages, new WorkerSettings(options.Region, slots, maxBatch, options.DrainTimeout, options.RetryBaseDelay, options.ReportRunningAfter), clock, logger);
     }
 }

@@ -68,6 +68,7 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
         Identity<V1.JobStarted>(e => Key(e.StartedAt, e.Context));
         Identity<V1.JobSucceeded>(e => Key(e.CompletedAt, e.Context));
         Identity<V1.JobFailed>(e => Key(e.FailedAt, e.Context));
+        Identity<V1.JobAttemptFailed>(e => Key(e.FailedAt, e.Context));
     }
 
     public static void Apply(V1.JobSubmitted e, UsageBucket usage)
@@ -79,16 +80,34 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
     public static void Apply(V1.JobStarted e, UsageBucket usage)
     {
         Describe(usage, e.StartedAt, e.Context);
-        Histogram.Add(usage.QueueWaitMs, e.QueueWaitMs);
-        if (e.Overflowed)
+        CountStart(usage, new JobStart(e.StartedAt, e.QueueWaitMs, e.RanInRegion, e.Overflowed));
+    }
+
+    /// <summary>An attempt's start, from its own event or from the ending that carries it.</summary>
+    private static void CountStart(UsageBucket usage, JobStart? start)
+    {
+        if (start is null)
+        {
+            return;
+        }
+
+        Histogram.Add(usage.QueueWaitMs, start.QueueWaitMs);
+        if (start.Overflowed)
         {
             usage.Overflowed++;
         }
     }
 
+    public static void Apply(V1.JobAttemptFailed e, UsageBucket usage)
+    {
+        Describe(usage, e.FailedAt, e.Context);
+        CountStart(usage, e.Start);
+    }
+
     public static void Apply(V1.JobSucceeded e, UsageBucket usage)
     {
         Describe(usage, e.CompletedAt, e.Context);
+        CountStart(usage, e.Start);
         usage.Succeeded++;
         usage.BusySeconds += e.RunMs / Math.Max(1, e.BatchSize) / 1000;
         usage.BatchSizeSum += e.BatchSize;
@@ -98,6 +117,7 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
     public static void Apply(V1.JobFailed e, UsageBucket usage)
     {
         Describe(usage, e.FailedAt, e.Context);
+        CountStart(usage, e.Start);
         usage.Failed++;
     }
 

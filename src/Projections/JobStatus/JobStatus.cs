@@ -75,7 +75,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
     public static JobStatus Apply(V1.JobAttemptFailed e, JobStatus current) =>
         !JobLifecycle.Changes(current.Status, e)
             ? current
-            : current with
+            : Started(current, e.Start) with
             {
                 Status = JobLifecycle.StatusAfter(e),
                 Attempts = Math.Max(current.Attempts, e.Attempt),
@@ -85,7 +85,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
     public static JobStatus Apply(V1.JobSucceeded e, JobStatus current) =>
         !JobLifecycle.Changes(current.Status, e)
             ? current
-            : current with
+            : Started(current, e.Start) with
             {
                 Status = JobLifecycle.StatusAfter(e),
                 CompletedAt = e.CompletedAt,
@@ -102,7 +102,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
     public static JobStatus Apply(V1.JobFailed e, JobStatus current) =>
         !JobLifecycle.Changes(current.Status, e)
             ? current
-            : current with
+            : Started(current, e.Start) with
             {
                 Status = JobLifecycle.StatusAfter(e),
                 CompletedAt = e.FailedAt,
@@ -111,6 +111,17 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Device = e.Device,
                 Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, e.DeadLettered),
             };
+
+    /// <summary>The start an ending carries (a short run publishes no separate <see cref="V1.JobStarted"/>).</summary>
+    private static JobStatus Started(JobStatus current, JobStart? start) => start is null
+        ? current
+        : current with
+        {
+            StartedAt = start.StartedAt,
+            QueueWaitMs = start.QueueWaitMs,
+            RanInRegion = start.RanInRegion ?? current.Region,
+            Overflowed = start.Overflowed,
+        };
 
     public static JobStatus Apply(V1.JobExpired e, JobStatus current) =>
         !JobLifecycle.Changes(current.Status, e)

@@ -89,7 +89,7 @@ public sealed class AnalyticsTests(PipelineWithPricesAndNoProcessor pipeline) : 
         {
             var ack = await js.PublishAsync(
                 LogSubjects.JobEvent("local", "mlp-test", job.Id),
-                Encoding.UTF8.GetBytes(events[2].GetProperty("data").GetRawText()),
+                Encoding.UTF8.GetBytes(events[events.GetArrayLength() - 1].GetProperty("data").GetRawText()),
                 headers: new NATS.Client.Core.NatsHeaders { [NatsTopology.EventTypeHeader] = EventNames.JobSucceeded },
                 opts: new NatsJSPubOpts { MsgId = Guid.NewGuid().ToString() });
         await JobMessages.WaitUntilRecordedAsync(pipeline.Host.Services, ack.Seq);

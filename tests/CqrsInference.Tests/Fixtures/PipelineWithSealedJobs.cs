@@ -41,7 +41,7 @@ public sealed class PipelineWithSealedJobs : PipelineWithAllRoles
     public async Task<JsonElement> VerifyAsync() => await Admin.GetFromJsonAsync<JsonElement>("/v1/audit/verify");
 
     public Task WaitUntilSealedAsync() =>
-        Retry.Until("every event to be sealed", VerifyAsync, r => r.GetProperty("unsealedEvents").GetInt64() == 0 && r.GetProperty("sealsChecked").GetInt64() >= 15);
+        Retry.Until("every event to be sealed", VerifyAsync, r => r.GetProperty("unsealedEvents").GetInt64() == 0 && r.GetProperty("sealsChecked").GetInt64() >= 10);
 
     public async Task SqlAsync(string sql)
     {

@@ -13,33 +13,42 @@ namespace CqrsInference.Processors.Worker.Publishing;
 internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, TimeSpan retryBaseDelay)
 {
     /// <summary>The start of a job's attempt, with where it ran and how long it waited.</summary>
+    /// <summary>Where and when an attempt started, and how long the job waited for it.</summary>
+    public JobStart Start(AdmittedJob admitted, DateTimeOffset startedAt) =>
+        new(startedAt, Math.Max(0, (startedAt - admitted.Job.SubmittedAt).TotalMilliseconds), worker.Region, admitted.Job.Region != worker.Region);
+
+    /// <summary>The start of a job's attempt as an event of its own, for a run long enough to show the job running.</summary>
     public V1.JobStarted Started(AdmittedJob admitted, DateTimeOffset startedAt)
     {
-        var job = admitted.Job;
-        return new V1.JobStarted(job.JobId, admitted.Attempt, worker.Worker, worker.Device, startedAt,
-            Math.Max(0, (startedAt - job.SubmittedAt).TotalMilliseconds), Context(job), worker.Region, Overflowed: job.Region != worker.Region);
+        var (job, start) = (admitted.Job, Start(admitted, startedAt));
+        return new V1.JobStarted(job.JobId, admitted.Attempt, worker.Worker, worker.Device, startedAt, start.QueueWaitMs, Context(job), start.RanInRegion, start.Overflowed);
     }
 
-    public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, BatchRun run, int batchSize)
+    /// <summary>
+    /// The ending of a run; <paramref name="start"/> is carried on it when no separate
+    /// <see cref="V1.JobStarted"/> was published for this attempt.
+    /// </summary>
+    public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, BatchRun run, int batchSize, JobStart? start = null)
     {
         var (job, attempt, at) = (admitted.Job, admitted.Attempt, run.FinishedAt);
         return outcome switch
         {
             RunOutcome.Succeeded s => new JobEnding(admitted, new V1.JobSucceeded(job.JobId, attempt, worker.Worker, worker.Device, at,
-                run.Elapsed.TotalMilliseconds, batchSize, s.Outputs, s.OutputsRef, Context(job)), new Settlement.Ack()),
+                run.Elapsed.TotalMilliseconds, batchSize, s.Outputs, s.OutputsRef, Context(job), start), new Settlement.Ack()),
             RunOutcome.Rejected r => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
-                r.Code, r.Reason, DeadLettered: false, Context(job)), new Settlement.Terminate()),
+                r.Code, r.Reason, DeadLettered: false, Context(job), start), new Settlement.Terminate()),
             RunOutcome.Faulted f when attempt >= maxDeliver => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
-                f.Code, $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job)), new Settlement.Terminate()),
-            RunOutcome.Faulted f => Retry(admitted, f, at),
+                f.Code, $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job), start), new Settlement.Terminate()),
+            RunOutcome.Faulted f => Retry(admitted, f, at, start),
             _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown run outcome."),
         };
     }
 
-    private JobEnding Retry(AdmittedJob admitted, RunOutcome.Faulted fault, DateTimeOffset at)
+    private JobEnding Retry(AdmittedJob admitted, RunOutcome.Faulted fault, DateTimeOffset at, JobStart? start)
     {
         var retryAfter = retryBaseDelay * Math.Pow(2, admitted.Attempt - 1);
-        var failed = new V1.JobAttemptFailed(admitted.Job.JobId, admitted.Attempt, worker.Worker, worker.Device, at, fault.Code, fault.Reason, retryAfter);
+        var failed = new V1.JobAttemptFailed(admitted.Job.JobId, admitted.Attempt, worker.Worker, worker.Device, at, fault.Code, fault.Reason, retryAfter,
+            start, Context(admitted.Job));
         return new JobEnding(admitted, failed, new Settlement.Retry(retryAfter));
     }
 

@@ -14,8 +14,8 @@ namespace CqrsInference.Processors.Worker.Publishing;
 /// </summary>
 internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, OutcomeDecision decision, string model, string region)
 {
-    /// <summary>Publishes each job's start before it runs.</summary>
-    public async Task AnnounceStartedAsync(IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt)
+    /// <summary>Counts the starts of a batch's jobs (redeliveries, overflow).</summary>
+    public void CountStarts(IReadOnlyList<AdmittedJob> jobs)
     {
         foreach (var job in jobs)
         {
@@ -29,12 +29,17 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
                 Telemetry.Overflowed.Add(1, new("model", model), new("region", job.Job.Region), new("ran_in", region));
             }
         }
-
-        await Task.WhenAll(jobs.Select(j => log.AppendAsync(JobRoute.Of(j.Job), decision.Started(j, startedAt), traces.Of(j.Job.JobId), CancellationToken.None)));
     }
 
-    /// <summary>The endings of a run: outputs over the claim-check threshold go to the object store first.</summary>
-    public async Task<IReadOnlyList<JobEnding>> EndingsOfAsync(IReadOnlyList<AdmittedJob> jobs, BatchRun run)
+    /// <summary>Publishes each job's start: its run is long enough for callers to see it running.</summary>
+    public Task AnnounceStartedAsync(IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt) =>
+        Task.WhenAll(jobs.Select(j => log.AppendAsync(JobRoute.Of(j.Job), decision.Started(j, startedAt), traces.Of(j.Job.JobId), CancellationToken.None)));
+
+    /// <summary>
+    /// The endings of a run: outputs over the claim-check threshold go to the object store first.
+    /// With <paramref name="unannouncedStart"/>, no start was published and each ending carries it.
+    /// </summary>
+    public async Task<IReadOnlyList<JobEnding>> EndingsOfAsync(IReadOnlyList<AdmittedJob> jobs, BatchRun run, DateTimeOffset? unannouncedStart)
     {
         var endings = new List<JobEnding>(jobs.Count);
         for (var i = 0; i < jobs.Count; i++)
@@ -46,7 +51,8 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
                 outcome = succeeded with { Outputs = inline, OutputsRef = reference };
             }
 
-            endings.Add(decision.Decide(jobs[i], outcome, run, jobs.Count));
+            var start = unannouncedStart is { } at ? decision.Start(jobs[i], at) : null;
+            endings.Add(decision.Decide(jobs[i], outcome, run, jobs.Count, start));
         }
 
         return endings;

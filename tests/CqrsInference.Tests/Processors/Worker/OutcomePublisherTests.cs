@@ -56,11 +56,24 @@ public sealed class OutcomePublisherTests
         var job = Jobs.Admitted(Jobs.Command());
         var run = new BatchRun([new RunOutcome.Succeeded(job.Job.Inputs)], Jobs.Now, Jobs.Now, TimeSpan.FromMilliseconds(3));
 
-        var ending = (await _publisher.EndingsOfAsync([job], run)).ShouldHaveSingleItem();
+        var ending = (await _publisher.EndingsOfAsync([job], run, unannouncedStart: null)).ShouldHaveSingleItem();
 
         var succeeded = ending.Event.ShouldBeOfType<V1.JobSucceeded>();
         succeeded.Outputs.ShouldBeEmpty();
         _blobs.Blobs[succeeded.OutputsRef!.Key].ShouldBe(job.Job.Inputs);
+        succeeded.Start.ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task An_ending_carries_the_start_that_was_not_published_on_its_own()
+    {
+        var job = Jobs.Admitted(Jobs.Command());
+        var run = new BatchRun([new RunOutcome.Faulted("oom", "no memory")], Jobs.Now, Jobs.Now, TimeSpan.FromMilliseconds(3));
+
+        var ending = (await _publisher.EndingsOfAsync([job], run, unannouncedStart: Jobs.Now)).ShouldHaveSingleItem();
+
+        var start = ending.Event.ShouldBeOfType<V1.JobAttemptFailed>().Start.ShouldNotBeNull();
+        (start.StartedAt, start.QueueWaitMs, start.RanInRegion, start.Overflowed).ShouldBe((Jobs.Now, 250d, "local", false));
     }
 
     [Fact]
