@@ -62,7 +62,7 @@ dotnet build CqrsInference.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 convert -size 520x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravity center \
   -annotate 0 'Invoice 4711 paid in full' -trim +repage -bordercolor white -border 6 "$BENCH/line.png"
 
-export BENCH_APP_DLL="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
+export BENCH_APP_DLL="${CQRSI_BENCH_APP_DLL:-$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll}"
 export BENCH_NATS="nats://127.0.0.1:$NATS_PORT"
 export BENCH_PG="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
 export BENCH_DIR="$BENCH"

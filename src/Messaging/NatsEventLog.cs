@@ -18,19 +18,11 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
     /// <summary>Publishes are retried through a stream-leader election (4–9 s on nats-server 2.9).</summary>
     private const int RetryAttempts = 20;
 
-    /// <summary>Marks the ending of a job that has a webhook, so the dispatcher reads only those.</summary>
-    public const string WebhookHeader = "Cqrsi-Webhook";
-
     public async Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct)
     {
         var type = EventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
         var headers = EventWire.Headers(type, trace);
-        if (job.HasWebhook && JobLifecycle.IsTerminal(@event))
-        {
-            headers[WebhookHeader] = "1";
-        }
-
         await EventWire.PublishAsync(js, LogSubjects.JobEvent(job.Region, job.Model, EventNames.JobIdOf(@event)), headers, payload, JobLifecycle.MessageId(@event), RetryAttempts, ct);
         await js.Connection.PublishAsync(NatsTopology.JobNotifySubject(EventNames.JobIdOf(@event)), payload, headers: headers, cancellationToken: ct);
     }

@@ -158,7 +158,7 @@ internal static class JobsApi
             return Problems.JobNotFound(id);
         }
 
-        var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model, status.Webhook is not null), status.Status, caller.KeyId, clock.GetUtcNow()), ct);
+        var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model), status.Status, caller.KeyId, clock.GetUtcNow()), ct);
         return outcome switch
         {
             CancelOutcome.NotCancellable refused => Problems.CannotCancel(id, refused.Status),

@@ -97,6 +97,9 @@ public static partial class V1
 /// </summary>
 public sealed record JobStart(DateTimeOffset StartedAt, double QueueWaitMs, string? RanInRegion, bool Overflowed);
 
+/// <summary>A webhook delivery owed: the job ended (with the event named) and has a webhook to call.</summary>
+public sealed record WebhookOwed(Guid JobId, string EventType);
+
 /// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
 public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);
 

@@ -21,10 +21,10 @@ public interface IEventLog
     Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct);
 }
 
-/// <summary>What the log needs to know of a job to route its events: its region and model, and whether it has a webhook to call when it ends.</summary>
-public sealed record JobRoute(string Region, string Model, bool HasWebhook = false)
+/// <summary>What the log needs to know of a job to route its events: its region and model.</summary>
+public sealed record JobRoute(string Region, string Model)
 {
-    public static JobRoute Of(JobCommand job) => new(job.Region, job.Model, job.Webhook is not null);
+    public static JobRoute Of(JobCommand job) => new(job.Region, job.Model);
 }
 
 /// <summary>Large tensors live in an object store; messages and events carry a <see cref="BlobRef"/>.</summary>

@@ -18,6 +18,7 @@ namespace CqrsInference.Commands;
 [JsonSerializable(typeof(V1.ProcessorOnline))]
 [JsonSerializable(typeof(V1.ProcessorHeartbeat))]
 [JsonSerializable(typeof(V1.ProcessorOffline))]
+[JsonSerializable(typeof(WebhookOwed))]
 public sealed partial class WireJson : JsonSerializerContext;
 
 /// <summary>Source-generated JSON for the edge events.</summary>

@@ -90,7 +90,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         var batch = new List<INatsJSMsg<byte[]>>(options.BatchSize);
         try
         {
-            while (await channel.Reader.WaitToReadAsync(ct))
+            while (await WaitForDeliveriesAsync(channel.Reader, ct))
             {
                 batch.Clear();
                 while (batch.Count < options.BatchSize && channel.Reader.TryRead(out var msg))
@@ -108,6 +108,33 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         {
             await pumping.CancelAsync();
             await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>
+    /// Waits for the next deliveries. While none come, it asks the consumer now and then how many it
+    /// delivered: more than arrived here means a delivery lost at the tail (no later one arrives to
+    /// show the hole), and recording starts again from the checkpoint instead of waiting for the ack
+    /// wait to redeliver it.
+    /// </summary>
+    private async Task<bool> WaitForDeliveriesAsync(ChannelReader<INatsJSMsg<byte[]>> reader, CancellationToken ct)
+    {
+        while (true)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            idle.CancelAfter(options.IdleCheck);
+            try
+            {
+                return await reader.WaitToReadAsync(idle.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                var delivered = (await js.GetConsumerAsync(source.Stream, source.Consumer, ct)).Info.Delivered.ConsumerSeq;
+                if (delivered > _run.LastDelivery && reader.Count == 0)
+                {
+                    throw new RecorderGapException(source.Consumer, Position);
+                }
+            }
         }
     }
 

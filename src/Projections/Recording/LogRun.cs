@@ -15,6 +15,9 @@ internal sealed partial class LogRun(ILogger logger)
 {
     private ulong _lastDelivery;
 
+    /// <summary>The delivery sequence of the last delivery taken since the consumer was positioned.</summary>
+    public ulong LastDelivery => _lastDelivery;
+
     /// <summary>The consumer was positioned afresh: its deliveries count from 1 again.</summary>
     public void Restart() => _lastDelivery = 0;
 

@@ -16,6 +16,9 @@ public sealed class RecorderOptions
 
     public string Schema { get; set; } = "cqrsi";
 
+    /// <summary>How long a recorder waits for deliveries before it checks that none was lost at the tail.</summary>
+    public TimeSpan IdleCheck { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Jobs not yet ended whose stream state a partition's recorder keeps in memory, at most.</summary>
     public int CachedJobs { get; set; } = 100_000;
 }

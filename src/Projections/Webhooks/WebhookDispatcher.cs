@@ -21,6 +21,9 @@ public sealed class WebhookOptions
     /// <summary>Delivery attempts per job before giving up.</summary>
     public int MaxAttempts { get; set; } = 8;
 
+    /// <summary>How long a delivery waits for the job's ending to be recorded (PostgreSQL away, say) before it gives up.</summary>
+    public TimeSpan MaxWaitForRecording { get; set; } = TimeSpan.FromHours(1);
+
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
     public bool Enabled => SigningKey.Length > 0;
@@ -36,9 +39,11 @@ public sealed class WebhookOptions
 }
 
 /// <summary>
-/// Calls a job's webhook when it ends: a durable JetStream consumer on the event log, so a
-/// delivery that fails (or a restart) is retried with exponential backoff (Nak with delay), up to
-/// <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant.
+/// Calls a job's webhook when it ends: the recorder owes a delivery for each ended job with a
+/// webhook (<see cref="WebhookQueue"/>), and this takes them from that durable work queue, calls
+/// the webhook with the job's recorded final state, and retries a failed call with exponential
+/// backoff (Nak with delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed
+/// for the job's tenant.
 /// </summary>
 internal sealed partial class WebhookDispatcher(
     INatsJSContext js,
@@ -76,15 +81,12 @@ internal sealed partial class WebhookDispatcher(
     private async Task DispatchAsync(CancellationToken stoppingToken)
     {
         var consumer = await js.CreateOrUpdateConsumerAsync(
-            NatsTopology.EventsStream,
-            new ConsumerConfig(Consumer)
+            WebhookQueue.Stream,
+            new ConsumerConfig(WebhookQueue.Consumer)
             {
-                FilterSubject = LogSubjects.AllJobEvents,
                 AckPolicy = ConsumerConfigAckPolicy.Explicit,
                 AckWait = options.Timeout * 3,
-                MaxDeliver = options.MaxAttempts,
                 MaxAckPending = 1000,
-                DeliverPolicy = ConsumerConfigDeliverPolicy.New,
                 Description = "Calls job webhooks when jobs end.",
             },
             stoppingToken);
@@ -120,47 +122,61 @@ internal sealed partial class WebhookDispatcher(
 
     private async Task DeliverAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
     {
-        var type = EventWire.TypeOf(msg.Headers);
-        if (!JobLifecycle.IsTerminalEvent(type) || msg.Headers?.ContainsKey(NatsEventLog.WebhookHeader) != true
-            || EventWire.Decode(msg.Headers, msg.Data) is not { } @event)
+        if (Decode(msg.Data) is not { } owed)
         {
-            await msg.AckAsync(cancellationToken: ct);
+            await msg.AckTerminateAsync(cancellationToken: ct);
             return;
         }
 
-        var jobId = EventNames.JobIdOf(@event);
         await using var session = store.QuerySession();
-        var status = await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
+        var status = await session.LoadAsync<JobStatus.JobStatus>(owed.JobId, ct);
+        if (status is null || !JobLifecycle.IsTerminal(status.Status))
+        {
+            // Owed just before the ending was committed: wait for the recorded state, at most MaxWaitForRecording.
+            await WaitForRecordingAsync(msg, owed.JobId, ct);
+            return;
+        }
+
         var attempt = (int)(msg.Metadata?.NumDelivered ?? 1);
-        if (status is null)
-        {
-            // The submission is not recorded yet: look again shortly.
-            await msg.NakAsync(delay: TimeSpan.FromSeconds(1), cancellationToken: ct);
-            return;
-        }
-
-        if (status.Webhook is null)
-        {
-            await msg.AckAsync(cancellationToken: ct);
-            return;
-        }
-
-        var final = JobStatus.JobStatusProjection.Evolve(status, @event) ?? status;
         try
         {
-            var delivered = await PostAsync(final, type!, attempt, ct);
+            var delivered = await PostAsync(status, owed.EventType, attempt, ct);
             if (delivered is null)
             {
                 await msg.AckAsync(cancellationToken: ct);
                 return;
             }
 
-            await RetryOrGiveUpAsync(msg, final.Id, attempt, delivered, ct);
+            await RetryOrGiveUpAsync(msg, status.Id, attempt, delivered, ct);
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
-            await RetryOrGiveUpAsync(msg, final.Id, attempt, e.Message, ct);
+            await RetryOrGiveUpAsync(msg, status.Id, attempt, e.Message, ct);
         }
+    }
+
+    private static WebhookOwed? Decode(byte[]? data)
+    {
+        try
+        {
+            return data is null ? null : JsonSerializer.Deserialize(data, Commands.WireJson.Default.WebhookOwed);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private async Task WaitForRecordingAsync(INatsJSMsg<byte[]> msg, Guid jobId, CancellationToken ct)
+    {
+        if (msg.Metadata is { } meta && clock.GetUtcNow() - meta.Timestamp > options.MaxWaitForRecording)
+        {
+            LogGaveUp(logger, jobId, (int)meta.NumDelivered, $"its ending was not recorded within {options.MaxWaitForRecording}");
+            await msg.AckTerminateAsync(cancellationToken: ct);
+            return;
+        }
+
+        await msg.NakAsync(delay: TimeSpan.FromSeconds(1), cancellationToken: ct);
     }
 
     /// <summary>POSTs the job's final state, signed for its tenant; null when the endpoint took it, else why not.</summary>

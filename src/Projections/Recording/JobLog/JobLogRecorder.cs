@@ -23,12 +23,14 @@ internal sealed partial class JobLogRecorder : LogRecorder
     private readonly JobStreams _streams;
     private readonly EventTables _tables;
     private readonly ILogger _logger;
+    private readonly WebhookQueue _webhooks;
     private int _orphanRetries;
 
     public JobLogRecorder(INatsJSContext js, IDocumentStore store, NpgsqlDataSource db, RecorderOptions options, int partition, ILogger<JobLogRecorder> logger)
         : base(js, store, options, SourceOf(partition), logger)
     {
         Partition = partition;
+        _webhooks = new WebhookQueue(js);
         _streams = new JobStreams(store, db, options.Schema, options.CachedJobs);
         _tables = new EventTables(store, db, options.Schema);
         _logger = logger;
@@ -49,6 +51,10 @@ internal sealed partial class JobLogRecorder : LogRecorder
         var known = await _streams.FindAsync(jobEvents.Select(e => e.StreamId).ToHashSet(), ct);
         var plan = RecordingPlan.Make(jobEvents, known);
         ThrowOnOrphans(plan);
+
+        // Owed before the commit: a run recorded again (a crash in between) owes them again, once.
+        await _webhooks.OweAsync(
+            plan.Ended.Where(e => plan.Touched[e.JobId].Status.Webhook is not null).Select(e => (e.JobId, EventNames.Of(e.Event))), ct);
         try
         {
             await _tables.WriteAsync(plan, decoded.Where(d => !d.IsJobEvent).ToList(), last, ct);

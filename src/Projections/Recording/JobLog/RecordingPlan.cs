@@ -44,6 +44,9 @@ internal sealed class RecordingPlan
     /// <summary>Every stream the run touched, as it stands after the run.</summary>
     public Dictionary<Guid, JobStream> Touched { get; } = [];
 
+    /// <summary>The jobs that ended in this run, with the event that ended them.</summary>
+    public List<(Guid JobId, object Event)> Ended { get; } = [];
+
     public static RecordingPlan Make(IEnumerable<LogEvent> jobEvents, IReadOnlyDictionary<Guid, JobStream> known)
     {
         var plan = new RecordingPlan(known);
@@ -82,6 +85,10 @@ internal sealed class RecordingPlan
         }
 
         Append(e, stream!, JobStatus.JobStatusProjection.Evolve(stream!.Status, e.Event)!);
+        if (JobLifecycle.IsTerminal(e.Event))
+        {
+            Ended.Add((e.StreamId, e.Event));
+        }
     }
 
     private void Append(LogEvent e, JobStream before, JobStatus.JobStatus after)
