@@ -25,7 +25,6 @@ if (app.Services.GetRequiredService<Roles>().Api)
 {
     app.MapApiDocumentation();
     app.UseApiAuthentication();
-    app.UseRateLimiter();
     app.MapJobsApi();
     app.MapModelsApi();
     app.MapAdminApi();

@@ -25,20 +25,20 @@ public sealed class QuotaCounters(INatsJSContext js)
             },
             ct);
 
-    /// <summary>Takes one unit of <paramref name="tenant"/>'s count for <paramref name="day"/>; false when <paramref name="limit"/> units are taken already.</summary>
-    public async Task<bool> TryTakeAsync(string tenant, DateOnly day, long limit, CancellationToken ct)
+    /// <summary>Takes <paramref name="units"/> of <paramref name="tenant"/>'s count for <paramref name="day"/>; false (nothing taken) when that would pass <paramref name="limit"/>.</summary>
+    public async Task<bool> TryTakeAsync(string tenant, DateOnly day, long limit, int units, CancellationToken ct)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
         var key = $"{tenant}.{day.ToString("yyyyMMdd", CultureInfo.InvariantCulture)}";
         for (var attempt = 0; ; attempt++)
         {
             var (count, revision) = await ReadAsync(store, key, ct);
-            if (count >= limit)
+            if (count + units > limit)
             {
                 return false;
             }
 
-            var next = (count + 1).ToString(CultureInfo.InvariantCulture);
+            var next = (count + units).ToString(CultureInfo.InvariantCulture);
             var written = revision == 0
                 ? await store.TryCreateAsync(key, next, cancellationToken: ct)
                 : await store.TryUpdateAsync(key, next, revision, cancellationToken: ct);

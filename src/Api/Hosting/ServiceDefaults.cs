@@ -90,7 +90,8 @@ internal static partial class ServiceDefaults
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
             services.AddSingleton<Security.ApiAuthentication>();
             services.AddApiDocumentation();
-            services.AddTenantRateLimits(builder.Configuration);
+            services.AddSingleton<TenantRateLimiter>();
+            services.AddSingleton<JobIntake>();
             services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
             services.AddSingleton<Jobs.Submitting.TenantQuota>();
             services.AddSingleton<QuotaCounters>();

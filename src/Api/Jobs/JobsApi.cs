@@ -24,8 +24,17 @@ internal static class JobsApi
                 + "The Idempotency-Key header makes a retried submit return the same job. With ?wait=5s (at most 60 s) the answer waits for the job: "
                 + "200 with the finished job if it ends in time, else 202 as usual.")
             .Accepts<JsonElement>("application/json")
-            .RequireRole(ApiRoles.Submit)
-            .RequireRateLimiting(Hosting.Limits.SubmitPolicy);
+            .RequireRole(ApiRoles.Submit);
+
+        app.MapPost("/v1/jobs:bulk", Submitting.BulkSubmitEndpoint.SubmitAsync)
+            .WithTags("Jobs")
+            .WithName("SubmitJobs")
+            .WithSummary("Submit many inference jobs together")
+            .WithDescription($"Body {{\"jobs\": [ <job>, … ]}} with 1 to {Submitting.BulkSubmitEndpoint.MaxJobs} jobs, each as for POST /v1/jobs. "
+                + "Accepted (202, every job with its own id, in order) or refused (422 naming every fault as jobs[i].…) together; "
+                + "the same limits apply per job. With an Idempotency-Key a retry returns the same jobs.")
+            .Accepts<JsonElement>("application/json")
+            .RequireRole(ApiRoles.Submit);
 
         jobs.MapGet("", ListAsync)
             .WithName("ListJobs")

@@ -66,8 +66,8 @@ public interface IJobClaims
 /// <summary>Where a submit looks up an Idempotency-Key used before (the read model).</summary>
 public interface IIdempotencyRecords
 {
-    /// <summary>The request digest of a job already recorded for the tenant, or null.</summary>
-    Task<string?> FindDigestAsync(Guid jobId, string tenant, CancellationToken ct);
+    /// <summary>The request digests of those of the jobs already recorded for the tenant, by job id.</summary>
+    Task<IReadOnlyDictionary<Guid, string>> FindDigestsAsync(IReadOnlyList<Guid> jobIds, string tenant, CancellationToken ct);
 }
 
 /// <summary>
@@ -79,9 +79,9 @@ public interface IAcceptedJobs
     void Accepted(V1.JobSubmitted submitted);
 }
 
-/// <summary>Whether the deployment takes more work now: per-tenant quota and queue depth.</summary>
+/// <summary>Whether the deployment takes more work now: the tenant's rate and daily quota, the queues' depth.</summary>
 public interface ISubmitAdmission
 {
-    /// <summary>Null when the job may be queued; else why not and when to try again.</summary>
-    Task<SubmitOutcome?> RefuseAsync(string tenant, string model, CancellationToken ct);
+    /// <summary>Null when <paramref name="jobs"/> jobs for <paramref name="models"/> may be queued (they are counted); else why not and when to try again.</summary>
+    Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct);
 }

@@ -6,10 +6,10 @@ namespace CqrsInference.Projections.JobStatus;
 /// <summary>The job-status read model's answer to "was this Idempotency-Key used before, and with which request?"</summary>
 internal sealed class JobStatusIdempotency(IDocumentStore store) : IIdempotencyRecords
 {
-    public async Task<string?> FindDigestAsync(Guid jobId, string tenant, CancellationToken ct)
+    public async Task<IReadOnlyDictionary<Guid, string>> FindDigestsAsync(IReadOnlyList<Guid> jobIds, string tenant, CancellationToken ct)
     {
         await using var session = store.QuerySession();
-        var status = await session.LoadAsync<JobStatus>(jobId, ct);
-        return status is not null && status.Tenant == tenant ? status.RequestDigest : null;
+        var recorded = await session.LoadManyAsync<JobStatus>(ct, jobIds);
+        return recorded.Where(s => s.Tenant == tenant && s.RequestDigest is not null).ToDictionary(s => s.Id, s => s.RequestDigest!);
     }
 }

@@ -18,8 +18,11 @@ public sealed class PipelineWithTenantLimits : PipelineWithAllRoles
         ["Api:RateLimit:Burst"] = "3",
         ["Api:RateLimit:Tenants:roomy:PermitsPerSecond"] = "1000",
         ["Api:RateLimit:Tenants:roomy:Burst"] = "1000",
-        ["Submit:MaxQueueDepth"] = "8",
+        ["Submit:MaxQueueDepth"] = "20",
         ["Api:Quota:Tenants:tiny"] = "2",
+        ["Api:RateLimit:Tenants:small:PermitsPerSecond"] = "1000",
+        ["Api:RateLimit:Tenants:small:Burst"] = "1000",
+        ["Api:Quota:Tenants:small"] = "3",
     };
 
     public HttpClient As(string key)

@@ -35,13 +35,14 @@ public sealed class LimitsTests(PipelineWithTenantLimits pipeline) : IClassFixtu
     {
         using var roomy = await pipeline.NewTenantAsync("roomy");
 
+        // ppocr-rec, so that the other tests' mlp-test jobs still fit in their queue.
         var refused = await Retry.Until(
             "the queue to fill past its limit",
-            async () => await roomy.PostAsync("/v1/jobs", Body()),
+            async () => await roomy.PostAsync("/v1/jobs", new StringContent(Processors.Runtime.RealModelTests.OcrJob([1, 2, 3]), Encoding.UTF8, "application/json")),
             response => response.StatusCode == HttpStatusCode.ServiceUnavailable);
 
         refused.Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBe(5);
-        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("mlp-test");
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("ppocr-rec");
     }
 
     [Fact]
@@ -57,6 +58,40 @@ public sealed class LimitsTests(PipelineWithTenantLimits pipeline) : IClassFixtu
         refused.Headers.RetryAfter!.Delta!.Value.ShouldBeLessThanOrEqualTo(TimeSpan.FromDays(1));
         (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString().ShouldBe("Quota exhausted");
     }
+
+    [Fact]
+    public async Task A_bulk_submit_takes_one_rate_token_per_job_and_a_bulk_larger_than_the_burst_is_refused_as_such()
+    {
+        using var bulky = await pipeline.NewTenantAsync("bulky");
+
+        using var tooLarge = await bulky.PostAsync("/v1/jobs:bulk", Bulk(4));
+        using var fits = await bulky.PostAsync("/v1/jobs:bulk", Bulk(3));
+        using var over = await bulky.PostAsync("/v1/jobs", Body());
+
+        tooLarge.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        (await tooLarge.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty("jobs")[0].GetString()!.ShouldContain("at most 3 jobs at once");
+        fits.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        over.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+    }
+
+    [Fact]
+    public async Task A_bulk_submit_past_the_daily_quota_is_refused_whole_and_counts_nothing()
+    {
+        using var small = await pipeline.NewTenantAsync("small");
+
+        using var refused = await small.PostAsync("/v1/jobs:bulk", Bulk(4));
+        using var fits = await small.PostAsync("/v1/jobs:bulk", Bulk(3));
+        using var past = await small.PostAsync("/v1/jobs", Body());
+
+        refused.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString().ShouldBe("Quota exhausted");
+        fits.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await fits.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("jobs").GetArrayLength().ShouldBe(3);
+        past.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+    }
+
+    private static StringContent Bulk(int jobs) =>
+        new($$"""{"jobs":[{{string.Join(",", Enumerable.Repeat(Scenarios.MlpJob([1, 2, 3, 4]), jobs))}}]}""", Encoding.UTF8, "application/json");
 
     private static StringContent Body() => new(Scenarios.MlpJob([1, 2, 3, 4]), Encoding.UTF8, "application/json");
 }

@@ -7,18 +7,37 @@ using NATS.Client.JetStream;
 
 namespace CqrsInference.Api.Jobs.Submitting;
 
-/// <summary>Admits a valid job unless its tenant's quota is used up (429) or its model's queues are full (503).</summary>
-internal sealed class SubmitAdmission(TenantQuota quota, QueueDepthGuard queues) : ISubmitAdmission
+/// <summary>
+/// Admits valid jobs unless their tenant is over its rate (429), one of their models' queues is full
+/// (503) or their tenant's daily quota would be passed (429). Checked in that order, so a refused
+/// job uses up no quota.
+/// </summary>
+internal sealed class SubmitAdmission(Hosting.TenantRateLimiter rate, TenantQuota quota, QueueDepthGuard queues) : ISubmitAdmission
 {
-    public async Task<SubmitOutcome?> RefuseAsync(string tenant, string model, CancellationToken ct)
+    public async Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct)
     {
-        // Depth first: a job refused for a full queue does not use up its tenant's quota.
-        if (await queues.OverLimitAsync(model, ct) is { } depth)
+        if (jobs > rate.BurstFor(tenant))
         {
-            return new SubmitOutcome.QueueFull(model, depth, queues.MaxDepth);
+            return new SubmitOutcome.Rejected(new Dictionary<string, string[]>
+            {
+                ["jobs"] = [$"This tenant may submit at most {rate.BurstFor(tenant)} jobs at once (its burst); split these {jobs} jobs into smaller requests."],
+            });
         }
 
-        return await quota.ExhaustedAsync(tenant, ct) is { } exhausted ? new SubmitOutcome.QuotaExhausted(exhausted.Limit, exhausted.RetryAfter) : null;
+        if (rate.TryTake(tenant, jobs) is { } retryAfter)
+        {
+            return new SubmitOutcome.RateLimited(retryAfter);
+        }
+
+        foreach (var model in models)
+        {
+            if (await queues.OverLimitAsync(model, ct) is { } depth)
+            {
+                return new SubmitOutcome.QueueFull(model, depth, queues.MaxDepth);
+            }
+        }
+
+        return await quota.ExhaustedAsync(tenant, jobs, ct) is { } exhausted ? new SubmitOutcome.QuotaExhausted(exhausted.Limit, exhausted.RetryAfter) : null;
     }
 }
 
@@ -38,7 +57,7 @@ internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters co
     /// Null when the tenant may submit (and the job is counted); else the limit and the time until it
     /// resets. Counted when admitted: a job refused afterwards (its publish failed) still counts.
     /// </summary>
-    public async Task<(long Limit, TimeSpan RetryAfter)?> ExhaustedAsync(string tenant, CancellationToken ct)
+    public async Task<(long Limit, TimeSpan RetryAfter)?> ExhaustedAsync(string tenant, int jobs, CancellationToken ct)
     {
         var limit = LimitFor(tenant);
         if (limit <= 0)
@@ -48,7 +67,7 @@ internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters co
 
         var now = clock.GetUtcNow();
         var today = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
-        return await counters.TryTakeAsync(tenant, DateOnly.FromDateTime(now.UtcDateTime), limit, ct) ? null : (limit, today.AddDays(1) - now);
+        return await counters.TryTakeAsync(tenant, DateOnly.FromDateTime(now.UtcDateTime), limit, jobs, ct) ? null : (limit, today.AddDays(1) - now);
     }
 }
 

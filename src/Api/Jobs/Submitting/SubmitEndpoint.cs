@@ -78,6 +78,8 @@ internal static class SubmitProblems
         SubmitOutcome.IdempotencyConflict conflict => Problems.IdempotencyConflict(conflict.ExistingJobId),
         SubmitOutcome.QuotaExhausted quota => Problems.TooManyRequests(http, "Quota exhausted",
             $"This tenant has submitted its {quota.Limit} jobs for today (UTC); the quota resets at midnight UTC.", quota.RetryAfter),
+        SubmitOutcome.RateLimited limited => Problems.TooManyRequests(http, "Too many requests",
+            $"This tenant's submit rate is over its limit; retry after {Math.Max(1, Math.Ceiling(limited.RetryAfter.TotalSeconds))} s.", limited.RetryAfter),
         SubmitOutcome.QueueFull full => Problems.Unavailable(http, "Queue full",
             $"{full.Depth} jobs wait for model '{full.Model}' (the limit is {full.Limit}); retry later.", TimeSpan.FromSeconds(5)),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a refusal."),

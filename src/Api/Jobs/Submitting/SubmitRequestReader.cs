@@ -41,32 +41,50 @@ internal static class SubmitRequestReader
             waitFor = parsedWait;
         }
 
+        var (body, idempotencyKey, problem) = await ReadBodyAsync(request, ct);
+        if (body is null)
+        {
+            return (null, problem);
+        }
+
+        var (job, errors) = JobRequestParser.Parse(body.Value);
+        return job is null
+            ? (null, Problems.Validation(errors))
+            : (new SubmitRequest(job, idempotencyKey, RequestDigest.Of(body.Value.GetRawText()), waitFor), null);
+    }
+
+    /// <summary>
+    /// What every submit checks before its fields: the Idempotency-Key header, content type (415),
+    /// size (413), UTF-8 and JSON syntax (400). The body comes back parsed.
+    /// </summary>
+    public static async Task<(JsonElement? Body, string? IdempotencyKey, ProblemHttpResult? Problem)> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
         var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
         if (idempotencyKey is { Length: > MaxIdempotencyKeyLength })
         {
-            return (null, Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {MaxIdempotencyKeyLength} characters."));
+            return (null, null, Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {MaxIdempotencyKeyLength} characters."));
         }
 
         if (!IsJson(request.ContentType))
         {
-            return (null, Problems.UnsupportedMediaType(request.ContentType, "the job as application/json"));
+            return (null, null, Problems.UnsupportedMediaType(request.ContentType, "application/json"));
         }
 
-        var body = await ReadBodyAsync(request, ct);
-        if (body is null)
+        var bytes = await ReadBytesAsync(request, ct);
+        if (bytes is null)
         {
-            return (null, Problems.PayloadTooLarge(MaxBodyBytes));
+            return (null, null, Problems.PayloadTooLarge(MaxBodyBytes));
         }
 
-        var (job, problem) = Parse(body);
-        return job is null ? (null, problem) : (new SubmitRequest(job, idempotencyKey, RequestDigest.Of(body), waitFor), null);
+        var (body, problem) = Parse(bytes);
+        return (body, idempotencyKey, problem);
     }
 
     private static bool IsJson(string? contentType) =>
         Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var mediaType)
         && string.Equals(mediaType.MediaType.Value, "application/json", StringComparison.OrdinalIgnoreCase);
 
-    private static (JobRequest? Job, ProblemHttpResult? Problem) Parse(byte[] body)
+    private static (JsonElement? Body, ProblemHttpResult? Problem) Parse(byte[] body)
     {
         if (!System.Text.Unicode.Utf8.IsValid(body))
         {
@@ -76,8 +94,12 @@ internal static class SubmitRequestReader
         try
         {
             using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
-            var (job, errors) = JobRequestParser.Parse(document.RootElement.Clone());
-            return job is null ? (null, Problems.Validation(errors)) : (job, null);
+            var root = document.RootElement.Clone();
+
+            // Strings are checked here, while the error can still be a 400: a lone "\ud800" is valid
+            // JSON but no valid string.
+            CheckStrings(root);
+            return (root, null);
         }
         catch (JsonException e)
         {
@@ -90,8 +112,33 @@ internal static class SubmitRequestReader
         }
     }
 
+    private static void CheckStrings(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    CheckStrings(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    CheckStrings(item);
+                }
+
+                break;
+        }
+    }
+
     /// <summary>Reads at most <see cref="MaxBodyBytes"/>; null when the body is larger.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    private static async Task<byte[]?> ReadBytesAsync(HttpRequest request, CancellationToken ct)
     {
         if (request.ContentLength > MaxBodyBytes)
         {

@@ -8,6 +8,12 @@ public abstract record SubmitOutcome
     /// <summary>The job is durable in the queue (or was already, for a retried idempotent submit).</summary>
     public sealed record Accepted(JobCommand Job, bool Replayed) : SubmitOutcome;
 
+    /// <summary>Every job of a bulk submit is durable in its queue, in the order submitted.</summary>
+    public sealed record AcceptedAll(IReadOnlyList<Accepted> Jobs) : SubmitOutcome;
+
+    /// <summary>The tenant is over its submit rate; it may try again after <paramref name="RetryAfter"/>.</summary>
+    public sealed record RateLimited(TimeSpan RetryAfter) : SubmitOutcome;
+
     /// <summary>The request breaks the model's contract; nothing was stored.</summary>
     public sealed record Rejected(IReadOnlyDictionary<string, string[]> Errors) : SubmitOutcome;
 

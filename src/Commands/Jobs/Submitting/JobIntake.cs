@@ -1,0 +1,107 @@
+using CqrsInference.Commands.Models;
+using Microsoft.Extensions.Logging;
+
+namespace CqrsInference.Commands.Jobs.Submitting;
+
+/// <summary>
+/// How jobs are taken in, one or many: decide, admit, then make durable. The pure decision first
+/// for every job (nothing is stored unless every job is valid), then the tenant's rate, the queues'
+/// depth and the tenant's quota for all of them, the idempotency look-up, large inputs to the
+/// object store, and the queue publishes (pipelined: the jobs are durable once every one is
+/// acknowledged, and that is the 202).
+/// </summary>
+public sealed partial class JobIntake(
+    ModelCatalog catalog,
+    IJobQueue queue,
+    IIdempotencyRecords idempotency,
+    IAcceptedJobs acceptedJobs,
+    ISubmitAdmission admission,
+    IClaimCheck claimCheck,
+    SubmitOptions options,
+    ILogger<JobIntake> logger)
+{
+    public async Task<SubmitOutcome> SubmitAsync(IReadOnlyList<SubmitInferenceJob> commands, bool bulk, CancellationToken ct)
+    {
+        var decided = Decide(commands, bulk);
+        if (decided is not SubmitOutcome.AcceptedAll accepted)
+        {
+            return decided;
+        }
+
+        var tenant = commands[0].Tenant;
+        if (await admission.RefuseAsync(tenant, accepted.Jobs.Select(j => j.Job.Model).Distinct().ToList(), accepted.Jobs.Count, ct) is { } refused)
+        {
+            return refused;
+        }
+
+        var first = commands[0];
+        var recorded = first.IdempotencyKey is null
+            ? new Dictionary<Guid, string>()
+            : await idempotency.FindDigestsAsync(commands.Select(c => c.JobId).ToList(), tenant, ct);
+        if (recorded.Values.Any(digest => digest != first.RequestDigest))
+        {
+            return new SubmitOutcome.IdempotencyConflict(recorded.First(r => r.Value != first.RequestDigest).Key);
+        }
+
+        // A retried key: the jobs already recorded are answered as they were; the rest (a bulk
+        // submit cut short, say) are published now, and the queue's de-duplication window drops
+        // any that were published but not yet recorded.
+        using var activity = Telemetry.Source.StartActivity("jobs.submit", System.Diagnostics.ActivityKind.Producer);
+        activity?.SetTag(Telemetry.JobIdTag, first.JobId.ToString());
+        activity?.SetTag("cqrsi.jobs", commands.Count);
+        return new SubmitOutcome.AcceptedAll(await Task.WhenAll(accepted.Jobs.Select(j => recorded.ContainsKey(j.Job.JobId)
+            ? Task.FromResult(j with { Replayed = true })
+            : PublishAsync(j.Job, ct))));
+    }
+
+    /// <summary>Every job's decision; the first refusal of a single submit, or every job's errors (under <c>jobs[i]</c>) of a bulk one.</summary>
+    private SubmitOutcome Decide(IReadOnlyList<SubmitInferenceJob> commands, bool bulk)
+    {
+        var accepted = new List<SubmitOutcome.Accepted>(commands.Count);
+        var errors = new Dictionary<string, string[]>();
+        for (var i = 0; i < commands.Count; i++)
+        {
+            switch (SubmitDecision.Decide(catalog, commands[i], options))
+            {
+                case SubmitOutcome.Accepted ok:
+                    accepted.Add(ok);
+                    break;
+                case var refused when !bulk:
+                    return refused;
+                case SubmitOutcome.Rejected rejected:
+                    foreach (var (field, messages) in rejected.Errors)
+                    {
+                        errors[$"jobs[{i}].{field}"] = messages;
+                    }
+
+                    break;
+                case SubmitOutcome.UnknownModel unknown:
+                    errors[$"jobs[{i}].model"] = [$"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."];
+                    break;
+            }
+        }
+
+        return errors.Count > 0 ? new SubmitOutcome.Rejected(errors) : new SubmitOutcome.AcceptedAll(accepted);
+    }
+
+    /// <summary>Large inputs go to the object store first; the queued message carries their reference.</summary>
+    private async Task<SubmitOutcome.Accepted> PublishAsync(JobCommand decided, CancellationToken ct)
+    {
+        var (inline, reference) = await claimCheck.OffloadAsync(decided.Inputs, ct);
+        var job = decided with { Inputs = inline, InputsRef = reference };
+        var (duplicate, inputBytes) = await queue.PublishAsync(job, ct);
+        LogAccepted(logger, job.JobId, job.Model, job.Region, duplicate);
+        if (!duplicate)
+        {
+            Telemetry.JobsSubmitted.Add(1, new("model", job.Model), new("region", job.Region));
+        }
+
+        // The job is durable now; the recorder records its submission from the event log. Until
+        // then it reads as queued from the API's memory (docs/ARCHITECTURE.md).
+        acceptedJobs.Accepted(job.ToSubmitted(inputBytes));
+        return new SubmitOutcome.Accepted(job, Replayed: duplicate);
+    }
+
+    [LoggerMessage(LogLevel.Debug, "Job {JobId} accepted for {Model} in {Region} (duplicate: {Duplicate})")]
+    private static partial void LogAccepted(ILogger logger, Guid jobId, string model, string region, bool duplicate);
+}

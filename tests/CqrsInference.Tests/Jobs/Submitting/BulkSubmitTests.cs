@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CqrsInference.Messaging;
+using CqrsInference.Processors.Runtime;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Jobs.Submitting;
+
+public sealed class BulkSubmitTests(PipelineWithAllRoles pipeline) : IClassFixture<PipelineWithAllRoles>
+{
+    private readonly HttpClient _client = pipeline.Client;
+
+    [Fact]
+    public async Task Every_job_of_a_bulk_submit_is_accepted_in_order_and_runs()
+    {
+        float[][] xs = [[1, 2, 3, 4], [0, 0, 0, 1], [-1, 2, -3, 4], [9, 9, 9, 9], [0.5f, 0.25f, 0, 0]];
+
+        var (status, body) = await BulkAsync(Bulk(xs.Select(x => Scenarios.MlpJob(x))));
+
+        status.ShouldBe(HttpStatusCode.Accepted);
+        var jobs = body.GetProperty("jobs").EnumerateArray().ToList();
+        jobs.Count.ShouldBe(xs.Length);
+        jobs.ShouldAllBe(j => j.GetProperty("status").GetString() == "queued");
+        jobs.Select(j => j.GetProperty("id").GetGuid()).Distinct().Count().ShouldBe(xs.Length);
+        for (var i = 0; i < xs.Length; i++)
+        {
+            var done = await _client.WaitForStatusAsync(jobs[i].GetProperty("id").GetGuid(), "succeeded");
+            done.GetProperty("outputs")[0].Floats().ShouldBe(GeneratedModels.Mlp.Evaluate(xs[i]), tolerance: 1e-5f);
+        }
+    }
+
+    [Fact]
+    public async Task A_bulk_submit_with_faults_is_refused_naming_each_faulty_job_and_nothing_is_queued()
+    {
+        var before = await EventLogSizeAsync();
+
+        var (status, body) = await BulkAsync(Bulk([
+            Scenarios.MlpJob([1, 2, 3, 4]),
+            """{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,5],"data":[1,2,3,4,5]}]}""",
+            Scenarios.MlpJob([1, 2, 3, 4]),
+            """{"model":"no-such-model","inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}""",
+        ]));
+        var (malformed, malformedBody) = await BulkAsync(Bulk([
+            """{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}],"colour":"red"}""",
+            Scenarios.MlpJob([1, 2, 3, 4]),
+            """{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":"1,2,3,4"}]}""",
+        ]));
+
+        status.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        var errors = body.GetProperty("errors");
+        errors.EnumerateObject().Select(e => e.Name).Order().ShouldBe(["jobs[1].inputs[0].shape", "jobs[3].model"]);
+        errors.GetProperty("jobs[3].model")[0].GetString()!.ShouldContain("no-such-model");
+        // Faults of form are found before faults against the model, as for a single submit.
+        malformed.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        malformedBody.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order().ShouldBe(["jobs[0].colour", "jobs[2].inputs[0].data"]);
+        (await EventLogSizeAsync()).ShouldBe(before);
+    }
+
+    [Theory]
+    [InlineData("""[]""", "jobs")]
+    [InlineData("""{"jobs":{}}""", "jobs")]
+    [InlineData("""{"jobs":[]}""", "jobs")]
+    [InlineData("""{"jobs":[42]}""", "jobs[0]")]
+    [InlineData("""{"jobs":[null]}""", "jobs[0]")]
+    [InlineData("""{"job":[]}""", "jobs")]
+    public async Task A_bulk_body_of_the_wrong_shape_is_refused_with_the_field_named(string json, string field)
+    {
+        var (status, body) = await BulkAsync(json);
+
+        status.ShouldBeOneOf(HttpStatusCode.BadRequest, HttpStatusCode.UnprocessableEntity);
+        body.GetProperty("errors").EnumerateObject().ShouldContain(e => e.Name == field || e.Name.StartsWith(field + "."));
+    }
+
+    [Fact]
+    public async Task A_bulk_submit_of_more_than_1000_jobs_is_refused()
+    {
+        var (status, body) = await BulkAsync(Bulk(Enumerable.Repeat(Scenarios.MlpJob([1, 2, 3, 4]), 1001)));
+
+        status.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        body.GetProperty("errors").GetProperty("jobs")[0].GetString()!.ShouldContain("1 to 1000 jobs");
+    }
+
+    [Fact]
+    public async Task A_retried_bulk_submit_with_the_same_key_answers_the_same_jobs_once()
+    {
+        var key = Guid.NewGuid().ToString();
+        var json = Bulk([Scenarios.MlpJob([1, 1, 1, 1]), Scenarios.MlpJob([2, 2, 2, 2]), Scenarios.MlpJob([3, 3, 3, 3])]);
+
+        var (_, first) = await BulkAsync(json, key);
+        var ids = first.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ToList();
+        var (_, early) = await BulkAsync(json, key);
+        foreach (var id in ids)
+        {
+            await _client.WaitForStatusAsync(id, "succeeded");
+        }
+
+        var (status, late) = await BulkAsync(json, key);
+        var (conflict, _) = await BulkAsync(Bulk([Scenarios.MlpJob([4, 4, 4, 4])]), key);
+
+        early.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe(ids);
+        status.ShouldBe(HttpStatusCode.Accepted);
+        late.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe(ids);
+        conflict.ShouldBe(HttpStatusCode.Conflict);
+        foreach (var id in ids)
+        {
+            (await _client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}/events")).GetArrayLength().ShouldBe(2);
+        }
+    }
+
+    private static string Bulk(IEnumerable<string> jobs) => $$"""{"jobs":[{{string.Join(",", jobs)}}]}""";
+
+    private async Task<(HttpStatusCode Status, JsonElement Body)> BulkAsync(string json, string? idempotencyKey = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/jobs:bulk") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+
+        using var response = await _client.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
+    }
+
+    private async Task<long> EventLogSizeAsync()
+    {
+        var (nats, js) = await pipeline.ConnectAsync();
+        await using var _ = nats;
+        return await JobMessages.CountAsync(js, NatsTopology.EventsStream);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Commands.Models;
+using CqrsInference.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CqrsInference.Tests.Jobs.Submitting;
+
+/// <summary>The intake's rules with its ports faked: which jobs of a retried key are published again.</summary>
+public sealed class JobIntakeTests
+{
+    private static readonly ModelCatalog Catalog = ModelCatalog.Load(TestEnvironment.Manifest, TestEnvironment.ModelsDirectory);
+    private readonly FakeQueue _queue = new();
+    private readonly FakeIdempotency _recorded = new();
+
+    [Fact]
+    public async Task A_retried_bulk_key_publishes_only_the_jobs_not_yet_recorded()
+    {
+        var jobs = Commands(3, key: "k", digest: "d");
+        _recorded.Digests[jobs[0].JobId] = "d";
+
+        var outcome = await Intake().SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        var all = outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs;
+        all.Select(a => a.Job.JobId).ShouldBe(jobs.Select(j => j.JobId));
+        all.Select(a => a.Replayed).ShouldBe([true, false, false]);
+        _queue.Published.ShouldBe([jobs[1].JobId, jobs[2].JobId], ignoreOrder: true);
+    }
+
+    [Fact]
+    public async Task A_key_reused_for_another_request_is_a_conflict_and_publishes_nothing()
+    {
+        var jobs = Commands(3, key: "k", digest: "new");
+        _recorded.Digests[jobs[2].JobId] = "old";
+
+        var outcome = await Intake().SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.IdempotencyConflict>().ExistingJobId.ShouldBe(jobs[2].JobId);
+        _queue.Published.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Without_a_key_no_record_is_looked_up_and_every_job_is_published()
+    {
+        var jobs = Commands(2, key: null, digest: "d");
+
+        await Intake().SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        _recorded.Lookups.ShouldBe(0);
+        _queue.Published.Count.ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task An_admission_refusal_publishes_nothing()
+    {
+        var jobs = Commands(2, key: null, digest: "d");
+
+        var outcome = await Intake(new SubmitOutcome.RateLimited(TimeSpan.FromSeconds(3))).SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.RateLimited>();
+        _queue.Published.ShouldBeEmpty();
+    }
+
+    private JobIntake Intake(SubmitOutcome? refusal = null) => new(
+        Catalog, _queue, _recorded, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), new SubmitOptions(), NullLogger<JobIntake>.Instance);
+
+    private static List<SubmitInferenceJob> Commands(int count, string? key, string digest)
+    {
+        var x = new Tensor("x", "FP32", [1, 4], JsonSerializer.SerializeToElement(new[] { 1f, 2, 3, 4 }));
+        return Enumerable.Range(0, count)
+            .Select(_ => new SubmitInferenceJob(Guid.CreateVersion7(), "t", "mlp-test", null, null, [x], null, key, digest, DateTimeOffset.UtcNow))
+            .ToList();
+    }
+
+    private sealed class FakeQueue : IJobQueue
+    {
+        public ConcurrentBag<Guid> Published { get; } = [];
+
+        public Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
+        {
+            Published.Add(job.JobId);
+            return Task.FromResult((false, 100));
+        }
+    }
+
+    private sealed class FakeIdempotency : IIdempotencyRecords
+    {
+        public Dictionary<Guid, string> Digests { get; } = [];
+
+        public int Lookups { get; private set; }
+
+        public Task<IReadOnlyDictionary<Guid, string>> FindDigestsAsync(IReadOnlyList<Guid> jobIds, string tenant, CancellationToken ct)
+        {
+            Lookups++;
+            return Task.FromResult<IReadOnlyDictionary<Guid, string>>(Digests.Where(d => jobIds.Contains(d.Key)).ToDictionary());
+        }
+    }
+
+    private sealed class NoMemory : IAcceptedJobs
+    {
+        public void Accepted(V1.JobSubmitted submitted)
+        {
+        }
+    }
+
+    private sealed class FixedAdmission(SubmitOutcome? refusal) : ISubmitAdmission
+    {
+        public Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct) => Task.FromResult(refusal);
+    }
+
+    private sealed class NoClaimCheck : IClaimCheck
+    {
+        public Task<(IReadOnlyList<Tensor> Inline, BlobRef? Ref)> OffloadAsync(IReadOnlyList<Tensor> tensors, CancellationToken ct) =>
+            Task.FromResult<(IReadOnlyList<Tensor>, BlobRef?)>((tensors, null));
+
+        public Task<IReadOnlyList<Tensor>> LoadAsync(BlobRef blob, CancellationToken ct) => throw new NotSupportedException();
+    }
+}
