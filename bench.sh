@@ -8,6 +8,9 @@
 #   ./bench.sh overflow [inference ms] [baseline jobs/s] [burst s]
 #                                           two regions, a 10x burst in one: queue wait with overflow off vs on
 #   ./bench.sh edge [items] [outage_s]      an edge site (leaf node, domain bench1): raw vs event bytes, backlog drain after an outage
+#   ./bench.sh recorder [events]            the recorders alone on a pre-filled log vs a raw Marten bulk append, same run (issue 14)
+#   ./bench.sh soak [seconds] [rate]        open-loop load at a fixed rate, per 5-second window: accepted, recorded, read-model lag, p50/p99
+#   ./bench.sh bulk [jobs] [per request]    single submits vs bulk submits of the same jobs, alternating, same run
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -44,16 +44,16 @@ internal static class OverflowBench
         Console.WriteLine();
         Console.WriteLine("| metric | overflow off | overflow on | on / off |");
         Console.WriteLine("|---|---|---|---|");
-        Row("east (bursting) queue wait p50", P(off.East, 50), P(on.East, 50), "ms");
-        Row("east (bursting) queue wait p99", P(off.East, 99), P(on.East, 99), "ms");
-        Row("west (quiet) own jobs' queue wait p50", P(off.West, 50), P(on.West, 50), "ms");
-        Row("west (quiet) own jobs' queue wait p99", P(off.West, 99), P(on.West, 99), "ms");
+        Row("east (bursting) queue wait p50", Measures.Percentile(off.East, 50), Measures.Percentile(on.East, 50), "ms");
+        Row("east (bursting) queue wait p99", Measures.Percentile(off.East, 99), Measures.Percentile(on.East, 99), "ms");
+        Row("west (quiet) own jobs' queue wait p50", Measures.Percentile(off.West, 50), Measures.Percentile(on.West, 50), "ms");
+        Row("west (quiet) own jobs' queue wait p99", Measures.Percentile(off.West, 99), Measures.Percentile(on.West, 99), "ms");
         Row("west processors idle while east was behind", 100 * off.WestIdle, 100 * on.WestIdle, "%");
         Row("east was behind for", off.Behind.TotalSeconds, on.Behind.TotalSeconds, "s");
         Console.WriteLine($"| east jobs run in west (overflowed) | {off.Overflowed} | {on.Overflowed} | |");
         Console.WriteLine($"| jobs (east / west) | {off.East.Count} / {off.West.Count} | {on.East.Count} / {on.West.Count} | |");
         Console.WriteLine();
-        Console.WriteLine($"p99 queue wait in the bursting region: {P(off.East, 99) / Math.Max(0.001, P(on.East, 99)):F1}x lower with overflow (goal: at least 3x)");
+        Console.WriteLine($"p99 queue wait in the bursting region: {Measures.Percentile(off.East, 99) / Math.Max(0.001, Measures.Percentile(on.East, 99)):F1}x lower with overflow (goal: at least 3x)");
         return 0;
 
         static void Row(string name, double off, double on, string unit) =>
@@ -212,15 +212,4 @@ internal static class OverflowBench
         id, "bench", "mlp-test", "1", region, "interactive", DateTimeOffset.UtcNow, "bench",
         [new Tensor("x", "FP32", [1, 4], JsonSerializer.SerializeToElement(new[] { 1f, 2f, 3f, 4f }))],
         new Dictionary<string, string> { ["cqrsi-test-fault"] = $"sleep:{inferenceMs}" });
-
-    private static double P(List<double> values, double percentile)
-    {
-        if (values.Count == 0)
-        {
-            return 0;
-        }
-
-        var sorted = values.Order().ToList();
-        return sorted[(int)Math.Clamp(Math.Ceiling(percentile / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
-    }
 }

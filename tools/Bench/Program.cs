@@ -16,6 +16,9 @@ using NATS.Net;
 //   load [jobs] [concurrency]     inline baseline vs the pipeline (closed and open loop), mlp-test and PP-OCRv4
 //   overflow [inference ms] [baseline jobs/s] [burst s]   two regions, a 10x burst in one, overflow off vs on
 //   edge [items] [outage seconds] an edge site: raw bytes in vs event bytes out; backlog drain after an outage
+//   recorder [events]             the recorders alone on a pre-filled log, next to a raw Marten bulk append
+//   soak [seconds] [rate]         open-loop load at a fixed rate, per 5-second window
+//   bulk [jobs] [per request]     single submits vs bulk submits of the same jobs
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -36,6 +39,9 @@ return scenario switch
     "load" => await LoadBench.RunAsync(settings, Arg(1, 3000), Arg(2, 32)),
     "overflow" => await OverflowBench.RunAsync(settings, Arg(1, 50), Arg(2, 10), Arg(3, 4)),
     "edge" => await EdgeBench.RunAsync(settings, Arg(1, 200), Arg(2, 30)),
+    "recorder" => await RecorderBench.RunAsync(settings, Arg(1, 100_000)),
+    "soak" => await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500)),
+    "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
     _ => Usage(),
 };
 
@@ -43,7 +49,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request]");
     return 2;
 }
 
@@ -79,8 +85,8 @@ static async Task<int> EndToEndAsync(BenchSettings settings, int jobs, int concu
     Console.WriteLine("|---|---|");
     Console.WriteLine($"| jobs | {jobs} |");
     Console.WriteLine($"| throughput submitted→succeeded | {jobs / run.Wall.TotalSeconds:F0} jobs/s |");
-    Console.WriteLine($"| submit (202) latency p50 / p99 | {P(run.Submit, 50):F1} / {P(run.Submit, 99):F1} ms |");
-    Console.WriteLine($"| submit→succeeded latency p50 / p99 | {P(run.EndToEnd, 50):F1} / {P(run.EndToEnd, 99):F1} ms |");
+    Console.WriteLine($"| submit (202) latency p50 / p99 | {Measures.Percentile(run.Submit, 50):F1} / {Measures.Percentile(run.Submit, 99):F1} ms |");
+    Console.WriteLine($"| submit→succeeded latency p50 / p99 | {Measures.Percentile(run.EndToEnd, 50):F1} / {Measures.Percentile(run.EndToEnd, 99):F1} ms |");
     Console.WriteLine($"| last job readable as succeeded after its event | {visibleAfter.TotalMilliseconds:F0} ms |");
     return 0;
 }
@@ -102,7 +108,7 @@ static async Task<int> OcrBatchingAsync(BenchSettings settings, int jobs)
         var ids = new List<Guid>();
         for (var i = 0; i < jobs; i++)
         {
-            ids.Add(await SubmitAsync(http, body));
+            ids.Add(await Measures.SubmitAsync(http, body));
         }
 
         var watch = Stopwatch.StartNew();
@@ -173,13 +179,6 @@ static async Task<int> ReplayAsync(BenchSettings settings, int jobs)
     return 0;
 }
 
-static async Task<Guid> SubmitAsync(HttpClient http, string body)
-{
-    using var response = await http.PostAsync("/v1/jobs", new StringContent(body, Encoding.UTF8, "application/json"));
-    response.EnsureSuccessStatusCode();
-    return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
-}
-
 static async Task<(List<Guid> Ids, List<double> Submit, List<double> EndToEnd, TimeSpan Wall)> RunClosedLoopAsync(
     HttpClient http, CompletionWatcher completions, int jobs, int concurrency)
 {
@@ -193,9 +192,9 @@ static async Task<(List<Guid> Ids, List<double> Submit, List<double> EndToEnd, T
         int i;
         while ((i = Interlocked.Increment(ref next)) < jobs)
         {
-            var body = $$"""{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[{{i % 10}},1,2,3]}]}""";
+            var body = Measures.MlpBody(i);
             submitted[i] = Stopwatch.GetTimestamp();
-            ids[i] = await SubmitAsync(http, body);
+            ids[i] = await Measures.SubmitAsync(http, body);
             submitMs[i] = Stopwatch.GetElapsedTime(submitted[i]).TotalMilliseconds;
         }
     });
@@ -206,12 +205,6 @@ static async Task<(List<Guid> Ids, List<double> Submit, List<double> EndToEnd, T
     return (ids.ToList(), submitMs.ToList(), endToEnd, wall.Elapsed);
 }
 
-static double P(List<double> values, int percentile)
-{
-    var sorted = values.Order().ToList();
-    return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
-}
-
 /// <summary>Watches the results stream's subjects (core NATS) for terminal events of the benchmark's jobs.</summary>
 internal sealed class CompletionWatcher(NatsClient nats, string subject)
 {
@@ -219,6 +212,13 @@ internal sealed class CompletionWatcher(NatsClient nats, string subject)
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, double> _queueWait = new();
 
     public double QueueWaitOf(Guid id) => _queueWait.GetValueOrDefault(id, double.NaN);
+
+    private Ending? _latest;
+
+    /// <summary>The job whose ending was seen last, and when (a <see cref="Stopwatch"/> timestamp).</summary>
+    public Ending? Latest => Volatile.Read(ref _latest);
+
+    public bool IsDone(Guid id) => _done.ContainsKey(id);
 
     public async Task StartAsync()
     {
@@ -239,7 +239,9 @@ internal sealed class CompletionWatcher(NatsClient nats, string subject)
                 {
                     using var document = JsonDocument.Parse(msg.Data);
                     var jobId = document.RootElement.GetProperty("jobId").GetGuid();
-                    _done.TryAdd(jobId, Stopwatch.GetTimestamp());
+                    var at = Stopwatch.GetTimestamp();
+                    _done.TryAdd(jobId, at);
+                    Volatile.Write(ref _latest, new Ending(jobId, at));
 
                     // A short run carries its start on its ending.
                     if (document.RootElement.TryGetProperty("start", out var start) && start.ValueKind == JsonValueKind.Object)
@@ -270,3 +272,5 @@ internal sealed class CompletionWatcher(NatsClient nats, string subject)
         }
     }
 }
+
+internal sealed record Ending(Guid Id, long At);
