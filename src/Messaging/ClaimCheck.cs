@@ -33,6 +33,12 @@ public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options) : I
     /// <summary>The tensors themselves, or a reference to them when they are over the threshold.</summary>
     public async Task<(IReadOnlyList<Tensor> Inline, BlobRef? Ref)> OffloadAsync(IReadOnlyList<Tensor> tensors, CancellationToken ct)
     {
+        if (AtMost(tensors) <= options.ThresholdBytes)
+        {
+            // Small for certain: not serialized just to be measured.
+            return (tensors, null);
+        }
+
         var bytes = JsonSerializer.SerializeToUtf8Bytes(tensors.ToList(), Commands.WireJson.Default.ListTensor);
         if (bytes.Length <= options.ThresholdBytes)
         {
@@ -43,6 +49,23 @@ public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options) : I
         var store = await StoreAsync(ct);
         await store.PutAsync(sha256, bytes, ct);
         return ([], new BlobRef(Bucket, sha256, sha256, bytes.Length));
+    }
+
+    /// <summary>
+    /// An upper bound of the tensors' serialized size without serializing them: each one's data as
+    /// received, three times over (the writer may escape a character of two bytes as six), plus its
+    /// name, datatype and shape.
+    /// </summary>
+    private static long AtMost(IReadOnlyList<Tensor> tensors)
+    {
+        long bound = 2;
+        foreach (var tensor in tensors)
+        {
+            bound += 3L * System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(tensor.Data).Length
+                + 6L * (tensor.Name.Length + tensor.Datatype.Length) + (21L * tensor.Shape.Length) + 64;
+        }
+
+        return bound;
     }
 
     /// <summary>Reads the tensors a reference names; <see cref="InvalidDataException"/> if the blob is not what was stored.</summary>

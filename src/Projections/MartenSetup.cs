@@ -43,7 +43,12 @@ public static class MartenSetup
 
         services.AddSingleton(configuration.GetSection("Analytics").Get<AnalyticsOptions>() ?? new AnalyticsOptions());
         services.AddSingleton<IIdempotencyRecords, JobStatusIdempotency>();
-        services.AddSingleton(new RecorderOptions { ConnectionString = connectionString, Schema = schema });
+        services.AddSingleton(sp => new RecorderOptions
+        {
+            ConnectionString = connectionString,
+            Schema = schema,
+            DuplicateWindow = sp.GetService<Messaging.TopologyOptions>()?.DuplicateWindow ?? TimeSpan.FromMinutes(10),
+        });
         services.AddSingleton(new AuditOptions { ConnectionString = connectionString, Schema = schema });
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<AuditFeed>();

@@ -19,6 +19,12 @@ public sealed class RecorderOptions
     /// <summary>How long a recorder waits for deliveries before it checks that none was lost at the tail.</summary>
     public TimeSpan IdleCheck { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The event log's duplicate window (<c>Topology:DuplicateWindow</c>): a submission with a random
+    /// id younger than this is in the log once, so its stream needs no look-up.
+    /// </summary>
+    public TimeSpan DuplicateWindow { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Jobs not yet ended whose stream state a partition's recorder keeps in memory, at most.</summary>
     public int CachedJobs { get; set; } = 100_000;
 }

@@ -35,9 +35,10 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
         }
 
         await using var transaction = await connection.BeginTransactionAsync(ct);
+        var recorded = await RecordedAsync(connection, transaction, processorEvents, ct);
         await using (var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction, shouldAutoCommit: false)))
         {
-            foreach (var e in processorEvents)
+            foreach (var e in processorEvents.Where(e => !recorded.Contains(e.EventId)))
             {
                 var wrapper = session.Events.BuildEvent(e.Event);
                 wrapper.Id = e.EventId;
@@ -50,6 +51,24 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
         await using var batch = Batch(connection, transaction, plan, checkpoint);
         await batch.ExecuteNonQueryAsync(ct);
         await transaction.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// Which of the processors' events are recorded already (read again from a checkpoint moved back,
+    /// say): their ids are unique, so appending one again would fail the whole run.
+    /// </summary>
+    private async Task<HashSet<Guid>> RecordedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<LogEvent> events, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand($"select id from {schema}.mt_events where id = any($1)", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray() });
+        var recorded = new HashSet<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            recorded.Add(reader.GetGuid(0));
+        }
+
+        return recorded;
     }
 
     private NpgsqlBatch Batch(NpgsqlConnection connection, NpgsqlTransaction? transaction, RecordingPlan plan, RecorderCheckpoint checkpoint)

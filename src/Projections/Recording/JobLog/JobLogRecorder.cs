@@ -25,6 +25,8 @@ internal sealed partial class JobLogRecorder : LogRecorder
     private readonly ILogger _logger;
     private readonly WebhookQueue _webhooks;
     private int _orphanRetries;
+    private readonly TimeSpan _duplicateWindow;
+    private bool _lookUpEveryStream;
 
     public JobLogRecorder(INatsJSContext js, IDocumentStore store, NpgsqlDataSource db, RecorderOptions options, int partition, ILogger<JobLogRecorder> logger)
         : base(js, store, options, SourceOf(partition), logger)
@@ -34,6 +36,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
         _streams = new JobStreams(store, db, options.Schema, options.CachedJobs);
         _tables = new EventTables(store, db, options.Schema);
         _logger = logger;
+        _duplicateWindow = options.DuplicateWindow / 2;
     }
 
     public int Partition { get; }
@@ -48,7 +51,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
     {
         var decoded = LogEventDecoder.DecodeAll(run, spans, _logger);
         var jobEvents = decoded.Where(d => d.IsJobEvent).ToList();
-        var known = await _streams.FindAsync(jobEvents.Select(e => e.StreamId).ToHashSet(), ct);
+        var known = await _streams.FindAsync(jobEvents.Select(e => e.StreamId).ToHashSet(), SurelyNew(jobEvents), ct);
         var plan = RecordingPlan.Make(jobEvents, known);
         ThrowOnOrphans(plan);
 
@@ -59,16 +62,35 @@ internal sealed partial class JobLogRecorder : LogRecorder
         {
             await _tables.WriteAsync(plan, decoded.Where(d => !d.IsJobEvent).ToList(), last, ct);
         }
-        catch
+        catch (Exception e)
         {
-            // What is remembered may now differ from what is stored: read it again.
+            // What is remembered may now differ from what is stored: read it again. A stream that
+            // exists after all (the checkpoint was moved back by hand, say): look every one up.
             _streams.Clear();
+            _lookUpEveryStream |= (e as PostgresException ?? e.InnerException as PostgresException) is { SqlState: PostgresErrorCodes.UniqueViolation };
             throw;
         }
 
+        _lookUpEveryStream = false;
         _streams.Remember(plan.Touched);
         LogDropped(plan);
         return plan.Appended.Count + decoded.Count(d => !d.IsJobEvent);
+    }
+
+    /// <summary>
+    /// The jobs whose streams cannot exist yet, so need no look-up: submitted in this run with an id
+    /// the API drew at random (UUIDv7), within half the log's duplicate window of their submission. Such a
+    /// submission is in the log once (a second publish inside the window is dropped by JetStream),
+    /// and the checkpoint, written with the events, says it was not recorded before. An id derived
+    /// from an Idempotency-Key (version 5) may come back after the window, so it is looked up.
+    /// </summary>
+    private HashSet<Guid> SurelyNew(List<LogEvent> jobEvents)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return _lookUpEveryStream
+            ? []
+            : jobEvents.Where(e => e.Event is V1.JobSubmitted s && s.JobId.Version == 7 && now - s.SubmittedAt < _duplicateWindow)
+                .Select(e => e.StreamId).ToHashSet();
     }
 
     /// <summary>

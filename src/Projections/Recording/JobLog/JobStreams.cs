@@ -24,8 +24,11 @@ internal sealed class JobStreams(IDocumentStore store, NpgsqlDataSource db, stri
         _order.Clear();
     }
 
-    /// <summary>The streams of <paramref name="jobs"/> that exist: from memory, the rest from PostgreSQL in one query.</summary>
-    public async Task<Dictionary<Guid, JobStream>> FindAsync(IReadOnlyCollection<Guid> jobs, CancellationToken ct)
+    /// <summary>
+    /// The streams of <paramref name="jobs"/> that exist: from memory, the rest from PostgreSQL in one
+    /// query, except the jobs <paramref name="surelyNew"/> (whose streams cannot exist yet).
+    /// </summary>
+    public async Task<Dictionary<Guid, JobStream>> FindAsync(IReadOnlyCollection<Guid> jobs, IReadOnlySet<Guid> surelyNew, CancellationToken ct)
     {
         var found = new Dictionary<Guid, JobStream>(jobs.Count);
         var missing = new List<Guid>();
@@ -35,7 +38,7 @@ internal sealed class JobStreams(IDocumentStore store, NpgsqlDataSource db, stri
             {
                 found[job] = stream;
             }
-            else
+            else if (!surelyNew.Contains(job))
             {
                 missing.Add(job);
             }
