@@ -43,11 +43,14 @@ public static class MartenSetup
 
         services.AddSingleton(configuration.GetSection("Analytics").Get<AnalyticsOptions>() ?? new AnalyticsOptions());
         services.AddSingleton<IIdempotencyRecords, JobStatusIdempotency>();
-        services.AddSingleton(sp => new RecorderOptions
+        services.AddSingleton(sp =>
         {
-            ConnectionString = connectionString,
-            Schema = schema,
-            DuplicateWindow = sp.GetService<Messaging.TopologyOptions>()?.DuplicateWindow ?? TimeSpan.FromMinutes(10),
+            // Recorder:BatchSize, Recorder:CachedJobs, … may be tuned; where it records is the host's.
+            var recorder = configuration.GetSection("Recorder").Get<RecorderOptions>() ?? new RecorderOptions();
+            recorder.ConnectionString = connectionString;
+            recorder.Schema = schema;
+            recorder.DuplicateWindow = sp.GetService<Messaging.TopologyOptions>()?.DuplicateWindow ?? recorder.DuplicateWindow;
+            return recorder;
         });
         services.AddSingleton(new AuditOptions { ConnectionString = connectionString, Schema = schema });
         services.AddSingleton<AuditVerifier>();

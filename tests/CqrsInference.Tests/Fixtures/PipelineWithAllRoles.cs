@@ -61,3 +61,9 @@ public sealed class PipelineWithoutProcessors : PipelineWithAllRoles
 {
     protected override string Roles => "api,projections";
 }
+
+/// <summary>The API and a processor in the host; the recorders run in child processes the test starts and kills.</summary>
+public sealed class PipelineWithRecordersOutside : PipelineWithAllRoles
+{
+    protected override string Roles => "api,processor";
+}

@@ -14,7 +14,13 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly TaskCompletionSource _serving = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private ProcessorProcess(Process process) => _process = process;
+    private readonly string _readyMarker;
+
+    private ProcessorProcess(Process process, string readyMarker)
+    {
+        _process = process;
+        _readyMarker = readyMarker;
+    }
 
     public int Pid => _process.Id;
 
@@ -33,7 +39,8 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static async Task<ProcessorProcess> StartAsync(string natsUrl, string workerId, IReadOnlyDictionary<string, string> settings)
+    /// <summary>Starts the application with role processor (or the roles <c>Cqrsi:Roles</c> in <paramref name="settings"/> names) and waits for <paramref name="readyMarker"/> in its log.</summary>
+    public static async Task<ProcessorProcess> StartAsync(string natsUrl, string workerId, IReadOnlyDictionary<string, string> settings, string readyMarker = "Serving")
     {
         var info = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, "CqrsInference.Api.dll"))
         {
@@ -64,7 +71,7 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
             info.Environment[key] = value;
         }
 
-        var process = new ProcessorProcess(Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start"));
+        var process = new ProcessorProcess(Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start"), readyMarker);
         process._process.OutputDataReceived += (_, e) => process.Append(e.Data);
         process._process.ErrorDataReceived += (_, e) => process.Append(e.Data);
         process._process.BeginOutputReadLine();
@@ -72,7 +79,7 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
         var ready = await Task.WhenAny(process._serving.Task, process._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
         if (ready != process._serving.Task)
         {
-            throw new InvalidOperationException($"Processor {workerId} did not start serving:\n{process.Output}");
+            throw new InvalidOperationException($"Process {workerId} did not log '{readyMarker}':\n{process.Output}");
         }
 
         return process;
@@ -113,7 +120,7 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
             _output.AppendLine(line);
         }
 
-        if (line.Contains("Serving", StringComparison.Ordinal))
+        if (line.Contains(_readyMarker, StringComparison.Ordinal))
         {
             _serving.TrySetResult();
         }

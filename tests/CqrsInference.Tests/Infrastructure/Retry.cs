@@ -3,7 +3,7 @@ namespace CqrsInference.Tests.Infrastructure;
 /// <summary>Waits for a condition, not for a time.</summary>
 public static class Retry
 {
-    public static async Task<T> Until<T>(string reason, Func<Task<T>> probe, Func<T, bool> condition, TimeSpan? timeout = null)
+    public static async Task<T> Until<T>(string reason, Func<Task<T>> probe, Func<T, bool> condition, TimeSpan? timeout = null, TimeSpan? pollEvery = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
         var last = default(T);
@@ -17,7 +17,7 @@ public static class Retry
 
             try
             {
-                await Task.Delay(50, cts.Token);
+                await Task.Delay(pollEvery ?? TimeSpan.FromMilliseconds(50), cts.Token);
             }
             catch (OperationCanceledException)
             {

@@ -1,0 +1,105 @@
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Projections.JobStatus;
+using CqrsInference.Projections.Recording.JobLog;
+
+namespace CqrsInference.Tests.Recording;
+
+/// <summary>The recorder's rules for a run of the job log, without I/O.</summary>
+public sealed class RecordingPlanTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+    private ulong _sequence;
+
+    [Fact]
+    public void A_submission_and_its_ending_in_one_run_start_the_stream_at_versions_1_and_2()
+    {
+        var job = Guid.CreateVersion7();
+
+        var plan = RecordingPlan.Make([Submitted(job), Succeeded(job)], new Dictionary<Guid, JobStream>());
+
+        plan.Started.ShouldBe([job]);
+        plan.Appended.Select(a => a.Version).ShouldBe([1L, 2L]);
+        plan.Touched[job].Status.Status.ShouldBe(JobStatuses.Succeeded);
+        plan.Ended.Select(e => e.JobId).ShouldBe([job]);
+        plan.Dropped.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void An_event_recorded_before_is_dropped_as_a_duplicate_and_the_version_continues_from_the_store()
+    {
+        var job = Guid.CreateVersion7();
+        var submitted = Submitted(job);
+        var started = Started(job);
+        var known = new Dictionary<Guid, JobStream> { [job] = Stream(submitted, started) };
+
+        var plan = RecordingPlan.Make([submitted, started, Succeeded(job)], known);
+
+        plan.Dropped.Select(d => d.Why).ShouldBe([DropReason.Duplicate, DropReason.Duplicate]);
+        plan.Started.ShouldBeEmpty();
+        plan.Appended.Single().Version.ShouldBe(3L);
+    }
+
+    [Fact]
+    public void After_a_job_ended_its_later_events_are_dropped_and_the_first_ending_stands()
+    {
+        var job = Guid.CreateVersion7();
+
+        var plan = RecordingPlan.Make([Submitted(job), Cancelled(job), Succeeded(job)], new Dictionary<Guid, JobStream>());
+
+        plan.Touched[job].Status.Status.ShouldBe(JobStatuses.Cancelled);
+        plan.Dropped.Single().Why.ShouldBe(DropReason.AfterEnd);
+        plan.Ended.Single().Event.ShouldBeOfType<V1.JobCancelled>();
+    }
+
+    [Fact]
+    public void An_event_of_a_job_without_a_recorded_submission_is_an_orphan()
+    {
+        var plan = RecordingPlan.Make([Succeeded(Guid.CreateVersion7())], new Dictionary<Guid, JobStream>());
+
+        plan.Dropped.Single().Why.ShouldBe(DropReason.Orphan);
+        plan.Appended.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Jobs_interleaved_in_a_run_keep_their_own_versions_in_log_order()
+    {
+        var (a, b) = (Guid.CreateVersion7(), Guid.CreateVersion7());
+
+        var plan = RecordingPlan.Make([Submitted(a), Submitted(b), Started(b), Started(a), Succeeded(a)], new Dictionary<Guid, JobStream>());
+
+        plan.Appended.Select(e => (e.StreamId, e.Version)).ShouldBe([(a, 1L), (b, 1L), (b, 2L), (a, 2L), (a, 3L)]);
+        plan.Touched[b].Status.Status.ShouldBe(JobStatuses.Running);
+    }
+
+    [Fact]
+    public void A_second_submission_of_a_job_is_a_duplicate_even_within_one_run()
+    {
+        var job = Guid.CreateVersion7();
+
+        var plan = RecordingPlan.Make([Submitted(job), Submitted(job)], new Dictionary<Guid, JobStream>());
+
+        plan.Started.ShouldBe([job]);
+        plan.Dropped.Single().Why.ShouldBe(DropReason.Duplicate);
+    }
+
+    private LogEvent Submitted(Guid job) => Log(job, new V1.JobSubmitted(job, "acme", "mlp-test", "1", "local", "interactive", Now, "digest", 10, null));
+
+    private LogEvent Started(Guid job) => Log(job, new V1.JobStarted(job, 1, "w", "cpu", Now.AddMilliseconds(5), 5));
+
+    private LogEvent Succeeded(Guid job) => Log(job, new V1.JobSucceeded(job, 1, "w", "cpu", Now.AddMilliseconds(9), 4, 1, []));
+
+    private LogEvent Cancelled(Guid job) => Log(job, new V1.JobCancelled(job, Now.AddMilliseconds(1), "test"));
+
+    private LogEvent Log(Guid job, object @event) => new(job, JobLifecycle.EventId(@event), @event, ++_sequence);
+
+    private static JobStream Stream(params LogEvent[] recorded)
+    {
+        var status = JobStatusProjection.Create((V1.JobSubmitted)recorded[0].Event);
+        foreach (var e in recorded.Skip(1))
+        {
+            status = JobStatusProjection.Evolve(status, e.Event)!;
+        }
+
+        return new JobStream(recorded.Length, status, recorded.Select(e => e.EventId).ToHashSet());
+    }
+}
