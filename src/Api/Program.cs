@@ -19,12 +19,21 @@ builder.AddServiceDefaults();
 builder.AddCqrsInferenceRoles();
 
 var app = builder.Build();
+var api = app.Services.GetRequiredService<Roles>().Api;
+app.UseDefaultMiddleware();
+if (api)
+{
+    // The dashboard's page and scripts are public; its data comes from the API with a key.
+    app.UseDashboardFiles();
+}
+
+app.UseAuthentication();
+app.UseAuthorization();
 app.MapDefaultEndpoints();
 app.MapMetrics();
-if (app.Services.GetRequiredService<Roles>().Api)
+if (api)
 {
     app.MapApiDocumentation();
-    app.UseApiAuthentication();
     app.MapJobsApi();
     app.MapModelsApi();
     app.MapAdminApi();

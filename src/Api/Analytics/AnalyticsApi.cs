@@ -31,22 +31,27 @@ internal static class AnalyticsApi
 
     public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder app)
     {
-        var analytics = app.MapGroup("/v1/analytics").WithTags("Analytics").RequireRole(ApiRoles.Analyst, ApiRoles.Admin);
+        var analytics = app.MapGroup("/v1/analytics").WithTags("Analytics");
         analytics.MapGet("/usage", UsageAsync).WithName("Usage")
             .WithSummary("Jobs, device time, cost and latency percentiles per hour or day, grouped by model, region, tenant and/or device class")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), groupBy=model,region,tenant,device (default model), bucket=hour|day. "
                 + "Cost = busy seconds × Analytics:PricePerHour[device] / 3600. Percentiles are histogram bucket upper bounds (25% resolution). "
-                + "An analyst sees its own tenant; an admin sees all.");
+                + "An analyst sees its own tenant; the platform operator sees all.")
+            .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/utilization", UtilizationAsync).WithName("Utilization")
-            .WithSummary("Processor online, slot and busy seconds and busy % per hour or day, grouped by worker, region or device class");
+            .WithSummary("Processor online, slot and busy seconds and busy % per hour or day, grouped by worker, region or device class (the platform operator's)")
+            .RequirePolicy(ApiPolicies.Operator);
         analytics.MapGet("/processors", async (IQuerySession session, CancellationToken ct) =>
                 Results.Ok(await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct)))
             .WithName("Processors")
-            .WithSummary("Every processor seen: region, device class, slots, online or not (and why not), first and last sign of life");
+            .WithSummary("Every processor seen: region, device class, slots, online or not (and why not), first and last sign of life (the platform operator's)")
+            .RequirePolicy(ApiPolicies.Operator);
         analytics.MapGet("/queues", QueuesAsync).WithName("Queues")
-            .WithSummary("Jobs in each model's queue per region: waiting, and delivered but not yet acknowledged (in flight)");
+            .WithSummary("Jobs in each model's queue per region: waiting, and delivered but not yet acknowledged (in flight); an analyst sees its own tenant's queues")
+            .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/lag", LagAsync).WithName("ProjectionLag")
-            .WithSummary("How far each roll-up is behind the event log");
+            .WithSummary("How far each roll-up is behind the event log (the platform operator's)")
+            .RequirePolicy(ApiPolicies.Operator);
         analytics.MapEdgeAnalytics();
         return app;
     }
@@ -62,7 +67,7 @@ internal static class AnalyticsApi
         }
 
         var query = session.Query<UsageBucket>().Where(u => u.Hour >= range.From && u.Hour < range.To);
-        if (!caller.Has(ApiRoles.Admin))
+        if (!caller.IsOperator)
         {
             query = query.Where(u => u.Tenant == caller.Tenant);
         }
@@ -128,11 +133,12 @@ internal static class AnalyticsApi
     /// <summary>A model's queues in one region: jobs waiting (all, interactive, batch), in flight, and how many tenants have jobs waiting.</summary>
     public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight, long InteractiveWaiting = 0, long BatchWaiting = 0, int TenantsWaiting = 0);
 
-    public static async Task<IResult> QueuesAsync(Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
+    public static async Task<IResult> QueuesAsync(ApiCaller caller, Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
     {
         // Every queue (region × priority × tenant) of a model has its own consumer, which counts
-        // the jobs waiting and those delivered to processors and not yet acknowledged.
-        var states = await queues.ListAsync(model: null, ct);
+        // the jobs waiting and those delivered to processors and not yet acknowledged. A tenant's
+        // analyst sees its own queues only.
+        var states = (await queues.ListAsync(model: null, ct)).Where(q => caller.IsOperator || q.Queue.Tenant == caller.Tenant).ToList();
         var rows = new List<QueueDepth>();
         foreach (var model in catalog.All.OrderBy(m => m.Name, StringComparer.Ordinal))
         {

@@ -1,3 +1,4 @@
+using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
 using Marten;
 
@@ -15,16 +16,23 @@ internal static class EdgeAnalyticsApi
         analytics.MapGet("/edge", EdgeAsync).WithName("EdgeActivity")
             .WithSummary("Per edge site and hour or day: raw items processed, speech found, text read, raw bytes kept at the site vs event bytes sent, busy and online seconds")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), bucket=hour|day, site (optional). rawToEventRatio = rawBytes / eventBytes; "
-                + "busyPercent = busySeconds / onlineSeconds.");
-        analytics.MapGet("/edge/sites", async (IQuerySession session, CancellationToken ct) =>
-                Results.Ok(await session.Query<EdgeSiteStatus>().OrderBy(s => s.Site).ToListAsync(ct)))
+                + "busyPercent = busySeconds / onlineSeconds. An analyst sees its own tenant's sites.")
+            .RequirePolicy(ApiPolicies.Analyst);
+        analytics.MapGet("/edge/sites", async (Security.ApiCaller caller, Messaging.EdgeOptions edge, IQuerySession session, CancellationToken ct) =>
+                Results.Ok((await session.Query<EdgeSiteStatus>().OrderBy(s => s.Site).ToListAsync(ct)).Where(s => Sees(caller, edge, s.Site))))
             .WithName("EdgeSites")
-            .WithSummary("Every edge site the core has heard from: first and last event, totals, and the backlog it last reported");
+            .WithSummary("Every edge site the core has heard from: first and last event, totals, and the backlog it last reported; an analyst sees its own tenant's sites")
+            .RequirePolicy(ApiPolicies.Analyst);
         return analytics;
     }
 
+    /// <summary>A tenant's analyst sees the sites configured for its tenant (Edge:Sites); the operator sees every site.</summary>
+    private static bool Sees(Security.ApiCaller caller, Messaging.EdgeOptions edge, string site) =>
+        caller.IsOperator || edge.Sites.Any(s => s.Name == site && s.Tenant == caller.Tenant);
+
     public static async Task<IResult> EdgeAsync(
-        HttpContext http, IQuerySession session, TimeProvider clock, string? from, string? to, string? bucket, string? site, CancellationToken ct)
+        HttpContext http, Security.ApiCaller caller, Messaging.EdgeOptions edge, IQuerySession session, TimeProvider clock,
+        string? from, string? to, string? bucket, string? site, CancellationToken ct)
     {
         var (range, _, daily, errors) = AnalyticsApi.ParseQuery(from, to, "site", bucket, ["site"], clock);
         if (site is not null && !Commands.Jobs.EdgeEventNames.IsValidSite(site))
@@ -44,6 +52,7 @@ internal static class EdgeAnalyticsApi
         }
 
         var rows = (await query.ToListAsync(ct))
+            .Where(a => Sees(caller, edge, a.Site))
             .GroupBy(a => (Bucket: daily ? new DateTimeOffset(a.Hour.UtcDateTime.Date, TimeSpan.Zero) : a.Hour, a.Site))
             .Select(g =>
             {

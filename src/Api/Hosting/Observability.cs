@@ -1,3 +1,4 @@
+using CqrsInference.Api.Security;
 using System.Diagnostics.Metrics;
 using CqrsInference.Commands;
 using CqrsInference.Messaging;
@@ -37,7 +38,8 @@ internal static class Observability
 
     public static WebApplication MapMetrics(this WebApplication app)
     {
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        // Names every region, model and worker in use: the operator's (Prometheus sends its key as a bearer token).
+        app.MapPrometheusScrapingEndpoint("/metrics").RequirePolicy(ApiPolicies.Operator);
         return app;
     }
 }

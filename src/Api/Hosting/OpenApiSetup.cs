@@ -38,8 +38,8 @@ internal static class OpenApiSetup
 
     public static WebApplication MapApiDocumentation(this WebApplication app)
     {
-        app.MapOpenApi();
-        app.MapScalarApiReference("/docs", options => options.WithTitle("CqrsInference API"));
+        app.MapOpenApi().AllowAnonymous();
+        app.MapScalarApiReference("/docs", options => options.WithTitle("CqrsInference API")).AllowAnonymous();
         return app;
     }
 }

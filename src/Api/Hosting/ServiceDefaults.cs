@@ -12,6 +12,8 @@ using NATS.Client.JetStream;
 using NATS.Extensions.Microsoft.DependencyInjection;
 using NATS.Net;
 
+using CqrsInference.Api.Security;
+
 namespace CqrsInference.Api.Hosting;
 
 internal static partial class ServiceDefaults
@@ -48,6 +50,7 @@ internal static partial class ServiceDefaults
         services.AddSingleton(ModelCatalog.Load(manifest, directory));
 
         services.AddProblemDetails();
+        services.AddApiAuthorization();
         services.AddHealthChecks()
             .AddCheck<NatsHealthCheck>("nats", tags: ["ready"]);
         return builder;
@@ -88,7 +91,6 @@ internal static partial class ServiceDefaults
             services.AddSingleton<Jobs.JobReader>();
             services.AddSingleton<IAcceptedJobs>(sp => sp.GetRequiredService<Jobs.JobReader>());
             services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
-            services.AddSingleton<Security.ApiAuthentication>();
             services.AddApiDocumentation();
             services.AddSingleton<TenantRateLimiter>();
             services.AddSingleton<JobIntake>();
@@ -111,12 +113,18 @@ internal static partial class ServiceDefaults
         return builder;
     }
 
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    /// <summary>Problem details for failures, then who the caller is and what it may do.</summary>
+    public static WebApplication UseDefaultMiddleware(this WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
-        app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = _ => false });
+        return app;
+    }
+
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
+        app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var roles = app.Services.GetRequiredService<Roles>();

@@ -24,7 +24,7 @@ internal static class JobsApi
                 + "The Idempotency-Key header makes a retried submit return the same job. With ?wait=5s (at most 60 s) the answer waits for the job: "
                 + "200 with the finished job if it ends in time, else 202 as usual.")
             .Accepts<JsonElement>("application/json")
-            .RequireRole(ApiRoles.Submit);
+            .RequirePolicy(ApiPolicies.Submit);
 
         app.MapPost("/v1/jobs:bulk", Submitting.BulkSubmitEndpoint.SubmitAsync)
             .WithTags("Jobs")
@@ -34,38 +34,38 @@ internal static class JobsApi
                 + "Accepted (202, every job with its own id, in order) or refused (422 naming every fault as jobs[i].…) together; "
                 + "the same limits apply per job. With an Idempotency-Key a retry returns the same jobs.")
             .Accepts<JsonElement>("application/json")
-            .RequireRole(ApiRoles.Submit);
+            .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapGet("", ListAsync)
             .WithName("ListJobs")
             .WithSummary("The tenant's most recent jobs, newest first (?status=, ?model=, ?limit= up to 1000, default 50)")
-            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
+            .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
             .WithSummary("The job's status, timings and outputs; with ?version=n or ?asOf=<timestamp>, the job as it stood then")
-            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
+            .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapDelete("/{id:guid}", CancelAsync)
             .WithName("CancelJob")
             .WithSummary("Cancel a queued job: it will never run")
             .WithDescription("200 with the job (status cancelled) if it was still queued; 409 if it is running or finished.")
-            .RequireRole(ApiRoles.Submit);
+            .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapPost("/{id:guid}:cancel", CancelAsync)
             .WithName("CancelJobPost")
             .WithSummary("Cancel a queued job (the same as DELETE /v1/jobs/{id})")
-            .RequireRole(ApiRoles.Submit);
+            .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapGet("/{id:guid}/stream", JobStreamEndpoint.StreamAsync)
             .WithName("StreamJob")
             .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends")
-            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
+            .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)
             .WithName("GetJobEvents")
             .WithSummary("The job's recorded events, in order")
-            .RequireRole(ApiRoles.Read, ApiRoles.Auditor);
+            .RequirePolicy(ApiPolicies.Read);
 
         return app;
     }

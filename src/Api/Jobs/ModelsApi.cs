@@ -20,7 +20,7 @@ internal static class ModelsApi
             .WithTags("Models")
             .WithName("ListModels")
             .WithSummary("The models served, with their input and output tensors (-1: dynamic dimension)")
-            .RequireRole();
+            .RequirePolicy(ApiPolicies.AnyCaller);
         return app;
     }
 

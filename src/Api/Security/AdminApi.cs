@@ -13,33 +13,34 @@ internal static class AdminApi
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/v1/admin/keys").WithTags("Admin").RequireRole(ApiRoles.Admin);
+        // A tenant's admin manages its own tenant's keys; the platform operator any tenant's.
+        var admin = app.MapGroup("/v1/admin/keys").WithTags("Admin").RequirePolicy(ApiPolicies.TenantAdmin);
         admin.MapPost("", CreateAsync).WithName("CreateApiKey")
-            .WithSummary("Create an API key for a tenant with roles (submit, read, analyst, auditor, admin); the key is shown only in this answer");
-        admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of a tenant (without secrets)");
-        app.MapGet("/v1/admin/webhook-key", (string tenant, Projections.Webhooks.WebhookOptions webhooks) =>
-                webhooks.Enabled
-                    ? Results.Ok(new { tenant, key = webhooks.TenantKey(tenant), signature = "Cqrsi-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>" })
-                    : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set."))
-            .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The key a tenant verifies its webhook signatures with")
-            .RequireRole(ApiRoles.Admin);
-        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key; it stops working at once");
+            .WithSummary("Create an API key with roles (submit, read, analyst, auditor, admin; operator only by the operator) for the caller's tenant, "
+                + "or any tenant for the platform operator; the key is shown only in this answer");
+        admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of the caller's tenant, or of ?tenant= for the operator (without secrets)");
+        app.MapGet("/v1/admin/webhook-key", WebhookKey)
+            .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The key a tenant verifies its webhook signatures with (its own; any tenant's for the operator)")
+            .RequirePolicy(ApiPolicies.TenantAdmin);
+        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once");
         return app;
     }
 
     public static async Task<Results<Created<KeyView>, ProblemHttpResult>> CreateAsync(
-        CreateKeyRequest request, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+        CreateKeyRequest request, ApiCaller caller, IDocumentSession session, TimeProvider clock, CancellationToken ct)
     {
+        var tenant = request.Tenant ?? caller.Tenant;
         var errors = new Dictionary<string, string[]>();
-        if (!Commands.Models.Naming.IsToken(request.Tenant))
+        if (!Commands.Models.Naming.IsToken(tenant))
         {
             errors["tenant"] = [$"Tenant must match {Commands.Models.Naming.TokenPattern}."];
         }
 
+        var grantable = caller.IsOperator ? ApiRoles.All : ApiRoles.OfTenant;
         var roles = request.Roles ?? [];
-        if (roles.Length == 0 || roles.Any(r => !ApiRoles.All.Contains(r)))
+        if (roles.Length == 0 || roles.Any(r => !grantable.Contains(r)))
         {
-            errors["roles"] = [$"Roles must be a non-empty list of: {string.Join(", ", ApiRoles.All)}."];
+            errors["roles"] = [$"Roles must be a non-empty list of: {string.Join(", ", grantable)}."];
         }
 
         if (errors.Count > 0)
@@ -47,23 +48,47 @@ internal static class AdminApi
             return Http.Problems.Validation(errors);
         }
 
+        if (tenant != caller.Tenant && !caller.IsOperator)
+        {
+            return OtherTenant();
+        }
+
         var (id, key, hash) = ApiKeySecrets.Create();
-        var stored = new ApiKey(id, request.Tenant!, request.Name ?? "", roles.Distinct().ToArray(), hash, clock.GetUtcNow());
+        var stored = new ApiKey(id, tenant, request.Name ?? "", roles.Distinct().ToArray(), hash, clock.GetUtcNow());
         session.Insert(stored);
         await session.SaveChangesAsync(ct);
         return TypedResults.Created($"/v1/admin/keys/{id}", View(stored) with { Key = key });
     }
 
-    public static async Task<Ok<List<KeyView>>> ListAsync(string? tenant, IQuerySession session, CancellationToken ct)
+    public static async Task<Results<Ok<List<KeyView>>, ProblemHttpResult>> ListAsync(string? tenant, ApiCaller caller, IQuerySession session, CancellationToken ct)
     {
-        var keys = await session.Query<ApiKey>().Where(k => tenant == null || k.Tenant == tenant).ToListAsync(ct);
+        if (tenant is not null && tenant != caller.Tenant && !caller.IsOperator)
+        {
+            return OtherTenant();
+        }
+
+        var of = caller.IsOperator ? tenant : caller.Tenant;
+        var keys = await session.Query<ApiKey>().Where(k => of == null || k.Tenant == of).ToListAsync(ct);
         return TypedResults.Ok(keys.OrderBy(k => k.CreatedAt).Select(View).ToList());
     }
 
-    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(string id, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static IResult WebhookKey(string? tenant, ApiCaller caller, Projections.Webhooks.WebhookOptions webhooks)
+    {
+        var of = tenant ?? caller.Tenant;
+        if (of != caller.Tenant && !caller.IsOperator)
+        {
+            return OtherTenant();
+        }
+
+        return webhooks.Enabled
+            ? Results.Ok(new { tenant = of, key = webhooks.TenantKey(of), signature = "Cqrsi-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>" })
+            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set.");
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(string id, ApiCaller caller, IDocumentSession session, TimeProvider clock, CancellationToken ct)
     {
         var stored = await session.LoadAsync<ApiKey>(id, ct);
-        if (stored is null)
+        if (stored is null || (stored.Tenant != caller.Tenant && !caller.IsOperator))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Key not found", detail: $"There is no key {id}.");
         }
@@ -76,6 +101,9 @@ internal static class AdminApi
 
         return TypedResults.NoContent();
     }
+
+    private static ProblemHttpResult OtherTenant() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+        detail: "A tenant's admin manages its own tenant only; other tenants are the platform operator's.");
 
     private static KeyView View(ApiKey k) => new(k.Id, k.Tenant, k.Name, k.Roles, k.CreatedAt, k.RevokedAt);
 }

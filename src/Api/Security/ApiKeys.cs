@@ -11,8 +11,12 @@ internal static class ApiRoles
     public const string Analyst = "analyst";
     public const string Auditor = "auditor";
     public const string Admin = "admin";
+    public const string Operator = "operator";
 
-    public static readonly IReadOnlyList<string> All = [Submit, Read, Analyst, Auditor, Admin];
+    /// <summary>The roles of a tenant; an admin of a tenant grants only these.</summary>
+    public static readonly IReadOnlyList<string> OfTenant = [Submit, Read, Analyst, Auditor, Admin];
+
+    public static readonly IReadOnlyList<string> All = [.. OfTenant, Operator];
 }
 
 /// <summary>
@@ -31,13 +35,20 @@ public sealed record ApiKey(
 /// <summary>Who is calling: the tenant every query is filtered by, and what they may do.</summary>
 internal sealed record ApiCaller(string Tenant, IReadOnlySet<string> Roles, string KeyId)
 {
-    public const string ItemKey = "cqrsi.caller";
-
     public bool Has(string role) => Roles.Contains(role);
 
-    /// <summary>Lets handlers take the caller as a parameter once the role filter has set it.</summary>
+    /// <summary>The platform operator, who alone crosses tenants.</summary>
+    public bool IsOperator => Roles.Contains(ApiRoles.Operator);
+
+    /// <summary>Lets handlers take the caller as a parameter (authentication ran before binding).</summary>
     public static ValueTask<ApiCaller?> BindAsync(HttpContext context) =>
-        ValueTask.FromResult(context.Items[ItemKey] as ApiCaller);
+        ValueTask.FromResult(From(context.User));
+
+    public static ApiCaller? From(System.Security.Claims.ClaimsPrincipal user) =>
+        user.FindFirst(ApiKeyAuthentication.TenantClaim)?.Value is { } tenant
+            ? new ApiCaller(tenant, user.FindAll(System.Security.Claims.ClaimTypes.Role).Select(c => c.Value).ToHashSet(),
+                user.FindFirst(ApiKeyAuthentication.KeyClaim)?.Value ?? "")
+            : null;
 }
 
 internal static class ApiKeySecrets

@@ -16,15 +16,17 @@ internal static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
-        var audit = app.MapGroup("/v1/audit").WithTags("Audit").RequireRole(ApiRoles.Auditor);
+        var audit = app.MapGroup("/v1/audit").WithTags("Audit");
         audit.MapGet("/events", ReadEventsAsync).WithName("AuditEvents")
             .WithSummary("The tenant's events in global sequence order, paged (fromSequence, limit) and filtered by time (from, to); NDJSON for exports")
-            .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' every matching event is streamed, one per line.");
+            .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' every matching event is streamed, one per line.")
+            .RequirePolicy(ApiPolicies.Auditor);
         audit.MapGet("/verify", VerifyAsync).WithName("AuditVerify")
-            .WithSummary("Recompute the hash chains over the event store and report the first broken link");
+            .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant)")
+            .RequirePolicy(ApiPolicies.Operator);
         app.MapPost("/v1/admin/replay", ReplayAsync).WithTags("Admin").WithName("Replay")
             .WithSummary("Rebuild a projection from the event log into fresh tables and compare it with the live read model")
-            .RequireRole(ApiRoles.Admin, ApiRoles.Auditor);
+            .RequirePolicy(ApiPolicies.Operator);
         return app;
     }
 

@@ -1,101 +1,94 @@
+using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Encodings.Web;
 using Marten;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
 
 namespace CqrsInference.Api.Security;
 
 /// <summary>
-/// How callers are known. Stored keys (created by an admin) always work and are looked up on every
-/// request, so a revocation takes effect at once. For local development, <c>CQRSI_API_KEY</c> (if
-/// set) is a key for tenant <c>default</c> with every role; with <c>Api:AllowAnonymous</c> (the
-/// local default) a request without credentials acts for tenant <c>default</c> with every role
-/// but admin. Production sets <c>Api:AllowAnonymous=false</c>.
+/// How callers are known: an ASP.NET Core authentication scheme for the API's keys. Stored keys
+/// (created by an admin or the operator) are looked up on every request, so a revocation takes
+/// effect at once. <c>CQRSI_API_KEY</c> (if set) is the operator's key (every role, tenant
+/// <c>default</c>). With <c>Api:AllowAnonymous</c> (by default true while no <c>CQRSI_API_KEY</c> is
+/// set: the local default) a request without credentials acts for tenant <c>default</c> with the
+/// roles submit and read only.
 /// </summary>
-internal sealed class ApiAuthentication(IConfiguration configuration, IDocumentStore store)
+internal sealed class ApiKeyAuthentication(
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IConfiguration configuration, IServiceProvider services)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
+    public const string SchemeName = "ApiKey";
     public const string DefaultTenant = "default";
+    public const string TenantClaim = "cqrsi:tenant";
+    public const string KeyClaim = "cqrsi:key";
+
+    private static readonly string[] AnonymousRoles = [ApiRoles.Submit, ApiRoles.Read];
+
     private readonly byte[]? _developmentKeyHash = configuration["CQRSI_API_KEY"] is { Length: > 0 } key
         ? SHA256.HashData(Encoding.UTF8.GetBytes(key))
         : null;
 
-    private readonly bool _allowAnonymous = configuration.GetValue("Api:AllowAnonymous", true);
+    /// <summary><c>Api:AllowAnonymous</c>; unset, anonymous callers are allowed only while no <c>CQRSI_API_KEY</c> is set.</summary>
+    private bool AllowAnonymous => configuration.GetValue<bool?>("Api:AllowAnonymous") ?? _developmentKeyHash is null;
 
-    private static readonly ApiCaller Anonymous = new(DefaultTenant, ApiRoles.All.Where(r => r != ApiRoles.Admin).ToHashSet(), "anonymous");
-    private static readonly ApiCaller Developer = new(DefaultTenant, ApiRoles.All.ToHashSet(), "development");
-
-    /// <summary>The caller, or null when credentials are missing or wrong.</summary>
-    public async ValueTask<ApiCaller?> AuthenticateAsync(HttpRequest request, CancellationToken ct)
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        var header = request.Headers.Authorization.ToString();
+        var header = Request.Headers.Authorization.ToString();
         if (header.Length == 0)
         {
-            return _allowAnonymous && _developmentKeyHash is null ? Anonymous : null;
+            return AllowAnonymous ? Success(DefaultTenant, AnonymousRoles, "anonymous") : AuthenticateResult.NoResult();
         }
 
         if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
         {
-            return null;
+            return AuthenticateResult.Fail("Not a bearer token.");
         }
 
         var presented = header["Bearer ".Length..].Trim();
         if (_developmentKeyHash is not null
             && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), _developmentKeyHash))
         {
-            return Developer;
+            return Success(DefaultTenant, ApiRoles.All, "development");
         }
 
         if (!ApiKeySecrets.TryParse(presented, out var id, out var secret))
         {
-            return null;
+            return AuthenticateResult.Fail("Not an API key.");
+        }
+
+        // A process without the event store (a processor alone) knows only the operator's key.
+        if (services.GetService<IDocumentStore>() is not { } store)
+        {
+            return AuthenticateResult.Fail("This process has no key store; use the operator's key (CQRSI_API_KEY).");
         }
 
         await using var session = store.QuerySession();
-        var stored = await session.LoadAsync<ApiKey>(id, ct);
+        var stored = await session.LoadAsync<ApiKey>(id, Context.RequestAborted);
         return stored is { RevokedAt: null } && ApiKeySecrets.Matches(secret, stored.SecretHash)
-            ? new ApiCaller(stored.Tenant, stored.Roles.ToHashSet(), stored.Id)
-            : null;
+            ? Success(stored.Tenant, stored.Roles, stored.Id)
+            : AuthenticateResult.Fail("Unknown or revoked key.");
     }
-}
 
-/// <summary>Endpoint metadata: the roles of which a caller needs one (none: any authenticated caller).</summary>
-internal sealed record RequiredRole(string[] Roles);
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer";
+        return TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
+            detail: "Send 'Authorization: Bearer <key>' with a valid, unrevoked API key.").ExecuteAsync(Context);
+    }
 
-internal static class RoleRequirement
-{
-    /// <summary>401 without valid credentials, 403 without the role; otherwise the caller is bound for the handler.</summary>
-    public static TBuilder RequireRole<TBuilder>(this TBuilder builder, params string[] anyOf)
-        where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredRole(anyOf));
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+            detail: Context.GetEndpoint()?.Metadata.GetMetadata<ApiPolicyDescription>()?.Needs is { } needs
+                ? $"This key lacks what this needs: {needs}."
+                : "This key may not do this.").ExecuteAsync(Context);
 
-    /// <summary>
-    /// Authenticates before the endpoint binds its parameters, so that handlers can take
-    /// <see cref="ApiCaller"/> and an unauthenticated request never reaches body parsing.
-    /// </summary>
-    public static IApplicationBuilder UseApiAuthentication(this IApplicationBuilder app) =>
-        app.Use(async (http, next) =>
-        {
-            if (http.GetEndpoint()?.Metadata.GetMetadata<RequiredRole>() is not { } required)
-            {
-                await next(http);
-                return;
-            }
-
-            var authentication = http.RequestServices.GetRequiredService<ApiAuthentication>();
-            var caller = await authentication.AuthenticateAsync(http.Request, http.RequestAborted);
-            IResult? refusal = caller is null
-                ? TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
-                    detail: "Send 'Authorization: Bearer <key>' with a valid, unrevoked API key.")
-                : required.Roles.Length > 0 && !required.Roles.Any(caller.Has)
-                    ? TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                        detail: $"This key lacks the role this needs: {string.Join(" or ", required.Roles)}.")
-                    : null;
-            if (refusal is not null)
-            {
-                await refusal.ExecuteAsync(http);
-                return;
-            }
-
-            http.Items[ApiCaller.ItemKey] = caller;
-            await next(http);
-        });
+    private AuthenticateResult Success(string tenant, IEnumerable<string> roles, string keyId)
+    {
+        var claims = new List<Claim> { new(TenantClaim, tenant), new(KeyClaim, keyId) };
+        claims.AddRange(roles.Select(r => new Claim(ClaimTypes.Role, r)));
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
+    }
 }

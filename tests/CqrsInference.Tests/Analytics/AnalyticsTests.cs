@@ -16,7 +16,7 @@ namespace CqrsInference.Tests.Analytics;
 public sealed class AnalyticsTests(PipelineWithPricesAndNoProcessor pipeline) : IClassFixture<PipelineWithPricesAndNoProcessor>
 {
     private static readonly DateTimeOffset Hour = new(2026, 1, 1, 10, 0, 0, TimeSpan.Zero);
-    private readonly HttpClient _client = pipeline.Client;
+    private readonly HttpClient _client = pipeline.Operator;
 
     [Fact]
     public async Task A_known_workload_gives_exactly_the_expected_usage_cost_and_percentiles()

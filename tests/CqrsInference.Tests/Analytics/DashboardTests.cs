@@ -12,7 +12,7 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
     [Fact]
     public async Task Dashboard_renders_charts_with_data_from_a_run_in_headless_chromium()
     {
-        var client = pipeline.Client;
+        var client = pipeline.Operator;
         var jobs = new List<Guid>();
         for (var i = 0; i < 12; i++)
         {
@@ -44,6 +44,8 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         var errors = new List<string>();
         page.PageError += (_, error) => errors.Add(error);
 
+        // The page reads analytics with the key its user typed (kept in localStorage).
+        await page.AddInitScriptAsync($"localStorage.setItem('cqrsi-key', '{TestEnvironment.OperatorKey}')");
         await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
         await page.WaitForFunctionAsync("() => window.dashboardState && window.dashboardState.refreshes > 0", null, new PageWaitForFunctionOptions { Timeout = 20_000 });
 

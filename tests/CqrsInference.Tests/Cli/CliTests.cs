@@ -67,6 +67,7 @@ public sealed class CliTests(PipelineServedOverHttp pipeline) : IClassFixture<Pi
         info.ArgumentList.Add("--url");
         info.ArgumentList.Add(pipeline.BaseUrl);
         info.Environment["COLUMNS"] = "200";
+        info.Environment["CQRSI_API_KEY"] = TestEnvironment.OperatorKey;
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

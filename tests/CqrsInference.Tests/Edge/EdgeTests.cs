@@ -87,6 +87,7 @@ public sealed class EdgeTests : IAsyncLifetime
             """);
         _host = new PipelineHost(_core.Url, TestEnvironment.NewSchema(), "api,projections", new Dictionary<string, string?> { ["Edge:Sites:0:Name"] = Site });
         _client = _host.CreateClient();
+        _client.DefaultRequestHeaders.Authorization = new("Bearer", TestEnvironment.OperatorKey);
     }
 
     public async Task DisposeAsync()

@@ -10,7 +10,7 @@ namespace CqrsInference.Tests.Fixtures;
 
 public sealed class PipelineRequiringKeys : PipelineWithAllRoles
 {
-    public const string AdminKey = "test-admin-key";
+    public const string AdminKey = TestEnvironment.OperatorKey;
 
     protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?>
     {

@@ -14,6 +14,9 @@ public class PipelineWithAllRoles : IAsyncLifetime
 
     public HttpClient Client { get; private set; } = null!;
 
+    /// <summary>A client with the platform operator's key (tenant default, every role).</summary>
+    public HttpClient Operator { get; private set; } = null!;
+
     protected virtual string Roles => "api,processor,projections";
 
     protected virtual IReadOnlyDictionary<string, string?>? Settings => null;
@@ -26,6 +29,8 @@ public class PipelineWithAllRoles : IAsyncLifetime
             Host = new PipelineHost(Nats.Url, TestEnvironment.NewSchema(), Roles, Settings);
             ConfigureHost(Host);
             Client = Host.CreateClient();
+            Operator = Host.CreateClient();
+            Operator.DefaultRequestHeaders.Authorization = new("Bearer", TestEnvironment.OperatorKey);
         }
         catch
         {
@@ -43,6 +48,7 @@ public class PipelineWithAllRoles : IAsyncLifetime
     public async Task DisposeAsync()
     {
         Client.Dispose();
+        Operator.Dispose();
         await Host.DisposeAsync();
         await Nats.DisposeAsync();
     }

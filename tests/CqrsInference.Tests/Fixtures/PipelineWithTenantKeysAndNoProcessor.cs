@@ -8,7 +8,7 @@ namespace CqrsInference.Tests.Fixtures;
 
 public sealed class PipelineWithTenantKeysAndNoProcessor : PipelineWithAllRoles
 {
-    public const string AdminKey = "test-admin-key";
+    public const string AdminKey = TestEnvironment.OperatorKey;
 
     protected override string Roles => "api,projections";
 

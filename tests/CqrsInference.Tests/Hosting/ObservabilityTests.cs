@@ -10,7 +10,7 @@ namespace CqrsInference.Tests.Hosting;
 
 public sealed partial class ObservabilityTests(PipelineWithFaultInjection pipeline) : IClassFixture<PipelineWithFaultInjection>
 {
-    private readonly HttpClient _client = pipeline.Client;
+    private readonly HttpClient _client = pipeline.Operator;
 
     [Fact]
     public async Task Metrics_reflect_a_known_workload()

@@ -24,6 +24,9 @@ public sealed class PipelineHost(string natsUrl, string schema, string roles, IR
         // Jobs of a test's own region (no processor lives there) overflow to the shared processors soon.
         ["Processor:Scheduling:OverflowAfter"] = "00:00:00.500",
         ["Urls"] = "http://127.0.0.1:0",
+        // The platform operator's key, beside anonymous submit and read (fixtures may turn anonymous off).
+        ["CQRSI_API_KEY"] = TestEnvironment.OperatorKey,
+        ["Api:AllowAnonymous"] = "true",
         ["Logging:LogLevel:Default"] = "Warning",
         ["Logging:LogLevel:CqrsInference"] = "Warning",
     };

@@ -28,5 +28,8 @@ public static class TestEnvironment
         Environment.GetEnvironmentVariable("CQRSI_MANIFEST") ?? Path.Combine(RepositoryRoot, "models", "manifest.json");
 
     /// <summary>A schema of its own for each test class, so classes cannot see each other's events.</summary>
+    /// <summary>The platform operator's key (CQRSI_API_KEY) every test host is given.</summary>
+    public const string OperatorKey = "test-operator-key";
+
     public static string NewSchema() => "t_" + Guid.NewGuid().ToString("N")[..12];
 }

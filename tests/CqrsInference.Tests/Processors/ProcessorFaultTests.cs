@@ -90,7 +90,8 @@ public sealed class ProcessorFaultTests(PipelineWithFaultInjection pipeline) : I
     [Fact]
     public async Task Running_job_cannot_be_cancelled()
     {
-        var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5], """{"cqrsi-test-fault":"sleep:1500"}"""));
+        // Longer than Processor:ReportRunningAfter (1 s), with time to see it running.
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5], """{"cqrsi-test-fault":"sleep:4000"}"""));
         await _client.WaitForStatusAsync(job.Id, "running");
 
         using var response = await _client.DeleteAsync($"/v1/jobs/{job.Id}");
