@@ -85,9 +85,17 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
         return subject.StartsWith(QueuedPrefix + ".", StringComparison.Ordinal) && JobQueue.TryParse("jobs" + subject[QueuedPrefix.Length..], out queue);
     }
 
-    /// <summary>The queue's consumer, created on first use in this process (creating it again is harmless).</summary>
-    public async Task<INatsJSConsumer> EnsureAsync(JobQueue queue, CancellationToken ct)
+    /// <summary>
+    /// The queue's consumer, created on first use in this process (creating it again is harmless);
+    /// <paramref name="recreate"/> creates it even if this process made it before (it was deleted).
+    /// </summary>
+    public async Task<INatsJSConsumer> EnsureAsync(JobQueue queue, CancellationToken ct, bool recreate = false)
     {
+        if (recreate)
+        {
+            _consumers.TryRemove(queue.ConsumerName, out _);
+        }
+
         // Two callers at once may both create it: the same configuration twice is harmless.
         var creating = _consumers.GetOrAdd(queue.ConsumerName, _ => CreateAsync(queue));
         try
@@ -114,6 +122,20 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
                 MaxWaiting = 512,
                 Description = $"{queue.Priority} jobs of tenant {queue.Tenant} for model {queue.Model} in region {queue.Region}",
             });
+
+    /// <summary>Deletes an empty queue's consumer (<see cref="QueueHousekeeping"/>); a job that arrives after is found and its consumer made again.</summary>
+    public async Task RetireAsync(JobQueue queue, CancellationToken ct)
+    {
+        _consumers.TryRemove(queue.ConsumerName, out _);
+        try
+        {
+            await js.DeleteConsumerAsync(NatsTopology.JobsStream, queue.ConsumerName, ct);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            // Another instance retired it first.
+        }
+    }
 
     /// <summary>Every job queue (of one model, or all), with its consumer's counts: one paged request.</summary>
     public async Task<IReadOnlyList<QueueState>> ListAsync(string? model, CancellationToken ct)

@@ -90,6 +90,9 @@ public sealed class TopologyOptions
     /// <summary>How long the event log keeps messages: the buffer while PostgreSQL is down.</summary>
     public TimeSpan EventsMaxAge { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>How long a queue's consumer may hold nothing before it is deleted (<see cref="QueueHousekeeping"/>).</summary>
+    public TimeSpan QueueIdleAfter { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>Copies of each stream and bucket: 1 on a single server, 3 on a three-node cluster.</summary>
     public int Replicas { get; set; } = 1;
 

@@ -83,6 +83,16 @@ internal static partial class ServiceDefaults
         if (roles.Api)
         {
             var submit = builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions();
+            if (submit.ServedRegions.Concat([submit.Region]).FirstOrDefault(r => !Commands.Models.Naming.IsToken(r)) is { } badRegion)
+            {
+                throw new InvalidOperationException($"Submit:Region(s) '{badRegion}' is not a valid region: a region is {Commands.Models.Naming.TokenRule}.");
+            }
+
+            if (!submit.ServedRegions.Contains(submit.Region))
+            {
+                throw new InvalidOperationException($"Submit:Region '{submit.Region}' must be one of Submit:Regions ({string.Join(", ", submit.ServedRegions)}).");
+            }
+
             submit.WebhooksEnabled = builder.Configuration["Webhooks:SigningKey"] is { Length: > 0 };
             services.AddSingleton(submit);
             services.AddSingleton<IJobQueue, NatsJobQueue>();
@@ -97,6 +107,8 @@ internal static partial class ServiceDefaults
             services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
             services.AddSingleton<Jobs.Submitting.TenantQuota>();
             services.AddSingleton<QuotaCounters>();
+            services.AddSingleton<QueueHousekeeping>();
+            services.AddHostedService<QueueHousekeepingService>();
             services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
         }
 

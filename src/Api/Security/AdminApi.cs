@@ -33,7 +33,7 @@ internal static class AdminApi
         var errors = new Dictionary<string, string[]>();
         if (!Commands.Models.Naming.IsToken(tenant))
         {
-            errors["tenant"] = [$"Tenant must match {Commands.Models.Naming.TokenPattern}."];
+            errors["tenant"] = [$"A tenant is {Commands.Models.Naming.TokenRule}."];
         }
 
         var grantable = caller.IsOperator ? ApiRoles.All : ApiRoles.OfTenant;

@@ -80,7 +80,7 @@ public sealed class ModelCatalog
         {
             if (!Naming.IsToken(model.Name))
             {
-                throw new InvalidDataException($"Model name '{model.Name}' must match {Naming.TokenPattern}: it is a NATS subject token.");
+                throw new InvalidDataException($"Model name '{model.Name}' must be {Naming.TokenRule}: it is a NATS subject token.");
             }
         }
 

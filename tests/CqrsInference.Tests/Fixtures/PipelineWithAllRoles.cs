@@ -73,3 +73,11 @@ public sealed class PipelineWithRecordersOutside : PipelineWithAllRoles
 {
     protected override string Roles => "api,processor";
 }
+
+/// <summary>No processor, and queues retired after two idle seconds.</summary>
+public sealed class PipelineWithShortLivedQueues : PipelineWithAllRoles
+{
+    protected override string Roles => "api,projections";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Topology:QueueIdleAfter"] = "00:00:02" };
+}

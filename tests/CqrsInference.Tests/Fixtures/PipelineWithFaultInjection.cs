@@ -17,7 +17,12 @@ public sealed class PipelineWithFaultInjection : PipelineWithAllRoles
         ["Processor:Models:0"] = "mlp-test",
     };
 
-    protected override IReadOnlyDictionary<string, string?>? Settings => Topology.ToDictionary(p => p.Key, p => (string?)p.Value);
+    /// <summary>A second region, where no processor lives (its jobs overflow to local).</summary>
+    public const string QuietRegion = "metrics";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => Topology
+        .Append(new("Submit:Regions:0", "local")).Append(new("Submit:Regions:1", QuietRegion))
+        .ToDictionary(p => p.Key, p => (string?)p.Value);
 }
 
 /// <summary>The API and projections in the test process; processors are started by the tests as child processes.</summary>

@@ -16,7 +16,7 @@ public sealed partial class ObservabilityTests(PipelineWithFaultInjection pipeli
     public async Task Metrics_reflect_a_known_workload()
     {
         // A region of its own, so the counts are this test's alone.
-        var region = "metrics-" + Guid.NewGuid().ToString("N")[..6];
+        const string region = PipelineWithFaultInjection.QuietRegion;
         var good = new List<Guid>();
         for (var i = 0; i < 4; i++)
         {

@@ -47,7 +47,11 @@ public static class SubmitDecision
         var region = command.Region ?? options.Region;
         if (!Naming.IsToken(region))
         {
-            Error("region", $"Region must match {Naming.TokenPattern}.");
+            Error("region", $"A region is {Naming.TokenRule}.");
+        }
+        else if (!options.ServedRegions.Contains(region))
+        {
+            Error("region", $"Region '{region}' is not served here; the regions are: {string.Join(", ", options.ServedRegions)}.");
         }
 
         var priority = command.Priority ?? Priorities.Interactive;

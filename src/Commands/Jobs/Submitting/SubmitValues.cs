@@ -8,6 +8,14 @@ public sealed class SubmitOptions
     /// <summary>Region of jobs that name none: the API instance's own region.</summary>
     public string Region { get; set; } = "local";
 
+    /// <summary>
+    /// The regions jobs may name (<c>Submit:Regions</c>); empty means only <see cref="Region"/>.
+    /// A fixed set: every region × model × priority × tenant is a queue with its own consumer.
+    /// </summary>
+    public List<string> Regions { get; set; } = [];
+
+    public IReadOnlyList<string> ServedRegions => Regions.Count > 0 ? Regions : [Region];
+
     /// <summary>Whether jobs may name a webhook (the deployment has a signing key).</summary>
     public bool WebhooksEnabled { get; set; }
 }
