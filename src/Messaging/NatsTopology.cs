@@ -57,6 +57,7 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
         await JobClaims.EnsureBucketAsync(js, ct, options.Replicas);
         await ClaimCheck.EnsureBucketAsync(js, ct, options.Replicas);
         await QuotaCounters.EnsureBucketAsync(js, ct, options.Replicas);
+        await IdempotencyClaims.EnsureBucketAsync(js, ct, options.Replicas);
         await WebhookQueue.EnsureAsync(js, options.EventsMaxAge, options.Replicas, ct);
     }
 

@@ -181,12 +181,12 @@ internal static class AnalyticsApi
                 return fallback;
             }
 
-            if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+            if (Http.Timestamps.TryParseUtc(value, out var parsed))
             {
                 return parsed;
             }
 
-            errors[field] = [$"{field} must be an ISO 8601 timestamp."];
+            errors[field] = [$"{field} must be {Http.Timestamps.Rule}."];
             return fallback;
         }
 

@@ -82,34 +82,7 @@ internal static partial class ServiceDefaults
 
         if (roles.Api)
         {
-            var submit = builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions();
-            if (submit.ServedRegions.Concat([submit.Region]).FirstOrDefault(r => !Commands.Models.Naming.IsToken(r)) is { } badRegion)
-            {
-                throw new InvalidOperationException($"Submit:Region(s) '{badRegion}' is not a valid region: a region is {Commands.Models.Naming.TokenRule}.");
-            }
-
-            if (!submit.ServedRegions.Contains(submit.Region))
-            {
-                throw new InvalidOperationException($"Submit:Region '{submit.Region}' must be one of Submit:Regions ({string.Join(", ", submit.ServedRegions)}).");
-            }
-
-            submit.WebhooksEnabled = builder.Configuration["Webhooks:SigningKey"] is { Length: > 0 };
-            services.AddSingleton(submit);
-            services.AddSingleton<IJobQueue, NatsJobQueue>();
-            services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
-            services.AddScoped<Jobs.Submitting.SubmitServices>();
-            services.AddSingleton<Jobs.JobReader>();
-            services.AddSingleton<IAcceptedJobs>(sp => sp.GetRequiredService<Jobs.JobReader>());
-            services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
-            services.AddApiDocumentation();
-            services.AddSingleton<TenantRateLimiter>();
-            services.AddSingleton<JobIntake>();
-            services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
-            services.AddSingleton<Jobs.Submitting.TenantQuota>();
-            services.AddSingleton<QuotaCounters>();
-            services.AddSingleton<QueueHousekeeping>();
-            services.AddHostedService<QueueHousekeepingService>();
-            services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
+            services.AddSubmitApi(builder.Configuration);
         }
 
         if (roles.Processor)
@@ -123,6 +96,40 @@ internal static partial class ServiceDefaults
         }
 
         return builder;
+    }
+
+    /// <summary>The API role's services: submitting (admission, intake, idempotency claims), reading and housekeeping of the queues.</summary>
+    private static void AddSubmitApi(this IServiceCollection services, IConfiguration configuration)
+    {
+        var submit = configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions();
+        if (submit.ServedRegions.Concat([submit.Region]).FirstOrDefault(r => !Commands.Models.Naming.IsToken(r)) is { } badRegion)
+        {
+            throw new InvalidOperationException($"Submit:Region(s) '{badRegion}' is not a valid region: a region is {Commands.Models.Naming.TokenRule}.");
+        }
+
+        if (!submit.ServedRegions.Contains(submit.Region))
+        {
+            throw new InvalidOperationException($"Submit:Region '{submit.Region}' must be one of Submit:Regions ({string.Join(", ", submit.ServedRegions)}).");
+        }
+
+        submit.WebhooksEnabled = configuration["Webhooks:SigningKey"] is { Length: > 0 };
+        services.AddSingleton(submit);
+        services.AddSingleton<IJobQueue, NatsJobQueue>();
+        services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
+        services.AddScoped<Jobs.Submitting.SubmitServices>();
+        services.AddSingleton<Jobs.JobReader>();
+        services.AddSingleton<IAcceptedJobs>(sp => sp.GetRequiredService<Jobs.JobReader>());
+        services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
+        services.AddApiDocumentation();
+        services.AddSingleton<TenantRateLimiter>();
+        services.AddSingleton<JobIntake>();
+        services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
+        services.AddSingleton<Jobs.Submitting.TenantQuota>();
+        services.AddSingleton<QuotaCounters>();
+        services.AddSingleton<IIdempotencyClaims, IdempotencyClaims>();
+        services.AddSingleton<QueueHousekeeping>();
+        services.AddHostedService<QueueHousekeepingService>();
+        services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
     }
 
     /// <summary>Problem details for failures, then who the caller is and what it may do.</summary>

@@ -117,13 +117,13 @@ internal static class JobsApi
         DateTimeOffset? moment = null;
         if (asOf is not null)
         {
-            if (DateTimeOffset.TryParse(asOf, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
+            if (Timestamps.TryParseUtc(asOf, out var parsed))
             {
                 moment = parsed;
             }
             else
             {
-                errors["asOf"] = ["asOf must be an ISO 8601 timestamp, e.g. 2026-11-25T18:00:00Z."];
+                errors["asOf"] = [$"asOf must be {Timestamps.Rule}."];
             }
         }
 

@@ -111,12 +111,12 @@ internal static class AuditApi
             return null;
         }
 
-        if (DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
+        if (Http.Timestamps.TryParseUtc(value, out var parsed))
         {
             return parsed;
         }
 
-        errors[field] = [$"{field} must be an ISO 8601 timestamp."];
+        errors[field] = [$"{field} must be {Http.Timestamps.Rule}."];
         return null;
     }
 }

@@ -64,6 +64,13 @@ public interface IJobClaims
 }
 
 /// <summary>Where a submit looks up an Idempotency-Key used before (the read model).</summary>
+/// <summary>Claims an idempotency key (by the job id it derives) for a request, atomically.</summary>
+public interface IIdempotencyClaims
+{
+    /// <summary>The digest of the request that holds the key: this request's if it is the first, else the first one's.</summary>
+    Task<string> ClaimAsync(Guid jobId, string digest, CancellationToken ct);
+}
+
 public interface IIdempotencyRecords
 {
     /// <summary>The request digests of those of the jobs already recorded for the tenant, by job id.</summary>

@@ -121,12 +121,12 @@ internal static class JobRequestParser
             return null;
         }
 
-        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) && text.Contains('T', StringComparison.Ordinal))
+        if (Http.Timestamps.TryParseUtc(text, out var parsed))
         {
             return parsed;
         }
 
-        errors.Add("deadline", "deadline must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T18:00:00Z.");
+        errors.Add("deadline", $"deadline must be {Http.Timestamps.Rule}.");
         return null;
     }
 

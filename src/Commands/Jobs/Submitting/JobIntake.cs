@@ -14,6 +14,7 @@ public sealed partial class JobIntake(
     ModelCatalog catalog,
     IJobQueue queue,
     IIdempotencyRecords idempotency,
+    IIdempotencyClaims claims,
     IAcceptedJobs acceptedJobs,
     ISubmitAdmission admission,
     IClaimCheck claimCheck,
@@ -35,6 +36,11 @@ public sealed partial class JobIntake(
         }
 
         var first = commands[0];
+        if (first.IdempotencyKey is not null && await ClaimAsync(commands, ct) is { } conflict)
+        {
+            return conflict;
+        }
+
         var recorded = first.IdempotencyKey is null
             ? new Dictionary<Guid, string>()
             : await idempotency.FindDigestsAsync(commands.Select(c => c.JobId).ToList(), tenant, ct);
@@ -52,6 +58,23 @@ public sealed partial class JobIntake(
         return new SubmitOutcome.AcceptedAll(await Task.WhenAll(accepted.Jobs.Select(j => recorded.ContainsKey(j.Job.JobId)
             ? Task.FromResult(j with { Replayed = true })
             : PublishAsync(j.Job, ct))));
+    }
+
+    /// <summary>
+    /// Claims the key for every job of the request (the first job alone first, so that a request
+    /// whose key another body holds claims nothing); a conflict if another request's body holds it.
+    /// </summary>
+    private async Task<SubmitOutcome.IdempotencyConflict?> ClaimAsync(IReadOnlyList<SubmitInferenceJob> commands, CancellationToken ct)
+    {
+        var digest = commands[0].RequestDigest;
+        if (await claims.ClaimAsync(commands[0].JobId, digest, ct) != digest)
+        {
+            return new SubmitOutcome.IdempotencyConflict(commands[0].JobId);
+        }
+
+        var held = await Task.WhenAll(commands.Skip(1).Select(c => claims.ClaimAsync(c.JobId, digest, ct)));
+        var other = Array.FindIndex(held, d => d != digest);
+        return other < 0 ? null : new SubmitOutcome.IdempotencyConflict(commands[other + 1].JobId);
     }
 
     /// <summary>Every job's decision; the first refusal of a single submit, or every job's errors (under <c>jobs[i]</c>) of a bulk one.</summary>

@@ -15,6 +15,7 @@ public sealed class JobIntakeTests
     private static readonly ModelCatalog Catalog = ModelCatalog.Load(TestEnvironment.Manifest, TestEnvironment.ModelsDirectory);
     private readonly FakeQueue _queue = new();
     private readonly FakeIdempotency _recorded = new();
+    private readonly FakeClaims _claims = new();
 
     [Fact]
     public async Task A_retried_bulk_key_publishes_only_the_jobs_not_yet_recorded()
@@ -65,7 +66,7 @@ public sealed class JobIntakeTests
     }
 
     private JobIntake Intake(SubmitOutcome? refusal = null) => new(
-        Catalog, _queue, _recorded, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), new SubmitOptions(), NullLogger<JobIntake>.Instance);
+        Catalog, _queue, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), new SubmitOptions(), NullLogger<JobIntake>.Instance);
 
     private static List<SubmitInferenceJob> Commands(int count, string? key, string digest)
     {
@@ -97,6 +98,26 @@ public sealed class JobIntakeTests
             Lookups++;
             return Task.FromResult<IReadOnlyDictionary<Guid, string>>(Digests.Where(d => jobIds.Contains(d.Key)).ToDictionary());
         }
+    }
+
+    [Fact]
+    public async Task A_key_another_body_claimed_first_is_a_conflict_before_anything_is_claimed_or_published()
+    {
+        var jobs = Commands(3, key: "k", digest: "mine");
+        _claims.Held[jobs[0].JobId] = "theirs";
+
+        var outcome = await Intake().SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.IdempotencyConflict>();
+        _claims.Held.Keys.ShouldBe([jobs[0].JobId]);
+        _queue.Published.ShouldBeEmpty();
+    }
+
+    private sealed class FakeClaims : IIdempotencyClaims
+    {
+        public ConcurrentDictionary<Guid, string> Held { get; } = new();
+
+        public Task<string> ClaimAsync(Guid jobId, string digest, CancellationToken ct) => Task.FromResult(Held.GetOrAdd(jobId, digest));
     }
 
     private sealed class NoMemory : IAcceptedJobs

@@ -114,6 +114,23 @@ public sealed class SubmitJobTests(PipelineWithAllRoles pipeline) : IClassFixtur
     }
 
     [Fact]
+    public async Task Concurrent_submits_with_one_key_and_different_bodies_accept_one_body_only()
+    {
+        var key = Guid.NewGuid().ToString();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => _client.SubmitAsync(Scenarios.MlpJob([i, 0, 0, 0]), key)));
+
+        answers.Count(a => a.Status == HttpStatusCode.Accepted).ShouldBe(1);
+        answers.Count(a => a.Status == HttpStatusCode.Conflict).ShouldBe(7);
+        var accepted = answers.Single(a => a.Status == HttpStatusCode.Accepted);
+
+        // Retried later, only the body that won is the same request.
+        var retries = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => _client.SubmitAsync(Scenarios.MlpJob([i, 0, 0, 0]), key)));
+        retries.Where(r => r.Status == HttpStatusCode.Accepted).Select(r => r.Id).ShouldBe([accepted.Id]);
+        retries.Count(r => r.Status == HttpStatusCode.Conflict).ShouldBe(7);
+    }
+
+    [Fact]
     public async Task Models_endpoint_lists_each_model_with_its_tensors()
     {
         var models = await _client.GetFromJsonAsync<JsonElement>("/v1/models");

@@ -1,0 +1,42 @@
+using System.Globalization;
+
+namespace CqrsInference.Api.Http;
+
+/// <summary>
+/// Every timestamp the API reads (deadline, asOf, from, to): ISO 8601 with a time zone (<c>Z</c> or
+/// <c>±hh:mm</c>), converted to UTC. One without a zone is refused: its meaning would depend on the
+/// server's clock settings.
+/// </summary>
+internal static class Timestamps
+{
+    public const string Rule = "an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T18:00:00Z or 2026-11-25T19:00:00+01:00";
+
+    private static readonly string[] Formats =
+    [
+        "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFzzz",
+        "yyyy-MM-dd'T'HH:mm'Z'", "yyyy-MM-dd'T'HH:mmzzz",
+    ];
+
+    public static bool TryParseUtc(string? text, out DateTimeOffset utc)
+    {
+        utc = default;
+        if (string.IsNullOrEmpty(text) || text.Length > 40)
+        {
+            return false;
+        }
+
+        // In a query string an unescaped '+' arrives as a space: "…T19:00:00 01:00".
+        if (text.Length > 6 && text[^6] == ' ' && text[^3] == ':')
+        {
+            text = string.Concat(text.AsSpan(0, text.Length - 6), "+", text.AsSpan(text.Length - 5));
+        }
+
+        if (!DateTimeOffset.TryParseExact(text, Formats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+        {
+            return false;
+        }
+
+        utc = parsed.ToUniversalTime();
+        return true;
+    }
+}

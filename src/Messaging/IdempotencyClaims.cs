@@ -1,0 +1,55 @@
+using CqrsInference.Commands.Jobs;
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+
+namespace CqrsInference.Messaging;
+
+/// <summary>
+/// Idempotency keys claimed atomically: the first request to use a key (its job's id, derived from
+/// the tenant and the key) creates the entry with its request's digest; any later one reads it. Two
+/// requests at once with one key and different bodies therefore cannot both be accepted: the second
+/// is a conflict, whatever the timing. Entries live a day (<see cref="Retention"/>); after that the
+/// recorded job status answers.
+/// </summary>
+public sealed class IdempotencyClaims(INatsJSContext js) : IIdempotencyClaims
+{
+    public const string Bucket = "cqrsi_idempotency";
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(1);
+    private INatsKVStore? _store;
+
+    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
+        await new NatsKVContext(js).CreateOrUpdateStoreAsync(
+            new NatsKVConfig(Bucket)
+            {
+                Description = "Idempotency keys in use: the job id each derives and the digest of the request that first used it.",
+                MaxAge = Retention,
+                Storage = NatsKVStorageType.File,
+                NumberOfReplicas = replicas,
+            },
+            ct);
+
+    public async Task<string> ClaimAsync(Guid jobId, string digest, CancellationToken ct)
+    {
+        var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
+        var key = jobId.ToString("N");
+        for (var attempt = 0; ; attempt++)
+        {
+            if ((await store.TryCreateAsync(key, digest, cancellationToken: ct)).Success)
+            {
+                return digest;
+            }
+
+            var existing = await store.TryGetEntryAsync<string>(key, cancellationToken: ct);
+            if (existing.Success && existing.Value.Value is { } claimed)
+            {
+                return claimed;
+            }
+
+            // Expired or deleted between the two calls: create again.
+            if (attempt > 5)
+            {
+                throw new TimeoutException($"The idempotency key of job {jobId} could not be claimed.");
+            }
+        }
+    }
+}
