@@ -1,5 +1,6 @@
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Commands.Jobs.Webhooks;
 using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors;
@@ -81,6 +82,7 @@ internal static partial class ServiceDefaults
         {
             var submit = builder.Configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions();
             submit.WebhooksEnabled = builder.Configuration["Webhooks:SigningKey"] is { Length: > 0 };
+            submit.WebhookAddresses = new WebhookAddressRules(builder.Configuration.GetSection(WebhookAddressRules.AllowListSetting).Get<string[]>() ?? []);
             services.AddSingleton(submit);
             services.AddSingleton<IJobQueue, NatsJobQueue>();
             services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
