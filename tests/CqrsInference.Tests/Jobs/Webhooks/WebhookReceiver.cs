@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
 namespace CqrsInference.Tests.Jobs.Webhooks;
@@ -57,6 +58,50 @@ public sealed class WebhookReceiver : IDisposable
             }
 
             context.Response.Close();
+        }
+    }
+}
+
+/// <summary>An endpoint on 127.0.0.1 that takes connections and never answers: every call to it hangs until the caller gives up.</summary>
+public sealed class BlackHole : IDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly ConcurrentBag<Socket> _held = [];
+
+    public BlackHole(int port)
+    {
+        _listener = new TcpListener(IPAddress.Loopback, port);
+        _listener.Start();
+        Url = $"http://127.0.0.1:{port}/hooks/";
+        _ = Task.Run(AcceptAsync);
+    }
+
+    public string Url { get; }
+
+    /// <summary>Connections taken so far.</summary>
+    public int Connections => _held.Count;
+
+    public void Dispose()
+    {
+        _listener.Stop();
+        foreach (var socket in _held)
+        {
+            socket.Dispose();
+        }
+    }
+
+    private async Task AcceptAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                _held.Add(await _listener.AcceptSocketAsync());
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
         }
     }
 }

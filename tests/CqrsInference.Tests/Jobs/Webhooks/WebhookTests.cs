@@ -78,4 +78,25 @@ public sealed class WebhookTests(PipelineWithWebhooks pipeline) : IClassFixture<
 
         (await JobMessages.CountAsync(js, NatsTopology.EventsStream)).ShouldBe(before);
     }
+
+    [Fact]
+    public async Task A_redirect_is_never_followed_and_counts_as_a_failed_call()
+    {
+        using var forbidden = new WebhookReceiver(pipeline.PortNotAllowed());
+        using var allowed = new WebhookReceiver(pipeline.AllowedPort());
+        using var toForbidden = new WebhookReceiver(pipeline.AllowedPort(), redirectTo: forbidden.Url);
+        using var toAllowed = new WebhookReceiver(pipeline.AllowedPort(), redirectTo: allowed.Url);
+
+        (await pipeline.Client.SubmitAsync(WithWebhook(toForbidden.Url))).Status.ShouldBe(HttpStatusCode.Accepted);
+        (await pipeline.Client.SubmitAsync(WithWebhook(toAllowed.Url))).Status.ShouldBe(HttpStatusCode.Accepted);
+
+        // Each 307 is a failed attempt, tried again after 1 s; neither target is ever called, not
+        // even the one webhooks may call.
+        await Retry.Until(
+            "both redirects to be tried again (or followed)",
+            () => Task.FromResult((Again: Math.Min(toForbidden.Calls.Count, toAllowed.Calls.Count), Followed: forbidden.Calls.Count + allowed.Calls.Count)),
+            calls => calls.Again >= 2 || calls.Followed > 0);
+        forbidden.Calls.ShouldBeEmpty();
+        allowed.Calls.ShouldBeEmpty();
+    }
 }
