@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json;
@@ -19,7 +20,9 @@ namespace CqrsInference.Projections.Webhooks;
 /// the webhook with the job's recorded final state, and retries a failed call (an error, a timeout,
 /// a status other than 2xx, a redirect, which is never followed) with exponential backoff (Nak with
 /// delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant.
-/// A call <see cref="WebhookAddressRules"/> refuses (checked again here, and at connect time on the
+/// Calls run concurrently, at most <see cref="WebhookOptions.MaxConcurrentPerTenant"/> per tenant
+/// (<see cref="TenantLanes"/>), so one tenant's hanging endpoint does not hold up another's. A call
+/// <see cref="WebhookAddressRules"/> refuses (checked again here, and at connect time on the
 /// resolved addresses: <see cref="WebhookConnections"/>) is given up at once.
 /// </summary>
 internal sealed partial class WebhookDispatcher(
@@ -36,6 +39,7 @@ internal sealed partial class WebhookDispatcher(
         "cqrsi.webhooks.deliveries", description: "Webhook calls by outcome: delivered, retried, given_up, refused");
 
     private readonly WebhookAddressRules _addresses = options.AddressRules();
+    private readonly TenantLanes _lanes = new(options.MaxConcurrentPerTenant, options.MaxConcurrent);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,6 +64,7 @@ internal sealed partial class WebhookDispatcher(
         }
     }
 
+    /// <summary>Takes every owed delivery as it comes; each waits for its tenant's turn on its own (the server bounds them: MaxAckPending).</summary>
     private async Task DispatchAsync(CancellationToken stoppingToken)
     {
         var consumer = await js.CreateOrUpdateConsumerAsync(
@@ -68,38 +73,25 @@ internal sealed partial class WebhookDispatcher(
             {
                 AckPolicy = ConsumerConfigAckPolicy.Explicit,
                 AckWait = options.Timeout * 3,
-                MaxAckPending = 1000,
+                MaxAckPending = options.MaxPending,
                 Description = "Calls job webhooks when jobs end.",
             },
             stoppingToken);
-        using var concurrency = new SemaphoreSlim(16);
-        var running = new List<Task>();
+        var running = new ConcurrentDictionary<Task, bool>();
         try
         {
             await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: stoppingToken))
             {
-                await concurrency.WaitAsync(stoppingToken);
-                running.RemoveAll(t => t.IsCompleted);
-                running.Add(Task.Run(
-                    async () =>
-                    {
-                        try
-                        {
-                            await HandleAsync(msg, stoppingToken);
-                        }
-                        finally
-                        {
-                            concurrency.Release();
-                        }
-                    },
-                    stoppingToken));
+                var delivery = Task.Run(() => HandleAsync(msg, stoppingToken), stoppingToken);
+                running[delivery] = true;
+                _ = delivery.ContinueWith(t => running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
 
-        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(running.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     private async Task HandleAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
@@ -112,6 +104,7 @@ internal sealed partial class WebhookDispatcher(
                 return;
             }
 
+            using var turn = await _lanes.EnterAsync(owed.Tenant ?? "", options.Timeout, () => msg.AckProgressAsync(cancellationToken: ct).AsTask(), ct);
             await DeliverAsync(msg, owed, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

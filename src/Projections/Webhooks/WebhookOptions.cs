@@ -21,6 +21,18 @@ public sealed class WebhookOptions
     /// <summary>How long one call may take, connecting included, before it counts as a failed attempt.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Calls in flight at once for one tenant: its endpoints that hang hold no more than this.</summary>
+    public int MaxConcurrentPerTenant { get; set; } = 4;
+
+    /// <summary>Calls in flight at once in this process, all tenants together.</summary>
+    public int MaxConcurrent { get; set; } = 64;
+
+    /// <summary>
+    /// Deliveries taken from the queue and not yet settled (in flight, waiting for their tenant's
+    /// turn, or backing off before a retry): the consumer's MaxAckPending.
+    /// </summary>
+    public int MaxPending { get; set; } = 10_000;
+
     /// <summary>
     /// Hosts (<c>host</c> or <c>host:port</c>) that webhooks may call over http and whatever their
     /// address: for local development and tests only. Empty: public https endpoints only.

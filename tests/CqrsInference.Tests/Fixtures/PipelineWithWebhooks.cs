@@ -1,3 +1,7 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
 using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Fixtures;
@@ -45,5 +49,35 @@ public class PipelineWithWebhooks : PipelineWithAllRoles
         }
 
         return [.. ports];
+    }
+}
+
+/// <summary>
+/// Webhooks with tenants (keys required) and small delivery limits: at most 4 calls in flight, 2
+/// per tenant, each given 30 s before it counts as failed.
+/// </summary>
+public sealed class PipelineWithWebhookTenants : PipelineWithWebhooks
+{
+    public const string AdminKey = "test-admin-key";
+
+    protected override IEnumerable<KeyValuePair<string, string?>> MoreSettings => new Dictionary<string, string?>
+    {
+        ["Api:AllowAnonymous"] = "false",
+        ["CQRSI_API_KEY"] = AdminKey,
+        ["Webhooks:MaxConcurrent"] = "4",
+        ["Webhooks:MaxConcurrentPerTenant"] = "2",
+        ["Webhooks:Timeout"] = "00:00:30",
+    };
+
+    public async Task<HttpClient> TenantAsync(string tenant)
+    {
+        using var admin = Host.CreateClient();
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        using var response = await admin.PostAsJsonAsync("/v1/admin/keys", new { tenant, name = tenant, roles = new[] { "submit", "read" } });
+        response.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var client = Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
+            "Bearer", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
+        return client;
     }
 }
