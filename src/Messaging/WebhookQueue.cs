@@ -32,10 +32,10 @@ public sealed class WebhookQueue(INatsJSContext js)
             ct);
 
     /// <summary>Owes the webhook of each ended job (idempotent: one message per job).</summary>
-    public Task OweAsync(IEnumerable<(Guid JobId, string EventType)> endings, CancellationToken ct) =>
+    public Task OweAsync(IEnumerable<WebhookOwed> endings, CancellationToken ct) =>
         Task.WhenAll(endings.Select(async e =>
         {
-            var payload = JsonSerializer.SerializeToUtf8Bytes(new WebhookOwed(e.JobId, e.EventType), WireJson.Default.WebhookOwed);
+            var payload = JsonSerializer.SerializeToUtf8Bytes(e, WireJson.Default.WebhookOwed);
             var ack = await js.PublishAsync(Subject(e.JobId), payload, opts: new NatsJSPubOpts { MsgId = $"{e.JobId}:webhook" }, cancellationToken: ct);
             ack.EnsureStored();
         }));

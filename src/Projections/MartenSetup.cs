@@ -74,7 +74,8 @@ public static class MartenSetup
 
         services.AddSingleton<EdgeRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EdgeRecorder>());
-        services.AddHttpClient(WebhookDispatcher.Consumer);
+        services.AddHttpClient(WebhookDispatcher.Consumer)
+            .ConfigurePrimaryHttpMessageHandler(sp => WebhookConnections.CreateHandler(sp.GetRequiredService<WebhookOptions>().AddressRules()));
         services.AddHostedService<WebhookDispatcher>();
         services.AddHostedService<ProcessorReaper>();
         services.AddSingleton<AuditSealer>();

@@ -1,5 +1,6 @@
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Commands.Jobs.Webhooks;
 using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors;
@@ -113,6 +114,7 @@ internal static partial class ServiceDefaults
         }
 
         submit.WebhooksEnabled = configuration["Webhooks:SigningKey"] is { Length: > 0 };
+        submit.WebhookAddresses = new WebhookAddressRules(configuration.GetSection(WebhookAddressRules.AllowListSetting).Get<string[]>() ?? []);
         services.AddSingleton(submit);
         services.AddSingleton<IJobQueue, NatsJobQueue>();
         services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();

@@ -97,8 +97,12 @@ public static partial class V1
 /// </summary>
 public sealed record JobStart(DateTimeOffset StartedAt, double QueueWaitMs, string? RanInRegion, bool Overflowed);
 
-/// <summary>A webhook delivery owed: the job ended (with the event named) and has a webhook to call.</summary>
-public sealed record WebhookOwed(Guid JobId, string EventType);
+/// <summary>
+/// A webhook delivery owed: the job ended (with the event named) and has a webhook to call. The
+/// tenant lets the dispatcher share out calls between tenants before it reads the job (null in
+/// messages owed before it was carried: those share one lane).
+/// </summary>
+public sealed record WebhookOwed(Guid JobId, string EventType, string? Tenant = null);
 
 /// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
 public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);

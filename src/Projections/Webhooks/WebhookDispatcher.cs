@@ -1,9 +1,10 @@
-using System.Globalization;
-using System.Security.Cryptography;
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Webhooks;
 using CqrsInference.Messaging;
 using Marten;
 using Microsoft.Extensions.Hosting;
@@ -13,37 +14,16 @@ using NATS.Client.JetStream.Models;
 
 namespace CqrsInference.Projections.Webhooks;
 
-public sealed class WebhookOptions
-{
-    /// <summary>Master key; each tenant signs with HMAC-SHA256(master, "tenant:" + tenant). Empty: webhooks are off.</summary>
-    public string SigningKey { get; set; } = "";
-
-    /// <summary>Delivery attempts per job before giving up.</summary>
-    public int MaxAttempts { get; set; } = 8;
-
-    /// <summary>How long a delivery waits for the job's ending to be recorded (PostgreSQL away, say) before it gives up.</summary>
-    public TimeSpan MaxWaitForRecording { get; set; } = TimeSpan.FromHours(1);
-
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
-
-    public bool Enabled => SigningKey.Length > 0;
-
-    /// <summary>The key a tenant verifies its webhooks with (hex).</summary>
-    public string TenantKey(string tenant) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(SigningKey), Encoding.UTF8.GetBytes("tenant:" + tenant)));
-
-    /// <summary>The <c>Cqrsi-Signature</c> header: <c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256(tenant key, "t.body")&gt;</c>.</summary>
-    public string Sign(string tenant, long unixSeconds, string body) =>
-        $"t={unixSeconds},v1=" + Convert.ToHexStringLower(HMACSHA256.HashData(
-            Encoding.UTF8.GetBytes(TenantKey(tenant)), Encoding.UTF8.GetBytes($"{unixSeconds.ToString(CultureInfo.InvariantCulture)}.{body}")));
-}
-
 /// <summary>
 /// Calls a job's webhook when it ends: the recorder owes a delivery for each ended job with a
 /// webhook (<see cref="WebhookQueue"/>), and this takes them from that durable work queue, calls
-/// the webhook with the job's recorded final state, and retries a failed call with exponential
-/// backoff (Nak with delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed
-/// for the job's tenant.
+/// the webhook with the job's recorded final state, and retries a failed call (an error, a timeout,
+/// a status other than 2xx, a redirect, which is never followed) with exponential backoff (Nak with
+/// delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant.
+/// Calls run concurrently, at most <see cref="WebhookOptions.MaxConcurrentPerTenant"/> per tenant
+/// (<see cref="TenantLanes"/>), so one tenant's hanging endpoint does not hold up another's. A call
+/// <see cref="WebhookAddressRules"/> refuses (checked again here, and at connect time on the
+/// resolved addresses: <see cref="WebhookConnections"/>) is given up at once.
 /// </summary>
 internal sealed partial class WebhookDispatcher(
     INatsJSContext js,
@@ -54,6 +34,12 @@ internal sealed partial class WebhookDispatcher(
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
     public const string Consumer = "webhooks";
+
+    private static readonly Counter<long> Deliveries = Telemetry.Meter.CreateCounter<long>(
+        "cqrsi.webhooks.deliveries", description: "Webhook calls by outcome: delivered, retried, given_up, refused");
+
+    private readonly WebhookAddressRules _addresses = options.AddressRules();
+    private readonly TenantLanes _lanes = new(options.MaxConcurrentPerTenant, options.MaxConcurrent);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -78,6 +64,7 @@ internal sealed partial class WebhookDispatcher(
         }
     }
 
+    /// <summary>Takes every owed delivery as it comes; each waits for its tenant's turn on its own (the server bounds them: MaxAckPending).</summary>
     private async Task DispatchAsync(CancellationToken stoppingToken)
     {
         var consumer = await js.CreateOrUpdateConsumerAsync(
@@ -86,50 +73,53 @@ internal sealed partial class WebhookDispatcher(
             {
                 AckPolicy = ConsumerConfigAckPolicy.Explicit,
                 AckWait = options.Timeout * 3,
-                MaxAckPending = 1000,
+                MaxAckPending = options.MaxPending,
                 Description = "Calls job webhooks when jobs end.",
             },
             stoppingToken);
-        using var concurrency = new SemaphoreSlim(16);
-        var running = new List<Task>();
+        var running = new ConcurrentDictionary<Task, bool>();
         try
         {
             await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: stoppingToken))
             {
-                await concurrency.WaitAsync(stoppingToken);
-                running.RemoveAll(t => t.IsCompleted);
-                running.Add(Task.Run(
-                    async () =>
-                    {
-                        try
-                        {
-                            await DeliverAsync(msg, stoppingToken);
-                        }
-                        finally
-                        {
-                            concurrency.Release();
-                        }
-                    },
-                    stoppingToken));
+                var delivery = Task.Run(() => HandleAsync(msg, stoppingToken), stoppingToken);
+                running[delivery] = true;
+                _ = delivery.ContinueWith(t => running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
 
-        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(running.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
-    private async Task DeliverAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
+    private async Task HandleAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
     {
-        if (Decode(msg.Data) is not { } owed)
+        try
         {
-            await msg.AckTerminateAsync(cancellationToken: ct);
-            return;
-        }
+            if (Decode(msg.Data) is not { } owed)
+            {
+                await msg.AckTerminateAsync(cancellationToken: ct);
+                return;
+            }
 
-        await using var session = store.QuerySession();
-        var status = await session.LoadAsync<JobStatus.JobStatus>(owed.JobId, ct);
+            using var turn = await _lanes.EnterAsync(owed.Tenant ?? "", options.Timeout, () => msg.AckProgressAsync(cancellationToken: ct).AsTask(), ct);
+            await DeliverAsync(msg, owed, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            // PostgreSQL or NATS away mid-delivery: not acked, so the server delivers it again after AckWait.
+            LogInterrupted(logger, e.Message);
+        }
+    }
+
+    private async Task DeliverAsync(INatsJSMsg<byte[]> msg, WebhookOwed owed, CancellationToken ct)
+    {
+        var status = await LoadAsync(owed.JobId, ct);
         if (status is null || !JobLifecycle.IsTerminal(status.Status))
         {
             // Owed just before the ending was committed: wait for the recorded state, at most MaxWaitForRecording.
@@ -137,22 +127,55 @@ internal sealed partial class WebhookDispatcher(
             return;
         }
 
+        // Submitted under other rules (an older version, a host since taken off the allow-list): not called.
+        var url = status.Webhook ?? "";
+        if (_addresses.Refusal(url) is { } refusal)
+        {
+            await RefuseAsync(msg, status.Id, refusal, ct);
+            return;
+        }
+
         var attempt = (int)(msg.Metadata?.NumDelivered ?? 1);
         try
         {
-            var delivered = await PostAsync(status, owed.EventType, attempt, ct);
-            if (delivered is null)
+            var failure = await PostAsync(status, url, owed.EventType, attempt, ct);
+            if (failure is null)
             {
+                Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "delivered"));
                 await msg.AckAsync(cancellationToken: ct);
                 return;
             }
 
-            await RetryOrGiveUpAsync(msg, status.Id, attempt, delivered, ct);
+            await RetryOrGiveUpAsync(msg, status.Id, attempt, failure, ct);
+        }
+        catch (HttpRequestException e) when (Refused(e) is { } refused)
+        {
+            await RefuseAsync(msg, status.Id, refused.Message, ct);
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
-            await RetryOrGiveUpAsync(msg, status.Id, attempt, e.Message, ct);
+            var reason = e is OperationCanceledException ? $"no answer within {options.Timeout}" : e.Message;
+            await RetryOrGiveUpAsync(msg, status.Id, attempt, reason, ct);
         }
+    }
+
+    private async Task<JobStatus.JobStatus?> LoadAsync(Guid jobId, CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        return await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
+    }
+
+    private static WebhookRefusedException? Refused(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is WebhookRefusedException refused)
+            {
+                return refused;
+            }
+        }
+
+        return null;
     }
 
     private static WebhookOwed? Decode(byte[]? data)
@@ -172,6 +195,7 @@ internal sealed partial class WebhookDispatcher(
         if (msg.Metadata is { } meta && clock.GetUtcNow() - meta.Timestamp > options.MaxWaitForRecording)
         {
             LogGaveUp(logger, jobId, (int)meta.NumDelivered, $"its ending was not recorded within {options.MaxWaitForRecording}");
+            Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "given_up"));
             await msg.AckTerminateAsync(cancellationToken: ct);
             return;
         }
@@ -180,7 +204,7 @@ internal sealed partial class WebhookDispatcher(
     }
 
     /// <summary>POSTs the job's final state, signed for its tenant; null when the endpoint took it, else why not.</summary>
-    private async Task<string?> PostAsync(JobStatus.JobStatus final, string type, int attempt, CancellationToken ct)
+    private async Task<string?> PostAsync(JobStatus.JobStatus final, string url, string type, int attempt, CancellationToken ct)
     {
         var body = JsonSerializer.Serialize(
             new
@@ -197,7 +221,7 @@ internal sealed partial class WebhookDispatcher(
                 @event = type,
             },
             JsonSerializerOptions.Web);
-        using var request = new HttpRequestMessage(HttpMethod.Post, final.Webhook)
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
         };
@@ -205,8 +229,15 @@ internal sealed partial class WebhookDispatcher(
         request.Headers.Add("Cqrsi-Delivery", $"{final.Id}:{attempt}");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.Timeout);
-        using var response = await http.CreateClient(Consumer).SendAsync(request, timeout.Token);
-        return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
+
+        // Only the status matters: the response's body is never read.
+        using var response = await http.CreateClient(Consumer).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        return (int)response.StatusCode switch
+        {
+            >= 200 and < 300 => null,
+            >= 300 and < 400 => $"HTTP {(int)response.StatusCode} to {response.Headers.Location?.ToString() ?? "(no Location)"}; redirects are not followed",
+            var code => $"HTTP {code}",
+        };
     }
 
     private async Task RetryOrGiveUpAsync(INatsJSMsg<byte[]> msg, Guid jobId, int attempt, string reason, CancellationToken ct)
@@ -214,13 +245,22 @@ internal sealed partial class WebhookDispatcher(
         if (attempt >= options.MaxAttempts)
         {
             LogGaveUp(logger, jobId, attempt, reason);
+            Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "given_up"));
             await msg.AckTerminateAsync(cancellationToken: ct);
             return;
         }
 
         var delay = TimeSpan.FromSeconds(Math.Min(60, Math.Pow(2, attempt - 1)));
         LogRetry(logger, jobId, attempt, reason, delay.TotalSeconds);
+        Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "retried"));
         await msg.NakAsync(delay: delay, cancellationToken: ct);
+    }
+
+    private async Task RefuseAsync(INatsJSMsg<byte[]> msg, Guid jobId, string reason, CancellationToken ct)
+    {
+        LogRefused(logger, jobId, reason);
+        Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "refused"));
+        await msg.AckTerminateAsync(cancellationToken: ct);
     }
 
     [LoggerMessage(LogLevel.Information, "Webhooks are off: Webhooks:SigningKey is not set")]
@@ -232,6 +272,12 @@ internal sealed partial class WebhookDispatcher(
     [LoggerMessage(LogLevel.Warning, "Webhook delivery paused, starting again: {Reason}")]
     private static partial void LogRestarting(ILogger logger, string reason);
 
+    [LoggerMessage(LogLevel.Warning, "Webhook delivery interrupted, it will be delivered again: {Reason}")]
+    private static partial void LogInterrupted(ILogger logger, string reason);
+
     [LoggerMessage(LogLevel.Error, "Webhook of job {JobId} failed {Attempt} times ({Reason}); giving up")]
     private static partial void LogGaveUp(ILogger logger, Guid jobId, int attempt, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Webhook of job {JobId} refused, not called and not retried: {Reason}")]
+    private static partial void LogRefused(ILogger logger, Guid jobId, string reason);
 }

@@ -74,6 +74,10 @@ public static class SubmitDecision
         {
             Error("webhook", "Webhooks are not enabled on this deployment (Webhooks:SigningKey is not set).");
         }
+        else if (command.Webhook is not null && options.WebhookAddresses.Refusal(command.Webhook) is { } refusal)
+        {
+            Error("webhook", refusal);
+        }
 
         return errors.Count > 0
             ? new SubmitOutcome.Rejected(errors)

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using CqrsInference.Commands.Jobs.Webhooks;
 
 namespace CqrsInference.Commands.Jobs.Submitting;
 
@@ -18,6 +19,9 @@ public sealed class SubmitOptions
 
     /// <summary>Whether jobs may name a webhook (the deployment has a signing key).</summary>
     public bool WebhooksEnabled { get; set; }
+
+    /// <summary>Where webhooks may point (<see cref="WebhookAddressRules"/>, from <c>Webhooks:AllowedInsecureHosts</c>).</summary>
+    public WebhookAddressRules WebhookAddresses { get; set; } = WebhookAddressRules.PublicOnly;
 }
 
 public static class Priorities

@@ -1,68 +1,23 @@
-using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using CqrsInference.Messaging;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Jobs.Webhooks;
 
-/// <summary>A real HTTP endpoint on loopback that fails the first <c>failures</c> calls, then accepts.</summary>
-public sealed class WebhookReceiver : IDisposable
-{
-    private readonly HttpListener _listener = new();
-    private int _failures;
-
-    public WebhookReceiver(int failures)
-    {
-        _failures = failures;
-        Url = $"http://127.0.0.1:{NatsServerProcess.FreePort()}/hooks/";
-        _listener.Prefixes.Add(Url);
-        _listener.Start();
-        _ = Task.Run(ServeAsync);
-    }
-
-    public string Url { get; }
-
-    public ConcurrentQueue<(int Status, string Signature, string Body)> Calls { get; } = new();
-
-    public void Dispose() => _listener.Close();
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync();
-            var status = Interlocked.Decrement(ref _failures) >= 0 ? 500 : 200;
-            Calls.Enqueue((status, context.Request.Headers["Cqrsi-Signature"] ?? "", body));
-            context.Response.StatusCode = status;
-            context.Response.Close();
-        }
-    }
-}
-
 public sealed class WebhookTests(PipelineWithWebhooks pipeline) : IClassFixture<PipelineWithWebhooks>
 {
+    private static string WithWebhook(string url) => Scenarios.MlpJob([1, 2, 3, 4]).TrimEnd('}') + $",\"webhook\":{JsonSerializer.Serialize(url)}}}";
+
     [Fact]
     public async Task Finished_job_calls_its_webhook_signed_and_retries_after_a_failure()
     {
-        using var receiver = new WebhookReceiver(failures: 1);
-        var body = Scenarios.MlpJob([1, 2, 3, 4]).TrimEnd('}') + $",\"webhook\":\"{receiver.Url}\"}}";
+        using var receiver = new WebhookReceiver(pipeline.AllowedPort(), failures: 1);
 
-        var job = await pipeline.Client.SubmitAsync(body);
+        var job = await pipeline.Client.SubmitAsync(WithWebhook(receiver.Url));
         job.Status.ShouldBe(HttpStatusCode.Accepted);
 
         await Retry.Until("the webhook to be delivered", () => Task.FromResult(receiver.Calls.Count), n => n >= 2);
@@ -85,11 +40,63 @@ public sealed class WebhookTests(PipelineWithWebhooks pipeline) : IClassFixture<
     [Fact]
     public async Task A_webhook_that_is_not_an_http_url_is_refused()
     {
-        var body = Scenarios.MlpJob([1, 2, 3, 4]).TrimEnd('}') + ",\"webhook\":\"file:///etc/passwd\"}";
-
-        var job = await pipeline.Client.SubmitAsync(body);
+        var job = await pipeline.Client.SubmitAsync(WithWebhook("file:///etc/passwd"));
 
         job.Status.ShouldBe(HttpStatusCode.UnprocessableEntity);
         job.Body.GetProperty("errors").GetProperty("webhook")[0].GetString()!.ShouldContain("http");
+    }
+
+    [Fact]
+    public async Task A_webhook_to_the_platform_or_its_network_is_refused_at_submit_and_nothing_is_stored()
+    {
+        var (nats, js) = await pipeline.ConnectAsync();
+        await using var _ = nats;
+        var before = await JobMessages.CountAsync(js, NatsTopology.EventsStream);
+        string[] refused =
+        [
+            $"http://127.0.0.1:{pipeline.PortNotAllowed()}/hooks/", // loopback, on a port the allow-list does not name
+            "http://127.0.0.1:8222/connz", // the NATS monitor
+            "https://127.0.0.1:8222/connz",
+            "https://169.254.169.254/latest/meta-data/", // cloud metadata
+            "https://2130706433/", // 127.0.0.1 as one number
+            "https://0x7f.1/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://10.0.0.8/",
+            "https://localhost/",
+            "https://metadata.google.internal/computeMetadata/v1/",
+            "https://user:secret@example.com/hook",
+            "http://example.com/hook", // http to a host not on the allow-list
+        ];
+
+        foreach (var url in refused)
+        {
+            var job = await pipeline.Client.SubmitAsync(WithWebhook(url));
+
+            job.Status.ShouldBe(HttpStatusCode.UnprocessableEntity, url);
+            job.Body.GetProperty("errors").GetProperty("webhook")[0].GetString()!.ShouldStartWith("webhook", Case.Sensitive, url);
+        }
+
+        (await JobMessages.CountAsync(js, NatsTopology.EventsStream)).ShouldBe(before);
+    }
+
+    [Fact]
+    public async Task A_redirect_is_never_followed_and_counts_as_a_failed_call()
+    {
+        using var forbidden = new WebhookReceiver(pipeline.PortNotAllowed());
+        using var allowed = new WebhookReceiver(pipeline.AllowedPort());
+        using var toForbidden = new WebhookReceiver(pipeline.AllowedPort(), redirectTo: forbidden.Url);
+        using var toAllowed = new WebhookReceiver(pipeline.AllowedPort(), redirectTo: allowed.Url);
+
+        (await pipeline.Client.SubmitAsync(WithWebhook(toForbidden.Url))).Status.ShouldBe(HttpStatusCode.Accepted);
+        (await pipeline.Client.SubmitAsync(WithWebhook(toAllowed.Url))).Status.ShouldBe(HttpStatusCode.Accepted);
+
+        // Each 307 is a failed attempt, tried again after 1 s; neither target is ever called, not
+        // even the one webhooks may call.
+        await Retry.Until(
+            "both redirects to be tried again (or followed)",
+            () => Task.FromResult((Again: Math.Min(toForbidden.Calls.Count, toAllowed.Calls.Count), Followed: forbidden.Calls.Count + allowed.Calls.Count)),
+            calls => calls.Again >= 2 || calls.Followed > 0);
+        forbidden.Calls.ShouldBeEmpty();
+        allowed.Calls.ShouldBeEmpty();
     }
 }

@@ -1,0 +1,55 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using CqrsInference.Commands.Jobs.Webhooks;
+
+namespace CqrsInference.Projections.Webhooks;
+
+public sealed class WebhookOptions
+{
+    private WebhookAddressRules? _addresses;
+
+    /// <summary>Master key; each tenant signs with HMAC-SHA256(master, "tenant:" + tenant). Empty: webhooks are off.</summary>
+    public string SigningKey { get; set; } = "";
+
+    /// <summary>Delivery attempts per job before giving up.</summary>
+    public int MaxAttempts { get; set; } = 8;
+
+    /// <summary>How long a delivery waits for the job's ending to be recorded (PostgreSQL away, say) before it gives up.</summary>
+    public TimeSpan MaxWaitForRecording { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long one call may take, connecting included, before it counts as a failed attempt.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Calls in flight at once for one tenant: its endpoints that hang hold no more than this.</summary>
+    public int MaxConcurrentPerTenant { get; set; } = 4;
+
+    /// <summary>Calls in flight at once in this process, all tenants together.</summary>
+    public int MaxConcurrent { get; set; } = 64;
+
+    /// <summary>
+    /// Deliveries taken from the queue and not yet settled (in flight, waiting for their tenant's
+    /// turn, or backing off before a retry): the consumer's MaxAckPending.
+    /// </summary>
+    public int MaxPending { get; set; } = 10_000;
+
+    /// <summary>
+    /// Hosts (<c>host</c> or <c>host:port</c>) that webhooks may call over http and whatever their
+    /// address: for local development and tests only. Empty: public https endpoints only.
+    /// </summary>
+    public List<string> AllowedInsecureHosts { get; set; } = [];
+
+    public bool Enabled => SigningKey.Length > 0;
+
+    /// <summary>Where webhooks may point (read once the options are bound).</summary>
+    public WebhookAddressRules AddressRules() => _addresses ??= new WebhookAddressRules(AllowedInsecureHosts);
+
+    /// <summary>The key a tenant verifies its webhooks with (hex).</summary>
+    public string TenantKey(string tenant) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(SigningKey), Encoding.UTF8.GetBytes("tenant:" + tenant)));
+
+    /// <summary>The <c>Cqrsi-Signature</c> header: <c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256(tenant key, "t.body")&gt;</c>.</summary>
+    public string Sign(string tenant, long unixSeconds, string body) =>
+        $"t={unixSeconds},v1=" + Convert.ToHexStringLower(HMACSHA256.HashData(
+            Encoding.UTF8.GetBytes(TenantKey(tenant)), Encoding.UTF8.GetBytes($"{unixSeconds.ToString(CultureInfo.InvariantCulture)}.{body}")));
+}
