@@ -130,7 +130,7 @@ internal sealed partial class EdgeSiteService(
                     await ProcessBytesAsync(detector, itemId, $".{kind}", msg.Data ?? [], ct);
                     await msg.AckAsync(cancellationToken: ct);
                 }
-                catch (InvalidDataException e)
+                catch (Exception e) when (e is InvalidDataException or UnreadableItemException)
                 {
                     LogUnreadable(logger, itemId, e.Message);
                     await msg.AckTerminateAsync(cancellationToken: ct);
@@ -179,7 +179,7 @@ internal sealed partial class EdgeSiteService(
                 await ProcessAsync(detector, file, ct);
                 return true;
             }
-            catch (InvalidDataException e)
+            catch (Exception e) when (e is InvalidDataException or UnreadableItemException)
             {
                 // A raw item that can never be read: noted as done (with nothing sent), not retried forever.
                 LogUnreadable(logger, Path.GetFileName(file), e.Message);

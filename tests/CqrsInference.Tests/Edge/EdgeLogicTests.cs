@@ -1,11 +1,10 @@
-using System.Buffers.Binary;
 using CqrsInference.Api.Hosting;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Processors.Edge;
 
 namespace CqrsInference.Tests.Edge;
 
-/// <summary>The pure parts of an edge site: segmentation, message and event ids, the checkpoint, WAV reading, the role.</summary>
+/// <summary>The pure parts of an edge site: segmentation, message and event ids, the checkpoint, the role.</summary>
 public sealed class EdgeLogicTests
 {
     private const int Window = SpeechDetector.WindowSamples;
@@ -87,53 +86,9 @@ public sealed class EdgeLogicTests
     }
 
     [Fact]
-    public void Stereo_8_kHz_wav_becomes_16_kHz_mono()
-    {
-        short[] frames = [1000, 3000, -2000, -2000, 4000, 0];
-        var wav = Wav(rate: 8000, channels: 2, frames);
-
-        var samples = WavFile.ReadMono16k(wav);
-
-        samples.Length.ShouldBe(6);
-        samples[0].ShouldBe(2000 / 32768f, 1e-6f);
-        samples[1].ShouldBe(0, 1e-6f);                      // halfway between 2000 and -2000
-        samples[2].ShouldBe(-2000 / 32768f, 1e-6f);
-        samples[4].ShouldBe(2000 / 32768f, 1e-6f);
-    }
-
-    [Fact]
-    public void A_file_that_is_not_pcm_wav_is_refused() =>
-        Should.Throw<InvalidDataException>(() => WavFile.ReadMono16k("not a wav file at all"u8));
-
-    [Fact]
     public void The_edge_role_runs_alone()
     {
         Roles.Parse("edge").ShouldBe(new Roles(Api: false, Processor: false, Projections: false, Edge: true));
         Should.Throw<InvalidOperationException>(() => Roles.Parse("edge,projections")).Message.ShouldContain("edge runs alone");
-    }
-
-    private static byte[] Wav(int rate, int channels, short[] interleaved)
-    {
-        var data = interleaved.Length * 2;
-        var wav = new byte[44 + data];
-        "RIFF"u8.CopyTo(wav);
-        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(4), 36 + data);
-        "WAVE"u8.CopyTo(wav.AsSpan(8));
-        "fmt "u8.CopyTo(wav.AsSpan(12));
-        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(16), 16);
-        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(20), 1);
-        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(22), (short)channels);
-        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(24), rate);
-        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(28), rate * channels * 2);
-        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(32), (short)(channels * 2));
-        BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(34), 16);
-        "data"u8.CopyTo(wav.AsSpan(36));
-        BinaryPrimitives.WriteInt32LittleEndian(wav.AsSpan(40), data);
-        for (var i = 0; i < interleaved.Length; i++)
-        {
-            BinaryPrimitives.WriteInt16LittleEndian(wav.AsSpan(44 + (2 * i)), interleaved[i]);
-        }
-
-        return wav;
     }
 }

@@ -1,0 +1,32 @@
+namespace CqrsInference.Commands.Jobs;
+
+/// <summary>Why an edge site could not read a raw item.</summary>
+public static class EdgeErrorCodes
+{
+    /// <summary>Not a RIFF/WAVE file at all (empty, random bytes, another format).</summary>
+    public const string NotWav = "not_wav";
+
+    /// <summary>A chunk claims more bytes than the file holds (a truncated file, or a lying header).</summary>
+    public const string WavChunkTruncated = "wav_chunk_truncated";
+
+    /// <summary>The <c>fmt </c> chunk is shorter than the 16 bytes of a PCM format.</summary>
+    public const string WavFormatInvalid = "wav_fmt_invalid";
+
+    /// <summary>The data comes before any <c>fmt </c> chunk.</summary>
+    public const string WavFormatMissing = "wav_fmt_missing";
+
+    /// <summary>Not PCM, or not 16 bits per sample.</summary>
+    public const string WavUnsupportedEncoding = "wav_unsupported_encoding";
+
+    /// <summary>No channels, or more than the site mixes down.</summary>
+    public const string WavChannels = "wav_channels";
+
+    /// <summary>A sample rate outside what the site resamples from.</summary>
+    public const string WavSampleRate = "wav_sample_rate";
+
+    /// <summary>The data is not a whole number of sample frames (an odd byte count, say).</summary>
+    public const string WavDataMisaligned = "wav_data_misaligned";
+
+    /// <summary>No data chunk.</summary>
+    public const string WavDataMissing = "wav_data_missing";
+}
