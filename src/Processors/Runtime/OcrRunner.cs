@@ -3,6 +3,7 @@ using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 using Microsoft.ML.OnnxRuntime;
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Memory;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 
@@ -48,7 +49,7 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
         {
             image = Image.Load<Rgb24>(bytes);
         }
-        catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or NotSupportedException)
+        catch (Exception e) when (e is ImageFormatException or NotSupportedException or ArgumentException or InvalidMemoryOperationException)
         {
             throw new InvalidInputException("undecodable_image", $"Input 'image' is not a PNG, JPEG, BMP or GIF image: {e.Message}");
         }
