@@ -9,19 +9,19 @@ internal static class EdgeAnalyticsApi
 {
     public sealed record EdgeActivityRow(
         DateTimeOffset Bucket, string Site, long Items, long SpeechSegments, double SpeechSeconds, long TextReads,
-        long RawBytes, long EventBytes, double? RawToEventRatio, double BusySeconds, double OnlineSeconds, double? BusyPercent);
+        long RawBytes, long EventBytes, double? RawToEventRatio, double BusySeconds, double OnlineSeconds, double? BusyPercent, long FailedItems);
 
     public static RouteGroupBuilder MapEdgeAnalytics(this RouteGroupBuilder analytics)
     {
         analytics.MapGet("/edge", EdgeAsync).WithName("EdgeActivity")
-            .WithSummary("Per edge site and hour or day: raw items processed, speech found, text read, raw bytes kept at the site vs event bytes sent, busy and online seconds")
+            .WithSummary("Per edge site and hour or day: raw items processed (and failed), speech found, text read, raw bytes kept at the site vs event bytes sent, busy and online seconds")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), bucket=hour|day, site (optional). rawToEventRatio = rawBytes / eventBytes; "
                 + "busyPercent = busySeconds / onlineSeconds. An analyst sees its own tenant's sites.")
             .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/edge/sites", async (Security.ApiCaller caller, Messaging.EdgeOptions edge, IQuerySession session, CancellationToken ct) =>
                 Results.Ok((await session.Query<EdgeSiteStatus>().OrderBy(s => s.Site).ToListAsync(ct)).Where(s => Sees(caller, edge, s.Site))))
             .WithName("EdgeSites")
-            .WithSummary("Every edge site the core has heard from: first and last event, totals, and the backlog it last reported; an analyst sees its own tenant's sites")
+            .WithSummary("Every edge site the core has heard from: first and last event, totals (items processed and failed), and the backlog it last reported; an analyst sees its own tenant's sites")
             .RequirePolicy(ApiPolicies.Analyst);
         return analytics;
     }
@@ -62,7 +62,7 @@ internal static class EdgeAnalyticsApi
                 var online = g.Sum(a => a.OnlineSeconds);
                 return new EdgeActivityRow(g.Key.Bucket, g.Key.Site, g.Sum(a => a.Items), g.Sum(a => a.SpeechSegments), Math.Round(g.Sum(a => a.SpeechSeconds), 3), g.Sum(a => a.TextReads),
                     raw, sent, sent > 0 ? Math.Round((double)raw / sent, 2) : null, Math.Round(busy, 6), Math.Round(online, 3),
-                    online > 0 ? Math.Round(100 * busy / online, 3) : null);
+                    online > 0 ? Math.Round(100 * busy / online, 3) : null, g.Sum(a => a.FailedItems));
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Site, StringComparer.Ordinal)
             .ToList();

@@ -1,6 +1,6 @@
 namespace CqrsInference.Commands.Jobs;
 
-/// <summary>Why an edge site could not read a raw item.</summary>
+/// <summary>Why an edge site could not read a raw item: the <c>ErrorCode</c> of <see cref="V1.EdgeItemFailed"/>.</summary>
 public static class EdgeErrorCodes
 {
     /// <summary>Not a RIFF/WAVE file at all (empty, random bytes, another format).</summary>
@@ -29,4 +29,16 @@ public static class EdgeErrorCodes
 
     /// <summary>No data chunk.</summary>
     public const string WavDataMissing = "wav_data_missing";
+
+    /// <summary>Larger than <c>EdgeSite:MaxItemBytes</c>: not read at all.</summary>
+    public const string ItemTooLarge = "item_too_large";
+
+    /// <summary>Not an item kind the site reads (an MQTT topic other than <c>…/raw/&lt;wav|png|jpg|jpeg&gt;/&lt;item&gt;</c>).</summary>
+    public const string UnsupportedItem = "unsupported_item";
+
+    /// <summary>The site's process may not read the file.</summary>
+    public const string FileUnreadable = "file_unreadable";
+
+    /// <summary>A model's run on the item failed.</summary>
+    public const string InferenceError = "inference_error";
 }

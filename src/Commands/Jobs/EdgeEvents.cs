@@ -37,6 +37,21 @@ public static partial class V1
         DateTimeOffset ProcessedAt);
 
     /// <summary>
+    /// The site could not read one raw item: <paramref name="ErrorCode"/> (one of
+    /// <see cref="EdgeErrorCodes"/>, or the text model's refusal such as <c>undecodable_image</c>)
+    /// and <paramref name="Reason"/> say why. It ends the item, with no detections, as
+    /// <see cref="EdgeItemProcessed"/> would (same message id): the item is not tried again.
+    /// </summary>
+    public sealed record EdgeItemFailed(
+        string Site,
+        string ItemId,
+        string Kind,
+        long RawBytes,
+        string ErrorCode,
+        string Reason,
+        DateTimeOffset FailedAt);
+
+    /// <summary>
     /// The edge processor is alive: <paramref name="OnlineSeconds"/> since its previous heartbeat
     /// and <paramref name="BusySeconds"/> of inference in them; <paramref name="Backlog"/> raw items
     /// waiting.
@@ -50,6 +65,7 @@ public static class EdgeEventNames
     public const string SpeechDetected = "v1.edge_speech_detected";
     public const string TextRead = "v1.edge_text_read";
     public const string ItemProcessed = "v1.edge_item_processed";
+    public const string ItemFailed = "v1.edge_item_failed";
     public const string SiteHeartbeat = "v1.edge_site_heartbeat";
 
     private static readonly Guid SiteNamespace = new("9b7e2d51-0c3a-4f6e-8a1d-2e4c6b8f0a37");
@@ -59,6 +75,7 @@ public static class EdgeEventNames
         [SpeechDetected] = typeof(V1.EdgeSpeechDetected),
         [TextRead] = typeof(V1.EdgeTextRead),
         [ItemProcessed] = typeof(V1.EdgeItemProcessed),
+        [ItemFailed] = typeof(V1.EdgeItemFailed),
         [SiteHeartbeat] = typeof(V1.EdgeSiteHeartbeat),
     };
 
@@ -67,6 +84,7 @@ public static class EdgeEventNames
         V1.EdgeSpeechDetected => SpeechDetected,
         V1.EdgeTextRead => TextRead,
         V1.EdgeItemProcessed => ItemProcessed,
+        V1.EdgeItemFailed => ItemFailed,
         V1.EdgeSiteHeartbeat => SiteHeartbeat,
         _ => throw new ArgumentException($"Not an edge event: {@event.GetType().Name}", nameof(@event)),
     };
@@ -76,6 +94,7 @@ public static class EdgeEventNames
         V1.EdgeSpeechDetected e => e.Site,
         V1.EdgeTextRead e => e.Site,
         V1.EdgeItemProcessed e => e.Site,
+        V1.EdgeItemFailed e => e.Site,
         V1.EdgeSiteHeartbeat e => e.Site,
         _ => throw new ArgumentException($"Not an edge event: {@event.GetType().Name}", nameof(@event)),
     };
@@ -83,13 +102,15 @@ public static class EdgeEventNames
     /// <summary>
     /// The Nats-Msg-Id of an event, from what it is about (never from when it was made): the same
     /// detection made again after a restart has the same id, so JetStream drops the copy, and the
-    /// recorder derives the same Marten event id from it.
+    /// recorder derives the same Marten event id from it. An item ends once, processed or failed:
+    /// both endings share its <c>done</c> id.
     /// </summary>
     public static string MessageId(object @event) => @event switch
     {
         V1.EdgeSpeechDetected e => $"{e.Site}/{e.ItemId}/speech/{e.Segment.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
         V1.EdgeTextRead e => $"{e.Site}/{e.ItemId}/text",
         V1.EdgeItemProcessed e => $"{e.Site}/{e.ItemId}/done",
+        V1.EdgeItemFailed e => $"{e.Site}/{e.ItemId}/done",
         V1.EdgeSiteHeartbeat e => $"{e.Site}/heartbeat/{e.Worker}/{e.At.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
         _ => throw new ArgumentException($"Not an edge event: {@event.GetType().Name}", nameof(@event)),
     };

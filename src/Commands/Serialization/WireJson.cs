@@ -26,5 +26,6 @@ public sealed partial class WireJson : JsonSerializerContext;
 [JsonSerializable(typeof(V1.EdgeSpeechDetected))]
 [JsonSerializable(typeof(V1.EdgeTextRead))]
 [JsonSerializable(typeof(V1.EdgeItemProcessed))]
+[JsonSerializable(typeof(V1.EdgeItemFailed))]
 [JsonSerializable(typeof(V1.EdgeSiteHeartbeat))]
 public sealed partial class EdgeJson : JsonSerializerContext;

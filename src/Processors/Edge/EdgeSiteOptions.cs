@@ -7,9 +7,9 @@ internal sealed class EdgeSiteOptions
     public string Name { get; set; } = "";
 
     /// <summary>
-    /// Where the raw feed lands, processed in name order: 16-bit PCM WAV audio (any rate, mono or
-    /// stereo; speech detection) and PNG/JPEG frames of one line of text (text reading). Files must
-    /// appear whole: write them elsewhere and rename them in.
+    /// Where the raw feed lands, processed in name order: 16-bit PCM WAV audio (8 to 384 kHz, 1 to
+    /// 32 channels; speech detection) and PNG/JPEG frames of one line of text (text reading). Files
+    /// must appear whole: write them elsewhere and rename them in.
     /// </summary>
     public string InputDirectory { get; set; } = "";
 
@@ -50,4 +50,7 @@ internal sealed class EdgeSiteOptions
 
     /// <summary>Text read with a lower mean character confidence is not reported.</summary>
     public double MinTextConfidence { get; set; } = 0.5;
+
+    /// <summary>A larger raw item is not read: it is recorded as failed (<c>item_too_large</c>).</summary>
+    public long MaxItemBytes { get; set; } = 128L * 1024 * 1024;
 }

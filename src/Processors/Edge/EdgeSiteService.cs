@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
@@ -17,8 +16,10 @@ namespace CqrsInference.Processors.Edge;
 /// publishes the detections, then one
 /// <see cref="V1.EdgeItemProcessed"/> per item, to the site's own JetStream (its nats-server, a
 /// leaf node of the core), which stores them while the link to the core is down. Raw audio never
-/// leaves the site. An item is marked done in the local checkpoint only after all of its events are
-/// stored; an item redone after a crash republishes the same message ids, which the stream drops.
+/// leaves the site. An item the site cannot read (malformed, too large, refused by a model) ends
+/// with one <see cref="V1.EdgeItemFailed"/> instead, and the items behind it go on. An item is
+/// marked done in the local checkpoint only after all of its events are stored; an item redone
+/// after a crash republishes the same message ids, which the stream drops.
 /// </summary>
 internal sealed partial class EdgeSiteService(
     INatsJSContext js,
@@ -30,7 +31,7 @@ internal sealed partial class EdgeSiteService(
     private readonly string _worker = $"{Environment.MachineName}-{Environment.ProcessId}";
     private static readonly string[] Extensions = [".wav", ".png", ".jpg", ".jpeg"];
     private EdgeCheckpoint? _checkpoint;
-    private TextLineReader? _reader;
+    private EdgeItemAnalyzer? _analyzer;
     private double _busySinceHeartbeat;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -48,23 +49,20 @@ internal sealed partial class EdgeSiteService(
         Directory.CreateDirectory(options.InputDirectory);
         _checkpoint = EdgeCheckpoint.Open(Path.Combine(options.StateDirectory, "done.log"));
         using var sessionOptions = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
-        using var detector = new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options);
+        using var analyzer = _analyzer = new EdgeItemAnalyzer(
+            new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options),
+            () => TextLineReader.Create(catalog, options.TextModel),
+            options,
+            logger);
         await EnsureStreamAsync(stoppingToken);
         var raw = options.Mqtt
             ? await RetryAsync("creating the raw-input stream", () => EdgeTopology.EnsureRawAsync(js, options.Name, options.StreamMaxAge, stoppingToken), stoppingToken)
             : null;
         LogServing(logger, options.Name, options.InputDirectory, _checkpoint.Count);
-        try
-        {
-            await RunAsync(detector, raw, stoppingToken);
-        }
-        finally
-        {
-            _reader?.Dispose();
-        }
+        await RunAsync(raw, stoppingToken);
     }
 
-    private async Task RunAsync(SpeechDetector detector, INatsJSConsumer? raw, CancellationToken stoppingToken)
+    private async Task RunAsync(INatsJSConsumer? raw, CancellationToken stoppingToken)
     {
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
@@ -72,7 +70,7 @@ internal sealed partial class EdgeSiteService(
             var pending = Pending();
             foreach (var file in pending)
             {
-                if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(detector, file, stoppingToken))
+                if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(file, stoppingToken))
                 {
                     break;
                 }
@@ -83,7 +81,7 @@ internal sealed partial class EdgeSiteService(
                 }
             }
 
-            var fromMqtt = raw is null ? 0 : await ProcessRawAsync(detector, raw, stoppingToken);
+            var fromMqtt = raw is null ? 0 : await ProcessRawAsync(raw, stoppingToken);
             if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
             {
                 lastBeat = await HeartbeatAsync(lastBeat, 0, stoppingToken);
@@ -104,12 +102,12 @@ internal sealed partial class EdgeSiteService(
             .ToList();
 
     /// <summary>
-    /// Raw items that arrived over MQTT: each is processed like a file, and acknowledged (leaves the
-    /// site's raw queue) only after its events are stored. Its item id carries its sequence in the
-    /// raw stream, so a redelivery after a crash republishes the same message ids. Returns how many
-    /// were taken.
+    /// Raw items that arrived over MQTT: each is processed like a file (one on a topic the site does
+    /// not read fails), and acknowledged (leaves the site's raw queue) only after its events are
+    /// stored. Its item id carries its sequence in the raw stream, so a redelivery after a crash
+    /// republishes the same message ids. Returns how many were taken.
     /// </summary>
-    private async Task<int> ProcessRawAsync(SpeechDetector detector, INatsJSConsumer raw, CancellationToken ct)
+    private async Task<int> ProcessRawAsync(INatsJSConsumer raw, CancellationToken ct)
     {
         var taken = 0;
         try
@@ -120,21 +118,13 @@ internal sealed partial class EdgeSiteService(
                 var parts = msg.Subject.Split('.');
                 var kind = parts.Length == 5 ? parts[3] : "";
                 var itemId = $"mqtt-{msg.Metadata?.Sequence.Stream ?? 0:D12}-{(parts.Length == 5 ? parts[4] : "item")}.{kind}";
-                try
-                {
-                    if (parts.Length != 5 || !Extensions.Contains($".{kind}"))
-                    {
-                        throw new InvalidDataException($"topic {msg.Subject} is not cqrsi/<site>/raw/<wav|png|jpg|jpeg>/<item>");
-                    }
-
-                    await ProcessBytesAsync(detector, itemId, $".{kind}", msg.Data ?? [], ct);
-                    await msg.AckAsync(cancellationToken: ct);
-                }
-                catch (Exception e) when (e is InvalidDataException or UnreadableItemException)
-                {
-                    LogUnreadable(logger, itemId, e.Message);
-                    await msg.AckTerminateAsync(cancellationToken: ct);
-                }
+                var now = clock.GetUtcNow();
+                var analysis = parts.Length == 5
+                    ? _analyzer!.Analyse(itemId, $".{kind}", msg.Data ?? [], now)
+                    : EdgeItemAnalyzer.Unreadable(EdgeItemAnalyzer.UnknownKind, msg.Data?.Length ?? 0, EdgeErrorCodes.UnsupportedItem,
+                        $"Topic {msg.Subject} is not cqrsi/<site>/raw/<wav|png|jpg|jpeg>/<item>.");
+                await PublishAsync(itemId, analysis, now, ct);
+                await msg.AckAsync(cancellationToken: ct);
             }
         }
         catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
@@ -170,20 +160,19 @@ internal sealed partial class EdgeSiteService(
         }, ct);
 
     /// <summary>Processes one item, retrying while the site's own nats-server is unreachable; false when stopping.</summary>
-    private async Task<bool> ProcessWithRetryAsync(SpeechDetector detector, string file, CancellationToken ct)
+    private async Task<bool> ProcessWithRetryAsync(string file, CancellationToken ct)
     {
         for (var attempt = 1; !ct.IsCancellationRequested; attempt++)
         {
             try
             {
-                await ProcessAsync(detector, file, ct);
+                await ProcessAsync(file, ct);
                 return true;
             }
-            catch (Exception e) when (e is InvalidDataException or UnreadableItemException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
-                // A raw item that can never be read: noted as done (with nothing sent), not retried forever.
-                LogUnreadable(logger, Path.GetFileName(file), e.Message);
-                _checkpoint!.MarkDone(Path.GetFileName(file));
+                // Taken away before it was read: nothing to do, nothing to hold up the rest for.
+                LogGone(logger, Path.GetFileName(file));
                 return true;
             }
             catch (Exception e) when (e is NatsException or TimeoutException or IOException && !ct.IsCancellationRequested)
@@ -196,61 +185,58 @@ internal sealed partial class EdgeSiteService(
         return false;
     }
 
-    private async Task ProcessAsync(SpeechDetector detector, string file, CancellationToken ct)
+    private async Task ProcessAsync(string file, CancellationToken ct)
     {
         var itemId = Path.GetFileName(file);
-        await ProcessBytesAsync(detector, itemId, Path.GetExtension(file), await File.ReadAllBytesAsync(file, ct), ct);
+        var now = clock.GetUtcNow();
+        var analysis = await ReadAsync(file, ct) switch
+        {
+            (_, { } refused) => refused,
+            var (raw, _) => _analyzer!.Analyse(itemId, Path.GetExtension(file), raw, now),
+        };
+        await PublishAsync(itemId, analysis, now, ct);
 
         // Only now is the item done: everything it produced is stored in the site's stream.
         _checkpoint!.MarkDone(itemId);
     }
 
-    private Task ProcessBytesAsync(SpeechDetector detector, string itemId, string extension, byte[] raw, CancellationToken ct) =>
-        extension.Equals(".wav", StringComparison.OrdinalIgnoreCase)
-            ? ProcessAudioAsync(detector, itemId, raw, ct)
-            : ProcessFrameAsync(itemId, extension, raw, ct);
-
-    private async Task ProcessFrameAsync(string itemId, string extension, byte[] raw, CancellationToken ct)
+    /// <summary>The file's bytes, or why it is not read: larger than the limit, or the site may not read it.</summary>
+    private async Task<(byte[] Raw, ItemAnalysis? Refused)> ReadAsync(string file, CancellationToken ct)
     {
-        _reader ??= TextLineReader.Create(catalog, options.TextModel);
-        var started = Stopwatch.GetTimestamp();
-        var (text, confidence) = _reader.Read(raw);
-        var busy = Stopwatch.GetElapsedTime(started).TotalSeconds;
-
-        var now = clock.GetUtcNow();
-        long eventBytes = 0;
-        var events = 0;
-        if (text.Length > 0 && confidence >= options.MinTextConfidence)
+        var kind = EdgeItemAnalyzer.KindOf(Path.GetExtension(file)) ?? EdgeItemAnalyzer.UnknownKind;
+        try
         {
-            eventBytes += await EdgeTopology.PublishAsync(js, new V1.EdgeTextRead(options.Name, itemId, text, Math.Round(confidence, 4), now), "text", ct);
-            events++;
+            return _analyzer!.RefuseSize(kind, new FileInfo(file).Length) is { } tooLarge
+                ? ([], tooLarge)
+                : (await File.ReadAllBytesAsync(file, ct), null);
         }
-
-        var kind = extension.Equals(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg";
-        eventBytes += await EdgeTopology.PublishAsync(js, new V1.EdgeItemProcessed(options.Name, itemId, kind, raw.Length, events, eventBytes, Math.Round(busy, 6), now), "items", ct);
-        _busySinceHeartbeat += busy;
-        LogProcessed(logger, itemId, raw.Length, events, eventBytes);
+        catch (UnauthorizedAccessException e)
+        {
+            return ([], EdgeItemAnalyzer.Unreadable(kind, 0, EdgeErrorCodes.FileUnreadable, e.Message));
+        }
     }
 
-    private async Task ProcessAudioAsync(SpeechDetector detector, string itemId, byte[] raw, CancellationToken ct)
+    /// <summary>An item's detections then its <see cref="V1.EdgeItemProcessed"/>, or its <see cref="V1.EdgeItemFailed"/> alone.</summary>
+    private async Task PublishAsync(string itemId, ItemAnalysis analysis, DateTimeOffset now, CancellationToken ct)
     {
-        var started = Stopwatch.GetTimestamp();
-        var segments = detector.Detect(WavFile.ReadMono16k(raw));
-        var busy = Stopwatch.GetElapsedTime(started).TotalSeconds;
-
-        var now = clock.GetUtcNow();
-        long eventBytes = 0;
-        for (var i = 0; i < segments.Count; i++)
+        if (analysis is ItemAnalysis.Unreadable failed)
         {
-            var s = segments[i];
-            eventBytes += await EdgeTopology.PublishAsync(
-                js, new V1.EdgeSpeechDetected(options.Name, itemId, i, Math.Round(s.StartSeconds, 3), Math.Round(s.EndSeconds, 3), s.MeanProbability, now), "speech", ct);
+            LogUnreadable(logger, itemId, failed.Code, failed.Reason);
+            await EdgeTopology.PublishAsync(js, new V1.EdgeItemFailed(options.Name, itemId, failed.Kind, failed.RawBytes, failed.Code, failed.Reason, now), "items", ct);
+            return;
         }
 
-        var done = new V1.EdgeItemProcessed(options.Name, itemId, "audio/wav", raw.Length, segments.Count, eventBytes, Math.Round(busy, 6), now);
+        var read = (ItemAnalysis.Read)analysis;
+        long eventBytes = 0;
+        foreach (var detection in read.Detections)
+        {
+            eventBytes += await EdgeTopology.PublishAsync(js, detection, detection is V1.EdgeTextRead ? "text" : "speech", ct);
+        }
+
+        var done = new V1.EdgeItemProcessed(options.Name, itemId, read.Kind, read.RawBytes, read.Detections.Count, eventBytes, Math.Round(read.BusySeconds, 6), now);
         eventBytes += await EdgeTopology.PublishAsync(js, done, "items", ct);
-        _busySinceHeartbeat += busy;
-        LogProcessed(logger, itemId, raw.Length, segments.Count, eventBytes);
+        _busySinceHeartbeat += read.BusySeconds;
+        LogProcessed(logger, itemId, read.RawBytes, read.Detections.Count, eventBytes);
     }
 
     private async Task<long> HeartbeatAsync(long since, int backlog, CancellationToken ct)
@@ -280,6 +266,9 @@ internal sealed partial class EdgeSiteService(
     [LoggerMessage(LogLevel.Warning, "Edge {What} failed (attempt {Attempt}); retrying: {Reason}")]
     private static partial void LogRetry(ILogger logger, string what, int attempt, string reason);
 
-    [LoggerMessage(LogLevel.Error, "Raw item {ItemId} cannot be read and is skipped: {Reason}")]
-    private static partial void LogUnreadable(ILogger logger, string itemId, string reason);
+    [LoggerMessage(LogLevel.Error, "Raw item {ItemId} cannot be read ({Code}) and is recorded as failed: {Reason}")]
+    private static partial void LogUnreadable(ILogger logger, string itemId, string code, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Raw item {ItemId} was taken away before it was read")]
+    private static partial void LogGone(ILogger logger, string itemId);
 }

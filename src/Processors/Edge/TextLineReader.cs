@@ -42,8 +42,8 @@ internal sealed class TextLineReader(OcrRunner runner) : IDisposable
         return runner.Run([frame])[0] switch
         {
             RunOutcome.Succeeded s => (TensorJson.ReadString(s.Outputs[0]), TensorJson.ReadFloats(s.Outputs[1])[0]),
-            RunOutcome.Rejected r => throw new InvalidDataException(r.Reason),
-            RunOutcome.Faulted f => throw new IOException($"OCR failed ({f.Code}): {f.Reason}"),
+            RunOutcome.Rejected r => throw new UnreadableItemException(r.Code, r.Reason),
+            RunOutcome.Faulted f => throw new UnreadableItemException(f.Code, $"The text model's run failed: {f.Reason}"),
             var other => throw new InvalidOperationException($"Unexpected outcome {other}"),
         };
     }

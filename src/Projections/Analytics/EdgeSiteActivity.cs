@@ -6,7 +6,7 @@ using Marten.Events.Projections;
 namespace CqrsInference.Projections.Analytics;
 
 /// <summary>
-/// One edge site's activity in one hour: raw items processed, what was found in them (speech
+/// One edge site's activity in one hour: raw items processed (and those that could not be read), what was found in them (speech
 /// segments in audio, lines of text in frames), raw bytes kept at the site against event bytes
 /// sent to the core (the bandwidth saved), and utilization (busy inference seconds over online
 /// seconds).
@@ -20,6 +20,9 @@ public sealed class EdgeSiteActivity
     public string Site { get; set; } = "";
 
     public long Items { get; set; }
+
+    /// <summary>Raw items the site could not read (<see cref="V1.EdgeItemFailed"/>); not in <see cref="Items"/>.</summary>
+    public long FailedItems { get; set; }
 
     public long SpeechSegments { get; set; }
 
@@ -47,6 +50,7 @@ public sealed class EdgeSiteActivityProjection : MultiStreamProjection<EdgeSiteA
     public EdgeSiteActivityProjection()
     {
         Identity<V1.EdgeItemProcessed>(e => EdgeSiteActivity.Key(e.ProcessedAt, e.Site));
+        Identity<V1.EdgeItemFailed>(e => EdgeSiteActivity.Key(e.FailedAt, e.Site));
         Identity<V1.EdgeSpeechDetected>(e => EdgeSiteActivity.Key(e.DetectedAt, e.Site));
         Identity<V1.EdgeTextRead>(e => EdgeSiteActivity.Key(e.ReadAt, e.Site));
         Identity<V1.EdgeSiteHeartbeat>(e => EdgeSiteActivity.Key(e.At, e.Site));
@@ -59,6 +63,12 @@ public sealed class EdgeSiteActivityProjection : MultiStreamProjection<EdgeSiteA
         activity.RawBytes += e.RawBytes;
         activity.EventBytes += e.EventBytes;
         activity.BusySeconds += e.BusySeconds;
+    }
+
+    public static void Apply(V1.EdgeItemFailed e, EdgeSiteActivity activity)
+    {
+        (activity.Hour, activity.Site) = (UsageBucket.HourOf(e.FailedAt), e.Site);
+        activity.FailedItems++;
     }
 
     public static void Apply(V1.EdgeSpeechDetected e, EdgeSiteActivity activity)
@@ -92,12 +102,16 @@ public sealed record EdgeSiteStatus(
     long TextReads,
     long RawBytes,
     long EventBytes,
-    int Backlog);
+    int Backlog,
+    long FailedItems = 0);
 
 public sealed class EdgeSiteStatusProjection : SingleStreamProjection<EdgeSiteStatus, Guid>
 {
     public static EdgeSiteStatus Create(V1.EdgeItemProcessed e) =>
         new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.ProcessedAt, e.ProcessedAt, 1, 0, 0, e.RawBytes, e.EventBytes, 0);
+
+    public static EdgeSiteStatus Create(V1.EdgeItemFailed e) =>
+        new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.FailedAt, e.FailedAt, 0, 0, 0, 0, 0, 0, FailedItems: 1);
 
     public static EdgeSiteStatus Create(V1.EdgeSpeechDetected e) =>
         new(EdgeEventNames.SiteStreamId(e.Site), e.Site, e.DetectedAt, e.DetectedAt, 0, 1, 0, 0, 0, 0);
@@ -110,6 +124,9 @@ public sealed class EdgeSiteStatusProjection : SingleStreamProjection<EdgeSiteSt
 
     public static EdgeSiteStatus Apply(V1.EdgeItemProcessed e, EdgeSiteStatus current) =>
         current with { LastSeen = Later(current.LastSeen, e.ProcessedAt), Items = current.Items + 1, RawBytes = current.RawBytes + e.RawBytes, EventBytes = current.EventBytes + e.EventBytes };
+
+    public static EdgeSiteStatus Apply(V1.EdgeItemFailed e, EdgeSiteStatus current) =>
+        current with { LastSeen = Later(current.LastSeen, e.FailedAt), FailedItems = current.FailedItems + 1 };
 
     public static EdgeSiteStatus Apply(V1.EdgeSpeechDetected e, EdgeSiteStatus current) =>
         current with { LastSeen = Later(current.LastSeen, e.DetectedAt), SpeechSegments = current.SpeechSegments + 1 };

@@ -23,7 +23,7 @@ namespace CqrsInference.Tests.Edge;
 /// process, and the site's processor as a real child process fed real speech (espeak-ng WAVs) and
 /// frames of text (imagemagick PNGs).
 /// </summary>
-public sealed class EdgeTests : IAsyncLifetime
+public sealed partial class EdgeTests : IAsyncLifetime
 {
     private const string Site = "site1";
     private const string FrameText = "Valve 4 pressure 7.2 bar";
