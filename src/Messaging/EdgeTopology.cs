@@ -13,7 +13,8 @@ namespace CqrsInference.Messaging;
 /// <c>EDGE_&lt;site&gt;</c> (subjects <c>edge.&lt;site&gt;.&gt;</c>, which the core's CQRSI_EVENTS
 /// does not capture, so leaf interest cannot deliver them a second way). The core's
 /// <c>CQRSI_EDGE</c> stream sources every configured site's stream through the site's domain API
-/// (<c>$JS.&lt;site&gt;.API</c>): JetStream forwards what the site stored while the link was down
+/// (<c>$JS.&lt;site&gt;.API</c>), filtered to the site's own subjects so that a site cannot pass
+/// off messages as another's: JetStream forwards what the site stored while the link was down
 /// once it is up again, from where it left off. Kept apart from <see cref="NatsTopology"/> so that
 /// rewriting the core streams never drops the sources.
 /// </summary>
@@ -31,12 +32,23 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
 
     public static string Subject(string site, string kind) => $"edge.{site}.{kind}";
 
+    /// <summary>The site a subject <c>edge.&lt;site&gt;.&lt;kind&gt;</c> belongs to, or null when it is not one.</summary>
+    public static string? SiteOfSubject(string subject)
+    {
+        var tokens = subject.Split('.');
+        return tokens.Length == 3 && tokens[0] == "edge" && EdgeEventNames.IsValidSite(tokens[1]) && tokens[2].Length > 0 ? tokens[1] : null;
+    }
+
     /// <summary>The JetStream API of a site's domain, as the core reaches it over the leaf connection.</summary>
     public static string DomainApi(string site) => $"$JS.{site}.API";
 
     public EdgeOptions Options => options;
 
-    /// <summary>Creates or updates <see cref="CoreStream"/> with one source per configured site; safe on every start.</summary>
+    /// <summary>
+    /// Creates or updates <see cref="CoreStream"/> with one source per configured site, taking from
+    /// the site's domain only <see cref="SiteSubjects"/>: what a site's stream holds under another
+    /// site's subjects never reaches the core. Safe on every start.
+    /// </summary>
     public async Task EnsureCoreAsync(CancellationToken ct)
     {
         if (options.Sites.Count == 0)
@@ -60,6 +72,7 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
                 Sources = options.Sites.Select(s => new StreamSource
                 {
                     Name = SiteStream(s.Name),
+                    FilterSubject = SiteSubjects(s.Name),
                     External = new ExternalStreamSource { Api = DomainApi(s.Name) },
                 }).ToList(),
                 Description = "Events of every edge site, sourced from the sites' own domains: the edge recorder's source.",

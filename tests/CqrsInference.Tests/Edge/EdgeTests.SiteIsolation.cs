@@ -1,0 +1,68 @@
+using System.Text.Json;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Messaging;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using NATS.Net;
+
+namespace CqrsInference.Tests.Edge;
+
+/// <summary>One site cannot write into another site's (another tenant's) audit stream: the core takes the site from where a message came, never from its payload.</summary>
+public sealed partial class EdgeTests
+{
+    private const string OtherSite = "site2";
+
+    [Fact]
+    public async Task An_event_on_a_sites_subject_that_claims_another_site_is_not_recorded_and_the_sites_next_event_is()
+    {
+        await using var nats = new NatsClient(_edge.Url);
+        var js = nats.CreateJetStreamContext();
+        await EdgeTopology.EnsureSiteAsync(js, Site, TimeSpan.FromHours(1), TimeSpan.FromDays(1), CancellationToken.None);
+
+        await PublishRawAsync(js, EdgeTopology.Subject(Site, "items"), Item(OtherSite, "forged.wav"));
+        await EdgeTopology.PublishAsync(js, Item(Site, "genuine.wav"), "items", CancellationToken.None);
+        await WaitForCoreItemsAsync(1);
+
+        (await RecordedAsync(OtherSite)).ShouldBeEmpty();
+        (await RecordedAsync(Site)).ShouldHaveSingleItem().ShouldBeOfType<V1.EdgeItemProcessed>().ItemId.ShouldBe("genuine.wav");
+    }
+
+    [Fact]
+    public async Task What_a_sites_stream_holds_under_another_sites_subjects_never_reaches_the_core()
+    {
+        await using var nats = new NatsClient(_edge.Url);
+        var js = nats.CreateJetStreamContext();
+
+        // The site's operator widens its own stream to another site's subjects, and writes there.
+        await js.CreateOrUpdateStreamAsync(new StreamConfig(EdgeTopology.SiteStream(Site), [EdgeTopology.SiteSubjects(Site), EdgeTopology.SiteSubjects(OtherSite)]));
+        await EdgeTopology.PublishAsync(js, Item(OtherSite, "forged.wav"), "items", CancellationToken.None);
+        await EdgeTopology.PublishAsync(js, Item(Site, "genuine.wav"), "items", CancellationToken.None);
+        await WaitForCoreItemsAsync(1);
+
+        (await RecordedAsync(OtherSite)).ShouldBeEmpty();
+        (await RecordedAsync(Site)).ShouldHaveSingleItem().ShouldBeOfType<V1.EdgeItemProcessed>().ItemId.ShouldBe("genuine.wav");
+        await using var core = new NatsClient(_core.Url);
+        (await core.CreateJetStreamContext().GetStreamAsync(EdgeTopology.CoreStream, new StreamInfoRequest { SubjectsFilter = ">" }))
+            .Info.State.Subjects!.Keys.ShouldBe([EdgeTopology.Subject(Site, "items")]);
+    }
+
+    private static V1.EdgeItemProcessed Item(string site, string itemId) =>
+        new(site, itemId, "audio/wav", 1000, 0, 0, 0.01, DateTimeOffset.UtcNow);
+
+    /// <summary>Publishes an edge event on a subject of the caller's choosing, whatever site its payload names.</summary>
+    private static Task<long> PublishRawAsync(INatsJSContext js, string subject, object @event)
+    {
+        var type = EdgeEventNames.Of(@event);
+        return EventWire.PublishAsync(js, subject, EventWire.Headers(type, trace: null),
+            JsonSerializer.SerializeToUtf8Bytes(@event, EdgeEventNames.Types[type], EdgeJson.Default), EdgeEventNames.MessageId(@event), 4, CancellationToken.None);
+    }
+
+    private async Task<List<object>> RecordedAsync(string site)
+    {
+        await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        return (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(site))).Select(e => e.Data).ToList();
+    }
+}
