@@ -34,12 +34,7 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
             rows => rows.GetArrayLength() > 0);
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-        });
+        await using var browser = await LaunchAsync(playwright);
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var errors = new List<string>();
         page.PageError += (_, error) => errors.Add(error);
@@ -69,4 +64,38 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
         new FileInfo(path).Length.ShouldBeGreaterThan(10_000);
     }
+
+    [Fact]
+    public async Task Names_that_reached_the_core_from_elsewhere_are_shown_as_text_never_run_as_markup()
+    {
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+        const string hostile = "<img src=x onerror=\"window.pwned=1\">";
+        await page.RouteAsync("**/v1/analytics/processors", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            ContentType = "application/json",
+            Body = JsonSerializer.Serialize(new[]
+            {
+                new { worker = hostile, region = "<b>east</b>", device = "cpu", slots = 1, online = false, offlineReason = "<script>window.pwned=2</script>", lastSeen = DateTimeOffset.UtcNow },
+            }),
+        }));
+        await page.AddInitScriptAsync($"localStorage.setItem('cqrsi-key', '{TestEnvironment.OperatorKey}')");
+        await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
+        await page.WaitForFunctionAsync("() => window.dashboardState && window.dashboardState.refreshes > 0", null, new PageWaitForFunctionOptions { Timeout = 20_000 });
+
+        (await page.Locator("#processors tbody td").First.TextContentAsync()).ShouldBe(hostile);
+        (await page.Locator("#processors tbody img, #processors tbody b, #processors tbody script").CountAsync()).ShouldBe(0);
+        (await page.EvaluateAsync<bool>("() => window.pwned === undefined")).ShouldBeTrue();
+        errors.ShouldBeEmpty();
+    }
+
+    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = "/usr/bin/chromium",
+        Headless = true,
+        Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+    });
 }

@@ -63,10 +63,19 @@ async function refresh() {
     draw('cost', 'line', cost.labels, cost.datasets, { scales: { y: { beginAtZero: true } } });
     const busy = bySeries(utilization, r => r.key, r => r.busyPercent ?? 0);
     draw('utilization', 'bar', busy.labels, busy.datasets, { scales: { y: { beginAtZero: true, max: 100 } } });
-    document.querySelector('#processors tbody').innerHTML = processors.map(p =>
-      `<tr><td>${p.worker}</td><td>${p.region}</td><td>${p.device}</td><td>${p.slots}</td>` +
-      `<td class="${p.online ? 'online' : 'offline'}">${p.online ? 'online' : `offline (${p.offlineReason ?? '?'})`}</td>` +
-      `<td>${new Date(p.lastSeen).toLocaleString()}</td></tr>`).join('');
+    // Built from text nodes, never markup: a processor's name, region or offline reason is data
+    // that reached the core from elsewhere and must not be able to script the operator's page.
+    document.querySelector('#processors tbody').replaceChildren(...processors.map(p => {
+      const row = document.createElement('tr');
+      const cells = [p.worker, p.region, p.device, String(p.slots), p.online ? 'online' : `offline (${p.offlineReason ?? '?'})`,
+        new Date(p.lastSeen).toLocaleString()];
+      for (const text of cells) {
+        const cell = row.insertCell();
+        cell.textContent = text;
+      }
+      row.cells[4].className = p.online ? 'online' : 'offline';
+      return row;
+    }));
     window.dashboardState.refreshes++;
     document.getElementById('status').textContent = `updated ${new Date().toLocaleTimeString()} · refreshes every 5 s`;
   } catch (error) {
