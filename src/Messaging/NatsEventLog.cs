@@ -8,9 +8,8 @@ namespace CqrsInference.Messaging;
 
 /// <summary>
 /// The event log on JetStream: a job's lifecycle events go to <c>events.&lt;region&gt;.&lt;model&gt;.&lt;job&gt;</c>
-/// (the server maps them into the job's partition, <see cref="LogSubjects"/>) and, once stored, are
-/// announced on <c>cqrsi.job.&lt;id&gt;</c> for synchronous submits and SSE (fire and forget: the stored
-/// copy is the record); processors' capacity facts go to <c>events.processors.&lt;processor&gt;</c>.
+/// (the server maps them into the job's partition, <see cref="LogSubjects"/>), where the recorders and
+/// the API's followers of a job read them; processors' capacity facts go to <c>events.processors.&lt;processor&gt;</c>.
 /// Each event's message id comes from <see cref="JobLifecycle.MessageId"/>.
 /// </summary>
 public sealed class NatsEventLog(INatsJSContext js) : IEventLog
@@ -24,7 +23,6 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
         var headers = EventWire.Headers(type, trace);
         await EventWire.PublishAsync(js, LogSubjects.JobEvent(job.Region, job.Model, EventNames.JobIdOf(@event)), headers, payload, JobLifecycle.MessageId(@event), RetryAttempts, ct);
-        await js.Connection.PublishAsync(NatsTopology.JobNotifySubject(EventNames.JobIdOf(@event)), payload, headers: headers, cancellationToken: ct);
     }
 
     /// <summary>Publishes a processor's capacity fact (online, heartbeat, offline).</summary>

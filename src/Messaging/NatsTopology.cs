@@ -20,9 +20,6 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
     /// <summary>The durable consumer the recorder of a partition reads the log with.</summary>
     public static string RecorderConsumer(int partition) => $"recorder_{partition}";
 
-    /// <summary>Core NATS subject on which each stored lifecycle event of a job is announced.</summary>
-    public static string JobNotifySubject(Guid jobId) => $"cqrsi.job.{jobId:N}";
-
     public TopologyOptions Options => options;
 
     /// <summary>Creates or updates the streams; safe to run on every start (the API's role).</summary>

@@ -130,6 +130,8 @@ internal static partial class ServiceDefaults
         services.AddSingleton<QuotaCounters>();
         services.AddSingleton<IIdempotencyClaims, IdempotencyClaims>();
         services.AddSingleton<QueueHousekeeping>();
+        services.AddSingleton<Jobs.JobEventFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<Jobs.JobEventFeed>());
         services.AddHostedService<QueueHousekeepingService>();
         services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
     }

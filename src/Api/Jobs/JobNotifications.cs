@@ -10,31 +10,25 @@ using NATS.Client.Core;
 namespace CqrsInference.Api.Jobs;
 
 /// <summary>
-/// Follows a job's lifecycle as processors announce it on core NATS (<c>cqrsi.job.&lt;id&gt;</c>, sent
-/// after each event is stored), so synchronous submits and SSE streams never poll PostgreSQL.
-/// Subscribe before the job can move, then fold what arrives with the projection's own code.
+/// Follows a job's lifecycle as the event log stores it (<see cref="JobEventFeed"/>), so synchronous
+/// submits and SSE streams never poll PostgreSQL. Follow before the job can move, then fold what
+/// arrives with the projection's own code.
 /// </summary>
 internal static partial class JobNotifications
 {
     public const int MaxWaitSeconds = 60;
 
-    public static ValueTask<INatsSub<byte[]>> SubscribeAsync(INatsConnection nats, Guid jobId, CancellationToken ct) =>
-        nats.SubscribeCoreAsync<byte[]>(NatsTopology.JobNotifySubject(jobId), cancellationToken: ct);
-
-    /// <summary>The lifecycle event a notification carries, or null if it is not one.</summary>
-    public static object? Decode(NatsMsg<byte[]> msg) => EventWire.Decode(msg.Headers, msg.Data);
-
     /// <summary>Waits until the job is terminal or the time is up; returns the terminal status or null.</summary>
-    public static async Task<JobStatus?> WaitForTerminalAsync(INatsSub<byte[]> subscription, JobStatus start, TimeSpan wait, CancellationToken ct)
+    public static async Task<JobStatus?> WaitForTerminalAsync(JobEventFeed.Follow follow, JobStatus start, TimeSpan wait, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(wait);
         var status = start;
         try
         {
-            await foreach (var msg in subscription.Msgs.ReadAllAsync(timeout.Token))
+            await foreach (var @event in follow.Events.ReadAllAsync(timeout.Token))
             {
-                if (Decode(msg) is { } @event && JobStatusProjection.Evolve(status, @event) is { } next)
+                if (JobStatusProjection.Evolve(status, @event) is { } next)
                 {
                     status = next;
                     if (JobLifecycle.IsTerminal(status.Status))

@@ -4,7 +4,6 @@ using CqrsInference.Api.Security;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Projections.JobStatus;
 using Marten;
-using NATS.Client.Core;
 
 namespace CqrsInference.Api.Jobs;
 
@@ -14,10 +13,10 @@ namespace CqrsInference.Api.Jobs;
 /// </summary>
 internal static class JobStreamEndpoint
 {
-    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, INatsConnection nats, HttpResponse response, CancellationToken ct)
+    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, JobEventFeed feed, HttpResponse response, CancellationToken ct)
     {
         // Listen first, then read the current state: nothing that happens in between is lost.
-        await using var notifications = await JobNotifications.SubscribeAsync(nats, id, ct);
+        using var follow = await feed.StartAsync(id, TimeSpan.FromSeconds(5), ct);
         var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
         if (status is null)
         {
@@ -29,7 +28,7 @@ internal static class JobStreamEndpoint
         response.Headers.CacheControl = "no-cache";
         await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
         using var heartbeat = new PeriodicTimer(TimeSpan.FromSeconds(15));
-        var next = notifications.Msgs.ReadAsync(ct).AsTask();
+        var next = follow.Events.ReadAsync(ct).AsTask();
         var beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
         while (!JobLifecycle.IsTerminal(status.Status))
         {
@@ -41,9 +40,9 @@ internal static class JobStreamEndpoint
                 continue;
             }
 
-            var msg = await next;
-            next = notifications.Msgs.ReadAsync(ct).AsTask();
-            if (JobNotifications.Decode(msg) is not { } @event || JobStatusProjection.Evolve(status, @event) is not { } evolved)
+            var @event = await next;
+            next = follow.Events.ReadAsync(ct).AsTask();
+            if (JobStatusProjection.Evolve(status, @event) is not { } evolved)
             {
                 continue;
             }

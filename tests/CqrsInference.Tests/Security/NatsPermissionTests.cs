@@ -69,6 +69,55 @@ public sealed class NatsPermissionTests(PipelineWithNatsUserPerRole pipeline) : 
     }
 
     [Fact]
+    public async Task The_processor_user_cannot_read_the_event_log_or_listen_next_to_it()
+    {
+        await using var client = await pipeline.ConnectAsAsync("processor");
+        var violations = ServerErrors(client);
+        var js = client.CreateJetStreamContext();
+
+        await using (await client.Connection.SubscribeCoreAsync<byte[]>("log.>"))
+        {
+            await Retry.Until("the server to refuse the subscription", () => Task.FromResult(violations.ToList()),
+                errors => errors.Any(e => e.Contains("Permissions Violation for Subscription to \"log.>\"", StringComparison.OrdinalIgnoreCase)));
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        await Should.ThrowAsync<Exception>(async () => await js.CreateOrUpdateConsumerAsync(NatsTopology.EventsStream, new NATS.Client.JetStream.Models.ConsumerConfig("snoop"), timeout.Token));
+        violations.ShouldContain(e => e.Contains($"Permissions Violation for Publish to \"$JS.API.CONSUMER.CREATE.{NatsTopology.EventsStream}", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task A_result_published_next_to_the_event_log_never_reaches_a_caller_following_the_job()
+    {
+        // No processor serves ppocr-rec here, so the job stays queued until it is cancelled.
+        var job = await pipeline.Client.SubmitAsync(RealModelTests.OcrJob([4, 5, 6]));
+        using var response = await pipeline.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/v1/jobs/{job.Id}/stream"), HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        (await reader.ReadLineAsync(timeout.Token)).ShouldBe("event: status");
+
+        // A forged outcome on the subject processors once announced results on, from a user that may publish it.
+        await using var forger = await pipeline.ConnectAsAsync("api");
+        var forged = new CqrsInference.Commands.Jobs.V1.JobCancelled(job.Id, DateTimeOffset.UtcNow, "forger");
+        await forger.PublishAsync($"cqrsi.job.{job.Id:N}", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(forged, CqrsInference.Commands.Jobs.EventNames.Types[CqrsInference.Commands.Jobs.EventNames.Of(forged)], CqrsInference.Commands.WireJson.Default.Options),
+            headers: EventWire.Headers(CqrsInference.Commands.Jobs.EventNames.Of(forged), trace: null));
+        await forger.Connection.PingAsync();
+        await Task.Delay(1000);
+        (await pipeline.Client.DeleteAsync($"/v1/jobs/{job.Id}")).IsSuccessStatusCode.ShouldBeTrue();
+
+        var events = new List<string>();
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("event: v1.", StringComparison.Ordinal) || line.Contains("forger", StringComparison.Ordinal))
+            {
+                events.Add(line);
+            }
+        }
+
+        events.ShouldBe(["event: v1.job_cancelled"]);
+    }
+
+    [Fact]
     public async Task A_wrong_password_is_refused()
     {
         var refused = await Should.ThrowAsync<NatsException>(async () =>

@@ -7,12 +7,11 @@ using CqrsInference.Projections.JobStatus;
 using Marten;
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
-using NATS.Client.Core;
 
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>What the submit endpoint uses besides the request and the caller.</summary>
-internal sealed class SubmitServices(ISender sender, IQuerySession session, JobReader jobs, INatsConnection nats, ClaimCheck claimCheck, TimeProvider clock)
+internal sealed class SubmitServices(ISender sender, IQuerySession session, JobReader jobs, JobEventFeed feed, ClaimCheck claimCheck, TimeProvider clock)
 {
     public JobReader Jobs => jobs;
 
@@ -20,7 +19,7 @@ internal sealed class SubmitServices(ISender sender, IQuerySession session, JobR
 
     public IQuerySession Session => session;
 
-    public INatsConnection Nats => nats;
+    public JobEventFeed Feed => feed;
 
     public ClaimCheck ClaimCheck => claimCheck;
 
@@ -42,7 +41,7 @@ internal static class SubmitEndpoint
         var command = submit.ToCommand(caller, services.Clock.GetUtcNow());
 
         // A caller that waits listens before the job is submitted, so no event of it can be missed.
-        await using var follow = submit.Wait is null ? null : await JobNotifications.SubscribeAsync(services.Nats, command.JobId, ct);
+        using var follow = submit.Wait is not { } waitFor ? null : await services.Feed.StartAsync(command.JobId, waitFor, ct);
         var outcome = await services.Sender.Send(command, ct);
         return outcome is SubmitOutcome.Accepted accepted
             ? await AcceptedAsync(accepted, follow, submit.Wait, services, ct)
@@ -51,7 +50,7 @@ internal static class SubmitEndpoint
 
     /// <summary>202 with the job as it stands; 200 with the finished job when the caller waited and it ended in time.</summary>
     private static async Task<Results<Accepted<JobView>, Ok<JobView>, ProblemHttpResult>> AcceptedAsync(
-        SubmitOutcome.Accepted accepted, INatsSub<byte[]>? follow, TimeSpan? wait, SubmitServices services, CancellationToken ct)
+        SubmitOutcome.Accepted accepted, JobEventFeed.Follow? follow, TimeSpan? wait, SubmitServices services, CancellationToken ct)
     {
         var job = accepted.Job;
         var current = accepted.Replayed ? await services.Jobs.FindAsync(services.Session, job.JobId, job.Tenant, ct) : null;

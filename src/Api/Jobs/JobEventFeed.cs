@@ -1,0 +1,139 @@
+using System.Threading.Channels;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Messaging;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Api.Jobs;
+
+/// <summary>
+/// What synchronous submits (<c>?wait</c>) and SSE streams follow: the job lifecycle events the
+/// event log has stored, read by one ordered push consumer per API process over the whole log's
+/// job events (<c>log.*.events.*.*.*</c>), handed to whoever follows the job the subject names.
+/// Only what JetStream stored reaches a caller, so a message published anywhere else (on a core
+/// subject, say) cannot pass for a job's result. Following is a dictionary entry, not a
+/// subscription: nothing per request reaches the server.
+/// </summary>
+internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFeed> logger) : BackgroundService
+{
+    /// <summary>Enough for every event of a job; a follower that falls this far behind loses the newest.</summary>
+    private const int FollowerCapacity = 64;
+
+    private readonly Dictionary<Guid, List<Channel<object>>> _followers = [];
+    private readonly TaskCompletionSource _live = new(TaskCreationOptions.RunContinuationsAsynchronously); // completes once the feed reads the log
+    private ulong _lastSequence;
+
+    /// <summary>
+    /// Starts following a job: every event of it stored from now on; dispose to stop. Waits (at most
+    /// <paramref name="patience"/>) for the feed to be live, as it is from shortly after start.
+    /// </summary>
+    public async Task<Follow> StartAsync(Guid jobId, TimeSpan patience, CancellationToken ct)
+    {
+        if (!_live.Task.IsCompleted)
+        {
+#pragma warning disable VSTHRD003 // Completed by this object's own loop, never by a caller's context.
+            await _live.Task.WaitAsync(patience, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+#pragma warning restore VSTHRD003
+        }
+
+        return Start(jobId);
+    }
+
+    private Follow Start(Guid jobId)
+    {
+        var channel = Channel.CreateBounded<object>(new BoundedChannelOptions(FollowerCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        lock (_followers)
+        {
+            if (!_followers.TryGetValue(jobId, out var list))
+            {
+                _followers[jobId] = list = [];
+            }
+
+            list.Add(channel);
+        }
+
+        return new Follow(this, jobId, channel);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), stoppingToken);
+                _live.TrySetResult();
+                await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: stoppingToken))
+                {
+                    _lastSequence = msg.Metadata?.Sequence.Stream ?? _lastSequence;
+                    Dispatch(msg.Subject, msg);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogRestart(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    /// <summary>From what is new at start; after a failure, from the event after the last one read.</summary>
+    private NatsJSOrderedConsumerOpts Options() => _lastSequence == 0
+        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.AllJobEvents], DeliverPolicy = ConsumerConfigDeliverPolicy.New }
+        : new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.AllJobEvents], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = _lastSequence + 1 };
+
+    private void Dispatch(string subject, INatsJSMsg<byte[]> msg)
+    {
+        var dot = subject.LastIndexOf('.');
+        if (!Guid.TryParseExact(subject.AsSpan(dot + 1), "N", out var jobId))
+        {
+            return;
+        }
+
+        Channel<object>[] targets;
+        lock (_followers)
+        {
+            if (!_followers.TryGetValue(jobId, out var list))
+            {
+                return;
+            }
+
+            targets = [.. list];
+        }
+
+        // Decoded only for a job someone follows, and only an event of that very job.
+        if (EventWire.Decode(msg.Headers, msg.Data) is { } @event && EventNames.JobIdOf(@event) == jobId)
+        {
+            foreach (var target in targets)
+            {
+                target.Writer.TryWrite(@event);
+            }
+        }
+    }
+
+    private void Stop(Guid jobId, Channel<object> channel)
+    {
+        lock (_followers)
+        {
+            if (_followers.TryGetValue(jobId, out var list) && list.Remove(channel) && list.Count == 0)
+            {
+                _followers.Remove(jobId);
+            }
+        }
+    }
+
+    /// <summary>One caller following one job.</summary>
+    public sealed class Follow(JobEventFeed feed, Guid jobId, Channel<object> channel) : IDisposable
+    {
+        public ChannelReader<object> Events => channel.Reader;
+
+        public void Dispose() => feed.Stop(jobId, channel);
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Following the event log for waiting callers failed, resuming in 1 s: {Reason}")]
+    private static partial void LogRestart(ILogger logger, string reason);
+}
