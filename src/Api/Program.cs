@@ -1,5 +1,6 @@
 using CqrsInference.Api.Analytics;
 using CqrsInference.Api.Hosting;
+using CqrsInference.Api.Http;
 using CqrsInference.Api.Jobs;
 using CqrsInference.Api.Security;
 
@@ -29,6 +30,7 @@ if (api)
 
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseBodyLimits();
 app.MapDefaultEndpoints();
 app.MapMetrics();
 if (api)

@@ -51,6 +51,7 @@ internal static partial class ServiceDefaults
         services.AddSingleton(ModelCatalog.Load(manifest, directory));
 
         services.AddProblemDetails();
+        services.AddExceptionHandler<Http.ApiExceptionHandler>();
         services.AddApiAuthorization();
         services.AddHealthChecks()
             .AddCheck<NatsHealthCheck>("nats", tags: ["ready"]);

@@ -24,6 +24,7 @@ internal static class JobsApi
                 + "The Idempotency-Key header makes a retried submit return the same job. With ?wait=5s (at most 60 s) the answer waits for the job: "
                 + "200 with the finished job if it ends in time, else 202 as usual.")
             .Accepts<JsonElement>("application/json")
+            .WithBodyLimit(Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
 
         app.MapPost("/v1/jobs:bulk", Submitting.BulkSubmitEndpoint.SubmitAsync)
@@ -34,6 +35,7 @@ internal static class JobsApi
                 + "Accepted (202, every job with its own id, in order) or refused (422 naming every fault as jobs[i].…) together; "
                 + "the same limits apply per job. With an Idempotency-Key a retry returns the same jobs.")
             .Accepts<JsonElement>("application/json")
+            .WithBodyLimit(Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapGet("", ListAsync)

@@ -33,7 +33,7 @@ internal static class AdminApi
         var errors = new Dictionary<string, string[]>();
         if (!Commands.Models.Naming.IsToken(tenant))
         {
-            errors["tenant"] = [$"A tenant is {Commands.Models.Naming.TokenRule}."];
+            errors["tenant"] = [TenantRule];
         }
 
         var grantable = caller.IsOperator ? ApiRoles.All : ApiRoles.OfTenant;
@@ -62,6 +62,11 @@ internal static class AdminApi
 
     public static async Task<Results<Ok<List<KeyView>>, ProblemHttpResult>> ListAsync(string? tenant, ApiCaller caller, IQuerySession session, CancellationToken ct)
     {
+        if (tenant is not null && !Commands.Models.Naming.IsToken(tenant))
+        {
+            return InvalidTenant();
+        }
+
         if (tenant is not null && tenant != caller.Tenant && !caller.IsOperator)
         {
             return OtherTenant();
@@ -75,6 +80,11 @@ internal static class AdminApi
     public static IResult WebhookKey(string? tenant, ApiCaller caller, Projections.Webhooks.WebhookOptions webhooks)
     {
         var of = tenant ?? caller.Tenant;
+        if (!Commands.Models.Naming.IsToken(of))
+        {
+            return InvalidTenant();
+        }
+
         if (of != caller.Tenant && !caller.IsOperator)
         {
             return OtherTenant();
@@ -104,6 +114,10 @@ internal static class AdminApi
 
     private static ProblemHttpResult OtherTenant() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
         detail: "A tenant's admin manages its own tenant only; other tenants are the platform operator's.");
+
+    private static readonly string TenantRule = $"A tenant is {Commands.Models.Naming.TokenRule}.";
+
+    private static ProblemHttpResult InvalidTenant() => Http.Problems.Validation("tenant", TenantRule);
 
     private static KeyView View(ApiKey k) => new(k.Id, k.Tenant, k.Name, k.Roles, k.CreatedAt, k.RevokedAt);
 }

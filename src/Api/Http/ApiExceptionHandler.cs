@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Diagnostics;
+using NATS.Client.Core;
+using Npgsql;
+
+namespace CqrsInference.Api.Http;
+
+/// <summary>
+/// What a request that threw answers, when the fault is the caller's or a dependency's rather than
+/// a bug: a request the framework could not bind (a body that is not the JSON the endpoint reads,
+/// a query parameter of the wrong type) is the 4xx the framework chose, with its reason; NATS or
+/// PostgreSQL out of reach is 503 with Retry-After (a submit retried with its Idempotency-Key
+/// returns the same job, whether or not the first attempt was stored). Everything else stays a 500.
+/// </summary>
+internal sealed partial class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
+{
+    public const int RetryAfterSeconds = 2;
+
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
+    {
+        var (status, title, detail) = exception switch
+        {
+            BadHttpRequestException bad => (bad.StatusCode, "Bad request", Describe(bad)),
+            NatsException or NpgsqlException or TimeoutException when !http.RequestAborted.IsCancellationRequested =>
+                (StatusCodes.Status503ServiceUnavailable, "Service unavailable",
+                 $"A store the API depends on did not answer; retry in {RetryAfterSeconds} s (with the same Idempotency-Key for a submit)."),
+            _ => (0, "", ""),
+        };
+        if (status == 0 || http.Response.HasStarted)
+        {
+            return false;
+        }
+
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            LogUnavailable(logger, http.Request.Method, http.Request.Path, exception.GetType().Name, exception.Message);
+            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        http.Response.StatusCode = status;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            Exception = exception,
+            ProblemDetails = { Status = status, Title = title, Detail = detail },
+        });
+    }
+
+    /// <summary>The framework's reason, with the JSON reader's own words when the body was the fault.</summary>
+    private static string Describe(BadHttpRequestException bad) =>
+        bad.InnerException is System.Text.Json.JsonException json ? $"{bad.Message} {json.Message}" : bad.Message;
+
+    [LoggerMessage(LogLevel.Warning, "{Method} {Path} answered 503: {Exception}: {Reason}")]
+    private static partial void LogUnavailable(ILogger logger, string method, string path, string exception, string reason);
+}
