@@ -26,7 +26,7 @@ public static class MartenSetup
         var schema = configuration["Cqrsi:Schema"] ?? "cqrsi";
 
         // One pool for everything this process does with PostgreSQL (Marten, the recorders' set-based
-        // writes, the sealer, the audit feed). A returned connection is not reset (no DISCARD ALL per
+        // writes, the sealer, the audit feed, verify and replay). A returned connection is not reset (no DISCARD ALL per
         // checkout): nothing here leaves session state behind; the leadership locks use a connection
         // of their own, never returned to this pool.
         var dataSource = new NpgsqlDataSourceBuilder(connectionString) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();

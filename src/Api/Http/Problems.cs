@@ -31,6 +31,10 @@ internal static class Problems
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Idempotency-Key reused",
             detail: $"This Idempotency-Key already submitted job {existing} with a different body.");
 
+    /// <summary>409: a replay or verify is already running; they run one at a time.</summary>
+    public static ProblemHttpResult AlreadyRunning(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Already running", detail: detail);
+
     /// <summary>413: the body is larger than the API reads.</summary>
     public static ProblemHttpResult PayloadTooLarge(long maxBytes) =>
         TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large",

@@ -10,6 +10,9 @@ internal static class AuditApi
     public const int DefaultPage = 1000;
     public const int MaxPage = 10_000;
 
+    /// <summary>An NDJSON export's bound per call (and its default): a bigger one is paged like JSON.</summary>
+    public const int MaxExport = 100_000;
+
     public sealed record AuditEventView(long Sequence, Guid StreamId, long Version, string Type, DateTimeOffset Timestamp, JsonElement Data);
 
     public sealed record AuditPage(IReadOnlyList<AuditEventView> Events, long? NextSequence);
@@ -19,13 +22,14 @@ internal static class AuditApi
         var audit = app.MapGroup("/v1/audit").WithTags("Audit");
         audit.MapGet("/events", ReadEventsAsync).WithName("AuditEvents")
             .WithSummary("The tenant's events in global sequence order, paged (fromSequence, limit) and filtered by time (from, to); NDJSON for exports")
-            .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' every matching event is streamed, one per line.")
+            .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' up to {MaxExport} events "
+                + "one per line, and when more match a last line {\"nextSequence\":n} to resume from.")
             .RequirePolicy(ApiPolicies.Auditor);
         audit.MapGet("/verify", VerifyAsync).WithName("AuditVerify")
-            .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant)")
+            .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant); one at a time, 409 while one runs")
             .RequirePolicy(ApiPolicies.Operator);
         app.MapPost("/v1/admin/replay", ReplayAsync).WithTags("Admin").WithName("Replay")
-            .WithSummary("Rebuild a projection from the event log into fresh tables and compare it with the live read model")
+            .WithSummary("Rebuild a projection from the event log into fresh tables and compare it with the live read model; one at a time, 409 while one runs")
             .RequirePolicy(ApiPolicies.Operator);
         return app;
     }
@@ -33,12 +37,14 @@ internal static class AuditApi
     public static async Task<Results<Ok<AuditPage>, EmptyHttpResult, ProblemHttpResult>> ReadEventsAsync(
         HttpContext http, ApiCaller caller, AuditFeed feed, long? fromSequence, int? limit, string? from, string? to, CancellationToken ct)
     {
+        var export = http.Request.Headers.Accept.ToString().Contains(NdJson, StringComparison.OrdinalIgnoreCase);
+        var max = export ? MaxExport : MaxPage;
         var errors = new Dictionary<string, string[]>();
         var start = Parse(from, "from", errors);
         var end = Parse(to, "to", errors);
-        if (limit is < 1 or > MaxPage)
+        if (limit is { } asked && (asked < 1 || asked > max))
         {
-            errors["limit"] = [$"limit must be between 1 and {MaxPage}."];
+            errors["limit"] = [$"limit must be between 1 and {max}{(export ? " for an NDJSON export" : "; an NDJSON export takes up to " + MaxExport)}."];
         }
 
         if (fromSequence is < 0)
@@ -51,24 +57,16 @@ internal static class AuditApi
             return Http.Problems.Validation(errors);
         }
 
-        if (http.Request.Headers.Accept.ToString().Contains(NdJson, StringComparison.OrdinalIgnoreCase))
+        var range = new FeedRange(caller.Tenant, fromSequence ?? 0, start, end);
+        if (export)
         {
-            http.Response.ContentType = NdJson;
-            await using var writer = new Utf8JsonWriter(http.Response.BodyWriter);
-            await foreach (var e in feed.ReadAsync(caller.Tenant, fromSequence ?? 0, start, end, limit, ct))
-            {
-                Write(writer, e);
-                await writer.FlushAsync(ct);
-                writer.Reset();
-                await http.Response.BodyWriter.WriteAsync("\n"u8.ToArray(), ct);
-            }
-
+            await ExportAsync(http, feed, range, limit ?? MaxExport, ct);
             return TypedResults.Empty;
         }
 
         var page = limit ?? DefaultPage;
         var events = new List<AuditEventView>(page);
-        await foreach (var e in feed.ReadAsync(caller.Tenant, fromSequence ?? 0, start, end, page + 1, ct))
+        await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, page + 1, ct))
         {
             events.Add(new AuditEventView(e.Sequence, e.StreamId, e.Version, e.Type, e.Timestamp, JsonDocument.Parse(e.DataJson).RootElement.Clone()));
         }
@@ -77,8 +75,47 @@ internal static class AuditApi
         return TypedResults.Ok(new AuditPage(events.Take(page).ToList(), next));
     }
 
-    public static async Task<Ok<VerifyReport>> VerifyAsync(AuditVerifier verifier, CancellationToken ct) =>
-        TypedResults.Ok(await verifier.VerifyAsync(ct));
+    private sealed record FeedRange(string Tenant, long FromSequence, DateTimeOffset? From, DateTimeOffset? To);
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> events, one per line; when more match, a last line
+    /// <c>{"nextSequence":n}</c> (no <c>sequence</c>) says where the next call resumes.
+    /// </summary>
+    private static async Task ExportAsync(HttpContext http, AuditFeed feed, FeedRange range, int limit, CancellationToken ct)
+    {
+        http.Response.ContentType = NdJson;
+        await using var writer = new Utf8JsonWriter(http.Response.BodyWriter);
+        var written = 0;
+        await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, limit + 1, ct))
+        {
+            if (written++ == limit)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("nextSequence", e.Sequence);
+                writer.WriteEndObject();
+            }
+            else
+            {
+                Write(writer, e);
+            }
+
+            await writer.FlushAsync(ct);
+            writer.Reset();
+            await http.Response.BodyWriter.WriteAsync("\n"u8.ToArray(), ct);
+        }
+    }
+
+    public static async Task<Results<Ok<VerifyReport>, ProblemHttpResult>> VerifyAsync(AuditVerifier verifier, CancellationToken ct)
+    {
+        try
+        {
+            return TypedResults.Ok(await verifier.VerifyAsync(ct));
+        }
+        catch (AuditRunBusyException busy)
+        {
+            return Http.Problems.AlreadyRunning(busy.Message);
+        }
+    }
 
     public static async Task<Results<Ok<ReplayReport>, ProblemHttpResult>> ReplayAsync(ProjectionReplay replay, string? projection, CancellationToken ct)
     {
@@ -88,7 +125,14 @@ internal static class AuditApi
             return Http.Problems.Validation(new() { ["projection"] = [$"Unknown projection '{name}'; known: {string.Join(", ", ProjectionReplay.Projections)}."] });
         }
 
-        return TypedResults.Ok(await replay.RunAsync(name, progress: null, ct));
+        try
+        {
+            return TypedResults.Ok(await replay.RunAsync(name, progress: null, ct));
+        }
+        catch (AuditRunBusyException busy)
+        {
+            return Http.Problems.AlreadyRunning(busy.Message);
+        }
     }
 
     private static void Write(Utf8JsonWriter writer, AuditEvent e)

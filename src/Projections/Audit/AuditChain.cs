@@ -25,6 +25,7 @@ internal static class AuditChain
             stream_hash bytea not null,
             chain_hash  bytea not null,
             sealed_at   timestamptz not null default now());
+        create index if not exists cqrsi_audit_seal_stream on {Table(schema)} (stream_id, seal_index);
         """;
 
     public static byte[] EventHash(long sequence, Guid stream, long version, string type, DateTimeOffset timestamp, string data) =>

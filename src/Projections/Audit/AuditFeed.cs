@@ -10,15 +10,15 @@ public sealed record AuditEvent(long Sequence, Guid StreamId, long Version, stri
 
 /// <summary>
 /// The global event feed of one tenant, in sequence order, resumable from any sequence: the events
-/// of its jobs, and those of the edge sites that <c>Edge:Sites</c> assigns to it.
+/// of its jobs, and those of the edge sites that <c>Edge:Sites</c> assigns to it. Always bounded: at
+/// most <c>limit</c> events per call, read through the process's one connection pool.
 /// </summary>
-public sealed class AuditFeed(AuditOptions options, EdgeOptions edge)
+public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOptions edge)
 {
     public async IAsyncEnumerable<AuditEvent> ReadAsync(
-        string tenant, long fromSequence, DateTimeOffset? from, DateTimeOffset? to, int? limit,
+        string tenant, long fromSequence, DateTimeOffset? from, DateTimeOffset? to, int limit,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        await using var db = NpgsqlDataSource.Create(options.ConnectionString);
         await using var command = db.CreateCommand(
             $"""
             select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text
@@ -33,7 +33,7 @@ public sealed class AuditFeed(AuditOptions options, EdgeOptions edge)
         command.Parameters.AddWithValue(fromSequence);
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)from ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
-        command.Parameters.AddWithValue((long?)limit ?? long.MaxValue);
+        command.Parameters.AddWithValue((long)limit);
         command.Parameters.AddWithValue(edge.Sites.Where(s => s.Tenant == tenant).Select(s => EdgeEventNames.SiteStreamId(s.Name)).ToArray());
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))

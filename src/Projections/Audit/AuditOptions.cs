@@ -11,4 +11,16 @@ public sealed class AuditOptions
 
     /// <summary>Events sealed per transaction.</summary>
     public int SealBatch { get; set; } = 5000;
+
+    /// <summary>Events a replay reads, folds, writes and compares at a time: its memory bound.</summary>
+    public int ReplayPage { get; set; } = 10_000;
+
+    /// <summary>Differing documents a replay lists; the rest are only counted.</summary>
+    public int ReplayListedDifferences { get; set; } = 100;
+
+    /// <summary>
+    /// Test hook, null in production: awaited by a replay before each page it reads, while it holds
+    /// the replay lock, so a test can hold a replay open and prove that a second one is refused.
+    /// </summary>
+    public Func<CancellationToken, Task>? ReplayPageHook { get; set; }
 }

@@ -10,10 +10,8 @@ namespace CqrsInference.Projections.Audit;
 /// projections role. Events are sealed in the order they become visible (so a transaction that
 /// commits late is sealed late, not reported as tampering); one sealer at a time (advisory lock).
 /// </summary>
-internal sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSealer> logger) : BackgroundService
+internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions options, ILogger<AuditSealer> logger) : BackgroundService
 {
-    private readonly NpgsqlDataSource _db = NpgsqlDataSource.Create(options.ConnectionString);
-
     public long Sealed { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -25,7 +23,7 @@ internal sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSea
             {
                 if (!ready)
                 {
-                    await EnsureTableAsync(_db, options.Schema, stoppingToken);
+                    await EnsureTableAsync(db, options.Schema, stoppingToken);
                     ready = true;
                 }
 
@@ -44,12 +42,6 @@ internal sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSea
         }
     }
 
-    public override void Dispose()
-    {
-        _db.Dispose();
-        base.Dispose();
-    }
-
     public static async Task EnsureTableAsync(NpgsqlDataSource db, string schema, CancellationToken ct)
     {
         await using var command = db.CreateCommand(AuditChain.CreateTableSql(schema));
@@ -63,7 +55,7 @@ internal sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSea
     /// <summary>Seals the next events not yet sealed, in one transaction under the sealer's lock; returns how many.</summary>
     public async Task<int> SealOnceAsync(CancellationToken ct)
     {
-        await using var connection = await _db.OpenConnectionAsync(ct);
+        await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await using (var lockCommand = new NpgsqlCommand("select pg_advisory_xact_lock(hashtext($1))", connection, transaction))
         {
@@ -127,9 +119,12 @@ internal sealed partial class AuditSealer(AuditOptions options, ILogger<AuditSea
     /// <summary>The last stream hash of each stream, to chain the new seals of the stream to.</summary>
     private async Task<Dictionary<Guid, byte[]>> ReadStreamHeadsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] streams, CancellationToken ct)
     {
+        // One index probe per stream (stream_id, seal_index), however many seals an edge site's stream has.
         await using var heads = new NpgsqlCommand(
-            $"select distinct on (stream_id) stream_id, stream_hash from {AuditChain.Table(options.Schema)} where stream_id = any($1) order by stream_id, seal_index desc",
-            connection, transaction);
+            $"""
+            select s.id, h.stream_hash from unnest($1::uuid[]) as s(id)
+            cross join lateral (select stream_hash from {AuditChain.Table(options.Schema)} where stream_id = s.id order by seal_index desc limit 1) h
+            """, connection, transaction);
         heads.Parameters.AddWithValue(streams);
         await using var reader = await heads.ExecuteReaderAsync(ct);
         var result = new Dictionary<Guid, byte[]>();

@@ -121,6 +121,7 @@ public sealed class AuditTests(PipelineWithSealedJobs audit) : IClassFixture<Pip
             var tampered = await different.Content.ReadFromJsonAsync<JsonElement>();
             tampered.GetProperty("identical").GetBoolean().ShouldBeFalse();
             tampered.GetProperty("differences")[0].GetProperty("id").GetGuid().ShouldBe(job);
+            tampered.GetProperty("differences")[0].GetProperty("problem").GetString().ShouldBe("differs in Attempts: live 7, rebuilt 1");
         }
         finally
         {
