@@ -9,6 +9,12 @@ public static class JobErrorCodes
     /// <summary>The model's run threw: retried up to the delivery limit.</summary>
     public const string InferenceError = "inference_error";
 
+    /// <summary>
+    /// The model's output for this input holds NaN or ±Infinity, which no result can carry (JSON has
+    /// no such numbers): the same input always does this, so the job fails at once, without retries.
+    /// </summary>
+    public const string NonFiniteOutput = "non_finite_output";
+
     /// <summary>A fault injected by a test (<c>Processor:FaultInjection</c>).</summary>
     public const string InjectedFault = "injected_fault";
 }

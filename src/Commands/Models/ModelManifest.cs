@@ -82,6 +82,13 @@ public sealed class ModelCatalog
             {
                 throw new InvalidDataException($"Model name '{model.Name}' must be {Naming.TokenRule}: it is a NATS subject token.");
             }
+
+            // A tensor of a datatype the API has no rule for could never be sent or returned: say so at start.
+            if (model.Inputs.Concat(model.Outputs).FirstOrDefault(t => !Jobs.Submitting.TensorElements.Datatypes.Contains(t.Datatype)) is { } tensor)
+            {
+                throw new InvalidDataException(
+                    $"Tensor '{tensor.Name}' of model '{model.Name}' has datatype '{tensor.Datatype}'; the datatypes are: {string.Join(", ", Jobs.Submitting.TensorElements.Datatypes)}.");
+            }
         }
 
         return new ModelCatalog(models, modelsDirectory);

@@ -31,7 +31,8 @@ internal interface IModelRunner : IDisposable
 /// <summary>
 /// The batching skeleton every runner shares: prepare each job's input (a bad input rejects only
 /// that job), run the prepared ones in one call, and if that call throws, run them one by one so a
-/// poison job cannot fail its batch-mates.
+/// poison job cannot fail its batch-mates. Alone, a job whose output cannot be a result
+/// (<see cref="NonFiniteOutputException"/>) is rejected; any other exception is a fault, retried.
 /// </summary>
 internal abstract class BatchingRunner<TPrepared> : IModelRunner
 {
@@ -62,6 +63,10 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
                 {
                     outcomes[prepared[k].Index] = new RunOutcome.Succeeded(results[k]);
                 }
+            }
+            catch (InvalidInputException e) when (prepared.Count == 1)
+            {
+                outcomes[prepared[0].Index] = new RunOutcome.Rejected(e.Code, e.Message);
             }
             catch (Exception) when (prepared.Count > 1)
             {
@@ -103,6 +108,10 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
         {
             return new RunOutcome.Succeeded(RunBatch([input])[0]);
         }
+        catch (InvalidInputException e)
+        {
+            return new RunOutcome.Rejected(e.Code, e.Message);
+        }
         catch (Exception e)
         {
             return new RunOutcome.Faulted(JobErrorCodes.InferenceError, e.Message);
@@ -110,8 +119,18 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
     }
 }
 
-/// <summary>An input that can never run, whatever the retry.</summary>
-internal sealed class InvalidInputException(string code, string message) : Exception(message)
+/// <summary>
+/// An input that can never run, whatever the retry: thrown while preparing a job, or while turning
+/// the model's output into the job's result (<see cref="NonFiniteOutputException"/>).
+/// </summary>
+internal class InvalidInputException(string code, string message) : Exception(message)
 {
     public string Code { get; } = code;
 }
+
+/// <summary>
+/// The model's output for a job holds NaN or ±Infinity (an overflow inside the model, say): the
+/// same input always gives the same output, so the job is rejected, not retried.
+/// </summary>
+internal sealed class NonFiniteOutputException(string output, int count)
+    : InvalidInputException(JobErrorCodes.NonFiniteOutput, $"Output '{output}' holds {count} non-finite {(count == 1 ? "value" : "values")} (NaN or ±Infinity): the model's numbers overflowed on this input.");

@@ -9,7 +9,8 @@ public static class TensorValidator
     /// <summary>The most elements one job may send, over all its inputs.</summary>
     public const long MaxElements = 4_000_000;
 
-    public static readonly IReadOnlySet<string> Datatypes = new HashSet<string> { "FP32", "FP64", "INT32", "INT64", "BOOL", "BYTES" };
+    /// <summary>The datatypes a tensor may have; what each can hold is <see cref="TensorElements"/>' rule.</summary>
+    public static readonly IReadOnlySet<string> Datatypes = new HashSet<string>(TensorElements.Datatypes);
 
     public static IEnumerable<(string Field, string Message)> Validate(ModelDefinition model, IReadOnlyList<Tensor> inputs)
     {
@@ -54,10 +55,9 @@ public static class TensorValidator
                 yield break;
             }
 
-            var dataError = CheckData(input, count);
-            if (dataError is not null)
+            if (CheckData(input, count) is (var where, var dataError))
             {
-                yield return ($"{field}.data", dataError);
+                yield return ($"{field}.{where}", dataError);
             }
         }
 
@@ -112,35 +112,26 @@ public static class TensorValidator
         return null;
     }
 
-    private static string? CheckData(Tensor input, long count)
+    /// <summary>The data's length, then each element against the datatype; the first bad element is named by its index.</summary>
+    private static (string Field, string Message)? CheckData(Tensor input, long count)
     {
         if (input.Data.ValueKind != JsonValueKind.Array)
         {
-            return $"Data of input '{input.Name}' must be an array.";
+            return ("data", $"Data of input '{input.Name}' must be an array.");
         }
 
         var length = input.Data.GetArrayLength();
         if (length != count)
         {
-            return $"Input '{input.Name}' has shape {FormatShape(input.Shape)}, which needs {count} elements, but data holds {length}.";
+            return ("data", $"Input '{input.Name}' has shape {FormatShape(input.Shape)}, which needs {count} elements, but data holds {length}.");
         }
 
         var index = 0;
         foreach (var element in input.Data.EnumerateArray())
         {
-            var ok = input.Datatype switch
+            if (TensorElements.Problem(input.Datatype, element) is { } problem)
             {
-                "FP32" => element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var f) && Math.Abs(f) <= float.MaxValue,
-                "FP64" => element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out _),
-                "INT32" => element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out _),
-                "INT64" => element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out _),
-                "BOOL" => element.ValueKind is JsonValueKind.True or JsonValueKind.False,
-                "BYTES" => element.ValueKind == JsonValueKind.String,
-                _ => false,
-            };
-            if (!ok)
-            {
-                return $"Element {index} of input '{input.Name}' is not a valid {input.Datatype} value.";
+                return ($"data[{index}]", $"Element {index} of input '{input.Name}' {problem}.");
             }
 
             index++;

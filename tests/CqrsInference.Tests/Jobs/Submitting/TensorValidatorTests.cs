@@ -144,49 +144,100 @@ public sealed class TensorValidatorTests
     }
 
     [Theory]
-    [InlineData("[1,2,3,\"4\",5,6,7,8]", 3)]
-    [InlineData("[1,2,3,4,5,6,7,null]", 7)]
-    [InlineData("[true,2,3,4,5,6,7,8]", 0)]
-    [InlineData("[1,2,3,4,5,1e39,7,8]", 5)]
-    [InlineData("[1,2,3,4,5,6,-1e39,8]", 6)]
-    public void Non_float_element_for_FP32_is_refused_with_its_index(string data, int index)
+    [InlineData("[1,2,3,\"4\",5,6,7,8]", 3, "must be a number for FP32, not a string")]
+    [InlineData("[1,2,3,4,5,6,7,null]", 7, "must be a number for FP32, not null")]
+    [InlineData("[true,2,3,4,5,6,7,8]", 0, "must be a number for FP32, not true")]
+    [InlineData("[1,2,3,\"NaN\",5,6,7,8]", 3, "must be a number for FP32, not a string")]
+    [InlineData("[1,2,3,4,5,1e39,7,8]", 5, "is 1e39, outside FP32's range (±3.4028235E+38)")]
+    [InlineData("[1,2,3,4,5,6,-1e39,8]", 6, "is -1e39, outside FP32's range (±3.4028235E+38)")]
+    [InlineData("[1,2,3,3.5e38,5,6,7,8]", 3, "is 3.5e38, outside FP32's range (±3.4028235E+38)")]
+    [InlineData("[1,2,3,4,5,6,7,1e400]", 7, "is 1e400, outside FP32's range (±3.4028235E+38)")]
+    public void Bad_FP32_element_is_refused_naming_the_element_and_the_input(string data, int index, string problem)
     {
         var error = Single(Validate(X(Batch2, data)));
-        error.Field.ShouldBe("inputs[0].data");
-        error.Message.ShouldBe($"Element {index} of input 'x' is not a valid FP32 value.");
+        error.Field.ShouldBe($"inputs[0].data[{index}]");
+        error.Message.ShouldBe($"Element {index} of input 'x' {problem}.");
     }
 
     [Fact]
     public void Float_at_the_edge_of_the_FP32_range_is_accepted()
     {
-        Validate(X(Batch2, "[3.4e38,-3.4e38,1e-45,0,1,2,3,4]")).ShouldBeEmpty();
+        // 3.4028235E+38 is float.MaxValue as written; a little above it still rounds to it, not to infinity.
+        Validate(X(Batch2, "[3.4e38,-3.4e38,1e-45,0,3.4028235E+38,-3.4028235E+38,3.40282356e38,1e-50]")).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Finite_double_that_narrows_to_infinity_in_FP32_is_refused()
+    {
+        // Halfway between float.MaxValue and 2^128 rounds up to infinity.
+        var error = Single(Validate(X(Batch2, "[1,2,3,4,5,6,7,3.4028236e38]")));
+        error.Field.ShouldBe("inputs[0].data[7]");
+        error.Message.ShouldContain("outside FP32's range");
+    }
+
+    [Fact]
+    public void A_very_long_number_is_quoted_cut_short()
+    {
+        var huge = "9" + new string('0', 400);
+        var error = Single(Validate(X(Batch2, $"[1,2,3,4,5,6,7,{huge}]")));
+        error.Message.ShouldBe($"Element 7 of input 'x' is {huge[..TensorElements.MaxQuoted]}…, outside FP32's range (±3.4028235E+38).");
     }
 
     private static ModelDefinition ModelOf(string datatype) => Model(new TensorSpec("x", datatype, [-1, 2]));
 
     [Theory]
-    [InlineData("INT64", "[1,9223372036854775807]", true)]
-    [InlineData("INT64", "[1,1.5]", false)]
-    [InlineData("INT64", "[1,9223372036854775808]", false)]
-    [InlineData("INT32", "[1,2147483647]", true)]
-    [InlineData("INT32", "[1,2147483648]", false)]
-    [InlineData("BYTES", "[\"a\",\"b\"]", true)]
-    [InlineData("BYTES", "[\"a\",2]", false)]
-    [InlineData("BOOL", "[true,false]", true)]
-    [InlineData("BOOL", "[true,1]", false)]
-    [InlineData("FP64", "[1e39,-2.5]", true)]
-    [InlineData("FP64", "[1,\"2\"]", false)]
-    public void Elements_are_checked_against_the_datatype(string datatype, string data, bool valid)
+    [InlineData("INT64", "[-9223372036854775808,9223372036854775807]")]
+    [InlineData("INT32", "[-2147483648,2147483647]")]
+    [InlineData("INT32", "[0,-0]")]
+    [InlineData("BYTES", "[\"a\",\"\"]")]
+    [InlineData("BOOL", "[true,false]")]
+    [InlineData("FP64", "[1e39,-1.7976931348623157e308]")]
+    [InlineData("FP32", "[1.5,-0.0]")]
+    public void Values_each_datatype_holds_are_accepted(string datatype, string data)
+    {
+        TensorValidator.Validate(ModelOf(datatype), [new Tensor("x", datatype, [1, 2], Json(data))]).ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData("INT64", "[1,9223372036854775808]", "is 9223372036854775808, outside INT64's range (-9223372036854775808 to 9223372036854775807)")]
+    [InlineData("INT64", "[1,-9223372036854775809]", "is -9223372036854775809, outside INT64's range (-9223372036854775808 to 9223372036854775807)")]
+    [InlineData("INT64", "[1,1.5]", "is 1.5, not an integer: INT64 takes whole numbers written without a fraction or exponent")]
+    [InlineData("INT64", "[1,\"7\"]", "must be a number for INT64, not a string")]
+    [InlineData("INT32", "[1,2147483648]", "is 2147483648, outside INT32's range (-2147483648 to 2147483647)")]
+    [InlineData("INT32", "[1,-2147483649]", "is -2147483649, outside INT32's range (-2147483648 to 2147483647)")]
+    [InlineData("INT32", "[1,3.0]", "is 3.0, not an integer: INT32 takes whole numbers written without a fraction or exponent")]
+    [InlineData("INT32", "[1,1e3]", "is 1e3, not an integer: INT32 takes whole numbers written without a fraction or exponent")]
+    [InlineData("INT32", "[1,true]", "must be a number for INT32, not true")]
+    [InlineData("BYTES", "[\"a\",2]", "must be a string for BYTES, not a number")]
+    [InlineData("BOOL", "[true,1]", "must be true or false for BOOL, not a number")]
+    [InlineData("BOOL", "[true,\"false\"]", "must be true or false for BOOL, not a string")]
+    [InlineData("FP64", "[1,\"2\"]", "must be a number for FP64, not a string")]
+    [InlineData("FP64", "[1,1e309]", "is 1e309, outside FP64's range (±1.7976931348623157E+308)")]
+    [InlineData("FP64", "[1,-1e309]", "is -1e309, outside FP64's range (±1.7976931348623157E+308)")]
+    public void Values_a_datatype_cannot_hold_are_refused_naming_the_element(string datatype, string data, string problem)
     {
         var errors = TensorValidator.Validate(ModelOf(datatype), [new Tensor("x", datatype, [1, 2], Json(data))]).ToList();
-        if (valid)
+        Single(errors).ShouldBe(("inputs[0].data[1]", $"Element 1 of input 'x' {problem}."));
+    }
+
+    [Fact]
+    public void Every_datatype_the_api_accepts_has_an_element_rule()
+    {
+        foreach (var datatype in TensorValidator.Datatypes)
         {
-            errors.ShouldBeEmpty();
+            TensorElements.Problem(datatype, Json("{}")).ShouldNotBeNull().ShouldNotContain("not supported");
         }
-        else
-        {
-            Single(errors).ShouldBe(("inputs[0].data", $"Element 1 of input 'x' is not a valid {datatype} value."));
-        }
+    }
+
+    [Fact]
+    public void Only_the_first_bad_element_of_an_input_is_reported_but_every_input_is_checked()
+    {
+        var model = Model(new TensorSpec("a", "FP32", [-1, 2]), new TensorSpec("b", "INT32", [-1, 2]));
+        Tensor[] inputs = [new("a", "FP32", [1, 2], Json("[1e39,1e39]")), new("b", "INT32", [1, 2], Json("[0,1.5]"))];
+
+        var errors = TensorValidator.Validate(model, inputs).ToList();
+
+        errors.Select(e => e.Field).ShouldBe(["inputs[0].data[0]", "inputs[1].data[1]"]);
     }
 
     [Fact]
