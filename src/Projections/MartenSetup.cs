@@ -30,7 +30,10 @@ public static class MartenSetup
         // checkout): nothing here leaves session state behind; the leadership locks use a connection
         // of their own, never returned to this pool.
         var dataSource = new NpgsqlDataSourceBuilder(connectionString) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();
-        services.AddSingleton(dataSource);
+        // Registered by factory and resolved at start (PoolOwnership), so that the container owns it and
+        // closes its connections when the host stops: an instance registration is never disposed.
+        services.AddSingleton(_ => dataSource);
+        services.AddHostedService<PoolOwnership>();
         services.AddSingleton(new EventStoreFacts(dataSource, schema));
         var marten = services.AddMarten(options => options.Configure(dataSource, schema))
             .UseLightweightSessions()
@@ -131,4 +134,18 @@ public static class MartenSetup
         options.Projections.Add<EdgeSiteStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<EdgeSiteActivityProjection>(ProjectionLifecycle.Async);
     }
+}
+
+/// <summary>
+/// Resolves the process's <see cref="NpgsqlDataSource"/> when the host starts, so that the
+/// container, which disposes what it created, closes the pool's connections when the host ends.
+/// </summary>
+internal sealed class PoolOwnership(NpgsqlDataSource pool) : IHostedService
+{
+    /// <summary>The pool this host owns.</summary>
+    public NpgsqlDataSource Pool => pool;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
