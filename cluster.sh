@@ -80,7 +80,8 @@ if [ "$mode" = cluster ]; then
   echo "==> CqrsInference on a three-node cluster ($urls, R3): API at $HTTP_URL; nats-server pids:" \
     "$(for n in "${nodes[@]}"; do printf '%s=%s ' "$n" "$(cat "$DATA/$n/nats.pid")"; done)"
 else
-  Nats__Url="nats://127.0.0.1:4241" Submit__Region=east Processor__Region=east Processor__WorkerId=east-1 \
+  Nats__Url="nats://127.0.0.1:4241" Submit__Region=east Submit__Regions__0=east Submit__Regions__1=west \
+    Processor__Region=east Processor__WorkerId=east-1 \
     Cqrsi__Roles=api,processor,projections Urls="$HTTP_URL" dotnet "$APP" &
   app_pids+=($!)
   Nats__Url="nats://127.0.0.1:4242" Processor__Region=west Processor__WorkerId=west-1 \

@@ -79,6 +79,10 @@ fi
 if [ "$role" = all ] || [ "$role" = api ]; then
   export Urls="$HTTP_URL"
   echo "==> CqrsInference: API at $HTTP_URL (models: GET $HTTP_URL/v1/models); Ctrl-C stops it"
+  if [ -z "${CQRSI_API_KEY:-}" ]; then
+    echo "    no CQRSI_API_KEY: callers without a key may submit and read (tenant default); analytics, audit and keys need"
+    echo "    the operator's key: start with CQRSI_API_KEY=<secret> (and Api__AllowAnonymous=false for keys only), README: Keys"
+  fi
 else
   export Urls="http://127.0.0.1:0"
   echo "==> CqrsInference $role against nats://127.0.0.1:$NATS_PORT; Ctrl-C stops it"

@@ -85,9 +85,8 @@ internal static class AnalyticsBench
         catchUp.Stop();
         Console.WriteLine($"async catch-up (usage + utilization roll-ups): {total:N0} events in {catchUp.Elapsed.TotalSeconds:F1} s = {total / catchUp.Elapsed.TotalSeconds:N0} events/s");
 
-        await using var app = await AppProcess.StartAsync(settings, "api", "ready", new Dictionary<string, string> { ["CQRSI_API_KEY"] = "bench-admin" });
-        using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
-        http.DefaultRequestHeaders.Authorization = new("Bearer", "bench-admin");
+        await using var app = await AppProcess.StartAsync(settings, "api", "ready", new Dictionary<string, string>());
+        using var http = settings.CreateClient();
         var week = $"from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z";
         (string Name, string Path)[] queries =
         [

@@ -41,6 +41,7 @@ internal sealed partial class AppProcess : IAsyncDisposable
         info.Environment["Models__Directory"] = settings.ModelsDirectory;
         info.Environment["Models__Manifest"] = settings.Manifest;
         info.Environment["Urls"] = roles.Contains("api", StringComparison.Ordinal) ? settings.ApiUrl : "http://127.0.0.1:0";
+        info.Environment["CQRSI_API_KEY"] = BenchSettings.OperatorKey;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__CqrsInference"] = "Information";
         foreach (var (key, value) in extra)
@@ -104,4 +105,16 @@ internal sealed partial class AppProcess : IAsyncDisposable
     private static partial int Kill(int pid, int signal);
 }
 
-internal sealed record BenchSettings(string AppDll, string NatsUrl, string Postgres, string ModelsDirectory, string Manifest, string ApiUrl, string Schema);
+internal sealed record BenchSettings(string AppDll, string NatsUrl, string Postgres, string ModelsDirectory, string Manifest, string ApiUrl, string Schema)
+{
+    /// <summary>The platform operator's key every benchmarked API process is started with (CQRSI_API_KEY).</summary>
+    public const string OperatorKey = "bench-operator";
+
+    /// <summary>A client of the benchmarked API, calling as the operator (tenant default, every role).</summary>
+    public HttpClient CreateClient()
+    {
+        var http = new HttpClient { BaseAddress = new Uri(ApiUrl) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", OperatorKey);
+        return http;
+    }
+}

@@ -22,7 +22,7 @@ internal static class BulkBench
             ["Api__RateLimit__PermitsPerSecond"] = "1000000",
             ["Api__RateLimit__Burst"] = "1000000",
         });
-        using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+        using var http = settings.CreateClient();
         await using var nats = new NatsClient(settings.NatsUrl);
         var watcher = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
         await watcher.StartAsync();

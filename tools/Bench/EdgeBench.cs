@@ -40,7 +40,7 @@ internal static class EdgeBench
             ["EdgeSite__HeartbeatInterval"] = "00:00:05",
             ["EdgeSite__PollInterval"] = "00:00:00.050",
         });
-        using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+        using var http = settings.CreateClient();
         var fed = new List<(long Bytes, double AudioSeconds)>();
         void Feed(int count)
         {

@@ -38,7 +38,7 @@ internal static class LoadBench
         // 2. The pipeline, every role in one process, as ./run.sh runs it.
         await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving ppocr-rec",
             new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test", ["Processor__Models__1"] = "ppocr-rec" });
-        using var api = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+        using var api = settings.CreateClient();
         await using var nats = new NatsClient(settings.NatsUrl);
         var watcher = new CompletionWatcher(nats, "log.*.events.>");
         await watcher.StartAsync();

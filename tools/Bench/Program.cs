@@ -59,7 +59,7 @@ static async Task<int> EndToEndAsync(BenchSettings settings, int jobs, int concu
 {
     await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
         new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
-    using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+    using var http = settings.CreateClient();
     await using var nats = new NatsClient(settings.NatsUrl);
     var completions = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
     await completions.StartAsync();
@@ -96,7 +96,7 @@ static async Task<int> OcrBatchingAsync(BenchSettings settings, int jobs)
     var line = await File.ReadAllBytesAsync(Environment.GetEnvironmentVariable("BENCH_OCR_IMAGE") ?? throw new InvalidOperationException("BENCH_OCR_IMAGE is not set"));
     var body = $$"""{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["{{Convert.ToBase64String(line)}}"]}]}""";
     await using var api = await AppProcess.StartAsync(settings, "api,projections", "ready", new Dictionary<string, string>());
-    using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+    using var http = settings.CreateClient();
     await using var nats = new NatsClient(settings.NatsUrl);
     var completions = new CompletionWatcher(nats, "log.*.events.*.ppocr-rec.*");
     await completions.StartAsync();
@@ -137,7 +137,7 @@ static async Task<int> ReplayAsync(BenchSettings settings, int jobs)
     await using (var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
         new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" }))
     {
-        using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+        using var http = settings.CreateClient();
         await using var nats = new NatsClient(settings.NatsUrl);
         var completions = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
         await completions.StartAsync();

@@ -22,7 +22,7 @@ internal static class SoakBench
     {
         await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
             new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
-        using var http = new HttpClient { BaseAddress = new Uri(settings.ApiUrl) };
+        using var http = settings.CreateClient();
         await using var nats = new NatsClient(settings.NatsUrl);
         var watcher = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
         await watcher.StartAsync();
