@@ -1,0 +1,96 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Security;
+
+/// <summary>
+/// What a tenant's own administrator and analyst cannot do to or see of another tenant: the
+/// difference between administering one tenant and running the platform.
+/// </summary>
+public sealed class TenantBoundaryTests(PipelineRequiringKeys pipeline) : IClassFixture<PipelineRequiringKeys>
+{
+    [Fact]
+    public async Task A_tenants_admin_cannot_create_list_or_read_the_webhook_key_of_another_tenant_or_grant_operator()
+    {
+        using var alfaAdmin = pipeline.ClientWith(await pipeline.CreateKeyAsync("alfa-b", "admin"));
+        var bravoKey = await pipeline.CreateKeyAsync("bravo-b", "submit", "read");
+
+        (await alfaAdmin.PostAsJsonAsync("/v1/admin/keys", new { tenant = "bravo-b", name = "takeover", roles = new[] { "admin" } })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await alfaAdmin.GetAsync("/v1/admin/keys?tenant=bravo-b")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await alfaAdmin.GetAsync("/v1/admin/webhook-key?tenant=bravo-b")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        var operatorGrant = await alfaAdmin.PostAsJsonAsync("/v1/admin/keys", new { tenant = "alfa-b", name = "escalate", roles = new[] { "operator" } });
+        ((int)operatorGrant.StatusCode).ShouldBeOneOf(403, 422);
+
+        using var operatorClient = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        var bravoKeyId = (await operatorClient.GetFromJsonAsync<JsonElement>("/v1/admin/keys?tenant=bravo-b")).EnumerateArray().Single().GetProperty("id").GetString();
+        (await alfaAdmin.DeleteAsync($"/v1/admin/keys/{bravoKeyId}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+
+        // Nothing of bravo's changed: one key, still working.
+        (await operatorClient.GetFromJsonAsync<JsonElement>("/v1/admin/keys?tenant=bravo-b")).GetArrayLength().ShouldBe(1);
+        using var bravo = pipeline.ClientWith(bravoKey);
+        (await bravo.GetAsync("/v1/jobs")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // Its own tenant, it administers.
+        (await alfaAdmin.PostAsJsonAsync("/v1/admin/keys", new { name = "ci", roles = new[] { "submit" } })).StatusCode.ShouldBe(HttpStatusCode.Created);
+    }
+}
+
+/// <summary>Without processors jobs stay waiting, so what each caller counts in the queues is exact.</summary>
+public sealed class QueueVisibilityTests(PipelineWithoutProcessors pipeline) : IClassFixture<PipelineWithoutProcessors>
+{
+    [Fact]
+    public async Task An_analyst_counts_its_own_tenants_queues_only_and_sees_none_of_the_platforms_processors_utilization_or_lag()
+    {
+        using var alfa = await ClientAsync("alfa-q", "submit", "read");
+        using var bravo = await ClientAsync("bravo-q", "submit", "read", "analyst");
+        for (var i = 0; i < 3; i++)
+        {
+            (await alfa.SubmitAsync(Scenarios.MlpJob([1, 1, 1, i]))).Status.ShouldBe(HttpStatusCode.Accepted);
+        }
+
+        (await bravo.SubmitAsync(Scenarios.MlpJob([2, 2, 2, 2]))).Status.ShouldBe(HttpStatusCode.Accepted);
+
+        await Retry.Until("the operator to count every tenant's waiting jobs", () => pipeline.Operator.GetFromJsonAsync<JsonElement>("/v1/analytics/queues"),
+            queues => Waiting(queues) >= 4);
+        var seen = await bravo.GetFromJsonAsync<JsonElement>("/v1/analytics/queues");
+        Waiting(seen).ShouldBe(1);
+        seen.EnumerateArray().Max(q => q.GetProperty("tenantsWaiting").GetInt32()).ShouldBe(1);
+
+        foreach (var path in new[] { "/v1/analytics/processors", "/v1/analytics/utilization", "/v1/analytics/lag", "/metrics", "/v1/audit/verify" })
+        {
+            (await bravo.GetAsync(path)).StatusCode.ShouldBe(HttpStatusCode.Forbidden, path);
+        }
+
+        (await bravo.PostAsync("/v1/admin/replay", null)).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task A_caller_without_a_key_may_submit_and_read_but_nothing_else()
+    {
+        var job = await pipeline.Client.SubmitAsync(Scenarios.MlpJob([3, 3, 3, 3]));
+        job.Status.ShouldBe(HttpStatusCode.Accepted);
+        (await pipeline.Client.GetAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        foreach (var path in new[] { "/v1/analytics/usage", "/v1/analytics/queues", "/v1/analytics/processors", "/v1/audit/events", "/v1/audit/verify", "/v1/admin/keys", "/metrics" })
+        {
+            ((int)(await pipeline.Client.GetAsync(path)).StatusCode).ShouldBeOneOf([401, 403], path);
+        }
+
+        ((int)(await pipeline.Client.PostAsync("/v1/admin/replay", null)).StatusCode).ShouldBeOneOf(401, 403);
+        ((int)(await pipeline.Client.PostAsJsonAsync("/v1/admin/keys", new { tenant = "default", name = "x", roles = new[] { "admin" } })).StatusCode).ShouldBeOneOf(401, 403);
+    }
+
+    private static long Waiting(JsonElement queues) =>
+        queues.EnumerateArray().Where(q => q.GetProperty("model").GetString() == "mlp-test").Sum(q => q.GetProperty("waiting").GetInt64());
+
+    private async Task<HttpClient> ClientAsync(string tenant, params string[] roles)
+    {
+        using var created = await pipeline.Operator.PostAsJsonAsync("/v1/admin/keys", new { tenant, name = $"{tenant} test", roles });
+        created.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var client = pipeline.Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
+        return client;
+    }
+}
