@@ -1,6 +1,4 @@
 using Microsoft.AspNetCore.Diagnostics;
-using NATS.Client.Core;
-using Npgsql;
 
 namespace CqrsInference.Api.Http;
 
@@ -20,7 +18,7 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         var (status, title, detail) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", Describe(bad)),
-            NatsException or NpgsqlException or TimeoutException when !http.RequestAborted.IsCancellationRequested =>
+            _ when IsOutage(exception) && !http.RequestAborted.IsCancellationRequested =>
                 (StatusCodes.Status503ServiceUnavailable, "Service unavailable",
                  $"A store the API depends on did not answer; retry in {RetryAfterSeconds} s (with the same Idempotency-Key for a submit)."),
             _ => (0, "", ""),
@@ -32,7 +30,8 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
 
         if (status == StatusCodes.Status503ServiceUnavailable)
         {
-            LogUnavailable(logger, http.Request.Method, http.Request.Path, exception.GetType().Name, exception.Message);
+            var cause = exception.GetBaseException();
+            LogUnavailable(logger, http.Request.Method, http.Request.Path, cause.GetType().Name, cause.Message);
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
@@ -44,6 +43,8 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
             ProblemDetails = { Status = status, Title = title, Detail = detail },
         });
     }
+
+    public static bool IsOutage(Exception exception) => Projections.Outages.IsOutage(exception);
 
     /// <summary>The framework's reason, with the JSON reader's own words when the body was the fault.</summary>
     private static string Describe(BadHttpRequestException bad) =>

@@ -27,8 +27,21 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
     /// <summary>The job if it exists and is the tenant's; null otherwise (another tenant's job is not disclosed).</summary>
     public async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct)
     {
-        var status = await session.LoadAsync<JobStatus>(id, ct) ?? Accepted(id) ?? await WaitIfRecentAsync(id, ct);
+        var status = await RecordedAsync(session, id, ct) ?? Accepted(id) ?? await WaitIfRecentAsync(id, ct);
         return status is not null && status.Tenant == tenant ? status : null;
+    }
+
+    /// <summary>The recorded status; while PostgreSQL is out of reach, a job this API just accepted reads as it was accepted.</summary>
+    private async Task<JobStatus?> RecordedAsync(IQuerySession session, Guid id, CancellationToken ct)
+    {
+        try
+        {
+            return await session.LoadAsync<JobStatus>(id, ct);
+        }
+        catch (Exception e) when (Projections.Outages.IsOutage(e) && Accepted(id) is { } accepted)
+        {
+            return accepted;
+        }
     }
 
     private JobStatus? Accepted(Guid id) =>

@@ -11,13 +11,14 @@ namespace CqrsInference.Api.Security;
 /// <summary>
 /// How callers are known: an ASP.NET Core authentication scheme for the API's keys. Stored keys
 /// (created by an admin or the operator) are looked up on every request, so a revocation takes
-/// effect at once. <c>CQRSI_API_KEY</c> (if set) is the operator's key (every role, tenant
+/// effect at once; while PostgreSQL is out of reach a key it confirmed lately still works
+/// (<see cref="VerifiedKeys"/>). <c>CQRSI_API_KEY</c> (if set) is the operator's key (every role, tenant
 /// <c>default</c>). With <c>Api:AllowAnonymous</c> (by default true while no <c>CQRSI_API_KEY</c> is
 /// set: the local default) a request without credentials acts for tenant <c>default</c> with the
 /// roles submit and read only.
 /// </summary>
 internal sealed class ApiKeyAuthentication(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IConfiguration configuration, IServiceProvider services)
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IConfiguration configuration, IServiceProvider services, VerifiedKeys verified)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -65,11 +66,32 @@ internal sealed class ApiKeyAuthentication(
             return AuthenticateResult.Fail("This process has no key store; use the operator's key (CQRSI_API_KEY).");
         }
 
-        await using var session = store.QuerySession();
-        var stored = await session.LoadAsync<ApiKey>(id, Context.RequestAborted);
-        return stored is { RevokedAt: null } && ApiKeySecrets.Matches(secret, stored.SecretHash)
+        var stored = await LookUpAsync(store, id);
+        return stored is not null && ApiKeySecrets.Matches(secret, stored.SecretHash)
             ? Success(stored.Tenant, stored.Roles, stored.Id)
             : AuthenticateResult.Fail("Unknown or revoked key.");
+    }
+
+    /// <summary>The valid key with this id: from the store, or, while it is out of reach, as it last confirmed it.</summary>
+    private async Task<ApiKey?> LookUpAsync(IDocumentStore store, string id)
+    {
+        try
+        {
+            await using var session = store.QuerySession();
+            var stored = await session.LoadAsync<ApiKey>(id, Context.RequestAborted);
+            if (stored is { RevokedAt: null })
+            {
+                verified.Confirmed(stored);
+                return stored;
+            }
+
+            verified.Refused(id);
+            return null;
+        }
+        catch (Exception e) when (Http.ApiExceptionHandler.IsOutage(e) && verified.WhileTheStoreIsAway(id) is { } known)
+        {
+            return known;
+        }
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

@@ -1,15 +1,33 @@
 using CqrsInference.Commands.Jobs;
 using Marten;
+using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Projections.JobStatus;
 
-/// <summary>The job-status read model's answer to "was this Idempotency-Key used before, and with which request?"</summary>
-internal sealed class JobStatusIdempotency(IDocumentStore store) : IIdempotencyRecords
+/// <summary>
+/// The job-status read model's answer to "was this Idempotency-Key used before, and with which
+/// request?". While PostgreSQL is out of reach the answer is "not recorded": the key's claim in
+/// NATS (<c>cqrsi_idempotency</c>) has already refused another body, and a job published again
+/// is dropped by the queue's duplicate window, so a client retrying through an outage (as a 503
+/// tells it to) gets its job accepted once.
+/// </summary>
+internal sealed partial class JobStatusIdempotency(IDocumentStore store, ILogger<JobStatusIdempotency> logger) : IIdempotencyRecords
 {
     public async Task<IReadOnlyDictionary<Guid, string>> FindDigestsAsync(IReadOnlyList<Guid> jobIds, string tenant, CancellationToken ct)
     {
-        await using var session = store.QuerySession();
-        var recorded = await session.LoadManyAsync<JobStatus>(ct, jobIds);
-        return recorded.Where(s => s.Tenant == tenant && s.RequestDigest is not null).ToDictionary(s => s.Id, s => s.RequestDigest!);
+        try
+        {
+            await using var session = store.QuerySession();
+            var recorded = await session.LoadManyAsync<JobStatus>(ct, jobIds);
+            return recorded.Where(s => s.Tenant == tenant && s.RequestDigest is not null).ToDictionary(s => s.Id, s => s.RequestDigest!);
+        }
+        catch (Exception e) when (Outages.IsOutage(e) && !ct.IsCancellationRequested)
+        {
+            LogStoreAway(logger, e.GetBaseException().Message);
+            return new Dictionary<Guid, string>();
+        }
     }
+
+    [LoggerMessage(LogLevel.Warning, "Idempotency look-up without the read model (PostgreSQL out of reach): the job is published again and de-duplicated by the queue: {Reason}")]
+    private static partial void LogStoreAway(ILogger logger, string reason);
 }

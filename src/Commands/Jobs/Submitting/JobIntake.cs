@@ -29,6 +29,22 @@ public sealed partial class JobIntake(
             return decided;
         }
 
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(options.DurableWithin);
+        try
+        {
+            return await AdmitAsync(commands, accepted, deadline.Token);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new TimeoutException(
+                $"The job queue did not confirm within {options.DurableWithin.TotalSeconds:0.#} s; the jobs may or may not be stored: retry with the same Idempotency-Key.");
+        }
+    }
+
+    /// <summary>Admits the decided jobs (rate, depth, quota, idempotency) and makes them durable.</summary>
+    private async Task<SubmitOutcome> AdmitAsync(IReadOnlyList<SubmitInferenceJob> commands, SubmitOutcome.AcceptedAll accepted, CancellationToken ct)
+    {
         var tenant = commands[0].Tenant;
         if (await admission.RefuseAsync(tenant, accepted.Jobs.Select(j => j.Job.Model).Distinct().ToList(), accepted.Jobs.Count, ct) is { } refused)
         {

@@ -17,6 +17,13 @@ public sealed class SubmitOptions
 
     public IReadOnlyList<string> ServedRegions => Regions.Count > 0 ? Regions : [Region];
 
+    /// <summary>
+    /// How long a submit may take to make its jobs durable (<c>Submit:DurableWithin</c>): long
+    /// enough to ride out a stream leader election (4–9 s on nats-server 2.9), short enough that a
+    /// caller learns of an outage (503) instead of hanging.
+    /// </summary>
+    public TimeSpan DurableWithin { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Whether jobs may name a webhook (the deployment has a signing key).</summary>
     public bool WebhooksEnabled { get; set; }
 

@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Hosting;
+
+/// <summary>
+/// PostgreSQL or nats-server stopped under a running pipeline (API, processor and recorders in one
+/// host, servers of the test's own): nothing answers 500, what cannot be done answers 503 with
+/// Retry-After, every role is still there when the server returns, and every job accepted
+/// succeeds.
+/// </summary>
+public sealed class DependencyOutageTests : IAsyncLifetime
+{
+    private NatsServerProcess _nats = null!;
+    private PostgresProcess _postgres = null!;
+    private PipelineHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        _nats = await NatsServerProcess.StartAsync();
+        _postgres = await PostgresProcess.StartAsync();
+        _host = new PipelineHost(_nats.Url, TestEnvironment.NewSchema(), "api,processor,projections", new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Postgres"] = _postgres.ConnectionString,
+            ["Api:AllowAnonymous"] = "false",
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        await _postgres.DisposeAsync();
+        await _nats.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Known_keys_submit_through_an_outage_reads_answer_503_and_every_accepted_job_succeeds_after()
+    {
+        using var operatorClient = Client(TestEnvironment.OperatorKey);
+        using var created = await operatorClient.PostAsJsonAsync("/v1/admin/keys", new { tenant = "acme", name = "acme app", roles = new[] { "submit", "read" } });
+        using var acme = Client((await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
+        var before = await acme.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]));
+        await acme.WaitForStatusAsync(before.Id, "succeeded");
+
+        await _postgres.StopAsync();
+        var accepted = new List<Guid>();
+        var answers = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var job = await acme.SubmitAsync(Scenarios.MlpJob([i, 1, 1, 1]), idempotencyKey: i % 2 == 0 ? $"outage-{i}" : null);
+            answers.Add($"submit {(int)job.Status}");
+            if (job.Status == HttpStatusCode.Accepted)
+            {
+                accepted.Add(job.Id);
+            }
+        }
+
+        // A client retrying with its key (as a 503 tells it to) gets the same job; another body is still refused.
+        var retried = await acme.SubmitAsync(Scenarios.MlpJob([0, 1, 1, 1]), idempotencyKey: "outage-0");
+        retried.Status.ShouldBe(HttpStatusCode.Accepted);
+        retried.Id.ShouldBe(accepted[0]);
+        (await acme.SubmitAsync(Scenarios.MlpJob([9, 9, 9, 9]), idempotencyKey: "outage-0")).Status.ShouldBe(HttpStatusCode.Conflict);
+
+        // A job this API just accepted reads as accepted (from its memory); the store's history does not.
+        (await acme.GetJobAsync(accepted[1])).GetProperty("status").GetString().ShouldBe("queued");
+
+        foreach (var (client, path) in new[] { (acme, "/v1/jobs"), (operatorClient, "/v1/analytics/usage"), (operatorClient, "/v1/audit/events") })
+        {
+            using var read = await client.GetAsync(path);
+            answers.Add($"{path} {(int)read.StatusCode}");
+            read.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable, path);
+            read.Headers.RetryAfter.ShouldNotBeNull(path);
+            read.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        }
+
+        // A key the store never confirmed cannot be checked now: unavailable, not "unknown".
+        using var stranger = Client("cqrsi_000000000000_never-issued");
+        (await stranger.GetAsync("/v1/jobs")).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+
+        accepted.Count.ShouldBe(10, string.Join(", ", answers));
+        await _postgres.StartAgainAsync();
+        foreach (var id in accepted)
+        {
+            await acme.WaitForStatusAsync(id, "succeeded", TimeSpan.FromSeconds(90));
+        }
+
+        (await acme.GetAsync("/v1/jobs")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var submissions = (await acme.GetFromJsonAsync<JsonElement>($"/v1/jobs/{accepted[0]}/events")).EnumerateArray()
+            .Count(e => e.GetProperty("type").GetString() == "v1.job_submitted");
+        submissions.ShouldBe(1, "the retried job was recorded once");
+    }
+
+    [Fact]
+    public async Task Submits_while_nats_is_down_answer_503_reads_from_postgres_go_on_and_work_resumes_when_it_returns()
+    {
+        using var client = Client(TestEnvironment.OperatorKey);
+        var before = await client.SubmitAsync(Scenarios.MlpJob([4, 3, 2, 1]));
+        await client.WaitForStatusAsync(before.Id, "succeeded");
+
+        await _nats.StopProcessAsync();
+        var during = await client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5]));
+        during.Status.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await client.GetAsync($"/v1/jobs/{before.Id}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        await _nats.StartProcessAsync();
+        var after = await Retry.Until("the API to take jobs again", () => client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6])),
+            job => job.Status == HttpStatusCode.Accepted, TimeSpan.FromSeconds(60));
+        await client.WaitForStatusAsync(after.Id, "succeeded", TimeSpan.FromSeconds(60));
+    }
+
+    private HttpClient Client(string? key)
+    {
+        var client = _host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        return client;
+    }
+}
