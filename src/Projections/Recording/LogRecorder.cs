@@ -36,6 +36,9 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
     protected IDocumentStore Store => store;
 
+    /// <summary>The fencing token of the lease this recorder leads under; every recording transaction checks it.</summary>
+    protected RecorderFence? Fence { get; private set; }
+
     /// <summary>Whether there is anything to record here (the edge log exists only with edge sites).</summary>
     protected virtual bool Enabled => true;
 
@@ -58,21 +61,51 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             return;
         }
 
-        await using var leadership = await RecorderLeadership.AcquireAsync(options.ConnectionString, $"{source.LockName}:{options.Schema}", logger, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
-            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            try
+            {
+                await using var lease = await RecorderLease.AcquireAsync(options.ConnectionString, options.Schema, $"{source.LockName}:{options.Schema}", logger, stoppingToken);
+                Fence = lease.Fence;
+                using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
+                await LeadAsync(leading.Token);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Whatever went wrong (the schema not there yet at first start, say), a recorder
+                // never stops its host: it tries to lead again.
+                LogLeadFailed(logger, source.Consumer, e.GetBaseException().Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    /// <summary>Records while this process leads; returns when it stops leading (lost lock, fenced off) or is stopped.</summary>
+    private async Task LeadAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
             try
             {
                 await RecordFromCheckpointAsync(attempt.Token);
             }
-            catch (Exception e) when (e is NatsException or TimeoutException or RecorderGapException && !stoppingToken.IsCancellationRequested)
+            catch (Exception e) when (RecorderFence.Refused(e))
             {
-                // NATS unreachable, its stream electing a leader, or a hole in delivery: start again
-                // from the checkpoint.
+                LogFenced(logger, source.Consumer, Fence?.Term ?? 0);
+                return;
+            }
+            catch (Exception e) when ((e is NatsException or RecorderGapException || Outages.IsOutage(e)) && !ct.IsCancellationRequested)
+            {
+                // NATS or PostgreSQL unreachable, the stream electing a leader, or a hole in
+                // delivery: start again from the checkpoint.
                 await attempt.CancelAsync();
-                LogRestarting(logger, source.Consumer, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                LogRestarting(logger, source.Consumer, e.GetBaseException().Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }
@@ -80,7 +113,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
     private async Task RecordFromCheckpointAsync(CancellationToken ct)
     {
         OnRestart();
-        Volatile.Write(ref _checkpoint, await RecorderLeadership.LoadCheckpointAsync(store, source.CheckpointId, ct));
+        Volatile.Write(ref _checkpoint, await RecorderLease.LoadCheckpointAsync(store, source.CheckpointId, ct));
         await PositionConsumerAsync(ct);
         LogStarted(logger, source.Consumer, _checkpoint);
 
@@ -248,16 +281,4 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             LogExpired(logger, source.Stream, Position + 1, first - 1, source.Consumer);
         }
     }
-
-    [LoggerMessage(LogLevel.Information, "Recording {Consumer} after sequence {Sequence}")]
-    private static partial void LogStarted(ILogger logger, string consumer, ulong sequence);
-
-    [LoggerMessage(LogLevel.Warning, "Consuming {Consumer} failed: {Reason}")]
-    private static partial void LogConsumeError(ILogger logger, string consumer, string reason);
-
-    [LoggerMessage(LogLevel.Warning, "Recording {Consumer} paused, restarting from the checkpoint: {Reason}")]
-    private static partial void LogRestarting(ILogger logger, string consumer, string reason);
-
-    [LoggerMessage(LogLevel.Error, "{Stream} messages {From} to {To} left the stream (its maximum age) before {Consumer} recorded them")]
-    private static partial void LogExpired(ILogger logger, string stream, ulong from, ulong to, string consumer);
 }

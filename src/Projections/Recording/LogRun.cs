@@ -71,7 +71,7 @@ internal sealed partial class LogRun(ILogger logger)
                 await record();
                 return;
             }
-            catch (Exception e) when (!ct.IsCancellationRequested && e is not NATS.Client.Core.NatsException)
+            catch (Exception e) when (!ct.IsCancellationRequested && e is not NATS.Client.Core.NatsException && !RecorderFence.Refused(e))
             {
                 LogRecordFailed(logger, run.Count, stream, delay.TotalSeconds, e.Message);
                 await Task.Delay(delay, ct);

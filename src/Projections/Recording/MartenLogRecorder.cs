@@ -15,6 +15,11 @@ internal abstract class MartenLogRecorder(INatsJSContext js, IDocumentStore stor
     protected sealed override async Task<int> RecordAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, RecorderCheckpoint last, CancellationToken ct)
     {
         await using var session = Store.LightweightSession();
+        if (Fence is { } fence)
+        {
+            session.QueueSqlCommand(fence.Sql.Replace("$1", "?", StringComparison.Ordinal).Replace("$2", "?", StringComparison.Ordinal), fence.Key, fence.Term);
+        }
+
         var appended = await AppendAsync(run, spans, session, ct);
         session.Store(last);
         await session.SaveChangesAsync(ct);

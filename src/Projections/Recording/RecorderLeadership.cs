@@ -4,33 +4,88 @@ using Npgsql;
 
 namespace CqrsInference.Projections.Recording;
 
-/// <summary>
-/// What both recorders (jobs and edge sites) need before they record: to be the only one doing it
-/// (a PostgreSQL advisory lock held for the recorder's lifetime) and where they stopped (the
-/// checkpoint stored with every batch).
-/// </summary>
-internal static partial class RecorderLeadership
+/// <summary>A recorder's fencing token: its lock's name and the term it won; every write it makes checks it.</summary>
+internal sealed record RecorderFence(string Schema, string Key, long Term)
 {
-    /// <summary>Waits until this process holds the lock named <paramref name="key"/>; disposing the result releases it.</summary>
-    public static async Task<IAsyncDisposable> AcquireAsync(string connectionString, string key, ILogger logger, CancellationToken ct)
+    /// <summary>
+    /// A statement that fails (division by zero, SQLSTATE 22012) unless <see cref="Term"/> is still
+    /// the lock's current term, placed in each recording transaction, so that a recorder that lost
+    /// its lock, and was succeeded, commits nothing more. It touches the term's row, so a successor
+    /// drawing the next term waits for a transaction in flight to end: fencing without a window.
+    /// It returns no rows (Marten reads results of the commands it batches).
+    /// </summary>
+    public string Sql => $"update {Schema}.cqrsi_recorder_term set term = term where id = $1 and 1 / (case when term = $2 then 1 else 0 end) = 1";
+
+    /// <summary>Whether an exception is this check failing: another recorder has taken over.</summary>
+    public static bool Refused(Exception e) => e is PostgresException { SqlState: "22012" } || e.InnerException is { } inner && Refused(inner);
+}
+
+/// <summary>
+/// Who records: the one process holding a PostgreSQL advisory lock (on a connection of its own,
+/// outside every pool), which learns when it loses it. On winning it draws the next term of the
+/// lock (<c>cqrsi_recorder_term</c>), the fencing token its writes carry (<see cref="RecorderFence"/>):
+/// when PostgreSQL restarts or the lock's session is killed, another process may win the lock
+/// before this one notices, but from its term on nothing this one writes commits. A keep-alive
+/// checks the lock every <see cref="KeepAlive"/>; <see cref="Lost"/> fires when it fails. Every
+/// failure to reach PostgreSQL while acquiring is retried with backoff, never thrown.
+/// (DistributedLock.Postgres would do the lock part, but two copies of it with one namespace, the
+/// original and a patched fork, reach this project through its dependencies; the fence it has not.)
+/// </summary>
+internal sealed partial class RecorderLease : IAsyncDisposable
+{
+    public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(1);
+
+    private readonly NpgsqlConnection _connection;
+    private readonly CancellationTokenSource _lost = new();
+    private readonly Task _watch;
+
+    private RecorderLease(NpgsqlConnection connection, RecorderFence fence, ILogger logger)
     {
-        var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(hashtext($1))", connection);
-        command.Parameters.AddWithValue(key);
+        _connection = connection;
+        Fence = fence;
+        _watch = WatchAsync(logger);
+    }
+
+    public RecorderFence Fence { get; }
+
+    /// <summary>Cancelled once the lock may be held by someone else.</summary>
+    public CancellationToken Lost => _lost.Token;
+
+    /// <summary>Waits until this process holds the lock <paramref name="key"/> (standing by while another does, retrying while PostgreSQL is away).</summary>
+    public static async Task<RecorderLease> AcquireAsync(string connectionString, string schema, string key, ILogger logger, CancellationToken ct)
+    {
+        var delay = TimeSpan.FromSeconds(1);
         var standby = false;
-        while (!(bool)(await command.ExecuteScalarAsync(ct))!)
+        while (true)
         {
-            if (!standby)
+            var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+            try
             {
-                LogStandby(logger, key);
-                standby = true;
+                await connection.OpenAsync(ct);
+                if (await TryLockAsync(connection, key, ct))
+                {
+                    var term = await NextTermAsync(connection, schema, key, ct);
+                    LogLeading(logger, key, term);
+                    return new RecorderLease(connection, new RecorderFence(schema, key, term), logger);
+                }
+
+                await connection.DisposeAsync();
+                if (!standby)
+                {
+                    LogStandby(logger, key);
+                    standby = true;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(2), ct);
             }
-
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            catch (Exception e) when (Outages.IsOutage(e) && !ct.IsCancellationRequested)
+            {
+                await connection.DisposeAsync();
+                LogUnreachable(logger, key, delay.TotalSeconds, e.GetBaseException().Message);
+                await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(250)), ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(15).Ticks));
+            }
         }
-
-        return connection;
     }
 
     /// <summary>The last log sequence recorded under <paramref name="checkpointId"/>, or 0.</summary>
@@ -40,6 +95,78 @@ internal static partial class RecorderLeadership
         return (await session.LoadAsync<RecorderCheckpoint>(checkpointId, ct))?.Sequence ?? 0;
     }
 
+    public async ValueTask DisposeAsync()
+    {
+        await _lost.CancelAsync();
+#pragma warning disable VSTHRD003 // The keep-alive this object started in its constructor.
+        await _watch.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+#pragma warning restore VSTHRD003
+        await _connection.DisposeAsync();
+        _lost.Dispose();
+    }
+
+    private static async Task<bool> TryLockAsync(NpgsqlConnection connection, string key, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(hashtext($1))", connection);
+        command.Parameters.AddWithValue(key);
+        return (bool)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    private static async Task<long> NextTermAsync(NpgsqlConnection connection, string schema, string key, CancellationToken ct)
+    {
+        try
+        {
+            await using var create = new NpgsqlCommand($"create table if not exists {schema}.cqrsi_recorder_term (id text primary key, term bigint not null)", connection);
+            await create.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException e) when (e.SqlState is "23505" or "42P07")
+        {
+            // Another partition's recorder created it at the same moment.
+        }
+
+        await using var command = new NpgsqlCommand(
+            $"""
+            insert into {schema}.cqrsi_recorder_term (id, term) values ($1, 1)
+            on conflict (id) do update set term = cqrsi_recorder_term.term + 1 returning term
+            """, connection);
+        command.Parameters.AddWithValue(key);
+        return (long)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>Asks now and then whether this session still holds an advisory lock; a failure or a no means lost.</summary>
+    private async Task WatchAsync(ILogger logger)
+    {
+        try
+        {
+            while (!_lost.IsCancellationRequested)
+            {
+                await Task.Delay(KeepAlive, _lost.Token);
+                await using var command = new NpgsqlCommand("select exists (select 1 from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted)", _connection);
+                if (!(bool)(await command.ExecuteScalarAsync(_lost.Token))!)
+                {
+                    throw new InvalidOperationException("the session no longer holds the lock");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_lost.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            LogLost(logger, Fence.Key, Fence.Term, e.GetBaseException().Message);
+            await _lost.CancelAsync();
+        }
+    }
+
     [LoggerMessage(LogLevel.Information, "Another recorder holds the lock {Key}; standing by")]
     private static partial void LogStandby(ILogger logger, string key);
+
+    [LoggerMessage(LogLevel.Information, "Holding the lock {Key}, term {Term}: recording")]
+    private static partial void LogLeading(ILogger logger, string key, long term);
+
+    [LoggerMessage(LogLevel.Warning, "PostgreSQL is out of reach for the lock {Key}; trying again in {Seconds} s: {Reason}")]
+    private static partial void LogUnreachable(ILogger logger, string key, double seconds, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Lost the lock {Key} (term {Term}): recording stops until it is won again: {Reason}")]
+    private static partial void LogLost(ILogger logger, string key, long term, string reason);
 }

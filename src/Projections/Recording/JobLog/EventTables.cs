@@ -22,14 +22,14 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
     private static readonly string StatusType = typeof(JobStatus.JobStatus).FullName!;
     private static readonly string CheckpointType = typeof(RecorderCheckpoint).FullName!;
 
-    public async Task WriteAsync(RecordingPlan plan, IReadOnlyList<LogEvent> processorEvents, RecorderCheckpoint checkpoint, CancellationToken ct)
+    public async Task WriteAsync(RecordingPlan plan, IReadOnlyList<LogEvent> processorEvents, RecorderCheckpoint checkpoint, RecorderFence? fence, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         if (processorEvents.Count == 0)
         {
             // A batch runs in one implicit transaction: one round trip, and no row stays locked
             // while the client is away.
-            await using var alone = Batch(connection, transaction: null, plan, checkpoint);
+            await using var alone = Batch(connection, transaction: null, plan, checkpoint, fence);
             await alone.ExecuteNonQueryAsync(ct);
             return;
         }
@@ -48,7 +48,7 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
             await session.SaveChangesAsync(ct);
         }
 
-        await using var batch = Batch(connection, transaction, plan, checkpoint);
+        await using var batch = Batch(connection, transaction, plan, checkpoint, fence);
         await batch.ExecuteNonQueryAsync(ct);
         await transaction.CommitAsync(ct);
     }
@@ -71,9 +71,15 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
         return recorded;
     }
 
-    private NpgsqlBatch Batch(NpgsqlConnection connection, NpgsqlTransaction? transaction, RecordingPlan plan, RecorderCheckpoint checkpoint)
+    private NpgsqlBatch Batch(NpgsqlConnection connection, NpgsqlTransaction? transaction, RecordingPlan plan, RecorderCheckpoint checkpoint, RecorderFence? fence)
     {
         var batch = new NpgsqlBatch(connection, transaction);
+        if (fence is not null)
+        {
+            // First: a recorder whose term is past commits nothing (the batch is one transaction).
+            batch.BatchCommands.Add(Command(fence.Sql, fence.Key, fence.Term));
+        }
+
         AddStreams(batch, plan);
         AddEvents(batch, plan.Appended);
         AddStatuses(batch, plan.Touched);

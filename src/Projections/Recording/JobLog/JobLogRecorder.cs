@@ -62,7 +62,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
                 .Select(e => new WebhookOwed(e.Ended.JobId, EventNames.Of(e.Ended.Event), e.Status.Tenant)), ct);
         try
         {
-            await _tables.WriteAsync(plan, decoded.Where(d => !d.IsJobEvent).ToList(), last, ct);
+            await _tables.WriteAsync(plan, decoded.Where(d => !d.IsJobEvent).ToList(), last, Fence, ct);
         }
         catch (Exception e)
         {
