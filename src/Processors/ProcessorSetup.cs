@@ -4,6 +4,7 @@ using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Processors.Worker.Running;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Processors;
 
@@ -17,7 +18,7 @@ public static class ProcessorSetup
         services.AddSingleton(options.Runtime);
         services.AddSingleton<SessionFactory>();
         services.AddSingleton<RunnerFactory>();
-        services.AddSingleton(new JobRunnerFactory(options.FaultInjection));
+        services.AddSingleton(sp => new JobRunnerFactory(options.FaultInjection, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IJobSource, NatsJobSource>();
         services.AddSingleton<WorkerFactory>();
         services.AddSingleton<ProcessorService>();

@@ -68,7 +68,7 @@ internal sealed class InlineBaseline : IAsyncDisposable
         var job = new JobCommand(Guid.NewGuid(), "bench", model, "1", "local", "interactive", DateTimeOffset.UtcNow, "", inputs, null);
         var runner = _runners[model];
         // An ONNX session runs concurrent calls safely: Kestrel's threads call it directly.
-        var outcome = runner.Run([job])[0];
+        var outcome = runner.Run([job], CancellationToken.None)[0];
 
         return outcome is RunOutcome.Succeeded s ? Results.Ok(new { outputs = s.Outputs }) : Results.UnprocessableEntity(outcome.ToString());
     }

@@ -79,10 +79,10 @@ public class Batching
     public void Cleanup() => _runner.Dispose();
 
     [Benchmark(Baseline = true)]
-    public int SixtyFourCallsOfOne() => _jobs.Sum(j => _runner.Run([j]).Count);
+    public int SixtyFourCallsOfOne() => _jobs.Sum(j => _runner.Run([j], CancellationToken.None).Count);
 
     [Benchmark]
-    public int OneCallOfSixtyFour() => _runner.Run(_jobs).Count;
+    public int OneCallOfSixtyFour() => _runner.Run(_jobs, CancellationToken.None).Count;
 }
 
 internal static class Samples

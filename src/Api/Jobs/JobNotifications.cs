@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
@@ -14,7 +12,7 @@ namespace CqrsInference.Api.Jobs;
 /// submits and SSE streams never poll PostgreSQL. Follow before the job can move, then fold what
 /// arrives with the projection's own code.
 /// </summary>
-internal static partial class JobNotifications
+internal static class JobNotifications
 {
     public const int MaxWaitSeconds = 60;
 
@@ -45,26 +43,7 @@ internal static partial class JobNotifications
         return null;
     }
 
-    /// <summary>Parses <c>wait</c>: <c>500ms</c>, <c>5s</c>, <c>1m</c> or plain seconds, at most a minute.</summary>
-    public static bool TryParseWait(string value, out TimeSpan wait)
-    {
-        wait = TimeSpan.Zero;
-        var match = WaitPattern().Match(value);
-        if (!match.Success)
-        {
-            return false;
-        }
-
-        var amount = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-        wait = match.Groups[2].Value switch
-        {
-            "ms" => TimeSpan.FromMilliseconds(amount),
-            "m" => TimeSpan.FromMinutes(amount),
-            _ => TimeSpan.FromSeconds(amount),
-        };
-        return wait <= TimeSpan.FromSeconds(MaxWaitSeconds);
-    }
-
-    [GeneratedRegex(@"^([0-9]{1,6}(?:\.[0-9]{1,3})?)(ms|s|m)?$", RegexOptions.CultureInvariant)]
-    private static partial Regex WaitPattern();
+    /// <summary>Parses <c>wait</c>: a <see cref="Durations"/> of at most a minute.</summary>
+    public static bool TryParseWait(string value, out TimeSpan wait) =>
+        Durations.TryParse(value, out wait) && wait <= TimeSpan.FromSeconds(MaxWaitSeconds);
 }

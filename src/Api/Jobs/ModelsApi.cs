@@ -12,7 +12,8 @@ internal static class ModelsApi
         string Description,
         IReadOnlyList<TensorSpec> Inputs,
         IReadOnlyList<TensorSpec> Outputs,
-        BatchingSpec? Batching);
+        BatchingSpec? Batching,
+        int TimeoutMs);
 
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
@@ -27,6 +28,6 @@ internal static class ModelsApi
     public static Ok<List<ModelView>> List(ModelCatalog catalog) =>
         TypedResults.Ok(catalog.All
             .OrderBy(m => m.Name, StringComparer.Ordinal)
-            .Select(m => new ModelView(m.Name, [m.Version], m.Description, m.Inputs, m.Outputs, m.Batching))
+            .Select(m => new ModelView(m.Name, [m.Version], m.Description, m.Inputs, m.Outputs, m.Batching, m.ExecutionTimeoutMs))
             .ToList());
 }

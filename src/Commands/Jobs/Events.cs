@@ -8,7 +8,10 @@ namespace CqrsInference.Commands.Jobs;
 /// </summary>
 public static partial class V1
 {
-    /// <summary>A job was accepted by the API and made durable in the work queue.</summary>
+    /// <summary>
+    /// A job was accepted by the API and made durable in the work queue. <paramref name="TimeoutMs"/>:
+    /// the execution timeout it asked for (null: the model's; absent from events stored before it).
+    /// </summary>
     public sealed record JobSubmitted(
         Guid JobId,
         string Tenant,
@@ -22,7 +25,8 @@ public static partial class V1
         IReadOnlyDictionary<string, string>? Metadata,
         BlobRef? InputsRef = null,
         string? Webhook = null,
-        DateTimeOffset? Deadline = null);
+        DateTimeOffset? Deadline = null,
+        int? TimeoutMs = null);
 
     /// <summary>
     /// A processor took a delivery of the job and began to run it (one per attempt), in

@@ -3,6 +3,8 @@ namespace CqrsInference.Commands.Jobs;
 /// <summary>
 /// The message on the work queue (the wire contract of a queued job): everything a processor needs
 /// to run the job. The recorder turns the same message into <see cref="V1.JobSubmitted"/>.
+/// <paramref name="TimeoutMs"/> is the execution timeout the caller asked for (null: the model's,
+/// and in every message queued before it existed).
 /// </summary>
 public sealed record JobCommand(
     Guid JobId,
@@ -17,8 +19,9 @@ public sealed record JobCommand(
     IReadOnlyDictionary<string, string>? Metadata,
     BlobRef? InputsRef = null,
     string? Webhook = null,
-    DateTimeOffset? Deadline = null)
+    DateTimeOffset? Deadline = null,
+    int? TimeoutMs = null)
 {
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline);
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs);
 }

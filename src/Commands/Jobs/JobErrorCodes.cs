@@ -15,6 +15,12 @@ public static class JobErrorCodes
     /// </summary>
     public const string NonFiniteOutput = "non_finite_output";
 
+    /// <summary>
+    /// The run passed the job's execution timeout (its <c>timeout</c>, else the model's
+    /// <c>timeoutMs</c>) and was aborted: the job fails at once, without retries, and frees its slot.
+    /// </summary>
+    public const string ExecutionTimeout = "execution_timeout";
+
     /// <summary>A fault injected by a test (<c>Processor:FaultInjection</c>).</summary>
     public const string InjectedFault = "injected_fault";
 }

@@ -35,8 +35,36 @@ public sealed record ModelDefinition
     /// <summary>Concurrent execution slots per processor (jobs, or batches of jobs, in flight).</summary>
     public int Slots { get; init; } = 1;
 
+    /// <summary>
+    /// Execution timeout of one run, in milliseconds; absent means <see cref="DefaultTimeoutMs"/>
+    /// (read it as <see cref="ExecutionTimeoutMs"/>). A run still going after it is aborted and its
+    /// job fails with <c>execution_timeout</c>. Also the largest <c>timeout</c> a job may ask for.
+    /// </summary>
+    /// <remarks>
+    /// Nullable because the source-generated reader sets an init-only property that the JSON lacks
+    /// to its type's default (0), not to its initializer.
+    /// </remarks>
+    public int? TimeoutMs { get; init; }
+
+    /// <summary>The execution timeout of a model whose manifest entry names none: 30 s.</summary>
+    public const int DefaultTimeoutMs = 30_000;
+
+    /// <summary>The largest execution timeout a manifest may give: an hour.</summary>
+    public const int MaxTimeoutMs = 3_600_000;
+
     [JsonIgnore]
     public int MaxBatch => Batching?.MaxBatch ?? 1;
+
+    /// <summary>The execution timeout in milliseconds: the manifest's, else the default.</summary>
+    [JsonIgnore]
+    public int ExecutionTimeoutMs => TimeoutMs ?? DefaultTimeoutMs;
+
+    /// <summary>
+    /// How long a job's run may take: the <paramref name="requestedMs"/> it asked for (submit
+    /// refuses more than the model's), else the model's; never more than the model's, so a job
+    /// queued before the manifest lowered it does not outlast the new cap.
+    /// </summary>
+    public TimeSpan TimeoutFor(int? requestedMs) => TimeSpan.FromMilliseconds(Math.Min(requestedMs ?? ExecutionTimeoutMs, ExecutionTimeoutMs));
 }
 
 /// <summary>
@@ -81,6 +109,12 @@ public sealed class ModelCatalog
             if (!Naming.IsToken(model.Name))
             {
                 throw new InvalidDataException($"Model name '{model.Name}' must be {Naming.TokenRule}: it is a NATS subject token.");
+            }
+
+            if (model.ExecutionTimeoutMs is < 1 or > ModelDefinition.MaxTimeoutMs)
+            {
+                throw new InvalidDataException(
+                    $"Model '{model.Name}' has timeoutMs {model.TimeoutMs}; it must be 1 to {ModelDefinition.MaxTimeoutMs} (an hour), or absent for {ModelDefinition.DefaultTimeoutMs}.");
             }
 
             // A tensor of a datatype the API has no rule for could never be sent or returned: say so at start.

@@ -39,7 +39,7 @@ internal sealed class TextLineReader(OcrRunner runner) : IDisposable
             RequestDigest: "",
             Inputs: [TensorJson.Bytes("image", Convert.ToBase64String(image))],
             Metadata: null);
-        return runner.Run([frame])[0] switch
+        return runner.Run([frame], CancellationToken.None)[0] switch
         {
             RunOutcome.Succeeded s => (TensorJson.ReadString(s.Outputs[0]), TensorJson.ReadFloats(s.Outputs[1])[0]),
             RunOutcome.Rejected r => throw new UnreadableItemException(r.Code, r.Reason),

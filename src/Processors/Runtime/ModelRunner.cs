@@ -8,7 +8,10 @@ internal abstract record RunOutcome
     /// <summary>The model ran; outputs over the claim-check threshold are in the object store (<paramref name="OutputsRef"/>).</summary>
     public sealed record Succeeded(IReadOnlyList<Tensor> Outputs, BlobRef? OutputsRef = null) : RunOutcome;
 
-    /// <summary>The input can never run (undecodable, wrong for the model): fail at once.</summary>
+    /// <summary>
+    /// The job can never succeed (undecodable input, wrong for the model, or its run passed its
+    /// execution timeout): fail at once, without retries.
+    /// </summary>
     public sealed record Rejected(string Code, string Reason) : RunOutcome;
 
     /// <summary>The run failed in a way that may pass: retry, up to the delivery limit.</summary>
@@ -21,8 +24,11 @@ internal interface IModelRunner : IDisposable
     /// <summary>The device the model actually runs on (<c>cpu</c>, <c>cuda</c>).</summary>
     string Device { get; }
 
-    /// <summary>Runs the jobs; returns one outcome per job, in order.</summary>
-    IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs);
+    /// <summary>
+    /// Runs the jobs; returns one outcome per job, in order. When <paramref name="abort"/> fires the
+    /// model's run is aborted and this throws <see cref="ExecutionTimeoutException"/>.
+    /// </summary>
+    IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs, CancellationToken abort);
 
     /// <summary>Runs once on made-up input so the first real job does not pay for initialization.</summary>
     void WarmUp();
@@ -33,12 +39,14 @@ internal interface IModelRunner : IDisposable
 /// that job), run the prepared ones in one call, and if that call throws, run them one by one so a
 /// poison job cannot fail its batch-mates. Alone, a job whose output cannot be a result
 /// (<see cref="NonFiniteOutputException"/>) is rejected; any other exception is a fault, retried.
+/// An aborted run (<see cref="ExecutionTimeoutException"/>) is not retried here, where the abort
+/// would only stop the next run too: it leaves <see cref="Run"/> for the caller's timeout rule.
 /// </summary>
 internal abstract class BatchingRunner<TPrepared> : IModelRunner
 {
     public abstract string Device { get; }
 
-    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs)
+    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs, CancellationToken abort)
     {
         var outcomes = new RunOutcome?[jobs.Count];
         var prepared = new List<(int Index, TPrepared Input)>(jobs.Count);
@@ -58,7 +66,7 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
         {
             try
             {
-                var results = RunBatch(prepared.Select(p => p.Input).ToList());
+                var results = RunBatch(prepared.Select(p => p.Input).ToList(), abort);
                 for (var k = 0; k < prepared.Count; k++)
                 {
                     outcomes[prepared[k].Index] = new RunOutcome.Succeeded(results[k]);
@@ -68,14 +76,14 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
             {
                 outcomes[prepared[0].Index] = new RunOutcome.Rejected(e.Code, e.Message);
             }
-            catch (Exception) when (prepared.Count > 1)
+            catch (Exception e) when (prepared.Count > 1 && e is not ExecutionTimeoutException)
             {
                 foreach (var (index, input) in prepared)
                 {
-                    outcomes[index] = RunOne(input);
+                    outcomes[index] = RunOne(input, abort);
                 }
             }
-            catch (Exception e)
+            catch (Exception e) when (e is not ExecutionTimeoutException)
             {
                 outcomes[prepared[0].Index] = new RunOutcome.Faulted(JobErrorCodes.InferenceError, e.Message);
             }
@@ -99,20 +107,23 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
     /// <summary>Turns a job's tensors into model input; throws <see cref="InvalidInputException"/> if it never can.</summary>
     protected abstract TPrepared Prepare(JobCommand job);
 
-    /// <summary>One ONNX call for all the inputs; returns each input's outputs, in order.</summary>
-    protected abstract IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<TPrepared> inputs);
+    /// <summary>
+    /// One ONNX call for all the inputs (through <see cref="OrtRuns"/>, aborted when
+    /// <paramref name="abort"/> fires); returns each input's outputs, in order.
+    /// </summary>
+    protected abstract IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<TPrepared> inputs, CancellationToken abort);
 
-    private RunOutcome RunOne(TPrepared input)
+    private RunOutcome RunOne(TPrepared input, CancellationToken abort)
     {
         try
         {
-            return new RunOutcome.Succeeded(RunBatch([input])[0]);
+            return new RunOutcome.Succeeded(RunBatch([input], abort)[0]);
         }
         catch (InvalidInputException e)
         {
             return new RunOutcome.Rejected(e.Code, e.Message);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not ExecutionTimeoutException)
         {
             return new RunOutcome.Faulted(JobErrorCodes.InferenceError, e.Message);
         }

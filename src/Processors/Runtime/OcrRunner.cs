@@ -29,7 +29,7 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
     public static string[] LoadVocabulary(string path) =>
         ["", .. File.ReadAllLines(path, Encoding.UTF8), " "];
 
-    public override void WarmUp() => RunBatch([new LineImage(320, new float[3 * Height * 320])]);
+    public override void WarmUp() => RunBatch([new LineImage(320, new float[3 * Height * 320])], CancellationToken.None);
 
     protected override LineImage Prepare(JobCommand job)
     {
@@ -77,7 +77,7 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
         }
     }
 
-    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<LineImage> inputs)
+    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<LineImage> inputs, CancellationToken abort)
     {
         var width = inputs.Max(i => i.Width);
         var batch = new float[inputs.Count * 3 * Height * width];
@@ -94,8 +94,7 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
         }
 
         using var input = OrtValue.CreateTensorValueFromMemory(batch, [inputs.Count, 3, Height, width]);
-        using var runOptions = new RunOptions();
-        using var outputs = session.Run(runOptions, new Dictionary<string, OrtValue> { ["x"] = input }, [session.OutputNames[0]]);
+        using var outputs = OrtRuns.Run(session, new Dictionary<string, OrtValue> { ["x"] = input }, [session.OutputNames[0]], abort);
         var probabilities = outputs[0].GetTensorDataAsSpan<float>();
         var shape = outputs[0].GetTensorTypeAndShape().Shape;
         int steps = (int)shape[1], classes = (int)shape[2];

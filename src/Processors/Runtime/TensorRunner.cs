@@ -21,7 +21,7 @@ internal sealed class TensorRunner(ModelDefinition model, InferenceSession sessi
         var inputs = model.Inputs.ToDictionary(
             s => s.Name,
             s => new float[s.Shape.Select(d => d == -1 ? 1 : d).Aggregate(1L, (a, d) => a * d)]);
-        RunBatch([new Rows(1, inputs)]);
+        RunBatch([new Rows(1, inputs)], CancellationToken.None);
     }
 
     protected override Rows Prepare(JobCommand job)
@@ -43,7 +43,7 @@ internal sealed class TensorRunner(ModelDefinition model, InferenceSession sessi
         return new Rows(rows, inputs);
     }
 
-    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<Rows> inputs)
+    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<Rows> inputs, CancellationToken abort)
     {
         var totalRows = inputs.Sum(i => i.Count);
         var values = new Dictionary<string, OrtValue>();
@@ -63,8 +63,7 @@ internal sealed class TensorRunner(ModelDefinition model, InferenceSession sessi
                 values[spec.Name] = OrtValue.CreateTensorValueFromMemory(data, [totalRows, .. spec.Shape.Skip(1)]);
             }
 
-            using var runOptions = new RunOptions();
-            using var outputs = session.Run(runOptions, values, model.Outputs.Select(o => o.Name).ToList());
+            using var outputs = OrtRuns.Run(session, values, model.Outputs.Select(o => o.Name).ToList(), abort);
             var perJob = inputs.Select(_ => new List<Tensor>()).ToList();
             for (var o = 0; o < model.Outputs.Count; o++)
             {

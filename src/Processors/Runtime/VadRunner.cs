@@ -14,7 +14,7 @@ internal sealed class VadRunner(InferenceSession session, string device) : Batch
 
     public override string Device => device;
 
-    public override void WarmUp() => RunBatch([new float[ChunkSamples]]);
+    public override void WarmUp() => RunBatch([new float[ChunkSamples]], CancellationToken.None);
 
     protected override float[] Prepare(JobCommand job)
     {
@@ -27,7 +27,7 @@ internal sealed class VadRunner(InferenceSession session, string device) : Batch
         return samples;
     }
 
-    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<float[]> inputs)
+    protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<float[]> inputs, CancellationToken abort)
     {
         var batch = new float[inputs.Count * ChunkSamples];
         for (var b = 0; b < inputs.Count; b++)
@@ -39,11 +39,11 @@ internal sealed class VadRunner(InferenceSession session, string device) : Batch
         using var state = OrtValue.CreateTensorValueFromMemory(new float[2 * inputs.Count * 128], [2, inputs.Count, 128]);
         var srShape = session.InputMetadata["sr"].Dimensions.Length == 0 ? Array.Empty<long>() : [1L];
         using var sampleRate = OrtValue.CreateTensorValueFromMemory(new long[] { 16000 }, srShape);
-        using var runOptions = new RunOptions();
-        using var outputs = session.Run(
-            runOptions,
+        using var outputs = OrtRuns.Run(
+            session,
             new Dictionary<string, OrtValue> { ["input"] = audio, ["state"] = state, ["sr"] = sampleRate },
-            ["output"]);
+            ["output"],
+            abort);
         var probabilities = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         return inputs.Select((_, b) => (IReadOnlyList<Tensor>)[TensorJson.Fp32("speech_probability", [1, 1], probabilities.AsSpan(b, 1))]).ToList();
     }

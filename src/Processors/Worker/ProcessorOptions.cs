@@ -44,8 +44,9 @@ internal sealed class ProcessorOptions
 
     /// <summary>
     /// Honour the job metadata key <c>cqrsi-test-fault</c>: <c>transient</c> (every attempt fails),
-    /// <c>transient:&lt;n&gt;</c> (the first n attempts fail), <c>sleep:&lt;ms&gt;</c>.
-    /// For tests of redelivery and heartbeats only; off by default.
+    /// <c>transient:&lt;n&gt;</c> (the first n attempts fail), <c>sleep:&lt;ms&gt;</c>, <c>hang</c>
+    /// (until the execution timeout aborts the run). For tests of redelivery, heartbeats and
+    /// timeouts only; off by default.
     /// </summary>
     public bool FaultInjection { get; set; }
 

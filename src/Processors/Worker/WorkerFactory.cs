@@ -26,7 +26,7 @@ internal sealed class WorkerFactory(
     {
         var slots = options.Slots ?? model.Slots;
         var maxBatch = options.MaxBatch is { } max && model.Batching is not null ? Math.Max(1, max) : model.MaxBatch;
-        var runner = runners.Create(modelRunner);
+        var runner = runners.Create(model, modelRunner);
         var identity = new WorkerIdentity(options.ResolveWorkerId(), options.Region, runner.Device, options.DeviceClass ?? runner.Device);
         var capacity = new WorkerCapacity(slots * maxBatch, Math.Min(options.Scheduling.RemoteSlots, slots));
         var logger = loggers.CreateLogger<ModelWorker>();

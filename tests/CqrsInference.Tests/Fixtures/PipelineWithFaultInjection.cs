@@ -25,6 +25,17 @@ public sealed class PipelineWithFaultInjection : PipelineWithAllRoles
         .ToDictionary(p => p.Key, p => (string?)p.Value);
 }
 
+/// <summary>
+/// As <see cref="PipelineWithFaultInjection"/>, with one slot per model: a job that kept its slot
+/// would stop every job after it.
+/// </summary>
+public sealed class PipelineWithOneSlotAndFaultInjection : PipelineWithAllRoles
+{
+    protected override IReadOnlyDictionary<string, string?>? Settings => PipelineWithFaultInjection.Topology
+        .Append(new("Processor:Slots", "1"))
+        .ToDictionary(p => p.Key, p => (string?)p.Value);
+}
+
 /// <summary>The API and projections in the test process; processors are started by the tests as child processes.</summary>
 public sealed class PipelineWithProcessorProcesses : PipelineWithAllRoles
 {

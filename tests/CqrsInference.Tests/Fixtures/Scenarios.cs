@@ -12,8 +12,8 @@ public sealed record SubmittedJob(HttpStatusCode Status, Guid Id, JsonElement Bo
 /// <summary>Scenario steps written once, read as sentences in the tests.</summary>
 public static class Scenarios
 {
-    public static string MlpJob(float[] x, string? metadata = null) =>
-        $$"""{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[{{string.Join(",", x.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)))}}]}]{{(metadata is null ? "" : $",\"metadata\":{metadata}")}}}""";
+    public static string MlpJob(float[] x, string? metadata = null, string? timeout = null) =>
+        $$"""{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[{{string.Join(",", x.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)))}}]}]{{(metadata is null ? "" : $",\"metadata\":{metadata}")}}{{(timeout is null ? "" : $",\"timeout\":\"{timeout}\"")}}}""";
 
     public static async Task<SubmittedJob> SubmitAsync(this HttpClient client, string json, string? idempotencyKey = null)
     {

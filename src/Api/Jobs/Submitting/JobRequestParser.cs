@@ -13,11 +13,12 @@ internal sealed record JobRequest(
     IReadOnlyList<Tensor> Inputs,
     IReadOnlyDictionary<string, string>? Metadata,
     string? Webhook = null,
-    DateTimeOffset? Deadline = null);
+    DateTimeOffset? Deadline = null,
+    TimeSpan? Timeout = null);
 
 /// <summary>
 /// Reads the fields of a submit body: unknown fields, types, the inputs' tensors (<see cref="TensorReader"/>),
-/// metadata, webhook and deadline. What the model requires of the inputs is the command's rule
+/// metadata, webhook, deadline and timeout. What the model requires of the inputs is the command's rule
 /// (<see cref="Commands.Jobs.Submitting.SubmitDecision"/>).
 /// </summary>
 internal static class JobRequestParser
@@ -25,7 +26,7 @@ internal static class JobRequestParser
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
     public const int MaxWebhookLength = 2048;
-    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline"];
+    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline", "timeout"];
 
     /// <summary>Reads a parsed body; returns the request or the errors by field.</summary>
     public static (JobRequest? Request, Dictionary<string, string[]> Errors) Parse(JsonElement root)
@@ -49,9 +50,10 @@ internal static class JobRequestParser
         var metadata = ReadMetadata(root, errors);
         var webhook = ReadWebhook(root, errors);
         var deadline = ReadDeadline(root, errors);
+        var timeout = ReadTimeout(root, errors);
         return errors.Count > 0 || model is null
             ? (null, errors.ToDictionary())
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline), errors.ToDictionary());
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout), errors.ToDictionary());
     }
 
     /// <summary>A string field: absent or null is fine unless required; anything but a non-blank string is an error.</summary>
@@ -127,6 +129,29 @@ internal static class JobRequestParser
         }
 
         errors.Add("deadline", $"deadline must be {Http.Timestamps.Rule}.");
+        return null;
+    }
+
+    /// <summary>The execution timeout asked for, as a string such as <c>"500ms"</c>; the model's cap is the command's rule.</summary>
+    private static TimeSpan? ReadTimeout(JsonElement root, FieldErrors errors)
+    {
+        if (root.TryGetProperty("timeout", out var value) && value.ValueKind == JsonValueKind.Number)
+        {
+            errors.Add("timeout", $"timeout must be a string: {Durations.Rule}.");
+            return null;
+        }
+
+        if (ReadString(root, "timeout", required: false, errors.Add) is not { } text)
+        {
+            return null;
+        }
+
+        if (Durations.TryParse(text, out var timeout))
+        {
+            return timeout;
+        }
+
+        errors.Add("timeout", $"timeout must be {Durations.Rule}, at most the model's timeoutMs (GET /v1/models).");
         return null;
     }
 

@@ -65,25 +65,50 @@ public static class SubmitDecision
             Error(field, message);
         }
 
-        if (command.Deadline is { } deadline && deadline <= command.Now)
+        foreach (var (field, message) in WhenAndWhereErrors(model, command, options))
         {
-            Error("deadline", $"deadline {deadline:O} has already passed.");
-        }
-
-        if (command.Webhook is not null && !options.WebhooksEnabled)
-        {
-            Error("webhook", "Webhooks are not enabled on this deployment (Webhooks:SigningKey is not set).");
-        }
-        else if (command.Webhook is not null && options.WebhookAddresses.Refusal(command.Webhook) is { } refusal)
-        {
-            Error("webhook", refusal);
+            Error(field, message);
         }
 
         return errors.Count > 0
             ? new SubmitOutcome.Rejected(errors)
             : new SubmitOutcome.Accepted(
                 new JobCommand(command.JobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
-                    command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline),
+                    command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline,
+                    TimeoutMs: command.Timeout is { } timeout ? (int)Math.Ceiling(timeout.TotalMilliseconds) : null),
                 Replayed: false);
     }
+
+    /// <summary>The rules of the job's deadline, execution timeout and webhook.</summary>
+    private static IEnumerable<(string Field, string Message)> WhenAndWhereErrors(ModelDefinition model, SubmitInferenceJob command, SubmitOptions options)
+    {
+        if (command.Deadline is { } deadline && deadline <= command.Now)
+        {
+            yield return ("deadline", $"deadline {deadline:O} has already passed.");
+        }
+
+        if (TimeoutRefusal(model, command.Timeout) is { } timeoutRefusal)
+        {
+            yield return ("timeout", timeoutRefusal);
+        }
+
+        if (command.Webhook is not null && !options.WebhooksEnabled)
+        {
+            yield return ("webhook", "Webhooks are not enabled on this deployment (Webhooks:SigningKey is not set).");
+        }
+        else if (command.Webhook is not null && options.WebhookAddresses.Refusal(command.Webhook) is { } refusal)
+        {
+            yield return ("webhook", refusal);
+        }
+    }
+
+    /// <summary>Why a job may not ask for <paramref name="timeout"/>: at least 1 ms, at most the model's <c>timeoutMs</c>.</summary>
+    public static string? TimeoutRefusal(ModelDefinition model, TimeSpan? timeout) => timeout switch
+    {
+        null => null,
+        { TotalMilliseconds: < 1 } => "timeout must be at least 1ms.",
+        { } t when Math.Ceiling(t.TotalMilliseconds) > model.ExecutionTimeoutMs =>
+            $"timeout {(long)Math.Ceiling(t.TotalMilliseconds)} ms is over model '{model.Name}''s cap of {model.ExecutionTimeoutMs} ms; ask for at most {model.ExecutionTimeoutMs}ms.",
+        _ => null,
+    };
 }

@@ -5,6 +5,7 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 /// <summary>
 /// Submit a job: the request already parsed into tensors, with its id (chosen by the caller, so it
 /// can listen for the job's events before submitting) and the clock it runs under.
+/// <paramref name="Timeout"/>: the execution timeout asked for, at most the model's.
 /// </summary>
 public sealed record SubmitInferenceJob(
     Guid JobId,
@@ -18,7 +19,8 @@ public sealed record SubmitInferenceJob(
     string RequestDigest,
     DateTimeOffset Now,
     string? Webhook = null,
-    DateTimeOffset? Deadline = null) : ICommand<SubmitOutcome>;
+    DateTimeOffset? Deadline = null,
+    TimeSpan? Timeout = null) : ICommand<SubmitOutcome>;
 
 /// <summary>
 /// Submit many jobs of one tenant together (a bulk submit): accepted or refused together, each job

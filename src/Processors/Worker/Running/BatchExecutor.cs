@@ -38,7 +38,7 @@ internal sealed partial class BatchExecutor(IJobRunner runner, string model, Tim
             var beating = HeartbeatAsync(jobs, beat.Token);
             try
             {
-                outcomes = await Task.Run(() => runner.Run(jobs));
+                outcomes = await Task.Run(() => runner.Run(jobs, CancellationToken.None));
             }
             finally
             {

@@ -6,10 +6,12 @@ using CqrsInference.Processors.Worker.Gating;
 namespace CqrsInference.Processors.Worker.Running;
 
 /// <summary>
-/// For tests of redelivery and heartbeats only (registered when <c>Processor:FaultInjection</c> is
-/// on): honours the job metadata key <c>cqrsi-test-fault</c> — <c>transient</c> (every attempt
-/// fails), <c>transient:&lt;n&gt;</c> (the first n attempts fail), <c>sleep:&lt;ms&gt;</c> (the run
-/// takes that much longer).
+/// For tests of redelivery, heartbeats and timeouts only (registered when
+/// <c>Processor:FaultInjection</c> is on): honours the job metadata key <c>cqrsi-test-fault</c> —
+/// <c>transient</c> (every attempt fails), <c>transient:&lt;n&gt;</c> (the first n attempts fail),
+/// <c>sleep:&lt;ms&gt;</c> (the run takes that much longer), <c>hang</c> (the run never ends by
+/// itself). A sleep or a hang is part of the run: the run's abort (its execution timeout) ends it
+/// as ONNX Runtime's <c>Terminate</c> ends a real run, with an <see cref="ExecutionTimeoutException"/>.
 /// </summary>
 internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
 {
@@ -17,9 +19,9 @@ internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
 
     public string Device => inner.Device;
 
-    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs)
+    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort)
     {
-        var outcomes = inner.Run(jobs).ToArray();
+        var outcomes = inner.Run(jobs, abort).ToArray();
         for (var i = 0; i < jobs.Count; i++)
         {
             var fault = jobs[i].Job.Metadata?.GetValueOrDefault(MetadataKey);
@@ -27,9 +29,13 @@ internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
             {
                 outcomes[i] = new RunOutcome.Faulted(JobErrorCodes.InjectedFault, $"Injected transient fault ({MetadataKey}).");
             }
+            else if (fault == "hang")
+            {
+                Wait(Timeout.InfiniteTimeSpan, abort);
+            }
             else if (fault?.StartsWith("sleep:", StringComparison.Ordinal) == true)
             {
-                Thread.Sleep(int.Parse(fault["sleep:".Length..], CultureInfo.InvariantCulture));
+                Wait(TimeSpan.FromMilliseconds(int.Parse(fault["sleep:".Length..], CultureInfo.InvariantCulture)), abort);
             }
         }
 
@@ -40,4 +46,13 @@ internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
         fault == "transient"
         || (fault?.StartsWith("transient:", StringComparison.Ordinal) == true
             && int.TryParse(fault["transient:".Length..], CultureInfo.InvariantCulture, out var failing) && attempt <= failing);
+
+    /// <summary>Waits as long as a slow model would, unless the run is aborted first.</summary>
+    private static void Wait(TimeSpan time, CancellationToken abort)
+    {
+        if (abort.WaitHandle.WaitOne(time))
+        {
+            throw new ExecutionTimeoutException();
+        }
+    }
 }

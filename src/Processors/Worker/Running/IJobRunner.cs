@@ -1,5 +1,7 @@
+using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker.Gating;
+using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Processors.Worker.Running;
 
@@ -9,7 +11,11 @@ internal interface IJobRunner
     /// <summary>The device the model runs on (<c>cpu</c>, <c>cuda</c>).</summary>
     string Device { get; }
 
-    IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs);
+    /// <summary>
+    /// Runs the batch; when <paramref name="abort"/> fires, the run is aborted and this throws
+    /// <see cref="ExecutionTimeoutException"/>.
+    /// </summary>
+    IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort);
 }
 
 /// <summary>The model itself: the jobs' commands through its <see cref="IModelRunner"/>.</summary>
@@ -17,15 +23,20 @@ internal sealed class ModelJobRunner(IModelRunner model) : IJobRunner
 {
     public string Device => model.Device;
 
-    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs) => model.Run(jobs.Select(j => j.Job).ToList());
+    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort) =>
+        model.Run(jobs.Select(j => j.Job).ToList(), abort);
 }
 
 /// <summary>
-/// Builds each worker's runner. With <c>Processor:FaultInjection</c> on (tests of redelivery and
-/// heartbeats only), the model runner is wrapped in a <see cref="FaultInjectingRunner"/>.
+/// Builds each worker's runner: the model under the execution timeouts (<see cref="TimedRunner"/>).
+/// With <c>Processor:FaultInjection</c> on (tests of redelivery, heartbeats and timeouts only), the
+/// model runner is wrapped in a <see cref="FaultInjectingRunner"/> inside the timeouts.
 /// </summary>
-internal sealed class JobRunnerFactory(bool faultInjection)
+internal sealed class JobRunnerFactory(bool faultInjection, TimeProvider clock, ILoggerFactory loggers)
 {
-    public IJobRunner Create(IModelRunner model) =>
-        faultInjection ? new FaultInjectingRunner(new ModelJobRunner(model)) : new ModelJobRunner(model);
+    public IJobRunner Create(ModelDefinition definition, IModelRunner model)
+    {
+        IJobRunner inner = faultInjection ? new FaultInjectingRunner(new ModelJobRunner(model)) : new ModelJobRunner(model);
+        return new TimedRunner(inner, definition, clock, loggers.CreateLogger<TimedRunner>());
+    }
 }

@@ -135,6 +135,30 @@ public sealed class JobRequestParserTests
         errors["modle"].ShouldHaveSingleItem().ShouldStartWith("Unknown field 'modle'");
     }
 
+    [Theory]
+    [InlineData("500ms", 500)]
+    [InlineData("5s", 5000)]
+    [InlineData("1.5", 1500)]
+    [InlineData("1m", 60000)]
+    public void Timeout_is_a_duration_like_wait(string timeout, double ms)
+    {
+        var (request, errors) = Parse(Body(extra: $$""","timeout":"{{timeout}}" """));
+
+        errors.ShouldBeEmpty();
+        request!.Timeout.ShouldBe(TimeSpan.FromMilliseconds(ms));
+    }
+
+    [Theory]
+    [InlineData("\"soon\"", "timeout must be a duration such as 500ms, 5s or 1m (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
+    [InlineData("\"-5s\"", "timeout must be a duration such as 500ms, 5s or 1m (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
+    [InlineData("\"5 s\"", "timeout must be a duration such as 500ms, 5s or 1m (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
+    [InlineData("500", "timeout must be a string: a duration such as 500ms, 5s or 1m (a bare number is seconds).")]
+    [InlineData("\"\"", "The field 'timeout' must be a non-empty string.")]
+    public void Timeout_that_is_no_duration_is_refused(string timeout, string message)
+    {
+        Errors(Body(extra: $$""","timeout":{{timeout}}"""))["timeout"].ShouldBe([message]);
+    }
+
     [Fact]
     public void Unknown_tensor_field_is_refused_with_its_path()
     {

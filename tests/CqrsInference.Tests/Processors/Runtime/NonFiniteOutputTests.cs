@@ -37,7 +37,7 @@ public sealed class NonFiniteOutputTests : IDisposable
     [Fact]
     public void A_lone_job_whose_output_is_not_finite_is_rejected_not_faulted()
     {
-        var outcome = _runner.Run([Job(Overflowing)]).ShouldHaveSingleItem().ShouldBeOfType<RunOutcome.Rejected>();
+        var outcome = _runner.Run([Job(Overflowing)], CancellationToken.None).ShouldHaveSingleItem().ShouldBeOfType<RunOutcome.Rejected>();
 
         outcome.Code.ShouldBe(JobErrorCodes.NonFiniteOutput);
         outcome.Reason.ShouldStartWith("Output 'y' holds ");
@@ -48,7 +48,7 @@ public sealed class NonFiniteOutputTests : IDisposable
     [Fact]
     public void A_job_whose_output_is_not_finite_fails_alone_and_its_batch_mates_succeed()
     {
-        var outcomes = _runner.Run([Job("[1,2,3,4]"), Job(Overflowing), Job("[0.5,-1,2,0]")]);
+        var outcomes = _runner.Run([Job("[1,2,3,4]"), Job(Overflowing), Job("[0.5,-1,2,0]")], CancellationToken.None);
 
         outcomes[0].ShouldBeOfType<RunOutcome.Succeeded>().Outputs[0].Data.EnumerateArray().Select(e => e.GetSingle())
             .ShouldBe(GeneratedModels.Mlp.Evaluate([1, 2, 3, 4]), tolerance: 1e-5f);
@@ -62,7 +62,7 @@ public sealed class NonFiniteOutputTests : IDisposable
     public void A_queued_input_that_is_no_finite_FP32_is_rejected_before_the_run(string x)
     {
         // Submit refuses these; a job that reached the queue some other way must not fault on every retry.
-        var outcome = _runner.Run([Job(x)]).ShouldHaveSingleItem().ShouldBeOfType<RunOutcome.Rejected>();
+        var outcome = _runner.Run([Job(x)], CancellationToken.None).ShouldHaveSingleItem().ShouldBeOfType<RunOutcome.Rejected>();
 
         outcome.Code.ShouldBe("invalid_input");
         outcome.Reason.ShouldBe("Element 3 of input 'x' is not a finite FP32 number.");

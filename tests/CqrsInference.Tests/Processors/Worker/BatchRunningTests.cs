@@ -86,7 +86,7 @@ public sealed class BatchRunningTests
     {
         var runner = new FaultInjectingRunner(new FakeRunner());
 
-        var outcome = runner.Run([Jobs.Admitted(Jobs.Command(fault: fault), attempt)]).ShouldHaveSingleItem();
+        var outcome = runner.Run([Jobs.Admitted(Jobs.Command(fault: fault), attempt)], CancellationToken.None).ShouldHaveSingleItem();
 
         if (fails)
         {
@@ -99,17 +99,20 @@ public sealed class BatchRunningTests
     }
 
     [Fact]
-    public void Fault_injection_is_off_unless_the_processor_turns_it_on()
+    public void Fault_injection_is_off_unless_the_processor_turns_it_on_and_always_runs_under_the_timeouts()
     {
-        new JobRunnerFactory(faultInjection: false).Create(new NoModel()).ShouldBeOfType<ModelJobRunner>();
-        new JobRunnerFactory(faultInjection: true).Create(new NoModel()).ShouldBeOfType<FaultInjectingRunner>();
+        Runner(faultInjection: false).ShouldBeOfType<TimedRunner>().Inner.ShouldBeOfType<ModelJobRunner>();
+        Runner(faultInjection: true).ShouldBeOfType<TimedRunner>().Inner.ShouldBeOfType<FaultInjectingRunner>();
+
+        static IJobRunner Runner(bool faultInjection) =>
+            new JobRunnerFactory(faultInjection, TimeProvider.System, NullLoggerFactory.Instance).Create(Jobs.Model(), new NoModel());
     }
 
     private sealed class NoModel : IModelRunner
     {
         public string Device => "cpu";
 
-        public IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs) => [];
+        public IReadOnlyList<RunOutcome> Run(IReadOnlyList<JobCommand> jobs, CancellationToken abort) => [];
 
         public void WarmUp()
         {

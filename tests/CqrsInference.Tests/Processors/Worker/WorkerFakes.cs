@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Models;
 using CqrsInference.Messaging;
 using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker.Fetching;
@@ -40,11 +41,11 @@ internal static class Jobs
 {
     public static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
-    public static JobCommand Command(string region = "local", DateTimeOffset? deadline = null, BlobRef? inputsRef = null, string? fault = null) =>
+    public static JobCommand Command(string region = "local", DateTimeOffset? deadline = null, BlobRef? inputsRef = null, string? fault = null, int? timeoutMs = null) =>
         new(Guid.NewGuid(), "acme", "mlp-test", "1", region, "interactive", Now.AddMilliseconds(-250), "digest",
             [new Tensor("x", "FP32", [1, 4], JsonDocument.Parse("[1,2,3,4]").RootElement.Clone())],
             fault is null ? null : new Dictionary<string, string> { [FaultInjectingRunner.MetadataKey] = fault },
-            InputsRef: inputsRef, Deadline: deadline);
+            InputsRef: inputsRef, Deadline: deadline, TimeoutMs: timeoutMs);
 
     public static JobDelivery Delivery(JobCommand job, int attempt = 1, FakeAck? ack = null) =>
         Delivery(JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand), new JobQueue(job.Region, job.Model, job.Priority, job.Tenant), attempt, ack);
@@ -53,6 +54,18 @@ internal static class Jobs
         new(queue, $"log.0.jobs.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.0", data, default, 1, attempt, ack ?? new FakeAck());
 
     public static AdmittedJob Admitted(JobCommand job, int attempt = 1) => new(Delivery(job, attempt), job);
+
+    /// <summary>A model definition for the stages that read one (no file behind it).</summary>
+    public static ModelDefinition Model(int timeoutMs = ModelDefinition.DefaultTimeoutMs) => new()
+    {
+        Name = "mlp-test",
+        Version = "1",
+        Runner = "tensor",
+        File = "generated/mlp-test.onnx",
+        Inputs = [new TensorSpec("x", "FP32", [-1, 4])],
+        Outputs = [new TensorSpec("y", "FP32", [-1, 3])],
+        TimeoutMs = timeoutMs,
+    };
 }
 
 /// <summary>Claims decided in advance per job; unknown jobs are won.</summary>
@@ -113,7 +126,8 @@ internal sealed class FakeEventLog : IEventLog
 
 /// <summary>
 /// A runner whose outcomes the test chooses (by default every job succeeds with its inputs as
-/// outputs); with <paramref name="runUntil"/>, a run lasts until the test sets it.
+/// outputs); with <paramref name="runUntil"/>, a run lasts until the test sets it or the run is
+/// aborted (then it throws as an aborted ONNX run does).
 /// </summary>
 internal sealed class FakeRunner(Func<JobCommand, RunOutcome>? outcome = null, ManualResetEventSlim? runUntil = null) : IJobRunner
 {
@@ -121,10 +135,17 @@ internal sealed class FakeRunner(Func<JobCommand, RunOutcome>? outcome = null, M
 
     public int Runs { get; private set; }
 
-    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs)
+    public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort)
     {
         Runs++;
-        runUntil?.Wait(TimeSpan.FromSeconds(30));
+        try
+        {
+            runUntil?.Wait(TimeSpan.FromSeconds(30), abort);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new ExecutionTimeoutException();
+        }
 
         return jobs.Select(j => outcome?.Invoke(j.Job) ?? new RunOutcome.Succeeded(j.Job.Inputs)).ToList();
     }
