@@ -128,6 +128,7 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         var after = await Retry.Until("the API to take jobs again", () => client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6])),
             job => job.Status == HttpStatusCode.Accepted, TimeSpan.FromSeconds(60));
         await client.WaitForStatusAsync(after.Id, "succeeded", TimeSpan.FromSeconds(60));
+        _host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
     }
 
     private HttpClient Client(string? key)
