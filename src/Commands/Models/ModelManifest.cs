@@ -23,7 +23,10 @@ public sealed record ModelDefinition
     /// <summary>Extra files a runner needs (e.g. the OCR vocabulary), relative to the models directory.</summary>
     public IReadOnlyDictionary<string, string>? Assets { get; init; }
 
-    public string Description { get; init; } = "";
+    // Optional fields with a default are settable, not init-only: the source-generated reader sets
+    // every init-only property, to its type's default (0, null) when the JSON lacks it, but a
+    // settable one only when the JSON has it.
+    public string Description { get; set; } = "";
 
     public required IReadOnlyList<TensorSpec> Inputs { get; init; }
 
@@ -33,7 +36,7 @@ public sealed record ModelDefinition
     public BatchingSpec? Batching { get; init; }
 
     /// <summary>Concurrent execution slots per processor (jobs, or batches of jobs, in flight).</summary>
-    public int Slots { get; init; } = 1;
+    public int Slots { get; set; } = 1;
 
     /// <summary>
     /// Execution timeout of one run, in milliseconds; absent means <see cref="DefaultTimeoutMs"/>

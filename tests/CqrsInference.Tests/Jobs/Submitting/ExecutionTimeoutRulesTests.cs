@@ -11,6 +11,17 @@ public sealed class ExecutionTimeoutRulesTests : IDisposable
 
     public void Dispose() => File.Delete(_manifest);
 
+    [Fact]
+    public void Fields_a_manifest_entry_leaves_out_take_the_documented_defaults()
+    {
+        var model = Load("").All.Single();
+
+        model.Slots.ShouldBe(1);
+        model.ExecutionTimeoutMs.ShouldBe(ModelDefinition.DefaultTimeoutMs);
+        model.MaxBatch.ShouldBe(1);
+        model.Description.ShouldBe("");
+    }
+
     private ModelCatalog Load(string timeoutField)
     {
         File.WriteAllText(_manifest, $$"""
