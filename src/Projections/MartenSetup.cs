@@ -55,7 +55,10 @@ public static class MartenSetup
             recorder.DuplicateWindow = sp.GetService<Messaging.TopologyOptions>()?.DuplicateWindow ?? recorder.DuplicateWindow;
             return recorder;
         });
-        services.AddSingleton(new AuditOptions { ConnectionString = connectionString, Schema = schema });
+        // Audit:SealInterval, Audit:SealBatch, Audit:LateCommitWindow may be tuned; where it seals is the host's.
+        var audit = configuration.GetSection("Audit").Get<AuditOptions>() ?? new AuditOptions();
+        (audit.ConnectionString, audit.Schema) = (connectionString, schema);
+        services.AddSingleton(audit);
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<AuditFeed>();
         services.AddSingleton<ProjectionReplay>();

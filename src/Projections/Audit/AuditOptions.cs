@@ -12,6 +12,12 @@ public sealed class AuditOptions
     /// <summary>Events sealed per transaction.</summary>
     public int SealBatch { get; set; } = 5000;
 
+    /// <summary>
+    /// How long the sealer watches a gap in the sequence (a number drawn by a transaction not yet
+    /// visible) for a late commit before giving it up; see <see cref="SealFrontier"/>.
+    /// </summary>
+    public TimeSpan LateCommitWindow { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Events a replay reads, folds, writes and compares at a time: its memory bound.</summary>
     public int ReplayPage { get; set; } = 10_000;
 

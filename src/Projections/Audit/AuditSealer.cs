@@ -9,9 +9,20 @@ namespace CqrsInference.Projections.Audit;
 /// Seals recorded events into the hash chains, off the hot path: a background loop in the
 /// projections role. Events are sealed in the order they become visible (so a transaction that
 /// commits late is sealed late, not reported as tampering); one sealer at a time (advisory lock).
+/// A round costs what is new, not the history: the sealer keeps its own high-water mark and the
+/// gaps below it (<see cref="SealFrontier"/>) and reads the event table only by its key.
 /// </summary>
 internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions options, ILogger<AuditSealer> logger) : BackgroundService
 {
+    /// <summary>On a process's first round, how far below the highest seal it looks for gaps a late commit may fill.</summary>
+    private const long InitialLookBack = 100_000;
+
+    /// <summary>Gaps watched at most; beyond that the lowest are given up first.</summary>
+    private const int MaxWatchedGaps = 100_000;
+
+    private readonly SemaphoreSlim _round = new(1, 1);
+    private readonly SealFrontier _frontier = new(options.LateCommitWindow, InitialLookBack, MaxWatchedGaps);
+
     public long Sealed { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -42,6 +53,12 @@ internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions opti
         }
     }
 
+    public override void Dispose()
+    {
+        _round.Dispose();
+        base.Dispose();
+    }
+
     public static async Task EnsureTableAsync(NpgsqlDataSource db, string schema, CancellationToken ct)
     {
         await using var command = db.CreateCommand(AuditChain.CreateTableSql(schema));
@@ -55,6 +72,20 @@ internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions opti
     /// <summary>Seals the next events not yet sealed, in one transaction under the sealer's lock; returns how many.</summary>
     public async Task<int> SealOnceAsync(CancellationToken ct)
     {
+        // One round at a time in this process (the background loop, a test): the frontier is this process's.
+        await _round.WaitAsync(ct);
+        try
+        {
+            return await SealRoundAsync(ct);
+        }
+        finally
+        {
+            _round.Release();
+        }
+    }
+
+    private async Task<int> SealRoundAsync(CancellationToken ct)
+    {
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await using (var lockCommand = new NpgsqlCommand("select pg_advisory_xact_lock(hashtext($1))", connection, transaction))
@@ -63,14 +94,26 @@ internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions opti
             await lockCommand.ExecuteNonQueryAsync(ct);
         }
 
-        var (lastIndex, lastSequence, chain) = await ReadHeadAsync(connection, transaction, ct);
-        var events = await ReadUnsealedAsync(connection, transaction, lastSequence, ct);
-        if (events.Count == 0)
+        var (lastIndex, highestSealed, chain) = await ReadHeadAsync(connection, transaction, ct);
+        var from = _frontier.ScanFrom(highestSealed);
+        var newGaps = highestSealed > from ? await ReadGapsAsync(connection, transaction, from, highestSealed, ct) : [];
+        var now = DateTimeOffset.UtcNow;
+        var events = await ReadUnsealedAsync(connection, transaction, highestSealed, _frontier.Probe(newGaps, now), ct);
+        if (events.Count > 0)
         {
-            return 0;
+            var streamHeads = await ReadStreamHeadsAsync(connection, transaction, events.Select(e => e.Stream).Distinct().ToArray(), ct);
+            await InsertAsync(connection, transaction, Chain(events, lastIndex, chain, streamHeads), ct);
         }
 
-        var streamHeads = await ReadStreamHeadsAsync(connection, transaction, events.Select(e => e.Stream).Distinct().ToArray(), ct);
+        await transaction.CommitAsync(ct);
+        _frontier.Advance(highestSealed, newGaps, events.Select(e => e.Seq), now);
+        Sealed += events.Count;
+        return events.Count;
+    }
+
+    /// <summary>The seals of the events, in order: each chained to its stream's last seal and to the seal before it.</summary>
+    private static List<Seal> Chain(List<Unsealed> events, long lastIndex, byte[] chain, Dictionary<Guid, byte[]> streamHeads)
+    {
         var seals = new List<Seal>(events.Count);
         foreach (var e in events)
         {
@@ -81,30 +124,63 @@ internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions opti
             seals.Add(new Seal(lastIndex + seals.Count + 1, e.Seq, e.Stream, e.Version, eventHash, streamHash, chain));
         }
 
-        await InsertAsync(connection, transaction, seals, ct);
-        await transaction.CommitAsync(ct);
-        Sealed += seals.Count;
-        return seals.Count;
+        return seals;
     }
 
-    private async Task<(long Index, long Sequence, byte[] Chain)> ReadHeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
+    /// <summary>The last seal (index and chain hash) and the highest sequence sealed: two index probes.</summary>
+    private async Task<(long Index, long HighestSealed, byte[] Chain)> ReadHeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
     {
-        await using var head = new NpgsqlCommand($"select seal_index, seq_id, chain_hash from {AuditChain.Table(options.Schema)} order by seal_index desc limit 1", connection, transaction);
+        var table = AuditChain.Table(options.Schema);
+        await using var head = new NpgsqlCommand(
+            $"""
+            select h.seal_index, h.chain_hash, (select coalesce(max(seq_id), 0) from {table})
+            from (select 1) one left join lateral (select seal_index, chain_hash from {table} order by seal_index desc limit 1) h on true
+            """, connection, transaction);
         await using var reader = await head.ExecuteReaderAsync(ct);
-        return await reader.ReadAsync(ct) ? (reader.GetInt64(0), reader.GetInt64(1), (byte[])reader[2]) : (0, 0, AuditChain.Genesis);
+        await reader.ReadAsync(ct);
+        return await reader.IsDBNullAsync(0, ct) ? (0, 0, AuditChain.Genesis) : (reader.GetInt64(0), reader.GetInt64(2), (byte[])reader[1]);
     }
 
-    /// <summary>The next events not sealed yet; late commits land below the last sealed sequence, so it looks back a window for them.</summary>
-    private async Task<List<Unsealed>> ReadUnsealedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long lastSequence, CancellationToken ct)
+    /// <summary>The numbers in (<paramref name="from"/>, <paramref name="to"/>] without a seal, read off the seal table's sequence index.</summary>
+    private async Task<List<long>> ReadGapsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long from, long to, CancellationToken ct)
+    {
+        await using var select = new NpgsqlCommand($"select seq_id from {AuditChain.Table(options.Schema)} where seq_id > $1 and seq_id <= $2 order by seq_id", connection, transaction);
+        select.Parameters.AddWithValue(from);
+        select.Parameters.AddWithValue(to);
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        var gaps = new List<long>();
+        var previous = from;
+        while (await reader.ReadAsync(ct))
+        {
+            var sealedAt = reader.GetInt64(0);
+            for (var gap = previous + 1; gap < sealedAt && gaps.Count < MaxWatchedGaps; gap++)
+            {
+                gaps.Add(gap);
+            }
+
+            previous = sealedAt;
+        }
+
+        return gaps;
+    }
+
+    /// <summary>
+    /// The next events not sealed yet: those above the highest seal, by the event table's primary key
+    /// from there on, and those that filled a watched gap (late commits), by key lookups.
+    /// </summary>
+    private async Task<List<Unsealed>> ReadUnsealedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long highestSealed, long[] gaps, CancellationToken ct)
     {
         await using var select = new NpgsqlCommand(
             $"""
-            select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text
-            from {options.Schema}.mt_events e
-            where e.seq_id > $1 and not exists (select 1 from {AuditChain.Table(options.Schema)} s where s.seq_id = e.seq_id)
-            order by e.seq_id limit $2
+            select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text from (
+                (select * from {options.Schema}.mt_events where seq_id > $1 order by seq_id limit $3)
+                union all
+                (select * from {options.Schema}.mt_events where seq_id = any($2))) e
+            where not exists (select 1 from {AuditChain.Table(options.Schema)} s where s.seq_id = e.seq_id)
+            order by e.seq_id limit $3
             """, connection, transaction);
-        select.Parameters.AddWithValue(Math.Max(0, lastSequence - 100_000));
+        select.Parameters.AddWithValue(highestSealed);
+        select.Parameters.AddWithValue(gaps);
         select.Parameters.AddWithValue(options.SealBatch);
         await using var reader = await select.ExecuteReaderAsync(ct);
         var events = new List<Unsealed>();
