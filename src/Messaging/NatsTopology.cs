@@ -11,7 +11,7 @@ namespace CqrsInference.Messaging;
 /// the queue and the log, and a job's submission always precedes its lifecycle events in the log and
 /// in its partition. See docs/ARCHITECTURE.md.
 /// </summary>
-public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
+public sealed class NatsTopology(INatsJSContext js, TopologyOptions options, ClaimCheckOptions? claimCheck = null)
 {
     public const string EventsStream = "CQRSI_EVENTS";
     public const string JobsStream = "CQRSI_JOBS";
@@ -52,7 +52,7 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options)
             ct);
 
         await JobClaims.EnsureBucketAsync(js, ct, options.Replicas);
-        await ClaimCheck.EnsureBucketAsync(js, ct, options.Replicas);
+        await ClaimCheck.EnsureBucketAsync(js, claimCheck ?? new ClaimCheckOptions(), options.Replicas, ct);
         await QuotaCounters.EnsureBucketAsync(js, ct, options.Replicas);
         await IdempotencyClaims.EnsureBucketAsync(js, ct, options.Replicas);
         await WebhookQueue.EnsureAsync(js, options.EventsMaxAge, options.Replicas, ct);

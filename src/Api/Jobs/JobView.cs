@@ -26,18 +26,35 @@ internal sealed record JobView(
     IReadOnlyDictionary<string, string>? Metadata,
     BlobRef? OutputsRef = null,
     string? RanInRegion = null,
-    bool Overflowed = false)
+    bool Overflowed = false,
+    bool OutputsExpired = false)
 {
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
             s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,
             s.RanInRegion, s.Overflowed);
 
-    /// <summary>The view with outputs that live in the object store (claim check) fetched and checked.</summary>
-    public static async Task<JobView> WithOutputsAsync(JobStatus s, ClaimCheck claimCheck, CancellationToken ct) =>
-        s.OutputsRef is { } blob && (s.Outputs is null || s.Outputs.Count == 0)
-            ? From(s with { Outputs = await claimCheck.LoadAsync(blob, ct) })
-            : From(s);
+    /// <summary>
+    /// The view with outputs that live in the object store (claim check) fetched and checked. Outputs
+    /// kept longer than ClaimCheck:MaxAge (or dropped under ClaimCheck:MaxBytes) are no error: the
+    /// job is answered as it is, with <see cref="OutputsExpired"/> set and its <see cref="OutputsRef"/>.
+    /// </summary>
+    public static async Task<JobView> WithOutputsAsync(JobStatus s, ClaimCheck claimCheck, CancellationToken ct)
+    {
+        if (s.OutputsRef is not { } blob || s.Outputs is { Count: > 0 })
+        {
+            return From(s);
+        }
+
+        try
+        {
+            return From(s with { Outputs = await claimCheck.LoadAsync(blob, ct) });
+        }
+        catch (InvalidDataException e) when (BlobExpired.IsExpired(e))
+        {
+            return From(s with { Outputs = null }) with { OutputsExpired = true };
+        }
+    }
 }
 
 /// <summary>One recorded event of a job, for <c>GET /v1/jobs/{id}/events</c>.</summary>
