@@ -15,8 +15,12 @@ public sealed class ClaimCheckOptions
     /// <summary>How long a stored input or output is kept (the bucket stream's MaxAge); a job read later says its outputs expired.</summary>
     public TimeSpan MaxAge { get; set; } = TimeSpan.FromDays(7);
 
-    /// <summary>The most the bucket may hold (its stream's MaxBytes); beyond it the oldest blobs are dropped first.</summary>
-    public long MaxBytes { get; set; } = 10L * 1024 * 1024 * 1024;
+    /// <summary>
+    /// The most the bucket may hold (its stream's MaxBytes); beyond it the oldest blobs are dropped
+    /// first. JetStream reserves it up front, so it must fit in the server's <c>max_file_store</c>
+    /// (10 GB in the scripts) beside whatever other streams reserve.
+    /// </summary>
+    public long MaxBytes { get; set; } = 4L * 1024 * 1024 * 1024;
 }
 
 /// <summary>
@@ -65,6 +69,20 @@ public sealed class ClaimCheck(INatsJSContext js, ClaimCheckOptions options) : I
     /// than refusing new ones, and a duplicate window no longer than MaxAge (the server's rule).
     /// </summary>
     public static async Task EnsureBucketAsync(INatsJSContext js, ClaimCheckOptions options, int replicas, CancellationToken ct)
+    {
+        try
+        {
+            await LimitBucketAsync(js, options, replicas, ct);
+        }
+        catch (NatsJSApiException e) when (e.Error.ErrCode is 10023 or 10047)
+        {
+            throw new InvalidOperationException(
+                $"The object store bucket {Bucket} cannot reserve ClaimCheck:MaxBytes = {options.MaxBytes:N0} bytes: {e.Error.Description}. "
+                + "Lower ClaimCheck:MaxBytes or raise the nats-server's jetstream max_file_store.", e);
+        }
+    }
+
+    private static async Task LimitBucketAsync(INatsJSContext js, ClaimCheckOptions options, int replicas, CancellationToken ct)
     {
         try
         {

@@ -77,6 +77,22 @@ public sealed class BlobRetentionTests(PipelineWithShortLivedBlobs pipeline) : I
         (await claimCheck.LoadAsync(blobs[2], CancellationToken.None))[0].Name.ShouldBe("x2");
     }
 
+    [Fact]
+    public async Task A_size_cap_the_server_cannot_reserve_is_refused_naming_the_setting()
+    {
+        await using var server = await NatsServerProcess.StartWithConfigAsync((port, directory) => $$"""
+            listen: "127.0.0.1:{{port}}"
+            jetstream { store_dir: "{{directory}}/js", max_file_store: 64MB }
+            """);
+        await using var nats = new NatsClient(server.Url);
+
+        var refused = await Should.ThrowAsync<InvalidOperationException>(() =>
+            ClaimCheck.EnsureBucketAsync(nats.CreateJetStreamContext(), new ClaimCheckOptions(), replicas: 1, CancellationToken.None));
+
+        refused.Message.ShouldContain("ClaimCheck:MaxBytes");
+        refused.Message.ShouldContain("max_file_store");
+    }
+
     private static Tensor Tensor400KB(int i) =>
         new($"x{i}", "FP32", [100_000], JsonDocument.Parse($"[{i},{string.Join(",", Enumerable.Repeat("1.5", 99_999))}]").RootElement);
 
