@@ -11,6 +11,8 @@
 #   ./bench.sh recorder [events]            the recorders alone on a pre-filled log vs a raw Marten bulk append, same run (issue 14)
 #   ./bench.sh soak [seconds] [rate]        open-loop load at a fixed rate, per 5-second window: accepted, recorded, read-model lag, p50/p99
 #   ./bench.sh bulk [jobs] [per request]    single submits vs bulk submits of the same jobs, alternating, same run
+#   ./bench.sh history [events]             /health, /metrics, GET /v1/jobs/{id} p50/p99 on an empty store, then after loading
+#                                           events (2,000,000 by default) in the same run, and the ratios (issue 16)
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,6 +39,9 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PG_PORT=${CQRSI_BENCH_PG_PORT:-55434}
 while port_busy "$PG_PORT"; do PG_PORT=$((PG_PORT + 1)); done
 NATS_PORT=${CQRSI_BENCH_NATS_PORT:-14222}
+# Likewise for NATS (and the monitor and leaf-node ports derived from it): a server of another
+# checkout's benchmark on the same port would answer the readiness probe, and this run would use it.
+while port_busy "$NATS_PORT" || port_busy $((NATS_PORT + 3200)) || port_busy $((NATS_PORT + 4000)); do NATS_PORT=$((NATS_PORT + 1)); done
 # The core accepts leaf nodes (edge sites) on NATS_PORT + 3200 (17422 by default).
 LEAF_PORT=$((NATS_PORT + 3200))
 export BENCH_NATS_PORT="$NATS_PORT" BENCH_NATS_MONITOR_PORT=$((NATS_PORT + 4000))

@@ -19,6 +19,7 @@ using NATS.Net;
 //   recorder [events]             the recorders alone on a pre-filled log, next to a raw Marten bulk append
 //   soak [seconds] [rate]         open-loop load at a fixed rate, per 5-second window
 //   bulk [jobs] [per request]     single submits vs bulk submits of the same jobs
+//   history [events]              /health, /metrics, GET /v1/jobs/{id} on an empty store, then after loading events
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -42,6 +43,7 @@ return scenario switch
     "recorder" => await RecorderBench.RunAsync(settings, Arg(1, 100_000)),
     "soak" => await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500)),
     "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
+    "history" => await HistoryBench.RunAsync(settings, Arg(1, 2_000_000)),
     _ => Usage(),
 };
 
@@ -49,7 +51,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | history [events]");
     return 2;
 }
 
