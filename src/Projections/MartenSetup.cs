@@ -63,6 +63,7 @@ public static class MartenSetup
         services.AddSingleton<AuditFeed>();
         services.AddSingleton<ProjectionReplay>();
         services.AddSingleton(configuration.GetSection("Webhooks").Get<WebhookOptions>() ?? new WebhookOptions());
+        services.AddSingleton(configuration.GetSection("Retention").Get<Retention.RetentionOptions>() ?? new Retention.RetentionOptions());
         return services;
     }
 
@@ -86,6 +87,8 @@ public static class MartenSetup
         services.AddHostedService<ProcessorReaper>();
         services.AddSingleton<AuditSealer>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditSealer>());
+        services.AddSingleton<Retention.JobRetention>();
+        services.AddHostedService(sp => sp.GetRequiredService<Retention.JobRetention>());
         return services;
     }
 
@@ -119,6 +122,10 @@ public static class MartenSetup
 
         // Tenant filters (quota, audit feed) and time ranges read these.
         options.Schema.For<JobStatus.JobStatus>().Index(j => j.Tenant).Index(j => j.SubmittedAt);
+
+        // Retention finds the finished jobs it archives by this index, from where it stopped last.
+        options.Schema.For<JobStatus.JobStatus>().Index(j => j.CompletedAt);
+        options.Schema.For<Retention.RetentionMark>().Identity(m => m.Id);
         options.ConfigureProjections();
         return options;
     }

@@ -27,12 +27,13 @@ internal sealed record JobView(
     BlobRef? OutputsRef = null,
     string? RanInRegion = null,
     bool Overflowed = false,
-    bool OutputsExpired = false)
+    bool OutputsExpired = false,
+    DateTimeOffset? ArchivedAt = null)
 {
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
             s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,
-            s.RanInRegion, s.Overflowed);
+            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt);
 
     /// <summary>
     /// The view with outputs that live in the object store (claim check) fetched and checked. Outputs
@@ -41,7 +42,8 @@ internal sealed record JobView(
     /// </summary>
     public static async Task<JobView> WithOutputsAsync(JobStatus s, ClaimCheck claimCheck, CancellationToken ct)
     {
-        if (s.OutputsRef is not { } blob || s.Outputs is { Count: > 0 })
+        // An archived job keeps no outputs (Retention:FinishedJobsAfter is longer than ClaimCheck:MaxAge anyway).
+        if (s.OutputsRef is not { } blob || s.Outputs is { Count: > 0 } || s.ArchivedAt is not null)
         {
             return From(s);
         }

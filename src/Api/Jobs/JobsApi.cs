@@ -114,6 +114,11 @@ internal static class JobsApi
             return TypedResults.Ok(await JobView.WithOutputsAsync(status, claimCheck, ct));
         }
 
+        if (status.ArchivedAt is { } archivedAt)
+        {
+            return Archived(id, archivedAt);
+        }
+
         // Time travel: fold the job's events up to a version or a moment, with the same projection.
         var errors = new Dictionary<string, string[]>();
         DateTimeOffset? moment = null;
@@ -149,9 +154,15 @@ internal static class JobsApi
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, CancellationToken ct)
     {
-        if (await jobs.FindAsync(session, id, caller.Tenant, ct) is null)
+        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        if (status is null)
         {
             return Problems.JobNotFound(id);
+        }
+
+        if (status.ArchivedAt is { } archivedAt)
+        {
+            return Archived(id, archivedAt);
         }
 
         var events = await session.Events.FetchStreamAsync(id, token: ct);
@@ -159,6 +170,14 @@ internal static class JobsApi
             .Select(e => new JobEventView(e.Id, e.EventTypeName, e.Sequence, e.Version, e.Timestamp, e.Data))
             .ToList());
     }
+
+    /// <summary>410 for what an archived job no longer answers (its history, as it stood then); its summary stays readable.</summary>
+    private static ProblemHttpResult Archived(Guid id, DateTimeOffset archivedAt) =>
+        TypedResults.Problem(
+            statusCode: StatusCodes.Status410Gone,
+            title: "Job archived",
+            detail: $"Job {id} finished longer than Retention:FinishedJobsAfter ago and was archived at {archivedAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: "
+                + "GET /v1/jobs/{id} still answers its summary, and its events stay in the audit feed (GET /v1/audit/events).");
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> CancelAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, TimeProvider clock, CancellationToken ct)

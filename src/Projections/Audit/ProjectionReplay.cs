@@ -190,13 +190,16 @@ public sealed class ProjectionReplay(IDocumentStore live, NpgsqlDataSource db, A
         }
     }
 
-    /// <summary>Live documents that no stream rebuilt, found by the database against the replay table.</summary>
+    /// <summary>
+    /// Live documents that no stream rebuilt, found by the database against the replay table; an
+    /// archived job's document is not rebuilt (replay folds no archived events) and not missed.
+    /// </summary>
     private async Task FindLiveOnlyAsync(string replaySchema, ReplayDifferences differences, CancellationToken ct)
     {
         await using var command = db.CreateCommand(
             $"""
             select d.id from {options.Schema}.mt_doc_jobstatus d
-            where not exists (select 1 from {replaySchema}.mt_doc_jobstatus r where r.id = d.id)
+            where d.data->>'ArchivedAt' is null and not exists (select 1 from {replaySchema}.mt_doc_jobstatus r where r.id = d.id)
             order by d.id
             """);
         await using var reader = await command.ExecuteReaderAsync(ct);

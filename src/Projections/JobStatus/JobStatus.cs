@@ -28,7 +28,8 @@ public sealed record JobStatus(
     BlobRef? OutputsRef = null,
     string? Webhook = null,
     string? RanInRegion = null,
-    bool Overflowed = false);
+    bool Overflowed = false,
+    DateTimeOffset? ArchivedAt = null);
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 

@@ -1,0 +1,129 @@
+using CqrsInference.Commands.Jobs;
+using Marten;
+using Marten.Services;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace CqrsInference.Projections.Retention;
+
+public sealed class RetentionOptions
+{
+    /// <summary>
+    /// A job finished (its <c>CompletedAt</c>) longer ago than this is archived; zero turns retention
+    /// off. Keep it above <c>Topology:EventsMaxAge</c>, so the event log no longer holds what is archived.
+    /// </summary>
+    public TimeSpan FinishedJobsAfter { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How often the projections role looks for jobs to archive.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Jobs archived per transaction.</summary>
+    public int Batch { get; set; } = 1000;
+}
+
+/// <summary>How far retention has archived: every finished job completed before <see cref="CompletedBefore"/> is archived.</summary>
+public sealed record RetentionMark(string Id, DateTimeOffset CompletedBefore);
+
+/// <summary>
+/// Retention of finished jobs (projections role, one archiver at a time by advisory lock). A job
+/// that finished longer than <see cref="RetentionOptions.FinishedJobsAfter"/> ago has its stream
+/// archived with Marten's own stream archiving (its stream and event rows marked archived: the
+/// async daemon and Marten's event queries skip them from then on), and its status document made
+/// slim: outputs dropped, <c>ArchivedAt</c> set, everything else kept, so a read answers what the job
+/// was and that it is archived, the audit feed still knows whose it was, and a late copy of one of
+/// its events is still recognised by the recorder as belonging to a finished job. Nothing is
+/// deleted: the audit chain, the roll-ups already made and the audit feed stay as they were. The
+/// jobs are found by the index on <c>CompletedAt</c> from the mark where the last round stopped, so a
+/// round costs what it archives, not the history.
+/// </summary>
+internal sealed partial class JobRetention(IDocumentStore store, NpgsqlDataSource db, RetentionOptions options, TimeProvider clock, ILogger<JobRetention> logger)
+    : BackgroundService
+{
+    public const string MarkId = "job-retention";
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.FinishedJobsAfter <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                while (await ArchiveOnceAsync(stoppingToken) == options.Batch)
+                {
+                }
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested && e is NpgsqlException or Marten.Exceptions.MartenCommandException or InvalidOperationException)
+            {
+                LogFailed(logger, e.Message);
+            }
+
+            await Task.Delay(options.Interval, clock, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>Archives the next finished jobs past the retention, in one transaction; returns how many (0 when another process holds the lock).</summary>
+    public async Task<int> ArchiveOnceAsync(CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var cutoff = now - options.FinishedJobsAfter;
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var take = new NpgsqlCommand("select pg_try_advisory_xact_lock(hashtext($1))", connection, transaction))
+        {
+            take.Parameters.AddWithValue($"cqrsi-retention:{store.Options.DatabaseSchemaName}");
+            if (await take.ExecuteScalarAsync(ct) is not true)
+            {
+                return 0;
+            }
+        }
+
+        await using var session = store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
+        var mark = (await session.LoadAsync<RetentionMark>(MarkId, ct))?.CompletedBefore ?? DateTimeOffset.MinValue;
+        var due = await session.Query<JobStatus.JobStatus>()
+            .Where(j => j.CompletedAt >= mark && j.CompletedAt < cutoff && j.ArchivedAt == null)
+            .OrderBy(j => j.CompletedAt)
+            .Take(options.Batch)
+            .ToListAsync(ct);
+        var jobs = due.Where(j => JobLifecycle.IsTerminal(j.Status)).ToList();
+        foreach (var job in jobs)
+        {
+            session.Events.ArchiveStream(job.Id);
+        }
+
+        // Up to the last job taken (more may share its moment), or up to the cutoff when none is left.
+        session.Store(new RetentionMark(MarkId, due.Count == options.Batch ? due[^1].CompletedAt!.Value : cutoff));
+        await session.SaveChangesAsync(ct);
+        await SlimAsync(connection, transaction, jobs.Select(j => j.Id).ToArray(), now, ct);
+        await transaction.CommitAsync(ct);
+        if (jobs.Count > 0)
+        {
+            LogArchived(logger, jobs.Count, cutoff);
+        }
+
+        return due.Count;
+    }
+
+    private async Task SlimAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var slim = new NpgsqlCommand(
+            $"""
+            update {store.Options.DatabaseSchemaName}.mt_doc_jobstatus
+            set data = (data - 'Outputs') || jsonb_build_object('ArchivedAt', $2::timestamptz), mt_last_modified = now()
+            where id = any($1)
+            """, connection, transaction);
+        slim.Parameters.AddWithValue(ids);
+        slim.Parameters.AddWithValue(now);
+        await slim.ExecuteNonQueryAsync(ct);
+    }
+
+    [LoggerMessage(LogLevel.Information, "Archived {Count} jobs finished before {Cutoff}")]
+    private static partial void LogArchived(ILogger logger, int count, DateTimeOffset cutoff);
+
+    [LoggerMessage(LogLevel.Warning, "Archiving finished jobs failed: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
+}
