@@ -47,6 +47,9 @@ public sealed class NatsServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Writes a new configuration for the next <see cref="StartProcessAsync"/> (same port and directory).</summary>
+    public Task ReconfigureAsync(Func<int, string, string> config) => File.WriteAllTextAsync(ConfigPath, config(Port, _directory));
+
     /// <summary>The password of each role's user when started with <see cref="StartWithUsersAsync"/>.</summary>
     public static string PasswordOf(string user) => $"test-{user}-password";
 
