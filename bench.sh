@@ -13,6 +13,8 @@
 #   ./bench.sh bulk [jobs] [per request]    single submits vs bulk submits of the same jobs, alternating, same run
 #   ./bench.sh history [events]             /health, /metrics, GET /v1/jobs/{id} p50/p99 on an empty store, then after loading
 #                                           events (2,000,000 by default) in the same run, and the ratios (issue 16)
+#   ./bench.sh outage [s] [rate] [pg_s] [nats_s] steady load through a PostgreSQL stop and a nats-server restart: accepted / completed / lost /
+#                                           duplicated jobs, the longest time without an accepted submit, 5xx by endpoint (issue 16)
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -73,7 +75,7 @@ convert -size 520x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravi
 export BENCH_APP_DLL="${CQRSI_BENCH_APP_DLL:-$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll}"
 export BENCH_NATS="nats://127.0.0.1:$NATS_PORT"
 export BENCH_PG="Host=127.0.0.1;Port=$PG_PORT;Database=cqrsi;Username=postgres;Maximum Pool Size=50"
-export BENCH_DIR="$BENCH"
+export BENCH_DIR="$BENCH" BENCH_PG_PORT="$PG_PORT"
 # The event log's partitions: the same number as in the nats-server's mapping.
 export Topology__Partitions="${CQRSI_PARTITIONS:-2}"
 export BENCH_MODELS="$ROOT/.models" BENCH_MANIFEST="$ROOT/models/manifest.json" BENCH_OCR_IMAGE="$BENCH/line.png"

@@ -44,6 +44,7 @@ return scenario switch
     "soak" => await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500)),
     "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
     "history" => await HistoryBench.RunAsync(settings, Arg(1, 2_000_000)),
+    "outage" => await OutageBench.RunAsync(settings, Arg(1, 60), Arg(2, 50), Arg(3, 20), Arg(4, 10)),
     _ => Usage(),
 };
 
@@ -51,7 +52,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | history [events]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s]");
     return 2;
 }
 
