@@ -23,4 +23,7 @@ public static class JobErrorCodes
 
     /// <summary>A fault injected by a test (<c>Processor:FaultInjection</c>).</summary>
     public const string InjectedFault = "injected_fault";
+
+    /// <summary>The processor failed around the model (a claim, a blob, a publish), on every delivery.</summary>
+    public const string ProcessorError = "processor_error";
 }

@@ -81,9 +81,10 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     // NATS unreachable, a claim or publish that failed: nothing unsettled was acked,
-                    // so hand the batch back for a later attempt instead of losing this executor.
+                    // so hand the batch back for a later attempt instead of losing this executor
+                    // (a job on its last delivery is dead-lettered instead).
                     LogBatchFailed(logger, model.Name, batch.Count, e);
-                    await Task.WhenAll(batch.Select(d => d.Ack.RetryAsync(settings.RetryDelay))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    await stages.Publisher.HandBackAsync(batch, e, clock.GetUtcNow(), settings.RetryDelay);
                 }
                 finally
                 {

@@ -1,3 +1,4 @@
+using CqrsInference.Commands.Jobs;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CqrsInference.Tests.Fixtures;
@@ -99,6 +100,19 @@ public sealed class ProcessorFaultTests(PipelineWithFaultInjection pipeline) : I
         response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Conflict);
         (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("running");
         await _client.WaitForStatusAsync(job.Id, "succeeded");
+    }
+
+    [Fact]
+    public async Task A_job_whose_batch_fails_outside_the_model_on_every_delivery_ends_failed_dead_lettered_not_stuck()
+    {
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 4, 3, 2], """{"cqrsi-test-fault":"crash"}"""));
+
+        var failed = await _client.WaitForStatusAsync(job.Id, "failed", TimeSpan.FromSeconds(90));
+
+        var error = failed.GetProperty("error");
+        error.GetProperty("code").GetString().ShouldBe(JobErrorCodes.ProcessorError);
+        error.GetProperty("deadLettered").GetBoolean().ShouldBeTrue();
+        error.GetProperty("message").GetString()!.ShouldContain("InvalidCastException");
     }
 
     [Fact]

@@ -70,7 +70,7 @@ internal sealed partial class JobGate(IJobClaims claims, IClaimCheck claimCheck,
         return jobs;
     }
 
-    private static JobCommand? Decode(byte[]? data)
+    public static JobCommand? Decode(byte[]? data)
     {
         try
         {

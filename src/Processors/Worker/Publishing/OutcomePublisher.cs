@@ -1,6 +1,7 @@
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Processors.Worker.Gating;
 using CqrsInference.Processors.Worker.Running;
 
@@ -73,6 +74,31 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
             Count(ending.Job.Job, ending.Event);
             traces?.Of(ending.Job.Job.JobId)?.SetTag("cqrsi.outcome", EventNames.Of(ending.Event));
         }
+    }
+
+    /// <summary>
+    /// A batch failed around the model (not in it): each job goes back to the queue for a later
+    /// attempt, except a job on its last delivery, which is dead-lettered (failed, with the error)
+    /// so that no accepted job stays queued or running forever once JetStream stops delivering it.
+    /// If even that cannot be published, it too goes back (the server decides whether it comes again).
+    /// </summary>
+    public async Task HandBackAsync(IReadOnlyList<JobDelivery> batch, Exception error, DateTimeOffset now, TimeSpan retryDelay)
+    {
+        var fault = new RunOutcome.Faulted(JobErrorCodes.ProcessorError, $"{error.GetType().Name}: {error.GetBaseException().Message}");
+        var run = new BatchRun([fault], now, now, TimeSpan.Zero);
+        var endings = batch.Select(d => JobGate.Decode(d.Data) is { } job ? decision.Decide(new AdmittedJob(d, job), fault, run, 1) : null).ToList();
+        var last = endings.OfType<JobEnding>().Where(e => e.Settlement is Settlement.Terminate).ToList();
+        try
+        {
+            await SettleAsync(last, traces: null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            last.Clear();
+        }
+
+        var settled = last.Select(e => e.Job.Delivery).ToHashSet();
+        await Task.WhenAll(batch.Where(d => !settled.Contains(d)).Select(d => d.Ack.RetryAsync(retryDelay))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     private static Task SettleOneAsync(JobEnding ending) => ending.Settlement switch

@@ -9,7 +9,7 @@ namespace CqrsInference.Processors.Worker.Running;
 /// For tests of redelivery, heartbeats and timeouts only (registered when
 /// <c>Processor:FaultInjection</c> is on): honours the job metadata key <c>cqrsi-test-fault</c> —
 /// <c>transient</c> (every attempt fails), <c>transient:&lt;n&gt;</c> (the first n attempts fail),
-/// <c>sleep:&lt;ms&gt;</c> (the run takes that much longer), <c>hang</c> (the run never ends by
+/// <c>crash</c> (the run throws an exception no outcome describes), <c>sleep:&lt;ms&gt;</c> (the run takes that much longer), <c>hang</c> (the run never ends by
 /// itself). A sleep or a hang is part of the run: the run's abort (its execution timeout) ends it
 /// as ONNX Runtime's <c>Terminate</c> ends a real run, with an <see cref="ExecutionTimeoutException"/>.
 /// </summary>
@@ -28,6 +28,11 @@ internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
             if (Fails(fault, jobs[i].Attempt))
             {
                 outcomes[i] = new RunOutcome.Faulted(JobErrorCodes.InjectedFault, $"Injected transient fault ({MetadataKey}).");
+            }
+            else if (fault == "crash")
+            {
+                // Not an outcome: an exception of a type nothing around the model expects.
+                throw new InvalidCastException($"Injected failure outside the model's outcomes ({MetadataKey}).");
             }
             else if (fault == "hang")
             {

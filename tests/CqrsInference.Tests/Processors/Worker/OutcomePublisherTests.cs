@@ -35,6 +35,39 @@ public sealed class OutcomePublisherTests
     }
 
     [Fact]
+    public async Task A_batch_that_failed_outside_the_model_goes_back_except_a_job_on_its_last_delivery_which_is_dead_lettered()
+    {
+        var (early, last, garbage) = (new FakeAck(), new FakeAck(), new FakeAck());
+        var lastJob = Jobs.Command();
+        var batch = new[]
+        {
+            Jobs.Delivery(Jobs.Command(), attempt: 2, ack: early),
+            Jobs.Delivery(lastJob, attempt: 5, ack: last),
+            Jobs.Delivery("not a job"u8.ToArray(), new CqrsInference.Messaging.JobQueue("local", "mlp-test", "interactive", "default"), attempt: 5, ack: garbage),
+        };
+
+        await _publisher.HandBackAsync(batch, new InvalidCastException("a decoder nobody expected"), Jobs.Now, TimeSpan.FromSeconds(1));
+
+        early.Calls.ShouldBe(["retry 1s"]);
+        last.Calls.ShouldBe(["terminate"]);
+        garbage.Calls.ShouldBe(["retry 1s"]);
+        var failed = _log.Events.ShouldHaveSingleItem().ShouldBeOfType<V1.JobFailed>();
+        (failed.JobId, failed.DeadLettered, failed.ErrorCode).ShouldBe((lastJob.JobId, true, JobErrorCodes.ProcessorError));
+        failed.Reason.ShouldContain("a decoder nobody expected");
+    }
+
+    [Fact]
+    public async Task A_last_delivery_whose_dead_letter_cannot_be_published_goes_back_too()
+    {
+        var ack = new FakeAck();
+        _log.FailWith = new TimeoutException("the log does not answer");
+
+        await _publisher.HandBackAsync([Jobs.Delivery(Jobs.Command(), attempt: 5, ack: ack)], new TimeoutException("KV away"), Jobs.Now, TimeSpan.FromSeconds(1));
+
+        ack.Calls.ShouldBe(["retry 1s"]);
+    }
+
+    [Fact]
     public async Task Each_settlement_reaches_its_own_delivery()
     {
         var (a, b, c) = (new FakeAck(), new FakeAck(), new FakeAck());
