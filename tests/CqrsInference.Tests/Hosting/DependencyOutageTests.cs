@@ -105,6 +105,15 @@ public sealed class DependencyOutageTests : IAsyncLifetime
             types.ShouldBe(["v1.job_submitted", "v1.job_succeeded"], $"job {id} recorded once, whichever process led");
         }
 
+        // The sealer and the roll-ups went on after the outage: every event sealed, every job counted.
+        await Retry.Until("the sealer to seal every event", () => operatorClient.GetFromJsonAsync<JsonElement>("/v1/audit/verify"),
+            report => report.GetProperty("intact").GetBoolean() && report.GetProperty("unsealedEvents").GetInt64() == 0, TimeSpan.FromSeconds(60));
+        var now = DateTimeOffset.UtcNow;
+        var range = $"from={Uri.EscapeDataString(now.AddHours(-1).ToString("O"))}&to={Uri.EscapeDataString(now.AddHours(1).ToString("O"))}";
+        await Retry.Until("the usage roll-up to count every job", () => operatorClient.GetFromJsonAsync<JsonElement>($"/v1/analytics/usage?{range}&groupBy=tenant"),
+            rows => rows.EnumerateArray().Where(r => r.GetProperty("tenant").GetString() == "acme").Sum(r => r.GetProperty("succeeded").GetInt64()) == accepted.Count + 1,
+            TimeSpan.FromSeconds(60));
+
         // Neither process gave up when its database went away.
         foreach (var host in new[] { _host, _standby })
         {
