@@ -18,7 +18,7 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         var (status, title, detail) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", Describe(bad)),
-            _ when IsOutage(exception) && !http.RequestAborted.IsCancellationRequested =>
+            _ when Projections.Outages.IsOutage(exception) && !http.RequestAborted.IsCancellationRequested =>
                 (StatusCodes.Status503ServiceUnavailable, "Service unavailable",
                  $"A store the API depends on did not answer; retry in {RetryAfterSeconds} s (with the same Idempotency-Key for a submit)."),
             _ => (0, "", ""),
@@ -43,8 +43,6 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
             ProblemDetails = { Status = status, Title = title, Detail = detail },
         });
     }
-
-    public static bool IsOutage(Exception exception) => Projections.Outages.IsOutage(exception);
 
     /// <summary>The framework's reason, with the JSON reader's own words when the body was the fault.</summary>
     private static string Describe(BadHttpRequestException bad) =>

@@ -88,7 +88,7 @@ internal sealed class ApiKeyAuthentication(
             verified.Refused(id);
             return null;
         }
-        catch (Exception e) when (Http.ApiExceptionHandler.IsOutage(e) && verified.WhileTheStoreIsAway(id) is { } known)
+        catch (Exception e) when (Projections.Outages.IsOutage(e) && verified.WhileTheStoreIsAway(id) is { } known)
         {
             return known;
         }

@@ -137,6 +137,8 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         var after = await Retry.Until("the API to take jobs again", () => client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6])),
             job => job.Status == HttpStatusCode.Accepted, TimeSpan.FromSeconds(60));
         await client.WaitForStatusAsync(after.Id, "succeeded", TimeSpan.FromSeconds(60));
+        await Retry.Until("the sealer to seal every event after the restart", () => client.GetFromJsonAsync<JsonElement>("/v1/audit/verify"),
+            report => report.GetProperty("intact").GetBoolean() && report.GetProperty("unsealedEvents").GetInt64() == 0, TimeSpan.FromSeconds(60));
         _host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
     }
 
