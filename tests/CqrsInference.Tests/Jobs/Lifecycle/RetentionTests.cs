@@ -53,7 +53,7 @@ public sealed class RetentionTests(PipelineWithImmediateRetention pipeline) : IC
     {
         await RunJobAsync(9);
         await WaitForRollUpsAsync();
-        var usage = await pipeline.Operator.GetStringAsync(UsagePath);
+        var usage = await SettledUsageAsync();
 
         await pipeline.ArchiveAsync();
 
@@ -73,6 +73,20 @@ public sealed class RetentionTests(PipelineWithImmediateRetention pipeline) : IC
         var job = await pipeline.Operator.SubmitAsync(Scenarios.MlpJob([x, 1, 2, 3]));
         await pipeline.Operator.WaitForStatusAsync(job.Id, "succeeded");
         return job.Id;
+    }
+
+    /// <summary>The usage roll-up once it shows jobs and reads the same twice a second apart (the daemon's lag report can run ahead of its writes).</summary>
+    private async Task<string> SettledUsageAsync()
+    {
+        var previous = "";
+        return await Retry.Until("the usage roll-up to settle", async () =>
+        {
+            var now = await pipeline.Operator.GetStringAsync(UsagePath);
+            var settled = now != "[]" && now == previous ? now : null;
+            previous = now;
+            await Task.Delay(settled is null ? 1000 : 0);
+            return settled;
+        }, usage => usage is not null, TimeSpan.FromSeconds(60)) ?? "";
     }
 
     private Task WaitForRollUpsAsync() =>
