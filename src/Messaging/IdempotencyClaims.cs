@@ -17,39 +17,12 @@ public sealed class IdempotencyClaims(INatsJSContext js) : IIdempotencyClaims
     public static readonly TimeSpan Retention = TimeSpan.FromDays(1);
     private INatsKVStore? _store;
 
-    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
-        await new NatsKVContext(js).CreateOrUpdateStoreAsync(
-            new NatsKVConfig(Bucket)
-            {
-                Description = "Idempotency keys in use: the job id each derives and the digest of the request that first used it.",
-                MaxAge = Retention,
-                Storage = NatsKVStorageType.File,
-                NumberOfReplicas = replicas,
-            },
-            ct);
+    public static Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
+        KvBuckets.EnsureAsync(js, Bucket, "Idempotency keys in use: the job id each derives and the digest of the request that first used it.", Retention, replicas, ct);
 
     public async Task<string> ClaimAsync(Guid jobId, string digest, CancellationToken ct)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
-        var key = jobId.ToString("N");
-        for (var attempt = 0; ; attempt++)
-        {
-            if ((await store.TryCreateAsync(key, digest, cancellationToken: ct)).Success)
-            {
-                return digest;
-            }
-
-            var existing = await store.TryGetEntryAsync<string>(key, cancellationToken: ct);
-            if (existing.Success && existing.Value.Value is { } claimed)
-            {
-                return claimed;
-            }
-
-            // Expired or deleted between the two calls: create again.
-            if (attempt > 5)
-            {
-                throw new TimeoutException($"The idempotency key of job {jobId} could not be claimed.");
-            }
-        }
+        return (await KvBuckets.CreateOrReadAsync(store, jobId.ToString("N"), digest, ct)).Value;
     }
 }

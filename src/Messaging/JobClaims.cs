@@ -16,16 +16,8 @@ public sealed class JobClaims(INatsJSContext js) : IJobClaims
     private const string CancelledValue = "cancelled";
     private INatsKVStore? _store;
 
-    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
-        await new NatsKVContext(js).CreateOrUpdateStoreAsync(
-            new NatsKVConfig(Bucket)
-            {
-                Description = "Per-job claim: 'running' (a processor took it) or 'cancelled'.",
-                MaxAge = TimeSpan.FromDays(7),
-                Storage = NatsKVStorageType.File,
-                NumberOfReplicas = replicas,
-            },
-            ct);
+    public static Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
+        KvBuckets.EnsureAsync(js, Bucket, "Per-job claim: 'running' (a processor took it) or 'cancelled'.", TimeSpan.FromDays(7), replicas, ct);
 
     /// <summary>A processor's claim. A redelivered job finds its own 'running' claim and runs again.</summary>
     public async Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, CancellationToken ct)
@@ -44,14 +36,7 @@ public sealed class JobClaims(INatsJSContext js) : IJobClaims
     private async Task<ClaimOutcome> ClaimAsync(Guid jobId, string value, CancellationToken ct)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
-        var key = jobId.ToString("N");
-        var created = await store.TryCreateAsync(key, value, cancellationToken: ct);
-        if (created.Success)
-        {
-            return ClaimOutcome.Won;
-        }
-
-        var existing = await store.GetEntryAsync<string>(key, cancellationToken: ct);
-        return existing.Value == CancelledValue ? ClaimOutcome.Cancelled : ClaimOutcome.Running;
+        var (created, first) = await KvBuckets.CreateOrReadAsync(store, jobId.ToString("N"), value, ct);
+        return created ? ClaimOutcome.Won : first == CancelledValue ? ClaimOutcome.Cancelled : ClaimOutcome.Running;
     }
 }

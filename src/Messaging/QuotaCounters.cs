@@ -14,16 +14,8 @@ public sealed class QuotaCounters(INatsJSContext js)
     public const string Bucket = "cqrsi_quota";
     private INatsKVStore? _store;
 
-    public static async Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
-        await new NatsKVContext(js).CreateOrUpdateStoreAsync(
-            new NatsKVConfig(Bucket)
-            {
-                Description = "Jobs each tenant submitted per UTC day (the daily quota).",
-                MaxAge = TimeSpan.FromDays(2),
-                Storage = NatsKVStorageType.File,
-                NumberOfReplicas = replicas,
-            },
-            ct);
+    public static Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
+        KvBuckets.EnsureAsync(js, Bucket, "Jobs each tenant submitted per UTC day (the daily quota).", TimeSpan.FromDays(2), replicas, ct);
 
     /// <summary>Takes <paramref name="units"/> of <paramref name="tenant"/>'s count for <paramref name="day"/>; false (nothing taken) when that would pass <paramref name="limit"/>.</summary>
     public async Task<bool> TryTakeAsync(string tenant, DateOnly day, long limit, int units, CancellationToken ct)
