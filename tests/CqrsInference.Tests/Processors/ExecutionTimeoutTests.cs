@@ -46,8 +46,10 @@ public sealed class ExecutionTimeoutTests(PipelineWithOneSlotAndFaultInjection p
     [Fact]
     public async Task In_a_batch_with_a_job_that_hangs_only_that_job_fails_and_its_batch_mates_succeed()
     {
-        // The slot is busy, so the three queue up and run as one batch once it is free.
-        var busy = await _client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:500"}"""));
+        // The slot is busy (seen running, so it cannot join them), so the three queue up and run as
+        // one batch once it is free.
+        var busy = await _client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:2500"}"""));
+        await _client.WaitForStatusAsync(busy.Id, "running");
         var batch = await BulkAsync([
             Scenarios.MlpJob([1, 1, 1, 1]),
             Scenarios.MlpJob([2, 2, 2, 2], Hang, timeout: "300ms"),
