@@ -49,6 +49,15 @@ count() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo
 passed=$(count passed) failed=$(count failed) total=$(count total) executed=$(count executed)
 skipped=$((total - executed))
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+if [ "$failed" -gt 0 ]; then
+  # The console log is long; name each failure again where a truncated log still shows it.
+  echo "==> failed tests (full log: $trx)"
+  tr -d '\r' <"$trx" | awk '
+    /<UnitTestResult / && /outcome="Failed"/ { if (match($0, /testName="[^"]*"/)) { name = substr($0, RSTART + 10, RLENGTH - 11); printf "FAILED %s\n", name; want = 1 } }
+    want && /<Message>/ { sub(/.*<Message>/, ""); shown = 0; inmsg = 1 }
+    inmsg { line = $0; sub(/<\/Message>.*/, "", line); if (shown < 6) printf "    %s\n", substr(line, 1, 300); shown++; if ($0 ~ /<\/Message>/) { inmsg = 0; want = 0 } }
+  '
+fi
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"
 else

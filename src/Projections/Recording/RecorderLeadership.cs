@@ -119,9 +119,10 @@ internal sealed partial class RecorderLease : IAsyncDisposable
             await using var create = new NpgsqlCommand($"create table if not exists {schema}.cqrsi_recorder_term (id text primary key, term bigint not null)", connection);
             await create.ExecuteNonQueryAsync(ct);
         }
-        catch (PostgresException e) when (e.SqlState is "23505" or "42P07")
+        catch (PostgresException e) when (e.SqlState is "23505" or "42P07" or "42710")
         {
-            // Another partition's recorder created it at the same moment.
+            // Another partition's recorder created it at the same moment ("if not exists" is no guard
+            // against a concurrent create: the loser fails on the table, its row type or its index).
         }
 
         await using var command = new NpgsqlCommand(

@@ -43,7 +43,7 @@ public sealed partial class EdgeTests
             ["item-0001.png"] = "undecodable_image",
             ["item-0002.wav"] = EdgeErrorCodes.NotWav,
             ["mqtt"] = EdgeErrorCodes.NotWav,
-        });
+        }, ignoreOrder: true);
         failed.Values.ShouldAllBe(f => f.Site == Site && f.Reason.Length > 0);
         (failed["item-0000.wav"].Kind, failed["item-0000.wav"].RawBytes).ShouldBe(("audio/wav", ShortFormatWav.Length));
         recorded.OfType<V1.EdgeItemProcessed>().ShouldHaveSingleItem().ItemId.ShouldBe("item-0003.wav");

@@ -1,5 +1,7 @@
 using System.Net.Http.Json;
 using CqrsInference.Messaging;
+using CqrsInference.Processors.Worker;
+using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 using NATS.Client.JetStream;
@@ -46,6 +48,26 @@ public sealed class QueueHousekeepingTests(PipelineWithShortLivedQueues pipeline
 
         var back = await Retry.Until("the consumer to be made again", () => QueueOfAsync(js, "orphan"), q => q is not null, Rounds);
         back!.Waiting.ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task A_pull_for_a_woken_queue_waits_at_the_server_and_takes_the_job_that_arrives()
+    {
+        var (nats, js) = await pipeline.ConnectAsync();
+        await using var _ = nats;
+        var tenant = await NewTenantClientAsync("woken");
+        await tenant.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5]));
+        var queue = await Retry.Until("the queue's job", () => QueueOfAsync(js, "woken"), q => q is { Waiting: 1 });
+        var source = new NatsJobSource(new JobQueues(js, new TopologyOptions()), js, new ProcessorOptions());
+
+        var taken = new List<JobDelivery>();
+        await foreach (var delivery in source.PullAsync(queue!.Queue, 1, QueueFetcher.WokenPullWait, CancellationToken.None))
+        {
+            taken.Add(delivery);
+            await delivery.Ack.AckAsync();
+        }
+
+        taken.Count.ShouldBe(1);
     }
 
     private async Task<HttpClient> NewTenantClientAsync(string tenant)

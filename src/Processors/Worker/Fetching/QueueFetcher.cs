@@ -20,6 +20,9 @@ internal sealed partial class QueueFetcher(
     private const int MaxPulls = 8;
 
     private static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long a pull for a woken queue waits at the server: the shortest NATS.Net accepts.</summary>
+    internal static readonly TimeSpan WokenPullWait = TimeSpan.FromSeconds(1);
     private readonly QueuePlanner _planner = new(options.Region, options.Scheduling);
     private readonly ConcurrentDictionary<JobQueue, byte> _wokenQueues = new();
     private readonly ConcurrentDictionary<JobQueue, byte> _waitingOn = new();
@@ -150,7 +153,7 @@ internal sealed partial class QueueFetcher(
     {
         if (look == Look.Refreshed && TakeWokenQueue() is { } queue)
         {
-            var pull = new PullPlan(queue, 1, Remote: false, WaitAtServer: TimeSpan.FromMilliseconds(500));
+            var pull = new PullPlan(queue, 1, Remote: false, WaitAtServer: WokenPullWait);
             capacity.Reserve(pull);
             pulls.Add(PullAsync(pull, deliveries));
         }
