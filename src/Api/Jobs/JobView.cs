@@ -28,8 +28,15 @@ internal sealed record JobView(
     string? RanInRegion = null,
     bool Overflowed = false,
     bool OutputsExpired = false,
-    DateTimeOffset? ArchivedAt = null)
+    DateTimeOffset? ArchivedAt = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ServedBy = null)
 {
+    /// <summary>What <see cref="ServedBy"/> says of a job a processor ran on the interactive path (NATS request/reply).</summary>
+    public const string Interactive = "interactive";
+
+    /// <summary>What <see cref="ServedBy"/> says of a job that went through the durable work queue.</summary>
+    public const string Queue = "queue";
+
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
             s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,

@@ -82,7 +82,11 @@ internal static class BulkSubmitEndpoint
                 }
             }
 
-            if (job is not null)
+            if (job is { Interactive: true })
+            {
+                errors.Add($"jobs[{i}].mode", "A bulk submit queues its jobs; submit an interactive job on its own (POST /v1/jobs).");
+            }
+            else if (job is not null)
             {
                 parsed.Add(job);
             }

@@ -14,7 +14,8 @@ internal sealed record JobRequest(
     IReadOnlyDictionary<string, string>? Metadata,
     string? Webhook = null,
     DateTimeOffset? Deadline = null,
-    TimeSpan? Timeout = null);
+    TimeSpan? Timeout = null,
+    bool Interactive = false);
 
 /// <summary>
 /// Reads the fields of a submit body: unknown fields, types, the inputs' tensors (<see cref="TensorReader"/>),
@@ -26,7 +27,10 @@ internal static class JobRequestParser
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
     public const int MaxWebhookLength = 2048;
-    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline", "timeout"];
+    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline", "timeout", "mode"];
+
+    /// <summary>How a job may run: through the durable queue (the default) or on the interactive path.</summary>
+    public static readonly IReadOnlyList<string> Modes = ["queued", "interactive"];
 
     /// <summary>Reads a parsed body; returns the request or the errors by field.</summary>
     public static (JobRequest? Request, Dictionary<string, string[]> Errors) Parse(JsonElement root)
@@ -51,9 +55,15 @@ internal static class JobRequestParser
         var webhook = ReadWebhook(root, errors);
         var deadline = ReadDeadline(root, errors);
         var timeout = ReadTimeout(root, errors);
+        var mode = ReadString(root, "mode", required: false, errors.Add);
+        if (mode is not null && !Modes.Contains(mode))
+        {
+            errors.Add("mode", $"mode must be one of: {string.Join(", ", Modes)}.");
+        }
+
         return errors.Count > 0 || model is null
             ? (null, errors.ToDictionary())
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout), errors.ToDictionary());
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive"), errors.ToDictionary());
     }
 
     /// <summary>A string field: absent or null is fine unless required; anything but a non-blank string is an error.</summary>

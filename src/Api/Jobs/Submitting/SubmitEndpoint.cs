@@ -26,6 +26,21 @@ internal sealed class SubmitServices(ISender sender, IQuerySession session, JobR
     public TimeProvider Clock => clock;
 }
 
+/// <summary>
+/// What became of a submit: the command's outcome and, once accepted, the job as it stands (ended,
+/// when the caller waited and it ended in time).
+/// </summary>
+internal sealed record SubmitAnswer(SubmitOutcome Outcome, JobStatus? Status)
+{
+    /// <summary>Which path served an accepted job: <see cref="JobView.Interactive"/> or <see cref="JobView.Queue"/>.</summary>
+    public string? ServedBy => Outcome switch
+    {
+        SubmitOutcome.Accepted { ServedIn: not null } => JobView.Interactive,
+        SubmitOutcome.Accepted => JobView.Queue,
+        _ => null,
+    };
+}
+
 /// <summary><c>POST /v1/jobs</c>: read the request, send the command, answer.</summary>
 internal static class SubmitEndpoint
 {
@@ -38,32 +53,46 @@ internal static class SubmitEndpoint
             return problem!;
         }
 
-        var command = submit.ToCommand(caller, services.Clock.GetUtcNow());
+        var answer = await RunAsync(submit.ToCommand(caller, services.Clock.GetUtcNow()), submit.WaitFor, services, ct);
+        if (answer.Status is not { } status)
+        {
+            return SubmitProblems.Of(request.HttpContext, answer.Outcome);
+        }
 
-        // A caller that waits listens before the job is submitted, so no event of it can be missed.
-        using var follow = submit.Wait is not { } waitFor ? null : await services.Feed.StartAsync(command.JobId, waitFor, ct);
-        var outcome = await services.Sender.Send(command, ct);
-        return outcome is SubmitOutcome.Accepted accepted
-            ? await AcceptedAsync(accepted, follow, submit.Wait, services, ct)
-            : SubmitProblems.Of(request.HttpContext, outcome);
+        // 200 with the finished job when the caller waited and it ended in time; else 202 with the job as it stands.
+        return JobLifecycle.IsTerminal(status.Status) && submit.WaitFor is not null
+            ? TypedResults.Ok(await JobView.WithOutputsAsync(status, services.ClaimCheck, ct) with { ServedBy = answer.ServedBy })
+            : TypedResults.Accepted($"/v1/jobs/{status.Id}", JobView.From(status) with { ServedBy = answer.ServedBy });
     }
 
-    /// <summary>202 with the job as it stands; 200 with the finished job when the caller waited and it ended in time.</summary>
-    private static async Task<Results<Accepted<JobView>, Ok<JobView>, ProblemHttpResult>> AcceptedAsync(
-        SubmitOutcome.Accepted accepted, JobEventFeed.Follow? follow, TimeSpan? wait, SubmitServices services, CancellationToken ct)
+    /// <summary>
+    /// Sends the submit command and, with <paramref name="wait"/>, follows the accepted job until it
+    /// ends or the wait is over (counted from now: an interactive run inside the command counts).
+    /// The v1 and the Open Inference Protocol endpoints both submit through here.
+    /// </summary>
+    public static async Task<SubmitAnswer> RunAsync(SubmitInferenceJob command, TimeSpan? wait, SubmitServices services, CancellationToken ct)
     {
+        var started = services.Clock.GetTimestamp();
+
+        // A caller that waits listens before the job is submitted, so no event of it can be missed.
+        using var follow = wait is not { } waitFor ? null : await services.Feed.StartAsync(command.JobId, waitFor, ct);
+        var outcome = await services.Sender.Send(command, ct);
+        if (outcome is not SubmitOutcome.Accepted accepted)
+        {
+            return new SubmitAnswer(outcome, null);
+        }
+
         var job = accepted.Job;
         var current = accepted.Replayed ? await services.Jobs.FindAsync(services.Session, job.JobId, job.Tenant, ct) : null;
         var status = current ?? JobStatusProjection.Create(job.ToSubmitted(0));
-        if (follow is not null && wait is { } waitFor && !JobLifecycle.IsTerminal(status.Status)
-            && await JobNotifications.WaitForTerminalAsync(follow, status, waitFor, ct) is { } finished)
+        var left = wait - services.Clock.GetElapsedTime(started);
+        if (follow is not null && left is { } remaining && !JobLifecycle.IsTerminal(status.Status)
+            && await JobNotifications.WaitForTerminalAsync(follow, status, remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1), ct) is { } finished)
         {
             status = finished;
         }
 
-        return JobLifecycle.IsTerminal(status.Status) && wait is not null
-            ? TypedResults.Ok(await JobView.WithOutputsAsync(status, services.ClaimCheck, ct))
-            : TypedResults.Accepted($"/v1/jobs/{job.JobId}", JobView.From(status));
+        return new SubmitAnswer(outcome, status);
     }
 }
 

@@ -9,10 +9,16 @@ namespace CqrsInference.Api.Jobs.Submitting;
 /// <summary>A submit request the API could read: the job, how to submit it, and how long the caller waits.</summary>
 internal sealed record SubmitRequest(JobRequest Job, string? IdempotencyKey, string Digest, TimeSpan? Wait)
 {
+    /// <summary>How long an interactive job's caller waits when it names no <c>wait</c>.</summary>
+    public static readonly TimeSpan InteractiveWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the caller waits for the job to end: its <c>wait</c>, or by default for an interactive job.</summary>
+    public TimeSpan? WaitFor => Wait ?? (Job.Interactive ? InteractiveWait : null);
+
     /// <summary>The command for the caller's tenant, with its id (so the caller can follow it before it is submitted).</summary>
     public SubmitInferenceJob ToCommand(ApiCaller caller, DateTimeOffset now) =>
         new(JobIds.For(caller.Tenant, IdempotencyKey, now), caller.Tenant, Job.Model, Job.Region, Job.Priority, Job.Inputs, Job.Metadata,
-            IdempotencyKey, Digest, now, Job.Webhook, Job.Deadline, Job.Timeout);
+            IdempotencyKey, Digest, now, Job.Webhook, Job.Deadline, Job.Timeout, Job.Interactive ? WaitFor : null);
 }
 
 /// <summary>

@@ -5,8 +5,12 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 /// <summary>What became of a submit.</summary>
 public abstract record SubmitOutcome
 {
-    /// <summary>The job is durable in the queue (or was already, for a retried idempotent submit).</summary>
-    public sealed record Accepted(JobCommand Job, bool Replayed) : SubmitOutcome;
+    /// <summary>
+    /// The job is durable in the queue (or was already, for a retried idempotent submit), or, with
+    /// <paramref name="ServedIn"/>, a processor of that region ran it on the interactive path and its
+    /// ending is on the event log.
+    /// </summary>
+    public sealed record Accepted(JobCommand Job, bool Replayed, string? ServedIn = null) : SubmitOutcome;
 
     /// <summary>Every job of a bulk submit is durable in its queue, in the order submitted.</summary>
     public sealed record AcceptedAll(IReadOnlyList<Accepted> Jobs) : SubmitOutcome;

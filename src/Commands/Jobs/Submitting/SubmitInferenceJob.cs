@@ -6,6 +6,8 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 /// Submit a job: the request already parsed into tensors, with its id (chosen by the caller, so it
 /// can listen for the job's events before submitting) and the clock it runs under.
 /// <paramref name="Timeout"/>: the execution timeout asked for, at most the model's.
+/// <paramref name="InteractiveWithin"/>: run it on the interactive path (NATS request/reply to a
+/// processor, docs/ARCHITECTURE.md), the caller waiting at most this long; null queues it.
 /// </summary>
 public sealed record SubmitInferenceJob(
     Guid JobId,
@@ -20,7 +22,8 @@ public sealed record SubmitInferenceJob(
     DateTimeOffset Now,
     string? Webhook = null,
     DateTimeOffset? Deadline = null,
-    TimeSpan? Timeout = null) : ICommand<SubmitOutcome>;
+    TimeSpan? Timeout = null,
+    TimeSpan? InteractiveWithin = null) : ICommand<SubmitOutcome>;
 
 /// <summary>
 /// Submit many jobs of one tenant together (a bulk submit): accepted or refused together, each job
