@@ -333,6 +333,7 @@ cqrsi_nats_mappings() {
     cat <<EOF
 mappings = {
   "jobs.*.*.*.*.*": "log.{{partition($p,5)}}.jobs.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}.{{wildcard(5)}}"
+  "served.*.*.*.*.*": "log.{{partition($p,5)}}.served.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}.{{wildcard(5)}}"
   "events.*.*.*": "log.{{partition($p,3)}}.events.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"
   "events.processors.*": "log.{{partition($p,1)}}.events.processors.{{wildcard(1)}}"
   "cqrsi.partitions.*": "cqrsi.partitions.{{partition($p,1)}}.{{wildcard(1)}}"

@@ -10,6 +10,8 @@ namespace CqrsInference.Messaging;
 /// <list type="bullet">
 /// <item><c>jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;.&lt;job&gt;</c> (the API's submission) becomes
 /// <c>log.&lt;p&gt;.jobs.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;.&lt;job&gt;</c>;</item>
+/// <item><c>served.&lt;region&gt;.&lt;model&gt;.&lt;priority&gt;.&lt;tenant&gt;.&lt;job&gt;</c> (the submission of a job a
+/// processor served on the interactive path: on the log, never in a work queue) becomes <c>log.&lt;p&gt;.served.…</c>;</item>
 /// <item><c>events.&lt;region&gt;.&lt;model&gt;.&lt;job&gt;</c> (a job's lifecycle) becomes <c>log.&lt;p&gt;.events.…</c>;</item>
 /// <item><c>events.processors.&lt;processor&gt;</c> (capacity facts) becomes <c>log.&lt;p&gt;.events.processors.&lt;processor&gt;</c>.</item>
 /// </list>
@@ -26,6 +28,9 @@ public static class LogSubjects
 
     /// <summary>What the API publishes a job to.</summary>
     public static string Job(JobQueue queue, Guid jobId) => $"jobs.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.{jobId:N}";
+
+    /// <summary>What a processor records the submission of a job it served interactively to (the work queue does not source it).</summary>
+    public static string Served(JobQueue queue, Guid jobId) => $"served.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.{jobId:N}";
 
     /// <summary>What a job's lifecycle events are published to.</summary>
     public static string JobEvent(string region, string model, Guid jobId) => $"events.{region}.{model}.{jobId:N}";
@@ -48,8 +53,8 @@ public static class LogSubjects
     /// <summary>A work queue's jobs in every partition, as stored.</summary>
     public static string QueueFilter(JobQueue queue) => $"log.*.jobs.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.*";
 
-    /// <summary>Whether a stored subject is a submission (<c>log.&lt;p&gt;.jobs.…</c>).</summary>
-    public static bool IsJob(string subject) => TokenAt(subject, 2) is "jobs";
+    /// <summary>Whether a stored subject is a submission: queued (<c>log.&lt;p&gt;.jobs.…</c>) or served interactively (<c>log.&lt;p&gt;.served.…</c>).</summary>
+    public static bool IsJob(string subject) => TokenAt(subject, 2) is "jobs" or "served";
 
     /// <summary>The probe subject: the server maps it like the log, so a client can learn the partitions.</summary>
     public const string ProbePrefix = "cqrsi.partitions";
@@ -64,6 +69,7 @@ public static class LogSubjects
         var config = new StringBuilder();
         config.AppendLine("mappings = {");
         config.AppendLine($"  \"jobs.*.*.*.*.*\": \"log.{{{{partition({p},5)}}}}.jobs.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}.{{{{wildcard(4)}}}}.{{{{wildcard(5)}}}}\"");
+        config.AppendLine($"  \"served.*.*.*.*.*\": \"log.{{{{partition({p},5)}}}}.served.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}.{{{{wildcard(4)}}}}.{{{{wildcard(5)}}}}\"");
         config.AppendLine($"  \"events.*.*.*\": \"log.{{{{partition({p},3)}}}}.events.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}\"");
         config.AppendLine($"  \"events.processors.*\": \"log.{{{{partition({p},1)}}}}.events.processors.{{{{wildcard(1)}}}}\"");
         config.AppendLine($"  \"{ProbePrefix}.*\": \"{ProbePrefix}.{{{{partition({p},1)}}}}.{{{{wildcard(1)}}}}\"");

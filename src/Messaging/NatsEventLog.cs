@@ -25,6 +25,13 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
         await EventWire.PublishAsync(js, LogSubjects.JobEvent(job.Region, job.Model, EventNames.JobIdOf(@event)), headers, payload, JobLifecycle.MessageId(@event), RetryAttempts, ct);
     }
 
+    public async Task AppendServedAsync(JobCommand job, byte[] message, Activity? trace, CancellationToken ct)
+    {
+        var headers = new NATS.Client.Core.NatsHeaders();
+        TraceHeaders.Inject(trace, headers);
+        await EventWire.PublishAsync(js, LogSubjects.Served(JobQueue.Of(job), job.JobId), headers, message, JobLifecycle.ServedSubmissionMessageId(job.JobId), RetryAttempts, ct);
+    }
+
     /// <summary>Publishes a processor's capacity fact (online, heartbeat, offline).</summary>
     public async Task AppendProcessorEventAsync(object @event, CancellationToken ct)
     {

@@ -21,6 +21,7 @@ public static class ProcessorSetup
         services.AddSingleton(sp => new JobRunnerFactory(options.FaultInjection, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IJobSource, NatsJobSource>();
         services.AddSingleton<WorkerFactory>();
+        services.AddSingleton<InteractiveServer>();
         services.AddSingleton<ProcessorService>();
         services.AddHostedService(sp => sp.GetRequiredService<ProcessorService>());
         return services;

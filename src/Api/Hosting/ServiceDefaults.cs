@@ -118,6 +118,7 @@ internal static partial class ServiceDefaults
         submit.WebhookAddresses = new WebhookAddressRules(configuration.GetSection(WebhookAddressRules.AllowListSetting).Get<string[]>() ?? []);
         services.AddSingleton(submit);
         services.AddSingleton<IJobQueue, NatsJobQueue>();
+        services.AddSingleton<IInteractiveRuns, NatsInteractiveRuns>();
         services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
         services.AddScoped<Jobs.Submitting.SubmitServices>();
         services.AddSingleton<Jobs.JobReader>();

@@ -24,6 +24,12 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
         Sweep();
     }
 
+    /// <summary>
+    /// A job this API saw end (a caller waited for it): read as ended, not as queued, until the
+    /// recorder has recorded it.
+    /// </summary>
+    public void Ended(JobStatus status) => _accepted[status.Id] = (status, clock.GetTimestamp());
+
     /// <summary>The job if it exists and is the tenant's; null otherwise (another tenant's job is not disclosed).</summary>
     public async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct)
     {

@@ -64,6 +64,12 @@ public static class JobLifecycle
     public static string SubmissionMessageId(Guid jobId) => jobId.ToString();
 
     /// <summary>
+    /// The message id of the submission a processor records for a job it served on the interactive
+    /// path: not the queued one's, so that a job whose interactive run was cut short can still be queued.
+    /// </summary>
+    public static string ServedSubmissionMessageId(Guid jobId) => $"{jobId}:served";
+
+    /// <summary>
     /// The Nats-Msg-Id an event is published under. A job has one terminal id whatever ends it, so
     /// a cancel and a result racing for the same job leave one terminal event on the log; a start or
     /// a failed attempt has one id per attempt.

@@ -19,6 +19,26 @@ public interface IEventLog
     /// stored), then announces it to anyone following the job.
     /// </summary>
     Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct);
+
+    /// <summary>
+    /// Records the submission of a job a processor serves on the interactive path (the queue message
+    /// it was sent, <paramref name="message"/>), before any event of it: it never was in a work queue.
+    /// </summary>
+    Task AppendServedAsync(JobCommand job, byte[] message, Activity? trace, CancellationToken ct);
+}
+
+/// <summary>
+/// The interactive path: a processor of the job's region (or, when none answers, of another region)
+/// runs the job at once over request/reply, records its submission and ending on the event log, and
+/// only then answers.
+/// </summary>
+public interface IInteractiveRuns
+{
+    /// <summary>
+    /// The region whose processor served the job (its ending is on the log), or null when none did
+    /// within <paramref name="within"/>: the caller queues it instead.
+    /// </summary>
+    Task<string?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct);
 }
 
 /// <summary>What the log needs to know of a job to route its events: its region and model.</summary>

@@ -32,6 +32,9 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
     private readonly Channel<JobDelivery> _deliveries = Channel.CreateUnbounded<JobDelivery>();
     private long _completed;
 
+    /// <summary>The model this worker serves.</summary>
+    public string Model => model.Name;
+
     /// <summary>Jobs this worker may hold at once: every slot running a full batch.</summary>
     public int Capacity => stages.Capacity.Capacity;
 
@@ -43,6 +46,27 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
     public int SlotCount => settings.Slots;
 
     public string Device => stages.Executor.Device;
+
+    /// <summary>
+    /// Takes a job of the interactive path into the slots' batches, next to the queued ones, if
+    /// there is a free place; false when there is none (or the worker is stopping).
+    /// </summary>
+    public bool TryTakeInteractive(JobDelivery delivery)
+    {
+        var remote = delivery.IsRemote(settings.Region);
+        if (!stages.Capacity.TryTake(remote))
+        {
+            return false;
+        }
+
+        if (_deliveries.Writer.TryWrite(delivery))
+        {
+            return true;
+        }
+
+        stages.Capacity.Settled(1, remote ? 1 : 0);
+        return false;
+    }
 
     public async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -99,6 +123,7 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
 
     private async Task ProcessBatchAsync(IReadOnlyList<JobDelivery> batch)
     {
+        await stages.Publisher.RecordServedAsync(batch);
         var gate = await stages.Gate.PassAsync(batch, CancellationToken.None);
         await stages.Publisher.SettleAsync(gate.Ended, traces: null);
         if (gate.Runnable.Count == 0)

@@ -29,6 +29,12 @@ internal sealed class ProcessorOptions
     /// <summary>How long one pull request may take at the server (pulls do not wait for new jobs: the queued signal wakes the processor).</summary>
     public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Serve the interactive path too (<c>cqrsi.infer.&lt;region&gt;.&lt;model&gt;</c>, NATS request/reply),
+    /// from the same slots and batches as the queued jobs.
+    /// </summary>
+    public bool Interactive { get; set; } = true;
+
     /// <summary>On shutdown, how long in-flight work may take before it is handed back (Nak).</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 

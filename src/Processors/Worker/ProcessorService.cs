@@ -2,6 +2,7 @@ using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker.Fetching;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NATS.Client.JetStream;
@@ -16,6 +17,7 @@ internal sealed partial class ProcessorService(
     ModelCatalog catalog,
     RunnerFactory runners,
     WorkerFactory workers,
+    InteractiveServer interactive,
     NatsEventLog log,
     INatsJSContext js,
     ProcessorOptions options,
@@ -44,6 +46,11 @@ internal sealed partial class ProcessorService(
                 await Task.Run(runner.WarmUp, stoppingToken);
                 var worker = workers.Create(model, runner);
                 _workers.Add(worker);
+                if (options.Interactive)
+                {
+                    await interactive.AddAsync(worker, stoppingToken);
+                }
+
                 LogServing(_logger, model.Name, runner.Device, worker.Capacity, options.ResolveWorkerId());
                 running.Add(worker.RunAsync(stoppingToken));
             }
@@ -53,8 +60,9 @@ internal sealed partial class ProcessorService(
             var slots = _workers.Sum(w => w.SlotCount);
             await PublishAsync(new V1.ProcessorOnline(workerId, options.Region, deviceClass, slots, selected.Select(m => m.Name).ToList(), clock.GetUtcNow()), CancellationToken.None);
             var beating = HeartbeatAsync(workerId, deviceClass, slots, stoppingToken);
+            var serving = ServeInteractiveAsync(stoppingToken);
             await Task.WhenAll(running);
-            await beating;
+            await Task.WhenAll(beating, serving);
 
             // Drained: the last heartbeat counts the final busy time, then say goodbye.
             using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
@@ -67,6 +75,15 @@ internal sealed partial class ProcessorService(
             {
                 runner.Dispose();
             }
+        }
+    }
+
+    /// <summary>Answers interactive jobs (<see cref="InteractiveServer"/>) until stopping: then no new ones are taken, while the workers drain.</summary>
+    private async Task ServeInteractiveAsync(CancellationToken stoppingToken)
+    {
+        await using (interactive)
+        {
+            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 

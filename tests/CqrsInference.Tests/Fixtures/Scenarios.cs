@@ -29,6 +29,29 @@ public static class Scenarios
         return new SubmittedJob(response.StatusCode, id, body, response.Headers.Location?.ToString());
     }
 
+    /// <summary>An mlp-test job on the interactive path (<c>"mode":"interactive"</c>), the caller waiting at most <paramref name="wait"/>.</summary>
+    public static async Task<SubmittedJob> InferAsync(this HttpClient client, float[] x, string wait = "30s", string? metadata = null, string? idempotencyKey = null)
+    {
+        var json = MlpJob(x, metadata)[..^1] + ",\"mode\":\"interactive\"}";
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/jobs?wait={wait}") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return new SubmittedJob(response.StatusCode, body.TryGetProperty("id", out var id) ? id.GetGuid() : Guid.Empty, body, response.Headers.Location?.ToString());
+    }
+
+    /// <summary>How many of the job's recorded events are submissions and how many are endings.</summary>
+    public static async Task<(int Submitted, int Ended)> RecordedCountsAsync(this HttpClient client, Guid id)
+    {
+        var events = await client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}/events");
+        var types = events.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ToList();
+        return (types.Count(t => t == "v1.job_submitted"), types.Count(t => t is "v1.job_succeeded" or "v1.job_failed" or "v1.job_expired" or "v1.job_cancelled"));
+    }
+
     public static async Task<JsonElement> GetJobAsync(this HttpClient client, Guid id) =>
         await client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}");
 

@@ -90,6 +90,7 @@ internal static class SubmitEndpoint
             && await JobNotifications.WaitForTerminalAsync(follow, status, remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1), ct) is { } finished)
         {
             status = finished;
+            services.Jobs.Ended(finished);
         }
 
         return new SubmitAnswer(outcome, status);

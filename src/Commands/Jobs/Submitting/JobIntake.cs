@@ -13,6 +13,7 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 public sealed partial class JobIntake(
     ModelCatalog catalog,
     IJobQueue queue,
+    IInteractiveRuns interactive,
     IIdempotencyRecords idempotency,
     IIdempotencyClaims claims,
     IAcceptedJobs acceptedJobs,
@@ -30,7 +31,7 @@ public sealed partial class JobIntake(
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(options.DurableWithin);
+        deadline.CancelAfter(options.DurableWithin + (commands[0].InteractiveWithin ?? TimeSpan.Zero));
         try
         {
             return await AdmitAsync(commands, accepted, deadline.Token);
@@ -73,7 +74,7 @@ public sealed partial class JobIntake(
         activity?.SetTag("cqrsi.jobs", commands.Count);
         return new SubmitOutcome.AcceptedAll(await Task.WhenAll(accepted.Jobs.Select(j => recorded.ContainsKey(j.Job.JobId)
             ? Task.FromResult(j with { Replayed = true })
-            : PublishAsync(j.Job, ct))));
+            : PublishAsync(j.Job, commands.Count == 1 ? first.InteractiveWithin : null, ct))));
     }
 
     /// <summary>
@@ -123,12 +124,24 @@ public sealed partial class JobIntake(
         return errors.Count > 0 ? new SubmitOutcome.Rejected(errors) : new SubmitOutcome.AcceptedAll(accepted);
     }
 
-    /// <summary>Large inputs go to the object store first; the queued message carries their reference.</summary>
-    private async Task<SubmitOutcome.Accepted> PublishAsync(JobCommand decided, CancellationToken ct)
+    /// <summary>
+    /// Large inputs go to the object store first; the message carries their reference. An
+    /// interactive job is offered to the processors first (<see cref="IInteractiveRuns"/>); it is
+    /// queued when none served it in time.
+    /// </summary>
+    private async Task<SubmitOutcome.Accepted> PublishAsync(JobCommand decided, TimeSpan? interactiveWithin, CancellationToken ct)
     {
         var (inline, reference) = await claimCheck.OffloadAsync(decided.Inputs, ct);
         var job = decided with { Inputs = inline, InputsRef = reference };
-        var (duplicate, inputBytes) = await queue.PublishAsync(job, ct);
+        if (interactiveWithin is { } within && await ServeAsync(job, within, ct) is { } servedIn)
+        {
+            return servedIn;
+        }
+
+        // Queued, or an interactive job nobody served: a processor may have recorded its submission
+        // and died, so it is queued even when its caller has left (the job must end).
+        using var durable = ct.IsCancellationRequested ? new CancellationTokenSource(options.DurableWithin) : null;
+        var (duplicate, inputBytes) = await queue.PublishAsync(job, durable?.Token ?? ct);
         LogAccepted(logger, job.JobId, job.Model, job.Region, duplicate);
         if (!duplicate)
         {
@@ -140,6 +153,33 @@ public sealed partial class JobIntake(
         acceptedJobs.Accepted(job.ToSubmitted(inputBytes));
         return new SubmitOutcome.Accepted(job, Replayed: duplicate);
     }
+
+    /// <summary>The job run on the interactive path: accepted with the region that ran it, or null when none did.</summary>
+    private async Task<SubmitOutcome.Accepted?> ServeAsync(JobCommand job, TimeSpan within, CancellationToken ct)
+    {
+        string? servedIn;
+        try
+        {
+            servedIn = await interactive.RunAsync(job, within, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        if (servedIn is null)
+        {
+            return null;
+        }
+
+        LogServed(logger, job.JobId, job.Model, servedIn);
+        Telemetry.JobsSubmitted.Add(1, new("model", job.Model), new("region", job.Region));
+        acceptedJobs.Accepted(job.ToSubmitted(0));
+        return new SubmitOutcome.Accepted(job, Replayed: false, servedIn);
+    }
+
+    [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} served in {Region}")]
+    private static partial void LogServed(ILogger logger, Guid jobId, string model, string region);
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId} accepted for {Model} in {Region} (duplicate: {Duplicate})")]
     private static partial void LogAccepted(ILogger logger, Guid jobId, string model, string region, bool duplicate);

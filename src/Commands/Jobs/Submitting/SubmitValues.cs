@@ -24,6 +24,14 @@ public sealed class SubmitOptions
     /// </summary>
     public TimeSpan DurableWithin { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// How long an interactive job waits for a region's processors to answer before it tries the
+    /// next region, then the queue (<c>Submit:InteractiveAnswerWithin</c>). A processor that cannot
+    /// take the job answers at once; this bounds a processor that died or hangs, so a model whose
+    /// runs take longer needs a longer setting (else the job runs again from the queue).
+    /// </summary>
+    public TimeSpan InteractiveAnswerWithin { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Whether jobs may name a webhook (the deployment has a signing key).</summary>
     public bool WebhooksEnabled { get; set; }
 

@@ -39,6 +39,31 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
         }
     }
 
+    /// <summary>
+    /// An interactive job asks for a place: taken (in flight) if one is free now and, for another
+    /// region's job, the remote allowance has room; else refused, and the caller tries elsewhere.
+    /// </summary>
+    public bool TryTake(bool remote)
+    {
+        if (remote && RemoteAllowance <= 0)
+        {
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _inFlight) + Volatile.Read(ref _reserved) > capacity)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            return false;
+        }
+
+        if (remote)
+        {
+            Interlocked.Increment(ref _remoteInFlight);
+        }
+
+        return true;
+    }
+
     /// <summary>One job of a pull arrived: reserved becomes in flight.</summary>
     public void Delivered(bool remote)
     {

@@ -15,6 +15,15 @@ namespace CqrsInference.Processors.Worker.Publishing;
 /// </summary>
 internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, OutcomeDecision decision, string model, string region)
 {
+    /// <summary>
+    /// Records the submission of each interactive job of the batch (it never was on the queue, so
+    /// the log has not seen it) before anything else is said of it.
+    /// </summary>
+    public Task RecordServedAsync(IReadOnlyList<JobDelivery> batch) =>
+        Task.WhenAll(batch.Where(d => d.Ack is InteractiveReply && d.Data is not null).Select(d => JobGate.Decode(d.Data) is { } job
+            ? log.AppendServedAsync(job, d.Data!, trace: null, CancellationToken.None)
+            : Task.CompletedTask));
+
     /// <summary>Counts the starts of a batch's jobs (redeliveries, overflow).</summary>
     public void CountStarts(IReadOnlyList<AdmittedJob> jobs)
     {

@@ -16,6 +16,7 @@ public sealed class JobIntakeTests
     private readonly FakeQueue _queue = new();
     private readonly FakeIdempotency _recorded = new();
     private readonly FakeClaims _claims = new();
+    private readonly FakeInteractive _interactive = new();
 
     [Fact]
     public async Task A_retried_bulk_key_publishes_only_the_jobs_not_yet_recorded()
@@ -66,7 +67,57 @@ public sealed class JobIntakeTests
     }
 
     private JobIntake Intake(SubmitOutcome? refusal = null) => new(
-        Catalog, _queue, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), new SubmitOptions(), NullLogger<JobIntake>.Instance);
+        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), new SubmitOptions(), NullLogger<JobIntake>.Instance);
+
+    [Fact]
+    public async Task An_interactive_job_a_processor_served_is_not_queued_and_says_where_it_ran()
+    {
+        _interactive.Answer = _ => "west";
+        var job = Commands(1, key: null, digest: "d")[0] with { InteractiveWithin = TimeSpan.FromSeconds(5) };
+
+        var outcome = await Intake().SubmitAsync([job], bulk: false, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.ShouldHaveSingleItem().ServedIn.ShouldBe("west");
+        _interactive.Asked.ShouldBe([(job.JobId, TimeSpan.FromSeconds(5))]);
+        _queue.Published.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task An_interactive_job_nobody_served_is_queued()
+    {
+        _interactive.Answer = _ => null;
+        var job = Commands(1, key: null, digest: "d")[0] with { InteractiveWithin = TimeSpan.FromSeconds(5) };
+
+        var outcome = await Intake().SubmitAsync([job], bulk: false, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.ShouldHaveSingleItem().ServedIn.ShouldBeNull();
+        _queue.Published.ShouldBe([job.JobId]);
+    }
+
+    [Fact]
+    public async Task An_interactive_job_whose_caller_left_before_an_answer_is_still_queued_so_that_it_ends()
+    {
+        using var caller = new CancellationTokenSource();
+        _interactive.Answer = _ =>
+        {
+            caller.Cancel();
+            throw new OperationCanceledException(caller.Token);
+        };
+        var job = Commands(1, key: null, digest: "d")[0] with { InteractiveWithin = TimeSpan.FromSeconds(5) };
+
+        await Intake().SubmitAsync([job], bulk: false, caller.Token);
+
+        _queue.Published.ShouldBe([job.JobId]);
+    }
+
+    [Fact]
+    public async Task A_queued_job_is_never_offered_to_the_interactive_path()
+    {
+        await Intake().SubmitAsync(Commands(1, key: null, digest: "d"), bulk: false, CancellationToken.None);
+
+        _interactive.Asked.ShouldBeEmpty();
+        _queue.Published.Count.ShouldBe(1);
+    }
 
     private static List<SubmitInferenceJob> Commands(int count, string? key, string digest)
     {
@@ -84,6 +135,19 @@ public sealed class JobIntakeTests
         {
             Published.Add(job.JobId);
             return Task.FromResult((false, 100));
+        }
+    }
+
+    private sealed class FakeInteractive : IInteractiveRuns
+    {
+        public Func<JobCommand, string?> Answer { get; set; } = _ => null;
+
+        public List<(Guid JobId, TimeSpan Within)> Asked { get; } = [];
+
+        public Task<string?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct)
+        {
+            Asked.Add((job.JobId, within));
+            return Task.FromResult(Answer(job));
         }
     }
 

@@ -122,6 +122,10 @@ internal sealed class FakeEventLog : IEventLog
         _events.Enqueue(@event);
         return Task.CompletedTask;
     }
+
+    /// <summary>A served submission is kept as the submitted event the recorder makes of it.</summary>
+    public Task AppendServedAsync(JobCommand job, byte[] message, Activity? trace, CancellationToken ct) =>
+        AppendAsync(JobRoute.Of(job), job.ToSubmitted(message.Length), trace, ct);
 }
 
 /// <summary>
