@@ -18,8 +18,13 @@ var root = new RootCommand("cqrsi — submit, follow and account for inference j
 var jobFile = new Argument<FileInfo>("file") { Description = "A job as JSON, or with --lines a file of jobs, one JSON object per line" };
 var linesOption = new Option<bool>("--lines") { Description = "The file holds one job per line (JSON lines)" };
 var concurrency = new Option<int>("--concurrency") { Description = "Jobs in flight at once", DefaultValueFactory = _ => 16 };
-var submit = new Command("submit", "Submit jobs and wait for their results, with progress and a summary") { jobFile, linesOption, concurrency };
-submit.SetAction((parse, ct) => RunAsync(parse, api => SubmitCommand.RunAsync(api, parse.GetValue(jobFile)!, parse.GetValue(linesOption), parse.GetValue(concurrency), ct)));
+var interactive = new Option<bool>("--interactive")
+{
+    Description = "Send each job with \"mode\":\"interactive\" (request/reply to a processor, the queue as fallback) and say which path served it",
+};
+var submit = new Command("submit", "Submit jobs and wait for their results, with progress and a summary") { jobFile, linesOption, concurrency, interactive };
+submit.SetAction((parse, ct) => RunAsync(parse, api => SubmitCommand.RunAsync(
+    api, parse.GetValue(jobFile)!, parse.GetValue(linesOption), parse.GetValue(concurrency), parse.GetValue(interactive), ct)));
 
 var jobId = new Argument<Guid>("id") { Description = "The job's id" };
 var watch = new Command("watch", "Follow one job's events until it ends (Server-Sent Events)") { jobId };

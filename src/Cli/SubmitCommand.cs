@@ -8,13 +8,15 @@ namespace CqrsInference.Cli;
 /// <summary>
 /// Submits one job (a JSON file) or a file of jobs (JSON lines), at most <c>concurrency</c> at a time,
 /// each waiting for its result (synchronous submit, then polling for the rare job that outlasts
-/// the wait); shows a live progress bar and ends with a summary table.
+/// the wait); shows a live progress bar and ends with a summary table that says which path served
+/// the jobs (the interactive path or the durable queue). With <c>interactive</c> every job is sent
+/// with <c>"mode":"interactive"</c>.
 /// </summary>
 internal static class SubmitCommand
 {
     private static readonly string[] Terminal = ["succeeded", "failed", "cancelled", "expired"];
 
-    public static async Task<int> RunAsync(ApiClient api, FileInfo file, bool lines, int concurrency, CancellationToken ct)
+    public static async Task<int> RunAsync(ApiClient api, FileInfo file, bool lines, int concurrency, bool interactive, CancellationToken ct)
     {
         if (!file.Exists)
         {
@@ -24,7 +26,12 @@ internal static class SubmitCommand
         var jobs = lines
             ? (await File.ReadAllLinesAsync(file.FullName, ct)).Where(l => l.Trim().Length > 0).ToList()
             : [await File.ReadAllTextAsync(file.FullName, ct)];
-        var outcomes = new ConcurrentBag<(string Status, double Ms, string? Detail)>();
+        if (interactive)
+        {
+            jobs = jobs.ConvertAll(job => JobBody.WithMode(job, JobBody.Interactive));
+        }
+
+        var outcomes = new ConcurrentBag<Outcome>();
         var wall = Stopwatch.StartNew();
 
         await AnsiConsole.Progress()
@@ -42,20 +49,13 @@ internal static class SubmitCommand
 
         wall.Stop();
         var byStatus = outcomes.GroupBy(o => o.Status).ToDictionary(g => g.Key, g => g.Count());
-        var latencies = outcomes.Where(o => Terminal.Contains(o.Status)).Select(o => o.Ms).Order().ToList();
-        var table = new Table().AddColumn("outcome").AddColumn(new TableColumn("jobs").RightAligned());
-        foreach (var (status, count) in byStatus.OrderBy(p => p.Key, StringComparer.Ordinal))
+        AnsiConsole.Write(Summary(outcomes, byStatus, wall.Elapsed));
+        if (jobs.Count == 1 && outcomes.FirstOrDefault() is { Id: { } id } one)
         {
-            table.AddRow(status, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // One job: say where it ran (a file of jobs has the counts above).
+            Console.WriteLine($"{id} {one.Status}, served by {one.ServedBy ?? "?"}, ran in region {one.RanInRegion ?? "?"}");
         }
 
-        table.AddRow("[grey]wall time[/]", $"{wall.Elapsed.TotalSeconds:F1} s");
-        if (latencies.Count > 0)
-        {
-            table.AddRow("[grey]submit→done p50 / p99[/]", $"{Percentile(latencies, 50):F0} / {Percentile(latencies, 99):F0} ms");
-        }
-
-        AnsiConsole.Write(table);
         foreach (var detail in outcomes.Where(o => o.Detail is not null).Select(o => o.Detail).Distinct().Take(5))
         {
             AnsiConsole.MarkupLine($"[red]{Markup.Escape(detail!)}[/]");
@@ -66,7 +66,31 @@ internal static class SubmitCommand
         return succeeded == jobs.Count ? 0 : 1;
     }
 
-    private static async Task<(string Status, double Ms, string? Detail)> RunOneAsync(ApiClient api, string json, CancellationToken ct)
+    /// <summary>Jobs by outcome, wall time, latency, and jobs by the path that served them.</summary>
+    private static Table Summary(IReadOnlyCollection<Outcome> outcomes, Dictionary<string, int> byStatus, TimeSpan wall)
+    {
+        var latencies = outcomes.Where(o => Terminal.Contains(o.Status)).Select(o => o.Ms).Order().ToList();
+        var table = new Table().AddColumn("outcome").AddColumn(new TableColumn("jobs").RightAligned());
+        foreach (var (status, count) in byStatus.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            table.AddRow(status, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        table.AddRow("[grey]wall time[/]", $"{wall.TotalSeconds:F1} s");
+        if (latencies.Count > 0)
+        {
+            table.AddRow("[grey]submit→done p50 / p99[/]", $"{Percentile(latencies, 50):F0} / {Percentile(latencies, 99):F0} ms");
+        }
+
+        foreach (var (path, count) in outcomes.Where(o => o.ServedBy is not null).GroupBy(o => o.ServedBy!).Select(g => (g.Key, g.Count())).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            table.AddRow($"[grey]served by {Markup.Escape(path)}[/]", count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return table;
+    }
+
+    private static async Task<Outcome> RunOneAsync(ApiClient api, string json, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         var (status, body) = await api.SubmitAsync(json, TimeSpan.FromSeconds(30), ct);
@@ -74,10 +98,11 @@ internal static class SubmitCommand
         {
             var detail = body.ValueKind == JsonValueKind.Object && body.TryGetProperty("title", out var title) ? title.GetString() : null;
             var errors = body.ValueKind == JsonValueKind.Object && body.TryGetProperty("errors", out var e) ? " " + e.GetRawText() : "";
-            return ($"rejected ({status})", watch.Elapsed.TotalMilliseconds, $"{status} {detail}{errors}");
+            return new Outcome($"rejected ({status})", watch.Elapsed.TotalMilliseconds, $"{status} {detail}{errors}");
         }
 
         var id = body.GetProperty("id").GetString();
+        var servedBy = Text(body, "servedBy");
         var state = body.GetProperty("status").GetString() ?? "queued";
         while (!Terminal.Contains(state))
         {
@@ -89,9 +114,18 @@ internal static class SubmitCommand
         var error = state == "failed" && body.TryGetProperty("error", out var failure) && failure.ValueKind == JsonValueKind.Object
             ? $"{id}: {failure.GetProperty("message").GetString()}"
             : null;
-        return (state, watch.Elapsed.TotalMilliseconds, error);
+        return new Outcome(state, watch.Elapsed.TotalMilliseconds, error, id, servedBy, Text(body, "ranInRegion"));
     }
+
+    private static string? Text(JsonElement body, string name) =>
+        body.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     private static double Percentile(List<double> sorted, int p) =>
         sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
 }
+
+/// <summary>
+/// One job's end as the CLI saw it; <paramref name="ServedBy"/> is the submit answer's
+/// (<c>interactive</c> or <c>queue</c>), as later reads of the job do not carry it.
+/// </summary>
+internal sealed record Outcome(string Status, double Ms, string? Detail, string? Id = null, string? ServedBy = null, string? RanInRegion = null);

@@ -20,6 +20,7 @@ using NATS.Net;
 //   soak [seconds] [rate]         open-loop load at a fixed rate, per 5-second window
 //   bulk [jobs] [per request]     single submits vs bulk submits of the same jobs
 //   history [events]              /health, /metrics, GET /v1/jobs/{id} on an empty store, then after loading events
+//   interactive [jobs] [concurrency]  inline baseline vs synchronous submits, mode interactive vs queued, closed and open loop
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -45,6 +46,7 @@ return scenario switch
     "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
     "history" => await HistoryBench.RunAsync(settings, Arg(1, 2_000_000)),
     "outage" => await OutageBench.RunAsync(settings, Arg(1, 60), Arg(2, 50), Arg(3, 20), Arg(4, 10)),
+    "interactive" => await InteractiveBench.RunAsync(settings, Arg(1, 2000), Arg(2, 32)),
     _ => Usage(),
 };
 
@@ -52,7 +54,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency]");
     return 2;
 }
 

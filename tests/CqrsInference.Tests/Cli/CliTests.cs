@@ -1,4 +1,9 @@
 using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CqrsInference.Cli;
+using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 
@@ -53,6 +58,46 @@ public sealed class CliTests(PipelineServedOverHttp pipeline) : IClassFixture<Pi
         var (missing, message) = await CliAsync("submit", "/no/such/file.json");
         missing.ShouldBe(2);
         message.ShouldContain("No such file");
+    }
+
+    [Fact]
+    public async Task Cli_submits_with_interactive_mode_and_says_which_path_served_the_job()
+    {
+        var job = Scenarios.MlpJob([4, 3, 2, 1]);
+        var file = Path.Combine(Path.GetTempPath(), $"cqrsi-job-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, job);
+        try
+        {
+            var (code, output) = await CliAsync("submit", file, "--interactive");
+
+            code.ShouldBe(0, output);
+            output.ShouldContain("1 succeeded, 0 not succeeded");
+            var served = Regex.Match(output, @"(?<id>[0-9a-f-]{36}) succeeded, served by (?<path>\S+), ran in region");
+            served.Success.ShouldBeTrue(output);
+
+            // Either path may serve it (the queue when no processor answers in time); the table counts it too.
+            served.Groups["path"].Value.ShouldBeOneOf("interactive", "queue");
+            output.ShouldContain($"served by {served.Groups["path"].Value}");
+
+            // The job the API recorded is the body with "mode":"interactive" (its digest), not the file as it was.
+            var sent = JobBody.WithMode(job, JobBody.Interactive);
+            JsonDocument.Parse(sent).RootElement.GetProperty("mode").GetString().ShouldBe("interactive");
+            var submitted = await Retry.Until("the submission to be recorded", () => SubmissionAsync(served.Groups["id"].Value), e => e.ValueKind == JsonValueKind.Object);
+            submitted.GetProperty("data").GetProperty("requestDigest").GetString().ShouldBe(RequestDigest.Of(sent));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>The job's recorded submission; none (404) until the recorder has written the job.</summary>
+    private async Task<JsonElement> SubmissionAsync(string id)
+    {
+        using var response = await pipeline.Operator.GetAsync($"/v1/jobs/{id}/events");
+        return response.IsSuccessStatusCode
+            ? (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().FirstOrDefault(e => e.GetProperty("type").GetString() == "v1.job_submitted")
+            : default;
     }
 
     private async Task<(int Code, string Output)> CliAsync(params string[] arguments)
