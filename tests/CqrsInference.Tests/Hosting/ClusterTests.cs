@@ -158,6 +158,58 @@ public sealed class ClusterTests
         }
     }
 
+    [Fact]
+    public async Task An_interactive_job_runs_in_its_own_region_when_a_processor_is_there_and_over_the_gateway_when_not()
+    {
+        var (eastGateway, westGateway) = (NatsServerProcess.FreePort(), NatsServerProcess.FreePort());
+        var east = await NatsServerProcess.StartClusterAsync("east", 1, eastGateway, new Dictionary<string, int> { ["west"] = westGateway });
+        var west = await NatsServerProcess.StartClusterAsync("west", 1, westGateway, new Dictionary<string, int> { ["east"] = eastGateway });
+        try
+        {
+            // The API in east knows both regions; processors come and go in each.
+            var schema = TestEnvironment.NewSchema();
+            await using var api = new PipelineHost(east[0].Url, schema, "api,projections", new Dictionary<string, string?>
+            {
+                ["Submit:Region"] = "east", ["Submit:Regions:0"] = "east", ["Submit:Regions:1"] = "west",
+            });
+            using var client = api.CreateClient();
+            await using var westProcessor = RegionProcessor(west[0].Url, schema, "west");
+            _ = westProcessor.Server;
+
+            var overGateway = await Retry.Until("west to serve east's interactive job over the gateway", () => client.InferAsync([1, 0, 0, 0], wait: "3s"), ServedIn("west"));
+            overGateway.Body.GetProperty("region").GetString().ShouldBe("east");
+
+            var eastProcessor = RegionProcessor(east[0].Url, schema, "east");
+            _ = eastProcessor.Server;
+            await Retry.Until("east to serve its own interactive job", () => client.InferAsync([2, 0, 0, 0], wait: "3s"), ServedIn("east"));
+
+            // East's processors stop: its interactive jobs go to west at once.
+            await eastProcessor.DisposeAsync();
+            var failedOver = await client.InferAsync([3, 0, 0, 0], wait: "10s");
+            ServedIn("west")(failedOver).ShouldBeTrue(failedOver.Body.ToString());
+            await Retry.Until("the jobs to be recorded once each", () => client.RecordedCountsAsync(failedOver.Id), c => c == (1, 1));
+        }
+        finally
+        {
+            foreach (var server in east.Concat(west))
+            {
+                await server.DisposeAsync();
+            }
+        }
+    }
+
+    private static PipelineHost RegionProcessor(string url, string schema, string region) => new(url, schema, "processor", new Dictionary<string, string?>
+    {
+        ["Processor:Region"] = region,
+        ["Processor:WorkerId"] = $"{region}-1",
+        ["Processor:Models:0"] = "mlp-test",
+    });
+
+    private static Func<SubmittedJob, bool> ServedIn(string region) => job =>
+        job.Status == HttpStatusCode.OK
+        && job.Body.GetProperty("servedBy").GetString() == "interactive"
+        && job.Body.GetProperty("ranInRegion").GetString() == region;
+
     private sealed record JobSeen(Guid Id, string Status, string? RanInRegion, bool Overflowed);
 
     private static async Task<List<JobSeen>> StatusesAsync(HttpClient client, IEnumerable<Guid> jobs)

@@ -29,6 +29,17 @@ public sealed class NatsPermissionTests(PipelineWithNatsUserPerRole pipeline) : 
         done.GetProperty("worker").GetString().ShouldBe("proc-restricted");
     }
 
+    [Fact]
+    public async Task The_interactive_path_runs_with_the_same_least_privilege_users()
+    {
+        var job = await pipeline.Client.InferAsync([4, 3, 2, 1]);
+
+        job.Status.ShouldBe(HttpStatusCode.OK, job.Body.ToString());
+        job.Body.GetProperty("servedBy").GetString().ShouldBe("interactive");
+        job.Body.GetProperty("worker").GetString().ShouldBe("proc-restricted");
+        await Retry.Until("the job to be recorded", () => pipeline.Client.RecordedCountsAsync(job.Id), c => c == (1, 1));
+    }
+
     [Theory]
     [InlineData("processor")]
     [InlineData("projections")]
