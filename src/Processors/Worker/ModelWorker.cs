@@ -123,8 +123,10 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
 
     private async Task ProcessBatchAsync(IReadOnlyList<JobDelivery> batch)
     {
-        await stages.Publisher.RecordServedAsync(batch);
+        // Interactive jobs' submissions are recorded while the gate claims: before any event of theirs.
+        var recording = stages.Publisher.RecordServedAsync(batch);
         var gate = await stages.Gate.PassAsync(batch, CancellationToken.None);
+        await recording;
         await stages.Publisher.SettleAsync(gate.Ended, traces: null);
         if (gate.Runnable.Count == 0)
         {
