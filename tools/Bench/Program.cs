@@ -126,15 +126,32 @@ static async Task<int> OcrBatchingAsync(BenchSettings settings, int jobs)
         var busy = double.Parse(stats.Groups[2].Value, CultureInfo.InvariantCulture);
         var active = double.Parse(stats.Groups[3].Value, CultureInfo.InvariantCulture);
         var itemsPerSecond = jobs / active;
-        rows.Add($"| {maxBatch} | {jobs} | {active:F2} s | {itemsPerSecond:F1} | {100 * busy / active:F1}% | {startup.TotalSeconds:F1} s |");
+        var device = await RecordedDeviceAsync(http, ids[^1]);
+        rows.Add($"| {maxBatch} | {jobs} | {active:F2} s | {itemsPerSecond:F1} | {100 * busy / active:F1}% | {startup.TotalSeconds:F1} s | {device} |");
         Console.WriteLine(rows[^1]);
     }
 
     Console.WriteLine();
-    Console.WriteLine("| max batch | jobs | first start → last finish | items/s | busy (in inference) | processor start + warm-up |");
-    Console.WriteLine("|---|---|---|---|---|---|");
+    Console.WriteLine("| max batch | jobs | first start → last finish | items/s | busy (in inference) | processor start + warm-up | device recorded |");
+    Console.WriteLine("|---|---|---|---|---|---|---|");
     rows.ForEach(Console.WriteLine);
     return 0;
+}
+
+// The device the job's events name (cpu, cuda), once the recorder has recorded its ending.
+static async Task<string> RecordedDeviceAsync(HttpClient http, Guid id)
+{
+    for (var tries = 0; tries < 100; tries++)
+    {
+        if ((await http.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}")).GetProperty("device") is { ValueKind: JsonValueKind.String } device)
+        {
+            return device.GetString()!;
+        }
+
+        await Task.Delay(100);
+    }
+
+    return "not recorded";
 }
 
 static async Task<int> ReplayAsync(BenchSettings settings, int jobs)

@@ -6,14 +6,14 @@ namespace CqrsInference.Processors.Runtime;
 /// <summary>ONNX Runtime session settings, bound from <c>Processor:Runtime</c>.</summary>
 internal sealed class RuntimeOptions
 {
-    /// <summary><c>auto</c> (CUDA when its provider and libraries load, else CPU), <c>cuda</c> or <c>cpu</c>.</summary>
+    /// <summary>
+    /// <c>auto</c> (CUDA when its provider and libraries load, else CPU, the reason logged), <c>cuda</c>
+    /// (a processor that cannot use CUDA does not start) or <c>cpu</c>.
+    /// </summary>
     public string ExecutionProvider { get; set; } = "auto";
 
-    /// <summary>
-    /// Path of <c>libonnxruntime_providers_cuda.so</c>, loaded as a plugin execution provider. The
-    /// CUDA build of ONNX Runtime is not in the package mirror, so it is never a package dependency.
-    /// </summary>
-    public string? CudaProviderLibrary { get; set; }
+    /// <summary>The CUDA device the sessions run on.</summary>
+    public int CudaDeviceId { get; set; }
 
     public int IntraOpThreads { get; set; } = 1;
 
@@ -26,8 +26,8 @@ internal sealed class RuntimeOptions
 /// <summary>Creates inference sessions on the configured execution provider and says which device it got.</summary>
 internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<SessionFactory> logger)
 {
-    private static readonly Lock RegistrationLock = new();
-    private static bool _cudaRegistered;
+    /// <summary>Why CUDA was not used by the last session that fell back to CPU, or null.</summary>
+    public string? CudaUnavailable { get; private set; }
 
     public (InferenceSession Session, string Device) Create(string modelPath)
     {
@@ -43,9 +43,15 @@ internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<Ses
             {
                 return (CreateCuda(modelPath), "cuda");
             }
-            catch (Exception e) when (provider == "auto")
+            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
-                LogCudaUnavailable(logger, e.Message);
+                CudaUnavailable = e.Message.Trim();
+                if (provider == "cuda")
+                {
+                    throw new InvalidOperationException($"Processor:Runtime:ExecutionProvider is cuda, but CUDA is not available: {CudaUnavailable}", e);
+                }
+
+                LogCudaUnavailable(logger, CudaUnavailable);
             }
         }
 
@@ -66,36 +72,23 @@ internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<Ses
         },
     };
 
-    // Not exercised on machines without a GPU: this path loads the CUDA plugin provider the way
-    // docs/ARCHITECTURE.md describes and fails with a clear message when it cannot.
+    /// <summary>
+    /// A session on CUDA (the GPU package's provider): fails when the provider or the CUDA 13 /
+    /// cuDNN 9 libraries it needs do not load (no GPU, no driver, the CPU package).
+    /// </summary>
     private InferenceSession CreateCuda(string modelPath)
     {
-        var library = options.CudaProviderLibrary
-            ?? throw new InvalidOperationException("no CUDA provider library configured (Processor:Runtime:CudaProviderLibrary)");
-        if (!File.Exists(library))
-        {
-            throw new FileNotFoundException($"CUDA provider library not found at '{library}'.", library);
-        }
-
-        var env = OrtEnv.Instance();
-        lock (RegistrationLock)
-        {
-            if (!_cudaRegistered)
-            {
-                env.RegisterExecutionProviderLibrary("cuda", library);
-                _cudaRegistered = true;
-            }
-        }
-
-        var devices = env.GetEpDevices().Where(d => d.EpName.Contains("CUDA", StringComparison.OrdinalIgnoreCase)).ToList();
-        if (devices.Count == 0)
-        {
-            throw new InvalidOperationException("the CUDA provider loaded but offers no device");
-        }
-
         var sessionOptions = BaseOptions();
-        sessionOptions.AppendExecutionProvider(env, devices, new Dictionary<string, string>());
-        return new InferenceSession(modelPath, sessionOptions);
+        try
+        {
+            sessionOptions.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+        catch
+        {
+            sessionOptions.Dispose();
+            throw;
+        }
     }
 
     [LoggerMessage(LogLevel.Information, "CUDA is not available ({Reason}); running on CPU")]
