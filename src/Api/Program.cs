@@ -1,6 +1,7 @@
 using CqrsInference.Api.Analytics;
 using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Http;
+using CqrsInference.Api.Inference;
 using CqrsInference.Api.Jobs;
 using CqrsInference.Api.Security;
 
@@ -38,6 +39,7 @@ if (api)
     app.MapApiDocumentation();
     app.MapJobsApi();
     app.MapModelsApi();
+    app.MapInferenceApi();
     app.MapAdminApi();
     app.MapAuditApi();
     app.MapAnalyticsApi();

@@ -17,8 +17,9 @@ internal static class OpenApiSetup
             options.AddDocumentTransformer((document, _, _) =>
             {
                 document.Info.Title = "CqrsInference API";
-                document.Info.Description = "Submit inference jobs, follow them, audit them. Errors are RFC 7807 problem details; "
-                    + "send 'Authorization: Bearer <key>'. Tensors use the Open Inference Protocol (KServe v2) layout.";
+                document.Info.Description = "Submit inference jobs, follow them, audit them. Errors on /v1 are RFC 7807 problem details; "
+                    + "send 'Authorization: Bearer <key>'. Tensors use the Open Inference Protocol (KServe v2) layout, and /v2 speaks "
+                    + "that protocol (synchronous inference, model metadata, health), with its errors as {\"error\": \"...\"}.";
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer((operation, context, _) =>

@@ -50,6 +50,8 @@ internal static partial class ServiceDefaults
         var directory = Path.GetFullPath(configuration["Models:Directory"] ?? ".models");
         services.AddSingleton(ModelCatalog.Load(manifest, directory));
 
+        // First, so that it answers before the default writer: errors on /v2 in the protocol's shape.
+        services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, Inference.V2ProblemDetailsWriter>();
         services.AddProblemDetails();
         services.AddExceptionHandler<Http.ApiExceptionHandler>();
         services.AddApiAuthorization();

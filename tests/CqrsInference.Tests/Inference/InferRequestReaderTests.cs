@@ -1,0 +1,81 @@
+using System.Text.Json;
+using CqrsInference.Api.Inference;
+using CqrsInference.Commands;
+using CqrsInference.Commands.Models;
+
+namespace CqrsInference.Tests.Inference;
+
+/// <summary>How an Open Inference Protocol body is read, without a server.</summary>
+public sealed class InferRequestReaderTests
+{
+    private static readonly ModelDefinition Model = new()
+    {
+        Name = "two-heads",
+        Version = "3",
+        Runner = "tensor",
+        File = "two-heads.onnx",
+        Inputs = [new TensorSpec("x", "FP32", [-1, 2])],
+        Outputs = [new TensorSpec("a", "FP32", [-1, 1]), new TensorSpec("b", "FP32", [-1, 1])],
+    };
+
+    private const string Input = """ "inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[[1,2]]}] """;
+
+    [Fact]
+    public void The_parameters_that_map_onto_a_job_are_read_and_the_others_ignored()
+    {
+        var (request, errors) = Parse(With(""","id":"r-7","parameters":{"priority":"batch","region":"eu","deadline":"2030-01-01T00:00:00Z","timeout":"250ms","sequence_id":4,"x-trace":{"a":1}}"""));
+
+        errors.ShouldBeEmpty();
+        var (id, parameters, inputs, outputs) = request!.Value;
+        id.ShouldBe("r-7");
+        parameters.ShouldBe(new InferParameters("eu", "batch", DateTimeOffset.Parse("2030-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture), TimeSpan.FromMilliseconds(250)));
+        inputs.ShouldHaveSingleItem().Data.GetArrayLength().ShouldBe(2, "nested data is flattened");
+        outputs.ShouldBeNull();
+    }
+
+    [Fact]
+    public void Requested_outputs_must_be_the_models_and_an_empty_list_asks_for_all()
+    {
+        var (request, _) = Parse(With(""","outputs":[{"name":"b","parameters":{"binary_data":true}}]"""));
+        request!.Value.Outputs.ShouldBe(["b"]);
+
+        Parse(With(""","outputs":[]""")).Request!.Value.Outputs.ShouldBeNull();
+
+        var (_, errors) = Parse(With(""","outputs":[{"name":"c"},"a",{}]"""));
+        errors.Keys.ShouldBe(["outputs[0].name", "outputs[1]", "outputs[2].name"], ignoreOrder: true);
+        errors["outputs[0].name"].ShouldHaveSingleItem().ShouldContain("its outputs are: a, b");
+    }
+
+    [Theory]
+    [InlineData("""{"parameters":{"timeout":5000}}""", "parameters.timeout")]
+    [InlineData("""{"parameters":{"priority":1}}""", "parameters.priority")]
+    [InlineData("""{"parameters":{"deadline":"tomorrow"}}""", "parameters.deadline")]
+    [InlineData("""{"parameters":{"timeout":"soon"}}""", "parameters.timeout")]
+    [InlineData("""{"parameters":[1]}""", "parameters")]
+    [InlineData("""{"id":5}""", "id")]
+    [InlineData("""{"model":"two-heads"}""", "model")]
+    public void A_field_of_the_wrong_kind_is_named(string extra, string field)
+    {
+        var body = extra.Insert(1, Input + ",");
+
+        Parse(body).Errors.Keys.ShouldBe([field]);
+    }
+
+    [Fact]
+    public void A_body_without_inputs_or_not_an_object_is_refused()
+    {
+        Parse("""{"id":"r"}""").Errors.Keys.ShouldBe(["inputs"]);
+        Parse("[]").Errors.Keys.ShouldBe(["$"]);
+    }
+
+    /// <summary>A body with the input and <paramref name="more"/> fields (each starting with a comma).</summary>
+    private static string With(string more) => "{" + Input + more + "}";
+
+    private static ((string? Id, InferParameters Parameters, List<Commands.Jobs.Tensor> Inputs, IReadOnlySet<string>? Outputs)? Request, Dictionary<string, string[]> Errors) Parse(string json)
+    {
+        var errors = new FieldErrors();
+        using var document = JsonDocument.Parse(json);
+        var request = InferRequestReader.Parse(document.RootElement.Clone(), Model, errors);
+        return (errors.Count == 0 ? request : null, errors.ToDictionary());
+    }
+}
