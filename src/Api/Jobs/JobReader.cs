@@ -33,9 +33,19 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
     /// <summary>The job if it exists and is the tenant's; null otherwise (another tenant's job is not disclosed).</summary>
     public async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct)
     {
-        var status = await RecordedAsync(session, id, ct) ?? Accepted(id) ?? await WaitIfRecentAsync(id, ct);
+        var status = Latest(await RecordedAsync(session, id, ct), Accepted(id)) ?? await WaitIfRecentAsync(id, ct);
         return status is not null && status.Tenant == tenant ? status : null;
     }
+
+    /// <summary>
+    /// The recorded status, unless this API saw the job end and the recorder has recorded only its
+    /// start so far (an interactive job's submission and ending can be recorded in separate runs):
+    /// a caller that got the job's answer never reads it as queued or running afterwards.
+    /// </summary>
+    private static JobStatus? Latest(JobStatus? recorded, JobStatus? held) =>
+        recorded is not null && held is not null && !JobLifecycle.IsTerminal(recorded.Status) && JobLifecycle.IsTerminal(held.Status)
+            ? held
+            : recorded ?? held;
 
     /// <summary>The recorded status; while PostgreSQL is out of reach, a job this API just accepted reads as it was accepted.</summary>
     private async Task<JobStatus?> RecordedAsync(IQuerySession session, Guid id, CancellationToken ct)
