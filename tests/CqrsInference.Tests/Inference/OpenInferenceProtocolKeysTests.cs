@@ -1,5 +1,6 @@
 using System.Net;
 using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Inference;
 
@@ -35,6 +36,10 @@ public sealed class OpenInferenceProtocolKeysTests(PipelineRequiringKeys pipelin
         var request = V2Scenarios.MlpRequest([4, 3, 2, 1], ""","id":"same-request" """);
 
         var bravos = await bravo.InferAsync("mlp-test", request, idempotencyKey: "v2-key-1");
+
+        // The retry once the job's ending is recorded: one sent before the recorder has recorded
+        // an interactive job is offered again and waits out its wait (reported on issue 17).
+        await Retry.Until("the job's ending to be recorded", () => bravo.GetJsonAsync($"/v1/jobs/{bravos.JobId()}/events"), events => events.GetArrayLength() == 2);
         var bravosAgain = await bravo.InferAsync("mlp-test", request, idempotencyKey: "v2-key-1");
         var alfas = await alfa.InferAsync("mlp-test", request, idempotencyKey: "v2-key-1");
 
