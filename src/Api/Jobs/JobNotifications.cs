@@ -17,7 +17,11 @@ internal static class JobNotifications
     public const int MaxWaitSeconds = 60;
 
     /// <summary>Waits until the job is terminal or the time is up; returns the terminal status or null.</summary>
-    public static async Task<JobStatus?> WaitForTerminalAsync(JobEventFeed.Follow follow, JobStatus start, TimeSpan wait, CancellationToken ct)
+    public static async Task<JobStatus?> WaitForTerminalAsync(JobEventFeed.Follow follow, JobStatus start, TimeSpan wait, CancellationToken ct) =>
+        await FollowAsync(follow, start, wait, ct) is { } latest && JobLifecycle.IsTerminal(latest.Status) ? latest : null;
+
+    /// <summary>The job as it stands when it ended or the time was up, folded from <paramref name="start"/> with what arrived.</summary>
+    public static async Task<JobStatus> FollowAsync(JobEventFeed.Follow follow, JobStatus start, TimeSpan wait, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(wait);
@@ -40,7 +44,7 @@ internal static class JobNotifications
         {
         }
 
-        return null;
+        return status;
     }
 
     /// <summary>Parses <c>wait</c>: a <see cref="Durations"/> of at most a minute.</summary>

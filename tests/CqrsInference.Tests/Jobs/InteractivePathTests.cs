@@ -35,6 +35,25 @@ public sealed class InteractivePathTests(PipelineWithProcessorProcesses pipeline
     }
 
     [Fact]
+    public async Task A_retried_interactive_submit_is_answered_with_the_same_finished_job_not_after_its_whole_wait()
+    {
+        await using var processor = await pipeline.StartProcessorAsync("interactive-retried");
+        var key = $"retried-{Guid.NewGuid():N}";
+        var first = await _client.InferAsync([5, 5, 5, 5], idempotencyKey: key);
+
+        // At once, before the recorder may have recorded it: its ending is on the log already.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var again = await _client.InferAsync([5, 5, 5, 5], wait: "30s", idempotencyKey: key);
+
+        again.Status.ShouldBe(HttpStatusCode.OK, again.Body.ToString());
+        again.Id.ShouldBe(first.Id);
+        again.Body.GetProperty("status").GetString().ShouldBe("succeeded");
+        watch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(20), "answered from what is stored, not after the whole wait");
+        await Retry.Until("the job to be recorded", () => _client.RecordedCountsAsync(first.Id), c => c.Ended > 0);
+        (await _client.RecordedCountsAsync(first.Id)).ShouldBe((1, 1));
+    }
+
+    [Fact]
     public async Task With_no_processor_anywhere_it_is_queued_and_answered_when_one_starts_within_the_wait()
     {
         var answering = _client.InferAsync([2, 2, 2, 2], wait: "60s");

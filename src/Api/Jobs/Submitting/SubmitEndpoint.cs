@@ -32,9 +32,13 @@ internal sealed class SubmitServices(ISender sender, IQuerySession session, JobR
 /// </summary>
 internal sealed record SubmitAnswer(SubmitOutcome Outcome, JobStatus? Status)
 {
-    /// <summary>Which path served an accepted job: <see cref="JobView.Interactive"/> or <see cref="JobView.Queue"/>.</summary>
+    /// <summary>
+    /// Which path served an accepted job: <see cref="JobView.Interactive"/> or <see cref="JobView.Queue"/>;
+    /// null for a retried submit answered from the record (which does not say).
+    /// </summary>
     public string? ServedBy => Outcome switch
     {
+        SubmitOutcome.Accepted { Replayed: true } => null,
         SubmitOutcome.Accepted { ServedIn: not null } => JobView.Interactive,
         SubmitOutcome.Accepted => JobView.Queue,
         _ => null,
@@ -85,15 +89,54 @@ internal static class SubmitEndpoint
         var job = accepted.Job;
         var current = accepted.Replayed ? await services.Jobs.FindAsync(services.Session, job.JobId, job.Tenant, ct) : null;
         var status = current ?? JobStatusProjection.Create(job.ToSubmitted(0));
-        var left = wait - services.Clock.GetElapsedTime(started);
-        if (follow is not null && left is { } remaining && !JobLifecycle.IsTerminal(status.Status)
-            && await JobNotifications.WaitForTerminalAsync(follow, status, remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1), ct) is { } finished)
+        if (follow is not null && wait is { } waitLimit && !JobLifecycle.IsTerminal(status.Status)
+            && await WaitForEndAsync(follow, status, started + (long)(waitLimit.TotalSeconds * services.Clock.TimestampFrequency), services, ct) is { } finished)
         {
             status = finished;
             services.Jobs.Ended(finished);
         }
 
         return new SubmitAnswer(outcome, status);
+    }
+
+    /// <summary>
+    /// Follows the job's stored events until it ends or <paramref name="until"/> (a timestamp). A job
+    /// whose ending was stored before this caller followed it (a retried submit of a job that ran
+    /// already, whose second ending the log dropped as a duplicate) is found in the store instead:
+    /// looked up after a second of silence, then every quarter of a second.
+    /// </summary>
+    private static async Task<JobStatus?> WaitForEndAsync(JobEventFeed.Follow follow, JobStatus status, long until, SubmitServices services, CancellationToken ct)
+    {
+        var slice = TimeSpan.FromSeconds(1);
+        while (TimeSpan.FromSeconds((until - services.Clock.GetTimestamp()) / (double)services.Clock.TimestampFrequency) is var left && left > TimeSpan.Zero)
+        {
+            status = await JobNotifications.FollowAsync(follow, status, left < slice ? left : slice, ct);
+            if (JobLifecycle.IsTerminal(status.Status))
+            {
+                return status;
+            }
+
+            if (await StoredEndingAsync(status, services, ct) is { } stored)
+            {
+                return stored;
+            }
+
+            slice = TimeSpan.FromMilliseconds(250);
+        }
+
+        return null;
+    }
+
+    private static async Task<JobStatus?> StoredEndingAsync(JobStatus status, SubmitServices services, CancellationToken ct)
+    {
+        try
+        {
+            return await services.Jobs.FindAsync(services.Session, status.Id, status.Tenant, ct) is { } found && JobLifecycle.IsTerminal(found.Status) ? found : null;
+        }
+        catch (Exception e) when (Projections.Outages.IsOutage(e))
+        {
+            return null; // The store is away: the feed alone, as before.
+        }
     }
 }
 

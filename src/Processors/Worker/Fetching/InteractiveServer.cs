@@ -25,6 +25,9 @@ internal sealed partial class InteractiveServer(INatsConnection nats, ProcessorO
             new NatsSvcConfig("cqrsi-processor", "1.0.0") { Description = $"Interactive inference in region {options.Region}" }, ct);
         var subject = NatsInteractiveRuns.Subject(options.Region, worker.Model);
         await _service.AddEndpointAsync<byte[]>(msg => OfferAsync(worker, msg), name: worker.Model, subject: subject, queueGroup: subject, cancellationToken: ct);
+
+        // The server has the subscription once it answers a ping: from then on requests find this processor.
+        await nats.PingAsync(ct);
         LogServing(logger, worker.Model, subject);
     }
 
