@@ -38,7 +38,7 @@ watch.SetAction((parse, ct) => RunAsync(parse, async api =>
         {
             type = line[7..];
         }
-        else if (line.StartsWith("data: ", StringComparison.Ordinal) && type is not null)
+        else if (line.StartsWith("data: ", StringComparison.Ordinal) && type is not (null or "ping"))
         {
             var data = JsonDocument.Parse(line[6..]).RootElement;
             var summary = type == "status"
