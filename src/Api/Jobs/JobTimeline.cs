@@ -28,8 +28,9 @@ internal sealed class JobTimeline
     public bool Ended => JobLifecycle.IsTerminal(Status.Status);
 
     /// <summary>
-    /// A stream's start from the job's recorded events (<paramref name="current"/> when none are: a job
-    /// accepted moments ago, or archived). Fresh (<paramref name="resumeAfter"/> null), nothing is missed:
+    /// A stream's start from the job's recorded events (<paramref name="current"/>, the job as
+    /// <see cref="JobReader"/> found it, when none are: a job accepted moments ago, or archived; or when
+    /// it has ended and its ending is not recorded yet). Fresh (<paramref name="resumeAfter"/> null), nothing is missed:
     /// the stream sends the status now. Resumed, it sends each recorded event after the client's last one
     /// with the status it led to. A last id that is not recorded (yet: the client saw it on the log a
     /// moment ago) counts as seen, with everything recorded before it.
@@ -55,8 +56,10 @@ internal sealed class JobTimeline
             }
         }
 
+        // A job this API saw end whose ending is not recorded yet reads as ended, as JobReader answers it.
+        var now = status is null || (JobLifecycle.IsTerminal(current.Status) && !JobLifecycle.IsTerminal(status.Status)) ? current : status;
         var lastId = recorded.Count > 0 ? recorded[^1].Id : (Guid?)null;
-        return (new JobTimeline(status ?? current, lastId, seen), missed);
+        return (new JobTimeline(now, lastId, seen), missed);
     }
 
     /// <summary>An event from the log: the step to send, or null when it was sent (or recorded) before or changes nothing.</summary>

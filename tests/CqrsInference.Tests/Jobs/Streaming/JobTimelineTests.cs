@@ -92,6 +92,17 @@ public sealed class JobTimelineTests
         timeline.Take(Started()).ShouldNotBeNull();
     }
 
+    [Fact]
+    public void A_job_this_API_saw_end_reads_as_ended_while_only_its_submission_is_recorded()
+    {
+        var ended = JobStatusProjection.Evolve(Accepted(), Succeeded())!;
+
+        var (timeline, _) = JobTimeline.Start(ended, Recorded(Submitted()), resumeAfter: null);
+
+        timeline.Ended.ShouldBeTrue();
+        timeline.Status.Status.ShouldBe(JobStatuses.Succeeded);
+    }
+
     private static List<(Guid Id, object Event)> Recorded(params object[] events) => events.Select(e => (JobLifecycle.EventId(e), e)).ToList();
 
     private JobStatus Accepted() => JobStatusProjection.Create(Submitted());
