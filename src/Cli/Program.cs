@@ -38,7 +38,7 @@ watch.SetAction((parse, ct) => RunAsync(parse, async api =>
         {
             type = line[7..];
         }
-        else if (line.StartsWith("data: ", StringComparison.Ordinal) && type is not null)
+        else if (line.StartsWith("data: ", StringComparison.Ordinal) && type is not (null or "ping"))
         {
             var data = JsonDocument.Parse(line[6..]).RootElement;
             var summary = type == "status"
@@ -60,7 +60,7 @@ list.SetAction((parse, ct) => RunAsync(parse, async api =>
     var (code, body) = await api.GetAsync(query, ct);
     Ensure(code, body);
     var table = new Table().AddColumns("id", "status", "model", "region", "submitted", "attempts", "run ms", "device");
-    foreach (var j in body.EnumerateArray())
+    foreach (var j in body.GetProperty("jobs").EnumerateArray())
     {
         table.AddRow(j.GetProperty("id").GetString()!, j.GetProperty("status").GetString()!, j.GetProperty("model").GetString()!,
             j.GetProperty("region").GetString()!, j.GetProperty("submittedAt").GetDateTimeOffset().ToString("u", CultureInfo.InvariantCulture),

@@ -1,16 +1,19 @@
 using System.Text.Json;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Webhooks;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
 namespace CqrsInference.Messaging;
 
 /// <summary>
-/// The deliveries webhooks owe: a work queue with one message per ended job that has a webhook,
-/// put there by the job's recorder before the ending is committed (message id <c>&lt;job&gt;:webhook</c>,
-/// so a run recorded again puts it there once) and taken by the dispatcher, which calls the webhook
-/// once the job's recorded state says it ended.
+/// The deliveries webhooks owe: a work queue with one message per ended job that has a webhook
+/// (and one per job that began running, for jobs whose <c>webhookEvents</c> name <c>started</c>),
+/// put there by the job's recorder before the event is committed (message id <c>&lt;job&gt;:webhook</c>
+/// for the ending, <c>&lt;job&gt;:webhook:started</c> for the start, so a run recorded again puts it
+/// there once) and taken by the dispatcher, which calls the webhook once the job's recorded state
+/// shows what the call is about.
 /// </summary>
 public sealed class WebhookQueue(INatsJSContext js)
 {
@@ -31,12 +34,16 @@ public sealed class WebhookQueue(INatsJSContext js)
             },
             ct);
 
-    /// <summary>Owes the webhook of each ended job (idempotent: one message per job).</summary>
+    /// <summary>The message id of a delivery owed: one per job and kind of call.</summary>
+    public static string MessageId(WebhookOwed owed) =>
+        WebhookEvents.KindOf(owed.EventType) == WebhookEvents.Started ? $"{owed.JobId}:webhook:started" : $"{owed.JobId}:webhook";
+
+    /// <summary>Owes each call (idempotent: one message per job and kind of call).</summary>
     public Task OweAsync(IEnumerable<WebhookOwed> endings, CancellationToken ct) =>
         Task.WhenAll(endings.Select(async e =>
         {
             var payload = JsonSerializer.SerializeToUtf8Bytes(e, WireJson.Default.WebhookOwed);
-            var ack = await js.PublishAsync(Subject(e.JobId), payload, opts: new NatsJSPubOpts { MsgId = $"{e.JobId}:webhook" }, cancellationToken: ct);
+            var ack = await js.PublishAsync(Subject(e.JobId), payload, opts: new NatsJSPubOpts { MsgId = MessageId(e) }, cancellationToken: ct);
             ack.EnsureStored();
         }));
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
 using Marten;
@@ -95,7 +93,7 @@ internal static class AnalyticsApi
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Model).ThenBy(r => r.Region).ThenBy(r => r.Tenant).ThenBy(r => r.Device)
             .ToList();
-        return WantsCsv(http) ? Csv(rows) : Results.Ok(rows);
+        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : Results.Ok(rows);
     }
 
     public static async Task<IResult> UtilizationAsync(
@@ -127,7 +125,7 @@ internal static class AnalyticsApi
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Key)
             .ToList();
-        return WantsCsv(http) ? Csv(rows) : Results.Ok(rows);
+        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : Results.Ok(rows);
     }
 
     /// <summary>A model's queues in one region: jobs waiting (all, interactive, batch), in flight, and how many tenants have jobs waiting.</summary>
@@ -213,34 +211,5 @@ internal static class AnalyticsApi
         }
 
         return ((UsageBucket.HourOf(start), end), dimensions, bucket == "day", errors);
-    }
-
-    internal static bool WantsCsv(HttpContext http) =>
-        http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>CSV with a header of the record's properties (camelCase), invariant culture, RFC 4180 quoting.</summary>
-    internal static IResult Csv<T>(IReadOnlyList<T> rows)
-    {
-        var properties = typeof(T).GetProperties();
-        var csv = new StringBuilder();
-        csv.AppendLine(string.Join(",", properties.Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..])));
-        foreach (var row in rows)
-        {
-            csv.AppendLine(string.Join(",", properties.Select(p => Cell(p.GetValue(row)))));
-        }
-
-        return Results.Text(csv.ToString(), "text/csv", Encoding.UTF8);
-    }
-
-    private static string Cell(object? value)
-    {
-        var text = value switch
-        {
-            null => "",
-            DateTimeOffset t => t.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-            _ => value.ToString() ?? "",
-        };
-        return text.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : text;
     }
 }

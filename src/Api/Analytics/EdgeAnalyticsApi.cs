@@ -66,6 +66,6 @@ internal static class EdgeAnalyticsApi
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Site, StringComparer.Ordinal)
             .ToList();
-        return AnalyticsApi.WantsCsv(http) ? AnalyticsApi.Csv(rows) : Results.Ok(rows);
+        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : Results.Ok(rows);
     }
 }

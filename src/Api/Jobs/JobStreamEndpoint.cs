@@ -1,61 +1,122 @@
-using System.Text.Json;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
 using CqrsInference.Api.Http;
 using CqrsInference.Api.Security;
 using CqrsInference.Commands.Jobs;
-using CqrsInference.Projections.JobStatus;
 using Marten;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace CqrsInference.Api.Jobs;
 
 /// <summary>
-/// <c>GET /v1/jobs/{id}/stream</c>: Server-Sent Events with the job's status now, then each
-/// lifecycle event as it is stored and the status it leads to, until the job ends.
+/// <c>GET /v1/jobs/{id}/stream</c>: Server-Sent Events (<see cref="TypedResults.ServerSentEvents{T}(IAsyncEnumerable{SseItem{T}})"/>)
+/// with the job's status now, then each lifecycle event as it is stored and the status it leads to,
+/// until the job ends. Every event carries an <c>id</c> (<see cref="JobTimeline"/>), so a client that
+/// loses the connection resumes with <c>Last-Event-ID</c> and gets what it missed, as browsers'
+/// <c>EventSource</c> does by itself. A <c>ping</c> event without data keeps an idle connection open.
 /// </summary>
 internal static class JobStreamEndpoint
 {
-    public static async Task StreamAsync(Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, JobEventFeed feed, HttpResponse response, CancellationToken ct)
+    public const string LastEventIdHeader = "Last-Event-ID";
+    public const string StatusEvent = "status";
+    public const string PingEvent = "ping";
+
+    /// <summary>How often an idle stream sends <see cref="PingEvent"/>, so that proxies keep it open.</summary>
+    public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
+
+    public static async Task<Results<ServerSentEventsResult<object?>, ProblemHttpResult>> StreamAsync(
+        Guid id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, ApiCaller caller, IQuerySession session, JobReader jobs, JobEventFeed feed,
+        HttpResponse response, CancellationToken ct)
     {
-        // Listen first, then read the current state: nothing that happens in between is lost.
-        using var follow = await feed.StartAsync(id, TimeSpan.FromSeconds(5), ct);
+        Guid? resumeAfter = null;
+        if (lastEventId is not null)
+        {
+            if (!Guid.TryParse(lastEventId, out var last))
+            {
+                return Problems.Validation(LastEventIdHeader, $"{LastEventIdHeader} must be the id of an event this stream sent (a UUID).");
+            }
+
+            resumeAfter = last;
+        }
+
+        // Listen first, then read what is recorded: nothing that happens in between is lost.
+        var follow = await feed.StartAsync(id, TimeSpan.FromSeconds(5), ct);
+        response.RegisterForDispose(follow);
         var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
         if (status is null)
         {
-            await Problems.JobNotFound(id).ExecuteAsync(response.HttpContext);
-            return;
+            return Problems.JobNotFound(id);
         }
 
-        response.ContentType = "text/event-stream";
+        var recorded = await RecordedAsync(session, status, ct);
+        var (timeline, missed) = JobTimeline.Start(status, recorded, resumeAfter);
         response.Headers.CacheControl = "no-cache";
-        await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
-        using var heartbeat = new PeriodicTimer(TimeSpan.FromSeconds(15));
+        return TypedResults.ServerSentEvents(EventsAsync(timeline, missed, follow, ct));
+    }
+
+    /// <summary>
+    /// The job's recorded events. None for an archived job (it keeps its summary only: the stream
+    /// sends it and ends), nor while PostgreSQL is away (the stream starts from the job as this API
+    /// holds it, as <c>GET /v1/jobs/{id}</c> answers it then).
+    /// </summary>
+    private static async Task<IReadOnlyList<(Guid Id, object Event)>> RecordedAsync(IQuerySession session, Projections.JobStatus.JobStatus status, CancellationToken ct)
+    {
+        if (status.ArchivedAt is not null)
+        {
+            return [];
+        }
+
+        try
+        {
+            return (await session.Events.FetchStreamAsync(status.Id, token: ct)).Select(e => (e.Id, e.Data)).ToList();
+        }
+        catch (Exception e) when (Projections.Outages.IsOutage(e))
+        {
+            return [];
+        }
+    }
+
+    private static async IAsyncEnumerable<SseItem<object?>> EventsAsync(
+        JobTimeline timeline, IReadOnlyList<JobTimeline.Step> missed, JobEventFeed.Follow follow, [EnumeratorCancellation] CancellationToken ct)
+    {
+        using var _ = follow;
+        foreach (var step in missed)
+        {
+            yield return Lifecycle(step);
+            yield return Status(step.Status, step.EventId);
+        }
+
+        if (missed.Count == 0)
+        {
+            yield return Status(timeline.Status, timeline.LastEventId);
+        }
+
+        using var heartbeat = new PeriodicTimer(KeepAlive);
         var next = follow.Events.ReadAsync(ct).AsTask();
         var beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
-        while (!JobLifecycle.IsTerminal(status.Status))
+        while (!timeline.Ended)
         {
             if (await Task.WhenAny(next, beat) == beat)
             {
-                await response.WriteAsync(": keep-alive\n\n", ct);
-                await response.Body.FlushAsync(ct);
+                yield return new SseItem<object?>(null, PingEvent);
                 beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
                 continue;
             }
 
             var @event = await next;
             next = follow.Events.ReadAsync(ct).AsTask();
-            if (JobStatusProjection.Evolve(status, @event) is not { } evolved)
+            if (timeline.Take(@event) is { } step)
             {
-                continue;
+                yield return Lifecycle(step);
+                yield return Status(step.Status, step.EventId);
             }
-
-            status = evolved;
-            await WriteEventAsync(response, EventNames.Of(@event), JsonSerializer.Serialize(@event, @event.GetType(), JsonSerializerOptions.Web), ct);
-            await WriteEventAsync(response, "status", JsonSerializer.Serialize(JobView.From(status), JsonSerializerOptions.Web), ct);
         }
     }
 
-    private static async Task WriteEventAsync(HttpResponse response, string type, string json, CancellationToken ct)
-    {
-        await response.WriteAsync($"event: {type}\ndata: {json}\n\n", ct);
-        await response.Body.FlushAsync(ct);
-    }
+    private static SseItem<object?> Lifecycle(JobTimeline.Step step) =>
+        new(step.Event, EventNames.Of(step.Event)) { EventId = step.EventId.ToString() };
+
+    private static SseItem<object?> Status(Projections.JobStatus.JobStatus status, Guid? eventId) =>
+        new(JobView.From(status), StatusEvent) { EventId = eventId?.ToString() };
 }

@@ -38,9 +38,9 @@ internal static class JobsApi
             .WithBodyLimit(Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
 
-        jobs.MapGet("", ListAsync)
+        jobs.MapGet("", JobList.ListAsync)
             .WithName("ListJobs")
-            .WithSummary("The tenant's most recent jobs, newest first (?status=, ?model=, ?limit= up to 1000, default 50)")
+            .WithSummary("The tenant's jobs, newest first, in pages: {\"jobs\": [...], \"nextCursor\"} (?status=, ?model=, ?limit= up to 1000, default 50, ?after=<nextCursor>)")
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}", GetAsync)
@@ -61,7 +61,7 @@ internal static class JobsApi
 
         jobs.MapGet("/{id:guid}/stream", JobStreamEndpoint.StreamAsync)
             .WithName("StreamJob")
-            .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends")
+            .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends; each with an id, resumed after Last-Event-ID")
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)
@@ -70,34 +70,6 @@ internal static class JobsApi
             .RequirePolicy(ApiPolicies.Read);
 
         return app;
-    }
-
-    public static async Task<Results<Ok<List<JobView>>, ProblemHttpResult>> ListAsync(
-        ApiCaller caller, IQuerySession session, string? status, string? model, int? limit, CancellationToken ct)
-    {
-        if (limit is < 1 or > 1000)
-        {
-            return Problems.Validation(new() { ["limit"] = ["limit must be between 1 and 1000."] });
-        }
-
-        if (status is not null && !JobStatuses.All.Contains(status))
-        {
-            return Problems.Validation(new() { ["status"] = ["status must be queued, running, succeeded, failed, cancelled or expired."] });
-        }
-
-        var query = session.Query<JobStatus>().Where(j => j.Tenant == caller.Tenant);
-        if (status is not null)
-        {
-            query = query.Where(j => j.Status == status);
-        }
-
-        if (model is not null)
-        {
-            query = query.Where(j => j.Model == model);
-        }
-
-        var jobs = await query.OrderByDescending(j => j.SubmittedAt).Take(limit ?? 50).ToListAsync(ct);
-        return TypedResults.Ok(jobs.Select(JobView.From).ToList());
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(

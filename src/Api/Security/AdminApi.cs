@@ -20,7 +20,7 @@ internal static class AdminApi
                 + "or any tenant for the platform operator; the key is shown only in this answer");
         admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of the caller's tenant, or of ?tenant= for the operator (without secrets)");
         app.MapGet("/v1/admin/webhook-key", WebhookKey)
-            .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The key a tenant verifies its webhook signatures with (its own; any tenant's for the operator)")
+            .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The secret a tenant verifies its webhooks' Standard Webhooks signatures with (its own; any tenant's for the operator)")
             .RequirePolicy(ApiPolicies.TenantAdmin);
         admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once");
         return app;
@@ -91,7 +91,14 @@ internal static class AdminApi
         }
 
         return webhooks.Enabled
-            ? Results.Ok(new { tenant = of, key = webhooks.TenantKey(of), signature = "Cqrsi-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>" })
+            ? Results.Ok(new
+            {
+                tenant = of,
+                secret = webhooks.TenantSecret(of),
+                signature = "Standard Webhooks: webhook-signature: v1,<base64 HMAC-SHA256(secret, \"<webhook-id>.<webhook-timestamp>.<body>\")>",
+                key = webhooks.TenantKey(of),
+                deprecatedSignature = "Cqrsi-Signature (deprecated, sent until the next release): t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>",
+            })
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set.");
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CqrsInference.Commands.Jobs;
 
@@ -11,6 +12,8 @@ public static partial class V1
     /// <summary>
     /// A job was accepted by the API and made durable in the work queue. <paramref name="TimeoutMs"/>:
     /// the execution timeout it asked for (null: the model's; absent from events stored before it).
+    /// <paramref name="WebhookEvents"/>: when its webhook is called (<see cref="Webhooks.WebhookEvents"/>;
+    /// null, and left out of the JSON: on completion only, as every job before the filter).
     /// </summary>
     public sealed record JobSubmitted(
         Guid JobId,
@@ -26,7 +29,8 @@ public static partial class V1
         BlobRef? InputsRef = null,
         string? Webhook = null,
         DateTimeOffset? Deadline = null,
-        int? TimeoutMs = null);
+        int? TimeoutMs = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null);
 
     /// <summary>
     /// A processor took a delivery of the job and began to run it (one per attempt), in

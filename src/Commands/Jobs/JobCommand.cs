@@ -1,10 +1,13 @@
+using System.Text.Json.Serialization;
+
 namespace CqrsInference.Commands.Jobs;
 
 /// <summary>
 /// The message on the work queue (the wire contract of a queued job): everything a processor needs
 /// to run the job. The recorder turns the same message into <see cref="V1.JobSubmitted"/>.
 /// <paramref name="TimeoutMs"/> is the execution timeout the caller asked for (null: the model's,
-/// and in every message queued before it existed).
+/// and in every message queued before it existed). <paramref name="WebhookEvents"/>: when its webhook
+/// is called (null, and left out of the JSON: on completion only).
 /// </summary>
 public sealed record JobCommand(
     Guid JobId,
@@ -20,8 +23,9 @@ public sealed record JobCommand(
     BlobRef? InputsRef = null,
     string? Webhook = null,
     DateTimeOffset? Deadline = null,
-    int? TimeoutMs = null)
+    int? TimeoutMs = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null)
 {
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs);
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs, WebhookEvents);
 }

@@ -29,7 +29,8 @@ public sealed record JobStatus(
     string? Webhook = null,
     string? RanInRegion = null,
     bool Overflowed = false,
-    DateTimeOffset? ArchivedAt = null);
+    DateTimeOffset? ArchivedAt = null,
+    IReadOnlyList<string>? WebhookEvents = null);
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
@@ -56,7 +57,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
 
     public static JobStatus Create(V1.JobSubmitted e) =>
         new(e.JobId, e.Tenant, JobLifecycle.StatusAfter(e), e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
-            e.RequestDigest, e.Metadata, Webhook: e.Webhook);
+            e.RequestDigest, e.Metadata, Webhook: e.Webhook, WebhookEvents: e.WebhookEvents);
 
     public static JobStatus Apply(V1.JobStarted e, JobStatus current) =>
         !JobLifecycle.Changes(current.Status, e)

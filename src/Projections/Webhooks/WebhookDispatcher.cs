@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using System.Text;
 using System.Text.Json;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
@@ -15,11 +14,13 @@ using NATS.Client.JetStream.Models;
 namespace CqrsInference.Projections.Webhooks;
 
 /// <summary>
-/// Calls a job's webhook when it ends: the recorder owes a delivery for each ended job with a
-/// webhook (<see cref="WebhookQueue"/>), and this takes them from that durable work queue, calls
-/// the webhook with the job's recorded final state, and retries a failed call (an error, a timeout,
+/// Calls a job's webhook when it ends (and when it starts, for a job whose <c>webhookEvents</c> ask
+/// for it: <see cref="WebhookEvents"/>): the recorder owes a delivery for each
+/// (<see cref="WebhookQueue"/>), and this takes them from that durable work queue, calls the webhook
+/// with the job's recorded state (<see cref="WebhookMessage"/>), and retries a failed call (an error, a timeout,
 /// a status other than 2xx, a redirect, which is never followed) with exponential backoff (Nak with
-/// delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant.
+/// delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant
+/// (Standard Webhooks).
 /// Calls run concurrently, at most <see cref="WebhookOptions.MaxConcurrentPerTenant"/> per tenant
 /// (<see cref="TenantLanes"/>), so one tenant's hanging endpoint does not hold up another's. A call
 /// <see cref="WebhookAddressRules"/> refuses (checked again here, and at connect time on the
@@ -120,9 +121,9 @@ internal sealed partial class WebhookDispatcher(
     private async Task DeliverAsync(INatsJSMsg<byte[]> msg, WebhookOwed owed, CancellationToken ct)
     {
         var status = await LoadAsync(owed.JobId, ct);
-        if (status is null || !JobLifecycle.IsTerminal(status.Status))
+        if (status is null || !Recorded(status, owed))
         {
-            // Owed just before the ending was committed: wait for the recorded state, at most MaxWaitForRecording.
+            // Owed just before the event was committed: wait for the recorded state, at most MaxWaitForRecording.
             await WaitForRecordingAsync(msg, owed.JobId, ct);
             return;
         }
@@ -158,6 +159,10 @@ internal sealed partial class WebhookDispatcher(
             await RetryOrGiveUpAsync(msg, status.Id, attempt, reason, ct);
         }
     }
+
+    /// <summary>Whether the recorded state shows what the call is about: the job's start, or its ending.</summary>
+    private static bool Recorded(JobStatus.JobStatus status, WebhookOwed owed) =>
+        JobLifecycle.IsTerminal(status.Status) || (WebhookEvents.KindOf(owed.EventType) == WebhookEvents.Started && status.StartedAt is not null);
 
     private async Task<JobStatus.JobStatus?> LoadAsync(Guid jobId, CancellationToken ct)
     {
@@ -203,30 +208,10 @@ internal sealed partial class WebhookDispatcher(
         await msg.NakAsync(delay: TimeSpan.FromSeconds(1), cancellationToken: ct);
     }
 
-    /// <summary>POSTs the job's final state, signed for its tenant; null when the endpoint took it, else why not.</summary>
-    private async Task<string?> PostAsync(JobStatus.JobStatus final, string url, string type, int attempt, CancellationToken ct)
+    /// <summary>POSTs the job's recorded state, signed for its tenant (<see cref="WebhookMessage"/>); null when the endpoint took it, else why not.</summary>
+    private async Task<string?> PostAsync(JobStatus.JobStatus job, string url, string eventType, int attempt, CancellationToken ct)
     {
-        var body = JsonSerializer.Serialize(
-            new
-            {
-                id = final.Id,
-                status = final.Status,
-                model = final.Model,
-                region = final.Region,
-                completedAt = final.CompletedAt,
-                attempts = final.Attempts,
-                outputs = final.Outputs,
-                outputsRef = final.OutputsRef,
-                error = final.Error,
-                @event = type,
-            },
-            JsonSerializerOptions.Web);
-        using var request = new HttpRequestMessage(HttpMethod.Post, url)
-        {
-            Content = new StringContent(body, Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Add("Cqrsi-Signature", options.Sign(final.Tenant, clock.GetUtcNow().ToUnixTimeSeconds(), body));
-        request.Headers.Add("Cqrsi-Delivery", $"{final.Id}:{attempt}");
+        using var request = WebhookMessage.Request(url, job, eventType, attempt, clock.GetUtcNow(), options);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.Timeout);
 

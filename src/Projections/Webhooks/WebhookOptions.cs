@@ -7,6 +7,9 @@ namespace CqrsInference.Projections.Webhooks;
 
 public sealed class WebhookOptions
 {
+    /// <summary>What a Standard Webhooks secret starts with.</summary>
+    public const string SecretPrefix = "whsec_";
+
     private WebhookAddressRules? _addresses;
 
     /// <summary>Master key; each tenant signs with HMAC-SHA256(master, "tenant:" + tenant). Empty: webhooks are off.</summary>
@@ -44,12 +47,32 @@ public sealed class WebhookOptions
     /// <summary>Where webhooks may point (read once the options are bound).</summary>
     public WebhookAddressRules AddressRules() => _addresses ??= new WebhookAddressRules(AllowedInsecureHosts);
 
-    /// <summary>The key a tenant verifies its webhooks with (hex).</summary>
-    public string TenantKey(string tenant) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(SigningKey), Encoding.UTF8.GetBytes("tenant:" + tenant)));
+    /// <summary>
+    /// The Standard Webhooks secret a tenant verifies <c>webhook-signature</c> with: <c>whsec_</c> and
+    /// the base64 of its key (HMAC-SHA256(master, "tenant:" + tenant)), the form the Standard Webhooks
+    /// libraries take.
+    /// </summary>
+    public string TenantSecret(string tenant) => SecretPrefix + Convert.ToBase64String(TenantKeyBytes(tenant));
 
-    /// <summary>The <c>Cqrsi-Signature</c> header: <c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256(tenant key, "t.body")&gt;</c>.</summary>
-    public string Sign(string tenant, long unixSeconds, string body) =>
+    /// <summary>The same key in hex, for the deprecated <c>Cqrsi-Signature</c>.</summary>
+    public string TenantKey(string tenant) => Convert.ToHexStringLower(TenantKeyBytes(tenant));
+
+    /// <summary>
+    /// <c>webhook-signature</c>: <c>v1,</c> and the base64 of HMAC-SHA256(tenant key, "id.timestamp.body")
+    /// (Standard Webhooks, symmetric).
+    /// </summary>
+    public string Signature(string tenant, string messageId, long unixSeconds, string body) =>
+        "v1," + Convert.ToBase64String(HMACSHA256.HashData(
+            TenantKeyBytes(tenant), Encoding.UTF8.GetBytes($"{messageId}.{unixSeconds.ToString(CultureInfo.InvariantCulture)}.{body}")));
+
+    /// <summary>
+    /// The deprecated <c>Cqrsi-Signature</c> header, sent beside the Standard Webhooks headers for one
+    /// release: <c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256(hex tenant key, "t.body")&gt;</c>.
+    /// </summary>
+    public string LegacySignature(string tenant, long unixSeconds, string body) =>
         $"t={unixSeconds},v1=" + Convert.ToHexStringLower(HMACSHA256.HashData(
             Encoding.UTF8.GetBytes(TenantKey(tenant)), Encoding.UTF8.GetBytes($"{unixSeconds.ToString(CultureInfo.InvariantCulture)}.{body}")));
+
+    private byte[] TenantKeyBytes(string tenant) =>
+        HMACSHA256.HashData(Encoding.UTF8.GetBytes(SigningKey), Encoding.UTF8.GetBytes("tenant:" + tenant));
 }

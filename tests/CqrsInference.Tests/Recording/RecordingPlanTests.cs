@@ -82,9 +82,60 @@ public sealed class RecordingPlanTests
         plan.Dropped.Single().Why.ShouldBe(DropReason.Duplicate);
     }
 
+    [Fact]
+    public void A_job_with_a_webhook_and_no_filter_owes_one_call_for_its_ending()
+    {
+        var job = Guid.CreateVersion7();
+
+        var plan = RecordingPlan.Make([Submitted(job, webhookEvents: null), Started(job), Succeeded(job)], new Dictionary<Guid, JobStream>());
+
+        plan.WebhooksOwed().ShouldBe([new WebhookOwed(job, EventNames.JobSucceeded, "acme")]);
+    }
+
+    [Fact]
+    public void A_job_asking_for_started_and_completed_owes_its_first_start_and_its_ending_once_each()
+    {
+        var job = Guid.CreateVersion7();
+        LogEvent[] run = [Submitted(job, ["started", "completed"]), Started(job), AttemptFailed(job, attempt: 1), Started(job, attempt: 2), Succeeded(job)];
+
+        var plan = RecordingPlan.Make(run, new Dictionary<Guid, JobStream>());
+
+        plan.BeganRunning.ShouldBe([job]);
+        plan.WebhooksOwed().ShouldBe([new WebhookOwed(job, EventNames.JobStarted, "acme"), new WebhookOwed(job, EventNames.JobSucceeded, "acme")]);
+    }
+
+    [Fact]
+    public void A_short_run_whose_start_travels_on_its_ending_owes_the_start_and_only_what_the_filter_names()
+    {
+        var job = Guid.CreateVersion7();
+        var ending = Log(job, new V1.JobSucceeded(job, 1, "w", "cpu", Now.AddMilliseconds(9), 4, 1, [], Start: new JobStart(Now.AddMilliseconds(5), 5, "local", false)));
+
+        var plan = RecordingPlan.Make([Submitted(job, ["started"]), ending], new Dictionary<Guid, JobStream>());
+
+        plan.WebhooksOwed().ShouldBe([new WebhookOwed(job, EventNames.JobStarted, "acme")]);
+    }
+
+    [Fact]
+    public void A_start_recorded_in_an_earlier_run_is_not_owed_again_and_a_job_that_never_ran_owes_no_start()
+    {
+        var (ran, never, silent) = (Guid.CreateVersion7(), Guid.CreateVersion7(), Guid.CreateVersion7());
+        var known = new Dictionary<Guid, JobStream> { [ran] = Stream(Submitted(ran, ["started", "completed"]), Started(ran)) };
+
+        var plan = RecordingPlan.Make([Succeeded(ran), Submitted(never, ["started", "completed"]), Cancelled(never), Submitted(silent, ["started"], webhook: null), Started(silent)], known);
+
+        plan.BeganRunning.ShouldBe([silent]);
+        plan.WebhooksOwed().ShouldBe([new WebhookOwed(ran, EventNames.JobSucceeded, "acme"), new WebhookOwed(never, EventNames.JobCancelled, "acme")]);
+    }
+
     private LogEvent Submitted(Guid job) => Log(job, new V1.JobSubmitted(job, "acme", "mlp-test", "1", "local", "interactive", Now, "digest", 10, null));
 
-    private LogEvent Started(Guid job) => Log(job, new V1.JobStarted(job, 1, "w", "cpu", Now.AddMilliseconds(5), 5));
+    private LogEvent Submitted(Guid job, string[]? webhookEvents, string? webhook = "https://example.com/hook") =>
+        Log(job, new V1.JobSubmitted(job, "acme", "mlp-test", "1", "local", "interactive", Now, "digest", 10, null, Webhook: webhook, WebhookEvents: webhookEvents));
+
+    private LogEvent Started(Guid job, int attempt = 1) => Log(job, new V1.JobStarted(job, attempt, "w", "cpu", Now.AddMilliseconds(5), 5));
+
+    private LogEvent AttemptFailed(Guid job, int attempt) =>
+        Log(job, new V1.JobAttemptFailed(job, attempt, "w", "cpu", Now.AddMilliseconds(7), "transient", "try again", TimeSpan.FromMilliseconds(10)));
 
     private LogEvent Succeeded(Guid job) => Log(job, new V1.JobSucceeded(job, 1, "w", "cpu", Now.AddMilliseconds(9), 4, 1, []));
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Webhooks;
 
 namespace CqrsInference.Api.Jobs.Submitting;
 
@@ -15,11 +16,12 @@ internal sealed record JobRequest(
     string? Webhook = null,
     DateTimeOffset? Deadline = null,
     TimeSpan? Timeout = null,
-    bool Interactive = false);
+    bool Interactive = false,
+    IReadOnlyList<string>? WebhookEvents = null);
 
 /// <summary>
 /// Reads the fields of a submit body: unknown fields, types, the inputs' tensors (<see cref="TensorReader"/>),
-/// metadata, webhook, deadline and timeout. What the model requires of the inputs is the command's rule
+/// metadata, webhook (and its webhookEvents), deadline and timeout. What the model requires of the inputs is the command's rule
 /// (<see cref="Commands.Jobs.Submitting.SubmitDecision"/>).
 /// </summary>
 internal static class JobRequestParser
@@ -27,7 +29,7 @@ internal static class JobRequestParser
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
     public const int MaxWebhookLength = 2048;
-    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "deadline", "timeout", "mode"];
+    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "webhookEvents", "deadline", "timeout", "mode"];
 
     /// <summary>How a job may run: through the durable queue (the default) or on the interactive path.</summary>
     public static readonly IReadOnlyList<string> Modes = ["queued", "interactive"];
@@ -53,6 +55,7 @@ internal static class JobRequestParser
         var inputs = ReadInputs(root, errors);
         var metadata = ReadMetadata(root, errors);
         var webhook = ReadWebhook(root, errors);
+        var webhookEvents = ReadWebhookEvents(root, errors);
         var deadline = ReadDeadline(root, errors);
         var timeout = ReadTimeout(root, errors);
         var mode = ReadString(root, "mode", required: false, errors.Add);
@@ -63,7 +66,7 @@ internal static class JobRequestParser
 
         return errors.Count > 0 || model is null
             ? (null, errors.ToDictionary())
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive"), errors.ToDictionary());
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive", webhookEvents), errors.ToDictionary());
     }
 
     /// <summary>A string field: absent or null is fine unless required; anything but a non-blank string is an error.</summary>
@@ -124,6 +127,23 @@ internal static class JobRequestParser
         }
 
         return webhook;
+    }
+
+    /// <summary>The events that call the webhook: an array of strings; which ones are allowed is the command's rule (<see cref="WebhookEvents"/>).</summary>
+    private static List<string>? ReadWebhookEvents(JsonElement root, FieldErrors errors)
+    {
+        if (!root.TryGetProperty("webhookEvents", out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (element.ValueKind != JsonValueKind.Array || element.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+        {
+            errors.Add("webhookEvents", $"webhookEvents must be an array of event names: {string.Join(", ", WebhookEvents.All)}.");
+            return null;
+        }
+
+        return element.EnumerateArray().Select(e => e.GetString()!).ToList();
     }
 
     private static DateTimeOffset? ReadDeadline(JsonElement root, FieldErrors errors)

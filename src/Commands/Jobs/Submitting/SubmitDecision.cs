@@ -79,7 +79,7 @@ public static class SubmitDecision
             : new SubmitOutcome.Accepted(
                 new JobCommand(command.JobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
                     command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline,
-                    TimeoutMs: command.Timeout is { } timeout ? (int)Math.Ceiling(timeout.TotalMilliseconds) : null),
+                    TimeoutMs: command.Timeout is { } timeout ? (int)Math.Ceiling(timeout.TotalMilliseconds) : null, WebhookEvents: command.WebhookEvents),
                 Replayed: false);
     }
 
@@ -103,6 +103,11 @@ public static class SubmitDecision
         else if (command.Webhook is not null && options.WebhookAddresses.Refusal(command.Webhook) is { } refusal)
         {
             yield return ("webhook", refusal);
+        }
+
+        if (command.WebhookEvents is { } filter && (command.Webhook is null ? "webhookEvents needs a webhook to call." : Webhooks.WebhookEvents.Refusal(filter)) is { } filterRefusal)
+        {
+            yield return ("webhookEvents", filterRefusal);
         }
     }
 

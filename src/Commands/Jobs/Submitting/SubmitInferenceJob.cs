@@ -8,6 +8,7 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 /// <paramref name="Timeout"/>: the execution timeout asked for, at most the model's.
 /// <paramref name="InteractiveWithin"/>: run it on the interactive path (NATS request/reply to a
 /// processor, docs/ARCHITECTURE.md), the caller waiting at most this long; null queues it.
+/// <paramref name="WebhookEvents"/>: when the webhook is called (<see cref="Webhooks.WebhookEvents"/>; null: on completion).
 /// </summary>
 public sealed record SubmitInferenceJob(
     Guid JobId,
@@ -23,7 +24,8 @@ public sealed record SubmitInferenceJob(
     string? Webhook = null,
     DateTimeOffset? Deadline = null,
     TimeSpan? Timeout = null,
-    TimeSpan? InteractiveWithin = null) : ICommand<SubmitOutcome>;
+    TimeSpan? InteractiveWithin = null,
+    IReadOnlyList<string>? WebhookEvents = null) : ICommand<SubmitOutcome>;
 
 /// <summary>
 /// Submit many jobs of one tenant together (a bulk submit): accepted or refused together, each job

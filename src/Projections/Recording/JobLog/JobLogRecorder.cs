@@ -56,10 +56,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
         ThrowOnOrphans(plan);
 
         // Owed before the commit: a run recorded again (a crash in between) owes them again, once.
-        await _webhooks.OweAsync(
-            plan.Ended.Select(e => (Ended: e, plan.Touched[e.JobId].Status))
-                .Where(e => e.Status.Webhook is not null)
-                .Select(e => new WebhookOwed(e.Ended.JobId, EventNames.Of(e.Ended.Event), e.Status.Tenant)), ct);
+        await _webhooks.OweAsync(plan.WebhooksOwed(), ct);
         try
         {
             await _tables.WriteAsync(plan, decoded.Where(d => !d.IsJobEvent).ToList(), last, Fence, ct);

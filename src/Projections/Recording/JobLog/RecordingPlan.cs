@@ -1,4 +1,5 @@
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Webhooks;
 
 namespace CqrsInference.Projections.Recording.JobLog;
 
@@ -47,6 +48,12 @@ internal sealed class RecordingPlan
     /// <summary>The jobs that ended in this run, with the event that ended them.</summary>
     public List<(Guid JobId, object Event)> Ended { get; } = [];
 
+    /// <summary>
+    /// The jobs that began running in this run: their first start, from a <see cref="V1.JobStarted"/>
+    /// or from the start an attempt's ending carries (a short run publishes no separate start).
+    /// </summary>
+    public List<Guid> BeganRunning { get; } = [];
+
     public static RecordingPlan Make(IEnumerable<LogEvent> jobEvents, IReadOnlyDictionary<Guid, JobStream> known)
     {
         var plan = new RecordingPlan(known);
@@ -84,11 +91,31 @@ internal sealed class RecordingPlan
             return;
         }
 
-        Append(e, stream!, JobStatus.JobStatusProjection.Evolve(stream!.Status, e.Event)!);
+        var after = JobStatus.JobStatusProjection.Evolve(stream!.Status, e.Event)!;
+        Append(e, stream, after);
+        if (stream.Status.StartedAt is null && after.StartedAt is not null)
+        {
+            BeganRunning.Add(e.StreamId);
+        }
+
         if (JobLifecycle.IsTerminal(e.Event))
         {
             Ended.Add((e.StreamId, e.Event));
         }
+    }
+
+    /// <summary>
+    /// The webhook calls the run owes (<see cref="WebhookEvents"/>): a start for each job that began
+    /// running and asked for <c>started</c>, an ending for each job that ended and asked for
+    /// <c>completed</c> (every job with a webhook that names no filter).
+    /// </summary>
+    public IEnumerable<WebhookOwed> WebhooksOwed()
+    {
+        var starts = BeganRunning.Select(id => (Status: Touched[id].Status, Type: EventNames.JobStarted));
+        var endings = Ended.Select(e => (Status: Touched[e.JobId].Status, Type: EventNames.Of(e.Event)));
+        return starts.Concat(endings)
+            .Where(owed => owed.Status.Webhook is not null && WebhookEvents.Wants(owed.Status.WebhookEvents, WebhookEvents.KindOf(owed.Type)))
+            .Select(owed => new WebhookOwed(owed.Status.Id, owed.Type, owed.Status.Tenant));
     }
 
     private void Append(LogEvent e, JobStream before, JobStatus.JobStatus after)

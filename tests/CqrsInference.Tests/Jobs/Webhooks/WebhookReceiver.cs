@@ -5,7 +5,12 @@ using System.Text;
 
 namespace CqrsInference.Tests.Jobs.Webhooks;
 
-public sealed record WebhookCall(int Status, string Signature, string Body, DateTimeOffset At);
+/// <summary>A call as the receiver got it: its answer, the deprecated signature header, the body and every header.</summary>
+public sealed record WebhookCall(int Status, string Signature, string Body, DateTimeOffset At, IReadOnlyDictionary<string, string> Headers)
+{
+    /// <summary>The body's <c>type</c>: <c>job.started</c> or <c>job.completed</c>.</summary>
+    public string Type => System.Text.Json.JsonDocument.Parse(Body).RootElement.GetProperty("type").GetString()!;
+}
 
 /// <summary>
 /// A real HTTP endpoint on 127.0.0.1: it fails the first <c>failures</c> calls, then accepts; or,
@@ -50,7 +55,8 @@ public sealed class WebhookReceiver : IDisposable
             using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
             var body = await reader.ReadToEndAsync();
             var status = _redirectTo is not null ? 307 : Interlocked.Decrement(ref _failures) >= 0 ? 500 : 200;
-            Calls.Enqueue(new WebhookCall(status, context.Request.Headers["Cqrsi-Signature"] ?? "", body, DateTimeOffset.UtcNow));
+            var headers = context.Request.Headers.AllKeys.OfType<string>().ToDictionary(k => k, k => context.Request.Headers[k]!, StringComparer.OrdinalIgnoreCase);
+            Calls.Enqueue(new WebhookCall(status, context.Request.Headers["Cqrsi-Signature"] ?? "", body, DateTimeOffset.UtcNow, headers));
             context.Response.StatusCode = status;
             if (_redirectTo is not null)
             {
