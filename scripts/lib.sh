@@ -27,6 +27,11 @@
 # Progress lines go to stdout prefixed with "==> "; errors go to stderr.
 # Processes are only ever stopped through our own pid files / data dirs.
 
+# The scripts run the application as a developer's machine does. A host started without
+# ASPNETCORE_ENVIRONMENT is Production (src/Api/appsettings.Production.json: API keys only, schema
+# changes by `migrate`), which is for deployments (docs/DEPLOY.md), not for ./run.sh and friends.
+export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
+
 cqrsi__log() { printf '==> %s\n' "$*"; }
 cqrsi__err() { printf '==> ERROR: %s\n' "$*" >&2; }
 
