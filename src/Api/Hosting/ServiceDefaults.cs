@@ -24,6 +24,8 @@ internal static partial class ServiceDefaults
     {
         var configuration = builder.Configuration;
         var services = builder.Services;
+        // Under systemd (deploy/systemd): Type=notify readiness and journal-friendly console logs; elsewhere nothing.
+        services.AddSystemd();
         // Read now, so that a TLS or credentials file that cannot be read stops the start with its setting's name.
         var connection = NatsConnectionSettings.Apply(NatsOpts.Default, configuration);
         services.AddNatsClient(nats => nats.ConfigureOptions(o => o.Configure(b => b.Opts = b.Opts with
