@@ -8,7 +8,9 @@
 #                          super-cluster; client ports 4241 and 4242): API + processors +
 #                          projections in east at http://127.0.0.1:8080, one more processor in
 #                          west. East's backlogs overflow to west's idle processor.
-# Ctrl-C stops everything it started. No NATS users here (./run.sh shows per-role users).
+# Ctrl-C stops everything it started. Every link authenticates: clients as the NATS users of
+# config/nats-users.conf.template (the application as "host"), routes as "route", gateways as
+# "gateway", with passwords generated once under .data/<mode>/ (*.secret, users.env).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -40,17 +42,23 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Client users (one users.conf for every server) and the links' passwords, generated once.
+cqrsi_nats_users "$DATA" "$ROOT/config/nats-users.conf.template"
+route_password=$(cqrsi_nats_secret "$DATA" nats-route)
+gateway_password=$(cqrsi_nats_secret "$DATA" nats-gateway)
+
 # start_node <name> <client port> <monitor port> <extra config>
 start_node() {
   nodes+=("$1")
+  mkdir -p "$DATA/$1"
+  install -m 600 "$DATA/users.conf" "$DATA/$1/users.conf"
   CQRSI_NATS_EXTRA_CONF="$4" cqrsi_start_nats "$DATA/$1" "$2" "$3"
 }
 
 if [ "$mode" = cluster ]; then
-  routes='"nats-route://127.0.0.1:6231", "nats-route://127.0.0.1:6232", "nats-route://127.0.0.1:6233"'
   for i in 1 2 3; do
     start_node "n$i" "423$i" "823$i" "server_name: \"n$i\"
-cluster { name: \"cqrsi\", listen: \"127.0.0.1:623$i\", routes: [$routes] }"
+$(cqrsi_nats_cluster_conf cqrsi "127.0.0.1:623$i" "$route_password" 127.0.0.1:6231 127.0.0.1:6232 127.0.0.1:6233)"
   done
   urls="nats://127.0.0.1:4231,nats://127.0.0.1:4232,nats://127.0.0.1:4233"
 else
@@ -58,8 +66,8 @@ else
   for region in east:1:west:2 west:2:east:1; do
     IFS=: read -r name i other j <<<"$region"
     start_node "$name" "424$i" "824$i" "server_name: \"$name-1\"
-cluster { name: \"$name\", listen: \"127.0.0.1:624$i\", routes: [\"nats-route://127.0.0.1:624$i\"] }
-gateway { name: \"$name\", listen: \"127.0.0.1:724$i\", gateways: [{ name: \"$other\", url: \"nats://127.0.0.1:724$j\" }] }"
+$(cqrsi_nats_cluster_conf "$name" "127.0.0.1:624$i" "$route_password" "127.0.0.1:624$i")
+$(cqrsi_nats_gateway_conf "$name" "127.0.0.1:724$i" "$gateway_password" "$other=127.0.0.1:724$j")"
   done
 fi
 cqrsi_start_postgres "$DATA/pg" "$PG_PORT"
@@ -73,6 +81,7 @@ mkdir -p "$DATA"
 [ -s "$DATA/webhook.key" ] || head -c 32 /dev/urandom | base64 > "$DATA/webhook.key"
 export Webhooks__SigningKey="${Webhooks__SigningKey:-$(cat "$DATA/webhook.key")}"
 APP="$ROOT/src/Api/bin/Release/net10.0/CqrsInference.Api.dll"
+export Nats__User=host Nats__Password="$CQRSI_NATS_HOST_PASSWORD"
 
 if [ "$mode" = cluster ]; then
   Nats__Url="$urls" Topology__Replicas=3 Cqrsi__Roles=api,processor,projections Urls="$HTTP_URL" dotnet "$APP" &

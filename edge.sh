@@ -5,7 +5,8 @@
 #                              nats-server (clients 127.0.0.1:4322, leaf nodes 127.0.0.1:7422),
 #                              PostgreSQL (127.0.0.1:55435) and the host (API, processors,
 #                              projections; API at http://127.0.0.1:8090); then per site a
-#                              nats-server that is a leaf node of the core with JetStream domain
+#                              nats-server that is a leaf node of the core (authenticated: user
+#                              "leaf", password in .data/edge/core/nats-leaf.secret) with JetStream domain
 #                              <site> (clients 127.0.0.1:4331, 4332, ...) and the site's processor
 #                              (role edge) watching .data/edge/<site>/input for 16-bit PCM WAV audio
 #                              (speech detection) and PNG frames of a text line (text reading), and
@@ -65,7 +66,8 @@ edge_feed() {
   cqrsi__log "fed $n raw items to $site ($dir)"
 }
 
-core_leaf_conf() { printf 'leafnodes { listen: "127.0.0.1:%s" }' "$LEAF_PORT"; }
+# Sites' servers authenticate on the core's leaf-node port (user "leaf", a password generated once).
+core_leaf_conf() { cqrsi_nats_leaf_listen_conf "127.0.0.1:$LEAF_PORT" "$(cqrsi_nats_secret "$EDGE/core" nats-leaf)"; }
 
 case "${1:-}" in
   feed)
@@ -136,7 +138,7 @@ for site in "${sites[@]}"; do
   CQRSI_NATS_DOMAIN="$site" \
   CQRSI_NATS_EXTRA_CONF="server_name: \"$site-edge\"
 mqtt { listen: \"127.0.0.1:$mqtt\" }
-leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:$LEAF_PORT\" } ], reconnect: 1 }" \
+$(cqrsi_nats_leaf_remote_conf "127.0.0.1:$LEAF_PORT" "$(cqrsi_nats_secret "$EDGE/core" nats-leaf)")" \
     cqrsi_start_nats "$EDGE/$site/nats" "$port" "$mon"
   mkdir -p "$EDGE/$site/input" "$EDGE/$site/state"
   [ -n "$(ls -A "$EDGE/$site/input")" ] || edge_feed "$site" 5

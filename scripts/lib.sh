@@ -15,6 +15,10 @@
 #   cqrsi_nats_mappings     <partitions>           the event log's subject mapping (written into every core nats.conf)
 #   cqrsi_start_postgres    <data_dir> <port>      (database "cqrsi", or $CQRSI_PG_DATABASE)
 #   cqrsi_stop_postgres     <data_dir>
+#   cqrsi_nats_users        <data_dir> <template>  NATS client users per role, passwords generated once
+#   cqrsi_nats_secret       <dir> <name>           a password generated once (routes, gateways, leaf nodes)
+#   cqrsi_nats_cluster_conf / cqrsi_nats_gateway_conf / cqrsi_nats_leaf_listen_conf / cqrsi_nats_leaf_remote_conf
+#                                                  nats.conf blocks whose links authenticate
 #
 # Environment knobs:
 #   CQRSI_NATS_DOMAIN     JetStream domain for cqrsi_start_nats (an edge site's server; default: none)
@@ -26,6 +30,11 @@
 #
 # Progress lines go to stdout prefixed with "==> "; errors go to stderr.
 # Processes are only ever stopped through our own pid files / data dirs.
+
+# The scripts run the application as a developer's machine does. A host started without
+# ASPNETCORE_ENVIRONMENT is Production (src/Api/appsettings.Production.json: API keys only, schema
+# changes by `migrate`), which is for deployments (docs/DEPLOY.md), not for ./run.sh and friends.
+export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
 
 cqrsi__log() { printf '==> %s\n' "$*"; }
 cqrsi__err() { printf '==> ERROR: %s\n' "$*" >&2; }
@@ -554,6 +563,76 @@ cqrsi_nats_users() {
         -e "s/{{PROJECTIONS_PASSWORD}}/$CQRSI_NATS_PROJECTIONS_PASSWORD/" \
         "$template" >"$data_dir/users.conf"
     chmod 600 "$data_dir/users.conf"
+}
+
+# cqrsi_nats_secret <dir> <name>
+# Prints the password <name> (32 letters and digits), generated once and kept in <dir>/<name>.secret
+# (mode 600): the links between nats-servers (routes, gateways, leaf nodes) authenticate with these.
+cqrsi_nats_secret() {
+    local dir="${1:?usage: cqrsi_nats_secret <dir> <name>}" name="${2:?usage: cqrsi_nats_secret <dir> <name>}"
+    mkdir -p "$dir"
+    if [ ! -s "$dir/$name.secret" ]; then
+        ( umask 077; head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32 >"$dir/$name.secret" )
+    fi
+    cat "$dir/$name.secret"
+}
+
+# cqrsi_nats_cluster_conf <cluster> <listen host:port> <password> <route host:port>...
+# One server's cluster block: the routes between the servers of <cluster> authenticate as user
+# "route" with <password> (the same on every server of the cluster); a server without it is refused.
+cqrsi_nats_cluster_conf() {
+    local name="${1:?usage: cqrsi_nats_cluster_conf <cluster> <listen> <password> <route>...}" listen="${2:?}" password="${3:?}"
+    shift 3
+    local routes="" route
+    for route in "$@"; do routes+="${routes:+, }\"nats-route://route:$password@$route\""; done
+    cat <<EOF
+cluster {
+  name: "$name"
+  listen: "$listen"
+  authorization { user: "route", password: "$password" }
+  routes: [$routes]
+}
+EOF
+}
+
+# cqrsi_nats_gateway_conf <cluster> <listen host:port> <password> <other cluster>=<host:port>...
+# One cluster's gateway block: gateways authenticate as user "gateway" with <password> (one password
+# for the whole super-cluster).
+cqrsi_nats_gateway_conf() {
+    local name="${1:?usage: cqrsi_nats_gateway_conf <cluster> <listen> <password> <cluster>=<host:port>...}" listen="${2:?}" password="${3:?}"
+    shift 3
+    local gateways="" gateway
+    for gateway in "$@"; do gateways+="${gateways:+, }{ name: \"${gateway%%=*}\", url: \"nats://gateway:$password@${gateway#*=}\" }"; done
+    cat <<EOF
+gateway {
+  name: "$name"
+  listen: "$listen"
+  authorization { user: "gateway", password: "$password" }
+  gateways: [$gateways]
+}
+EOF
+}
+
+# cqrsi_nats_leaf_listen_conf <listen host:port> <password>
+# The core's leaf-node port: edge sites' servers authenticate as user "leaf" with <password>.
+cqrsi_nats_leaf_listen_conf() {
+    cat <<EOF
+leafnodes {
+  listen: "${1:?usage: cqrsi_nats_leaf_listen_conf <listen> <password>}"
+  authorization { user: "leaf", password: "${2:?}" }
+}
+EOF
+}
+
+# cqrsi_nats_leaf_remote_conf <core host:port> <password>
+# An edge site's server: its link to the core's leaf-node port, as user "leaf".
+cqrsi_nats_leaf_remote_conf() {
+    cat <<EOF
+leafnodes {
+  remotes [ { url: "nats-leaf://leaf:${2:?usage: cqrsi_nats_leaf_remote_conf <core> <password>}@${1:?}" } ]
+  reconnect: 1
+}
+EOF
 }
 
 # cqrsi_install_web_assets <dir>

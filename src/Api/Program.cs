@@ -10,13 +10,12 @@ if (AuditCommands.Handles(args))
     return await AuditCommands.RunAsync(args);
 }
 
-// appsettings.json ships beside the program; use it when started from elsewhere (./run.sh runs the
-// program from the repository root).
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+if (MigrateCommand.Handles(args))
 {
-    Args = args,
-    ContentRootPath = File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json")) ? null : AppContext.BaseDirectory,
-});
+    return await MigrateCommand.RunAsync(args);
+}
+
+var builder = AppBuilder.Create(args);
 builder.AddServiceDefaults();
 builder.AddCqrsInferenceRoles();
 

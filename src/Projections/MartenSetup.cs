@@ -35,15 +35,7 @@ public static class MartenSetup
         services.AddSingleton(_ => dataSource);
         services.AddHostedService<PoolOwnership>();
         services.AddSingleton(new EventStoreFacts(dataSource, schema));
-        var marten = services.AddMarten(options => options.Configure(dataSource, schema))
-            .UseLightweightSessions()
-            .ApplyAllDatabaseChangesOnStartup();
-        if (runDaemon)
-        {
-            // Async roll-ups (usage, utilization): one daemon leader at a time across processes.
-            marten.AddAsyncDaemon(JasperFx.Events.Daemon.DaemonMode.HotCold);
-        }
-
+        services.AddMartenStore(dataSource, schema, configuration.GetValue(DatabaseSchema.ApplyChangesSetting, defaultValue: true), runDaemon);
         services.AddSingleton(configuration.GetSection("Analytics").Get<AnalyticsOptions>() ?? new AnalyticsOptions());
         services.AddSingleton<IIdempotencyRecords, JobStatusIdempotency>();
         services.AddSingleton(sp =>
@@ -65,6 +57,39 @@ public static class MartenSetup
         services.AddSingleton(configuration.GetSection("Webhooks").Get<WebhookOptions>() ?? new WebhookOptions());
         services.AddSingleton(configuration.GetSection("Retention").Get<Retention.RetentionOptions>() ?? new Retention.RetentionOptions());
         return services;
+    }
+
+    /// <summary>
+    /// Marten on the process's pool. With <paramref name="applyChanges"/> it creates or updates the
+    /// schema at start; without (production), it changes nothing and the start fails unless
+    /// <c>migrate</c> has prepared the schema (<see cref="DatabaseSchema"/>).
+    /// </summary>
+    private static void AddMartenStore(this IServiceCollection services, NpgsqlDataSource dataSource, string schema, bool applyChanges, bool runDaemon)
+    {
+        var marten = services.AddMarten(options =>
+            {
+                options.Configure(dataSource, schema);
+                if (!applyChanges)
+                {
+                    options.AutoCreateSchemaObjects = AutoCreate.None;
+                }
+            })
+            .UseLightweightSessions();
+        if (applyChanges)
+        {
+            marten.ApplyAllDatabaseChangesOnStartup();
+        }
+        else
+        {
+            // Before every other hosted service: nothing starts on a schema that `migrate` has not prepared.
+            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new SchemaCheck(sp.GetRequiredService<IDocumentStore>(), schema)));
+        }
+
+        if (runDaemon)
+        {
+            // Async roll-ups (usage, utilization): one daemon leader at a time across processes.
+            marten.AddAsyncDaemon(JasperFx.Events.Daemon.DaemonMode.HotCold);
+        }
     }
 
     /// <summary>The projections role: a recorder per partition of the event log, the edge recorder, webhooks, the sealer.</summary>

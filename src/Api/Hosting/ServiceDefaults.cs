@@ -24,14 +24,16 @@ internal static partial class ServiceDefaults
     {
         var configuration = builder.Configuration;
         var services = builder.Services;
-        var natsUrl = configuration["Nats:Url"] ?? "nats://127.0.0.1:4222";
-        var natsUser = configuration["Nats:User"];
-        var natsPassword = configuration["Nats:Password"];
+        // Under systemd (deploy/systemd): Type=notify readiness and journal-friendly console logs; elsewhere nothing.
+        services.AddSystemd();
+        // Read now, so that a TLS or credentials file that cannot be read stops the start with its setting's name.
+        var connection = NatsConnectionSettings.Apply(NatsOpts.Default, configuration);
         services.AddNatsClient(nats => nats.ConfigureOptions(o => o.Configure(b => b.Opts = b.Opts with
         {
-            Url = natsUrl,
+            Url = connection.Url,
             Name = "cqrsinference",
-            AuthOpts = natsUser is null ? NatsAuthOpts.Default : NatsAuthOpts.Default with { Username = natsUser, Password = natsPassword },
+            AuthOpts = connection.AuthOpts,
+            TlsOpts = connection.TlsOpts,
             RequestTimeout = TimeSpan.FromSeconds(10),
         })));
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());

@@ -16,6 +16,9 @@ internal sealed record RecorderFence(string Schema, string Key, long Term)
     /// </summary>
     public string Sql => $"update {Schema}.cqrsi_recorder_term set term = term where id = $1 and 1 / (case when term = $2 then 1 else 0 end) = 1";
 
+    /// <summary>The table of terms, one row per lock (created by <c>migrate</c>, or by the first recorder to win a lock).</summary>
+    public static string CreateTableSql(string schema) => $"create table if not exists {schema}.cqrsi_recorder_term (id text primary key, term bigint not null)";
+
     /// <summary>Whether an exception is this check failing: another recorder has taken over.</summary>
     public static bool Refused(Exception e) => e is PostgresException { SqlState: "22012" } || e.InnerException is { } inner && Refused(inner);
 }
@@ -116,7 +119,7 @@ internal sealed partial class RecorderLease : IAsyncDisposable
     {
         try
         {
-            await using var create = new NpgsqlCommand($"create table if not exists {schema}.cqrsi_recorder_term (id text primary key, term bigint not null)", connection);
+            await using var create = new NpgsqlCommand(RecorderFence.CreateTableSql(schema), connection);
             await create.ExecuteNonQueryAsync(ct);
         }
         catch (PostgresException e) when (e.SqlState is "23505" or "42P07" or "42710")

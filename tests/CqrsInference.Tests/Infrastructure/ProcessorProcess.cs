@@ -51,6 +51,9 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
         };
         var environment = new Dictionary<string, string>
         {
+            // As the in-process hosts (WebApplicationFactory): not Production, whose settings
+            // (keys only, schema changes by migrate) a host without an environment name gets.
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["Cqrsi__Roles"] = "processor",
             ["Nats__Url"] = natsUrl,
             ["Models__Directory"] = TestEnvironment.ModelsDirectory,
