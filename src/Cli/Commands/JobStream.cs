@@ -7,10 +7,14 @@ namespace CqrsInference.Cli.Commands;
 /// A job's Server-Sent Events (<c>GET /v1/jobs/{id}/stream</c>), read with the framework's
 /// <see cref="SseParser"/>: its status now, then each lifecycle event and the status it leads to,
 /// until the job ends. What <c>watch</c> prints and what <c>submit</c> waits on for a job that
-/// outlasts the synchronous submit, so neither polls.
+/// outlasts the synchronous submit, so neither polls. Keep-alives (<c>ping</c> events, comments)
+/// are skipped.
 /// </summary>
 internal static class JobStream
 {
+    /// <summary>What an idle stream sends to keep the connection open; it carries nothing to show.</summary>
+    public const string Ping = "ping";
+
     /// <summary>One event of the stream: its type (<c>status</c> or the event's wire name), its id if the API sent one, and its data.</summary>
     public sealed record Event(string Type, string? Id, JsonElement Data);
 
@@ -24,6 +28,11 @@ internal static class JobStream
         JsonElement? last = null;
         await foreach (var item in SseParser.Create(stream).EnumerateAsync(ct))
         {
+            if (item.EventType == Ping || string.IsNullOrWhiteSpace(item.Data))
+            {
+                continue;
+            }
+
             var data = JsonDocument.Parse(item.Data).RootElement.Clone();
             if (item.EventType == "status")
             {
