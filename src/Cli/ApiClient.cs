@@ -4,20 +4,28 @@ using System.Text.Json;
 
 namespace CqrsInference.Cli;
 
-/// <summary>The CqrsInference HTTP API, as the CLI uses it.</summary>
+/// <summary>The CqrsInference HTTP API, as the CLI uses it: an answer of 400 or more is an <see cref="ApiException"/>.</summary>
 internal sealed class ApiClient : IDisposable
 {
     private readonly HttpClient _http;
 
     public ApiClient(string url, string? key)
     {
-        _http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(2) };
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+        {
+            throw new CliException($"--url must be an absolute http or https address, not '{url}'.");
+        }
+
+        _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
         if (!string.IsNullOrEmpty(key))
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         }
     }
 
+    public Uri Address => _http.BaseAddress!;
+
+    /// <summary>One submit, waiting at most <paramref name="wait"/> for the job: the status and body whatever they are (each job of a file has its own outcome).</summary>
     public async Task<(int Status, JsonElement Body)> SubmitAsync(string json, TimeSpan wait, CancellationToken ct)
     {
         using var content = new StringContent(json, Encoding.UTF8, "application/json");
@@ -25,18 +33,34 @@ internal sealed class ApiClient : IDisposable
         return ((int)response.StatusCode, await ReadAsync(response, ct));
     }
 
-    public async Task<(int Status, JsonElement Body)> GetAsync(string path, CancellationToken ct)
+    public Task<JsonElement> GetAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, ct);
+
+    /// <summary>The answer's JSON (<c>default</c> for an empty one, such as 204).</summary>
+    public async Task<JsonElement> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
     {
-        using var response = await _http.GetAsync(path, ct);
-        return ((int)response.StatusCode, await ReadAsync(response, ct));
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(JsonSerializer.Serialize(body, JsonSerializerOptions.Web), Encoding.UTF8, "application/json");
+        }
+
+        using var response = await _http.SendAsync(request, ct);
+        var json = await ReadAsync(response, ct);
+        return response.IsSuccessStatusCode ? json : throw new ApiException((int)response.StatusCode, json);
     }
 
+    /// <summary>A response read as it arrives (Server-Sent Events); the caller disposes it.</summary>
     public async Task<Stream> StreamAsync(string path, CancellationToken ct)
     {
-        var response = await _http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead, ct);
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         if (!response.IsSuccessStatusCode)
         {
-            throw new CliException($"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+            using (response)
+            {
+                throw new ApiException((int)response.StatusCode, await ReadAsync(response, ct));
+            }
         }
 
         return await response.Content.ReadAsStreamAsync(ct);
@@ -44,6 +68,7 @@ internal sealed class ApiClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
+    /// <summary>The body as JSON; a body that is not JSON becomes <c>{"detail": text}</c>, so that errors still say something.</summary>
     private static async Task<JsonElement> ReadAsync(HttpResponseMessage response, CancellationToken ct)
     {
         var text = await response.Content.ReadAsStringAsync(ct);
@@ -53,10 +78,53 @@ internal sealed class ApiClient : IDisposable
         }
         catch (JsonException)
         {
-            return JsonDocument.Parse(JsonSerializer.Serialize(new { detail = text })).RootElement.Clone();
+            return JsonSerializer.SerializeToElement(new { detail = text });
         }
     }
 }
 
-/// <summary>A failure to tell the user in one line (no stack trace).</summary>
-internal sealed class CliException(string message) : Exception(message);
+/// <summary>A failure to tell the user in one line (no stack trace); the command exits <see cref="ExitCodes.UsageOrTransport"/>.</summary>
+internal class CliException(string message) : Exception(message);
+
+/// <summary>The API refused a call: its status and its problem details (RFC 9457).</summary>
+internal sealed class ApiException(int status, JsonElement problem) : CliException(Describe(status, problem))
+{
+    public int Status => status;
+
+    public JsonElement Problem => problem;
+
+    /// <summary>"404 Job not found: There is no job …", with each invalid field of a validation problem.</summary>
+    public static string Describe(int status, JsonElement problem)
+    {
+        var text = new StringBuilder().Append(status);
+        if (problem.ValueKind != JsonValueKind.Object)
+        {
+            return text.ToString();
+        }
+
+        if (Text(problem, "title") is { } title)
+        {
+            text.Append(' ').Append(title);
+        }
+
+        if (Text(problem, "detail") is { } detail)
+        {
+            text.Append(": ").Append(detail);
+        }
+
+        if (problem.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var field in errors.EnumerateObject())
+            {
+                text.Append("; ").Append(field.Name).Append(": ").Append(field.Value.ValueKind == JsonValueKind.Array
+                    ? string.Join(" ", field.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText()))
+                    : field.Value.GetRawText());
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static string? Text(JsonElement body, string name) =>
+        body.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+}

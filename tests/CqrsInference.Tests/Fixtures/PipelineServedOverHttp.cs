@@ -5,7 +5,7 @@ using Microsoft.Playwright;
 
 namespace CqrsInference.Tests.Fixtures;
 
-public sealed class PipelineServedOverHttp : PipelineWithAllRoles
+public class PipelineServedOverHttp : PipelineWithAllRoles
 {
     public int Port { get; } = NatsServerProcess.FreePort();
 
@@ -18,4 +18,25 @@ public sealed class PipelineServedOverHttp : PipelineWithAllRoles
         host.UseKestrel(Port);
         host.StartServer();
     }
+}
+
+/// <summary>
+/// Served over HTTP, with fault injection on (a job that asks for <c>cqrsi-test-fault</c> fails within
+/// a test's patience) and a second region that no processor serves or overflows to, where a job
+/// stays queued until it is cancelled.
+/// </summary>
+public sealed class PipelineServedOverHttpWithFaults : PipelineServedOverHttp
+{
+    /// <summary>The region whose jobs stay queued.</summary>
+    public const string UnservedRegion = "unserved";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?>(base.Settings!)
+    {
+        ["Processor:FaultInjection"] = "true",
+        ["Processor:RetryBaseDelay"] = "00:00:00.100",
+        ["Topology:MaxDeliver"] = "3",
+        ["Submit:Regions:0"] = "local",
+        ["Submit:Regions:1"] = UnservedRegion,
+        ["Processor:Scheduling:Overflow"] = "false",
+    };
 }

@@ -1,0 +1,82 @@
+using System.Net;
+using System.Text;
+using CqrsInference.Cli;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Cli;
+
+/// <summary>
+/// The CLI against canned answers (an <see cref="HttpListener"/> that answers one request): what the
+/// API may send that the pipeline cannot be made to send at will, such as keep-alives, a stream cut
+/// short, or a page of jobs with a cursor.
+/// </summary>
+public sealed class CliCannedAnswerTests
+{
+    private static readonly Guid Job = Guid.NewGuid();
+
+    private static string Status(string status, string id) =>
+        $"id: {id}\nevent: status\ndata: {{\"id\":\"{Job}\",\"status\":\"{status}\",\"attempts\":1}}\n\n";
+
+    [Fact]
+    public async Task Watch_skips_keep_alives_and_writes_each_event_with_its_id()
+    {
+        var stream = Status("queued", "e1") + ": a comment\n\nevent: ping\ndata: null\n\n"
+            + $"id: e2\nevent: v1.job_succeeded\ndata: {{\"jobId\":\"{Job}\"}}\n\n" + "event: ping\n\n" + Status("succeeded", "e2");
+
+        var run = await WatchAsync(stream, "--output", "json");
+
+        run.Code.ShouldBe(ExitCodes.Ok, run.ToString());
+        var events = run.JsonLines();
+        events.Select(e => e.GetProperty("event").GetString()).ShouldBe(["status", "v1.job_succeeded", "status"]);
+        events.Select(e => e.GetProperty("id").GetString()).ShouldBe(["e1", "e2", "e2"]);
+    }
+
+    [Fact]
+    public async Task Watch_exits_2_when_the_stream_ends_before_the_job_does()
+    {
+        var run = await WatchAsync(Status("running", "e1"));
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Out.ShouldContain("running");
+        run.Err.ShouldContain($"The event stream of job {Job} ended before the job did (last status: running)");
+    }
+
+    [Fact]
+    public async Task Jobs_reads_a_page_of_jobs_as_well_as_a_bare_list()
+    {
+        var job = $$"""{"id":"{{Job}}","status":"succeeded","model":"mlp-test","region":"local","submittedAt":"2026-01-02T03:04:05Z","attempts":1}""";
+
+        foreach (var body in new[] { $"[{job}]", $$"""{"jobs":[{{job}}],"nextCursor":"abc"}""" })
+        {
+            var run = await AnswerOnceAsync("application/json", body, "/v1/jobs", "jobs");
+
+            run.Code.ShouldBe(ExitCodes.Ok, run.ToString());
+            run.Out.ShouldContain(Job.ToString());
+            run.Out.ShouldContain("2026-01-02 03:04:05Z");
+        }
+    }
+
+    private static Task<CliRun> WatchAsync(string stream, params string[] options) =>
+        AnswerOnceAsync("text/event-stream", stream, $"/v1/jobs/{Job}/stream", ["watch", Job.ToString(), .. options]);
+
+    /// <summary>Runs <c>cqrsi</c> against a server that answers its one request, which must be for <paramref name="path"/>, with <paramref name="body"/>.</summary>
+    private static async Task<CliRun> AnswerOnceAsync(string contentType, string body, string path, params string[] arguments)
+    {
+        var port = NatsServerProcess.FreePort();
+        using var listener = new HttpListener { Prefixes = { $"http://127.0.0.1:{port}/" } };
+        listener.Start();
+        var served = ServeAsync(listener, contentType, body);
+        var run = await CliProcess.RunAsync($"http://127.0.0.1:{port}", arguments);
+        (await served.WaitAsync(TimeSpan.FromSeconds(30))).ShouldBe(path, run.ToString());
+        return run;
+    }
+
+    private static async Task<string> ServeAsync(HttpListener listener, string contentType, string body)
+    {
+        var context = await listener.GetContextAsync();
+        context.Response.ContentType = contentType;
+        await context.Response.OutputStream.WriteAsync(Encoding.UTF8.GetBytes(body));
+        context.Response.Close();
+        return context.Request.Url!.AbsolutePath;
+    }
+}
