@@ -4,20 +4,24 @@ using CqrsInference.Processors.Worker.Gating;
 
 namespace CqrsInference.Processors.Worker.Publishing;
 
-/// <summary>One <c>job.run</c> span per job of a batch, each continuing the trace the API started.</summary>
+/// <summary>
+/// One <c>job.run</c> span per job of a batch, each continuing the trace the API started. A job can
+/// be in a batch twice (a redelivery that overtook its first delivery, an interactive job queued
+/// again after its answer was lost): it gets one span.
+/// </summary>
 internal sealed class JobTraces : IDisposable
 {
-    private readonly Dictionary<Guid, Activity?> _spans;
+    private readonly Dictionary<Guid, Activity?> _spans = [];
 
     public JobTraces(IReadOnlyList<AdmittedJob> jobs)
     {
-        _spans = jobs.ToDictionary(j => j.Job.JobId, j =>
+        foreach (var job in jobs.Where(j => !_spans.ContainsKey(j.Job.JobId)))
         {
-            var span = Telemetry.Source.StartActivity("job.run", ActivityKind.Consumer, j.Delivery.Trace);
-            span?.SetTag(Telemetry.JobIdTag, j.Job.JobId.ToString());
-            span?.SetTag("cqrsi.attempt", j.Attempt);
-            return span;
-        });
+            var span = Telemetry.Source.StartActivity("job.run", ActivityKind.Consumer, job.Delivery.Trace);
+            span?.SetTag(Telemetry.JobIdTag, job.Job.JobId.ToString());
+            span?.SetTag("cqrsi.attempt", job.Attempt);
+            _spans[job.Job.JobId] = span;
+        }
     }
 
     /// <summary>The span of a job, or null (no listener, or not one of this batch's jobs).</summary>

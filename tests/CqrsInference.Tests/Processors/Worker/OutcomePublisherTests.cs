@@ -119,4 +119,19 @@ public sealed class OutcomePublisherTests
 
         _log.Events.OfType<V1.JobStarted>().Select(e => e.JobId).ShouldBe(jobs.Select(j => j.Job.JobId), ignoreOrder: true);
     }
+
+    [Fact]
+    public async Task A_job_in_a_batch_twice_is_traced_once_and_both_its_deliveries_are_settled()
+    {
+        var command = Jobs.Command();
+        var (first, second) = (new FakeAck(), new FakeAck());
+        var jobs = new[] { new AdmittedJob(Jobs.Delivery(command, ack: first), command), new AdmittedJob(Jobs.Delivery(command, ack: second), command) };
+        using var traces = new JobTraces(jobs);
+        var run = new BatchRun([new RunOutcome.Succeeded([]), new RunOutcome.Succeeded([])], Jobs.Now, Jobs.Now, TimeSpan.FromMilliseconds(1));
+
+        await _publisher.SettleAsync(await _publisher.EndingsOfAsync(jobs, run, unannouncedStart: Jobs.Now), traces);
+
+        first.Calls.ShouldBe(["ack"]);
+        second.Calls.ShouldBe(["ack"]);
+    }
 }
