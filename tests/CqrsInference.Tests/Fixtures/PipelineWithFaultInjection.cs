@@ -41,7 +41,15 @@ public sealed class PipelineWithProcessorProcesses : PipelineWithAllRoles
 {
     protected override string Roles => "api,projections";
 
-    protected override IReadOnlyDictionary<string, string?>? Settings => PipelineWithFaultInjection.Topology.ToDictionary(p => p.Key, p => (string?)p.Value);
+    /// <summary>
+    /// A processor process answers its first interactive job on cold code (JIT) while the machine
+    /// may be loaded by the rest of the suite: the API waits this long for it before queueing the job.
+    /// </summary>
+    public const string InteractiveAnswerWithin = "00:00:10";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => PipelineWithFaultInjection.Topology
+        .Append(new("Submit:InteractiveAnswerWithin", InteractiveAnswerWithin))
+        .ToDictionary(p => p.Key, p => (string?)p.Value);
 
     public Task<ProcessorProcess> StartProcessorAsync(string workerId, IReadOnlyDictionary<string, string>? extra = null)
     {

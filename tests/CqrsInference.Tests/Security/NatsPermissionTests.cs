@@ -32,10 +32,11 @@ public sealed class NatsPermissionTests(PipelineWithNatsUserPerRole pipeline) : 
     [Fact]
     public async Task The_interactive_path_runs_with_the_same_least_privilege_users()
     {
-        var job = await pipeline.Client.InferAsync([4, 3, 2, 1]);
+        // The processor's first interactive answer runs cold code; under a loaded suite it may outlast
+        // the API's patience and be queued instead: what matters here is that one is served interactively.
+        var job = await Retry.Until("a job served interactively by the restricted processor", () => pipeline.Client.InferAsync([4, 3, 2, 1]),
+            j => j.Status == HttpStatusCode.OK && j.Body.GetProperty("servedBy").GetString() == "interactive");
 
-        job.Status.ShouldBe(HttpStatusCode.OK, job.Body.ToString());
-        job.Body.GetProperty("servedBy").GetString().ShouldBe("interactive");
         job.Body.GetProperty("worker").GetString().ShouldBe("proc-restricted");
         await Retry.Until("the job to be recorded", () => pipeline.Client.RecordedCountsAsync(job.Id), c => c == (1, 1));
     }
