@@ -50,21 +50,11 @@ public static class Retries
     /// before, since a failure next week should not wait as long as the tenth one today.
     /// </summary>
     public static ResiliencePipeline Restart(TimeSpan delay, Func<Exception, bool> handles, Action<RetryFailure> onRetry, TimeProvider? clock = null) =>
-        new ResiliencePipelineBuilder { TimeProvider = clock ?? TimeProvider.System }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = args => ValueTask.FromResult(Handled(args.Outcome.Exception, args.Context.CancellationToken, handles)),
-                BackoffType = DelayBackoffType.Constant,
-                UseJitter = true,
-                Delay = delay,
-                MaxRetryAttempts = int.MaxValue,
-                OnRetry = args =>
-                {
-                    onRetry(new RetryFailure(args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception!));
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+        Build(DelayBackoffType.Constant, delay, max: null, int.MaxValue, handles, f =>
+        {
+            onRetry(f);
+            return ValueTask.CompletedTask;
+        }, clock);
 
     /// <summary>
     /// A compare-and-set on shared state (a key-value entry): tried again at once, reading the new
@@ -122,13 +112,18 @@ public static class Retries
 
     private static ResiliencePipeline Exponential(
         TimeSpan first, TimeSpan max, int retries, Func<Exception, bool> handles, Func<RetryFailure, ValueTask> onRetry, TimeProvider? clock) =>
+        Build(DelayBackoffType.Exponential, first, max, retries, handles, onRetry, clock);
+
+    /// <summary>A jittered retry of the failures <paramref name="handles"/> accepts, telling <paramref name="onRetry"/> of each before its wait.</summary>
+    private static ResiliencePipeline Build(
+        DelayBackoffType backoff, TimeSpan delay, TimeSpan? max, int retries, Func<Exception, bool> handles, Func<RetryFailure, ValueTask> onRetry, TimeProvider? clock) =>
         new ResiliencePipelineBuilder { TimeProvider = clock ?? TimeProvider.System }
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = args => ValueTask.FromResult(Handled(args.Outcome.Exception, args.Context.CancellationToken, handles)),
-                BackoffType = DelayBackoffType.Exponential,
+                BackoffType = backoff,
                 UseJitter = true,
-                Delay = first,
+                Delay = delay,
                 MaxDelay = max,
                 MaxRetryAttempts = retries,
                 OnRetry = args => onRetry(new RetryFailure(args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception!)),
