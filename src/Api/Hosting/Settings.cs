@@ -28,14 +28,15 @@ internal static class Settings
     /// <summary>Every section with a class of its own, for the roles that read it.</summary>
     public static IServiceCollection AddSettings(this IServiceCollection services, Roles roles)
     {
+        // Every role registers the NATS services that take these (an edge site's too).
+        services.AddSetting<TopologyOptions>("Topology");
+        services.AddSetting<ClaimCheckOptions>("ClaimCheck");
         if (roles.Edge)
         {
             services.AddSetting<Processors.Edge.EdgeSiteOptions>("EdgeSite");
             return services;
         }
 
-        services.AddSetting<TopologyOptions>("Topology");
-        services.AddSetting<ClaimCheckOptions>("ClaimCheck");
         services.AddSetting<EdgeOptions>("Edge");
         if (roles.Api || roles.Projections)
         {
