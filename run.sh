@@ -84,8 +84,11 @@ if [ "$role" = all ] || [ "$role" = api ]; then
     echo "    the operator's key: start with CQRSI_API_KEY=<secret> (and Api__AllowAnonymous=false for keys only), README: Keys"
   fi
 else
-  export Urls="http://127.0.0.1:0"
+  # Each role's /metrics on a port of its own range (several processors on one machine: 9101, 9102, …).
+  metrics_port=$(cqrsi_metrics_port "$role")
+  export Urls="http://127.0.0.1:$metrics_port"
   echo "==> CqrsInference $role against nats://127.0.0.1:$NATS_PORT; Ctrl-C stops it"
+  echo "    metrics: http://127.0.0.1:$metrics_port/metrics (operator key: Authorization: Bearer \$CQRSI_API_KEY)"
 fi
 
 dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll &

@@ -13,6 +13,7 @@
 #   cqrsi_start_nats        <data_dir> <port> <monitor_port>
 #   cqrsi_stop_nats         <data_dir>
 #   cqrsi_nats_mappings     <partitions>           the event log's subject mapping (written into every core nats.conf)
+#   cqrsi_metrics_port      <processor|projections> the first free port of the role's metrics range (9101…, 9201…)
 #   cqrsi_start_postgres    <data_dir> <port>      (database "cqrsi", or $CQRSI_PG_DATABASE)
 #   cqrsi_stop_postgres     <data_dir>
 #   cqrsi_nats_users        <data_dir> <template>  NATS client users per role, passwords generated once
@@ -337,6 +338,28 @@ EOF
 
 # The nats-server subject mapping that puts each job's submission and events into one partition of
 # the event log (LogSubjects.ServerMappings in src/Messaging writes the same; a test compares them).
+# cqrsi_metrics_port <processor|projections>: the first free loopback port of the role's range, for
+# its /metrics (the API serves /metrics on its own HTTP port): processors from 9101
+# (CQRSI_PROCESSOR_METRICS_PORT), projections from 9201 (CQRSI_PROJECTIONS_METRICS_PORT), 99 ports
+# each, so that several processors on one machine can each be scraped.
+cqrsi_metrics_port() {
+    local base
+    case "${1:-}" in
+        processor) base=${CQRSI_PROCESSOR_METRICS_PORT:-9101} ;;
+        projections) base=${CQRSI_PROJECTIONS_METRICS_PORT:-9201} ;;
+        *) cqrsi__err "usage: cqrsi_metrics_port <processor|projections>"; return 2 ;;
+    esac
+    local port
+    for ((port = base; port < base + 99; port++)); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    cqrsi__err "no free port in 127.0.0.1:$base-$((base + 98)) for the $1's metrics"
+    return 1
+}
+
 cqrsi_nats_mappings() {
     local p="${1:?usage: cqrsi_nats_mappings <partitions>}"
     cat <<EOF

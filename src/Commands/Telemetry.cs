@@ -5,8 +5,10 @@ namespace CqrsInference.Commands;
 
 /// <summary>
 /// The system's traces and metrics. A job's trace starts at the submit and travels in NATS headers
-/// (W3C <c>traceparent</c>) through the processor to the recorder. Metric names become Prometheus
-/// names at <c>/metrics</c> (dots to underscores; counters get <c>_total</c>).
+/// (W3C <c>traceparent</c>) through the processor to the recorder. Instruments follow the
+/// OpenTelemetry semantic conventions: durations in seconds (unit <c>s</c>), counts with an
+/// annotation unit (<c>{job}</c>); Prometheus names them at <c>/metrics</c> with dots as underscores,
+/// the unit as a suffix (<c>_seconds</c>) and <c>_total</c> on counters.
 /// </summary>
 public static class Telemetry
 {
@@ -16,12 +18,25 @@ public static class Telemetry
     public static readonly ActivitySource Source = new(Name);
     public static readonly Meter Meter = new(Name);
 
-    public static readonly Counter<long> JobsSubmitted = Meter.CreateCounter<long>("cqrsi.jobs.submitted", description: "Jobs accepted (202) by the API");
-    public static readonly Counter<long> JobsCompleted = Meter.CreateCounter<long>("cqrsi.jobs.completed", description: "Jobs that reached a terminal state in a processor, by status");
-    public static readonly Counter<long> Redeliveries = Meter.CreateCounter<long>("cqrsi.jobs.redeliveries", description: "Deliveries of a job after its first");
-    public static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("cqrsi.jobs.dead_letters", description: "Jobs that ran out of attempts");
+    public static readonly Counter<long> JobsSubmitted = Meter.CreateCounter<long>("cqrsi.jobs.submitted", "{job}", "Jobs accepted (202) by the API");
+    public static readonly Counter<long> JobsCompleted = Meter.CreateCounter<long>("cqrsi.jobs.completed", "{job}", "Jobs that reached a terminal state in a processor, by status");
+    public static readonly Counter<long> Redeliveries = Meter.CreateCounter<long>("cqrsi.jobs.redeliveries", "{delivery}", "Deliveries of a job after its first");
+    public static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("cqrsi.jobs.dead_letters", "{job}", "Jobs that ran out of attempts");
 
-    public static readonly Counter<long> Overflowed = Meter.CreateCounter<long>("cqrsi.jobs.overflowed", description: "Starts of a region's jobs on another region's processor (by the job's region and ran_in)");
-    public static readonly Histogram<double> InferenceMs = Meter.CreateHistogram<double>("cqrsi.inference.duration", unit: "ms", description: "Time of one ONNX call (one batch)");
-    public static readonly Histogram<long> BatchSize = Meter.CreateHistogram<long>("cqrsi.inference.batch_size", description: "Jobs per ONNX call");
+    public static readonly Counter<long> Overflowed = Meter.CreateCounter<long>("cqrsi.jobs.overflowed", "{job}", "Starts of a region's jobs on another region's processor (by the job's region and ran_in)");
+
+    /// <summary>Time of one ONNX call (one batch), in seconds; buckets from 0.5 ms to 30 s.</summary>
+    public static readonly Histogram<double> InferenceDuration = Meter.CreateHistogram(
+        "cqrsi.inference.duration",
+        "s",
+        "Time of one ONNX call (one batch)",
+        tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+
+    public static readonly Histogram<long> BatchSize = Meter.CreateHistogram(
+        "cqrsi.inference.batch_size",
+        "{job}",
+        "Jobs per ONNX call",
+        tags: null,
+        new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text.Json;
 using CqrsInference.Commands.Jobs;
@@ -10,9 +11,11 @@ namespace CqrsInference.Messaging;
 public sealed class ClaimCheckOptions
 {
     /// <summary>Inputs or outputs larger than this (serialized JSON bytes) go to the object store.</summary>
+    [Range(1, 64 * 1024 * 1024)]
     public int ThresholdBytes { get; set; } = 256 * 1024;
 
     /// <summary>How long a stored input or output is kept (the bucket stream's MaxAge); a job read later says its outputs expired.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan MaxAge { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>
@@ -20,6 +23,7 @@ public sealed class ClaimCheckOptions
     /// first. JetStream reserves it up front, so it must fit in the server's <c>max_file_store</c>
     /// (10 GB in the scripts) beside whatever other streams reserve.
     /// </summary>
+    [Range(1L, long.MaxValue)]
     public long MaxBytes { get; set; } = 4L * 1024 * 1024 * 1024;
 }
 

@@ -25,23 +25,14 @@ internal static class KvBuckets
     /// </summary>
     public static async Task<(bool Created, string Value)> CreateOrReadAsync(INatsKVStore store, string key, string value, CancellationToken ct)
     {
-        for (var attempt = 0; ; attempt++)
-        {
-            if ((await store.TryCreateAsync(key, value, cancellationToken: ct)).Success)
-            {
-                return (true, value);
-            }
-
-            var existing = await store.TryGetEntryAsync<string>(key, cancellationToken: ct);
-            if (existing.Success && existing.Value.Value is { } first)
-            {
-                return (false, first);
-            }
-
-            if (attempt > 5)
-            {
-                throw new TimeoutException($"Key {key} of bucket {store.Bucket} could be neither created nor read.");
-            }
-        }
+        var claim = await CreateOrRead.ExecuteAsync(
+            async token => (await store.TryCreateAsync(key, value, cancellationToken: token)).Success
+                ? (true, value)
+                : await store.TryGetEntryAsync<string>(key, cancellationToken: token) is { Success: true, Value.Value: { } first } ? (false, first) : ((bool, string)?)null,
+            ct);
+        return claim ?? throw new TimeoutException($"Key {key} of bucket {store.Bucket} could be neither created nor read.");
     }
+
+    /// <summary>Null: the create lost and the winner's entry was gone by the read (expired or deleted); the next try creates it.</summary>
+    private static readonly Polly.ResiliencePipeline<(bool, string)?> CreateOrRead = Retries.Contended<(bool, string)?>(7, claim => claim is null);
 }

@@ -19,6 +19,7 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
 
     public async Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct)
     {
+        Within(trace);
         var type = EventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
         var headers = EventWire.Headers(type, trace);
@@ -27,14 +28,24 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
 
     public async Task AppendServedAsync(JobCommand job, byte[] message, Activity? trace, CancellationToken ct)
     {
+        Within(trace);
         var headers = new NATS.Client.Core.NatsHeaders();
         TraceHeaders.Inject(trace, headers);
         await EventWire.PublishAsync(js, LogSubjects.Served(JobQueue.Of(job), job.JobId), headers, message, JobLifecycle.ServedSubmissionMessageId(job.JobId), RetryAttempts, ct);
     }
 
+    /// <summary>
+    /// Where anything listens to NATS.Net's spans (an OTLP collector), its publish span becomes the
+    /// message's trace context: it must be the job's own span's child, not that of whichever span is
+    /// current (a batch holds several jobs' spans at once). Set in this async method only, it is
+    /// undone for the caller when the method returns.
+    /// </summary>
+    private static void Within(Activity? trace) => Activity.Current = trace;
+
     /// <summary>Publishes a processor's capacity fact (online, heartbeat, offline).</summary>
     public async Task AppendProcessorEventAsync(object @event, CancellationToken ct)
     {
+        Within(null);
         var type = EventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
         await EventWire.PublishAsync(js, LogSubjects.ProcessorEvent(EventNames.StreamIdOf(@event)), EventWire.Headers(type, trace: null), payload, JobLifecycle.MessageId(@event), RetryAttempts, ct);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
@@ -77,26 +78,33 @@ public sealed class NatsTopology(INatsJSContext js, TopologyOptions options, Cla
 public sealed class TopologyOptions
 {
     /// <summary>How long a delivered job may go without an ack or a progress heartbeat before redelivery.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan JobAckWait { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Deliveries of one job before it is dead-lettered as failed.</summary>
+    [Range(1, 1000)]
     public int MaxDeliver { get; set; } = 5;
 
     /// <summary>Window in which JetStream drops a message whose Nats-Msg-Id it has already stored.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan DuplicateWindow { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>How long the event log keeps messages: the buffer while PostgreSQL is down.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00")]
     public TimeSpan EventsMaxAge { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>How long a queue's consumer may hold nothing before it is deleted (<see cref="QueueHousekeeping"/>).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan QueueIdleAfter { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Copies of each stream and bucket: 1 on a single server, 3 on a three-node cluster.</summary>
+    [Range(1, 5)]
     public int Replicas { get; set; } = 1;
 
     /// <summary>
     /// Partitions of the event log, each recorded by its own recorder with its own checkpoint. The
     /// nats-server mapping (<see cref="LogSubjects.ServerMappings"/>) must name the same number.
     /// </summary>
+    [Range(1, 1024)]
     public int Partitions { get; set; } = 2;
 }

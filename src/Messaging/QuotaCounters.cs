@@ -22,29 +22,27 @@ public sealed class QuotaCounters(INatsJSContext js)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
         var key = $"{tenant}.{day.ToString("yyyyMMdd", CultureInfo.InvariantCulture)}";
-        for (var attempt = 0; ; attempt++)
-        {
-            var (count, revision) = await ReadAsync(store, key, ct);
-            if (count + units > limit)
+        var taken = await Contended.ExecuteAsync(
+            async token =>
             {
-                return false;
-            }
+                var (count, revision) = await ReadAsync(store, key, token);
+                if (count + units > limit)
+                {
+                    return false;
+                }
 
-            var next = (count + units).ToString(CultureInfo.InvariantCulture);
-            var written = revision == 0
-                ? await store.TryCreateAsync(key, next, cancellationToken: ct)
-                : await store.TryUpdateAsync(key, next, revision, cancellationToken: ct);
-            if (written.Success)
-            {
-                return true;
-            }
-
-            if (attempt > 50)
-            {
-                throw new TimeoutException($"The quota counter of tenant {tenant} stayed contended.");
-            }
-        }
+                var next = (count + units).ToString(CultureInfo.InvariantCulture);
+                var written = revision == 0
+                    ? await store.TryCreateAsync(key, next, cancellationToken: token)
+                    : await store.TryUpdateAsync(key, next, revision, cancellationToken: token);
+                return written.Success ? true : (bool?)null;
+            },
+            ct);
+        return taken ?? throw new TimeoutException($"The quota counter of tenant {tenant} stayed contended.");
     }
+
+    /// <summary>Null: another submit changed the counter between the read and the write; the next try reads it again.</summary>
+    private static readonly Polly.ResiliencePipeline<bool?> Contended = Retries.Contended<bool?>(52, taken => taken is null);
 
     private static async Task<(long Count, ulong Revision)> ReadAsync(INatsKVStore store, string key, CancellationToken ct)
     {

@@ -2,7 +2,6 @@ using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker;
 using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Processors.Worker.Running;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -10,15 +9,17 @@ namespace CqrsInference.Processors;
 
 public static class ProcessorSetup
 {
-    /// <summary>The processor role: runners for the manifest's models and the pulling workers.</summary>
-    public static IServiceCollection AddProcessors(this IServiceCollection services, IConfiguration configuration)
+    /// <summary>
+    /// The processor role: runners for the manifest's models and the pulling workers. Its settings
+    /// (<see cref="ProcessorOptions"/>, section <c>Processor</c>) are bound and checked by the host.
+    /// </summary>
+    public static IServiceCollection AddProcessors(this IServiceCollection services)
     {
-        var options = configuration.GetSection("Processor").Get<ProcessorOptions>() ?? new ProcessorOptions();
-        services.AddSingleton(options);
-        services.AddSingleton(options.Runtime);
+        services.AddSingleton(sp => sp.GetRequiredService<ProcessorOptions>().Runtime);
         services.AddSingleton<SessionFactory>();
         services.AddSingleton<RunnerFactory>();
-        services.AddSingleton(sp => new JobRunnerFactory(options.FaultInjection, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new JobRunnerFactory(
+            sp.GetRequiredService<ProcessorOptions>().FaultInjection, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IJobSource, NatsJobSource>();
         services.AddSingleton<WorkerFactory>();
         services.AddSingleton<InteractiveServer>();

@@ -36,26 +36,16 @@ public static class MartenSetup
         services.AddHostedService<PoolOwnership>();
         services.AddSingleton(new EventStoreFacts(dataSource, schema));
         services.AddMartenStore(dataSource, schema, configuration.GetValue(DatabaseSchema.ApplyChangesSetting, defaultValue: true), runDaemon);
-        services.AddSingleton(configuration.GetSection("Analytics").Get<AnalyticsOptions>() ?? new AnalyticsOptions());
         services.AddSingleton<IIdempotencyRecords, JobStatusIdempotency>();
-        services.AddSingleton(sp =>
-        {
-            // Recorder:BatchSize, Recorder:CachedJobs, … may be tuned; where it records is the host's.
-            var recorder = configuration.GetSection("Recorder").Get<RecorderOptions>() ?? new RecorderOptions();
-            recorder.ConnectionString = connectionString;
-            recorder.Schema = schema;
-            recorder.DuplicateWindow = sp.GetService<Messaging.TopologyOptions>()?.DuplicateWindow ?? recorder.DuplicateWindow;
-            return recorder;
-        });
-        // Audit:SealInterval, Audit:SealBatch, Audit:LateCommitWindow may be tuned; where it seals is the host's.
-        var audit = configuration.GetSection("Audit").Get<AuditOptions>() ?? new AuditOptions();
-        (audit.ConnectionString, audit.Schema) = (connectionString, schema);
-        services.AddSingleton(audit);
+
+        // The host binds and checks the settings (Analytics, Recorder, Audit, Webhooks, Retention);
+        // Recorder:BatchSize, Audit:SealInterval, … may be tuned, where they record and seal is the host's.
+        services.AddOptions<RecorderOptions>().PostConfigure<Messaging.TopologyOptions>((recorder, topology) =>
+            (recorder.ConnectionString, recorder.Schema, recorder.DuplicateWindow) = (connectionString, schema, topology.DuplicateWindow));
+        services.PostConfigure<AuditOptions>(audit => (audit.ConnectionString, audit.Schema) = (connectionString, schema));
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<AuditFeed>();
         services.AddSingleton<ProjectionReplay>();
-        services.AddSingleton(configuration.GetSection("Webhooks").Get<WebhookOptions>() ?? new WebhookOptions());
-        services.AddSingleton(configuration.GetSection("Retention").Get<Retention.RetentionOptions>() ?? new Retention.RetentionOptions());
         return services;
     }
 

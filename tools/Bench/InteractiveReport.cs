@@ -84,13 +84,8 @@ internal static class InteractiveReport
         return answers == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{100.0 * runs.Sum(r => r.Served(BenchPath.Interactive)) / answers:F1}%");
     }
 
-    private static double Median<T>(IEnumerable<T> runs, Func<T, double> value)
-    {
-        var values = runs.Select(value).Where(v => !double.IsNaN(v)).Order().ToList();
-        return values.Count == 0 ? double.NaN
-            : values.Count % 2 == 1 ? values[values.Count / 2]
-            : (values[(values.Count / 2) - 1] + values[values.Count / 2]) / 2;
-    }
+    /// <summary>The median over rounds, through the same histogram as every percentile here (<see cref="Measures.Percentile"/>).</summary>
+    private static double Median<T>(IEnumerable<T> runs, Func<T, double> value) => Measures.Percentile(runs.Select(value), 50);
 
     private static string F2(double value) => value.ToString("F2", CultureInfo.InvariantCulture);
 }

@@ -5,10 +5,17 @@ using HdrHistogram;
 
 namespace CqrsInference.Bench;
 
-/// <summary>What every benchmark measures with: percentiles (HdrHistogram, 3 significant digits) and a submit.</summary>
+/// <summary>
+/// What every benchmark measures with: percentiles (HdrHistogram, 3 significant digits: the one way
+/// any percentile or median is computed in the benchmarks) and a submit.
+/// </summary>
 internal static class Measures
 {
-    /// <summary>The latency at percentile <paramref name="p"/> of <paramref name="ms"/>, in milliseconds (NaN for none).</summary>
+    /// <summary>
+    /// The value at percentile <paramref name="p"/> of <paramref name="ms"/> (NaN for none): latencies
+    /// in milliseconds, or any other non-negative measure (jobs/s over rounds), to 0.001 and 3
+    /// significant digits. The median of an even count is the lower middle value, not a mean.
+    /// </summary>
     public static double Percentile(IEnumerable<double> ms, double p)
     {
         var histogram = new LongHistogram(TimeSpan.FromHours(1).Ticks / 10, 3);

@@ -9,19 +9,18 @@ namespace CqrsInference.Api.Hosting;
 /// </summary>
 internal sealed partial class EdgeTopologyInitializer(EdgeTopology topology, ILogger<EdgeTopologyInitializer> logger) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        StartupRetry.RunAsync(
-            async () =>
-            {
-                await topology.EnsureCoreAsync(cancellationToken);
-                if (topology.Options.Sites.Count > 0)
+    public async Task StartAsync(CancellationToken cancellationToken) =>
+        await Retries.Startup(e => e is not (OperationCanceledException or InvalidOperationException), f => LogRetry(logger, f.Attempt, f.Reason))
+            .ExecuteAsync(
+                async ct =>
                 {
-                    LogSourcing(logger, EdgeTopology.CoreStream, string.Join(", ", topology.Options.Sites.Select(s => s.Name)));
-                }
-            },
-            (attempt, reason) => LogRetry(logger, attempt, reason),
-            cancellationToken,
-            fatal: e => e is InvalidOperationException);
+                    await topology.EnsureCoreAsync(ct);
+                    if (topology.Options.Sites.Count > 0)
+                    {
+                        LogSourcing(logger, EdgeTopology.CoreStream, string.Join(", ", topology.Options.Sites.Select(s => s.Name)));
+                    }
+                },
+                cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -37,7 +36,6 @@ internal static class EdgeTopologySetup
     /// <summary>The core's list of edge sites and, where this process creates streams, the stream that sources them.</summary>
     public static IServiceCollection AddEdgeTopology(this IServiceCollection services, IConfiguration configuration, bool createsStreams)
     {
-        services.AddSingleton(configuration.GetSection("Edge").Get<EdgeOptions>() ?? new EdgeOptions());
         services.AddSingleton<EdgeTopology>();
         if (createsStreams)
         {

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Threading.RateLimiting;
 
 namespace CqrsInference.Api.Hosting;
@@ -6,9 +7,11 @@ namespace CqrsInference.Api.Hosting;
 internal sealed class RateLimitOptions
 {
     /// <summary>Jobs per second a tenant may submit, on average.</summary>
+    [Range(0.001, double.MaxValue)]
     public double PermitsPerSecond { get; set; } = 2000;
 
     /// <summary>Jobs a tenant may submit at once (the bucket's size).</summary>
+    [Range(1, int.MaxValue)]
     public int Burst { get; set; } = 4000;
 
     public Dictionary<string, RateLimitOptions> Tenants { get; set; } = [];
@@ -24,9 +27,9 @@ internal sealed class TenantRateLimiter : IDisposable
     private readonly PartitionedRateLimiter<string> _limiter;
     private readonly RateLimitOptions _options;
 
-    public TenantRateLimiter(IConfiguration configuration)
+    public TenantRateLimiter(RateLimitOptions options)
     {
-        var options = _options = configuration.GetSection("Api:RateLimit").Get<RateLimitOptions>() ?? new RateLimitOptions();
+        _options = options;
         _limiter = PartitionedRateLimiter.Create<string, string>(tenant =>
         {
             var limits = options.Tenants.GetValueOrDefault(tenant) ?? options;

@@ -6,28 +6,58 @@ using CqrsInference.Commands.Models;
 using Marten;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
+using CqrsInference.Projections.Recording;
+using Npgsql;
+using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace CqrsInference.Api.Hosting;
 
 internal static class Observability
 {
+    /// <summary>NATS.Net's own activity source and meter (messaging semantic conventions).</summary>
+    public const string NatsInstrumentation = "NATS.Net";
+
+    /// <summary>The setting (environment variable) that turns the OTLP exporter on, as the OpenTelemetry SDK names it.</summary>
+    public const string OtlpEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
     /// <summary>
-    /// OpenTelemetry: the system's meter and activity source, ASP.NET Core's HTTP metrics and spans,
-    /// and Prometheus at <c>/metrics</c>. Traces go to whatever listener is configured (none by
-    /// default; an OTLP exporter is a one-line addition where a collector exists).
+    /// OpenTelemetry: the system's meter and activity source; ASP.NET Core's, HttpClient's, Npgsql's
+    /// and NATS.Net's own metrics; Prometheus at <c>/metrics</c>. With
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set, traces, metrics and logs also go to that collector
+    /// over OTLP (<c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, <c>OTEL_METRIC_EXPORT_INTERVAL</c>, … as the
+    /// SDK reads them), and the libraries' spans are recorded too.
     /// </summary>
-    public static IServiceCollection AddObservability(this IServiceCollection services, Roles roles)
+    public static IServiceCollection AddObservability(this IServiceCollection services, IConfiguration configuration, Roles roles)
     {
-        services.AddOpenTelemetry()
+        var otlp = !string.IsNullOrWhiteSpace(configuration[OtlpEndpoint]);
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource
+                .AddService("cqrsinference", serviceInstanceId: $"{Environment.MachineName}-{Environment.ProcessId}")
+                .AddAttributes([new("cqrsi.roles", roles.ToString())]))
             .WithMetrics(metrics => metrics
-                .AddMeter(Telemetry.Name)
+                .AddMeter(Telemetry.Name, NatsInstrumentation)
                 .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddNpgsqlInstrumentation()
                 .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
-                .AddSource(Telemetry.Name)
-                .AddAspNetCoreInstrumentation());
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(Telemetry.Name).AddAspNetCoreInstrumentation();
+                if (otlp)
+                {
+                    // A span per NATS message and per SQL command is worth its cost only where a
+                    // collector keeps it.
+                    tracing.AddSource(NatsInstrumentation).AddHttpClientInstrumentation().AddNpgsql();
+                }
+            });
+        if (otlp)
+        {
+            telemetry.UseOtlpExporter();
+        }
+
         if (roles.Api)
         {
             services.AddHostedService<QueueGauges>();
@@ -47,9 +77,16 @@ internal static class Observability
 /// <summary>
 /// Gauges read from JetStream and Marten every few seconds: queue depth and oldest-job age per
 /// model and region, jobs in flight per model, and how far each async roll-up lags the event log.
+/// They describe the whole deployment, not this process, so one API process reports them at a
+/// time: the holder of a PostgreSQL advisory lock (<c>cqrsi-queue-gauges:&lt;schema&gt;</c>, as the
+/// recorders lead); the others report none, and one of them takes over when the holder goes.
 /// </summary>
-internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, Projections.EventStoreFacts facts, ILogger<QueueGauges> logger) : BackgroundService
+internal sealed partial class QueueGauges(
+    INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, Projections.EventStoreFacts facts, RecorderOptions recorder, ILogger<QueueGauges> logger)
+    : BackgroundService
 {
+    public static readonly TimeSpan Every = TimeSpan.FromSeconds(2);
+
     private volatile IReadOnlyList<Measurement<long>> _depth = [];
     private volatile IReadOnlyList<Measurement<double>> _oldest = [];
     private volatile IReadOnlyList<Measurement<long>> _inFlight = [];
@@ -57,28 +94,51 @@ internal sealed partial class QueueGauges(INatsJSContext js, JobQueues queues, M
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.depth", () => _depth, description: "Jobs in a model's queue per region (waiting and in flight)");
-        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.oldest_age", () => _oldest, unit: "s", description: "Age of the oldest job in a model's queue per region");
-        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.in_flight", () => _inFlight, description: "Jobs delivered to processors and not yet acknowledged");
-        Telemetry.Meter.CreateObservableGauge("cqrsi.projection.lag", () => _lag, description: "Events an async roll-up is behind the event log");
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(2));
+        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.depth", () => _depth, "{job}", "Jobs in a model's queue per region (waiting and in flight)");
+        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.oldest_age", () => _oldest, "s", "Age of the oldest job in a model's queue per region");
+        Telemetry.Meter.CreateObservableGauge("cqrsi.queue.in_flight", () => _inFlight, "{job}", "Jobs delivered to processors and not yet acknowledged");
+        Telemetry.Meter.CreateObservableGauge("cqrsi.projection.lag", () => _lag, "{event}", "Events an async roll-up is behind the event log");
+        var again = Retries.Restart(Every, _ => true, f => LogRefreshFailed(logger, f.Reason));
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await again.ExecuteAsync(ReportWhileLeadingAsync, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Waits for the lock, then refreshes the gauges every <see cref="Every"/> until it is lost or the host stops.</summary>
+    private async ValueTask ReportWhileLeadingAsync(CancellationToken stoppingToken)
+    {
+        await using var lease = await RecorderLease.AcquireAsync(recorder.ConnectionString, recorder.Schema, $"cqrsi-queue-gauges:{recorder.Schema}", logger, stoppingToken);
+        using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
+        using var timer = new PeriodicTimer(Every);
         try
         {
             do
             {
                 try
                 {
-                    await RefreshAsync(stoppingToken);
+                    await RefreshAsync(leading.Token);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     LogRefreshFailed(logger, e.Message);
                 }
             }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
+            while (await timer.WaitForNextTickAsync(leading.Token));
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
         {
+            // The lock is lost: whoever holds it now reports.
+        }
+        finally
+        {
+            (_depth, _oldest, _inFlight, _lag) = ([], [], [], []);
         }
     }
 

@@ -37,11 +37,9 @@ internal static partial class ServiceDefaults
             RequestTimeout = TimeSpan.FromSeconds(10),
         })));
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
-        services.AddSingleton(configuration.GetSection("Topology").Get<TopologyOptions>() ?? new TopologyOptions());
         services.AddSingleton<NatsTopology>();
         services.AddSingleton<JobQueues>();
         services.AddSingleton<IJobClaims, JobClaims>();
-        services.AddSingleton(configuration.GetSection("ClaimCheck").Get<ClaimCheckOptions>() ?? new ClaimCheckOptions());
         services.AddSingleton<ClaimCheck>();
         services.AddSingleton<IClaimCheck>(sp => sp.GetRequiredService<ClaimCheck>());
         services.AddSingleton<NatsEventLog>();
@@ -68,16 +66,17 @@ internal static partial class ServiceDefaults
         var roles = Roles.Parse(builder.Configuration["Cqrsi:Roles"]);
         var services = builder.Services;
         services.AddSingleton(roles);
+        services.AddSettings(roles);
         if (roles.Edge)
         {
             // An edge site's processor: only its site's nats-server, none of the core's streams.
-            services.AddObservability(roles);
-            services.AddEdgeSite(builder.Configuration);
+            services.AddObservability(builder.Configuration, roles);
+            services.AddEdgeSite();
             return builder;
         }
 
         services.AddHostedService<TopologyInitializer>();
-        services.AddObservability(roles);
+        services.AddObservability(builder.Configuration, roles);
         services.AddEdgeTopology(builder.Configuration, roles.Api);
         services.AddSingleton(new TopologyRole(roles.Api));
         if (roles.Api || roles.Projections)
@@ -93,12 +92,12 @@ internal static partial class ServiceDefaults
 
         if (roles.Processor)
         {
-            services.AddProcessors(builder.Configuration);
+            services.AddProcessors();
         }
 
         if (roles.Projections)
         {
-            services.AddRecorder(builder.Configuration.GetSection("Topology").Get<TopologyOptions>()?.Partitions ?? new TopologyOptions().Partitions);
+            services.AddRecorder(Settings.Read<TopologyOptions>(builder.Configuration, "Topology").Partitions);
         }
 
         return builder;
@@ -107,20 +106,11 @@ internal static partial class ServiceDefaults
     /// <summary>The API role's services: submitting (admission, intake, idempotency claims), reading and housekeeping of the queues.</summary>
     private static void AddSubmitApi(this IServiceCollection services, IConfiguration configuration)
     {
-        var submit = configuration.GetSection("Submit").Get<SubmitOptions>() ?? new SubmitOptions();
-        if (submit.ServedRegions.Concat([submit.Region]).FirstOrDefault(r => !Commands.Models.Naming.IsToken(r)) is { } badRegion)
+        services.PostConfigure<SubmitOptions>(submit =>
         {
-            throw new InvalidOperationException($"Submit:Region(s) '{badRegion}' is not a valid region: a region is {Commands.Models.Naming.TokenRule}.");
-        }
-
-        if (!submit.ServedRegions.Contains(submit.Region))
-        {
-            throw new InvalidOperationException($"Submit:Region '{submit.Region}' must be one of Submit:Regions ({string.Join(", ", submit.ServedRegions)}).");
-        }
-
-        submit.WebhooksEnabled = configuration["Webhooks:SigningKey"] is { Length: > 0 };
-        submit.WebhookAddresses = new WebhookAddressRules(configuration.GetSection(WebhookAddressRules.AllowListSetting).Get<string[]>() ?? []);
-        services.AddSingleton(submit);
+            submit.WebhooksEnabled = configuration["Webhooks:SigningKey"] is { Length: > 0 };
+            submit.WebhookAddresses = new WebhookAddressRules(configuration.GetSection(WebhookAddressRules.AllowListSetting).Get<string[]>() ?? []);
+        });
         services.AddSingleton<IJobQueue, NatsJobQueue>();
         services.AddSingleton<IInteractiveRuns, NatsInteractiveRuns>();
         services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
@@ -141,6 +131,14 @@ internal static partial class ServiceDefaults
         services.AddHostedService<QueueHousekeepingService>();
         services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
     }
+
+    /// <summary>What is wrong with <c>Submit:Region</c> and <c>Submit:Regions</c>, if anything (checked at start).</summary>
+    public static string? RegionProblem(SubmitOptions submit) =>
+        submit.ServedRegions.Concat([submit.Region]).FirstOrDefault(r => !Commands.Models.Naming.IsToken(r)) is { } badRegion
+            ? $"Submit:Region(s) '{badRegion}' is not a valid region: a region is {Commands.Models.Naming.TokenRule}."
+            : !submit.ServedRegions.Contains(submit.Region)
+                ? $"Submit:Region '{submit.Region}' must be one of Submit:Regions ({string.Join(", ", submit.ServedRegions)})."
+                : null;
 
     /// <summary>Problem details for failures, then who the caller is and what it may do.</summary>
     public static WebApplication UseDefaultMiddleware(this WebApplication app)

@@ -13,16 +13,15 @@ internal sealed record TopologyRole(bool CreatesStreams);
 /// </summary>
 internal sealed partial class TopologyInitializer(NatsTopology topology, TopologyRole role, ILogger<TopologyInitializer> logger) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        StartupRetry.RunAsync(
-            async () =>
-            {
-                await (role.CreatesStreams ? topology.EnsureAsync(cancellationToken) : topology.WaitForStreamsAsync(cancellationToken));
-                await topology.VerifyPartitionsAsync(cancellationToken);
-            },
-            (attempt, reason) => LogRetry(logger, attempt, reason),
-            cancellationToken,
-            fatal: e => e is InvalidOperationException);
+    public async Task StartAsync(CancellationToken cancellationToken) =>
+        await Retries.Startup(e => e is not (OperationCanceledException or InvalidOperationException), f => LogRetry(logger, f.Attempt, f.Reason))
+            .ExecuteAsync(
+                async ct =>
+                {
+                    await (role.CreatesStreams ? topology.EnsureAsync(ct) : topology.WaitForStreamsAsync(ct));
+                    await topology.VerifyPartitionsAsync(ct);
+                },
+                cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -57,27 +57,27 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), _ => true, f => LogRestart(logger, f.Exception.Message));
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), stoppingToken);
-                _live.TrySetResult();
-                await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: stoppingToken))
-                {
-                    _lastSequence = msg.Metadata?.Sequence.Stream ?? _lastSequence;
-                    Dispatch(msg.Subject, msg);
-                }
+                await again.ExecuteAsync(
+                    async ct =>
+                    {
+                        var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
+                        _live.TrySetResult();
+                        await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
+                        {
+                            _lastSequence = msg.Metadata?.Sequence.Stream ?? _lastSequence;
+                            Dispatch(msg.Subject, msg);
+                        }
+                    },
+                    stoppingToken);
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogRestart(logger, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
@@ -134,6 +134,6 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
         public void Dispose() => feed.Stop(jobId, channel);
     }
 
-    [LoggerMessage(LogLevel.Warning, "Following the event log for waiting callers failed, resuming in 1 s: {Reason}")]
+    [LoggerMessage(LogLevel.Warning, "Following the event log for waiting callers failed, resuming in about 1 s: {Reason}")]
     private static partial void LogRestart(ILogger logger, string reason);
 }

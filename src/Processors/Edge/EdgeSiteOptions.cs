@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace CqrsInference.Processors.Edge;
 
 /// <summary>The edge processor's settings (<c>EdgeSite</c>); <c>Nats:Url</c> points at the site's own nats-server.</summary>
@@ -23,17 +25,22 @@ internal sealed class EdgeSiteOptions
     /// </summary>
     public bool Mqtt { get; set; }
 
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Window in which the site's stream drops a republished message id (a redone item).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan DuplicateWindow { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>How long the site keeps its events: the longest outage it can ride out.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00")]
     public TimeSpan StreamMaxAge { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>Speech probability at which a segment starts.</summary>
+    [Range(0.0, 1.0)]
     public float Threshold { get; set; } = 0.5f;
 
     /// <summary>Silence that ends a segment.</summary>
@@ -49,8 +56,10 @@ internal sealed class EdgeSiteOptions
     public string TextModel { get; set; } = "ppocr-rec";
 
     /// <summary>Text read with a lower mean character confidence is not reported.</summary>
+    [Range(0.0, 1.0)]
     public double MinTextConfidence { get; set; } = 0.5;
 
     /// <summary>A larger raw item is not read: it is recorded as failed (<c>item_too_large</c>).</summary>
+    [Range(1L, long.MaxValue)]
     public long MaxItemBytes { get; set; } = 128L * 1024 * 1024;
 }

@@ -136,21 +136,21 @@ internal sealed partial class EdgeSiteService(
         return taken;
     }
 
-    private async Task<T> RetryAsync<T>(string what, Func<Task<T>> action, CancellationToken ct)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await action();
-            }
-            catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
-            {
-                LogRetry(logger, what, attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
-            }
-        }
-    }
+    /// <summary>Until it succeeds: the site's own nats-server may be starting, restarting or electing.</summary>
+    private Task<T> RetryAsync<T>(string what, Func<Task<T>> action, CancellationToken ct) =>
+        RetryAsync(what, action, e => e is NatsException or TimeoutException, ct);
+
+    private async Task<T> RetryAsync<T>(string what, Func<Task<T>> action, Func<Exception, bool> handles, CancellationToken ct) =>
+        await Retries.Forever(
+                TimeSpan.FromMilliseconds(100),
+                TimeSpan.FromSeconds(2),
+                handles,
+                f =>
+                {
+                    LogRetry(logger, what, f.Attempt, f.Exception.Message);
+                    return ValueTask.CompletedTask;
+                })
+            .ExecuteAsync(async _ => await action(), ct);
 
     private Task EnsureStreamAsync(CancellationToken ct) =>
         RetryAsync("creating the site stream", async () =>
@@ -162,27 +162,30 @@ internal sealed partial class EdgeSiteService(
     /// <summary>Processes one item, retrying while the site's own nats-server is unreachable; false when stopping.</summary>
     private async Task<bool> ProcessWithRetryAsync(string file, CancellationToken ct)
     {
-        for (var attempt = 1; !ct.IsCancellationRequested; attempt++)
+        try
         {
-            try
-            {
-                await ProcessAsync(file, ct);
-                return true;
-            }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-            {
-                // Taken away before it was read: nothing to do, nothing to hold up the rest for.
-                LogGone(logger, Path.GetFileName(file));
-                return true;
-            }
-            catch (Exception e) when (e is NatsException or TimeoutException or IOException && !ct.IsCancellationRequested)
-            {
-                LogRetry(logger, Path.GetFileName(file), attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+            // A file being written or moved may fail to read for a moment (IOException), as may the site's server.
+            await RetryAsync(
+                Path.GetFileName(file),
+                async () =>
+                {
+                    await ProcessAsync(file, ct);
+                    return true;
+                },
+                e => e is NatsException or TimeoutException or IOException && e is not (FileNotFoundException or DirectoryNotFoundException),
+                ct);
+            return true;
         }
-
-        return false;
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Taken away before it was read: nothing to do, nothing to hold up the rest for.
+            LogGone(logger, Path.GetFileName(file));
+            return true;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     private async Task ProcessAsync(string file, CancellationToken ct)

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -15,8 +16,10 @@ internal sealed class RuntimeOptions
     /// <summary>The CUDA device the sessions run on.</summary>
     public int CudaDeviceId { get; set; }
 
+    [Range(0, 1024)]
     public int IntraOpThreads { get; set; } = 1;
 
+    [Range(0, 1024)]
     public int InterOpThreads { get; set; } = 1;
 
     /// <summary><c>disabled</c>, <c>basic</c>, <c>extended</c> or <c>all</c>.</summary>

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CqrsInference.Processors.Runtime;
 
 namespace CqrsInference.Processors.Worker;
@@ -15,18 +16,22 @@ internal sealed class ProcessorOptions
     public string? DeviceClass { get; set; }
 
     /// <summary>How often the processor reports that it is alive, with its online and busy seconds.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Models to serve (names from the manifest); empty serves every model whose files are present.</summary>
     public List<string> Models { get; set; } = [];
 
     /// <summary>Overrides each model's execution slots when set.</summary>
+    [Range(1, 1024)]
     public int? Slots { get; set; }
 
     /// <summary>Overrides each batching model's <c>maxBatch</c> when set (1 turns batching off; for benchmarks).</summary>
+    [Range(1, 65_536)]
     public int? MaxBatch { get; set; }
 
     /// <summary>How long one pull request may take at the server (pulls do not wait for new jobs: the queued signal wakes the processor).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -36,6 +41,7 @@ internal sealed class ProcessorOptions
     public bool Interactive { get; set; } = true;
 
     /// <summary>On shutdown, how long in-flight work may take before it is handed back (Nak).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
@@ -43,9 +49,11 @@ internal sealed class ProcessorOptions
     /// running); a shorter one carries each start on its ending instead. Zero publishes every start
     /// before the run.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ReportRunningAfter { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>First retry delay after a transient fault; doubles per attempt.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")]
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

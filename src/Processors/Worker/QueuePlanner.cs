@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Messaging;
 
@@ -10,6 +11,7 @@ internal sealed class SchedulingOptions
     /// Of every <c>InteractiveWeight + 1</c> jobs taken while both classes wait, one is batch: interactive
     /// work goes first and batch work is never starved.
     /// </summary>
+    [Range(1, 1000)]
     public int InteractiveWeight { get; set; } = 4;
 
     /// <summary>Whether idle capacity takes work from other regions' backlogs.</summary>
@@ -19,21 +21,25 @@ internal sealed class SchedulingOptions
     /// A region overflows while at least this many jobs of the model wait there (not counting the
     /// jobs already running); below it the region is keeping up and its jobs stay home.
     /// </summary>
+    [Range(0, int.MaxValue)]
     public int OverflowThreshold { get; set; } = 20;
 
     /// <summary>
     /// A region also overflows once its oldest job has waited this long, however short its queue: a
     /// region with no processor of the model at all is served this way.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan OverflowAfter { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// The most jobs of other regions one processor runs at once (per model): one remote job per idle
     /// worker. With more slots than this, the processor's own region always finds a slot free.
     /// </summary>
+    [Range(0, 1024)]
     public int RemoteSlots { get; set; } = 1;
 
     /// <summary>How often an idle processor looks at the queues without being woken (other regions' backlogs, retries).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan IdleScan { get; set; } = TimeSpan.FromMilliseconds(250);
 }
 

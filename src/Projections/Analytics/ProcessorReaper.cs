@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CqrsInference.Commands.Jobs;
 using Marten;
 using Microsoft.Extensions.Hosting;
@@ -8,6 +9,7 @@ namespace CqrsInference.Projections.Analytics;
 public sealed class AnalyticsOptions
 {
     /// <summary>A processor silent for this long is recorded offline (reason <c>timeout</c>).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan ProcessorTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Price of one device-hour per device class (e.g. <c>cpu: 0.10</c>, <c>h100: 4.00</c>); cost = busy seconds × price / 3600.</summary>

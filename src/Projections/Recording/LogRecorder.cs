@@ -61,52 +61,47 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             return;
         }
 
+        // Whatever went wrong (the schema not there yet at first start, say), a recorder never
+        // stops its host: it tries to lead again.
+        var again = Retries.Restart(TimeSpan.FromSeconds(2), _ => true, f => LogLeadFailed(logger, source.Consumer, f.Reason));
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await using var lease = await RecorderLease.AcquireAsync(options.ConnectionString, options.Schema, $"{source.LockName}:{options.Schema}", logger, stoppingToken);
-                Fence = lease.Fence;
-                using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
-                await LeadAsync(leading.Token);
+                await again.ExecuteAsync(LeadOneTermAsync, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e)
-            {
-                // Whatever went wrong (the schema not there yet at first start, say), a recorder
-                // never stops its host: it tries to lead again.
-                LogLeadFailed(logger, source.Consumer, e.GetBaseException().Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
         }
     }
 
-    /// <summary>Records while this process leads; returns when it stops leading (lost lock, fenced off) or is stopped.</summary>
+    /// <summary>Wins the lock, then records while it holds it; returns when it stops leading (lost lock, fenced off) or is stopped.</summary>
+    private async ValueTask LeadOneTermAsync(CancellationToken stoppingToken)
+    {
+        await using var lease = await RecorderLease.AcquireAsync(options.ConnectionString, options.Schema, $"{source.LockName}:{options.Schema}", logger, stoppingToken);
+        Fence = lease.Fence;
+        using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
+        await LeadAsync(leading.Token);
+    }
+
+    /// <summary>Records while this process leads; returns when it stops leading or is stopped.</summary>
     private async Task LeadAsync(CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        // NATS or PostgreSQL unreachable, the stream electing a leader, or a hole in delivery:
+        // start again from the checkpoint.
+        var restart = Retries.Restart(
+            TimeSpan.FromSeconds(1),
+            e => e is NatsException or RecorderGapException || Outages.IsOutage(e),
+            f => LogRestarting(logger, source.Consumer, f.Reason));
+        try
         {
-            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            try
-            {
-                await RecordFromCheckpointAsync(attempt.Token);
-            }
-            catch (Exception e) when (RecorderFence.Refused(e))
-            {
-                LogFenced(logger, source.Consumer, Fence?.Term ?? 0);
-                return;
-            }
-            catch (Exception e) when ((e is NatsException or RecorderGapException || Outages.IsOutage(e)) && !ct.IsCancellationRequested)
-            {
-                // NATS or PostgreSQL unreachable, the stream electing a leader, or a hole in
-                // delivery: start again from the checkpoint.
-                await attempt.CancelAsync();
-                LogRestarting(logger, source.Consumer, e.GetBaseException().Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+            await restart.ExecuteAsync(async attempt => await RecordFromCheckpointAsync(attempt), ct);
+        }
+        catch (Exception e) when (RecorderFence.Refused(e))
+        {
+            LogFenced(logger, source.Consumer, Fence?.Term ?? 0);
         }
     }
 
@@ -192,25 +187,25 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
     private async Task PumpAsync(ChannelWriter<INatsJSMsg<byte[]>> writer, CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NatsJSException, f => LogConsumeError(logger, source.Consumer, f.Exception.Message));
+        try
         {
-            try
+            while (!ct.IsCancellationRequested)
             {
-                var consumer = await js.GetConsumerAsync(source.Stream, source.Consumer, ct);
-                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: new NatsJSConsumeOpts { MaxMsgs = options.BatchSize * 2 }, cancellationToken: ct))
-                {
-                    await writer.WriteAsync(msg, ct);
-                }
+                await again.ExecuteAsync(
+                    async token =>
+                    {
+                        var consumer = await js.GetConsumerAsync(source.Stream, source.Consumer, token);
+                        await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: new NatsJSConsumeOpts { MaxMsgs = options.BatchSize * 2 }, cancellationToken: token))
+                        {
+                            await writer.WriteAsync(msg, token);
+                        }
+                    },
+                    ct);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (NatsJSException e)
-            {
-                LogConsumeError(logger, source.Consumer, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
         }
 
         writer.TryComplete();

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using CqrsInference.Messaging;
 using NATS.Client.JetStream;
 
 namespace CqrsInference.Projections.Recording;
@@ -61,28 +62,20 @@ internal sealed partial class LogRun(ILogger logger)
     /// skipped or recorded twice. A NATS failure goes to the caller, which starts again from its
     /// checkpoint.
     /// </summary>
-    public async Task RecordWithRetryAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, Func<Task> record, string stream, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                await record();
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && e is not NATS.Client.Core.NatsException && !RecorderFence.Refused(e))
-            {
-                LogRecordFailed(logger, run.Count, stream, delay.TotalSeconds, e.Message);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                foreach (var msg in run)
+    public async Task RecordWithRetryAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, Func<Task> record, string stream, CancellationToken ct) =>
+        await Retries.Forever(
+                TimeSpan.FromMilliseconds(100),
+                TimeSpan.FromSeconds(10),
+                e => e is not NATS.Client.Core.NatsException && !RecorderFence.Refused(e),
+                async failure =>
                 {
-                    await msg.AckProgressAsync(cancellationToken: ct);
-                }
-            }
-        }
-    }
+                    LogRecordFailed(logger, run.Count, stream, failure.Delay.TotalSeconds, failure.Exception.Message);
+                    foreach (var msg in run)
+                    {
+                        await msg.AckProgressAsync(cancellationToken: ct);
+                    }
+                })
+            .ExecuteAsync(async _ => await record(), ct);
 
     [LoggerMessage(LogLevel.Warning, "Recording {Count} events of {Stream} failed; retrying in {Seconds}s: {Reason}")]
     private static partial void LogRecordFailed(ILogger logger, int count, string stream, double seconds, string reason);

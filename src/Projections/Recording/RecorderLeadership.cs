@@ -1,3 +1,4 @@
+using CqrsInference.Messaging;
 using Marten;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -57,38 +58,22 @@ internal sealed partial class RecorderLease : IAsyncDisposable
     /// <summary>Waits until this process holds the lock <paramref name="key"/> (standing by while another does, retrying while PostgreSQL is away).</summary>
     public static async Task<RecorderLease> AcquireAsync(string connectionString, string schema, string key, ILogger logger, CancellationToken ct)
     {
-        var delay = TimeSpan.FromSeconds(1);
         var standby = false;
-        while (true)
-        {
-            var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
-            try
+        var waiting = Retries.UntilAcquired<RecorderLease>(
+            poll: TimeSpan.FromSeconds(2),
+            first: TimeSpan.FromSeconds(1),
+            max: TimeSpan.FromSeconds(15),
+            Outages.IsOutage,
+            onHeldElsewhere: () =>
             {
-                await connection.OpenAsync(ct);
-                if (await TryLockAsync(connection, key, ct))
-                {
-                    var term = await NextTermAsync(connection, schema, key, ct);
-                    LogLeading(logger, key, term);
-                    return new RecorderLease(connection, new RecorderFence(schema, key, term), logger);
-                }
-
-                await connection.DisposeAsync();
                 if (!standby)
                 {
                     LogStandby(logger, key);
                     standby = true;
                 }
-
-                await Task.Delay(TimeSpan.FromSeconds(2), ct);
-            }
-            catch (Exception e) when (Outages.IsOutage(e) && !ct.IsCancellationRequested)
-            {
-                await connection.DisposeAsync();
-                LogUnreachable(logger, key, delay.TotalSeconds, e.GetBaseException().Message);
-                await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(250)), ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(15).Ticks));
-            }
-        }
+            },
+            onFailure: failure => LogUnreachable(logger, key, failure.Delay.TotalSeconds, failure.Reason));
+        return (await waiting.ExecuteAsync(token => TryAcquireAsync(connectionString, schema, key, logger, token), ct))!;
     }
 
     /// <summary>The last log sequence recorded under <paramref name="checkpointId"/>, or 0.</summary>
@@ -106,6 +91,30 @@ internal sealed partial class RecorderLease : IAsyncDisposable
 #pragma warning restore VSTHRD003
         await _connection.DisposeAsync();
         _lost.Dispose();
+    }
+
+    /// <summary>The lease, or null while another session holds the lock.</summary>
+    private static async ValueTask<RecorderLease?> TryAcquireAsync(string connectionString, string schema, string key, ILogger logger, CancellationToken ct)
+    {
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(ct);
+            if (await TryLockAsync(connection, key, ct))
+            {
+                var term = await NextTermAsync(connection, schema, key, ct);
+                LogLeading(logger, key, term);
+                return new RecorderLease(connection, new RecorderFence(schema, key, term), logger);
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+
+        await connection.DisposeAsync();
+        return null;
     }
 
     private static async Task<bool> TryLockAsync(NpgsqlConnection connection, string key, CancellationToken ct)
@@ -165,7 +174,7 @@ internal sealed partial class RecorderLease : IAsyncDisposable
     [LoggerMessage(LogLevel.Information, "Another recorder holds the lock {Key}; standing by")]
     private static partial void LogStandby(ILogger logger, string key);
 
-    [LoggerMessage(LogLevel.Information, "Holding the lock {Key}, term {Term}: recording")]
+    [LoggerMessage(LogLevel.Information, "Holding the lock {Key}, term {Term}: leading")]
     private static partial void LogLeading(ILogger logger, string key, long term);
 
     [LoggerMessage(LogLevel.Warning, "PostgreSQL is out of reach for the lock {Key}; trying again in {Seconds} s: {Reason}")]

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace CqrsInference.Projections.Recording;
 
 /// <summary>How far a recorder has recorded its log (the JetStream stream sequence), stored with every batch.</summary>
@@ -6,9 +8,11 @@ public sealed record RecorderCheckpoint(string Id, ulong Sequence);
 public sealed class RecorderOptions
 {
     /// <summary>Messages recorded in one transaction, at most.</summary>
+    [Range(1, 100_000)]
     public int BatchSize { get; set; } = 1000;
 
     /// <summary>How long a delivered message may go unacknowledged before JetStream delivers it again.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Connection for the leadership locks (held for each recorder's lifetime).</summary>
@@ -17,6 +21,7 @@ public sealed class RecorderOptions
     public string Schema { get; set; } = "cqrsi";
 
     /// <summary>How long a recorder waits for deliveries before it checks that none was lost at the tail.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan IdleCheck { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
@@ -26,6 +31,7 @@ public sealed class RecorderOptions
     public TimeSpan DuplicateWindow { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Jobs not yet ended whose stream state a partition's recorder keeps in memory, at most.</summary>
+    [Range(0, 10_000_000)]
     public int CachedJobs { get; set; } = 100_000;
 }
 

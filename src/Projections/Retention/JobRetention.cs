@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CqrsInference.Commands.Jobs;
 using Marten;
 using Marten.Services;
@@ -13,12 +14,15 @@ public sealed class RetentionOptions
     /// A job finished (its <c>CompletedAt</c>) longer ago than this is archived; zero turns retention
     /// off. Keep it above <c>Topology:EventsMaxAge</c>, so the event log no longer holds what is archived.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
     public TimeSpan FinishedJobsAfter { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>How often the projections role looks for jobs to archive.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Jobs archived per transaction.</summary>
+    [Range(1, 100_000)]
     public int Batch { get; set; } = 1000;
 }
 

@@ -37,7 +37,7 @@ internal sealed partial class WebhookDispatcher(
     public const string Consumer = "webhooks";
 
     private static readonly Counter<long> Deliveries = Telemetry.Meter.CreateCounter<long>(
-        "cqrsi.webhooks.deliveries", description: "Webhook calls by outcome: delivered, retried, given_up, refused");
+        "cqrsi.webhooks.deliveries", "{call}", "Webhook calls by outcome: delivered, retried, given_up, refused");
 
     private readonly WebhookAddressRules _addresses = options.AddressRules();
     private readonly TenantLanes _lanes = new(options.MaxConcurrentPerTenant, options.MaxConcurrent);
@@ -50,18 +50,17 @@ internal sealed partial class WebhookDispatcher(
             return;
         }
 
-        while (!stoppingToken.IsCancellationRequested)
+        // NATS unreachable or electing a stream leader: what was not acked is redelivered.
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NATS.Client.Core.NatsException or TimeoutException, f => LogRestarting(logger, f.Exception.Message));
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                await DispatchAsync(stoppingToken);
+                await again.ExecuteAsync(async ct => await DispatchAsync(ct), stoppingToken);
             }
-            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException && !stoppingToken.IsCancellationRequested)
-            {
-                // NATS unreachable or electing a stream leader: what was not acked is redelivered.
-                LogRestarting(logger, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 

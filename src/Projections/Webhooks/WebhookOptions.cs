@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -16,24 +17,30 @@ public sealed class WebhookOptions
     public string SigningKey { get; set; } = "";
 
     /// <summary>Delivery attempts per job before giving up.</summary>
+    [Range(1, 100)]
     public int MaxAttempts { get; set; } = 8;
 
     /// <summary>How long a delivery waits for the job's ending to be recorded (PostgreSQL away, say) before it gives up.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan MaxWaitForRecording { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>How long one call may take, connecting included, before it counts as a failed attempt.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Calls in flight at once for one tenant: its endpoints that hang hold no more than this.</summary>
+    [Range(1, 10_000)]
     public int MaxConcurrentPerTenant { get; set; } = 4;
 
     /// <summary>Calls in flight at once in this process, all tenants together.</summary>
+    [Range(1, 100_000)]
     public int MaxConcurrent { get; set; } = 64;
 
     /// <summary>
     /// Deliveries taken from the queue and not yet settled (in flight, waiting for their tenant's
     /// turn, or backing off before a retry): the consumer's MaxAckPending.
     /// </summary>
+    [Range(1, 1_000_000)]
     public int MaxPending { get; set; } = 10_000;
 
     /// <summary>

@@ -77,9 +77,9 @@ internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters co
 /// bound. The depth is the sum over the model's queues (every region, priority and tenant), read at
 /// most every half second.
 /// </summary>
-internal sealed class QueueDepthGuard(JobQueues queues, IConfiguration configuration, TimeProvider clock)
+internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, TimeProvider clock)
 {
-    private readonly long _maxDepth = configuration.GetValue<long>("Submit:MaxQueueDepth", 100_000);
+    private readonly long _maxDepth = submit.MaxQueueDepth;
     private readonly ConcurrentDictionary<string, (long Depth, DateTimeOffset ReadAt)> _depths = new();
 
     public long MaxDepth => _maxDepth;

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text;
 using System.Text.Json;
 using CqrsInference.Commands.Jobs.Webhooks;
@@ -22,6 +23,7 @@ public sealed class SubmitOptions
     /// enough to ride out a stream leader election (4–9 s on nats-server 2.9), short enough that a
     /// caller learns of an outage (503) instead of hanging.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan DurableWithin { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
@@ -30,7 +32,12 @@ public sealed class SubmitOptions
     /// take the job answers at once; this bounds a processor that died or hangs, so a model whose
     /// runs take longer needs a longer setting (else the job runs again from the queue).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan InteractiveAnswerWithin { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Waiting jobs of a model above which its submits are refused (503) instead of growing the queue without bound.</summary>
+    [Range(1L, long.MaxValue)]
+    public long MaxQueueDepth { get; set; } = 100_000;
 
     /// <summary>Whether jobs may name a webhook (the deployment has a signing key).</summary>
     public bool WebhooksEnabled { get; set; }

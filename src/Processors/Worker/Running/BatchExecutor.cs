@@ -51,7 +51,7 @@ internal sealed partial class BatchExecutor(IJobRunner runner, string model, Tim
         var elapsed = clock.GetElapsedTime(start, end);
         Interlocked.Add(ref _busyTicks, elapsed.Ticks);
         Interlocked.Exchange(ref _lastEnd, end);
-        Telemetry.InferenceMs.Record(elapsed.TotalMilliseconds, new("model", model), new("device", runner.Device));
+        Telemetry.InferenceDuration.Record(elapsed.TotalSeconds, new("model", model), new("device", runner.Device));
         Telemetry.BatchSize.Record(jobs.Count, new KeyValuePair<string, object?>("model", model));
         return new BatchRun(outcomes, startedAt, clock.GetUtcNow(), elapsed);
     }

@@ -1,0 +1,72 @@
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Hosting;
+
+/// <summary>
+/// Settings are checked when the host starts: a typo, a value that does not convert or one out of
+/// range stops the start with a message naming the setting. Nothing is reached before that, so no
+/// server is running (the NATS address is closed).
+/// </summary>
+public sealed class SettingsTests
+{
+    private const string NoServer = "nats://127.0.0.1:1";
+
+    [Theory]
+    [InlineData("api,processor,projections", "Topology:MaxDeliver", "0")]
+    [InlineData("api", "Webhooks:MaxAttempts", "0")]
+    [InlineData("processor", "Processor:Scheduling:InteractiveWeight", "0")]
+    [InlineData("api", "Submit:DurableWithin", "00:00:00")]
+    public void A_value_out_of_range_stops_the_start_naming_the_setting(string roles, string setting, string value)
+    {
+        var error = StartFails(roles, new() { [setting] = value });
+
+        error.ShouldContain(setting);
+        error.ShouldContain("must be between");
+    }
+
+    [Theory]
+    [InlineData("api", "Topology:MaxDelivr")]
+    [InlineData("processor", "Processor:Scheduling:Overflw")]
+    [InlineData("api", "Api:RateLimit:Tenants:acme:Brust")]
+    public void A_misspelt_setting_stops_the_start_naming_it(string roles, string setting)
+    {
+        var error = StartFails(roles, new() { [setting] = "3" });
+
+        error.ShouldContain($"{setting} is not a setting");
+    }
+
+    [Fact]
+    public void A_value_that_does_not_convert_stops_the_start_naming_the_setting()
+    {
+        StartFails("processor", new() { ["Processor:Scheduling:OverflowAfter"] = "soon" }).ShouldContain("Processor:Scheduling:OverflowAfter");
+    }
+
+    [Fact]
+    public void A_tenant_override_out_of_range_is_named_by_its_whole_path()
+    {
+        StartFails("api", new() { ["Api:RateLimit:Tenants:acme:Burst"] = "0" }).ShouldContain("Api:RateLimit:Tenants:acme:Burst");
+    }
+
+    [Fact]
+    public void Regions_that_do_not_agree_stop_the_start()
+    {
+        StartFails("api", new() { ["Submit:Region"] = "east", ["Submit:Regions:0"] = "west" }).ShouldContain("Submit:Region 'east' must be one of Submit:Regions");
+    }
+
+    [Fact]
+    public async Task A_process_started_with_a_bad_setting_exits_naming_it()
+    {
+        var settings = new Dictionary<string, string> { ["Processor:Slots"] = "0" };
+
+        var error = await Should.ThrowAsync<InvalidOperationException>(ProcessorProcess.StartAsync(NoServer, "bad-settings", settings));
+
+        error.Message.ShouldContain("Processor:Slots");
+        error.Message.ShouldContain("must be between 1 and 1024");
+    }
+
+    private static string StartFails(string roles, Dictionary<string, string?> settings)
+    {
+        using var host = new PipelineHost(NoServer, TestEnvironment.NewSchema(), roles, settings);
+        return Should.Throw<Exception>(() => host.CreateClient()).ToString();
+    }
+}
