@@ -50,9 +50,10 @@ internal sealed class ContractTransformer : IOpenApiOperationTransformer
             {
                 foreach (var text in metadata.OfType<TextContent>().Where(t => t.Status.ToString(CultureInfo.InvariantCulture) == status))
                 {
-                    // A representation the framework already describes (a typed event stream, say) keeps its schema.
+                    // Declared text wins over the framework's guess: a ServerSentEventsResult describes the
+                    // C# SseItem<T> as if it were JSON, where the wire carries text/event-stream lines.
                     writable.Content ??= new Dictionary<string, OpenApiMediaType>();
-                    writable.Content.TryAdd(text.ContentType, new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Description = text.Description } });
+                    writable.Content[text.ContentType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Description = text.Description } };
                 }
             }
         }

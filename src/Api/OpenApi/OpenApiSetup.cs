@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using CqrsInference.Api.Jobs.Submitting;
 using CqrsInference.Commands.Jobs.Submitting;
+using CqrsInference.Commands.Jobs.Webhooks;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
@@ -77,12 +78,14 @@ internal static class OpenApiSetup
     private static void AllowedValues(OpenApiSchema schema, Type type)
     {
         var choices = type == typeof(SubmitJobRequest)
-            ? new Dictionary<string, IReadOnlyList<string>> { ["priority"] = Priorities.All, ["mode"] = JobRequestParser.Modes }
+            ? new Dictionary<string, IReadOnlyList<string>> { ["priority"] = Priorities.All, ["mode"] = JobRequestParser.Modes, ["webhookEvents"] = WebhookEvents.All }
             : type == typeof(InputTensor) ? new Dictionary<string, IReadOnlyList<string>> { ["datatype"] = TensorElements.Datatypes } : [];
         foreach (var (name, values) in choices)
         {
-            if (schema.Properties is not null && schema.Properties.TryGetValue(name, out var found) && found is OpenApiSchema property)
+            if (schema.Properties is not null && schema.Properties.TryGetValue(name, out var found) && found is OpenApiSchema field)
             {
+                // A list's values are its items'.
+                var property = field.Items as OpenApiSchema ?? field;
                 // A field that may be null or absent lists null among its values (JSON null is a null node).
                 var nullable = property.Type?.HasFlag(JsonSchemaType.Null) == true;
                 property.Enum = [.. values.Select(v => (JsonNode)JsonValue.Create(v)), .. nullable ? [null!] : Array.Empty<JsonNode>()];

@@ -32,7 +32,7 @@ public sealed class GeneratedClientTests(PipelineWithAllRoles pipeline) : IClass
         events.Select(e => e.Type).ShouldBe(["v1.job_submitted", "v1.job_succeeded"]);
         events.Select(e => e.Version).ShouldBe([1L, 2L]);
 
-        (await _client.ListJobsAsync(model: "mlp-test", limit: 1000)).ShouldContain(j => j.Id == submitted.Id);
+        (await _client.ListJobsAsync(model: "mlp-test", limit: 1000)).Jobs.ShouldContain(j => j.Id == submitted.Id);
     }
 
     [Fact]

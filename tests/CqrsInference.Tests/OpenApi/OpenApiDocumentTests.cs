@@ -169,6 +169,8 @@ public sealed class OpenApiDocumentTests(PipelineWithoutProcessors pipeline) : I
         request.GetProperty("required").EnumerateArray().Select(r => r.GetString()).ShouldBe(["model", "inputs"], ignoreOrder: true);
         Values(request, "priority").ShouldBe(["interactive", "batch", null]);
         Values(request, "mode").ShouldBe(["queued", "interactive", null]);
+        request.GetProperty("properties").GetProperty("webhookEvents").GetProperty("items").GetProperty("enum").EnumerateArray()
+            .Select(v => v.GetString()).ShouldBe(["started", "completed"]);
         Values(document.Schema("InputTensor"), "datatype").ShouldBe(["FP32", "FP64", "INT32", "INT64", "BOOL", "BYTES"]);
     }
 

@@ -8,7 +8,7 @@ namespace CqrsInference.Api.Jobs.Submitting;
 /// The submit body as the OpenAPI document describes it. The endpoint reads the body itself, field
 /// by field (<see cref="JobRequestParser"/>), so that every mistake gets its own 422; this record
 /// only documents that contract, and <c>OpenApiDocumentTests</c> holds its fields to the parser's.
-/// The allowed values of <c>priority</c>, <c>mode</c> and <c>datatype</c> come from the rules' own
+/// The allowed values of <c>priority</c>, <c>mode</c>, <c>webhookEvents</c> and <c>datatype</c> come from the rules' own
 /// lists (<see cref="OpenApi.OpenApiSetup"/>).
 /// </summary>
 internal sealed record SubmitJobRequest(
@@ -18,6 +18,7 @@ internal sealed record SubmitJobRequest(
     [property: Description("interactive (the default) or batch: batch waits while interactive work is queued.")] string? Priority = null,
     [property: Description("Up to 32 string entries (keys up to 128 characters, values up to 512), kept with the job.")] IReadOnlyDictionary<string, string>? Metadata = null,
     [property: Url, Description("An http(s) URL that receives the job's events, signed (GET /v1/admin/webhook-key).")] string? Webhook = null,
+    [property: Description("Which of the job's events call the webhook: started and/or completed (default: completed).")] IReadOnlyList<string>? WebhookEvents = null,
     [property: Description("The job expires instead of running after this moment: " + Http.Timestamps.Rule + ".")] DateTimeOffset? Deadline = null,
     [property: Description("The run's execution timeout: " + Durations.Rule + ", at most the model's timeoutMs.")] string? Timeout = null,
     [property: Description("queued (the default: the durable work queue) or interactive (a processor answers over NATS request/reply; the queue if none can).")] string? Mode = null);
