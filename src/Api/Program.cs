@@ -3,6 +3,7 @@ using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Http;
 using CqrsInference.Api.Inference;
 using CqrsInference.Api.Jobs;
+using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 
 if (AuditCommands.Handles(args))

@@ -1,6 +1,8 @@
 using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
+using CqrsInference.Api.OpenApi;
 using Marten;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Analytics;
 
@@ -35,12 +37,16 @@ internal static class AnalyticsApi
             .WithDescription("?from&to (ISO 8601; default the last 24 h), groupBy=model,region,tenant,device (default model), bucket=hour|day. "
                 + "Cost = busy seconds × Analytics:PricePerHour[device] / 3600. Percentiles are histogram bucket upper bounds (25% resolution). "
                 + "An analyst sees its own tenant; the platform operator sees all.")
+            .ProducesCsv()
+            .WithProblems(InvalidQuery)
             .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/utilization", UtilizationAsync).WithName("Utilization")
             .WithSummary("Processor online, slot and busy seconds and busy % per hour or day, grouped by worker, region or device class (the platform operator's)")
+            .ProducesCsv()
+            .WithProblems(InvalidQuery)
             .RequirePolicy(ApiPolicies.Operator);
         analytics.MapGet("/processors", async (IQuerySession session, CancellationToken ct) =>
-                Results.Ok(await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct)))
+                TypedResults.Ok((await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct)).ToList()))
             .WithName("Processors")
             .WithSummary("Every processor seen: region, device class, slots, online or not (and why not), first and last sign of life (the platform operator's)")
             .RequirePolicy(ApiPolicies.Operator);
@@ -54,7 +60,10 @@ internal static class AnalyticsApi
         return app;
     }
 
-    public static async Task<IResult> UsageAsync(
+    internal static readonly (int, string) InvalidQuery = (StatusCodes.Status422UnprocessableEntity,
+        "from, to, groupBy or bucket is not valid (from before to, at most 400 days); 'errors' names each.");
+
+    public static async Task<Results<Ok<List<UsageRow>>, ContentHttpResult, ProblemHttpResult>> UsageAsync(
         HttpContext http, ApiCaller caller, IQuerySession session, AnalyticsOptions options, TimeProvider clock,
         string? from, string? to, string? groupBy, string? bucket, CancellationToken ct)
     {
@@ -93,10 +102,10 @@ internal static class AnalyticsApi
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Model).ThenBy(r => r.Region).ThenBy(r => r.Tenant).ThenBy(r => r.Device)
             .ToList();
-        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : Results.Ok(rows);
+        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : TypedResults.Ok(rows);
     }
 
-    public static async Task<IResult> UtilizationAsync(
+    public static async Task<Results<Ok<List<UtilizationRow>>, ContentHttpResult, ProblemHttpResult>> UtilizationAsync(
         HttpContext http, IQuerySession session, TimeProvider clock, string? from, string? to, string? groupBy, string? bucket, CancellationToken ct)
     {
         var (range, dimensions, daily, errors) = ParseQuery(from, to, groupBy ?? "worker", bucket, UtilizationDimensions, clock);
@@ -125,13 +134,13 @@ internal static class AnalyticsApi
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Key)
             .ToList();
-        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : Results.Ok(rows);
+        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : TypedResults.Ok(rows);
     }
 
     /// <summary>A model's queues in one region: jobs waiting (all, interactive, batch), in flight, and how many tenants have jobs waiting.</summary>
     public sealed record QueueDepth(string Model, string Region, long Waiting, long InFlight, long InteractiveWaiting = 0, long BatchWaiting = 0, int TenantsWaiting = 0);
 
-    public static async Task<IResult> QueuesAsync(ApiCaller caller, Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
+    public static async Task<Ok<List<QueueDepth>>> QueuesAsync(ApiCaller caller, Messaging.JobQueues queues, Commands.Models.ModelCatalog catalog, CancellationToken ct)
     {
         // Every queue (region × priority × tenant) of a model has its own consumer, which counts
         // the jobs waiting and those delivered to processors and not yet acknowledged. A tenant's
@@ -153,14 +162,14 @@ internal static class AnalyticsApi
                 g.Where(q => q.Waiting > 0).Select(q => q.Queue.Tenant).Distinct().Count())));
         }
 
-        return Results.Ok(rows);
+        return TypedResults.Ok(rows);
     }
 
-    public static async Task<IResult> LagAsync(IDocumentStore store, Projections.EventStoreFacts facts, CancellationToken ct)
+    public static async Task<Ok<LagReport>> LagAsync(IDocumentStore store, Projections.EventStoreFacts facts, CancellationToken ct)
     {
         var highest = await facts.HighestSequenceAsync(ct);
         var progress = await store.Advanced.AllProjectionProgress(token: ct);
-        return Results.Ok(new LagReport(highest, progress
+        return TypedResults.Ok(new LagReport(highest, progress
             .Where(p => p.ShardName != "HighWaterMark")
             .Select(p => new ProjectionLag(p.ShardName, p.Sequence, Math.Max(0, highest - p.Sequence)))
             .OrderBy(p => p.Projection, StringComparer.Ordinal)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CsvHelper;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Analytics;
 
@@ -23,7 +24,7 @@ internal static class CsvExport
     public static bool Wanted(HttpContext http) =>
         http.Request.Headers.Accept.ToString().Contains(ContentType, StringComparison.OrdinalIgnoreCase);
 
-    public static IResult Of<T>(IReadOnlyList<T> rows)
+    public static ContentHttpResult Of<T>(IReadOnlyList<T> rows)
     {
         var properties = typeof(T).GetProperties();
         using var text = new StringWriter(CultureInfo.InvariantCulture);
@@ -41,7 +42,7 @@ internal static class CsvExport
             }
         }
 
-        return Results.Text(text.ToString(), ContentType, System.Text.Encoding.UTF8);
+        return TypedResults.Text(text.ToString(), ContentType, System.Text.Encoding.UTF8);
     }
 
     private static void Write(CsvWriter csv, object? value)

@@ -1,6 +1,8 @@
 using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
+using CqrsInference.Api.OpenApi;
 using Marten;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Analytics;
 
@@ -17,9 +19,11 @@ internal static class EdgeAnalyticsApi
             .WithSummary("Per edge site and hour or day: raw items processed (and failed), speech found, text read, raw bytes kept at the site vs event bytes sent, busy and online seconds")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), bucket=hour|day, site (optional). rawToEventRatio = rawBytes / eventBytes; "
                 + "busyPercent = busySeconds / onlineSeconds. An analyst sees its own tenant's sites.")
+            .ProducesCsv()
+            .WithProblems(AnalyticsApi.InvalidQuery)
             .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/edge/sites", async (Security.ApiCaller caller, Messaging.EdgeOptions edge, IQuerySession session, CancellationToken ct) =>
-                Results.Ok((await session.Query<EdgeSiteStatus>().OrderBy(s => s.Site).ToListAsync(ct)).Where(s => Sees(caller, edge, s.Site))))
+                TypedResults.Ok((await session.Query<EdgeSiteStatus>().OrderBy(s => s.Site).ToListAsync(ct)).Where(s => Sees(caller, edge, s.Site)).ToList()))
             .WithName("EdgeSites")
             .WithSummary("Every edge site the core has heard from: first and last event, totals (items processed and failed), and the backlog it last reported; an analyst sees its own tenant's sites")
             .RequirePolicy(ApiPolicies.Analyst);
@@ -30,7 +34,7 @@ internal static class EdgeAnalyticsApi
     private static bool Sees(Security.ApiCaller caller, Messaging.EdgeOptions edge, string site) =>
         caller.IsOperator || edge.Sites.Any(s => s.Name == site && s.Tenant == caller.Tenant);
 
-    public static async Task<IResult> EdgeAsync(
+    public static async Task<Results<Ok<List<EdgeActivityRow>>, ContentHttpResult, ProblemHttpResult>> EdgeAsync(
         HttpContext http, Security.ApiCaller caller, Messaging.EdgeOptions edge, IQuerySession session, TimeProvider clock,
         string? from, string? to, string? bucket, string? site, CancellationToken ct)
     {
@@ -66,6 +70,6 @@ internal static class EdgeAnalyticsApi
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Site, StringComparer.Ordinal)
             .ToList();
-        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : Results.Ok(rows);
+        return CsvExport.Wanted(http) ? CsvExport.Of(rows) : TypedResults.Ok(rows);
     }
 }

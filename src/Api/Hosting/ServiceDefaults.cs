@@ -13,6 +13,7 @@ using NATS.Client.JetStream;
 using NATS.Extensions.Microsoft.DependencyInjection;
 using NATS.Net;
 
+using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 
 namespace CqrsInference.Api.Hosting;

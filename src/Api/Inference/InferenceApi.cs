@@ -1,4 +1,5 @@
 using CqrsInference.Api.Http;
+using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 
 namespace CqrsInference.Api.Inference;
@@ -67,12 +68,14 @@ internal static class InferenceApi
         v2.MapPost("/models/{model}/infer", InferEndpoint.InferAsync)
             .WithName("V2Infer").WithSummary("Run an inference on the model (its served version)").WithDescription(description)
             .Accepts<V2InferRequest>("application/json").ProducesV2Errors(errors)
+            .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
             .WithBodyLimit(Jobs.Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
         v2.MapPost("/models/{model}/versions/{version}/infer", InferEndpoint.InferVersionAsync)
             .WithName("V2InferVersion").WithSummary("Run an inference on that version of the model (404 unless it is the version served)")
             .WithDescription(description)
             .Accepts<V2InferRequest>("application/json").ProducesV2Errors(errors)
+            .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
             .WithBodyLimit(Jobs.Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
     }

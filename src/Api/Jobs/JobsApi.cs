@@ -1,5 +1,5 @@
-using System.Text.Json;
 using CqrsInference.Api.Http;
+using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Cancelling;
@@ -17,60 +17,54 @@ internal static class JobsApi
     {
         var jobs = app.MapGroup("/v1/jobs").WithTags("Jobs");
 
-        jobs.MapPost("", Submitting.SubmitEndpoint.SubmitAsync)
-            .WithName("SubmitJob")
-            .WithSummary("Submit an inference job")
-            .WithDescription("Validates the inputs against the model, makes the job durable in the model's JetStream work queue and answers 202 with its id. "
-                + "The Idempotency-Key header makes a retried submit return the same job. With ?wait=5s (at most 60 s) the answer waits for the job: "
-                + "200 with the finished job if it ends in time, else 202 as usual.")
-            .Accepts<JsonElement>("application/json")
-            .WithBodyLimit(Submitting.SubmitRequestReader.MaxBodyBytes)
-            .RequirePolicy(ApiPolicies.Submit);
-
-        app.MapPost("/v1/jobs:bulk", Submitting.BulkSubmitEndpoint.SubmitAsync)
-            .WithTags("Jobs")
-            .WithName("SubmitJobs")
-            .WithSummary("Submit many inference jobs together")
-            .WithDescription($"Body {{\"jobs\": [ <job>, … ]}} with 1 to {Submitting.BulkSubmitEndpoint.MaxJobs} jobs, each as for POST /v1/jobs. "
-                + "Accepted (202, every job with its own id, in order) or refused (422 naming every fault as jobs[i].…) together; "
-                + "the same limits apply per job. With an Idempotency-Key a retry returns the same jobs.")
-            .Accepts<JsonElement>("application/json")
-            .WithBodyLimit(Submitting.SubmitRequestReader.MaxBodyBytes)
-            .RequirePolicy(ApiPolicies.Submit);
+        Submitting.SubmitRoutes.MapSubmits(app, jobs);
 
         jobs.MapGet("", JobList.ListAsync)
             .WithName("ListJobs")
             .WithSummary("The tenant's jobs, newest first, in pages: {\"jobs\": [...], \"nextCursor\"} (?status=, ?model=, ?limit= up to 1000, default 50, ?after=<nextCursor>)")
+            .WithProblems(Invalid)
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
             .WithSummary("The job's status, timings and outputs; with ?version=n or ?asOf=<timestamp>, the job as it stood then")
+            .WithProblems(NoSuchJob, Gone, Invalid)
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapDelete("/{id:guid}", CancelAsync)
             .WithName("CancelJob")
             .WithSummary("Cancel a queued job: it will never run")
             .WithDescription("200 with the job (status cancelled) if it was still queued; 409 if it is running or finished.")
+            .WithProblems(NoSuchJob, NotCancellable)
             .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapPost("/{id:guid}:cancel", CancelAsync)
             .WithName("CancelJobPost")
             .WithSummary("Cancel a queued job (the same as DELETE /v1/jobs/{id})")
+            .WithProblems(NoSuchJob, NotCancellable)
             .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapGet("/{id:guid}/stream", JobStreamEndpoint.StreamAsync)
             .WithName("StreamJob")
             .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends; each with an id, resumed after Last-Event-ID")
+            .ProducesText(StatusCodes.Status200OK, ApiContract.EventStream,
+                "Server-Sent Events, each with an id: 'status' with the job (as GET /v1/jobs/{id}), then each lifecycle event by its type and the status it leads to; 'ping' while idle.")
+            .WithProblems(NoSuchJob, (StatusCodes.Status422UnprocessableEntity, "Last-Event-ID is not the id of an event this stream sent."))
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)
             .WithName("GetJobEvents")
             .WithSummary("The job's recorded events, in order")
+            .WithProblems(NoSuchJob, Gone)
             .RequirePolicy(ApiPolicies.Read);
 
         return app;
     }
+
+    private static readonly (int, string) NoSuchJob = (StatusCodes.Status404NotFound, "There is no such job (another tenant's job is not disclosed).");
+    private static readonly (int, string) Gone = (StatusCodes.Status410Gone, "The job was archived (Retention:FinishedJobsAfter): its summary stays, its history is gone.");
+    private static readonly (int, string) NotCancellable = (StatusCodes.Status409Conflict, "The job is running or has ended; only a queued job can be cancelled.");
+    private static readonly (int, string) Invalid = (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range (or not a cursor this list gave); 'errors' names each.");
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, string? asOf, string? version, CancellationToken ct)

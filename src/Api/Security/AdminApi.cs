@@ -1,5 +1,7 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 using Marten;
+using CqrsInference.Api.OpenApi;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Security;
@@ -11,20 +13,38 @@ internal static class AdminApi
     public sealed record KeyView(string Id, string Tenant, string Name, string[] Roles, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null);
 
+    /// <summary>What <c>GET /v1/admin/webhook-key</c> answers: the tenant's signing secrets and how deliveries are signed.</summary>
+    public sealed record WebhookKeyView(
+        string Tenant,
+        [property: Description("The Standard Webhooks secret (whsec_…) that verifies webhook-signature.")] string Secret,
+        string Signature,
+        [property: Description("Deprecated: the key of the Cqrsi-Signature header, sent until the next release.")] string Key,
+        string DeprecatedSignature);
+
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
         // A tenant's admin manages its own tenant's keys; the platform operator any tenant's.
         var admin = app.MapGroup("/v1/admin/keys").WithTags("Admin").RequirePolicy(ApiPolicies.TenantAdmin);
         admin.MapPost("", CreateAsync).WithName("CreateApiKey")
             .WithSummary("Create an API key with roles (submit, read, analyst, auditor, admin; operator only by the operator) for the caller's tenant, "
-                + "or any tenant for the platform operator; the key is shown only in this answer");
-        admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of the caller's tenant, or of ?tenant= for the operator (without secrets)");
+                + "or any tenant for the platform operator; the key is shown only in this answer")
+            .WithResponseHeader(StatusCodes.Status201Created, "Location", "The key's address, /v1/admin/keys/{id}.")
+            .WithProblems(OtherTenantProblem, (StatusCodes.Status422UnprocessableEntity, "The tenant or the roles are not valid; 'errors' names each."));
+        admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of the caller's tenant, or of ?tenant= for the operator (without secrets)")
+            .WithProblems(OtherTenantProblem, InvalidTenantProblem);
         app.MapGet("/v1/admin/webhook-key", WebhookKey)
             .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The secret a tenant verifies its webhooks' Standard Webhooks signatures with (its own; any tenant's for the operator)")
+            .WithProblems(OtherTenantProblem, InvalidTenantProblem, (StatusCodes.Status404NotFound, "Webhooks are off (Webhooks:SigningKey is not set)."))
             .RequirePolicy(ApiPolicies.TenantAdmin);
-        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once");
+        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once")
+            .WithProblems((StatusCodes.Status404NotFound, "There is no such key (another tenant's key is not disclosed)."));
         return app;
     }
+
+    private static readonly (int, string) OtherTenantProblem = (StatusCodes.Status403Forbidden,
+        "The key lacks the role admin, or names another tenant: a tenant's admin manages its own tenant only, other tenants are the platform operator's.");
+
+    private static readonly (int, string) InvalidTenantProblem = (StatusCodes.Status422UnprocessableEntity, "The tenant is not a valid name.");
 
     public static async Task<Results<Created<KeyView>, ProblemHttpResult>> CreateAsync(
         CreateKeyRequest request, ApiCaller caller, IDocumentSession session, TimeProvider clock, CancellationToken ct)
@@ -77,7 +97,7 @@ internal static class AdminApi
         return TypedResults.Ok(keys.OrderBy(k => k.CreatedAt).Select(View).ToList());
     }
 
-    public static IResult WebhookKey(string? tenant, ApiCaller caller, Projections.Webhooks.WebhookOptions webhooks)
+    public static Results<Ok<WebhookKeyView>, ProblemHttpResult> WebhookKey(string? tenant, ApiCaller caller, Projections.Webhooks.WebhookOptions webhooks)
     {
         var of = tenant ?? caller.Tenant;
         if (!Commands.Models.Naming.IsToken(of))
@@ -91,15 +111,13 @@ internal static class AdminApi
         }
 
         return webhooks.Enabled
-            ? Results.Ok(new
-            {
-                tenant = of,
-                secret = webhooks.TenantSecret(of),
-                signature = "Standard Webhooks: webhook-signature: v1,<base64 HMAC-SHA256(secret, \"<webhook-id>.<webhook-timestamp>.<body>\")>",
-                key = webhooks.TenantKey(of),
-                deprecatedSignature = "Cqrsi-Signature (deprecated, sent until the next release): t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>",
-            })
-            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set.");
+            ? TypedResults.Ok(new WebhookKeyView(
+                of,
+                webhooks.TenantSecret(of),
+                "Standard Webhooks: webhook-signature: v1,<base64 HMAC-SHA256(secret, \"<webhook-id>.<webhook-timestamp>.<body>\")>",
+                webhooks.TenantKey(of),
+                "Cqrsi-Signature (deprecated, sent until the next release): t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>"))
+            : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set.");
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(string id, ApiCaller caller, IDocumentSession session, TimeProvider clock, CancellationToken ct)

@@ -54,9 +54,16 @@ internal static class ApiPolicies
         return services;
     }
 
+    /// <summary>The roles any one of which admits a caller to the policy (the operator's among them); none for <see cref="AnyCaller"/>.</summary>
+    public static IReadOnlyList<string> RolesOf(string policy) =>
+        Definitions.TryGetValue(policy, out var d) ? [.. d.Roles, ApiRoles.Operator] : [];
+
+    /// <summary>What the policy needs, in words; null when any valid caller may (no 403 is possible).</summary>
+    public static string? NeedsOf(string policy) => Definitions.TryGetValue(policy, out var d) ? d.Needs : null;
+
     /// <summary>Declares the endpoint's policy (one of this class's names).</summary>
     public static TBuilder RequirePolicy<TBuilder>(this TBuilder builder, string policy)
         where TBuilder : IEndpointConventionBuilder =>
         builder.RequireAuthorization(policy)
-            .WithMetadata(new ApiPolicyDescription(Definitions.TryGetValue(policy, out var d) ? d.Needs : "a valid key"));
+            .WithMetadata(new ApiPolicyDescription(NeedsOf(policy) ?? "a valid key"));
 }

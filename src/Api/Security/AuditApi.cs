@@ -1,12 +1,13 @@
 using System.Text.Json;
 using CqrsInference.Projections.Audit;
+using CqrsInference.Api.OpenApi;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CqrsInference.Api.Security;
 
 internal static class AuditApi
 {
-    public const string NdJson = "application/x-ndjson";
+    public const string NdJson = ApiContract.NdJson;
     public const int DefaultPage = 1000;
     public const int MaxPage = 10_000;
 
@@ -24,15 +25,22 @@ internal static class AuditApi
             .WithSummary("The tenant's events in global sequence order, paged (fromSequence, limit) and filtered by time (from, to); NDJSON for exports")
             .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' up to {MaxExport} events "
                 + "one per line, and when more match a last line {\"nextSequence\":n} to resume from.")
+            .ProducesText(StatusCodes.Status200OK, NdJson, $"With 'Accept: {NdJson}': one event per line (as in the JSON page's 'events'), "
+                + "and when more match, a last line {\"nextSequence\":n}.")
+            .WithProblems((StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range or not a timestamp; 'errors' names each."))
             .RequirePolicy(ApiPolicies.Auditor);
         audit.MapGet("/verify", VerifyAsync).WithName("AuditVerify")
             .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant); one at a time, 409 while one runs")
+            .WithProblems(Busy)
             .RequirePolicy(ApiPolicies.Operator);
         app.MapPost("/v1/admin/replay", ReplayAsync).WithTags("Admin").WithName("Replay")
             .WithSummary("Rebuild a projection from the event log into fresh tables and compare it with the live read model; one at a time, 409 while one runs")
+            .WithProblems(Busy, (StatusCodes.Status422UnprocessableEntity, "Not a projection that can be replayed."))
             .RequirePolicy(ApiPolicies.Operator);
         return app;
     }
+
+    private static readonly (int, string) Busy = (StatusCodes.Status409Conflict, "A replay or verify is already running; they run one at a time.");
 
     public static async Task<Results<Ok<AuditPage>, EmptyHttpResult, ProblemHttpResult>> ReadEventsAsync(
         HttpContext http, ApiCaller caller, AuditFeed feed, long? fromSequence, int? limit, string? from, string? to, CancellationToken ct)

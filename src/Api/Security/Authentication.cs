@@ -94,18 +94,26 @@ internal sealed class ApiKeyAuthentication(
         }
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    /// <summary>401 with the bearer challenge (RFC 6750): <c>error="invalid_token"</c> and why, when a key was sent.</summary>
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.Headers.WWWAuthenticate = "Bearer";
-        return TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
-            detail: "Send 'Authorization: Bearer <key>' with a valid, unrevoked API key.").ExecuteAsync(Context);
+        var failure = (await HandleAuthenticateOnceSafeAsync()).Failure?.Message;
+        Response.Headers.WWWAuthenticate = failure is null ? "Bearer" : $"Bearer error=\"invalid_token\", error_description=\"{Quoted(failure)}\"";
+        await TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
+            detail: $"{(failure is null ? "" : failure + " ")}Send 'Authorization: Bearer <key>' with a valid, unrevoked API key.").ExecuteAsync(Context);
     }
 
-    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-            detail: Context.GetEndpoint()?.Metadata.GetMetadata<ApiPolicyDescription>()?.Needs is { } needs
-                ? $"This key lacks what this needs: {needs}."
-                : "This key may not do this.").ExecuteAsync(Context);
+    /// <summary>403 for a key without the policy's role, with RFC 6750's <c>error="insufficient_scope"</c>.</summary>
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        var needs = Context.GetEndpoint()?.Metadata.GetMetadata<ApiPolicyDescription>()?.Needs;
+        Response.Headers.WWWAuthenticate = "Bearer error=\"insufficient_scope\"";
+        return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+            detail: needs is null ? "This key may not do this." : $"This key lacks what this needs: {needs}.").ExecuteAsync(Context);
+    }
+
+    /// <summary>A quoted-string of the challenge may hold neither quotes nor backslashes.</summary>
+    private static string Quoted(string text) => text.Replace('"', '\'').Replace('\\', '/');
 
     private AuthenticateResult Success(string tenant, IEnumerable<string> roles, string keyId)
     {

@@ -31,6 +31,18 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
         {
             response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
             response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+
+            // RFC 6750: a bare challenge without credentials; invalid_token and why when a key was sent.
+            var challenge = response.Headers.WwwAuthenticate.ShouldHaveSingleItem();
+            challenge.Scheme.ShouldBe("Bearer");
+            if (key is null)
+            {
+                challenge.Parameter.ShouldBeNull();
+            }
+            else
+            {
+                challenge.Parameter.ShouldStartWith("error=\"invalid_token\", error_description=\"");
+            }
         }
     }
 
@@ -64,6 +76,9 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
         using var auditor = pipeline.ClientWith(await pipeline.CreateKeyAsync("carol", "auditor"));
 
         (await reader.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Forbidden);
+        using var forbidden = await reader.PostAsync("/v1/jobs", new StringContent(Scenarios.MlpJob([1, 2, 3, 4]), Encoding.UTF8, "application/json"));
+        forbidden.Headers.WwwAuthenticate.ShouldHaveSingleItem().ToString().ShouldBe("Bearer error=\"insufficient_scope\"");
+        (await forbidden.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().ShouldBe("This key lacks what this needs: the role submit.");
         (await auditor.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Forbidden);
         (await reader.PostAsJsonAsync("/v1/admin/keys", new { tenant = "carol", roles = new[] { "admin" } })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
     }

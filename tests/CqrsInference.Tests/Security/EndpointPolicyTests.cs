@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
+using CqrsInference.Tests.OpenApi;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,8 +15,8 @@ namespace CqrsInference.Tests.Security;
 /// <summary>
 /// Every endpoint of the application, from its own endpoint list, called by every kind of caller:
 /// no key, a wrong key, each role of tenant alfa, the whole of tenant bravo, and the operator.
-/// Each gets what its policy says, nothing reaches a 5xx, and no answer to tenant alfa holds a
-/// trace of tenant bravo.
+/// Each gets what its policy says, nothing reaches a 5xx, no answer to tenant alfa holds a trace
+/// of tenant bravo, and the OpenAPI document declares every status and content type answered.
 /// </summary>
 public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClassFixture<PipelineRequiringKeys>
 {
@@ -47,6 +49,7 @@ public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClass
     [Fact]
     public async Task Every_endpoint_answers_every_caller_as_its_policy_says_and_never_shows_another_tenant()
     {
+        var document = await ApiDocument.LoadAsync(pipeline.ClientWith(null));
         var bravo = await BravoAsync();
         var callers = new List<(string Name, string[] Roles, HttpClient Client)>
         {
@@ -65,12 +68,17 @@ public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClass
             {
                 foreach (var (name, roles, client) in callers)
                 {
-                    var (status, body, asked) = await CallAsync(client, method, endpoint, bravo);
+                    var (status, body, asked, mediaType) = await CallAsync(client, method, endpoint, bravo);
                     var expected = Expected(endpoint, roles, authenticated: roles.Length > 0);
                     var what = $"{method} {endpoint.RoutePattern.RawText} as {name}: {status}";
                     if (status >= 500 || !expected(status))
                     {
                         failures.Add($"{what} {Excerpt(body)}");
+                    }
+
+                    if (Undeclared(document, endpoint, status, mediaType) is { } undeclared)
+                    {
+                        failures.Add($"{what}: {undeclared}");
                     }
 
                     // What the caller asked for may be echoed ("job … not found"); nothing else of bravo's.
@@ -87,10 +95,15 @@ public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClass
         {
             foreach (var method in Methods(endpoint).Split(','))
             {
-                var (status, body, _) = await CallAsync(pipeline.ClientWith(PipelineRequiringKeys.AdminKey), method, endpoint, bravo);
+                var (status, body, _, mediaType) = await CallAsync(pipeline.ClientWith(PipelineRequiringKeys.AdminKey), method, endpoint, bravo);
                 if (status is >= 500 or 401 or 403)
                 {
                     failures.Add($"{method} {endpoint.RoutePattern.RawText} as the operator: {status} {Excerpt(body)}");
+                }
+
+                if (Undeclared(document, endpoint, status, mediaType) is { } undeclared)
+                {
+                    failures.Add($"{method} {endpoint.RoutePattern.RawText} as the operator: {undeclared}");
                 }
             }
         }
@@ -130,7 +143,25 @@ public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClass
         return admitted ? status => status != 401 : status => status == 403;
     }
 
-    private static async Task<(int Status, string Body, string Asked)> CallAsync(HttpClient client, string method, RouteEndpoint endpoint, Bravo bravo)
+    /// <summary>What of this answer the OpenAPI document does not declare for the endpoint's operation, if anything.</summary>
+    private static string? Undeclared(ApiDocument document, RouteEndpoint endpoint, int status, string? mediaType)
+    {
+        if (endpoint.Metadata.GetMetadata<IEndpointNameMetadata>() is not { } name
+            || endpoint.Metadata.GetMetadata<IExcludeFromDescriptionMetadata>() is { ExcludeFromDescription: true })
+        {
+            return null;
+        }
+
+        var operation = document.Operation(name.EndpointName);
+        if (!operation.Statuses.Contains(status))
+        {
+            return $"{status} is not in the OpenAPI document ({string.Join(", ", operation.Statuses)})";
+        }
+
+        return mediaType is null || operation.ContentTypes(status).Contains(mediaType) ? null : $"{mediaType} is not declared for {status} in the OpenAPI document";
+    }
+
+    private static async Task<(int Status, string Body, string Asked, string? MediaType)> CallAsync(HttpClient client, string method, RouteEndpoint endpoint, Bravo bravo)
     {
         var path = endpoint.RoutePattern.RawText!
             .Replace("{id:guid}", bravo.Job.ToString(), StringComparison.Ordinal)
@@ -152,7 +183,7 @@ public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClass
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
         var body = await response.Content.ReadAsStringAsync(timeout.Token);
-        return ((int)response.StatusCode, body, path + (request.Content is null ? "" : Body(path)));
+        return ((int)response.StatusCode, body, path + (request.Content is null ? "" : Body(path)), response.Content.Headers.ContentType?.MediaType);
     }
 
     private static string Body(string path) => path switch
