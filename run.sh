@@ -8,6 +8,7 @@
 #   ./run.sh verify      recompute the audit hash chains of the running system's event store.
 #   ./run.sh replay      rebuild the job-status projection into fresh tables and compare with the live one.
 set -euo pipefail
+started=$SECONDS
 cd "$(dirname "$0")"
 ROOT=$PWD
 # shellcheck source=scripts/lib.sh
@@ -27,6 +28,9 @@ PG_PORT=${CQRSI_PG_PORT:-55432}
 HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
 
 cqrsi_install_packages
+if [ "$role" = all ]; then
+  cqrsi_install_test_tools   # ImageMagick and fonts: the first example (below) renders a line of text
+fi
 cqrsi_install_models "$ROOT/.models"
 cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
@@ -81,7 +85,7 @@ if [ "$role" = all ] || [ "$role" = api ]; then
   echo "==> CqrsInference: API at $HTTP_URL (models: GET $HTTP_URL/v1/models); Ctrl-C stops it"
   if [ -z "${CQRSI_API_KEY:-}" ]; then
     echo "    no CQRSI_API_KEY: callers without a key may submit and read (tenant default); analytics, audit and keys need"
-    echo "    the operator's key: start with CQRSI_API_KEY=<secret> (and Api__AllowAnonymous=false for keys only), README: Keys"
+    echo "    the operator's key: start with CQRSI_API_KEY=<secret> (and Api__AllowAnonymous=false for keys only), docs/API.md: Keys"
   fi
 else
   # Each role's /metrics on a port of its own range (several processors on one machine: 9101, 9102, …).
@@ -91,6 +95,23 @@ else
   echo "    metrics: http://127.0.0.1:$metrics_port/metrics (operator key: Authorization: Bearer \$CQRSI_API_KEY)"
 fi
 
+# The README's first example, run once the API answers: a line of text rendered, read by PP-OCRv4,
+# and how long it took from ./run.sh to that first result.
+first_result() {
+  local line="$ROOT/.data/hello.png" text
+  for _ in $(seq 1 1200); do curl -fs "$HTTP_URL/health" >/dev/null 2>&1 && break; sleep 0.5; done
+  convert -size 400x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravity center \
+    -annotate 0 'Hello World 2026' -trim +repage -bordercolor white -border 6 "$line" 2>/dev/null || return 0
+  text=$(curl -s -X POST "$HTTP_URL/v1/jobs?wait=30s" -H 'Content-Type: application/json' \
+    ${CQRSI_API_KEY:+-H "Authorization: Bearer $CQRSI_API_KEY"} \
+    -d "{\"model\":\"ppocr-rec\",\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"$(base64 -w0 "$line")\"]}]}" \
+    | grep -o '"name":"text","datatype":"BYTES","shape":\[1\],"data":\["[^"]*"' | sed 's/.*\["//; s/"$//')
+  echo "==> ready: first result \"${text:-?}\" (PP-OCRv4, POST /v1/jobs?wait=30s) $((SECONDS - started)) s after ./run.sh started"
+}
+
 dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll &
 app_pid=$!
+if [ "$role" = all ]; then
+  first_result &
+fi
 wait "$app_pid"
