@@ -52,7 +52,7 @@ skipped=$((total - executed))
 if [ "$failed" -gt 0 ]; then
   # The console log is long; name each failure again where a truncated log still shows it.
   echo "==> failed tests (full log: $trx)"
-  tr -d '\r' <"$trx" | awk '
+  sed 's/&#xD;//g' <"$trx" | tr -d '\r' | awk '
     /<UnitTestResult / && /outcome="Failed"/ { if (match($0, /testName="[^"]*"/)) { name = substr($0, RSTART + 10, RLENGTH - 11); printf "FAILED %s\n", name; want = 1 } }
     want && /<Message>/ { sub(/.*<Message>/, ""); shown = 0; inmsg = 1 }
     inmsg { line = $0; sub(/<\/Message>.*/, "", line); if (shown < 6) printf "    %s\n", substr(line, 1, 300); shown++; if ($0 ~ /<\/Message>/) { inmsg = 0; want = 0 } }

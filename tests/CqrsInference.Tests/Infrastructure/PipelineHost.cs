@@ -10,7 +10,8 @@ public sealed class PipelineHost(string natsUrl, string schema, string roles, IR
 {
     public string Schema => schema;
 
-    public static IReadOnlyDictionary<string, string?> Settings(string natsUrl, string schema, string roles) => new Dictionary<string, string?>
+    /// <summary>What every test host needs: the servers, its schema, its roles and the models.</summary>
+    public static Dictionary<string, string?> Essentials(string natsUrl, string schema, string roles) => new()
     {
         ["Nats:Url"] = natsUrl,
         ["ConnectionStrings:Postgres"] = TestEnvironment.Postgres,
@@ -18,12 +19,16 @@ public sealed class PipelineHost(string natsUrl, string schema, string roles, IR
         ["Cqrsi:Roles"] = roles,
         ["Models:Directory"] = TestEnvironment.ModelsDirectory,
         ["Models:Manifest"] = TestEnvironment.Manifest,
+        ["Urls"] = "http://127.0.0.1:0",
+    };
+
+    public static IReadOnlyDictionary<string, string?> Settings(string natsUrl, string schema, string roles) => new Dictionary<string, string?>(Essentials(natsUrl, schema, roles))
+    {
         ["Processor:PullExpires"] = "00:00:02",
         ["Processor:DrainTimeout"] = "00:00:05",
 
         // Jobs of a test's own region (no processor lives there) overflow to the shared processors soon.
         ["Processor:Scheduling:OverflowAfter"] = "00:00:00.500",
-        ["Urls"] = "http://127.0.0.1:0",
         // The platform operator's key, beside anonymous submit and read (fixtures may turn anonymous off).
         ["CQRSI_API_KEY"] = TestEnvironment.OperatorKey,
         ["Api:AllowAnonymous"] = "true",

@@ -14,16 +14,7 @@ public sealed class ProductionHost(string natsUrl, string schema, string roles) 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Production");
-        var settings = new Dictionary<string, string?>
-        {
-            ["Nats:Url"] = natsUrl,
-            ["ConnectionStrings:Postgres"] = TestEnvironment.Postgres,
-            ["Cqrsi:Schema"] = schema,
-            ["Cqrsi:Roles"] = roles,
-            ["Models:Directory"] = TestEnvironment.ModelsDirectory,
-            ["Models:Manifest"] = TestEnvironment.Manifest,
-            ["Urls"] = "http://127.0.0.1:0",
-        };
+        var settings = PipelineHost.Essentials(natsUrl, schema, roles);
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);

@@ -18,17 +18,28 @@ internal sealed partial class InteractiveServer(INatsConnection nats, ProcessorO
 {
     private INatsSvcServer? _service;
 
-    /// <summary>Answers the worker's model's interactive jobs from now on (the service starts with the first).</summary>
+    /// <summary>
+    /// Answers the worker's model's interactive jobs from now on (the service starts with the first).
+    /// Never fails the processor: while NATS is away the subscription waits for the reconnect, and
+    /// a model whose endpoint could not be added is still served from its queues.
+    /// </summary>
     public async Task AddAsync(ModelWorker worker, CancellationToken ct)
     {
-        _service ??= await new NatsSvcContext(nats).AddServiceAsync(
-            new NatsSvcConfig("cqrsi-processor", "1.0.0") { Description = $"Interactive inference in region {options.Region}" }, ct);
         var subject = NatsInteractiveRuns.Subject(options.Region, worker.Model);
-        await _service.AddEndpointAsync<byte[]>(msg => OfferAsync(worker, msg), name: worker.Model, subject: subject, queueGroup: subject, cancellationToken: ct);
+        try
+        {
+            _service ??= await new NatsSvcContext(nats).AddServiceAsync(
+                new NatsSvcConfig("cqrsi-processor", "1.0.0") { Description = $"Interactive inference in region {options.Region}" }, ct);
+            await _service.AddEndpointAsync<byte[]>(msg => OfferAsync(worker, msg), name: worker.Model, subject: subject, queueGroup: subject, cancellationToken: ct);
 
-        // The server has the subscription once it answers a ping: from then on requests find this processor.
-        await nats.PingAsync(ct);
-        LogServing(logger, worker.Model, subject);
+            // The server has the subscription once it answers a ping: from then on requests find this processor.
+            await nats.PingAsync(ct);
+            LogServing(logger, worker.Model, subject);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            LogNotConfirmed(logger, worker.Model, subject, e.Message);
+        }
     }
 
     /// <summary>Stops answering: new requests find no responder here (or another processor).</summary>
@@ -55,6 +66,9 @@ internal sealed partial class InteractiveServer(INatsConnection nats, ProcessorO
             await msg.ReplyErrorAsync(NatsInteractiveRuns.BusyCode, "no free place");
         }
     }
+
+    [LoggerMessage(LogLevel.Warning, "Interactive endpoint for {Model} on {Subject} not confirmed by the server ({Reason}); its queues are served, and the subscription waits for the reconnect")]
+    private static partial void LogNotConfirmed(ILogger logger, string model, string subject, string reason);
 
     [LoggerMessage(LogLevel.Information, "Serving {Model} interactively on {Subject}")]
     private static partial void LogServing(ILogger logger, string model, string subject);
