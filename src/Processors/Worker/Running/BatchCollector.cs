@@ -44,8 +44,9 @@ internal sealed class BatchCollector(ChannelReader<JobDelivery> deliveries, int 
                 return;
             }
 
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(drain);
-            wait.CancelAfter(remaining);
+            // The batch delay runs on the worker's clock (a test's fake one too), not the system timer.
+            using var delay = new CancellationTokenSource(remaining, clock);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(drain, delay.Token);
             try
             {
                 if (!await deliveries.WaitToReadAsync(wait.Token))

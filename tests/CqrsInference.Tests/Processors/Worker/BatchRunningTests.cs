@@ -33,11 +33,17 @@ public sealed class BatchRunningTests
     {
         var channel = Channel.CreateUnbounded<JobDelivery>();
         channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
-        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), TimeProvider.System);
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock);
 
+        // A batch-mate that arrives within the delay joins; the batch is not closed before the delay is over.
         var next = collector.NextAsync(CancellationToken.None);
-        await Task.Delay(50);
+        clock.Advance(TimeSpan.FromMilliseconds(50));
         channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        clock.Advance(TimeSpan.FromMilliseconds(249));
+        await Task.Delay(50);
+        next.IsCompleted.ShouldBeFalse("the delay is not over and the batch is not full");
+        clock.Advance(TimeSpan.FromMilliseconds(1));
 
         (await next)!.Count.ShouldBe(2);
     }
