@@ -11,12 +11,15 @@ namespace CqrsInference.Tests.Deployment;
 /// cqrsi_nats_leaf_remote_conf) authenticate: a server with the password links, one without is
 /// refused. The blocks are rendered by the script functions themselves and run by real servers.
 /// </summary>
-public sealed class NatsLinkAuthenticationTests : IAsyncDisposable
+public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
 {
     private readonly List<NatsServerProcess> _servers = [];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>xUnit 2 calls this after each test (it does not call IAsyncDisposable on a test class): every server started stops.</summary>
+    public async Task DisposeAsync()
     {
         foreach (var server in _servers)
         {
