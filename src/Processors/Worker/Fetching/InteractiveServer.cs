@@ -60,7 +60,10 @@ internal sealed partial class InteractiveServer(INatsConnection nats, ProcessorO
         }
 
         var queue = JobQueue.Of(job);
-        var delivery = new JobDelivery(queue, LogSubjects.Served(queue, job.JobId), msg.Data, TraceHeaders.Extract(msg.Headers), 0, 1, new InteractiveReply(msg, options.Region));
+        var delivery = new JobDelivery(queue, LogSubjects.Served(queue, job.JobId), msg.Data, TraceHeaders.Extract(msg.Headers), 0, 1, new InteractiveReply(msg, options.Region))
+        {
+            Decoded = job,
+        };
         if (!worker.TryTakeInteractive(delivery))
         {
             await msg.ReplyErrorAsync(NatsInteractiveRuns.BusyCode, "no free place");

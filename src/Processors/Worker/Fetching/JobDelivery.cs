@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 
 namespace CqrsInference.Processors.Worker.Fetching;
@@ -26,6 +27,9 @@ internal interface IDeliveryAck
 /// </summary>
 internal sealed record JobDelivery(JobQueue? Queue, string Subject, byte[]? Data, ActivityContext Trace, ulong Sequence, int Attempt, IDeliveryAck Ack)
 {
+    /// <summary>The job, when whoever made the delivery has decoded it already (the interactive path does, to route it): not decoded again.</summary>
+    public JobCommand? Decoded { get; init; }
+
     /// <summary>Whether the job is another region's (taken by overflow).</summary>
     public bool IsRemote(string homeRegion) => Queue is { } queue && queue.Region != homeRegion;
 }

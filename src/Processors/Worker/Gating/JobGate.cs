@@ -56,7 +56,7 @@ internal sealed partial class JobGate(IJobClaims claims, IClaimCheck claimCheck,
         var jobs = new List<AdmittedJob>(batch.Count);
         foreach (var delivery in batch)
         {
-            if (Decode(delivery.Data) is { } job)
+            if ((delivery.Decoded ?? Decode(delivery.Data)) is { } job)
             {
                 jobs.Add(new AdmittedJob(delivery, job));
                 continue;

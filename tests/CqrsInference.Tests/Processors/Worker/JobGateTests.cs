@@ -30,6 +30,17 @@ public sealed class JobGateTests
     }
 
     [Fact]
+    public async Task A_job_its_delivery_decoded_already_is_not_decoded_again()
+    {
+        var job = Jobs.Command();
+        var decoded = Jobs.Delivery("not json"u8.ToArray(), new JobQueue(job.Region, job.Model, job.Priority, job.Tenant)) with { Decoded = job };
+
+        var result = await _gate.PassAsync([decoded], CancellationToken.None);
+
+        result.Runnable.ShouldHaveSingleItem().Job.ShouldBeSameAs(job);
+    }
+
+    [Fact]
     public async Task A_message_that_is_no_job_is_terminated_without_an_event()
     {
         var ack = new FakeAck();
