@@ -32,7 +32,8 @@ internal sealed class InlineBaseline : IAsyncDisposable
         var runners = models.ToDictionary(m => m, m =>
         {
             catalog.TryGet(m, out var model);
-            var runner = factory.Create(model);
+            // Concurrent callers, one thread each: the baseline's best use of the cores for many small calls.
+            var runner = factory.Create(model, slots: Environment.ProcessorCount);
             runner.WarmUp();
             return runner;
         });

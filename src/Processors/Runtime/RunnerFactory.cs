@@ -10,7 +10,8 @@ internal sealed class RunnerFactory(ModelCatalog catalog, SessionFactory session
         model.Generator is not null
         || (File.Exists(catalog.PathOf(model.File)) && (model.Assets ?? new Dictionary<string, string>()).Values.All(a => File.Exists(catalog.PathOf(a))));
 
-    public IModelRunner Create(ModelDefinition model)
+    /// <summary>The model's runner, for <paramref name="slots"/> runs at once.</summary>
+    public IModelRunner Create(ModelDefinition model, int slots)
     {
         var path = catalog.PathOf(model.File);
         if (model.Generator is not null)
@@ -23,7 +24,7 @@ internal sealed class RunnerFactory(ModelCatalog catalog, SessionFactory session
             throw new FileNotFoundException($"Model file for '{model.Name}' not found at '{path}' (run ./run.sh once to install the models).", path);
         }
 
-        var (session, device) = sessions.Create(path);
+        var (session, device) = sessions.Create(path, slots);
         return model.Runner switch
         {
             "tensor" => new TensorRunner(model, session, device),

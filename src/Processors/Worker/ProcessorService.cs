@@ -41,7 +41,7 @@ internal sealed partial class ProcessorService(
         {
             foreach (var model in selected)
             {
-                var runner = await Task.Run(() => runners.Create(model), stoppingToken);
+                var runner = await Task.Run(() => runners.Create(model, options.Slots ?? model.Slots), stoppingToken);
                 loaded.Add(runner);
                 await Task.Run(runner.WarmUp, stoppingToken);
                 var worker = workers.Create(model, runner);

@@ -29,7 +29,7 @@ public sealed class GpuPackageTests
     {
         var sessions = new SessionFactory(new RuntimeOptions { ExecutionProvider = "auto" }, NullLogger<SessionFactory>.Instance);
 
-        using var runner = new RunnerFactory(Catalog, sessions).Create(Catalog.All.Single(m => m.Name == "mlp-test"));
+        using var runner = new RunnerFactory(Catalog, sessions).Create(Catalog.All.Single(m => m.Name == "mlp-test"), slots: 1);
 
         if (runner.Device == "cuda")
         {
@@ -47,7 +47,7 @@ public sealed class GpuPackageTests
     public void A_processor_told_to_use_cuda_that_cannot_stops_with_the_reason_instead_of_running_on_the_cpu()
     {
         var probe = new SessionFactory(new RuntimeOptions { ExecutionProvider = "auto" }, NullLogger<SessionFactory>.Instance);
-        using (new RunnerFactory(Catalog, probe).Create(Catalog.All.Single(m => m.Name == "mlp-test")))
+        using (new RunnerFactory(Catalog, probe).Create(Catalog.All.Single(m => m.Name == "mlp-test"), slots: 1))
         {
             if (probe.CudaUnavailable is null)
             {
@@ -56,7 +56,7 @@ public sealed class GpuPackageTests
         }
 
         var sessions = new SessionFactory(new RuntimeOptions { ExecutionProvider = "cuda" }, NullLogger<SessionFactory>.Instance);
-        var refused = Should.Throw<InvalidOperationException>(() => new RunnerFactory(Catalog, sessions).Create(Catalog.All.Single(m => m.Name == "mlp-test")));
+        var refused = Should.Throw<InvalidOperationException>(() => new RunnerFactory(Catalog, sessions).Create(Catalog.All.Single(m => m.Name == "mlp-test"), slots: 1));
 
         refused.Message.ShouldStartWith("Processor:Runtime:ExecutionProvider is cuda, but CUDA is not available:");
     }
