@@ -33,6 +33,16 @@ public sealed class JobClaims(INatsJSContext js) : IJobClaims
         return outcome == ClaimOutcome.Cancelled ? ClaimOutcome.Cancelled : outcome;
     }
 
+    /// <summary>
+    /// The claim of a job a processor holds becomes 'cancelled': a delivery of it that comes again
+    /// (its processor died, or it waits for another attempt) is then ended cancelled by the gate.
+    /// </summary>
+    public async Task MarkCancelledAsync(Guid jobId, CancellationToken ct)
+    {
+        var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
+        await store.PutAsync(jobId.ToString("N"), CancelledValue, cancellationToken: ct);
+    }
+
     private async Task<ClaimOutcome> ClaimAsync(Guid jobId, string value, CancellationToken ct)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);

@@ -18,8 +18,11 @@ public static class ProcessorSetup
         services.AddSingleton(sp => sp.GetRequiredService<ProcessorOptions>().Runtime);
         services.AddSingleton<SessionFactory>();
         services.AddSingleton<RunnerFactory>();
+        services.AddSingleton<RunCancels>();
+        services.AddHostedService<RunAbortListener>();
         services.AddSingleton(sp => new JobRunnerFactory(
-            sp.GetRequiredService<ProcessorOptions>().FaultInjection, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<ProcessorOptions>().FaultInjection, sp.GetRequiredService<RunCancels>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IJobSource, NatsJobSource>();
         services.AddSingleton<WorkerFactory>();
         services.AddSingleton<InteractiveServer>();

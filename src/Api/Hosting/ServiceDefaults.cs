@@ -40,7 +40,9 @@ internal static partial class ServiceDefaults
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
         services.AddSingleton<NatsTopology>();
         services.AddSingleton<JobQueues>();
-        services.AddSingleton<IJobClaims, JobClaims>();
+        services.AddSingleton<JobClaims>();
+        services.AddSingleton<IJobClaims>(sp => sp.GetRequiredService<JobClaims>());
+        services.AddSingleton<Commands.Jobs.Cancelling.IRunCancels, NatsRunCancels>();
         services.AddSingleton<ClaimCheck>();
         services.AddSingleton<IClaimCheck>(sp => sp.GetRequiredService<ClaimCheck>());
         services.AddSingleton<NatsEventLog>();

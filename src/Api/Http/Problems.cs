@@ -21,10 +21,10 @@ internal static class Problems
     public static ProblemHttpResult NotFound(string title, string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: title, detail: detail);
 
-    /// <summary>409: the job is running or has ended.</summary>
+    /// <summary>409: the job has ended.</summary>
     public static ProblemHttpResult CannotCancel(Guid id, string status) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Job cannot be cancelled",
-            detail: $"Job {id} is {status}; only a queued job can be cancelled.");
+            detail: $"Job {id} is {status}: it ended before the cancel; only a queued or running job can be cancelled.");
 
     /// <summary>409: the Idempotency-Key submitted another body before.</summary>
     public static ProblemHttpResult IdempotencyConflict(Guid existing) =>

@@ -33,14 +33,15 @@ internal static class JobsApi
 
         jobs.MapDelete("/{id:guid}", CancelAsync)
             .WithName("CancelJob")
-            .WithSummary("Cancel a queued job: it will never run")
-            .WithDescription("200 with the job (status cancelled) if it was still queued; 409 if it is running or finished.")
+            .WithSummary("Cancel a job: a queued one never runs, a running one's run is aborted")
+            .WithDescription("200 with the job (status cancelled) if it was still queued; 202 with the job (status cancelled) if a processor held it: "
+                + "the cancel is its ending and the processor aborts the run within a second; 409 if it has ended.")
             .WithProblems(NoSuchJob, NotCancellable)
             .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapPost("/{id:guid}:cancel", CancelAsync)
             .WithName("CancelJobPost")
-            .WithSummary("Cancel a queued job (the same as DELETE /v1/jobs/{id})")
+            .WithSummary("Cancel a job (the same as DELETE /v1/jobs/{id})")
             .WithProblems(NoSuchJob, NotCancellable)
             .RequirePolicy(ApiPolicies.Submit);
 
@@ -63,7 +64,7 @@ internal static class JobsApi
 
     private static readonly (int, string) NoSuchJob = (StatusCodes.Status404NotFound, "There is no such job (another tenant's job is not disclosed).");
     private static readonly (int, string) Gone = (StatusCodes.Status410Gone, "The job was archived (Retention:FinishedJobsAfter): its summary stays, its history is gone.");
-    private static readonly (int, string) NotCancellable = (StatusCodes.Status409Conflict, "The job is running or has ended; only a queued job can be cancelled.");
+    private static readonly (int, string) NotCancellable = (StatusCodes.Status409Conflict, "The job has ended (its ending came before the cancel).");
     private static readonly (int, string) Invalid = (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range (or not a cursor this list gave); 'errors' names each.");
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
@@ -145,7 +146,7 @@ internal static class JobsApi
             detail: $"Job {id} finished longer than Retention:FinishedJobsAfter ago and was archived at {archivedAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: "
                 + "GET /v1/jobs/{id} still answers its summary, and its events stay in the audit feed (GET /v1/audit/events).");
 
-    public static async Task<Results<Ok<JobView>, ProblemHttpResult>> CancelAsync(
+    public static async Task<Results<Ok<JobView>, Accepted<JobView>, ProblemHttpResult>> CancelAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, TimeProvider clock, CancellationToken ct)
     {
         var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
@@ -158,6 +159,7 @@ internal static class JobsApi
         return outcome switch
         {
             CancelOutcome.NotCancellable refused => Problems.CannotCancel(id, refused.Status),
+            CancelOutcome.CancelRequested => TypedResults.Accepted($"/v1/jobs/{id}", JobView.From(status with { Status = JobStatuses.Cancelled })),
             _ => TypedResults.Ok(JobView.From(status with { Status = JobStatuses.Cancelled })),
         };
     }

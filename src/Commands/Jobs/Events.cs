@@ -94,7 +94,7 @@ public static partial class V1
     /// <summary>Terminal: still queued when its deadline passed; it never ran.</summary>
     public sealed record JobExpired(Guid JobId, DateTimeOffset Deadline, DateTimeOffset ExpiredAt, string Worker);
 
-    /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it).</summary>
+    /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it), or while a processor held it (its run is aborted, its ending dropped).</summary>
     public sealed record JobCancelled(Guid JobId, DateTimeOffset CancelledAt, string CancelledBy);
 }
 

@@ -16,6 +16,12 @@ internal abstract record RunOutcome
 
     /// <summary>The run failed in a way that may pass: retry, up to the delivery limit.</summary>
     public sealed record Faulted(string Code, string Reason) : RunOutcome;
+
+    /// <summary>
+    /// The job was cancelled while it ran and its run aborted (<see cref="Worker.Running.RunCancels"/>):
+    /// its cancel is already its ending on the log.
+    /// </summary>
+    public sealed record Cancelled : RunOutcome;
 }
 
 /// <summary>Runs jobs through a model. Implementations may batch several jobs in one ONNX call.</summary>

@@ -89,20 +89,6 @@ public sealed class ProcessorFaultTests(PipelineWithFaultInjection pipeline) : I
     }
 
     [Fact]
-    public async Task Running_job_cannot_be_cancelled()
-    {
-        // Longer than Processor:ReportRunningAfter (1 s), with time to see it running.
-        var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5], """{"cqrsi-test-fault":"sleep:4000"}"""));
-        await _client.WaitForStatusAsync(job.Id, "running");
-
-        using var response = await _client.DeleteAsync($"/v1/jobs/{job.Id}");
-
-        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Conflict);
-        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("running");
-        await _client.WaitForStatusAsync(job.Id, "succeeded");
-    }
-
-    [Fact]
     public async Task A_job_whose_batch_fails_outside_the_model_on_every_delivery_ends_failed_dead_lettered_not_stuck()
     {
         var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 4, 3, 2], """{"cqrsi-test-fault":"crash"}"""));

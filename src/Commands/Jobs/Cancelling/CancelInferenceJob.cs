@@ -4,7 +4,7 @@ namespace CqrsInference.Commands.Jobs.Cancelling;
 
 /// <summary>
 /// Cancel a job. The caller has read the job (it exists and is the tenant's) and passes the status
-/// it saw and where the job's events go; the claim decides what actually happens.
+/// it saw and where the job's events go; the claim and the log decide what actually happens.
 /// </summary>
 public sealed record CancelInferenceJob(Guid JobId, JobRoute Route, string ObservedStatus, string CancelledBy, DateTimeOffset Now)
     : ICommand<CancelOutcome>;
@@ -15,47 +15,99 @@ public abstract record CancelOutcome
     /// <summary>The job is cancelled (by this call, or it was already): it will never run.</summary>
     public sealed record Cancelled : CancelOutcome;
 
-    /// <summary>The job is running or has ended: it cannot be cancelled.</summary>
+    /// <summary>
+    /// The job was running (a processor held its claim): its cancel is its ending on the log, and
+    /// the processor running it was told to abort the run.
+    /// </summary>
+    public sealed record CancelRequested : CancelOutcome;
+
+    /// <summary>The job has ended (in <paramref name="Status"/>): it cannot be cancelled.</summary>
     public sealed record NotCancellable(string Status) : CancelOutcome;
 }
 
-/// <summary>The cancel rules: only a queued job can be cancelled, and only if no processor claimed it first.</summary>
+/// <summary>
+/// The cancel rules. A queued job that no processor claimed yet is cancelled by its claim and never
+/// runs. A job a processor claimed (running, or queued again for another attempt) is cancelled by its
+/// ending: the cancel is published under the job's one terminal message id, so it and the run's own
+/// ending race for one place on the log, and whichever the log stored first is the job's ending.
+/// </summary>
 internal static class CancelDecision
 {
-    /// <summary>The answer known without claiming, or null when the job must be claimed.</summary>
-    public static CancelOutcome? BeforeClaim(string observedStatus) => observedStatus switch
+    /// <summary>The answer known without claiming, or null when the cancel must try.</summary>
+    public static CancelOutcome? Before(string observedStatus) => observedStatus switch
     {
         JobStatuses.Cancelled => new CancelOutcome.Cancelled(),
-        JobStatuses.Queued => null,
+        JobStatuses.Queued or JobStatuses.Running => null,
         _ => new CancelOutcome.NotCancellable(observedStatus),
     };
 
-    /// <summary>The answer once the claim is decided.</summary>
-    public static CancelOutcome AfterClaim(ClaimOutcome claim) =>
-        claim == ClaimOutcome.Running ? new CancelOutcome.NotCancellable(JobStatuses.Running) : new CancelOutcome.Cancelled();
+    /// <summary>The answer for a job a processor holds, from the ending the log stored first.</summary>
+    public static CancelOutcome AfterEnding(object stored) => stored is V1.JobCancelled
+        ? new CancelOutcome.CancelRequested()
+        : new CancelOutcome.NotCancellable(JobLifecycle.StatusAfter(stored));
 }
 
 /// <summary>
-/// Claims the job for a cancel and, when the cancel holds the claim, publishes <see cref="V1.JobCancelled"/>
-/// under the job's terminal message id. Publishing again for a claim an earlier cancel won is harmless
-/// (the log keeps one) and repairs a cancel whose process died between the claim and the publish; a
-/// processor that finds the claim does the same.
+/// Cancels a job. A queued job is claimed for the cancel and, when the cancel holds the claim,
+/// <see cref="V1.JobCancelled"/> is published under the job's terminal message id. Publishing again
+/// for a claim an earlier cancel won is harmless (the log keeps one) and repairs a cancel whose
+/// process died between the claim and the publish; a processor that finds the claim does the same.
+/// A job a processor holds is cancelled by <see cref="CancelRunningAsync"/>.
 /// </summary>
-public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log) : ICommandHandler<CancelInferenceJob, CancelOutcome>
+public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, IRunCancels runs) : ICommandHandler<CancelInferenceJob, CancelOutcome>
 {
     public async ValueTask<CancelOutcome> Handle(CancelInferenceJob command, CancellationToken cancellationToken)
     {
-        if (CancelDecision.BeforeClaim(command.ObservedStatus) is { } known)
+        if (CancelDecision.Before(command.ObservedStatus) is { } known)
         {
             return known;
         }
 
-        var claim = await claims.ClaimForCancelAsync(command.JobId, cancellationToken);
-        if (claim != ClaimOutcome.Running)
+        if (command.ObservedStatus == JobStatuses.Queued
+            && await claims.ClaimForCancelAsync(command.JobId, cancellationToken) != ClaimOutcome.Running)
         {
-            await log.AppendAsync(command.Route, new V1.JobCancelled(command.JobId, command.Now, command.CancelledBy), trace: null, cancellationToken);
+            await log.AppendAsync(command.Route, Cancelled(command), trace: null, cancellationToken);
+            return new CancelOutcome.Cancelled();
         }
 
-        return CancelDecision.AfterClaim(claim);
+        return await CancelRunningAsync(command, cancellationToken);
     }
+
+    /// <summary>
+    /// A job a processor holds: first its claim becomes 'cancelled', so that no later delivery of it
+    /// runs (a processor that dies mid-run hands it back; the gate then ends it cancelled); then the
+    /// cancel is offered to the log as the job's ending. Only if the log kept it is the processor
+    /// told to abort the run (its own ending, published later under the same id, is dropped);
+    /// otherwise the run's ending came first and stands.
+    /// </summary>
+    private async ValueTask<CancelOutcome> CancelRunningAsync(CancelInferenceJob command, CancellationToken ct)
+    {
+        await runs.MarkCancelledAsync(command.JobId, ct);
+        var stored = await runs.EndAsync(command.Route, Cancelled(command), ct);
+        var outcome = CancelDecision.AfterEnding(stored);
+        if (outcome is CancelOutcome.CancelRequested)
+        {
+            await runs.AbortRunAsync(command.Route, command.JobId, ct);
+        }
+
+        return outcome;
+    }
+
+    private static V1.JobCancelled Cancelled(CancelInferenceJob command) => new(command.JobId, command.Now, command.CancelledBy);
+}
+
+/// <summary>What cancelling a job a processor holds needs from the transport.</summary>
+public interface IRunCancels
+{
+    /// <summary>Sets the job's claim to 'cancelled' whoever held it, so that no later delivery of the job runs.</summary>
+    Task MarkCancelledAsync(Guid jobId, CancellationToken ct);
+
+    /// <summary>
+    /// Publishes a terminal event under the job's terminal message id and returns the ending the
+    /// log holds for the job: this event if it was the first, else the one stored before it.
+    /// </summary>
+    Task<object> EndAsync(JobRoute job, object terminal, CancellationToken ct);
+
+    /// <summary>Tells the processors to abort the job's run if one of them is running it (at most once, not stored).</summary>
+    Task AbortRunAsync(JobRoute job, Guid jobId, CancellationToken ct);
 }

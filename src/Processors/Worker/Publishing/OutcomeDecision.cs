@@ -40,6 +40,9 @@ internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, Tim
             RunOutcome.Faulted f when attempt >= maxDeliver => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
                 f.Code, $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job), start), new Settlement.Terminate()),
             RunOutcome.Faulted f => Retry(admitted, f, at, start),
+
+            // Only repeats the cancel the API stored first under the job's terminal id: dropped as a duplicate.
+            RunOutcome.Cancelled => new JobEnding(admitted, new V1.JobCancelled(job.JobId, at, $"run aborted by {worker.Worker}"), new Settlement.Terminate()),
             _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown run outcome."),
         };
     }

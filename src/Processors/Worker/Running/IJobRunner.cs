@@ -32,11 +32,11 @@ internal sealed class ModelJobRunner(IModelRunner model) : IJobRunner
 /// With <c>Processor:FaultInjection</c> on (tests of redelivery, heartbeats and timeouts only), the
 /// model runner is wrapped in a <see cref="FaultInjectingRunner"/> inside the timeouts.
 /// </summary>
-internal sealed class JobRunnerFactory(bool faultInjection, TimeProvider clock, ILoggerFactory loggers)
+internal sealed class JobRunnerFactory(bool faultInjection, RunCancels cancels, TimeProvider clock, ILoggerFactory loggers)
 {
     public IJobRunner Create(ModelDefinition definition, IModelRunner model)
     {
         IJobRunner inner = faultInjection ? new FaultInjectingRunner(new ModelJobRunner(model)) : new ModelJobRunner(model);
-        return new TimedRunner(inner, definition, clock, loggers.CreateLogger<TimedRunner>());
+        return new TimedRunner(inner, definition, cancels, clock, loggers.CreateLogger<TimedRunner>());
     }
 }

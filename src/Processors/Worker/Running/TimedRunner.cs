@@ -14,9 +14,11 @@ namespace CqrsInference.Processors.Worker.Running;
 /// <c>execution_timeout</c>: it fails at once, without retries (the same input would hang again).
 /// A batch that was aborted cannot say which job was slow, so each of its jobs runs again alone
 /// under its own timeout, as the runners rerun a batch one of whose jobs broke it: the slow job
-/// fails and its batch-mates are not lost.
+/// fails and its batch-mates are not lost. A cancel of a running job (<see cref="RunCancels"/>)
+/// aborts its run the same way: the job ends <see cref="RunOutcome.Cancelled"/> and its batch-mates
+/// run again alone.
 /// </summary>
-internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition model, TimeProvider clock, ILogger logger) : IJobRunner
+internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition model, RunCancels cancels, TimeProvider clock, ILogger logger) : IJobRunner
 {
     public string Device => inner.Device;
 
@@ -25,29 +27,50 @@ internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition mode
 
     public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort)
     {
+        using var watch = cancels.Watch(jobs.Select(j => j.Job.JobId));
         if (jobs.Count == 1)
         {
-            return [RunAlone(jobs[0], abort)];
+            return [RunAlone(jobs[0], watch, abort)];
         }
 
         var timeout = jobs.Min(TimeoutOf);
         try
         {
-            return RunWithin(jobs, timeout, abort);
+            return RunWithin(jobs, timeout, watch, abort);
         }
         catch (ExecutionTimeoutException) when (!abort.IsCancellationRequested)
         {
-            LogBatchTimedOut(logger, jobs.Count, model.Name, timeout.TotalMilliseconds);
-            return jobs.Select(job => RunAlone(job, abort)).ToList();
+            // A cancel aborts a batch as a timeout does: the cancelled jobs end, the others run again alone.
+            var cancelled = jobs.Count(j => watch.IsCancelled(j.Job.JobId));
+            if (cancelled > 0)
+            {
+                LogBatchCancelled(logger, jobs.Count, model.Name, cancelled);
+            }
+            else
+            {
+                LogBatchTimedOut(logger, jobs.Count, model.Name, timeout.TotalMilliseconds);
+            }
+
+            return jobs.Select(job => RunAlone(job, watch, abort)).ToList();
         }
     }
 
-    private RunOutcome RunAlone(AdmittedJob job, CancellationToken abort)
+    private RunOutcome RunAlone(AdmittedJob job, RunWatch watch, CancellationToken abort)
     {
+        if (watch.IsCancelled(job.Job.JobId))
+        {
+            return new RunOutcome.Cancelled();
+        }
+
         var timeout = TimeoutOf(job);
         try
         {
-            return RunWithin([job], timeout, abort)[0];
+            return RunWithin([job], timeout, watch, abort)[0];
+        }
+        catch (ExecutionTimeoutException) when (!abort.IsCancellationRequested && watch.IsCancelled(job.Job.JobId))
+        {
+            LogJobCancelled(logger, job.Job.JobId, model.Name);
+            return new RunOutcome.Cancelled();
         }
         catch (ExecutionTimeoutException) when (!abort.IsCancellationRequested)
         {
@@ -57,10 +80,10 @@ internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition mode
         }
     }
 
-    private IReadOnlyList<RunOutcome> RunWithin(IReadOnlyList<AdmittedJob> jobs, TimeSpan timeout, CancellationToken abort)
+    private IReadOnlyList<RunOutcome> RunWithin(IReadOnlyList<AdmittedJob> jobs, TimeSpan timeout, RunWatch watch, CancellationToken abort)
     {
         using var timer = new CancellationTokenSource(timeout, clock);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(abort, timer.Token);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(abort, timer.Token, watch.Begin(jobs.Select(j => j.Job.JobId)));
         return inner.Run(jobs, either.Token);
     }
 
@@ -69,6 +92,12 @@ internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition mode
     [LoggerMessage(LogLevel.Warning, "A batch of {Count} {Model} jobs passed its execution timeout of {TimeoutMs} ms and was aborted; each job runs again alone")]
     private static partial void LogBatchTimedOut(ILogger logger, int count, string model, double timeoutMs);
 
+    [LoggerMessage(LogLevel.Information, "A batch of {Count} {Model} jobs was aborted: {Cancelled} of them cancelled; the others run again alone")]
+    private static partial void LogBatchCancelled(ILogger logger, int count, string model, int cancelled);
+
     [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Model}) passed its execution timeout of {TimeoutMs} ms: aborted, failed with execution_timeout")]
     private static partial void LogJobTimedOut(ILogger logger, Guid jobId, string model, double timeoutMs);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} ({Model}) was cancelled while it ran: its run aborted")]
+    private static partial void LogJobCancelled(ILogger logger, Guid jobId, string model);
 }

@@ -51,7 +51,7 @@ public sealed class RunAbortTests
         // The timeouts' clock ticks on a thread of its own (not the thread pool, which parallel
         // tests may starve), a whole timeout every 20 ms: each run is aborted about 20 ms in.
         var clock = new FakeTimeProvider();
-        var timed = new TimedRunner(new ModelJobRunner(ocr), model, clock, NullLogger.Instance);
+        var timed = new TimedRunner(new ModelJobRunner(ocr), model, new RunCancels(clock), clock, NullLogger.Instance);
         using var done = new ManualResetEventSlim();
         var ticker = new Thread(() =>
         {

@@ -111,7 +111,7 @@ public sealed class BatchRunningTests
         Runner(faultInjection: true).ShouldBeOfType<TimedRunner>().Inner.ShouldBeOfType<FaultInjectingRunner>();
 
         static IJobRunner Runner(bool faultInjection) =>
-            new JobRunnerFactory(faultInjection, TimeProvider.System, NullLoggerFactory.Instance).Create(Jobs.Model(), new NoModel());
+            new JobRunnerFactory(faultInjection, new RunCancels(TimeProvider.System), TimeProvider.System, NullLoggerFactory.Instance).Create(Jobs.Model(), new NoModel());
     }
 
     private sealed class NoModel : IModelRunner

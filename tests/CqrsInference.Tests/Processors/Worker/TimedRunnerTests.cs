@@ -23,7 +23,7 @@ public sealed class TimedRunnerTests : IDisposable
     public async Task A_lone_job_whose_run_passes_its_timeout_is_aborted_and_fails_with_execution_timeout()
     {
         var model = new FakeRunner(runUntil: _never);
-        var runner = new TimedRunner(model, Jobs.Model(), _clock, NullLogger.Instance);
+        var runner = new TimedRunner(model, Jobs.Model(), new RunCancels(_clock), _clock, NullLogger.Instance);
 
         var running = Task.Run(() => runner.Run([Jobs.Admitted(Jobs.Command(timeoutMs: 200))], CancellationToken.None));
         await Retry.Until("the run to start", () => Task.FromResult(model.Runs), n => n == 1);
@@ -41,7 +41,7 @@ public sealed class TimedRunnerTests : IDisposable
     public async Task A_job_that_asks_for_no_timeout_runs_under_its_models()
     {
         var model = new FakeRunner(runUntil: _never);
-        var runner = new TimedRunner(model, Jobs.Model(timeoutMs: 1500), _clock, NullLogger.Instance);
+        var runner = new TimedRunner(model, Jobs.Model(timeoutMs: 1500), new RunCancels(_clock), _clock, NullLogger.Instance);
 
         var running = Task.Run(() => runner.Run([Jobs.Admitted(Jobs.Command())], CancellationToken.None));
         await Retry.Until("the run to start", () => Task.FromResult(model.Runs), n => n == 1);
@@ -54,7 +54,7 @@ public sealed class TimedRunnerTests : IDisposable
     public async Task A_batch_past_its_smallest_timeout_is_aborted_and_each_job_runs_again_alone_so_only_the_slow_one_fails()
     {
         var model = new FakeRunner();
-        var runner = new TimedRunner(new FaultInjectingRunner(model), Jobs.Model(), _clock, NullLogger.Instance);
+        var runner = new TimedRunner(new FaultInjectingRunner(model), Jobs.Model(), new RunCancels(_clock), _clock, NullLogger.Instance);
         var batch = new[] { Jobs.Command(), Jobs.Command(fault: "hang", timeoutMs: 200), Jobs.Command(timeoutMs: 5000) }.Select(j => Jobs.Admitted(j)).ToList();
 
         var running = Task.Run(() => runner.Run(batch, CancellationToken.None));
@@ -75,7 +75,7 @@ public sealed class TimedRunnerTests : IDisposable
     public void A_batch_that_ends_in_time_runs_once()
     {
         var model = new FakeRunner();
-        var runner = new TimedRunner(model, Jobs.Model(), _clock, NullLogger.Instance);
+        var runner = new TimedRunner(model, Jobs.Model(), new RunCancels(_clock), _clock, NullLogger.Instance);
 
         var outcomes = runner.Run([Jobs.Admitted(Jobs.Command(timeoutMs: 1)), Jobs.Admitted(Jobs.Command())], CancellationToken.None);
 
@@ -86,7 +86,7 @@ public sealed class TimedRunnerTests : IDisposable
     [Fact]
     public void An_abort_from_outside_is_not_taken_for_a_timeout()
     {
-        var runner = new TimedRunner(new FakeRunner(runUntil: _never), Jobs.Model(), _clock, NullLogger.Instance);
+        var runner = new TimedRunner(new FakeRunner(runUntil: _never), Jobs.Model(), new RunCancels(_clock), _clock, NullLogger.Instance);
         using var abort = new CancellationTokenSource();
         abort.Cancel();
 
