@@ -119,6 +119,7 @@ internal static partial class ServiceDefaults
         services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
         services.AddScoped<Jobs.Submitting.SubmitServices>();
         services.AddSingleton<Jobs.JobReader>();
+        services.AddSingleton<Jobs.Waiting.QueueWaits>();
         services.AddSingleton<IAcceptedJobs>(sp => sp.GetRequiredService<Jobs.JobReader>());
         services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
         services.AddApiDocumentation();

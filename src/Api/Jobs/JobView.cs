@@ -29,7 +29,8 @@ internal sealed record JobView(
     bool Overflowed = false,
     bool OutputsExpired = false,
     DateTimeOffset? ArchivedAt = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ServedBy = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ServedBy = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] Waiting.JobWaiting? Waiting = null)
 {
     /// <summary>What <see cref="ServedBy"/> says of a job a processor ran on the interactive path (NATS request/reply).</summary>
     public const string Interactive = "interactive";

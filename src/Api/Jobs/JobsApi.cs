@@ -28,6 +28,8 @@ internal static class JobsApi
         jobs.MapGet("/{id:guid}", GetAsync)
             .WithName("GetJob")
             .WithSummary("The job's status, timings and outputs; with ?version=n or ?asOf=<timestamp>, the job as it stood then")
+            .WithDescription("A queued job (asked without ?version or ?asOf) also says why it waits ('waiting'): its estimated position in its queue, "
+                + "the queue's size and rate, whether any online processor serves its model and region, and an estimated start.")
             .WithProblems(NoSuchJob, Gone, Invalid)
             .RequirePolicy(ApiPolicies.Read);
 
@@ -68,7 +70,7 @@ internal static class JobsApi
     private static readonly (int, string) Invalid = (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range (or not a cursor this list gave); 'errors' names each.");
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
-        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, string? asOf, string? version, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, Waiting.QueueWaits waits, string? asOf, string? version, CancellationToken ct)
     {
         var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
         if (status is null)
@@ -78,7 +80,10 @@ internal static class JobsApi
 
         if (asOf is null && version is null)
         {
-            return TypedResults.Ok(await JobView.WithOutputsAsync(status, claimCheck, ct));
+            var view = await JobView.WithOutputsAsync(status, claimCheck, ct);
+            return TypedResults.Ok(status.Status == JobStatuses.Queued
+                ? view with { Waiting = await waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.SubmittedAt, session, ct) }
+                : view);
         }
 
         if (status.ArchivedAt is { } archivedAt)

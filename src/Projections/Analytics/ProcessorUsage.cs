@@ -46,7 +46,7 @@ public sealed class ProcessorUsageProjection : MultiStreamProjection<ProcessorUs
     }
 }
 
-/// <summary>Whether each processor is online now (inline, per processor stream).</summary>
+/// <summary>Whether each processor is online now and which models it serves (inline, per processor stream; <see cref="Models"/> is null for a processor not seen coming online since this field was added).</summary>
 public sealed record ProcessorStatus(
     Guid Id,
     string Worker,
@@ -56,12 +56,13 @@ public sealed record ProcessorStatus(
     bool Online,
     DateTimeOffset FirstSeen,
     DateTimeOffset LastSeen,
-    string? OfflineReason = null);
+    string? OfflineReason = null,
+    IReadOnlyList<string>? Models = null);
 
 public sealed class ProcessorStatusProjection : SingleStreamProjection<ProcessorStatus, Guid>
 {
     public static ProcessorStatus Create(V1.ProcessorOnline e) =>
-        new(EventNames.ProcessorStreamId(e.WorkerId), e.WorkerId, e.Region, e.DeviceClass, e.Slots, true, e.At, e.At);
+        new(EventNames.ProcessorStreamId(e.WorkerId), e.WorkerId, e.Region, e.DeviceClass, e.Slots, true, e.At, e.At, Models: e.Models);
 
     public static ProcessorStatus Create(V1.ProcessorHeartbeat e) =>
         new(EventNames.ProcessorStreamId(e.WorkerId), e.WorkerId, e.Region, e.DeviceClass, e.Slots, true, e.At, e.At);
@@ -70,7 +71,7 @@ public sealed class ProcessorStatusProjection : SingleStreamProjection<Processor
         new(EventNames.ProcessorStreamId(e.WorkerId), e.WorkerId, "?", "?", 0, false, e.At, e.At, e.Reason);
 
     public static ProcessorStatus Apply(V1.ProcessorOnline e, ProcessorStatus current) =>
-        current with { Region = e.Region, Device = e.DeviceClass, Slots = e.Slots, Online = true, LastSeen = e.At, OfflineReason = null };
+        current with { Region = e.Region, Device = e.DeviceClass, Slots = e.Slots, Online = true, LastSeen = e.At, OfflineReason = null, Models = e.Models };
 
     public static ProcessorStatus Apply(V1.ProcessorHeartbeat e, ProcessorStatus current) =>
         current with { Online = true, LastSeen = e.At > current.LastSeen ? e.At : current.LastSeen, OfflineReason = null };

@@ -1,0 +1,78 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using CqrsInference.Api.Jobs.Waiting;
+using CqrsInference.Projections.Analytics;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+
+namespace CqrsInference.Tests.Jobs.Reading;
+
+/// <summary>"Why is it waiting": GET /v1/jobs/{id} of a queued job says where it stands and whether anything serves it.</summary>
+public sealed class JobWaitingTests(PipelineWithoutProcessors idle, PipelineWithOneSlotAndFaultInjection served)
+    : IClassFixture<PipelineWithoutProcessors>, IClassFixture<PipelineWithOneSlotAndFaultInjection>
+{
+    [Fact]
+    public async Task A_queued_job_with_no_processor_serving_its_model_says_so()
+    {
+        var job = await idle.Client.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]));
+
+        var waiting = (await idle.Client.GetJobAsync(job.Id)).GetProperty("waiting");
+
+        waiting.GetProperty("served").GetBoolean().ShouldBeFalse();
+        waiting.GetProperty("processorsInRegion").GetInt32().ShouldBe(0);
+        waiting.GetProperty("processorsElsewhere").GetInt32().ShouldBe(0);
+        waiting.GetProperty("position").GetInt64().ShouldBeGreaterThanOrEqualTo(1);
+        waiting.GetProperty("queued").GetInt64().ShouldBeGreaterThanOrEqualTo(1);
+        waiting.GetProperty("estimatedStartAt").ValueKind.ShouldBe(JsonValueKind.Null);
+    }
+
+    [Fact]
+    public async Task A_queued_job_behind_a_busy_processor_shows_its_place_and_an_estimated_start_and_an_ended_job_no_waiting()
+    {
+        // The slot is busy and the processor holds what it may (a full batch): the rest waits in the queue.
+        var client = served.Client;
+        var busy = await client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:3000"}"""));
+        await client.WaitForStatusAsync(busy.Id, "running");
+        var jobs = await BulkAsync(client, Enumerable.Range(1, 100).Select(i => Scenarios.MlpJob([i, i, i, i])));
+
+        var job = await Retry.Until("the last job to show its place in its queue", () => client.GetJobAsync(jobs[^1]),
+            j => j.TryGetProperty("waiting", out var w) && w.GetProperty("position").GetInt64() >= 1);
+        var waiting = job.GetProperty("waiting");
+
+        job.GetProperty("status").GetString().ShouldBe("queued");
+        waiting.GetProperty("served").GetBoolean().ShouldBeTrue();
+        waiting.GetProperty("processorsInRegion").GetInt32().ShouldBe(1);
+        waiting.GetProperty("position").GetInt64().ShouldBeLessThanOrEqualTo(waiting.GetProperty("queued").GetInt64());
+        waiting.GetProperty("inFlight").GetInt64().ShouldBeGreaterThanOrEqualTo(1);
+        waiting.GetProperty("positionEstimated").GetBoolean().ShouldBeTrue();
+        waiting.GetProperty("ratePerSecond").GetDouble().ShouldBeGreaterThan(0);
+        waiting.GetProperty("estimatedStartAt").GetDateTimeOffset().ShouldBeGreaterThan(job.GetProperty("submittedAt").GetDateTimeOffset());
+
+        (await client.WaitForStatusAsync(jobs[^1], "succeeded")).TryGetProperty("waiting", out _).ShouldBeFalse();
+    }
+
+    private static async Task<List<Guid>> BulkAsync(HttpClient client, IEnumerable<string> jobs)
+    {
+        using var content = new StringContent($$"""{"jobs":[{{string.Join(",", jobs)}}]}""", System.Text.Encoding.UTF8, "application/json");
+        using var response = await client.PostAsync("/v1/jobs:bulk", content);
+        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Accepted);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return body.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ToList();
+    }
+
+    [Fact]
+    public void The_position_is_estimated_from_arrivals_between_the_oldest_waiting_job_and_now()
+    {
+        var now = DateTimeOffset.Parse("2025-01-01T00:01:40Z", System.Globalization.CultureInfo.InvariantCulture);
+        var queue = new QueueSnapshot(Queued: 100, InFlight: 2, OldestAt: now.AddSeconds(-100), RatePerSecond: 10);
+        ProcessorStatus[] online = [new(Guid.NewGuid(), "w", "local", "cpu", 1, true, now, now, Models: ["mlp-test"])];
+
+        var waiting = WaitingEstimate.Of(queue, online, "local", "mlp-test", submittedAt: now.AddSeconds(-50), now);
+
+        waiting.Position.ShouldBe(50);
+        waiting.EstimatedStartAt.ShouldBe(now.AddSeconds(4.9));
+        WaitingEstimate.Of(queue, online, "local", "other-model", now.AddSeconds(-50), now).Served.ShouldBeFalse();
+        WaitingEstimate.Of(queue, online, "eu", "mlp-test", now.AddSeconds(-50), now).ProcessorsElsewhere.ShouldBe(1);
+        WaitingEstimate.Of(queue with { Queued = 0 }, online, "local", "mlp-test", now, now).Position.ShouldBe(0);
+    }
+}
