@@ -128,7 +128,7 @@ public static class MartenSetup
 
         // Deterministic event ids plus this index make recording idempotent in the database itself.
         options.Events.EnableUniqueIndexOnEventId = true;
-        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types))
+        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types).Concat(Commands.Batches.BatchJobs.Types))
         {
             options.Events.MapEventType(type, name);
         }
@@ -140,6 +140,10 @@ public static class MartenSetup
 
         // Retention finds the finished jobs it archives by this index, from where it stopped last.
         options.Schema.For<JobStatus.JobStatus>().Index(j => j.CompletedAt);
+
+        // A batch's jobs are read by their batch, in line order (GET /v1/batches/{id}, its results and errors).
+        options.Schema.For<JobStatus.JobStatus>().Index(j => j.Batch!.BatchId);
+        options.Schema.For<Batches.BatchStatus>().Index(b => b.Tenant).Index(b => b.Status);
         options.Schema.For<Retention.RetentionMark>().Identity(m => m.Id);
         options.ConfigureProjections();
         return options;
@@ -158,6 +162,7 @@ public static class MartenSetup
         options.Projections.Add<ProcessorUsageProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<EdgeSiteStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<EdgeSiteActivityProjection>(ProjectionLifecycle.Async);
+        options.Projections.Add<Batches.BatchStatusProjection>(ProjectionLifecycle.Inline);
     }
 }
 

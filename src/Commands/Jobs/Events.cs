@@ -14,6 +14,7 @@ public static partial class V1
     /// the execution timeout it asked for (null: the model's; absent from events stored before it).
     /// <paramref name="WebhookEvents"/>: when its webhook is called (<see cref="Webhooks.WebhookEvents"/>;
     /// null, and left out of the JSON: on completion only, as every job before the filter).
+    /// <paramref name="Batch"/>: the batch and line it was submitted in (null for a job on its own).
     /// </summary>
     public sealed record JobSubmitted(
         Guid JobId,
@@ -30,7 +31,8 @@ public static partial class V1
         string? Webhook = null,
         DateTimeOffset? Deadline = null,
         int? TimeoutMs = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null);
 
     /// <summary>
     /// A processor took a delivery of the job and began to run it (one per attempt), in
@@ -120,3 +122,9 @@ public sealed record JobContext(string Tenant, string Model, string Region, stri
 /// element list (nested arrays are flattened on the way in).
 /// </summary>
 public sealed record Tensor(string Name, string Datatype, long[] Shape, JsonElement Data);
+
+/// <summary>
+/// Where a job of a batch comes from: the batch (<c>POST /v1/batches</c>), its line in the file (1-based)
+/// and the line's <c>customId</c>, so that the batch's results can be read from its jobs, in input order.
+/// </summary>
+public sealed record BatchLine(Guid BatchId, int Line, string? CustomId);

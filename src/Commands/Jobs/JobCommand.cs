@@ -7,7 +7,8 @@ namespace CqrsInference.Commands.Jobs;
 /// to run the job. The recorder turns the same message into <see cref="V1.JobSubmitted"/>.
 /// <paramref name="TimeoutMs"/> is the execution timeout the caller asked for (null: the model's,
 /// and in every message queued before it existed). <paramref name="WebhookEvents"/>: when its webhook
-/// is called (null, and left out of the JSON: on completion only).
+/// is called (null, and left out of the JSON: on completion only). <paramref name="Batch"/>: the batch and
+/// line the job belongs to (null, and left out of the JSON, for a job submitted on its own).
 /// </summary>
 public sealed record JobCommand(
     Guid JobId,
@@ -24,8 +25,9 @@ public sealed record JobCommand(
     string? Webhook = null,
     DateTimeOffset? Deadline = null,
     int? TimeoutMs = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null)
 {
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs, WebhookEvents);
+        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs, WebhookEvents, Batch);
 }

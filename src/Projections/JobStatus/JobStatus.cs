@@ -30,7 +30,8 @@ public sealed record JobStatus(
     string? RanInRegion = null,
     bool Overflowed = false,
     DateTimeOffset? ArchivedAt = null,
-    IReadOnlyList<string>? WebhookEvents = null);
+    IReadOnlyList<string>? WebhookEvents = null,
+    BatchLine? Batch = null);
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
@@ -57,7 +58,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
 
     public static JobStatus Create(V1.JobSubmitted e) =>
         new(e.JobId, e.Tenant, JobLifecycle.StatusAfter(e), e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
-            e.RequestDigest, e.Metadata, Webhook: e.Webhook, WebhookEvents: e.WebhookEvents);
+            e.RequestDigest, e.Metadata, Webhook: e.Webhook, WebhookEvents: e.WebhookEvents, Batch: e.Batch);
 
     public static JobStatus Apply(V1.JobStarted e, JobStatus current) =>
         !JobLifecycle.Changes(current.Status, e)

@@ -79,7 +79,7 @@ public static class SubmitDecision
             : new SubmitOutcome.Accepted(
                 new JobCommand(command.JobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
                     command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline,
-                    TimeoutMs: command.Timeout is { } timeout ? (int)Math.Ceiling(timeout.TotalMilliseconds) : null, WebhookEvents: command.WebhookEvents),
+                    TimeoutMs: command.Timeout is { } timeout ? (int)Math.Ceiling(timeout.TotalMilliseconds) : null, WebhookEvents: command.WebhookEvents, Batch: command.Batch),
                 Replayed: false);
     }
 

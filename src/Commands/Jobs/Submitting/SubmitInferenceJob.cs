@@ -9,6 +9,7 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 /// <paramref name="InteractiveWithin"/>: run it on the interactive path (NATS request/reply to a
 /// processor, docs/ARCHITECTURE.md), the caller waiting at most this long; null queues it.
 /// <paramref name="WebhookEvents"/>: when the webhook is called (<see cref="Webhooks.WebhookEvents"/>; null: on completion).
+/// <paramref name="Batch"/>: the batch line the job is (null for a job on its own).
 /// </summary>
 public sealed record SubmitInferenceJob(
     Guid JobId,
@@ -25,7 +26,8 @@ public sealed record SubmitInferenceJob(
     DateTimeOffset? Deadline = null,
     TimeSpan? Timeout = null,
     TimeSpan? InteractiveWithin = null,
-    IReadOnlyList<string>? WebhookEvents = null) : ICommand<SubmitOutcome>;
+    IReadOnlyList<string>? WebhookEvents = null,
+    BatchLine? Batch = null) : ICommand<SubmitOutcome>;
 
 /// <summary>
 /// Submit many jobs of one tenant together (a bulk submit): accepted or refused together, each job
