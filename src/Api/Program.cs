@@ -1,4 +1,5 @@
 using CqrsInference.Api.Analytics;
+using CqrsInference.Api.Batches;
 using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Http;
 using CqrsInference.Api.Inference;
@@ -38,6 +39,7 @@ if (api)
 {
     app.MapApiDocumentation();
     app.MapJobsApi();
+    app.MapBatchesApi();
     app.MapModelsApi();
     app.MapInferenceApi();
     app.MapAdminApi();

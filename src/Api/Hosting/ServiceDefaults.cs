@@ -133,6 +133,9 @@ internal static partial class ServiceDefaults
         services.AddSingleton<Jobs.JobEventFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<Jobs.JobEventFeed>());
         services.AddHostedService<QueueHousekeepingService>();
+        services.AddSingleton<Batches.BatchReader>();
+        services.AddScoped<Batches.BatchServices>();
+        services.AddHostedService<Batches.BatchSupervisor>();
         services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
     }
 

@@ -51,6 +51,7 @@ internal static class Settings
         {
             services.AddSetting<Commands.Jobs.Submitting.SubmitOptions>("Submit", ServiceDefaults.RegionProblem);
             services.AddSetting<RateLimitOptions>("Api:RateLimit");
+            services.AddSetting<Batches.BatchOptions>("Batches");
         }
 
         if (roles.Processor)

@@ -18,6 +18,10 @@ internal static class Problems
     public static ProblemHttpResult JobNotFound(Guid id) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"There is no job {id}.");
 
+    /// <summary>404; also the answer for another tenant's batch.</summary>
+    public static ProblemHttpResult BatchNotFound(Guid id) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Batch not found", detail: $"There is no batch {id}.");
+
     public static ProblemHttpResult NotFound(string title, string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: title, detail: detail);
 
@@ -39,6 +43,11 @@ internal static class Problems
     public static ProblemHttpResult PayloadTooLarge(long maxBytes) =>
         TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large",
             detail: $"A body may be at most {maxBytes} bytes; use smaller inputs.");
+
+    /// <summary>413: a batch file with more lines than the API takes in one batch.</summary>
+    public static ProblemHttpResult TooManyLines(int lines, int maxLines) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many lines",
+            detail: $"A batch file may hold at most {maxLines} lines (Batches:MaxLines); this one holds {lines}: split it.");
 
     /// <summary>415: the body is not of a type the endpoint takes.</summary>
     public static ProblemHttpResult UnsupportedMediaType(string? contentType, string expected) =>

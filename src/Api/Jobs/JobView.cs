@@ -30,7 +30,8 @@ internal sealed record JobView(
     bool OutputsExpired = false,
     DateTimeOffset? ArchivedAt = null,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ServedBy = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] Waiting.JobWaiting? Waiting = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] Waiting.JobWaiting? Waiting = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null)
 {
     /// <summary>What <see cref="ServedBy"/> says of a job a processor ran on the interactive path (NATS request/reply).</summary>
     public const string Interactive = "interactive";
@@ -41,7 +42,7 @@ internal sealed record JobView(
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
             s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,
-            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt);
+            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt, Batch: s.Batch);
 
     /// <summary>
     /// The view with outputs that live in the object store (claim check) fetched and checked. Outputs

@@ -34,8 +34,11 @@ internal static class JobRequestParser
     /// <summary>How a job may run: through the durable queue (the default) or on the interactive path.</summary>
     public static readonly IReadOnlyList<string> Modes = ["queued", "interactive"];
 
-    /// <summary>Reads a parsed body; returns the request or the errors by field.</summary>
-    public static (JobRequest? Request, Dictionary<string, string[]> Errors) Parse(JsonElement root)
+    /// <summary>
+    /// Reads a parsed body; returns the request or the errors by field. <paramref name="alsoKnown"/>: a
+    /// field the caller reads itself (a batch line's <c>customId</c>), not reported as unknown.
+    /// </summary>
+    public static (JobRequest? Request, Dictionary<string, string[]> Errors) Parse(JsonElement root, string? alsoKnown = null)
     {
         var errors = new FieldErrors();
         if (root.ValueKind != JsonValueKind.Object)
@@ -44,7 +47,7 @@ internal static class JobRequestParser
             return (null, errors.ToDictionary());
         }
 
-        foreach (var property in root.EnumerateObject().Where(p => !Known.Contains(p.Name)))
+        foreach (var property in root.EnumerateObject().Where(p => !Known.Contains(p.Name) && p.Name != alsoKnown))
         {
             errors.Add(property.Name, $"Unknown field '{property.Name}'; the fields are: {string.Join(", ", Known)}.");
         }

@@ -1,0 +1,236 @@
+using System.Text.Json;
+using CqrsInference.Api.Http;
+using CqrsInference.Api.Jobs;
+using CqrsInference.Api.Jobs.Submitting;
+using CqrsInference.Commands.Batches;
+using CqrsInference.Commands.Jobs.Submitting;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CqrsInference.Api.Batches;
+
+/// <summary>The options of a batch, from the query string of <c>POST /v1/batches</c>.</summary>
+internal sealed record BatchRequestOptions(DateTimeOffset? Deadline, string? Webhook, string Priority, bool Atomic);
+
+/// <summary>A line of the file that is a job request (its model rules not checked yet).</summary>
+internal sealed record BatchFileLine(int Line, string? CustomId, JobRequest Job, string Digest);
+
+/// <summary>A batch file as read: its lines that are job requests, those refused, and a digest of the whole body.</summary>
+internal sealed record BatchFile(int Lines, List<BatchFileLine> Valid, List<RefusedLine> Refused, string Digest, string? IdempotencyKey, BatchRequestOptions Options);
+
+/// <summary>
+/// Reads <c>POST /v1/batches</c>: the options (query parameters), the Idempotency-Key, the content type
+/// (415), the size and line count (413), UTF-8 (400), then each line as a job request
+/// (<see cref="JobRequestParser"/>, plus <c>customId</c>). A line that is not a job request is refused
+/// by its number; a file of which no line is JSON is 400.
+/// </summary>
+internal static class BatchFileReader
+{
+    public static readonly IReadOnlyList<string> MediaTypes = ["application/jsonl", "application/x-ndjson"];
+    public static readonly IReadOnlyList<string> OptionNames = ["deadline", "webhook", "priority", "atomic"];
+    public const int MaxCustomIdLength = 256;
+    public const string CustomId = "customId";
+
+    public static async Task<(BatchFile? File, ProblemHttpResult? Problem)> ReadAsync(HttpRequest request, BatchOptions limits, DateTimeOffset now, CancellationToken ct)
+    {
+        var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
+        if (idempotencyKey is { Length: > SubmitRequestReader.MaxIdempotencyKeyLength })
+        {
+            return (null, Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {SubmitRequestReader.MaxIdempotencyKeyLength} characters."));
+        }
+
+        var (options, optionErrors) = ReadOptions(request.Query, now);
+        if (options is null)
+        {
+            return (null, Problems.Validation(optionErrors));
+        }
+
+        if (!IsJsonLines(request.ContentType))
+        {
+            return (null, Problems.UnsupportedMediaType(request.ContentType, string.Join(" or ", MediaTypes)));
+        }
+
+        var bytes = await ReadBytesAsync(request, limits.MaxBytes, ct);
+        if (bytes is null)
+        {
+            return (null, Problems.PayloadTooLarge(limits.MaxBytes));
+        }
+
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return (null, Problems.MalformedJson("The body is not valid UTF-8."));
+        }
+
+        var lines = SplitLines(bytes);
+        if (lines.Count == 0)
+        {
+            return (null, Problems.Validation("file", "The batch file holds no lines: send one job request (JSON) a line."));
+        }
+
+        if (lines.Count > limits.MaxLines)
+        {
+            return (null, Problems.TooManyLines(lines.Count, limits.MaxLines));
+        }
+
+        var file = new BatchFile(lines.Count, [], [], RequestDigest.Of(bytes), idempotencyKey, options);
+        var json = 0;
+        foreach (var (number, line) in lines)
+        {
+            json += ReadLine(file, number, line) ? 1 : 0;
+        }
+
+        return json == 0
+            ? (null, Problems.MalformedJson("The body is not JSONL: no line is a JSON value (one job request, a JSON object, a line)."))
+            : (file, null);
+    }
+
+    /// <summary>Reads one line into the file's valid or refused lines; false when it is not JSON at all.</summary>
+    private static bool ReadLine(BatchFile file, int number, ReadOnlyMemory<byte> line)
+    {
+        JsonElement root;
+        try
+        {
+            using var document = JsonDocument.Parse(line, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            root = document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            file.Refused.Add(new RefusedLine(number, null, new Dictionary<string, string[]> { ["$"] = [$"The line is not valid JSON: {e.Message}"] }));
+            return false;
+        }
+
+        var customId = ReadCustomId(root, out var customIdError);
+        var (job, errors) = JobRequestParser.Parse(root, CustomId);
+        if (customIdError is not null)
+        {
+            errors[CustomId] = [customIdError];
+        }
+
+        if (job is { Interactive: true })
+        {
+            errors["mode"] = ["A batch queues its jobs; submit an interactive job on its own (POST /v1/jobs)."];
+        }
+
+        if (errors.Count > 0 || job is null)
+        {
+            file.Refused.Add(new RefusedLine(number, customId, errors));
+        }
+        else
+        {
+            file.Valid.Add(new BatchFileLine(number, customId, job, RequestDigest.Of(line.Span)));
+        }
+
+        return true;
+    }
+
+    private static string? ReadCustomId(JsonElement root, out string? error)
+    {
+        error = null;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(CustomId, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.String || value.GetString() is not { Length: > 0 and <= MaxCustomIdLength } text)
+        {
+            error = $"customId must be a string of 1 to {MaxCustomIdLength} characters.";
+            return null;
+        }
+
+        return text;
+    }
+
+    /// <summary>The batch's options from the query string; an unknown parameter is an error (a typo would otherwise pass silently).</summary>
+    private static (BatchRequestOptions? Options, Dictionary<string, string[]> Errors) ReadOptions(IQueryCollection query, DateTimeOffset now)
+    {
+        var errors = new Dictionary<string, string[]>();
+        foreach (var unknown in query.Keys.Where(k => !OptionNames.Contains(k)))
+        {
+            errors[unknown] = [$"Unknown option '{unknown}'; the options are: {string.Join(", ", OptionNames)}."];
+        }
+
+        DateTimeOffset? deadline = null;
+        if (query["deadline"].ToString() is { Length: > 0 } deadlineText)
+        {
+            deadline = Timestamps.TryParseUtc(deadlineText, out var at) ? at
+                : Durations.TryParse(deadlineText, out var after) && after > TimeSpan.Zero ? now + after
+                : null;
+            if (deadline is null)
+            {
+                errors["deadline"] = [$"deadline must be {Timestamps.Rule}, or {Durations.Rule} from now."];
+            }
+            else if (deadline <= now)
+            {
+                errors["deadline"] = [$"deadline {deadline:O} has already passed."];
+            }
+        }
+
+        var priority = query["priority"].ToString() is { Length: > 0 } p ? p : Priorities.Batch;
+        if (!Priorities.All.Contains(priority))
+        {
+            errors["priority"] = [$"priority must be one of: {string.Join(", ", Priorities.All)}."];
+        }
+
+        var atomic = query["atomic"].ToString() switch
+        {
+            "" or "false" => false,
+            "true" => true,
+            _ => (bool?)null,
+        };
+        if (atomic is null)
+        {
+            errors["atomic"] = ["atomic must be true or false."];
+        }
+
+        var webhook = query["webhook"].ToString() is { Length: > 0 } w ? w : null;
+        return errors.Count > 0 ? (null, errors) : (new BatchRequestOptions(deadline, webhook, priority, atomic!.Value), errors);
+    }
+
+    private static bool IsJsonLines(string? contentType) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var mediaType)
+        && MediaTypes.Contains(mediaType.MediaType.Value ?? "", StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The non-blank lines with their 1-based numbers (a trailing CR is dropped).</summary>
+    private static List<(int Number, ReadOnlyMemory<byte> Line)> SplitLines(byte[] bytes)
+    {
+        var lines = new List<(int, ReadOnlyMemory<byte>)>();
+        var start = 0;
+        for (var number = 1; start < bytes.Length; number++)
+        {
+            var end = Array.IndexOf(bytes, (byte)'\n', start);
+            end = end < 0 ? bytes.Length : end;
+            var line = bytes.AsMemory(start, end - start);
+            if (line.Span.TrimEnd((byte)'\r').Trim(" \t"u8).Length > 0)
+            {
+                lines.Add((number, line));
+            }
+
+            start = end + 1;
+        }
+
+        return lines;
+    }
+
+    /// <summary>Reads at most <paramref name="maxBytes"/>; null when the body is larger.</summary>
+    private static async Task<byte[]?> ReadBytesAsync(HttpRequest request, long maxBytes, CancellationToken ct)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+            {
+                return null;
+            }
+
+            await buffer.WriteAsync(chunk.AsMemory(0, read), ct);
+        }
+
+        return buffer.ToArray();
+    }
+}

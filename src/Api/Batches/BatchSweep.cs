@@ -1,0 +1,57 @@
+using CqrsInference.Commands.Batches.Expiring;
+using CqrsInference.Commands.Jobs;
+using CqrsInference.Commands.Jobs.Cancelling;
+using CqrsInference.Projections.JobStatus;
+using Marten;
+using Mediator;
+
+namespace CqrsInference.Api.Batches;
+
+/// <summary>
+/// Ends a batch's jobs that are still queued, through the jobs' own commands: a cancelled batch's
+/// through <see cref="CancelInferenceJob"/>, an expired batch's through <see cref="ExpireBatchJob"/>
+/// (both take the job's claim first, so a job a processor already took runs to its end).
+/// </summary>
+internal static class BatchSweep
+{
+    private const int PageSize = 1000;
+    private const int InParallel = 16;
+
+    /// <summary>Ends every queued job of the batch recorded so far; returns how many it ended.</summary>
+    public static async Task<int> EndQueuedAsync(
+        IDocumentStore store, ISender sender, Guid batchId, DateTimeOffset? expiredAt, string cancelledBy, DateTimeOffset now, CancellationToken ct)
+    {
+        var ended = 0;
+        var after = 0;
+        while (true)
+        {
+            List<JobStatus> page;
+            await using (var session = store.QuerySession())
+            {
+                page = (await session.Query<JobStatus>()
+                    .Where(j => j.Batch!.BatchId == batchId && j.Batch.Line > after && j.Status == JobStatuses.Queued)
+                    .OrderBy(j => j.Batch!.Line)
+                    .Take(PageSize)
+                    .ToListAsync(ct)).ToList();
+            }
+
+            await Parallel.ForEachAsync(page, new ParallelOptions { MaxDegreeOfParallelism = InParallel, CancellationToken = ct }, async (job, token) =>
+            {
+                var route = new JobRoute(job.Region, job.Model);
+                var done = expiredAt is { } deadline
+                    ? await sender.Send(new ExpireBatchJob(job.Id, route, deadline, now), token)
+                    : await sender.Send(new CancelInferenceJob(job.Id, route, job.Status, cancelledBy, now), token) is CancelOutcome.Cancelled;
+                if (done)
+                {
+                    Interlocked.Increment(ref ended);
+                }
+            });
+            if (page.Count < PageSize)
+            {
+                return ended;
+            }
+
+            after = page[^1].Batch!.Line;
+        }
+    }
+}
