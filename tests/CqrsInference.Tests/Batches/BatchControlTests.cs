@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
+
+namespace CqrsInference.Tests.Batches;
+
+/// <summary>Batches with no processor: cancelling, and every bad input with its own 4xx.</summary>
+public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : IClassFixture<PipelineWithoutProcessors>
+{
+    private readonly HttpClient _client = pipeline.Client;
+
+    [Fact]
+    public async Task Cancelling_a_batch_cancels_its_queued_jobs_and_the_batch()
+    {
+        var submitted = await _client.SubmitBatchAsync(BatchScenarios.File(Enumerable.Range(1, 20).Select(i => BatchScenarios.Line(i))));
+        submitted.Status.ShouldBe(HttpStatusCode.Accepted);
+        await _client.WaitForBatchAsync(submitted.Id, b => b.Count("queued") == 20, "to have its jobs queued");
+
+        using var cancel = await _client.DeleteAsync($"/v1/batches/{submitted.Id}");
+        cancel.StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var batch = await _client.WaitForBatchAsync(submitted.Id, BatchScenarios.Settled, "to settle");
+        batch.GetProperty("status").GetString().ShouldBe("cancelled");
+        batch.Count("cancelled").ShouldBe(20);
+        var errors = await _client.LinesAsync(submitted.Id, "errors");
+        errors.Select(e => e.GetProperty("customId").GetString()).ShouldBe(Enumerable.Range(1, 20).Select(i => $"c{i}"));
+        errors.ShouldAllBe(e => e.GetProperty("error").GetProperty("code").GetString() == "cancelled");
+        (await BatchScenarios.EventCountsAsync(pipeline.Host.Schema, submitted.Id)).GetValueOrDefault("v1.job_cancelled").ShouldBe(20);
+
+        // Once more is harmless; a second POST :cancel too.
+        using var again = await _client.PostAsync($"/v1/batches/{submitted.Id}:cancel", null);
+        again.StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Theory]
+    [InlineData("empty", "", "", "application/jsonl", 422)]
+    [InlineData("not JSONL", "this is not json\nnor is this\n", "", "application/jsonl", 400)]
+    [InlineData("a JSON array, not lines", "[1,\n2]", "", "application/jsonl", 400)]
+    [InlineData("unknown option", "LINE", "?atomc=true", "application/jsonl", 422)]
+    [InlineData("bad deadline", "LINE", "?deadline=tomorrow", "application/jsonl", 422)]
+    [InlineData("bad atomic", "LINE", "?atomic=yes", "application/jsonl", 422)]
+    [InlineData("bad priority", "LINE", "?priority=urgent", "application/jsonl", 422)]
+    [InlineData("JSON, not JSONL", "LINE", "", "application/json", 415)]
+    [InlineData("too many lines", "MANY", "", "application/x-ndjson", 413)]
+    public async Task Bad_input_gets_its_own_4xx(string what, string body, string query, string contentType, int status)
+    {
+        body = body switch
+        {
+            "LINE" => BatchScenarios.Line(1),
+            "MANY" => BatchScenarios.File(Enumerable.Repeat(BatchScenarios.Line(1), 50_001)),
+            _ => body,
+        };
+        using var content = new StringContent(body, Encoding.UTF8);
+        content.Headers.ContentType = new(contentType);
+        using var response = await _client.PostAsync($"/v1/batches{query}", content);
+
+        ((int)response.StatusCode).ShouldBe(status, what);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json", what);
+    }
+
+    [Fact]
+    public async Task An_unknown_batch_is_404_everywhere()
+    {
+        var id = Guid.NewGuid();
+        foreach (var path in new[] { $"/v1/batches/{id}", $"/v1/batches/{id}/results", $"/v1/batches/{id}/errors" })
+        {
+            using var response = await _client.GetAsync(path);
+            response.StatusCode.ShouldBe(HttpStatusCode.NotFound, path);
+        }
+    }
+
+    [Fact]
+    public async Task The_same_idempotency_key_returns_the_same_batch()
+    {
+        var file = BatchScenarios.File(Enumerable.Range(1, 3).Select(i => BatchScenarios.Line(i)));
+        async Task<JsonElement> SubmitAsync(string body)
+        {
+            using var content = new StringContent(body, Encoding.UTF8);
+            content.Headers.ContentType = new("application/jsonl");
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/batches") { Content = content };
+            request.Headers.Add("Idempotency-Key", "batch-key-1");
+            using var response = await _client.SendAsync(request);
+            return await response.Content.ReadFromJsonAsync<JsonElement>();
+        }
+
+        var first = await SubmitAsync(file);
+        var second = await SubmitAsync(file);
+        second.GetProperty("batch").GetProperty("id").GetGuid().ShouldBe(first.GetProperty("batch").GetProperty("id").GetGuid());
+        (await SubmitAsync(BatchScenarios.File([BatchScenarios.Line(9)]))).GetProperty("status").GetInt32().ShouldBe(409);
+    }
+}
