@@ -49,6 +49,31 @@ internal sealed class ApiClient : IDisposable
         return response.IsSuccessStatusCode ? json : throw new ApiException((int)response.StatusCode, json);
     }
 
+    /// <summary>Posts a file as it is (a batch's JSONL), with <paramref name="contentType"/>; the answer's JSON, or the refusal as an <see cref="ApiException"/>.</summary>
+    public async Task<JsonElement> PostFileAsync(string path, Stream file, string contentType, CancellationToken ct)
+    {
+        using var content = new StreamContent(file);
+        content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        using var response = await _http.PostAsync(path, content, ct);
+        var json = await ReadAsync(response, ct);
+        return response.IsSuccessStatusCode ? json : throw new ApiException((int)response.StatusCode, json);
+    }
+
+    /// <summary>A plain response read as it arrives (a batch's JSONL results); the caller disposes it.</summary>
+    public async Task<Stream> ReadStreamAsync(string path, CancellationToken ct)
+    {
+        var response = await _http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            using (response)
+            {
+                throw new ApiException((int)response.StatusCode, await ReadAsync(response, ct));
+            }
+        }
+
+        return await response.Content.ReadAsStreamAsync(ct);
+    }
+
     /// <summary>A response read as it arrives (Server-Sent Events); the caller disposes it.</summary>
     public async Task<Stream> StreamAsync(string path, CancellationToken ct)
     {

@@ -49,6 +49,7 @@ internal sealed class Cqrsi
             KeysCommand.Create(cqrsi),
             UsageCommand.Create(cqrsi),
             AuditCommand.Create(cqrsi),
+            BatchCommands.Create(cqrsi),
         };
 
         var parse = root.Parse(args);

@@ -19,6 +19,7 @@ using NATS.Net;
 //   recorder [events]             the recorders alone on a pre-filled log, next to a raw Marten bulk append
 //   soak [seconds] [rate]         open-loop load at a fixed rate, per 5-second window
 //   bulk [jobs] [per request]     single submits vs bulk submits of the same jobs
+//   batch [jobs]                  single submits vs one batch (POST /v1/batches) of the same jobs
 //   history [events]              /health, /metrics, GET /v1/jobs/{id} on an empty store, then after loading events
 //   interactive [jobs] [concurrency]  inline baseline vs synchronous submits, mode interactive vs queued, closed and open loop
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
@@ -44,6 +45,7 @@ return scenario switch
     "recorder" => await RecorderBench.RunAsync(settings, Arg(1, 100_000)),
     "soak" => await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500)),
     "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
+    "batch" => await BatchBench.RunAsync(settings, Arg(1, 2000)),
     "history" => await HistoryBench.RunAsync(settings, Arg(1, 2_000_000)),
     "outage" => await OutageBench.RunAsync(settings, Arg(1, 60), Arg(2, 50), Arg(3, 20), Arg(4, 10)),
     "interactive" => await InteractiveBench.RunAsync(settings, Arg(1, 2000), Arg(2, 32)),
@@ -54,7 +56,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency]");
     return 2;
 }
 

@@ -124,7 +124,7 @@ internal static class BatchLinesEndpoint
     public static BatchLineError? ErrorOf(JobStatus job, BatchStatus batch) => job.Status switch
     {
         JobStatuses.Failed => new(job.Error?.Code ?? "failed", job.Error?.Message ?? "The job failed."),
-        JobStatuses.Expired when batch.Status == BatchStatuses.Expired =>
+        JobStatuses.Expired or JobStatuses.Cancelled when batch.Status == BatchStatuses.Expired =>
             new(BatchStatuses.BatchExpiredCode, $"The batch's deadline ({batch.Deadline:O}) passed before this line ran."),
         JobStatuses.Expired => new("expired", "The line's deadline passed before it ran."),
         JobStatuses.Cancelled when batch.Status == BatchStatuses.Cancelled => new(BatchStatuses.CancelledCode, "Cancelled with the batch before it ran."),

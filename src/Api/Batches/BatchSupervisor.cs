@@ -63,8 +63,12 @@ internal sealed partial class BatchSupervisor(
 
             await session.SaveChangesAsync(ct);
             await transaction.CommitAsync(ct);
-            var since = now - options.SweepAfterEnd;
-            ended = (await session.Query<BatchStatus>()
+        }
+
+        var since = now - options.SweepAfterEnd;
+        await using (var query = store.QuerySession())
+        {
+            ended = (await query.Query<BatchStatus>()
                 .Where(b => (b.Status == BatchStatuses.Expired || b.Status == BatchStatuses.Cancelled) && b.EndedAt > since)
                 .ToListAsync(ct)).ToList();
         }

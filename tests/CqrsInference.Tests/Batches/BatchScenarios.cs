@@ -32,8 +32,9 @@ public static class BatchScenarios
     public static async Task<JsonElement> GetBatchAsync(this HttpClient client, Guid id) =>
         await client.GetFromJsonAsync<JsonElement>($"/v1/batches/{id}");
 
-    public static Task<JsonElement> WaitForBatchAsync(this HttpClient client, Guid id, Func<JsonElement, bool> condition, string reason, TimeSpan? timeout = null) =>
-        Retry.Until($"batch {id} {reason}", () => client.GetBatchAsync(id), condition, timeout);
+    public static Task<JsonElement> WaitForBatchAsync(
+        this HttpClient client, Guid id, Func<JsonElement, bool> condition, string reason, TimeSpan? timeout = null, TimeSpan? pollEvery = null) =>
+        Retry.Until($"batch {id} {reason}", () => client.GetBatchAsync(id), condition, timeout, pollEvery);
 
     /// <summary>Every line finished (ended, or refused) and the batch ended.</summary>
     public static bool Settled(JsonElement batch) =>
