@@ -20,16 +20,16 @@ public sealed class JobClaims(INatsJSContext js) : IJobClaims
         KvBuckets.EnsureAsync(js, Bucket, "Per-job claim: 'running' (a processor took it) or 'cancelled'.", TimeSpan.FromDays(7), replicas, ct);
 
     /// <summary>A processor's claim. A redelivered job finds its own 'running' claim and runs again.</summary>
-    public async Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, CancellationToken ct)
+    public async Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, int series, CancellationToken ct)
     {
-        var outcome = await ClaimAsync(jobId, RunningValue, ct);
+        var outcome = await ClaimAsync(jobId, series, RunningValue, ct);
         return outcome == ClaimOutcome.Running ? ClaimOutcome.Won : outcome;
     }
 
     /// <summary>A cancel's claim: <see cref="ClaimOutcome.Won"/> means the job will never run.</summary>
-    public async Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, CancellationToken ct)
+    public async Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, int series, CancellationToken ct)
     {
-        var outcome = await ClaimAsync(jobId, CancelledValue, ct);
+        var outcome = await ClaimAsync(jobId, series, CancelledValue, ct);
         return outcome == ClaimOutcome.Cancelled ? ClaimOutcome.Cancelled : outcome;
     }
 
@@ -37,16 +37,25 @@ public sealed class JobClaims(INatsJSContext js) : IJobClaims
     /// The claim of a job a processor holds becomes 'cancelled': a delivery of it that comes again
     /// (its processor died, or it waits for another attempt) is then ended cancelled by the gate.
     /// </summary>
-    public async Task MarkCancelledAsync(Guid jobId, CancellationToken ct)
+    public async Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
-        await store.PutAsync(jobId.ToString("N"), CancelledValue, cancellationToken: ct);
+        await store.PutAsync(Key(jobId, series), CancelledValue, cancellationToken: ct);
     }
 
-    private async Task<ClaimOutcome> ClaimAsync(Guid jobId, string value, CancellationToken ct)
+    /// <summary>
+    /// The key of a job's claim: the job id for its first attempt series (as before retries existed),
+    /// <c>&lt;job&gt;-s&lt;series&gt;</c> for a later one, so a retried job is claimed afresh (a first series
+    /// that was cancelled does not cancel the retry) and a late redelivery of an earlier series finds
+    /// that series' claim, not the current one.
+    /// </summary>
+    public static string Key(Guid jobId, int series) =>
+        series > 1 ? $"{jobId:N}-s{series.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : jobId.ToString("N");
+
+    private async Task<ClaimOutcome> ClaimAsync(Guid jobId, int series, string value, CancellationToken ct)
     {
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
-        var (created, first) = await KvBuckets.CreateOrReadAsync(store, jobId.ToString("N"), value, ct);
+        var (created, first) = await KvBuckets.CreateOrReadAsync(store, Key(jobId, series), value, ct);
         return created ? ClaimOutcome.Won : first == CancelledValue ? ClaimOutcome.Cancelled : ClaimOutcome.Running;
     }
 }

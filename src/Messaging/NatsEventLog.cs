@@ -10,7 +10,8 @@ namespace CqrsInference.Messaging;
 /// The event log on JetStream: a job's lifecycle events go to <c>events.&lt;region&gt;.&lt;model&gt;.&lt;job&gt;</c>
 /// (the server maps them into the job's partition, <see cref="LogSubjects"/>), where the recorders and
 /// the API's followers of a job read them; processors' capacity facts go to <c>events.processors.&lt;processor&gt;</c>.
-/// Each event's message id comes from <see cref="JobLifecycle.MessageId"/>.
+/// Each event is put in the attempt series of its route (<see cref="JobLifecycle.InSeries"/>) and
+/// published under its <see cref="JobLifecycle.MessageId"/>.
 /// </summary>
 public sealed class NatsEventLog(INatsJSContext js) : IEventLog
 {
@@ -20,6 +21,7 @@ public sealed class NatsEventLog(INatsJSContext js) : IEventLog
     public async Task AppendAsync(JobRoute job, object @event, Activity? trace, CancellationToken ct)
     {
         Within(trace);
+        @event = JobLifecycle.InSeries(@event, job.Series);
         var type = EventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EventNames.Types[type], WireJson.Default);
         var headers = EventWire.Headers(type, trace);

@@ -20,7 +20,7 @@ public sealed class NatsJobQueue(INatsJSContext js, JobQueues queues) : IJobQueu
             LogSubjects.Job(queue, job.JobId),
             payload,
             headers: headers,
-            opts: new NatsJSPubOpts { MsgId = JobLifecycle.SubmissionMessageId(job.JobId), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
+            opts: new NatsJSPubOpts { MsgId = JobLifecycle.QueueMessageId(job), RetryAttempts = 30, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
         ack.EnsureStored();
 

@@ -34,7 +34,7 @@ public sealed class NatsRunCancels(INatsJSContext js, JobClaims claims) : IRunCa
         return subject.StartsWith(Prefix + ".", StringComparison.Ordinal) && Guid.TryParseExact(subject[(subject.LastIndexOf('.') + 1)..], "N", out jobId);
     }
 
-    public Task MarkCancelledAsync(Guid jobId, CancellationToken ct) => claims.MarkCancelledAsync(jobId, ct);
+    public Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct) => claims.MarkCancelledAsync(jobId, series, ct);
 
     public async Task<object> EndAsync(JobRoute job, object terminal, CancellationToken ct)
     {

@@ -35,8 +35,10 @@ public sealed class WebhookQueue(INatsJSContext js)
             ct);
 
     /// <summary>The message id of a delivery owed: one per job and kind of call.</summary>
+    /// <remarks>A retried job's later attempt series owe their own calls: <c>:s&lt;series&gt;</c> is appended.</remarks>
     public static string MessageId(WebhookOwed owed) =>
-        WebhookEvents.KindOf(owed.EventType) == WebhookEvents.Started ? $"{owed.JobId}:webhook:started" : $"{owed.JobId}:webhook";
+        (WebhookEvents.KindOf(owed.EventType) == WebhookEvents.Started ? $"{owed.JobId}:webhook:started" : $"{owed.JobId}:webhook")
+        + (owed.Series is > 1 ? $":s{owed.Series.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "");
 
     /// <summary>Owes each call (idempotent: one message per job and kind of call).</summary>
     public Task OweAsync(IEnumerable<WebhookOwed> endings, CancellationToken ct) =>

@@ -115,6 +115,7 @@ internal static partial class ServiceDefaults
             submit.WebhookAddresses = new WebhookAddressRules(configuration.GetSection(WebhookAddressRules.AllowListSetting).Get<string[]>() ?? []);
         });
         services.AddSingleton<IJobQueue, NatsJobQueue>();
+        services.AddSingleton<Commands.Jobs.Retrying.IQueuedJobs, NatsQueuedJobs>();
         services.AddSingleton<IInteractiveRuns, NatsInteractiveRuns>();
         services.AddSingleton<ISubmitAdmission, Jobs.Submitting.SubmitAdmission>();
         services.AddScoped<Jobs.Submitting.SubmitServices>();

@@ -52,6 +52,7 @@ internal static class Settings
             services.AddSetting<Commands.Jobs.Submitting.SubmitOptions>("Submit", ServiceDefaults.RegionProblem);
             services.AddSetting<RateLimitOptions>("Api:RateLimit");
             services.AddSetting<Batches.BatchOptions>("Batches");
+            services.AddSetting<Jobs.Retrying.RetryOptions>("Retry");
         }
 
         if (roles.Processor)

@@ -30,6 +30,21 @@ internal static class Problems
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Job cannot be cancelled",
             detail: $"Job {id} is {status}: it ended before the cancel; only a queued or running job can be cancelled.");
 
+    /// <summary>409: the job is queued, running or succeeded: nothing to retry.</summary>
+    public static ProblemHttpResult CannotRetry(Guid id, string status) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Job cannot be retried",
+            detail: $"Job {id} is {status}; only a failed, expired or cancelled job can be retried.");
+
+    /// <summary>409: the job was retried as often as a job may be (a state of the job, not a rate: waiting does not help).</summary>
+    public static ProblemHttpResult RetryLimitReached(Guid id, int maxRetries) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Retry limit reached",
+            detail: $"Job {id} was retried {maxRetries} times, the most a job may be (Retry:MaxRetries); submit it again as a new job.");
+
+    /// <summary>410: what the job would run on again is gone.</summary>
+    public static ProblemHttpResult RetryInputGone(Guid id, string reason) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status410Gone, title: "Job input gone",
+            detail: $"Job {id} cannot be retried: {reason}. Submit it again as a new job.");
+
     /// <summary>409: the Idempotency-Key submitted another body before.</summary>
     public static ProblemHttpResult IdempotencyConflict(Guid existing) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Idempotency-Key reused",

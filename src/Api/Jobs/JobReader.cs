@@ -30,6 +30,17 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
     /// </summary>
     public void Ended(JobStatus status) => _accepted[status.Id] = (status, clock.GetTimestamp());
 
+    /// <summary>
+    /// A job this API queued again (a retry): read as queued in its new attempt series, not as it
+    /// ended before, until the recorder has recorded the retry. Returns the job as it now reads.
+    /// </summary>
+    public JobStatus Retried(JobStatus ended, V1.JobRetried retried)
+    {
+        var queued = JobStatusProjection.Apply(retried, ended);
+        _accepted[ended.Id] = (queued, clock.GetTimestamp());
+        return queued;
+    }
+
     /// <summary>The job if it exists and is the tenant's; null otherwise (another tenant's job is not disclosed).</summary>
     public async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct)
     {
@@ -40,10 +51,12 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
     /// <summary>
     /// The recorded status, unless this API saw the job end and the recorder has recorded only its
     /// start so far (an interactive job's submission and ending can be recorded in separate runs):
-    /// a caller that got the job's answer never reads it as queued or running afterwards.
+    /// a caller that got the job's answer never reads it as queued or running afterwards; nor does a
+    /// caller that retried the job read it as it ended before the retry.
     /// </summary>
     private static JobStatus? Latest(JobStatus? recorded, JobStatus? held) =>
-        recorded is not null && held is not null && !JobLifecycle.IsTerminal(recorded.Status) && JobLifecycle.IsTerminal(held.Status)
+        recorded is not null && held is not null
+            && ((!JobLifecycle.IsTerminal(recorded.Status) && JobLifecycle.IsTerminal(held.Status) && held.Retries == recorded.Retries) || held.Retries > recorded.Retries)
             ? held
             : recorded ?? held;
 

@@ -66,7 +66,7 @@ internal sealed class JobTimeline
     public Step? Take(object @event)
     {
         var id = JobLifecycle.EventId(@event);
-        if (_seen.Contains(id) || !JobLifecycle.Changes(Status.Status, @event) || JobStatusProjection.Evolve(Status, @event) is not { } next)
+        if (_seen.Contains(id) || !JobStatusProjection.Changes(Status, @event) || JobStatusProjection.Evolve(Status, @event) is not { } next)
         {
             return null;
         }

@@ -4,7 +4,11 @@ using CqrsInference.Projections.JobStatus;
 
 namespace CqrsInference.Api.Jobs;
 
-/// <summary>The job as <c>GET /v1/jobs/{id}</c> returns it (contract version 1).</summary>
+/// <summary>
+/// The job as <c>GET /v1/jobs/{id}</c> returns it (contract version 1). <see cref="Series"/>: its
+/// attempt series (1, then one more per retry, <c>POST /v1/jobs/{id}:retry</c>); the timings,
+/// attempts, outputs and error are the series'; <see cref="RetriedAt"/>: when the series began.
+/// </summary>
 internal sealed record JobView(
     Guid Id,
     string Status,
@@ -31,7 +35,9 @@ internal sealed record JobView(
     DateTimeOffset? ArchivedAt = null,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ServedBy = null,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] Waiting.JobWaiting? Waiting = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null,
+    int Series = 1,
+    DateTimeOffset? RetriedAt = null)
 {
     /// <summary>What <see cref="ServedBy"/> says of a job a processor ran on the interactive path (NATS request/reply).</summary>
     public const string Interactive = "interactive";
@@ -42,7 +48,7 @@ internal sealed record JobView(
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
             s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,
-            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt, Batch: s.Batch);
+            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt, Batch: s.Batch, Series: s.CurrentSeries(), RetriedAt: s.RetriedAt);
 
     /// <summary>
     /// The view with outputs that live in the object store (claim check) fetched and checked. Outputs

@@ -47,6 +47,14 @@ internal static class JobsApi
             .WithProblems(NoSuchJob, NotCancellable)
             .RequirePolicy(ApiPolicies.Submit);
 
+        jobs.MapPost("/{id:guid}:retry", Retrying.RetryEndpoint.RetryAsync)
+            .WithName("RetryJob")
+            .WithSummary("Retry a failed (or dead-lettered), expired or cancelled job: its next attempt series, in the same job")
+            .WithDescription("202 with the job, queued again, its series one more; the same Idempotency-Key answers the same series again. "
+                + "409 if it is queued, running or succeeded, or was retried Retry:MaxRetries times; 410 if its stored input is gone.")
+            .WithProblems(NoSuchJob, NotRetryable, InputGone, Invalid)
+            .RequirePolicy(ApiPolicies.Submit);
+
         jobs.MapGet("/{id:guid}/stream", JobStreamEndpoint.StreamAsync)
             .WithName("StreamJob")
             .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends; each with an id, resumed after Last-Event-ID")
@@ -67,6 +75,8 @@ internal static class JobsApi
     private static readonly (int, string) NoSuchJob = (StatusCodes.Status404NotFound, "There is no such job (another tenant's job is not disclosed).");
     private static readonly (int, string) Gone = (StatusCodes.Status410Gone, "The job was archived (Retention:FinishedJobsAfter): its summary stays, its history is gone.");
     private static readonly (int, string) NotCancellable = (StatusCodes.Status409Conflict, "The job has ended (its ending came before the cancel).");
+    private static readonly (int, string) NotRetryable = (StatusCodes.Status409Conflict, "The job is queued, running or succeeded, or reached Retry:MaxRetries.");
+    private static readonly (int, string) InputGone = (StatusCodes.Status410Gone, "The job's stored input is gone (the log's or the object store's retention, or the job was archived).");
     private static readonly (int, string) Invalid = (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range (or not a cursor this list gave); 'errors' names each.");
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
@@ -160,7 +170,7 @@ internal static class JobsApi
             return Problems.JobNotFound(id);
         }
 
-        var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model), status.Status, caller.KeyId, clock.GetUtcNow()), ct);
+        var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model, status.CurrentSeries()), status.Status, caller.KeyId, clock.GetUtcNow()), ct);
         return outcome switch
         {
             CancelOutcome.NotCancellable refused => Problems.CannotCancel(id, refused.Status),

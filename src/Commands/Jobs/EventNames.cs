@@ -10,6 +10,7 @@ public static class EventNames
     public const string JobFailed = "v1.job_failed";
     public const string JobCancelled = "v1.job_cancelled";
     public const string JobExpired = "v1.job_expired";
+    public const string JobRetried = "v1.job_retried";
     public const string ProcessorOnline = "v1.processor_online";
     public const string ProcessorHeartbeat = "v1.processor_heartbeat";
     public const string ProcessorOffline = "v1.processor_offline";
@@ -24,6 +25,7 @@ public static class EventNames
         [JobFailed] = typeof(V1.JobFailed),
         [JobCancelled] = typeof(V1.JobCancelled),
         [JobExpired] = typeof(V1.JobExpired),
+        [JobRetried] = typeof(V1.JobRetried),
         [ProcessorOnline] = typeof(V1.ProcessorOnline),
         [ProcessorHeartbeat] = typeof(V1.ProcessorHeartbeat),
         [ProcessorOffline] = typeof(V1.ProcessorOffline),
@@ -56,6 +58,7 @@ public static class EventNames
         V1.JobFailed e => e.JobId,
         V1.JobCancelled e => e.JobId,
         V1.JobExpired e => e.JobId,
+        V1.JobRetried e => e.JobId,
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
@@ -68,6 +71,7 @@ public static class EventNames
         V1.JobFailed => JobFailed,
         V1.JobCancelled => JobCancelled,
         V1.JobExpired => JobExpired,
+        V1.JobRetried => JobRetried,
         V1.ProcessorOnline => ProcessorOnline,
         V1.ProcessorHeartbeat => ProcessorHeartbeat,
         V1.ProcessorOffline => ProcessorOffline,

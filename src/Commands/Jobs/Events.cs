@@ -4,7 +4,10 @@ using System.Text.Json.Serialization;
 namespace CqrsInference.Commands.Jobs;
 
 /// <summary>
-/// Version 1 of the job lifecycle events. The wire names (<see cref="EventNames"/>) do not depend on
+/// Version 1 of the job lifecycle events. Every event of a run carries the job's attempt series
+/// (<c>Series</c>: null, and left out of the JSON, for the first series, as in every event stored
+/// before retries existed; 2, 3, … after each <see cref="JobRetried"/>): it keeps the ids of each
+/// series apart (<see cref="JobLifecycle"/>). The wire names (<see cref="EventNames"/>) do not depend on
 /// the CLR names because these events cross NATS and then live in the Marten event store for good.
 /// </summary>
 public static partial class V1
@@ -48,7 +51,8 @@ public static partial class V1
         double QueueWaitMs,
         JobContext? Context = null,
         string? RanInRegion = null,
-        bool Overflowed = false);
+        bool Overflowed = false,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
     /// <summary>An attempt failed with a fault that may pass; the job goes back to the queue.</summary>
     public sealed record JobAttemptFailed(
@@ -61,7 +65,8 @@ public static partial class V1
         string Reason,
         TimeSpan RetryAfter,
         JobStart? Start = null,
-        JobContext? Context = null);
+        JobContext? Context = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
     /// <summary>Terminal: the model ran and produced outputs.</summary>
     public sealed record JobSucceeded(
@@ -75,7 +80,8 @@ public static partial class V1
         IReadOnlyList<Tensor> Outputs,
         BlobRef? OutputsRef = null,
         JobContext? Context = null,
-        JobStart? Start = null);
+        JobStart? Start = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
     /// <summary>
     /// Terminal: the job can never succeed (bad input the model refused) or ran out of attempts
@@ -91,13 +97,23 @@ public static partial class V1
         string Reason,
         bool DeadLettered,
         JobContext? Context = null,
-        JobStart? Start = null);
+        JobStart? Start = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
     /// <summary>Terminal: still queued when its deadline passed; it never ran.</summary>
-    public sealed record JobExpired(Guid JobId, DateTimeOffset Deadline, DateTimeOffset ExpiredAt, string Worker);
+    public sealed record JobExpired(
+        Guid JobId,
+        DateTimeOffset Deadline,
+        DateTimeOffset ExpiredAt,
+        string Worker,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
     /// <summary>Terminal: cancelled while still queued (it won the job's claim, so no processor ran it), or while a processor held it (its run is aborted, its ending dropped).</summary>
-    public sealed record JobCancelled(Guid JobId, DateTimeOffset CancelledAt, string CancelledBy);
+    public sealed record JobCancelled(
+        Guid JobId,
+        DateTimeOffset CancelledAt,
+        string CancelledBy,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 }
 
 /// <summary>
@@ -110,9 +126,14 @@ public sealed record JobStart(DateTimeOffset StartedAt, double QueueWaitMs, stri
 /// <summary>
 /// A webhook delivery owed: the job ended (with the event named) and has a webhook to call. The
 /// tenant lets the dispatcher share out calls between tenants before it reads the job (null in
-/// messages owed before it was carried: those share one lane).
+/// messages owed before it was carried: those share one lane). <paramref name="Series"/>: the job's
+/// attempt series, when a retry began it (null for the first).
 /// </summary>
-public sealed record WebhookOwed(Guid JobId, string EventType, string? Tenant = null);
+public sealed record WebhookOwed(
+    Guid JobId,
+    string EventType,
+    string? Tenant = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
 /// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
 public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);

@@ -9,6 +9,10 @@ namespace CqrsInference.Commands.Jobs;
 /// and in every message queued before it existed). <paramref name="WebhookEvents"/>: when its webhook
 /// is called (null, and left out of the JSON: on completion only). <paramref name="Batch"/>: the batch and
 /// line the job belongs to (null, and left out of the JSON, for a job submitted on its own).
+/// A retry queues the same message again with <paramref name="Series"/> (2, 3, …; null in the first series), <paramref name="RetriedAt"/>,
+/// <paramref name="RetriedBy"/> and the digest of its Idempotency-Key (<paramref name="RetryKey"/>):
+/// the recorder reads that message as <see cref="V1.JobRetried"/>, so one publish is both the
+/// retry's event and the job's place in the queue.
 /// </summary>
 public sealed record JobCommand(
     Guid JobId,
@@ -26,8 +30,23 @@ public sealed record JobCommand(
     DateTimeOffset? Deadline = null,
     int? TimeoutMs = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTimeOffset? RetriedAt = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RetriedBy = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RetryKey = null)
 {
+    /// <summary>The job's attempt series this message queues (1: its submission).</summary>
+    public int SeriesNumber => JobLifecycle.SeriesOf(Series);
+
+    /// <summary>When this message was queued: the submission, or the retry that queued it again.</summary>
+    public DateTimeOffset QueuedAt => RetriedAt ?? SubmittedAt;
+
+    /// <summary>What the log records for this message: the submission, or the retry that queued it again.</summary>
+    public object ToLogged(int inputBytes) => SeriesNumber > 1
+        ? new V1.JobRetried(JobId, SeriesNumber, Tenant, Model, Region, Priority, QueuedAt, RetriedBy ?? "", RetryKey, Deadline)
+        : ToSubmitted(inputBytes);
+
     public V1.JobSubmitted ToSubmitted(int inputBytes) =>
         new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs, WebhookEvents, Batch);
 }

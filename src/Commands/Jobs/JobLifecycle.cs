@@ -45,6 +45,7 @@ public static class JobLifecycle
     public static string StatusAfter(object @event) => @event switch
     {
         V1.JobSubmitted => JobStatuses.Queued,
+        V1.JobRetried => JobStatuses.Queued,
         V1.JobStarted => JobStatuses.Running,
         V1.JobAttemptFailed => JobStatuses.Queued,
         V1.JobSucceeded => JobStatuses.Succeeded,
@@ -54,8 +55,62 @@ public static class JobLifecycle
         _ => throw new ArgumentException($"Not a job lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
-    /// <summary>Whether the event changes a job in <paramref name="status"/>: never once it has ended.</summary>
-    public static bool Changes(string status, object @event) => !IsTerminal(status) && @event is not V1.JobSubmitted;
+    /// <summary>
+    /// Whether the event changes a job in <paramref name="status"/> whose current attempt series is
+    /// <paramref name="series"/>: a retry only a job that has ended, and only as the next series
+    /// (a second request for the same series is the same retry); any other event only a job that
+    /// has not ended, and only in its own series (a late redelivery of an earlier series, say its
+    /// ending, never changes a later one).
+    /// </summary>
+    public static bool Changes(string status, int series, object @event) => @event switch
+    {
+        V1.JobSubmitted => false,
+        V1.JobRetried r => IsTerminal(status) && r.Series == series + 1,
+        _ => !IsTerminal(status) && SeriesOf(@event) == series,
+    };
+
+    /// <summary>The attempt series a message or event names: null (the first series, and everything stored before retries) is 1.</summary>
+    public static int SeriesOf(int? series) => series is > 1 ? series.Value : 1;
+
+    /// <summary>The attempt series a job lifecycle event belongs to.</summary>
+    public static int SeriesOf(object @event) => @event switch
+    {
+        V1.JobRetried e => e.Series,
+        V1.JobStarted e => SeriesOf(e.Series),
+        V1.JobAttemptFailed e => SeriesOf(e.Series),
+        V1.JobSucceeded e => SeriesOf(e.Series),
+        V1.JobFailed e => SeriesOf(e.Series),
+        V1.JobCancelled e => SeriesOf(e.Series),
+        V1.JobExpired e => SeriesOf(e.Series),
+        _ => 1,
+    };
+
+    /// <summary>
+    /// The event as it belongs to attempt series <paramref name="series"/> (the series of the queue
+    /// message it is about): every event a run or a cancel publishes is put in its series here, once,
+    /// before its ids are made. The first series is left unmarked, so its ids are those of before.
+    /// </summary>
+    public static object InSeries(object @event, int series)
+    {
+        int? marked = series > 1 ? series : null;
+        return @event switch
+        {
+            V1.JobStarted e => e with { Series = marked },
+            V1.JobAttemptFailed e => e with { Series = marked },
+            V1.JobSucceeded e => e with { Series = marked },
+            V1.JobFailed e => e with { Series = marked },
+            V1.JobCancelled e => e with { Series = marked },
+            V1.JobExpired e => e with { Series = marked },
+            _ => @event,
+        };
+    }
+
+    /// <summary>
+    /// The message id a job's queue message is published under: its submission's, or for a retry
+    /// <c>&lt;job&gt;:retried:&lt;series&gt;</c>, so that two requests for the same retry queue it once.
+    /// </summary>
+    public static string QueueMessageId(JobCommand job) =>
+        job.SeriesNumber > 1 ? $"{job.JobId}:retried:{Invariant(job.SeriesNumber)}" : SubmissionMessageId(job.JobId);
 
     /// <summary>Whether a terminal event says the job ran out of deliveries (dead-lettered).</summary>
     public static bool IsDeadLettered(object @event) => @event is V1.JobFailed { DeadLettered: true };
@@ -74,30 +129,41 @@ public static class JobLifecycle
     /// a cancel and a result racing for the same job leave one terminal event on the log; a start or
     /// a failed attempt has one id per attempt.
     /// </summary>
+    /// <remarks>
+    /// The ids of a later attempt series (<see cref="SeriesOf(object)"/> above 1) end in
+    /// <c>:s&lt;series&gt;</c>, so its start and ending are not taken for the first series' duplicates;
+    /// the first series' ids are unchanged, as recorded history has them.
+    /// </remarks>
     public static string MessageId(object @event) => @event switch
     {
         V1.JobSubmitted e => SubmissionMessageId(e.JobId),
-        V1.JobStarted e => $"{e.JobId}:started:{Invariant(e.Attempt)}",
-        V1.JobAttemptFailed e => $"{e.JobId}:attempt_failed:{Invariant(e.Attempt)}",
-        _ when IsTerminal(@event) => $"{EventNames.JobIdOf(@event)}:terminal",
+        V1.JobRetried e => $"{e.JobId}:retried:{Invariant(e.Series)}",
+        V1.JobStarted e => $"{e.JobId}:started:{Invariant(e.Attempt)}{SeriesSuffix(@event, ":s")}",
+        V1.JobAttemptFailed e => $"{e.JobId}:attempt_failed:{Invariant(e.Attempt)}{SeriesSuffix(@event, ":s")}",
+        _ when IsTerminal(@event) => $"{EventNames.JobIdOf(@event)}:terminal{SeriesSuffix(@event, ":s")}",
         _ when EventNames.IsProcessorEvent(@event) => $"{EventNames.StreamIdOf(@event)}:{EventNames.Of(@event)}:{Invariant(ProcessorEventTime(@event).UtcTicks)}",
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
+    private static string SeriesSuffix(object @event, string separator) =>
+        SeriesOf(@event) is var series and > 1 ? $"{separator}{Invariant(series)}" : "";
+
     /// <summary>
     /// The id an event is recorded under: a name-based UUID of its stream, wire name and what
-    /// tells it apart from its siblings (the attempt, or a processor event's time).
+    /// tells it apart from its siblings (the attempt, or a processor event's time), and its attempt
+    /// series when that is not the first.
     /// </summary>
     public static Guid EventId(object @event)
     {
         var discriminator = @event switch
         {
+            V1.JobRetried e => Invariant(e.Series),
             V1.JobStarted e => Invariant(e.Attempt),
             V1.JobAttemptFailed e => Invariant(e.Attempt),
             _ when EventNames.IsProcessorEvent(@event) => Invariant(ProcessorEventTime(@event).UtcTicks),
             _ => "0",
         };
-        return DeterministicGuid.Create(EventNames.StreamIdOf(@event), $"{EventNames.Of(@event)}\n{discriminator}");
+        return DeterministicGuid.Create(EventNames.StreamIdOf(@event), $"{EventNames.Of(@event)}\n{discriminator}{SeriesSuffix(@event, "\ns")}");
     }
 
     /// <summary>The recorded id of a job's submission: its stream exists exactly when this id is recorded.</summary>

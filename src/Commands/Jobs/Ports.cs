@@ -41,10 +41,13 @@ public interface IInteractiveRuns
     Task<string?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct);
 }
 
-/// <summary>What the log needs to know of a job to route its events: its region and model.</summary>
-public sealed record JobRoute(string Region, string Model)
+/// <summary>
+/// What the log needs to know of a job to route its events: its region and model, and the attempt
+/// series its events belong to (<see cref="JobLifecycle.InSeries"/>; 1 until the job is retried).
+/// </summary>
+public sealed record JobRoute(string Region, string Model, int Series = 1)
 {
-    public static JobRoute Of(JobCommand job) => new(job.Region, job.Model);
+    public static JobRoute Of(JobCommand job) => new(job.Region, job.Model, job.SeriesNumber);
 }
 
 /// <summary>Large tensors live in an object store; messages and events carry a <see cref="BlobRef"/>.</summary>
@@ -76,11 +79,14 @@ public enum ClaimOutcome
 /// </summary>
 public interface IJobClaims
 {
-    /// <summary>A processor's claim; a redelivered job finds its own 'running' claim and runs again.</summary>
-    Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, CancellationToken ct);
+    /// <summary>
+    /// A processor's claim of attempt series <paramref name="series"/> (each series of a retried job is
+    /// claimed on its own); a redelivered job finds its own 'running' claim and runs again.
+    /// </summary>
+    Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, int series, CancellationToken ct);
 
-    /// <summary>A cancel's claim: <see cref="ClaimOutcome.Won"/> means the job will never run.</summary>
-    Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, CancellationToken ct);
+    /// <summary>A cancel's claim of attempt series <paramref name="series"/>: <see cref="ClaimOutcome.Won"/> means it will never run.</summary>
+    Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, int series, CancellationToken ct);
 }
 
 /// <summary>Where a submit looks up an Idempotency-Key used before (the read model).</summary>

@@ -3,7 +3,11 @@ using Marten.Events.Aggregation;
 
 namespace CqrsInference.Projections.JobStatus;
 
-/// <summary>The job as applications see it: the read model behind <c>GET /v1/jobs/{id}</c>.</summary>
+/// <summary>
+/// The job as applications see it: the read model behind <c>GET /v1/jobs/{id}</c>. A retried job is
+/// in its latest attempt series: <see cref="Retries"/> counts the retries, and the timings, outputs
+/// and error are the series'; the earlier series' outcomes stay in the job's events.
+/// </summary>
 public sealed record JobStatus(
     Guid Id,
     string Tenant,
@@ -31,7 +35,14 @@ public sealed record JobStatus(
     bool Overflowed = false,
     DateTimeOffset? ArchivedAt = null,
     IReadOnlyList<string>? WebhookEvents = null,
-    BatchLine? Batch = null);
+    BatchLine? Batch = null,
+    int Retries = 0,
+    DateTimeOffset? RetriedAt = null,
+    string? RetryKey = null)
+{
+    /// <summary>The attempt series the job is in: 1, then one more for each retry (<see cref="Retries"/>).</summary>
+    public int CurrentSeries() => Retries + 1;
+}
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
 
@@ -53,15 +64,44 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
         (_, V1.JobFailed e) => Apply(e, current),
         (_, V1.JobCancelled e) => Apply(e, current),
         (_, V1.JobExpired e) => Apply(e, current),
+        (_, V1.JobRetried e) => Apply(e, current),
         _ => current,
     };
+
+    /// <summary><see cref="JobLifecycle.Changes"/> for the job as it stands: its status and its attempt series.</summary>
+    public static bool Changes(JobStatus current, object @event) => JobLifecycle.Changes(current.Status, current.CurrentSeries(), @event);
+
+    /// <summary>A retry starts the job's next attempt series afresh: queued, with nothing of the last series' run.</summary>
+    public static JobStatus Apply(V1.JobRetried e, JobStatus current) =>
+        !Changes(current, e)
+            ? current
+            : current with
+            {
+                Status = JobLifecycle.StatusAfter(e),
+                Retries = e.Series - 1,
+                RetriedAt = e.RetriedAt,
+                RetryKey = e.RetryKey,
+                StartedAt = null,
+                CompletedAt = null,
+                Attempts = 0,
+                QueueWaitMs = null,
+                RunMs = null,
+                Worker = null,
+                Device = null,
+                BatchSize = null,
+                Outputs = null,
+                OutputsRef = null,
+                Error = null,
+                RanInRegion = null,
+                Overflowed = false,
+            };
 
     public static JobStatus Create(V1.JobSubmitted e) =>
         new(e.JobId, e.Tenant, JobLifecycle.StatusAfter(e), e.Model, e.ModelVersion, e.Region, e.Priority, e.SubmittedAt,
             e.RequestDigest, e.Metadata, Webhook: e.Webhook, WebhookEvents: e.WebhookEvents, Batch: e.Batch);
 
     public static JobStatus Apply(V1.JobStarted e, JobStatus current) =>
-        !JobLifecycle.Changes(current.Status, e)
+        !Changes(current, e)
             ? current
             : current with
             {
@@ -76,7 +116,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
             };
 
     public static JobStatus Apply(V1.JobAttemptFailed e, JobStatus current) =>
-        !JobLifecycle.Changes(current.Status, e)
+        !Changes(current, e)
             ? current
             : Started(current, e.Start) with
             {
@@ -86,7 +126,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
             };
 
     public static JobStatus Apply(V1.JobSucceeded e, JobStatus current) =>
-        !JobLifecycle.Changes(current.Status, e)
+        !Changes(current, e)
             ? current
             : Started(current, e.Start) with
             {
@@ -103,7 +143,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
             };
 
     public static JobStatus Apply(V1.JobFailed e, JobStatus current) =>
-        !JobLifecycle.Changes(current.Status, e)
+        !Changes(current, e)
             ? current
             : Started(current, e.Start) with
             {
@@ -127,12 +167,12 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
         };
 
     public static JobStatus Apply(V1.JobExpired e, JobStatus current) =>
-        !JobLifecycle.Changes(current.Status, e)
+        !Changes(current, e)
             ? current
             : current with { Status = JobLifecycle.StatusAfter(e), CompletedAt = e.ExpiredAt, Worker = e.Worker };
 
     public static JobStatus Apply(V1.JobCancelled e, JobStatus current) =>
-        !JobLifecycle.Changes(current.Status, e)
+        !Changes(current, e)
             ? current
             : current with { Status = JobLifecycle.StatusAfter(e), CompletedAt = e.CancelledAt };
 }

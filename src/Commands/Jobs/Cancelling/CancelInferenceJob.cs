@@ -64,7 +64,7 @@ public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, 
         }
 
         if (command.ObservedStatus == JobStatuses.Queued
-            && await claims.ClaimForCancelAsync(command.JobId, cancellationToken) != ClaimOutcome.Running)
+            && await claims.ClaimForCancelAsync(command.JobId, command.Route.Series, cancellationToken) != ClaimOutcome.Running)
         {
             await log.AppendAsync(command.Route, Cancelled(command), trace: null, cancellationToken);
             return new CancelOutcome.Cancelled();
@@ -82,7 +82,7 @@ public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, 
     /// </summary>
     private async ValueTask<CancelOutcome> CancelRunningAsync(CancelInferenceJob command, CancellationToken ct)
     {
-        await runs.MarkCancelledAsync(command.JobId, ct);
+        await runs.MarkCancelledAsync(command.JobId, command.Route.Series, ct);
         var stored = await runs.EndAsync(command.Route, Cancelled(command), ct);
         var outcome = CancelDecision.AfterEnding(stored);
         if (outcome is CancelOutcome.CancelRequested)
@@ -93,14 +93,16 @@ public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, 
         return outcome;
     }
 
-    private static V1.JobCancelled Cancelled(CancelInferenceJob command) => new(command.JobId, command.Now, command.CancelledBy);
+    /// <summary>The cancel, in the attempt series the caller saw the job in (its ids are that series').</summary>
+    private static object Cancelled(CancelInferenceJob command) =>
+        JobLifecycle.InSeries(new V1.JobCancelled(command.JobId, command.Now, command.CancelledBy), command.Route.Series);
 }
 
 /// <summary>What cancelling a job a processor holds needs from the transport.</summary>
 public interface IRunCancels
 {
-    /// <summary>Sets the job's claim to 'cancelled' whoever held it, so that no later delivery of the job runs.</summary>
-    Task MarkCancelledAsync(Guid jobId, CancellationToken ct);
+    /// <summary>Sets the claim of the job's attempt series to 'cancelled' whoever held it, so that no later delivery of it runs.</summary>
+    Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct);
 
     /// <summary>
     /// Publishes a terminal event under the job's terminal message id and returns the ending the

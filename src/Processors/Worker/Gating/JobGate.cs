@@ -110,7 +110,7 @@ internal sealed partial class JobGate(IJobClaims claims, IClaimCheck claimCheck,
 
     private async Task<List<AdmittedJob>> ClaimAsync(List<AdmittedJob> jobs, List<JobEnding> ended, CancellationToken ct)
     {
-        var outcomes = await Task.WhenAll(jobs.Select(j => claims.ClaimForRunAsync(j.Job.JobId, ct)));
+        var outcomes = await Task.WhenAll(jobs.Select(j => claims.ClaimForRunAsync(j.Job.JobId, j.Job.SeriesNumber, ct)));
         var claimed = new List<AdmittedJob>(jobs.Count);
         for (var i = 0; i < jobs.Count; i++)
         {

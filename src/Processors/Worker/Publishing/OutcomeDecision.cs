@@ -15,7 +15,7 @@ internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, Tim
     /// <summary>The start of a job's attempt, with where it ran and how long it waited.</summary>
     /// <summary>Where and when an attempt started, and how long the job waited for it.</summary>
     public JobStart Start(AdmittedJob admitted, DateTimeOffset startedAt) =>
-        new(startedAt, Math.Max(0, (startedAt - admitted.Job.SubmittedAt).TotalMilliseconds), worker.Region, admitted.Job.Region != worker.Region);
+        new(startedAt, Math.Max(0, (startedAt - admitted.Job.QueuedAt).TotalMilliseconds), worker.Region, admitted.Job.Region != worker.Region);
 
     /// <summary>The start of a job's attempt as an event of its own, for a run long enough to show the job running.</summary>
     public V1.JobStarted Started(AdmittedJob admitted, DateTimeOffset startedAt)

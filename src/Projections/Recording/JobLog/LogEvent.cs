@@ -14,7 +14,10 @@ internal sealed record LogEvent(Guid StreamId, Guid EventId, object Event, ulong
     public bool IsJobEvent => !EventNames.IsProcessorEvent(Event);
 }
 
-/// <summary>Reads the job log's messages: a queued job (<c>log.&lt;p&gt;.jobs.…</c>) is its submission; anything else carries its event's wire name.</summary>
+/// <summary>
+/// Reads the job log's messages: a queued job (<c>log.&lt;p&gt;.jobs.…</c>) is its submission, or its
+/// retry when the message queues a later attempt series; anything else carries its event's wire name.
+/// </summary>
 internal static partial class LogEventDecoder
 {
     public static List<LogEvent> DecodeAll(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, ILogger logger)
@@ -47,7 +50,7 @@ internal static partial class LogEventDecoder
         {
             var job = JsonSerializer.Deserialize(data, WireJson.Default.JobCommand)
                 ?? throw new InvalidDataException($"Empty job message at sequence {LogRun.Sequence(msg)}.");
-            return job.ToSubmitted(data.Length);
+            return job.ToLogged(data.Length);
         }
 
         return EventWire.Decode(msg.Headers, data)

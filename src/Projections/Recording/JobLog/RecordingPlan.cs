@@ -15,7 +15,10 @@ internal enum DropReason
     /// <summary>Recorded already (the same event reached the log twice).</summary>
     Duplicate,
 
-    /// <summary>Its job had ended: the first ending stands.</summary>
+    /// <summary>
+    /// Its job had ended (the first ending stands), or it belongs to another attempt series than the
+    /// job's current one (a late event of an earlier series; a retry the job is not ready for).
+    /// </summary>
     AfterEnd,
 
     /// <summary>No submission of its job is recorded or in the run.</summary>
@@ -28,7 +31,8 @@ internal enum DropReason
 /// status document of every job it touches, and what it drops and why. The rules: a submission starts
 /// the job's stream (once); every other event needs the job's submission recorded or earlier in the
 /// run; an event already recorded is dropped; once a job has ended (<see cref="JobLifecycle"/>) its
-/// later events are dropped. The status is the projection's own fold.
+/// later events are dropped, except the retry that begins its next attempt series, and an event of
+/// another series than the job's current one is dropped. The status is the projection's own fold.
 /// </summary>
 internal sealed class RecordingPlan
 {
@@ -83,7 +87,7 @@ internal sealed class RecordingPlan
 
         DropReason? why = !exists ? DropReason.Orphan
             : stream!.EventIds.Contains(e.EventId) ? DropReason.Duplicate
-            : !JobLifecycle.Changes(stream.Status.Status, e.Event) ? DropReason.AfterEnd
+            : !JobStatus.JobStatusProjection.Changes(stream.Status, e.Event) ? DropReason.AfterEnd
             : null;
         if (why is { } dropped)
         {
@@ -115,7 +119,7 @@ internal sealed class RecordingPlan
         var endings = Ended.Select(e => (Status: Touched[e.JobId].Status, Type: EventNames.Of(e.Event)));
         return starts.Concat(endings)
             .Where(owed => owed.Status.Webhook is not null && WebhookEvents.Wants(owed.Status.WebhookEvents, WebhookEvents.KindOf(owed.Type)))
-            .Select(owed => new WebhookOwed(owed.Status.Id, owed.Type, owed.Status.Tenant));
+            .Select(owed => new WebhookOwed(owed.Status.Id, owed.Type, owed.Status.Tenant, owed.Status.Retries > 0 ? owed.Status.CurrentSeries() : null));
     }
 
     private void Append(LogEvent e, JobStream before, JobStatus.JobStatus after)

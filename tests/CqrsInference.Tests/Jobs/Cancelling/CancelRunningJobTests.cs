@@ -86,11 +86,11 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
         var claims = new JobClaims(js);
         var job = Guid.NewGuid();
 
-        (await claims.ClaimForRunAsync(job, CancellationToken.None)).ShouldBe(Commands.Jobs.ClaimOutcome.Won);
-        (await claims.ClaimForRunAsync(job, CancellationToken.None)).ShouldBe(Commands.Jobs.ClaimOutcome.Won);
-        await claims.MarkCancelledAsync(job, CancellationToken.None);
+        (await claims.ClaimForRunAsync(job, 1, CancellationToken.None)).ShouldBe(Commands.Jobs.ClaimOutcome.Won);
+        (await claims.ClaimForRunAsync(job, 1, CancellationToken.None)).ShouldBe(Commands.Jobs.ClaimOutcome.Won);
+        await claims.MarkCancelledAsync(job, 1, CancellationToken.None);
 
-        (await claims.ClaimForRunAsync(job, CancellationToken.None)).ShouldBe(Commands.Jobs.ClaimOutcome.Cancelled);
+        (await claims.ClaimForRunAsync(job, 1, CancellationToken.None)).ShouldBe(Commands.Jobs.ClaimOutcome.Cancelled);
     }
 
     private async Task<List<string?>> EventTypesAsync(Guid id) =>

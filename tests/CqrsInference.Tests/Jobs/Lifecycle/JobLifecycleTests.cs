@@ -19,6 +19,7 @@ public sealed class JobLifecycleTests
         new V1.JobFailed(Job, 1, "w", "cpu", At, "code", "reason", DeadLettered: false),
         new V1.JobCancelled(Job, At, "key"),
         new V1.JobExpired(Job, At, At, "w"),
+        new V1.JobRetried(Job, 2, "t", "m", "local", "interactive", At, "key"),
     ];
 
     public static TheoryData<object> JobEvents() => new(Events);
@@ -51,12 +52,64 @@ public sealed class JobLifecycleTests
 
     [Theory]
     [MemberData(nameof(JobEvents))]
-    public void No_event_changes_a_job_that_has_ended_and_every_other_event_but_the_submission_does(object @event)
+    public void Only_a_retry_for_the_next_series_changes_a_job_that_has_ended_and_every_other_event_but_the_submission_changes_its_own_series(object @event)
     {
         foreach (var status in JobStatuses.All)
         {
-            JobLifecycle.Changes(status, @event).ShouldBe(!JobLifecycle.IsTerminal(status) && @event is not V1.JobSubmitted, $"{status} + {EventNames.Of(@event)}");
+            foreach (var series in new[] { 1, 2 })
+            {
+                var expected = @event switch
+                {
+                    V1.JobSubmitted => false,
+                    V1.JobRetried r => JobLifecycle.IsTerminal(status) && r.Series == series + 1,
+                    _ => !JobLifecycle.IsTerminal(status) && series == 1,
+                };
+                JobLifecycle.Changes(status, series, @event).ShouldBe(expected, $"{status} in series {series} + {EventNames.Of(@event)}");
+            }
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(JobEvents))]
+    public void The_first_series_keeps_the_ids_and_the_json_recorded_before_retries_existed(object @event)
+    {
+        var first = JobLifecycle.InSeries(@event, 1);
+
+        first.ShouldBe(@event);
+        JobLifecycle.MessageId(first).ShouldBe(JobLifecycle.MessageId(@event));
+        JobLifecycle.EventId(first).ShouldBe(JobLifecycle.EventId(@event));
+        System.Text.Json.JsonSerializer.Serialize(first, first.GetType(), Commands.WireJson.Default).ShouldNotContain("\"series\"");
+    }
+
+    [Theory]
+    [MemberData(nameof(JobEvents))]
+    public void Each_later_series_has_ids_of_its_own_so_its_events_are_not_dropped_as_duplicates(object @event)
+    {
+        if (@event is V1.JobSubmitted or V1.JobRetried)
+        {
+            return;
+        }
+
+        var (second, third) = (JobLifecycle.InSeries(@event, 2), JobLifecycle.InSeries(@event, 3));
+
+        JobLifecycle.SeriesOf(second).ShouldBe(2);
+        new[] { @event, second, third }.Select(JobLifecycle.MessageId).Distinct().Count().ShouldBe(3);
+        new[] { @event, second, third }.Select(JobLifecycle.EventId).Distinct().Count().ShouldBe(3);
+        JobLifecycle.EventId(second).ShouldBe(JobLifecycle.EventId(JobLifecycle.InSeries(@event, 2)));
+    }
+
+    [Fact]
+    public void Every_ending_of_a_series_shares_one_message_id_and_a_retry_has_one_per_series()
+    {
+        Events.Where(JobLifecycle.IsTerminal).Select(e => JobLifecycle.MessageId(JobLifecycle.InSeries(e, 2))).Distinct().ShouldHaveSingleItem().ShouldBe($"{Job}:terminal:s2");
+        var retried = Events.OfType<V1.JobRetried>().Single();
+        JobLifecycle.MessageId(retried).ShouldBe($"{Job}:retried:2");
+        JobLifecycle.EventId(retried).ShouldNotBe(JobLifecycle.EventId(retried with { Series = 3 }));
+        var command = new JobCommand(Job, "t", "m", "1", "local", "batch", At, "d", [], null);
+        JobLifecycle.QueueMessageId(command).ShouldBe(JobLifecycle.SubmissionMessageId(Job));
+        JobLifecycle.QueueMessageId(command with { Series = 2 }).ShouldBe(JobLifecycle.MessageId(retried));
+        command.ToLogged(10).ShouldBeOfType<V1.JobSubmitted>();
+        (command with { Series = 2, RetriedAt = At, RetriedBy = "key" }).ToLogged(10).ShouldBeOfType<V1.JobRetried>().Series.ShouldBe(2);
     }
 
     [Fact]
@@ -143,6 +196,7 @@ public sealed class JobLifecycleTests
         V1.JobFailed e => e with { JobId = job },
         V1.JobCancelled e => e with { JobId = job },
         V1.JobExpired e => e with { JobId = job },
+        V1.JobRetried e => e with { JobId = job },
         _ => throw new ArgumentException("not a job event"),
     };
 }

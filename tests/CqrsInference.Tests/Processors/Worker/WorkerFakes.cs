@@ -74,10 +74,10 @@ internal sealed class FakeClaims : IJobClaims
     public Dictionary<Guid, ClaimOutcome> Outcomes { get; } = [];
 
     /// <summary>A processor finds its own 'running' claim again on a redelivery: it runs.</summary>
-    public Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, CancellationToken ct) =>
+    public Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, int series, CancellationToken ct) =>
         Task.FromResult(Outcomes.GetValueOrDefault(jobId) == ClaimOutcome.Cancelled ? ClaimOutcome.Cancelled : ClaimOutcome.Won);
 
-    public Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, CancellationToken ct) => Task.FromResult(Outcomes.GetValueOrDefault(jobId, ClaimOutcome.Won));
+    public Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, int series, CancellationToken ct) => Task.FromResult(Outcomes.GetValueOrDefault(jobId, ClaimOutcome.Won));
 }
 
 /// <summary>An object store in memory: blobs by key; a missing key is what a deleted blob looks like.</summary>
