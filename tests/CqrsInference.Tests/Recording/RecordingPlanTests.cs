@@ -52,6 +52,34 @@ public sealed class RecordingPlanTests
     }
 
     [Fact]
+    public void A_retry_begins_the_next_series_of_an_ended_job_and_late_events_of_the_earlier_series_change_nothing()
+    {
+        var job = Guid.CreateVersion7();
+        var known = new Dictionary<Guid, JobStream> { [job] = Stream(Submitted(job), Cancelled(job)) };
+        var lateFirstEnding = Succeeded(job);
+
+        var plan = RecordingPlan.Make([Retried(job, 2), lateFirstEnding, Retried(job, 2), Retried(job, 4), InSeries(Succeeded(job), 2)], known);
+
+        plan.Appended.Select(a => a.Event.GetType().Name).ShouldBe(["JobRetried", "JobSucceeded"]);
+        plan.Appended.Select(a => a.Version).ShouldBe([3L, 4L]);
+        plan.Dropped.Select(d => d.Why).ShouldBe([DropReason.AfterEnd, DropReason.Duplicate, DropReason.AfterEnd]);
+        var status = plan.Touched[job].Status;
+        (status.Status, status.CurrentSeries(), status.Attempts).ShouldBe((JobStatuses.Succeeded, 2, 1));
+        plan.Ended.Single().Event.ShouldBeOfType<V1.JobSucceeded>().Series.ShouldBe(2);
+    }
+
+    [Fact]
+    public void A_retry_of_a_job_that_has_not_ended_is_dropped()
+    {
+        var job = Guid.CreateVersion7();
+
+        var plan = RecordingPlan.Make([Submitted(job), Retried(job, 2)], new Dictionary<Guid, JobStream>());
+
+        plan.Dropped.Single().Why.ShouldBe(DropReason.AfterEnd);
+        plan.Touched[job].Status.Status.ShouldBe(JobStatuses.Queued);
+    }
+
+    [Fact]
     public void An_event_of_a_job_without_a_recorded_submission_is_an_orphan()
     {
         var plan = RecordingPlan.Make([Succeeded(Guid.CreateVersion7())], new Dictionary<Guid, JobStream>());
@@ -140,6 +168,10 @@ public sealed class RecordingPlanTests
     private LogEvent Succeeded(Guid job) => Log(job, new V1.JobSucceeded(job, 1, "w", "cpu", Now.AddMilliseconds(9), 4, 1, []));
 
     private LogEvent Cancelled(Guid job) => Log(job, new V1.JobCancelled(job, Now.AddMilliseconds(1), "test"));
+
+    private LogEvent Retried(Guid job, int series) => Log(job, new V1.JobRetried(job, series, "acme", "mlp-test", "local", "interactive", Now.AddSeconds(series), "key"));
+
+    private LogEvent InSeries(LogEvent e, int series) => Log(e.StreamId, JobLifecycle.InSeries(e.Event, series));
 
     private LogEvent Log(Guid job, object @event) => new(job, JobLifecycle.EventId(@event), @event, ++_sequence);
 
