@@ -44,6 +44,7 @@ internal sealed class Cqrsi
             WatchCommand.Create(cqrsi),
             JobCommands.Get(cqrsi),
             JobCommands.Cancel(cqrsi),
+            JobCommands.Retry(cqrsi),
             JobCommands.List(cqrsi),
             ModelsCommand.Create(cqrsi),
             KeysCommand.Create(cqrsi),

@@ -4,7 +4,7 @@ using CqrsInference.Cli.Output;
 namespace CqrsInference.Cli.Commands;
 
 /// <summary>
-/// <c>cqrsi get</c>, <c>cqrsi cancel</c> and <c>cqrsi jobs</c>: one job read or cancelled, the
+/// <c>cqrsi get</c>, <c>cqrsi cancel</c>, <c>cqrsi retry</c> and <c>cqrsi jobs</c>: one job read, cancelled or retried, the
 /// recent jobs listed. With <c>--output json</c> each writes the API's JSON as it is.
 /// </summary>
 internal static class JobCommands
@@ -33,6 +33,22 @@ internal static class JobCommands
         return cqrsi.Handle(cancel, async (context, ct) =>
         {
             var job = await context.Api.SendAsync(HttpMethod.Delete, $"/v1/jobs/{context.Value(id)}", null, ct);
+            context.Output.Write(job, Views.Job);
+            return ExitCodes.Ok;
+        });
+    }
+
+    /// <summary>
+    /// <c>cqrsi retry &lt;id&gt;</c>: a failed, expired or cancelled job queued again as its next attempt
+    /// series; a queued, running or succeeded one, or one past the retry limit, is the API's 409 (exit 2).
+    /// </summary>
+    public static Command Retry(Cqrsi cqrsi)
+    {
+        var id = JobId();
+        var retry = new Command("retry", "Retry a failed (or dead-lettered), expired or cancelled job: its next attempt series") { id };
+        return cqrsi.Handle(retry, async (context, ct) =>
+        {
+            var job = await context.Api.SendAsync(HttpMethod.Post, $"/v1/jobs/{context.Value(id)}:retry", null, ct);
             context.Output.Write(job, Views.Job);
             return ExitCodes.Ok;
         });

@@ -112,6 +112,22 @@ public sealed partial class CliCommandTests(PipelineServedOverHttpWithFaults pip
     }
 
     [Fact]
+    public async Task Retry_queues_a_dead_lettered_job_again_and_a_succeeded_one_is_refused_on_stderr_with_exit_2()
+    {
+        var failed = (await pipeline.Operator.SubmitAsync(Scenarios.MlpJob([4, 4, 4, 4], """{"cqrsi-test-fault":"first-series"}"""))).Id;
+        await pipeline.Operator.WaitForStatusAsync(failed, "failed");
+
+        var retry = await CliAsync("retry", failed.ToString(), "--output", "json");
+        retry.Code.ShouldBe(ExitCodes.Ok, retry.ToString());
+        retry.Json().GetProperty("series").GetInt32().ShouldBe(2);
+        await pipeline.Operator.WaitForSeriesAsync(failed, 2, "succeeded");
+
+        var refused = await CliAsync("retry", failed.ToString(), "--output", "json");
+        refused.Code.ShouldBe(ExitCodes.UsageOrTransport, refused.ToString());
+        JsonDocument.Parse(refused.Err).RootElement.GetProperty("title").GetString().ShouldBe("Job cannot be retried");
+    }
+
+    [Fact]
     public async Task Models_lists_the_served_models_with_their_tensors()
     {
         var table = await CliAsync("models");

@@ -28,7 +28,7 @@ public sealed class RetryEndedUnrunJobTests(PipelineWithoutProcessors pipeline) 
         retried.GetProperty("series").GetInt32().ShouldBe(2);
 
         // The other job's deadline is what the test is about: no processor may see it before then.
-        await Task.Delay(deadlineAt - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(100));
+        await Task.Delay(TimeSpan.FromTicks(Math.Max(0, (deadlineAt - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(100)).Ticks)));
         await using var processor = new PipelineHost(pipeline.Nats.Url, pipeline.Host.Schema, "processor");
         _ = processor.Server;
 
