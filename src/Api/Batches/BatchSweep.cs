@@ -37,7 +37,7 @@ internal static class BatchSweep
 
             await Parallel.ForEachAsync(page, new ParallelOptions { MaxDegreeOfParallelism = InParallel, CancellationToken = ct }, async (job, token) =>
             {
-                var route = new JobRoute(job.Region, job.Model);
+                var route = new JobRoute(job.Region, job.Model, job.CurrentSeries());
                 var done = expiredAt is { } deadline
                     ? await sender.Send(new ExpireBatchJob(job.Id, route, deadline, now), token)
                     : await sender.Send(new CancelInferenceJob(job.Id, route, job.Status, cancelledBy, now), token) is CancelOutcome.Cancelled;

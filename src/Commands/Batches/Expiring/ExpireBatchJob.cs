@@ -17,7 +17,7 @@ public sealed class ExpireBatchJobHandler(IJobClaims claims, IEventLog log) : IC
 
     public async ValueTask<bool> Handle(ExpireBatchJob command, CancellationToken cancellationToken)
     {
-        if (await claims.ClaimForCancelAsync(command.JobId, cancellationToken) == ClaimOutcome.Running)
+        if (await claims.ClaimForCancelAsync(command.JobId, command.Route.Series, cancellationToken) == ClaimOutcome.Running)
         {
             return false;
         }
