@@ -13,7 +13,8 @@ namespace CqrsInference.Messaging;
 /// put there by the job's recorder before the event is committed (message id <c>&lt;job&gt;:webhook</c>
 /// for the ending, <c>&lt;job&gt;:webhook:started</c> for the start, so a run recorded again puts it
 /// there once) and taken by the dispatcher, which calls the webhook once the job's recorded state
-/// shows what the call is about.
+/// shows what the call is about. A batch's ending owes one too, under the batch's id and the ending's
+/// event name (message id <c>&lt;batch&gt;:webhook</c>).
 /// </summary>
 public sealed class WebhookQueue(INatsJSContext js)
 {

@@ -10,6 +10,7 @@ using JasperFx.Events.Projections;
 using Marten;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
 using CqrsInference.Projections.Recording.JobLog;
@@ -98,6 +99,7 @@ public static class MartenSetup
         services.AddHostedService(sp => sp.GetRequiredService<EdgeRecorder>());
         services.AddHttpClient(WebhookDispatcher.Consumer)
             .ConfigurePrimaryHttpMessageHandler(sp => WebhookConnections.CreateHandler(sp.GetRequiredService<WebhookOptions>().AddressRules()));
+        services.TryAddSingleton<Batches.BatchReader>();
         services.AddHostedService<WebhookDispatcher>();
         services.AddHostedService<ProcessorReaper>();
         services.AddSingleton<AuditSealer>();

@@ -14,10 +14,12 @@ namespace CqrsInference.Api.Batches;
 /// passed gets <see cref="V1.BatchExpired"/>, one whose every accepted line ended gets
 /// <see cref="V1.BatchCompleted"/>. Then the queued jobs of the batches that expired or were cancelled
 /// lately (<see cref="BatchOptions.SweepAfterEnd"/>) are ended (<see cref="BatchSweep"/>): a job
-/// recorded after its batch ended is caught by a later round.
+/// recorded after its batch ended is caught by a later round. An ending owes the batch's webhook call
+/// before the round commits (<see cref="BatchWebhooks"/>).
 /// </summary>
 internal sealed partial class BatchSupervisor(
-    IDocumentStore store, NpgsqlDataSource db, ISender sender, BatchReader reader, BatchOptions options, TimeProvider clock, ILogger<BatchSupervisor> logger)
+    IDocumentStore store, NpgsqlDataSource db, ISender sender, BatchReader reader, Messaging.WebhookQueue webhooks, BatchOptions options, TimeProvider clock,
+    ILogger<BatchSupervisor> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -91,11 +93,13 @@ internal sealed partial class BatchSupervisor(
         if (batch.Deadline is { } deadline && deadline <= now)
         {
             session.Events.Append(batch.Id, new V1.BatchExpired(batch.Id, deadline, now, batch.Accepted - ended));
+            await BatchWebhooks.OweAsync(webhooks, batch, BatchJobs.BatchExpired, ct);
             LogEnded(logger, batch.Id, BatchStatuses.Expired);
         }
         else if (ended >= batch.Accepted)
         {
             session.Events.Append(batch.Id, new V1.BatchCompleted(batch.Id, now));
+            await BatchWebhooks.OweAsync(webhooks, batch, BatchJobs.BatchCompleted, ct);
             LogEnded(logger, batch.Id, BatchStatuses.Completed);
         }
     }

@@ -10,7 +10,9 @@ namespace CqrsInference.Api.Batches;
 /// <summary>
 /// Ends a batch's jobs that are still queued, through the jobs' own commands: a cancelled batch's
 /// through <see cref="CancelInferenceJob"/>, an expired batch's through <see cref="ExpireBatchJob"/>
-/// (both take the job's claim first, so a job a processor already took runs to its end).
+/// (both take the job's claim first, so a job a processor already took runs to its end: the batch's
+/// cancel is queued-only, <see cref="CancelInferenceJob.QueuedOnly"/>, even while the job's recorded
+/// status still says queued).
 /// </summary>
 internal static class BatchSweep
 {
@@ -40,7 +42,7 @@ internal static class BatchSweep
                 var route = new JobRoute(job.Region, job.Model, job.CurrentSeries());
                 var done = expiredAt is { } deadline
                     ? await sender.Send(new ExpireBatchJob(job.Id, route, deadline, now), token)
-                    : await sender.Send(new CancelInferenceJob(job.Id, route, job.Status, cancelledBy, now), token) is CancelOutcome.Cancelled;
+                    : await sender.Send(new CancelInferenceJob(job.Id, route, job.Status, cancelledBy, now, QueuedOnly: true), token) is CancelOutcome.Cancelled;
                 if (done)
                 {
                     Interlocked.Increment(ref ended);

@@ -102,6 +102,7 @@ internal static class BatchesApi
         if (batch.Status == BatchStatuses.Running)
         {
             services.Session.Events.Append(id, new V1.BatchCancelled(id, now, caller.KeyId));
+            await BatchWebhooks.OweAsync(services.Webhooks, batch, BatchJobs.BatchCancelled, ct);
             await services.Session.SaveChangesAsync(ct);
         }
 

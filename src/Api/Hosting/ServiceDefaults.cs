@@ -134,7 +134,8 @@ internal static partial class ServiceDefaults
         services.AddSingleton<Jobs.JobEventFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<Jobs.JobEventFeed>());
         services.AddHostedService<QueueHousekeepingService>();
-        services.AddSingleton<Batches.BatchReader>();
+        services.AddSingleton<Projections.Batches.BatchReader>();
+        services.AddSingleton<WebhookQueue>();
         services.AddScoped<Batches.BatchServices>();
         services.AddHostedService<Batches.BatchSupervisor>();
         services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));

@@ -2,9 +2,11 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using CqrsInference.Commands;
+using CqrsInference.Commands.Batches;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Webhooks;
 using CqrsInference.Messaging;
+using CqrsInference.Projections.Batches;
 using Marten;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,7 +22,9 @@ namespace CqrsInference.Projections.Webhooks;
 /// with the job's recorded state (<see cref="WebhookMessage"/>), and retries a failed call (an error, a timeout,
 /// a status other than 2xx, a redirect, which is never followed) with exponential backoff (Nak with
 /// delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant
-/// (Standard Webhooks).
+/// (Standard Webhooks). A batch's webhook is called the same way when the batch ends: its ending owes
+/// a delivery in the same queue, under the batch's id and the ending's name, and the call carries the
+/// batch's view (<see cref="WebhookMessage.Of(BatchView, string)"/>).
 /// Calls run concurrently, at most <see cref="WebhookOptions.MaxConcurrentPerTenant"/> per tenant
 /// (<see cref="TenantLanes"/>), so one tenant's hanging endpoint does not hold up another's. A call
 /// <see cref="WebhookAddressRules"/> refuses (checked again here, and at connect time on the
@@ -30,6 +34,7 @@ internal sealed partial class WebhookDispatcher(
     INatsJSContext js,
     IDocumentStore store,
     IHttpClientFactory http,
+    BatchReader batches,
     WebhookOptions options,
     TimeProvider clock,
     ILogger<WebhookDispatcher> logger) : BackgroundService
@@ -119,8 +124,7 @@ internal sealed partial class WebhookDispatcher(
 
     private async Task DeliverAsync(INatsJSMsg<byte[]> msg, WebhookOwed owed, CancellationToken ct)
     {
-        var status = await LoadAsync(owed.JobId, ct);
-        if (status is null || !Recorded(status, owed))
+        if (await LoadAsync(owed, ct) is not { } subject)
         {
             // Owed just before the event was committed: wait for the recorded state, at most MaxWaitForRecording.
             await WaitForRecordingAsync(msg, owed.JobId, ct);
@@ -128,17 +132,17 @@ internal sealed partial class WebhookDispatcher(
         }
 
         // Submitted under other rules (an older version, a host since taken off the allow-list): not called.
-        var url = status.Webhook ?? "";
+        var url = subject.Url ?? "";
         if (_addresses.Refusal(url) is { } refusal)
         {
-            await RefuseAsync(msg, status.Id, refusal, ct);
+            await RefuseAsync(msg, subject.Id, refusal, ct);
             return;
         }
 
         var attempt = (int)(msg.Metadata?.NumDelivered ?? 1);
         try
         {
-            var failure = await PostAsync(status, url, owed.EventType, attempt, ct);
+            var failure = await PostAsync(subject, url, attempt, ct);
             if (failure is null)
             {
                 Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "delivered"));
@@ -146,16 +150,16 @@ internal sealed partial class WebhookDispatcher(
                 return;
             }
 
-            await RetryOrGiveUpAsync(msg, status.Id, attempt, failure, ct);
+            await RetryOrGiveUpAsync(msg, subject.Id, attempt, failure, ct);
         }
         catch (HttpRequestException e) when (Refused(e) is { } refused)
         {
-            await RefuseAsync(msg, status.Id, refused.Message, ct);
+            await RefuseAsync(msg, subject.Id, refused.Message, ct);
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             var reason = e is OperationCanceledException ? $"no answer within {options.Timeout}" : e.Message;
-            await RetryOrGiveUpAsync(msg, status.Id, attempt, reason, ct);
+            await RetryOrGiveUpAsync(msg, subject.Id, attempt, reason, ct);
         }
     }
 
@@ -163,10 +167,23 @@ internal sealed partial class WebhookDispatcher(
     private static bool Recorded(JobStatus.JobStatus status, WebhookOwed owed) =>
         JobLifecycle.IsTerminal(status.Status) || (WebhookEvents.KindOf(owed.EventType) == WebhookEvents.Started && status.StartedAt is not null);
 
-    private async Task<JobStatus.JobStatus?> LoadAsync(Guid jobId, CancellationToken ct)
+    /// <summary>
+    /// The call, once the recorded state shows what it is about (null until then): a job's start or
+    /// ending, or the ending of a batch (owed under a batch event's name, <see cref="BatchJobs.Types"/>).
+    /// </summary>
+    private async Task<WebhookSubject?> LoadAsync(WebhookOwed owed, CancellationToken ct)
     {
         await using var session = store.QuerySession();
-        return await session.LoadAsync<JobStatus.JobStatus>(jobId, ct);
+        if (BatchJobs.Types.ContainsKey(owed.EventType))
+        {
+            var batch = await session.LoadAsync<BatchStatus>(owed.JobId, ct);
+            return batch is null || batch.Status == BatchStatuses.Running
+                ? null
+                : WebhookMessage.Of(await batches.ViewAsync(batch, ct), batch.Tenant);
+        }
+
+        var status = await session.LoadAsync<JobStatus.JobStatus>(owed.JobId, ct);
+        return status is null || !Recorded(status, owed) ? null : WebhookMessage.Of(status, owed.EventType);
     }
 
     private static WebhookRefusedException? Refused(Exception? e)
@@ -207,10 +224,10 @@ internal sealed partial class WebhookDispatcher(
         await msg.NakAsync(delay: TimeSpan.FromSeconds(1), cancellationToken: ct);
     }
 
-    /// <summary>POSTs the job's recorded state, signed for its tenant (<see cref="WebhookMessage"/>); null when the endpoint took it, else why not.</summary>
-    private async Task<string?> PostAsync(JobStatus.JobStatus job, string url, string eventType, int attempt, CancellationToken ct)
+    /// <summary>POSTs the recorded state, signed for its tenant (<see cref="WebhookMessage"/>); null when the endpoint took it, else why not.</summary>
+    private async Task<string?> PostAsync(WebhookSubject subject, string url, int attempt, CancellationToken ct)
     {
-        using var request = WebhookMessage.Request(url, job, eventType, attempt, clock.GetUtcNow(), options);
+        using var request = WebhookMessage.Request(url, subject, attempt, clock.GetUtcNow(), options);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.Timeout);
 

@@ -119,4 +119,53 @@ public sealed class BatchSubmitTests(PipelineWithOneSlotAndFaultInjection pipeli
             events.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ShouldNotContain(t => t == "v1.job_started" || t == "v1.job_succeeded");
         }
     }
+
+    [Fact]
+    public async Task Cancelling_a_batch_lets_its_running_line_finish_and_cancels_the_queued_ones()
+    {
+        // Line 1 sleeps 4 s in the only slot; a run takes at most 64 lines, so most of the 150 wait.
+        const int lines = 150;
+        var submitted = await _client.SubmitBatchAsync(
+            BatchScenarios.File(Enumerable.Range(1, lines).Select(i => BatchScenarios.Line(i, i == 1 ? "sleep:4000" : null))));
+        submitted.Status.ShouldBe(HttpStatusCode.Accepted);
+
+        // Cancel as soon as a processor claimed line 1: before its start is reported (after 1 s), its
+        // recorded status still says queued, and only its claim says that it runs.
+        var (nats, js) = await pipeline.ConnectAsync();
+        await using (nats)
+        {
+            var claims = await new NATS.Client.KeyValueStore.NatsKVContext(js).GetStoreAsync(Messaging.JobClaims.Bucket);
+            var running = Commands.Batches.BatchJobs.JobId(submitted.Id, 1);
+            await Infrastructure.Retry.Until(
+                "line 1 to be claimed by the processor",
+                async () =>
+                {
+                    try
+                    {
+                        return (await claims.GetEntryAsync<string>(running.ToString("N"))).Value;
+                    }
+                    catch (NATS.Client.KeyValueStore.NatsKVKeyNotFoundException)
+                    {
+                        return null;
+                    }
+                },
+                v => v == "running",
+                pollEvery: TimeSpan.FromMilliseconds(20));
+        }
+
+        using var cancel = await _client.DeleteAsync($"/v1/batches/{submitted.Id}");
+        cancel.StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var batch = await _client.WaitForBatchAsync(submitted.Id, BatchScenarios.Settled, "to settle", TimeSpan.FromSeconds(60));
+        batch.GetProperty("status").GetString().ShouldBe("cancelled");
+        var results = await _client.LinesAsync(submitted.Id, "results");
+        var errors = await _client.LinesAsync(submitted.Id, "errors");
+        BatchScenarios.ShouldHoldEveryLineOnce(results, errors, lines);
+        results[0].GetProperty("line").GetInt32().ShouldBe(1);
+        results[0].GetProperty("status").GetString().ShouldBe("succeeded");
+        errors.Count.ShouldBeGreaterThanOrEqualTo(lines - 64);
+        errors.ShouldAllBe(e => e.GetProperty("error").GetProperty("code").GetString() == "cancelled");
+        batch.Count("succeeded").ShouldBe(results.Count);
+        batch.Count("cancelled").ShouldBe(errors.Count);
+    }
 }

@@ -5,8 +5,11 @@ namespace CqrsInference.Commands.Jobs.Cancelling;
 /// <summary>
 /// Cancel a job. The caller has read the job (it exists and is the tenant's) and passes the status
 /// it saw and where the job's events go; the claim and the log decide what actually happens.
+/// <paramref name="QueuedOnly"/>: cancel the job only if no processor has claimed it yet; a job a
+/// processor holds (running, or queued again for another attempt) is left to finish and the answer
+/// is <see cref="CancelOutcome.NotCancellable"/> with <c>running</c> (a batch's cancel).
 /// </summary>
-public sealed record CancelInferenceJob(Guid JobId, JobRoute Route, string ObservedStatus, string CancelledBy, DateTimeOffset Now)
+public sealed record CancelInferenceJob(Guid JobId, JobRoute Route, string ObservedStatus, string CancelledBy, DateTimeOffset Now, bool QueuedOnly = false)
     : ICommand<CancelOutcome>;
 
 /// <summary>What became of a cancel.</summary>
@@ -70,7 +73,10 @@ public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, 
             return new CancelOutcome.Cancelled();
         }
 
-        return await CancelRunningAsync(command, cancellationToken);
+        // Seen queued or running, a processor holds it: a queued-only cancel leaves it to finish.
+        return command.QueuedOnly
+            ? new CancelOutcome.NotCancellable(JobStatuses.Running)
+            : await CancelRunningAsync(command, cancellationToken);
     }
 
     /// <summary>

@@ -1,11 +1,10 @@
 using CqrsInference.Commands.Batches;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Projections.Analytics;
-using CqrsInference.Projections.Batches;
 using Marten;
 using Npgsql;
 
-namespace CqrsInference.Api.Batches;
+namespace CqrsInference.Projections.Batches;
 
 /// <summary>How many lines stand in each state: the jobs' statuses (a job accepted but not recorded yet counts as queued), and the lines refused at submit.</summary>
 internal sealed record BatchCounts(int Queued, int Running, int Succeeded, int Failed, int Cancelled, int Expired, int Refused);
@@ -34,7 +33,10 @@ internal sealed record BatchView(
     BatchProgress Progress,
     BatchCost Cost);
 
-/// <summary>Reads batches for their tenant, and their counts from their jobs' status documents.</summary>
+/// <summary>
+/// Reads batches for their tenant, and their counts from their jobs' status documents: for the API,
+/// and for the webhook dispatcher, which sends a batch's view when it ends.
+/// </summary>
 internal sealed class BatchReader(IDocumentStore store, NpgsqlDataSource db, AnalyticsOptions analytics)
 {
     /// <summary>The batch, or null when there is none or it is another tenant's (its existence is not disclosed).</summary>
