@@ -16,6 +16,13 @@ internal sealed record ResponseHeader(int Status, string Name, string Descriptio
 internal sealed record TextContent(int Status, string ContentType, string Description);
 
 /// <summary>
+/// A request body that is text rather than JSON (a JSONL upload), for the OpenAPI document only: unlike
+/// <c>Accepts</c>, it does not make the route answer 415 before the caller's roles are checked (a
+/// caller without the role gets its 403 whatever it sent); the endpoint checks the content type itself.
+/// </summary>
+internal sealed record TextRequest(IReadOnlyList<string> ContentTypes);
+
+/// <summary>
 /// What an endpoint declares of its HTTP contract beyond its parameters and typed results, for the
 /// OpenAPI document (<see cref="ContractTransformer"/> writes it there). What every endpoint shares
 /// (400 for a request that cannot be bound, 401 and 403 from its policy, 503 for a store out of
@@ -55,6 +62,11 @@ internal static class ApiContract
     public static TBuilder ProducesText<TBuilder>(this TBuilder builder, int status, string contentType, string description)
         where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new TextContent(status, contentType, description));
+
+    /// <summary>Declares a text request body (<see cref="TextRequest"/>).</summary>
+    public static TBuilder AcceptsText<TBuilder>(this TBuilder builder, params IReadOnlyList<string> contentTypes)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new TextRequest(contentTypes));
 
     /// <summary>CSV beside the JSON rows, with <c>Accept: text/csv</c>.</summary>
     public static TBuilder ProducesCsv<TBuilder>(this TBuilder builder)

@@ -58,6 +58,7 @@ internal sealed class ContractTransformer : IOpenApiOperationTransformer
             }
         }
 
+        TextRequestBody(operation, metadata);
         operation.Parameters ??= [];
         foreach (var header in metadata.OfType<RequestHeader>())
         {
@@ -71,6 +72,19 @@ internal sealed class ContractTransformer : IOpenApiOperationTransformer
         {
             // OpenAPI 3.1: for a scheme other than OAuth2 or OpenID Connect the list names the roles the operation needs.
             operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(SchemeName, context.Document)] = [.. ApiPolicies.RolesOf(policy)] }];
+        }
+    }
+
+    /// <summary>A declared text request body (<see cref="TextRequest"/>): a string in each of its content types.</summary>
+    private static void TextRequestBody(OpenApiOperation operation, IList<object> metadata)
+    {
+        if (metadata.OfType<TextRequest>().FirstOrDefault() is { } text)
+        {
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = true,
+                Content = text.ContentTypes.ToDictionary(t => t, _ => new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } }),
+            };
         }
     }
 
