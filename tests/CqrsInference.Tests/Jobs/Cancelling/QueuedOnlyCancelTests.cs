@@ -64,7 +64,7 @@ public sealed class QueuedOnlyCancelTests
     {
         public List<string> Calls { get; } = [];
 
-        public Task MarkCancelledAsync(Guid jobId, CancellationToken ct)
+        public Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct)
         {
             Calls.Add("mark");
             return Task.CompletedTask;
