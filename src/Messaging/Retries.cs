@@ -44,6 +44,26 @@ public static class Retries
     public static ResiliencePipeline Forever(TimeSpan first, TimeSpan max, Func<Exception, bool> handles, Func<RetryFailure, ValueTask> onRetry, TimeProvider? clock = null) =>
         Exponential(first, max, int.MaxValue, handles, onRetry, clock);
 
+    /// <summary>A background role's work through an outage: 500 ms doubling to 15 s, jittered, for as long as it lasts.</summary>
+    public static readonly TimeSpan OutageFirst = TimeSpan.FromMilliseconds(500);
+
+    /// <inheritdoc cref="OutageFirst"/>
+    public static readonly TimeSpan OutageMax = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// A background role's piece of work (a round of sealing, of archiving, …) while a server it
+    /// needs is away: tried again until it succeeds or <paramref name="handles"/> refuses a failure
+    /// (thrown), waits from 500 ms doubling to 15 s, jittered. The role's <paramref name="watch"/>
+    /// hears of every failure and logs only the one that begins an outage; the caller tells it
+    /// <see cref="OutageWatch.Worked"/> after.
+    /// </summary>
+    public static ResiliencePipeline ThroughOutages(OutageWatch watch, Func<Exception, bool> handles, TimeProvider? clock = null) =>
+        Forever(OutageFirst, OutageMax, handles, f =>
+        {
+            watch.Failed(f.Exception);
+            return ValueTask.CompletedTask;
+        }, clock);
+
     /// <summary>
     /// A loop that runs for the life of the host and starts again after a failure (a consumer, a
     /// leadership term): about every <paramref name="delay"/> (±25%), however many failures came

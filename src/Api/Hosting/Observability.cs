@@ -82,9 +82,12 @@ internal static class Observability
 /// recorders lead); the others report none, and one of them takes over when the holder goes.
 /// </summary>
 internal sealed partial class QueueGauges(
-    INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, Projections.EventStoreFacts facts, RecorderOptions recorder, ILogger<QueueGauges> logger)
+    INatsJSContext js, JobQueues queues, ModelCatalog catalog, IDocumentStore store, Projections.EventStoreFacts facts, RecorderOptions recorder, ILogger<QueueGauges> logger,
+    OutageWatches? watches = null)
     : BackgroundService
 {
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("queue gauges");
+
     public static readonly TimeSpan Every = TimeSpan.FromSeconds(2);
 
     private volatile IReadOnlyList<Measurement<long>> _depth = [];
@@ -98,7 +101,7 @@ internal sealed partial class QueueGauges(
         Telemetry.Meter.CreateObservableGauge("cqrsi.queue.oldest_age", () => _oldest, "s", "Age of the oldest job in a model's queue per region");
         Telemetry.Meter.CreateObservableGauge("cqrsi.queue.in_flight", () => _inFlight, "{job}", "Jobs delivered to processors and not yet acknowledged");
         Telemetry.Meter.CreateObservableGauge("cqrsi.projection.lag", () => _lag, "{event}", "Events an async roll-up is behind the event log");
-        var again = Retries.Restart(Every, _ => true, f => LogRefreshFailed(logger, f.Reason));
+        var again = Retries.Restart(Every, _ => true, f => Failed(f.Exception));
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -114,7 +117,7 @@ internal sealed partial class QueueGauges(
     /// <summary>Waits for the lock, then refreshes the gauges every <see cref="Every"/> until it is lost or the host stops.</summary>
     private async ValueTask ReportWhileLeadingAsync(CancellationToken stoppingToken)
     {
-        await using var lease = await RecorderLease.AcquireAsync(recorder.ConnectionString, recorder.Schema, $"cqrsi-queue-gauges:{recorder.Schema}", logger, stoppingToken);
+        await using var lease = await RecorderLease.AcquireAsync(recorder.ConnectionString, recorder.Schema, $"cqrsi-queue-gauges:{recorder.Schema}", logger, stoppingToken, _watch);
         using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
         using var timer = new PeriodicTimer(Every);
         try
@@ -124,10 +127,11 @@ internal sealed partial class QueueGauges(
                 try
                 {
                     await RefreshAsync(leading.Token);
+                    _watch.Worked();
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    LogRefreshFailed(logger, e.Message);
+                    Failed(e);
                 }
             }
             while (await timer.WaitForNextTickAsync(leading.Token));
@@ -139,6 +143,19 @@ internal sealed partial class QueueGauges(
         finally
         {
             (_depth, _oldest, _inFlight, _lag) = ([], [], [], []);
+        }
+    }
+
+    /// <summary>A server away: logged once per outage (the watch); anything else each time.</summary>
+    private void Failed(Exception e)
+    {
+        if (Projections.Outages.IsOutage(e))
+        {
+            _watch.Failed(e);
+        }
+        else
+        {
+            LogRefreshFailed(logger, e.Message);
         }
     }
 

@@ -49,6 +49,9 @@ internal static partial class ServiceDefaults
         services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<NatsEventLog>());
         services.AddSingleton(TimeProvider.System);
 
+        // Every background role's view of its servers: an outage logged once when it begins and once when it ends.
+        services.AddSingleton<OutageWatches>();
+
         var manifest = Path.GetFullPath(configuration["Models:Manifest"] ?? "models/manifest.json");
         var directory = Path.GetFullPath(configuration["Models:Directory"] ?? ".models");
         services.AddSingleton(ModelCatalog.Load(manifest, directory));

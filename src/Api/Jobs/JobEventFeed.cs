@@ -14,8 +14,10 @@ namespace CqrsInference.Api.Jobs;
 /// subject, say) cannot pass for a job's result. Following is a dictionary entry, not a
 /// subscription: nothing per request reaches the server.
 /// </summary>
-internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFeed> logger) : BackgroundService
+internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFeed> logger, OutageWatches? watches = null) : BackgroundService
 {
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("job event feed");
+
     /// <summary>Enough for every event of a job; a follower that falls this far behind loses the newest.</summary>
     private const int FollowerCapacity = 64;
 
@@ -57,7 +59,18 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var again = Retries.Restart(TimeSpan.FromSeconds(1), _ => true, f => LogRestart(logger, f.Exception.Message));
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), _ => true, f =>
+        {
+            // NATS away: logged once per outage (the watch); anything else each time.
+            if (!Projections.Outages.IsOutage(f.Exception))
+            {
+                LogRestart(logger, f.Exception.Message);
+            }
+            else
+            {
+                _watch.Failed(f.Exception);
+            }
+        });
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -67,6 +80,7 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
                     {
                         var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
                         _live.TrySetResult();
+                        _watch.Worked();
                         await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
                         {
                             _lastSequence = msg.Metadata?.Sequence.Stream ?? _lastSequence;

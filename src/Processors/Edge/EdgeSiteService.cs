@@ -26,8 +26,10 @@ internal sealed partial class EdgeSiteService(
     ModelCatalog catalog,
     EdgeSiteOptions options,
     TimeProvider clock,
-    ILogger<EdgeSiteService> logger) : BackgroundService
+    ILogger<EdgeSiteService> logger,
+    OutageWatches? watches = null) : BackgroundService
 {
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("edge site");
     private readonly string _worker = $"{Environment.MachineName}-{Environment.ProcessId}";
     private static readonly string[] Extensions = [".wav", ".png", ".jpg", ".jpeg"];
     private EdgeCheckpoint? _checkpoint;
@@ -130,7 +132,7 @@ internal sealed partial class EdgeSiteService(
         catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
         {
             // The site's own server is away: what was not acknowledged is delivered again.
-            LogRetry(logger, "raw input over MQTT", 1, e.Message);
+            _watch.Failed(e);
         }
 
         return taken;
@@ -140,17 +142,30 @@ internal sealed partial class EdgeSiteService(
     private Task<T> RetryAsync<T>(string what, Func<Task<T>> action, CancellationToken ct) =>
         RetryAsync(what, action, e => e is NatsException or TimeoutException, ct);
 
-    private async Task<T> RetryAsync<T>(string what, Func<Task<T>> action, Func<Exception, bool> handles, CancellationToken ct) =>
-        await Retries.Forever(
+    private async Task<T> RetryAsync<T>(string what, Func<Task<T>> action, Func<Exception, bool> handles, CancellationToken ct)
+    {
+        var done = await Retries.Forever(
                 TimeSpan.FromMilliseconds(100),
                 TimeSpan.FromSeconds(2),
                 handles,
                 f =>
                 {
-                    LogRetry(logger, what, f.Attempt, f.Exception.Message);
+                    // The site's server away: logged once per outage (the watch); a file that cannot be read yet each time.
+                    if (f.Exception is IOException)
+                    {
+                        LogRetry(logger, what, f.Attempt, f.Exception.Message);
+                    }
+                    else
+                    {
+                        _watch.Failed(f.Exception);
+                    }
+
                     return ValueTask.CompletedTask;
                 })
             .ExecuteAsync(async _ => await action(), ct);
+        _watch.Worked();
+        return done;
+    }
 
     private Task EnsureStreamAsync(CancellationToken ct) =>
         RetryAsync("creating the site stream", async () =>
@@ -255,7 +270,7 @@ internal sealed partial class EdgeSiteService(
         catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
         {
             // The site's own server is down: the next heartbeat covers this interval too.
-            LogRetry(logger, "heartbeat", 1, e.Message);
+            _watch.Failed(e);
             return since;
         }
     }

@@ -22,9 +22,11 @@ internal sealed partial class ProcessorService(
     INatsJSContext js,
     ProcessorOptions options,
     TimeProvider clock,
-    ILoggerFactory loggers) : BackgroundService
+    ILoggerFactory loggers,
+    OutageWatches? watches = null) : BackgroundService
 {
     private readonly ILogger _logger = loggers.CreateLogger<ProcessorService>();
+    private readonly OutageWatch _heartbeats = (watches ?? OutageWatches.Detached()).For("processor heartbeat");
     private readonly List<ModelWorker> _workers = [];
 
     public IReadOnlyList<ModelWorker> Workers => _workers;
@@ -116,8 +118,14 @@ internal sealed partial class ProcessorService(
         try
         {
             await PublishAsync(beat, ct);
+            _heartbeats.Worked();
         }
-        catch (Exception e) when (e is NATS.Client.Core.NatsException or OperationCanceledException)
+        catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
+        {
+            // NATS away: logged once per outage; the next heartbeat covers this interval too.
+            _heartbeats.Failed(e);
+        }
+        catch (OperationCanceledException e)
         {
             LogHeartbeatFailed(_logger, e.Message);
         }

@@ -20,7 +20,8 @@ internal sealed class WorkerFactory(
     ProcessorOptions options,
     TopologyOptions topology,
     TimeProvider clock,
-    ILoggerFactory loggers)
+    ILoggerFactory loggers,
+    OutageWatches? watches = null)
 {
     public ModelWorker Create(ModelDefinition model, IModelRunner modelRunner)
     {
@@ -31,7 +32,7 @@ internal sealed class WorkerFactory(
         var capacity = new WorkerCapacity(slots * maxBatch, Math.Min(options.Scheduling.RemoteSlots, slots));
         var logger = loggers.CreateLogger<ModelWorker>();
         var stages = new WorkerStages(
-            new QueueFetcher(model.Name, source, capacity, options, clock, logger),
+            new QueueFetcher(model.Name, source, capacity, options, clock, logger, (watches ?? OutageWatches.Detached()).For($"processor {model.Name}")),
             capacity,
             new JobGate(claims, claimCheck, identity, clock, logger),
             new BatchExecutor(runner, model.Name, topology.JobAckWait / 3, clock, logger),

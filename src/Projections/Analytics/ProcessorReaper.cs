@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Messaging;
 using Marten;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,10 +22,15 @@ public sealed class AnalyticsOptions
 /// older than the timeout, it appends <see cref="V1.ProcessorOffline"/> (reason <c>timeout</c>, at
 /// the last heartbeat) to the processor's stream, so utilization stops counting it.
 /// </summary>
-internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOptions options, TimeProvider clock, ILogger<ProcessorReaper> logger) : BackgroundService
+internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOptions options, TimeProvider clock, ILogger<ProcessorReaper> logger, OutageWatches? watches = null)
+    : BackgroundService
 {
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("processor reaper");
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // PostgreSQL away: the round is tried again with backoff (logged once); anything else is logged and retried next round.
+        var outages = Retries.ThroughOutages(_watch, Outages.IsOutage, clock);
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, options.ProcessorTimeout.TotalSeconds / 3)), clock);
         try
         {
@@ -32,7 +38,8 @@ internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOpt
             {
                 try
                 {
-                    await ReapAsync(stoppingToken);
+                    await outages.ExecuteAsync(async ct => await ReapAsync(ct), stoppingToken);
+                    _watch.Worked();
                 }
                 catch (Exception e) when (e is Npgsql.NpgsqlException or Marten.Exceptions.MartenCommandException or InvalidOperationException)
                 {

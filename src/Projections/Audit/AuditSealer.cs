@@ -1,3 +1,4 @@
+using CqrsInference.Messaging;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -12,7 +13,7 @@ namespace CqrsInference.Projections.Audit;
 /// A round costs what is new, not the history: the sealer keeps its own high-water mark and the
 /// gaps below it (<see cref="SealFrontier"/>) and reads the event table only by its key.
 /// </summary>
-internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions options, ILogger<AuditSealer> logger) : BackgroundService
+internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions options, ILogger<AuditSealer> logger, OutageWatches? watches = null) : BackgroundService
 {
     /// <summary>On a process's first round, how far below the highest seal it looks for gaps a late commit may fill.</summary>
     private const long InitialLookBack = 100_000;
@@ -22,29 +23,42 @@ internal sealed partial class AuditSealer(NpgsqlDataSource db, AuditOptions opti
 
     private readonly SemaphoreSlim _round = new(1, 1);
     private readonly SealFrontier _frontier = new(options.LateCommitWindow, InitialLookBack, MaxWatchedGaps);
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("audit sealer");
 
     public long Sealed { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // PostgreSQL away: the round is tried again with backoff (logged once); anything else is logged and retried next round.
+        var outages = Retries.ThroughOutages(_watch, Outages.IsOutage);
         var ready = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                if (!ready)
-                {
-                    await EnsureTableAsync(db, options.Schema, stoppingToken);
-                    ready = true;
-                }
+                var sealedNow = await outages.ExecuteAsync(
+                    async ct =>
+                    {
+                        if (!ready)
+                        {
+                            await EnsureTableAsync(db, options.Schema, ct);
+                            ready = true;
+                        }
 
-                var sealedNow = await SealOnceAsync(stoppingToken);
+                        return await SealOnceAsync(ct);
+                    },
+                    stoppingToken);
+                _watch.Worked();
                 if (sealedNow == options.SealBatch)
                 {
                     continue;
                 }
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested && e is NpgsqlException or TimeoutException or InvalidOperationException)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
             {
                 LogSealFailed(logger, e.Message);
             }

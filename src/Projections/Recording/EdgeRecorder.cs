@@ -18,8 +18,8 @@ namespace CqrsInference.Projections.Recording;
 /// that site's subjects, <see cref="EdgeTopology.EnsureCoreAsync"/>), never the one the payload
 /// claims; an event that claims another site is skipped and logged.
 /// </summary>
-internal sealed partial class EdgeRecorder(INatsJSContext js, IDocumentStore store, EdgeOptions edge, RecorderOptions options, ILogger<EdgeRecorder> logger)
-    : MartenLogRecorder(js, store, options, EdgeSource, logger)
+internal sealed partial class EdgeRecorder(INatsJSContext js, IDocumentStore store, EdgeOptions edge, RecorderOptions options, ILogger<EdgeRecorder> logger, OutageWatches? watches = null)
+    : MartenLogRecorder(js, store, options, EdgeSource, logger, watches)
 {
     public static readonly LogSource EdgeSource = new(EdgeTopology.CoreStream, EdgeTopology.RecorderConsumer, null, "edge-recorder", "cqrsi-edge-recorder",
         "Records every edge site's events into Marten; positioned from the checkpoint.");

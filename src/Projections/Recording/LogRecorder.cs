@@ -20,9 +20,10 @@ namespace CqrsInference.Projections.Recording;
 /// everything up to a message). NATS trouble or a hole starts it again from the checkpoint, which
 /// names exactly what PostgreSQL holds, so nothing is skipped or recorded twice.
 /// </summary>
-internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger)
+internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger, OutageWatches? watches)
     : BackgroundService
 {
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For(source.Consumer);
     private readonly LogRun _run = new(logger);
     private ulong _checkpoint;
 
@@ -63,7 +64,17 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
         // Whatever went wrong (the schema not there yet at first start, say), a recorder never
         // stops its host: it tries to lead again.
-        var again = Retries.Restart(TimeSpan.FromSeconds(2), _ => true, f => LogLeadFailed(logger, source.Consumer, f.Reason));
+        var again = Retries.Restart(TimeSpan.FromSeconds(2), _ => true, f =>
+        {
+            if (!Outages.IsOutage(f.Exception))
+            {
+                LogLeadFailed(logger, source.Consumer, f.Reason);
+            }
+            else
+            {
+                _watch.Failed(f.Exception);
+            }
+        });
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -80,7 +91,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
     /// <summary>Wins the lock, then records while it holds it; returns when it stops leading (lost lock, fenced off) or is stopped.</summary>
     private async ValueTask LeadOneTermAsync(CancellationToken stoppingToken)
     {
-        await using var lease = await RecorderLease.AcquireAsync(options.ConnectionString, options.Schema, $"{source.LockName}:{options.Schema}", logger, stoppingToken);
+        await using var lease = await RecorderLease.AcquireAsync(options.ConnectionString, options.Schema, $"{source.LockName}:{options.Schema}", logger, stoppingToken, _watch);
         Fence = lease.Fence;
         using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Lost);
         await LeadAsync(leading.Token);
@@ -94,7 +105,18 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         var restart = Retries.Restart(
             TimeSpan.FromSeconds(1),
             e => e is NatsException or RecorderGapException || Outages.IsOutage(e),
-            f => LogRestarting(logger, source.Consumer, f.Reason));
+            f =>
+            {
+                // An outage is logged once, by the watch; a hole in delivery each time.
+                if (Outages.IsOutage(f.Exception))
+                {
+                    _watch.Failed(f.Exception);
+                }
+                else
+                {
+                    LogRestarting(logger, source.Consumer, f.Reason);
+                }
+            });
         try
         {
             await restart.ExecuteAsync(async attempt => await RecordFromCheckpointAsync(attempt), ct);
@@ -110,6 +132,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         OnRestart();
         Volatile.Write(ref _checkpoint, await RecorderLease.LoadCheckpointAsync(store, source.CheckpointId, ct));
         await PositionConsumerAsync(ct);
+        _watch.Worked();
         LogStarted(logger, source.Consumer, _checkpoint);
 
         var channel = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(options.BatchSize * 4) { SingleReader = true, SingleWriter = true });
@@ -171,7 +194,8 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         var (fresh, last) = _run.Take(batch, Position, out var whole);
         if (fresh.Count > 0)
         {
-            await _run.RecordWithRetryAsync(fresh, () => RecordRunAsync(fresh, ct), source.Consumer, ct);
+            await _run.RecordWithRetryAsync(fresh, () => RecordRunAsync(fresh, ct), source.Consumer, _watch, ct);
+            _watch.Worked();
         }
 
         if (last is not null)
@@ -187,7 +211,17 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
     private async Task PumpAsync(ChannelWriter<INatsJSMsg<byte[]>> writer, CancellationToken ct)
     {
-        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NatsJSException, f => LogConsumeError(logger, source.Consumer, f.Exception.Message));
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NatsJSException, f =>
+        {
+            if (!Outages.IsOutage(f.Exception))
+            {
+                LogConsumeError(logger, source.Consumer, f.Exception.Message);
+            }
+            else
+            {
+                _watch.Failed(f.Exception);
+            }
+        });
         try
         {
             while (!ct.IsCancellationRequested)

@@ -62,14 +62,23 @@ internal sealed partial class LogRun(ILogger logger)
     /// skipped or recorded twice. A NATS failure goes to the caller, which starts again from its
     /// checkpoint.
     /// </summary>
-    public async Task RecordWithRetryAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, Func<Task> record, string stream, CancellationToken ct) =>
+    public async Task RecordWithRetryAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, Func<Task> record, string stream, OutageWatch watch, CancellationToken ct) =>
         await Retries.Forever(
                 TimeSpan.FromMilliseconds(100),
                 TimeSpan.FromSeconds(10),
                 e => e is not NATS.Client.Core.NatsException && !RecorderFence.Refused(e),
                 async failure =>
                 {
-                    LogRecordFailed(logger, run.Count, stream, failure.Delay.TotalSeconds, failure.Exception.Message);
+                    // PostgreSQL away: logged once by the role's watch; any other failure each time.
+                    if (!Outages.IsOutage(failure.Exception))
+                    {
+                        LogRecordFailed(logger, run.Count, stream, failure.Delay.TotalSeconds, failure.Exception.Message);
+                    }
+                    else
+                    {
+                        watch.Failed(failure.Exception);
+                    }
+
                     foreach (var msg in run)
                     {
                         await msg.AckProgressAsync(cancellationToken: ct);

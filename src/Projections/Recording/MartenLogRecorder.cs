@@ -1,3 +1,4 @@
+using CqrsInference.Messaging;
 using System.Diagnostics;
 using Marten;
 using Microsoft.Extensions.Logging;
@@ -6,8 +7,8 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Projections.Recording;
 
 /// <summary>A recorder that appends through a Marten session: the events and the checkpoint document are saved together.</summary>
-internal abstract class MartenLogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger)
-    : LogRecorder(js, store, options, source, logger)
+internal abstract class MartenLogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger, OutageWatches? watches)
+    : LogRecorder(js, store, options, source, logger, watches)
 {
     /// <summary>Appends a run's events to the session; returns how many.</summary>
     protected abstract Task<int> AppendAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, IDocumentSession session, CancellationToken ct);

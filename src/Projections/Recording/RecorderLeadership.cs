@@ -56,7 +56,7 @@ internal sealed partial class RecorderLease : IAsyncDisposable
     public CancellationToken Lost => _lost.Token;
 
     /// <summary>Waits until this process holds the lock <paramref name="key"/> (standing by while another does, retrying while PostgreSQL is away).</summary>
-    public static async Task<RecorderLease> AcquireAsync(string connectionString, string schema, string key, ILogger logger, CancellationToken ct)
+    public static async Task<RecorderLease> AcquireAsync(string connectionString, string schema, string key, ILogger logger, CancellationToken ct, OutageWatch? watch = null)
     {
         var standby = false;
         var waiting = Retries.UntilAcquired<RecorderLease>(
@@ -72,7 +72,18 @@ internal sealed partial class RecorderLease : IAsyncDisposable
                     standby = true;
                 }
             },
-            onFailure: failure => LogUnreachable(logger, key, failure.Delay.TotalSeconds, failure.Reason));
+            onFailure: failure =>
+            {
+                // A role with a watch logs the outage once; else each try says so.
+                if (watch is null)
+                {
+                    LogUnreachable(logger, key, failure.Delay.TotalSeconds, failure.Reason);
+                }
+                else
+                {
+                    watch.Failed(failure.Exception);
+                }
+            });
         return (await waiting.ExecuteAsync(token => TryAcquireAsync(connectionString, schema, key, logger, token), ct))!;
     }
 

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Messaging;
 using Marten;
 using Marten.Services;
 using Microsoft.Extensions.Hosting;
@@ -41,10 +42,13 @@ public sealed record RetentionMark(string Id, DateTimeOffset CompletedBefore);
 /// jobs are found by the index on <c>CompletedAt</c> from the mark where the last round stopped, so a
 /// round costs what it archives, not the history.
 /// </summary>
-internal sealed partial class JobRetention(IDocumentStore store, NpgsqlDataSource db, RetentionOptions options, TimeProvider clock, ILogger<JobRetention> logger)
+internal sealed partial class JobRetention(
+    IDocumentStore store, NpgsqlDataSource db, RetentionOptions options, TimeProvider clock, ILogger<JobRetention> logger, OutageWatches? watches = null)
     : BackgroundService
 {
     public const string MarkId = "job-retention";
+
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("retention");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -53,15 +57,27 @@ internal sealed partial class JobRetention(IDocumentStore store, NpgsqlDataSourc
             return;
         }
 
+        // PostgreSQL away: the round is tried again with backoff (logged once); anything else is logged and retried next round.
+        var outages = Retries.ThroughOutages(_watch, Outages.IsOutage, clock);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                while (await ArchiveOnceAsync(stoppingToken) == options.Batch)
-                {
-                }
+                await outages.ExecuteAsync(
+                    async ct =>
+                    {
+                        while (await ArchiveOnceAsync(ct) == options.Batch)
+                        {
+                        }
+                    },
+                    stoppingToken);
+                _watch.Worked();
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested && e is NpgsqlException or Marten.Exceptions.MartenCommandException or InvalidOperationException)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or Marten.Exceptions.MartenCommandException or InvalidOperationException)
             {
                 LogFailed(logger, e.Message);
             }

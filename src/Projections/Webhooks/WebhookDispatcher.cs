@@ -37,7 +37,8 @@ internal sealed partial class WebhookDispatcher(
     BatchReader batches,
     WebhookOptions options,
     TimeProvider clock,
-    ILogger<WebhookDispatcher> logger) : BackgroundService
+    ILogger<WebhookDispatcher> logger,
+    OutageWatches? watches = null) : BackgroundService
 {
     public const string Consumer = "webhooks";
 
@@ -46,6 +47,7 @@ internal sealed partial class WebhookDispatcher(
 
     private readonly WebhookAddressRules _addresses = options.AddressRules();
     private readonly TenantLanes _lanes = new(options.MaxConcurrentPerTenant, options.MaxConcurrent);
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("webhook dispatcher");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -56,7 +58,7 @@ internal sealed partial class WebhookDispatcher(
         }
 
         // NATS unreachable or electing a stream leader: what was not acked is redelivered.
-        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NATS.Client.Core.NatsException or TimeoutException, f => LogRestarting(logger, f.Exception.Message));
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NATS.Client.Core.NatsException or TimeoutException, f => _watch.Failed(f.Exception));
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -82,6 +84,7 @@ internal sealed partial class WebhookDispatcher(
                 Description = "Calls job webhooks when jobs end.",
             },
             stoppingToken);
+        _watch.Worked();
         var running = new ConcurrentDictionary<Task, bool>();
         try
         {
@@ -117,8 +120,16 @@ internal sealed partial class WebhookDispatcher(
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            // PostgreSQL or NATS away mid-delivery: not acked, so the server delivers it again after AckWait.
-            LogInterrupted(logger, e.Message);
+            // PostgreSQL or NATS away mid-delivery: not acked, so the server delivers it again after
+            // AckWait. An outage is logged once (the watch), anything else each time.
+            if (!Projections.Outages.IsOutage(e))
+            {
+                LogInterrupted(logger, e.Message);
+            }
+            else
+            {
+                _watch.Failed(e);
+            }
         }
     }
 
@@ -147,6 +158,7 @@ internal sealed partial class WebhookDispatcher(
             {
                 Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "delivered"));
                 await msg.AckAsync(cancellationToken: ct);
+                _watch.Worked();
                 return;
             }
 
@@ -269,9 +281,6 @@ internal sealed partial class WebhookDispatcher(
 
     [LoggerMessage(LogLevel.Warning, "Webhook of job {JobId} failed (attempt {Attempt}: {Reason}); retrying in {Seconds} s")]
     private static partial void LogRetry(ILogger logger, Guid jobId, int attempt, string reason, double seconds);
-
-    [LoggerMessage(LogLevel.Warning, "Webhook delivery paused, starting again: {Reason}")]
-    private static partial void LogRestarting(ILogger logger, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Webhook delivery interrupted, it will be delivered again: {Reason}")]
     private static partial void LogInterrupted(ILogger logger, string reason);

@@ -14,8 +14,9 @@ namespace CqrsInference.Processors.Worker.Fetching;
 /// and for retries that came due.
 /// </summary>
 internal sealed partial class QueueFetcher(
-    string model, IJobSource source, WorkerCapacity capacity, ProcessorOptions options, TimeProvider clock, ILogger logger)
+    string model, IJobSource source, WorkerCapacity capacity, ProcessorOptions options, TimeProvider clock, ILogger logger, OutageWatch? watch = null)
 {
+    private readonly OutageWatch _watch = watch ?? OutageWatches.Detached().For($"processor {model}");
     /// <summary>Pulls under way at once, at most.</summary>
     private const int MaxPulls = 8;
 
@@ -97,6 +98,7 @@ internal sealed partial class QueueFetcher(
         {
             _known = await source.ListAsync(model, ct);
             _knownAt = clock.GetTimestamp();
+            _watch.Worked();
             if (clock.GetElapsedTime(_lastLook) >= options.Scheduling.IdleScan)
             {
                 _known = await LookCloserAsync(_known, ct);
@@ -111,7 +113,7 @@ internal sealed partial class QueueFetcher(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            LogPullError(logger, model, e.Message);
+            Failed(e, e.Message);
             return Look.Failed;
         }
     }
@@ -213,7 +215,7 @@ internal sealed partial class QueueFetcher(
         catch (Exception e)
         {
             // Without wake-ups the loop still looks every IdleScan.
-            LogPullError(logger, model, $"wake-ups stopped: {e.Message}");
+            Failed(e, $"wake-ups stopped: {e.Message}");
         }
     }
 
@@ -237,7 +239,8 @@ internal sealed partial class QueueFetcher(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            LogPullError(logger, model, e.Message);
+            // A pause before this queue is planned again (not a retry: the next plan decides what to pull).
+            Failed(e, e.Message);
             await Task.Delay(TimeSpan.FromSeconds(1), clock);
         }
         finally
@@ -247,6 +250,19 @@ internal sealed partial class QueueFetcher(
             {
                 _waitingOn.TryRemove(pull.Queue, out _);
             }
+        }
+    }
+
+    /// <summary>NATS away: logged once per outage by the model's watch; any other failure each time.</summary>
+    private void Failed(Exception e, string reason)
+    {
+        if (e is NATS.Client.Core.NatsException or TimeoutException)
+        {
+            _watch.Failed(e);
+        }
+        else
+        {
+            LogPullError(logger, model, reason);
         }
     }
 

@@ -28,8 +28,8 @@ internal sealed partial class JobLogRecorder : LogRecorder
     private readonly TimeSpan _duplicateWindow;
     private bool _lookUpEveryStream;
 
-    public JobLogRecorder(INatsJSContext js, IDocumentStore store, NpgsqlDataSource db, RecorderOptions options, int partition, ILogger<JobLogRecorder> logger)
-        : base(js, store, options, SourceOf(partition), logger)
+    public JobLogRecorder(INatsJSContext js, IDocumentStore store, NpgsqlDataSource db, RecorderOptions options, int partition, ILogger<JobLogRecorder> logger, OutageWatches? watches = null)
+        : base(js, store, options, SourceOf(partition), logger, watches)
     {
         Partition = partition;
         _webhooks = new WebhookQueue(js);
