@@ -69,6 +69,10 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
                 Retention = StreamConfigRetention.Limits,
                 Storage = StreamConfigStorage.File,
                 MaxAge = topology.EventsMaxAge,
+
+                // Like the event log: a site's event no recorder has recorded is never dropped for room.
+                MaxBytes = StreamLimits.Bytes(topology.EventsMaxBytes),
+                Discard = StreamConfigDiscard.New,
                 Sources = options.Sites.Select(s => new StreamSource
                 {
                     Name = SiteStream(s.Name),

@@ -153,6 +153,16 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
         return states;
     }
 
+    /// <summary>
+    /// The work queue's fill, every queue together, against the limits the stream has (whichever
+    /// process set them): jobs and bytes stored, and the stream's MaxMsgs and MaxBytes (-1: none).
+    /// </summary>
+    public async Task<(long Jobs, long Bytes, long MaxJobs, long MaxBytes)> StoredAsync(CancellationToken ct)
+    {
+        var info = (await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct)).Info;
+        return ((long)info.State.Messages, (long)info.State.Bytes, info.Config.MaxMsgs, info.Config.MaxBytes);
+    }
+
     /// <summary>When the oldest job still in the queue (waiting or in flight) was stored, or null when it is empty.</summary>
     public async Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct)
     {

@@ -23,13 +23,19 @@ public sealed class WebhookQueue(INatsJSContext js)
 
     public static string Subject(Guid jobId) => $"webhooks.{jobId:N}";
 
-    public static async Task EnsureAsync(INatsJSContext js, TimeSpan maxAge, int replicas, CancellationToken ct) =>
+    /// <summary>
+    /// Creates the queue or brings it to its limits. It discards new messages at its limit, never
+    /// old ones: an owed call is not dropped to make room; the recorder that owes one more retries.
+    /// </summary>
+    public static async Task EnsureAsync(INatsJSContext js, TimeSpan maxAge, long maxMsgs, int replicas, CancellationToken ct) =>
         await js.CreateOrUpdateStreamAsync(
             new StreamConfig(Stream, ["webhooks.>"])
             {
                 Retention = StreamConfigRetention.Workqueue,
                 Storage = StreamConfigStorage.File,
                 MaxAge = maxAge,
+                MaxMsgs = maxMsgs,
+                Discard = StreamConfigDiscard.New,
                 NumReplicas = replicas,
                 Description = "Webhook deliveries owed: one per ended job with a webhook, until it is delivered or given up.",
             },

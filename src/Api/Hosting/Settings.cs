@@ -45,6 +45,7 @@ internal static class Settings
             services.AddSetting<Projections.Audit.AuditOptions>("Audit");
             services.AddSetting<Projections.Webhooks.WebhookOptions>("Webhooks");
             services.AddSetting<Projections.Retention.RetentionOptions>("Retention");
+            services.AddSingleton<IValidateOptions<Projections.Retention.RetentionOptions>, RetentionAgainstEventLog>();
         }
 
         if (roles.Api)
@@ -72,6 +73,13 @@ internal static class Settings
         var failures = SettingsValidator<T>.Problems(settings, value, rule: null);
         return failures.Count == 0 ? value : throw new OptionsValidationException(section, typeof(T), failures);
     }
+}
+
+/// <summary>Retention must outlive the event log (<see cref="Projections.Retention.RetentionOptions.AgainstEventLog"/>): checked at start with both settings named.</summary>
+internal sealed class RetentionAgainstEventLog(IOptions<TopologyOptions> topology) : IValidateOptions<Projections.Retention.RetentionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, Projections.Retention.RetentionOptions options) =>
+        options.AgainstEventLog(topology.Value.EventsMaxAge) is { } problem ? ValidateOptionsResult.Fail(problem) : ValidateOptionsResult.Success;
 }
 
 /// <summary>What is wrong with a bound section: keys its class does not have, and values outside their declared ranges, each named by its path.</summary>

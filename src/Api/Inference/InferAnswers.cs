@@ -41,7 +41,7 @@ internal static class InferAnswers
         SubmitOutcome.RateLimited limited => new(StatusCodes.Status429TooManyRequests,
             $"This tenant's submit rate is over its limit; retry after {Math.Max(1, Math.Ceiling(limited.RetryAfter.TotalSeconds))} s.", limited.RetryAfter),
         SubmitOutcome.QueueFull full => new(StatusCodes.Status503ServiceUnavailable,
-            $"{full.Depth} jobs wait for model '{full.Model}' (the limit is {full.Limit}); retry later.", ServerRetryAfter),
+            full.Detail, ServerRetryAfter),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a refusal."),
     };
 

@@ -13,7 +13,7 @@ public sealed class RetentionOptions
 {
     /// <summary>
     /// A job finished (its <c>CompletedAt</c>) longer ago than this is archived; zero turns retention
-    /// off. Keep it above <c>Topology:EventsMaxAge</c>, so the event log no longer holds what is archived.
+    /// off. Must be longer than <c>Topology:EventsMaxAge</c> (checked at start: <see cref="AgainstEventLog"/>).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
     public TimeSpan FinishedJobsAfter { get; set; } = TimeSpan.FromDays(30);
@@ -25,6 +25,21 @@ public sealed class RetentionOptions
     /// <summary>Jobs archived per transaction.</summary>
     [Range(1, 100_000)]
     public int Batch { get; set; } = 1000;
+
+    /// <summary>
+    /// Why this retention cannot run beside an event log that keeps messages for
+    /// <paramref name="eventsMaxAge"/>, or null. The dangerous direction is a log that outlives the
+    /// job in PostgreSQL: a job archived while the log still holds its events would be recorded again,
+    /// into an archived stream, by any replay from the log (a recorder repositioned from an older
+    /// checkpoint, a restore from backup). The other direction is the normal one: the log is only
+    /// the buffer while PostgreSQL is away, and a job is kept long after its events left it.
+    /// </summary>
+    public string? AgainstEventLog(TimeSpan eventsMaxAge) =>
+        FinishedJobsAfter > TimeSpan.Zero && FinishedJobsAfter <= eventsMaxAge
+            ? $"Retention:FinishedJobsAfter ({FinishedJobsAfter}) must be longer than Topology:EventsMaxAge ({eventsMaxAge}), or 0 (retention off): "
+              + "a job archived while the event log still holds its events would be recorded again by a replay from the log. "
+              + "Raise Retention:FinishedJobsAfter or lower Topology:EventsMaxAge."
+            : null;
 }
 
 /// <summary>How far retention has archived: every finished job completed before <see cref="CompletedBefore"/> is archived.</summary>

@@ -47,6 +47,28 @@ public sealed class SettingsTests
         StartFails("api", new() { ["Api:RateLimit:Tenants:acme:Burst"] = "0" }).ShouldContain("Api:RateLimit:Tenants:acme:Burst");
     }
 
+    [Theory]
+    [InlineData("7.00:00:00", "7.00:00:00")]
+    [InlineData("1.00:00:00", "7.00:00:00")]
+    public void Retention_that_would_archive_jobs_the_event_log_still_holds_stops_the_start_naming_both_settings(string finishedJobsAfter, string eventsMaxAge)
+    {
+        var error = StartFails("projections", new() { ["Retention:FinishedJobsAfter"] = finishedJobsAfter, ["Topology:EventsMaxAge"] = eventsMaxAge });
+
+        error.ShouldContain("Retention:FinishedJobsAfter");
+        error.ShouldContain("Topology:EventsMaxAge");
+        error.ShouldContain("must be longer");
+    }
+
+    [Theory]
+    [InlineData("7.00:00:01", "7.00:00:00")]
+    [InlineData("00:00:00", "30.00:00:00")]
+    public void Retention_longer_than_the_event_log_or_off_passes_the_check(string finishedJobsAfter, string eventsMaxAge)
+    {
+        var retention = new Projections.Retention.RetentionOptions { FinishedJobsAfter = TimeSpan.Parse(finishedJobsAfter, System.Globalization.CultureInfo.InvariantCulture) };
+
+        retention.AgainstEventLog(TimeSpan.Parse(eventsMaxAge, System.Globalization.CultureInfo.InvariantCulture)).ShouldBeNull();
+    }
+
     [Fact]
     public void Regions_that_do_not_agree_stop_the_start()
     {

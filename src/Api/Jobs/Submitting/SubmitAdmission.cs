@@ -29,6 +29,11 @@ internal sealed class SubmitAdmission(Hosting.TenantRateLimiter rate, TenantQuot
             return new SubmitOutcome.RateLimited(retryAfter);
         }
 
+        if (models.Count > 0 && await queues.WorkQueueFullAsync(ct) is { } full)
+        {
+            return new SubmitOutcome.QueueFull(models.First(), full.Stored, full.Limit, full.Setting);
+        }
+
         foreach (var model in models)
         {
             if (await queues.OverLimitAsync(model, ct) is { } depth)
@@ -75,19 +80,48 @@ internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters co
 /// Queue-depth backpressure: when a model's queue holds more than <c>Submit:MaxQueueDepth</c>
 /// waiting jobs, new submits for it get 503 with Retry-After instead of growing the queue without
 /// bound. The depth is the sum over the model's queues (every region, priority and tenant), read at
-/// most every half second.
+/// most every half second. Beneath it, the work queue's own limit (<c>Topology:JobsMaxMsgs</c>,
+/// <c>Topology:JobsMaxBytes</c>): while the stream is at it, every submit gets 503 too. A few jobs
+/// accepted in the half second before it is seen are not lost: they wait in the event log until
+/// the queue has room (JetStream's sourcing resumes where it stopped).
 /// </summary>
 internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, TimeProvider clock)
 {
+    private static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(500);
     private readonly long _maxDepth = submit.MaxQueueDepth;
     private readonly ConcurrentDictionary<string, (long Depth, DateTimeOffset ReadAt)> _depths = new();
+    private volatile StoredFill? _stored;
+
+    /// <summary>The work queue at its own limit (as the stream has it): what it holds, the limit and its setting; null while it has room or NATS cannot say.</summary>
+    public async ValueTask<(long Stored, long Limit, string Setting)?> WorkQueueFullAsync(CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var known = _stored;
+        if (known is null || now - known.ReadAt > FreshFor)
+        {
+            try
+            {
+                known = new StoredFill(await queues.StoredAsync(ct), now);
+                _stored = known;
+            }
+            catch (Exception e) when (e is NatsJSException or NATS.Client.Core.NatsException or TimeoutException)
+            {
+                return null;
+            }
+        }
+
+        var fill = known.Fill;
+        return fill.MaxJobs > 0 && fill.Jobs >= fill.MaxJobs ? (fill.Jobs, fill.MaxJobs, "Topology:JobsMaxMsgs")
+            : fill.MaxBytes > 0 && fill.Bytes >= fill.MaxBytes ? (fill.Bytes, fill.MaxBytes, "Topology:JobsMaxBytes (bytes)")
+            : null;
+    }
 
     public long MaxDepth => _maxDepth;
 
     public async ValueTask<long?> OverLimitAsync(string model, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        if (!_depths.TryGetValue(model, out var known) || now - known.ReadAt > TimeSpan.FromMilliseconds(500))
+        if (!_depths.TryGetValue(model, out var known) || now - known.ReadAt > FreshFor)
         {
             try
             {
@@ -103,4 +137,7 @@ internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, Ti
 
         return known.Depth > _maxDepth ? known.Depth : null;
     }
+
+    /// <summary>The work queue's fill as last read (one reference, swapped whole).</summary>
+    private sealed record StoredFill((long Jobs, long Bytes, long MaxJobs, long MaxBytes) Fill, DateTimeOffset ReadAt);
 }

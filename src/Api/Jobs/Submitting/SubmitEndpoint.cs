@@ -153,7 +153,7 @@ internal static class SubmitProblems
         SubmitOutcome.RateLimited limited => Problems.TooManyRequests(http, "Too many requests",
             $"This tenant's submit rate is over its limit; retry after {Math.Max(1, Math.Ceiling(limited.RetryAfter.TotalSeconds))} s.", limited.RetryAfter),
         SubmitOutcome.QueueFull full => Problems.Unavailable(http, "Queue full",
-            $"{full.Depth} jobs wait for model '{full.Model}' (the limit is {full.Limit}); retry later.", TimeSpan.FromSeconds(5)),
+            full.Detail, TimeSpan.FromSeconds(5)),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a refusal."),
     };
 }

@@ -30,8 +30,18 @@ public abstract record SubmitOutcome
     /// <summary>The tenant has used its daily quota; it resets after <paramref name="RetryAfter"/>.</summary>
     public sealed record QuotaExhausted(long Limit, TimeSpan RetryAfter) : SubmitOutcome;
 
-    /// <summary>The model's queues hold more than the deployment takes; try again later.</summary>
-    public sealed record QueueFull(string Model, long Depth, long Limit) : SubmitOutcome;
+    /// <summary>
+    /// The model's queues hold more than the deployment takes (<c>Submit:MaxQueueDepth</c>), or, with
+    /// <paramref name="Setting"/>, the work queue of every model is at its own limit (that setting);
+    /// try again later.
+    /// </summary>
+    public sealed record QueueFull(string Model, long Depth, long Limit, string? Setting = null) : SubmitOutcome
+    {
+        /// <summary>What the refusal says.</summary>
+        public string Detail => Setting is null
+            ? $"{Depth} jobs wait for model '{Model}' (the limit is {Limit}); retry later."
+            : $"The job queue is full: it holds {Depth:N0}, its limit {Setting} is {Limit:N0}; retry later.";
+    }
 }
 
 /// <summary>The submit rules, as a pure function: a valid command becomes its queue message.</summary>
