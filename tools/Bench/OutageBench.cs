@@ -12,14 +12,16 @@ namespace CqrsInference.Bench;
 /// asks: each job has an Idempotency-Key and a refused or failed submit is sent again every second
 /// until it is accepted. Reports jobs accepted, completed, lost (accepted, never ended) and
 /// duplicated (more than one submission or ending recorded), the longest time without an accepted
-/// submit, and every 5xx by endpoint (503 apart from the rest).
+/// submit, the longest time each role could not work (<see cref="OutageRoles"/>) and every 5xx by
+/// endpoint (503 apart from the rest).
 /// </summary>
 internal static class OutageBench
 {
     public static async Task<int> RunAsync(BenchSettings settings, int seconds, int rate, int postgresDown, int natsDown)
     {
+        using var roles = new OutageRoles();
         await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
-            new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
+            new Dictionary<string, string>(roles.Settings) { ["Processor__Models__0"] = "mlp-test" });
         using var http = settings.CreateClient();
         http.Timeout = TimeSpan.FromSeconds(30);
         var servers = new Servers();
@@ -49,24 +51,24 @@ internal static class OutageBench
             }
 
             var index = i;
-            sends.Add(Task.Run(() => SubmitUntilAcceptedAsync(http, index, statuses, acceptedAt, TimeSpan.FromSeconds(seconds + 60))));
+            sends.Add(Task.Run(() => SubmitUntilAcceptedAsync(http, roles.Body(index), index, statuses, acceptedAt, TimeSpan.FromSeconds(seconds + 60))));
         }
 
         await faults;
-        var accepted = (await Task.WhenAll(sends)).OfType<Guid>().ToList();
-        var (completed, lost, duplicated) = await CheckAsync(http, accepted, statuses);
-        Report(rate * seconds, accepted.Count, completed, lost, duplicated, LongestGap(acceptedAt, start), statuses);
+        var accepted = (await Task.WhenAll(sends)).Select((id, index) => (id, index)).Where(j => j.id is not null).Select(j => (j.id!.Value, j.index)).ToList();
+        var (completed, lost, duplicated) = await CheckAsync(http, accepted, roles, statuses);
+        Report(rate * seconds, accepted.Count, completed, lost, duplicated, LongestGap(acceptedAt, start), await roles.ReportAsync(http), statuses);
         return lost == 0 && duplicated == 0 ? 0 : 1;
     }
 
-    private static async Task<Guid?> SubmitUntilAcceptedAsync(HttpClient http, int index, ConcurrentDictionary<string, int> statuses, ConcurrentBag<long> acceptedAt, TimeSpan giveUpAfter)
+    private static async Task<Guid?> SubmitUntilAcceptedAsync(HttpClient http, string body, int index, ConcurrentDictionary<string, int> statuses, ConcurrentBag<long> acceptedAt, TimeSpan giveUpAfter)
     {
         var until = Stopwatch.GetTimestamp() + (long)(giveUpAfter.TotalSeconds * Stopwatch.Frequency);
         while (Stopwatch.GetTimestamp() < until)
         {
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/jobs") { Content = new StringContent(Measures.MlpBody(index), System.Text.Encoding.UTF8, "application/json") };
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/jobs") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
                 request.Headers.Add("Idempotency-Key", $"outage-bench-{index}");
                 using var response = await http.SendAsync(request);
                 Count(statuses, "POST /v1/jobs", response.StatusCode);
@@ -88,11 +90,12 @@ internal static class OutageBench
     }
 
     /// <summary>Waits for every accepted job to end, then counts what its history holds.</summary>
-    private static async Task<(int Completed, int Lost, int Duplicated)> CheckAsync(HttpClient http, List<Guid> accepted, ConcurrentDictionary<string, int> statuses)
+    private static async Task<(int Completed, int Lost, int Duplicated)> CheckAsync(
+        HttpClient http, List<(Guid Id, int Index)> accepted, OutageRoles roles, ConcurrentDictionary<string, int> statuses)
     {
         int completed = 0, lost = 0, duplicated = 0;
         var deadline = Stopwatch.GetTimestamp() + (long)(180 * Stopwatch.Frequency);
-        foreach (var id in accepted)
+        foreach (var (id, index) in accepted)
         {
             JsonElement[] events = [];
             while (Stopwatch.GetTimestamp() < deadline)
@@ -108,6 +111,7 @@ internal static class OutageBench
                 await Task.Delay(200);
             }
 
+            roles.Observe(index, events);
             var submissions = events.Count(e => e.GetProperty("type").GetString() == "v1.job_submitted");
             var endings = events.Count(e => e.GetProperty("type").GetString() is "v1.job_succeeded" or "v1.job_failed");
             completed += endings > 0 ? 1 : 0;
@@ -133,7 +137,8 @@ internal static class OutageBench
         }
     }
 
-    private static void Report(int jobs, int accepted, int completed, int lost, int duplicated, double longestGap, ConcurrentDictionary<string, int> statuses)
+    private static void Report(
+        int jobs, int accepted, int completed, int lost, int duplicated, double longestGap, List<(string What, string Value)> roles, ConcurrentDictionary<string, int> statuses)
     {
         Console.WriteLine();
         Console.WriteLine("| metric | value |");
@@ -143,7 +148,12 @@ internal static class OutageBench
         Console.WriteLine($"| completed | {completed} |");
         Console.WriteLine($"| lost (accepted, never ended) | {lost} |");
         Console.WriteLine($"| duplicated (submission or ending recorded twice) | {duplicated} |");
-        Console.WriteLine($"| longest time without an accepted submit | {longestGap:F1} s |");
+        Console.WriteLine($"| longest time without an accepted submit (API) | {longestGap:F1} s |");
+        foreach (var (what, value) in roles)
+        {
+            Console.WriteLine($"| {what} | {value} |");
+        }
+
         foreach (var (what, count) in statuses.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
             Console.WriteLine($"| {what} | {count} |");
