@@ -14,7 +14,8 @@
 #   ./bench.sh history [events]             /health, /metrics, GET /v1/jobs/{id} p50/p99 on an empty store, then after loading
 #                                           events (2,000,000 by default) in the same run, and the ratios (issue 16)
 #   ./bench.sh outage [s] [rate] [pg_s] [nats_s] steady load through a PostgreSQL stop and a nats-server restart: accepted / completed / lost /
-#                                           duplicated jobs, the longest time without an accepted submit, 5xx by endpoint (issue 16)
+#                                           duplicated jobs, the longest time without an accepted submit, the longest time each
+#                                           role could not work (jobs completed, events recorded, webhooks delivered, /metrics), 5xx (issue 16)
 #   ./bench.sh batch [jobs]                 N jobs as single submits vs the same N as one batch (POST /v1/batches), accepted and succeeded jobs/s
 #   ./bench.sh interactive [jobs] [concurrency] the inline baseline vs synchronous submits (?wait=) with "mode":"interactive" and queued,
 #                                           closed and open loop, mlp-test and ppocr-rec; then every job's events counted in PostgreSQL (issue 17)

@@ -64,17 +64,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
         // Whatever went wrong (the schema not there yet at first start, say), a recorder never
         // stops its host: it tries to lead again.
-        var again = Retries.Restart(TimeSpan.FromSeconds(2), _ => true, f =>
-        {
-            if (!Outages.IsOutage(f.Exception))
-            {
-                LogLeadFailed(logger, source.Consumer, f.Reason);
-            }
-            else
-            {
-                _watch.Failed(f.Exception);
-            }
-        });
+        var again = Retries.Restart(TimeSpan.FromSeconds(2), _ => true, f => Failed(f.Exception, LogLeadFailed));
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -85,6 +75,19 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>A server away is logged once per outage, by the role's watch; anything else (a hole in delivery, a bug) by <paramref name="log"/>, each time.</summary>
+    private void Failed(Exception e, Action<ILogger, string, string> log)
+    {
+        if (Outages.IsOutage(e))
+        {
+            _watch.Failed(e);
+        }
+        else
+        {
+            log(logger, source.Consumer, e.GetBaseException().Message);
         }
     }
 
@@ -105,18 +108,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         var restart = Retries.Restart(
             TimeSpan.FromSeconds(1),
             e => e is NatsException or RecorderGapException || Outages.IsOutage(e),
-            f =>
-            {
-                // An outage is logged once, by the watch; a hole in delivery each time.
-                if (Outages.IsOutage(f.Exception))
-                {
-                    _watch.Failed(f.Exception);
-                }
-                else
-                {
-                    LogRestarting(logger, source.Consumer, f.Reason);
-                }
-            });
+            f => Failed(f.Exception, LogRestarting));
         try
         {
             await restart.ExecuteAsync(async attempt => await RecordFromCheckpointAsync(attempt), ct);
@@ -211,17 +203,7 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
 
     private async Task PumpAsync(ChannelWriter<INatsJSMsg<byte[]>> writer, CancellationToken ct)
     {
-        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NatsJSException, f =>
-        {
-            if (!Outages.IsOutage(f.Exception))
-            {
-                LogConsumeError(logger, source.Consumer, f.Exception.Message);
-            }
-            else
-            {
-                _watch.Failed(f.Exception);
-            }
-        });
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), e => e is NatsJSException, f => Failed(f.Exception, LogConsumeError));
         try
         {
             while (!ct.IsCancellationRequested)

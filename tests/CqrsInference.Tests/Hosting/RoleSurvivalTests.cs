@@ -10,6 +10,7 @@ using CqrsInference.Tests.Jobs.Webhooks;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using NATS.Client.Core;
 using NATS.Net;
 
 namespace CqrsInference.Tests.Hosting;
@@ -67,6 +68,7 @@ public sealed class RoleSurvivalTests : IAsyncLifetime
             ["Audit:SealInterval"] = "00:00:00.200",
             ["Analytics:ProcessorTimeout"] = "00:00:03",
             ["Processor:HeartbeatInterval"] = "00:00:01",
+            ["Submit:DurableWithin"] = "00:00:03",
 
             // Retention as short as its rule allows (over the log's age), rounds every 200 ms.
             ["Topology:EventsMaxAge"] = "00:01:00",
@@ -109,7 +111,11 @@ public sealed class RoleSurvivalTests : IAsyncLifetime
         await EveryRoleWorksAsync(since: DateTimeOffset.UtcNow, jobs: 2);
 
         await _core.StopProcessAsync();
-        await Retry.Until("a role on NATS to notice it is away", () => Task.FromResult(string.Join(", ", Unavailable())), down => down.Length > 0);
+        await Retry.Until("the host to lose its NATS connection", () => Task.FromResult(_host.Services.GetRequiredService<INatsConnection>().ConnectionState),
+            state => state != NatsConnectionState.Open);
+
+        // Down for a while (a submit waits Submit:DurableWithin for JetStream, then answers 503), so the roles' calls fail meanwhile.
+        (await _client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0]))).Status.ShouldBe(HttpStatusCode.ServiceUnavailable);
         await _core.StartProcessAsync();
         await EveryRoleWorksAsync(since: DateTimeOffset.UtcNow, jobs: 3);
     }
