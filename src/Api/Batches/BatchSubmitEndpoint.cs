@@ -97,7 +97,7 @@ internal static class BatchSubmitEndpoint
     private static string NotAdmitted(SubmitOutcome outcome) => outcome switch
     {
         SubmitOutcome.QuotaExhausted quota => $"Not admitted: the tenant has submitted its {quota.Limit} jobs for today (UTC).",
-        SubmitOutcome.QueueFull full => $"Not admitted: {full.Depth} jobs wait for model '{full.Model}' (the limit is {full.Limit}).",
+        SubmitOutcome.QueueFull full => $"Not admitted: {full.Detail}",
         SubmitOutcome.RateLimited => "Not admitted: the tenant's submit rate did not admit it within Batches:AdmitWithin.",
         _ => $"Not admitted: {outcome.GetType().Name}.",
     };
