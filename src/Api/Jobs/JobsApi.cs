@@ -79,6 +79,22 @@ internal static class JobsApi
     private static readonly (int, string) InputGone = (StatusCodes.Status410Gone, "The job's stored input is gone (the log's or the object store's retention, or the job was archived).");
     private static readonly (int, string) Invalid = (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range (or not a cursor this list gave); 'errors' names each.");
 
+    /// <summary>
+    /// Why a queued job waits, or null while PostgreSQL is away (the estimate reads the processors
+    /// from it): a job just accepted still reads from the API's memory then, without the estimate.
+    /// </summary>
+    private static async Task<Waiting.JobWaiting?> WaitingAsync(Waiting.QueueWaits waits, JobStatus status, IQuerySession session, CancellationToken ct)
+    {
+        try
+        {
+            return await waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.SubmittedAt, session, ct);
+        }
+        catch (Exception e) when (Projections.Outages.IsOutage(e) && !ct.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, Waiting.QueueWaits waits, string? asOf, string? version, CancellationToken ct)
     {
@@ -92,7 +108,7 @@ internal static class JobsApi
         {
             var view = await JobView.WithOutputsAsync(status, claimCheck, ct);
             return TypedResults.Ok(status.Status == JobStatuses.Queued
-                ? view with { Waiting = await waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.SubmittedAt, session, ct) }
+                ? view with { Waiting = await WaitingAsync(waits, status, session, ct) }
                 : view);
         }
 
