@@ -17,6 +17,12 @@
 #                              (espeak-ng) and every fourth a frame of text (imagemagick).
 #   ./edge.sh cut | link       stops | restarts the core's nats-server (the sites keep producing
 #                              into their own domains meanwhile and forward their backlog on link).
+#   ./edge.sh --websocket [site...]  the same, but the sites' servers reach the core over WebSocket
+#                              with TLS (wss://127.0.0.1:7443, a throwaway CA and server certificate
+#                              generated into .data/edge/core/tls; same user "leaf" and password).
+#                              With CQRSI_EDGE_PROXY=<host:port> of an HTTP proxy, the sites dial a
+#                              local relay (socat, 127.0.0.1:7444) that tunnels through the proxy
+#                              with CONNECT (nats-server 2.9.10 cannot use a proxy itself).
 # Everything lives under .data/edge (core/, <site>/{nats,input,state}).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +34,9 @@ EDGE="$ROOT/.data/edge"
 CORE_NATS_PORT=${CQRSI_EDGE_CORE_NATS_PORT:-4322}
 CORE_MONITOR_PORT=${CQRSI_EDGE_CORE_MONITOR_PORT:-8322}
 LEAF_PORT=${CQRSI_EDGE_LEAF_PORT:-7422}
+WS_PORT=${CQRSI_EDGE_WS_PORT:-7443}
+RELAY_PORT=${CQRSI_EDGE_RELAY_PORT:-7444}
+PROXY=${CQRSI_EDGE_PROXY:-}
 PG_PORT=${CQRSI_EDGE_PG_PORT:-55435}
 HTTP_URL=${CQRSI_EDGE_URL:-http://127.0.0.1:8090}
 SITE_BASE_PORT=${CQRSI_EDGE_SITE_BASE_PORT:-4330}
@@ -66,8 +75,47 @@ edge_feed() {
   cqrsi__log "fed $n raw items to $site ($dir)"
 }
 
-# Sites' servers authenticate on the core's leaf-node port (user "leaf", a password generated once).
-core_leaf_conf() { cqrsi_nats_leaf_listen_conf "127.0.0.1:$LEAF_PORT" "$(cqrsi_nats_secret "$EDGE/core" nats-leaf)"; }
+# The transport the sites' links use: the leaf-node protocol (tcp) or WebSocket with TLS. The
+# core remembers it, so that `./edge.sh link` restarts the core with the same listeners.
+TRANSPORT=tcp
+if [ "${1:-}" = --websocket ]; then
+  TRANSPORT=websocket
+  shift
+elif [ "${1:-}" = link ] && [ -f "$EDGE/core/transport" ]; then
+  TRANSPORT="$(cat "$EDGE/core/transport")"
+fi
+
+# Sites' servers authenticate on the core's leaf-node port (user "leaf", a password generated once),
+# or with the same user on its WebSocket listener.
+core_leaf_conf() {
+  cqrsi_nats_leaf_listen_conf "127.0.0.1:$LEAF_PORT" "$(cqrsi_nats_secret "$EDGE/core" nats-leaf)"
+  if [ "$TRANSPORT" = websocket ]; then
+    cqrsi_tls_server_cert "$EDGE/core/tls" >&2
+    cqrsi_nats_websocket_conf "127.0.0.1:$WS_PORT" "$EDGE/core/tls"
+  fi
+}
+
+# A site's remote block: the leaf-node port, the WebSocket listener, or the relay into the proxy.
+site_remote_conf() {
+  local password
+  password="$(cqrsi_nats_secret "$EDGE/core" nats-leaf)"
+  if [ "$TRANSPORT" != websocket ]; then
+    cqrsi_nats_leaf_remote_conf "127.0.0.1:$LEAF_PORT" "$password"
+  elif [ -n "$PROXY" ]; then
+    cqrsi_nats_leaf_remote_conf "127.0.0.1:$RELAY_PORT" "$password" "$EDGE/core/tls/ca.pem"
+  else
+    cqrsi_nats_leaf_remote_conf "127.0.0.1:$WS_PORT" "$password" "$EDGE/core/tls/ca.pem"
+  fi
+}
+
+# The relay a site dials when an HTTP proxy stands between it and the core: each connection is
+# tunnelled with CONNECT to the core's WebSocket port (TLS runs inside, end to end).
+start_relay() {
+  command -v socat >/dev/null 2>&1 || cqrsi_install_test_tools
+  socat "TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,fork,reuseaddr" "PROXY:${PROXY%:*}:127.0.0.1:$WS_PORT,proxyport=${PROXY##*:}" &
+  pids+=($!)
+  echo "==> relay 127.0.0.1:$RELAY_PORT -> CONNECT 127.0.0.1:$WS_PORT through the proxy $PROXY"
+}
 
 case "${1:-}" in
   feed)
@@ -81,7 +129,7 @@ case "${1:-}" in
     CQRSI_NATS_EXTRA_CONF="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
     exit 0 ;;
   -h|--help)
-    sed -n '2,17p' "$0"; exit 0 ;;
+    sed -n '2,23p' "$0"; exit 0 ;;
 esac
 
 sites=("$@")
@@ -114,6 +162,8 @@ dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 
 # The core: its JetStream has no domain (nothing else changes for it) and it accepts leaf nodes.
 CQRSI_NATS_EXTRA_CONF="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
+echo "$TRANSPORT" >"$EDGE/core/transport"
+[ "$TRANSPORT" != websocket ] || [ -z "$PROXY" ] || start_relay
 cqrsi_start_postgres "$EDGE/core/pg" "$PG_PORT"
 
 common_env=(
@@ -138,7 +188,7 @@ for site in "${sites[@]}"; do
   CQRSI_NATS_DOMAIN="$site" \
   CQRSI_NATS_EXTRA_CONF="server_name: \"$site-edge\"
 mqtt { listen: \"127.0.0.1:$mqtt\" }
-$(cqrsi_nats_leaf_remote_conf "127.0.0.1:$LEAF_PORT" "$(cqrsi_nats_secret "$EDGE/core" nats-leaf)")" \
+$(site_remote_conf)" \
     cqrsi_start_nats "$EDGE/$site/nats" "$port" "$mon"
   mkdir -p "$EDGE/$site/input" "$EDGE/$site/state"
   [ -n "$(ls -A "$EDGE/$site/input")" ] || edge_feed "$site" 5
@@ -146,12 +196,12 @@ $(cqrsi_nats_leaf_remote_conf "127.0.0.1:$LEAF_PORT" "$(cqrsi_nats_secret "$EDGE
     "EdgeSite__Name=$site" "EdgeSite__InputDirectory=$EDGE/$site/input" "EdgeSite__StateDirectory=$EDGE/$site/state" "EdgeSite__Mqtt=true" \
     dotnet "$APP" > >(sed "s/^/[$site] /") 2>&1 &
   pids+=($!)
-  echo "==> edge site $site: nats-server nats://127.0.0.1:$port (domain $site, leaf of 127.0.0.1:$LEAF_PORT, monitor http://127.0.0.1:$mon), raw feed $EDGE/$site/input or MQTT 127.0.0.1:$mqtt (topic cqrsi/$site/raw/<wav|png|jpg>/<item>, QoS 1)"
+  echo "==> edge site $site: nats-server nats://127.0.0.1:$port (domain $site, leaf of the core over $TRANSPORT, monitor http://127.0.0.1:$mon), raw feed $EDGE/$site/input or MQTT 127.0.0.1:$mqtt (topic cqrsi/$site/raw/<wav|png|jpg>/<item>, QoS 1)"
   i=$((i + 1))
 done
 
 cat <<EOT
-==> core: nats://127.0.0.1:$CORE_NATS_PORT (leaf nodes 127.0.0.1:$LEAF_PORT, monitor http://127.0.0.1:$CORE_MONITOR_PORT/leafz), PostgreSQL 127.0.0.1:$PG_PORT, API $HTTP_URL
+==> core: nats://127.0.0.1:$CORE_NATS_PORT (leaf nodes 127.0.0.1:$LEAF_PORT$([ "$TRANSPORT" != websocket ] || echo " and wss://127.0.0.1:$WS_PORT"), monitor http://127.0.0.1:$CORE_MONITOR_PORT/leafz), PostgreSQL 127.0.0.1:$PG_PORT, API $HTTP_URL
 ==> try:  curl -s $HTTP_URL/v1/analytics/edge/sites
           curl -s '$HTTP_URL/v1/analytics/edge?bucket=hour'
           ./edge.sh feed ${sites[0]} 20      (more raw audio for a site)

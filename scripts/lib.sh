@@ -8,7 +8,8 @@
 #
 # Functions (all safe under `set -euo pipefail`; each returns non-zero on failure):
 #   cqrsi_install_packages                         nats-server + PostgreSQL binaries; exports PG_BIN
-#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests), espeak-ng (speech for the edge feed)
+#   cqrsi_install_test_tools                       imagemagick + fonts-dejavu-core (text images for OCR tests), espeak-ng (speech for the edge feed),
+#                                                  tinyproxy + socat (edge sites over WebSocket through an HTTP proxy)
 #   cqrsi_install_models    <models_dir>           ch_PP-OCRv4_rec_infer.onnx, ppocr_keys_v1.txt, silero_vad_v5.onnx
 #   cqrsi_start_nats        <data_dir> <port> <monitor_port>
 #   cqrsi_stop_nats         <data_dir>
@@ -20,6 +21,8 @@
 #   cqrsi_nats_secret       <dir> <name>           a password generated once (routes, gateways, leaf nodes)
 #   cqrsi_nats_cluster_conf / cqrsi_nats_gateway_conf / cqrsi_nats_leaf_listen_conf / cqrsi_nats_leaf_remote_conf
 #                                                  nats.conf blocks whose links authenticate
+#   cqrsi_tls_server_cert   <dir>                  a throwaway CA and a server certificate for 127.0.0.1 (generated once)
+#   cqrsi_nats_websocket_conf <listen> <tls dir>   the WebSocket listener (TLS) edge sites' servers dial with wss://
 #
 # Environment knobs:
 #   CQRSI_NATS_DOMAIN     JetStream domain for cqrsi_start_nats (an edge site's server; default: none)
@@ -139,13 +142,13 @@ cqrsi_install_packages() {
 cqrsi_install_test_tools() {
     local -a missing=()
     local p
-    for p in imagemagick fonts-dejavu-core espeak-ng; do
+    for p in imagemagick fonts-dejavu-core espeak-ng tinyproxy socat; do
         cqrsi__pkg_installed "$p" || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         cqrsi__apt_install "${missing[@]}" || return 1
     fi
-    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core, espeak-ng)"
+    cqrsi__log "test tools ready (imagemagick, fonts-dejavu-core, espeak-ng, tinyproxy, socat)"
 }
 
 # ---------------------------------------------------------------------------
@@ -647,13 +650,55 @@ leafnodes {
 EOF
 }
 
-# cqrsi_nats_leaf_remote_conf <core host:port> <password>
-# An edge site's server: its link to the core's leaf-node port, as user "leaf".
+# cqrsi_nats_leaf_remote_conf <core host:port> <password> [<ca file>]
+# An edge site's server: its link to the core, as user "leaf": to the core's leaf-node port, or with
+# <ca file> to the core's WebSocket listener (wss://, trusting only the CA in <ca file>).
 cqrsi_nats_leaf_remote_conf() {
+    local core="${1:?usage: cqrsi_nats_leaf_remote_conf <core> <password> [<ca file>]}" password="${2:?}" ca="${3:-}"
+    local remote="url: \"nats-leaf://leaf:$password@$core\""
+    [ -z "$ca" ] || remote="url: \"wss://leaf:$password@$core\", tls { ca_file: \"$ca\" }"
     cat <<EOF
 leafnodes {
-  remotes [ { url: "nats-leaf://leaf:${2:?usage: cqrsi_nats_leaf_remote_conf <core> <password>}@${1:?}" } ]
+  remotes [ { $remote } ]
   reconnect: 1
+}
+EOF
+}
+
+# cqrsi_tls_server_cert <dir>
+# A throwaway certificate authority (<dir>/ca.pem) and a server certificate it signs for 127.0.0.1
+# and localhost (<dir>/server.pem, server-key.pem; EC P-256, 365 days), made with openssl once and
+# again only when the certificate is about to expire. Keys are mode 600 and live only in <dir>
+# (under .data, never committed).
+cqrsi_tls_server_cert() (
+    set -euo pipefail
+    local dir="${1:?usage: cqrsi_tls_server_cert <dir>}"
+    mkdir -p "$dir"
+    cd "$dir"
+    if cqrsi__nonempty server.pem && openssl x509 -checkend 86400 -noout -in server.pem >/dev/null 2>&1; then
+        exit 0
+    fi
+    umask 077
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca-key.pem 2>/dev/null
+    openssl req -x509 -new -key ca-key.pem -out ca.pem -days 365 -subj "/CN=cqrsi edge CA" 2>/dev/null
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server-key.pem 2>/dev/null
+    openssl req -new -key server-key.pem -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem -days 365 -extfile server.ext 2>/dev/null
+    rm -f server.csr server.ext ca.srl
+    cqrsi__log "generated a throwaway CA and a server certificate for 127.0.0.1 in $dir"
+)
+
+# cqrsi_nats_websocket_conf <listen host:port> <tls dir>
+# The core's WebSocket listener with TLS (certificate from cqrsi_tls_server_cert). Edge sites' leaf
+# nodes dial it with wss:// and authenticate as on the leaf-node port (nats-server takes a leaf
+# node over WebSocket only when its leafnodes block has a listen port as well).
+cqrsi_nats_websocket_conf() {
+    local dir="${2:?usage: cqrsi_nats_websocket_conf <listen> <tls dir>}"
+    cat <<EOF
+websocket {
+  listen: "${1:?}"
+  tls { cert_file: "$dir/server.pem", key_file: "$dir/server-key.pem" }
 }
 EOF
 }

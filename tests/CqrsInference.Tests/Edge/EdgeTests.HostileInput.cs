@@ -20,6 +20,7 @@ public sealed partial class EdgeTests
     [Fact]
     public async Task Malformed_items_end_failed_with_their_reason_and_the_good_one_behind_them_is_processed()
     {
+        await StartServersAsync();
         _processor = await StartProcessorAsync(mqtt: true);
         FeedFile("item-0000.wav", ShortFormatWav);
         FeedFile("item-0001.png", _clips[2].Bytes[..(_clips[2].Bytes.Length / 2)]);

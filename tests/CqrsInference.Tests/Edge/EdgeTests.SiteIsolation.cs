@@ -18,6 +18,7 @@ public sealed partial class EdgeTests
     [Fact]
     public async Task An_event_on_a_sites_subject_that_claims_another_site_is_not_recorded_and_the_sites_next_event_is()
     {
+        await StartServersAsync();
         await using var nats = new NatsClient(_edge.Url);
         var js = nats.CreateJetStreamContext();
         await EdgeTopology.EnsureSiteAsync(js, Site, TimeSpan.FromHours(1), TimeSpan.FromDays(1), CancellationToken.None);
@@ -33,6 +34,7 @@ public sealed partial class EdgeTests
     [Fact]
     public async Task What_a_sites_stream_holds_under_another_sites_subjects_never_reaches_the_core()
     {
+        await StartServersAsync();
         await using var nats = new NatsClient(_edge.Url);
         var js = nats.CreateJetStreamContext();
 

@@ -21,14 +21,14 @@ namespace CqrsInference.Tests.Edge;
 /// An edge site on loopback: the core's nats-server with a leaf-node port, the site's nats-server as
 /// its leaf node with JetStream domain <c>site1</c>, the core pipeline (API and projections) in
 /// process, and the site's processor as a real child process fed real speech (espeak-ng WAVs) and
-/// frames of text (imagemagick PNGs).
+/// frames of text (imagemagick PNGs). Each test starts the servers itself, so that one can choose
+/// how the site reaches the core (<see cref="EdgeLink"/>: leaf-node TCP unless it says otherwise).
 /// </summary>
 public sealed partial class EdgeTests : IAsyncLifetime
 {
     private const string Site = "site1";
     private const string FrameText = "Valve 4 pressure 7.2 bar";
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "cqrsi-edge-" + Guid.NewGuid().ToString("N")[..8]);
-    private readonly int _leafPort = NatsServerProcess.FreePort();
     private readonly int _mqttPort = NatsServerProcess.FreePort();
     private readonly List<(string Extension, byte[] Bytes)> _clips = [];
     private readonly List<(string Name, long Bytes)> _fed = [];
@@ -37,6 +37,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
     private PipelineHost _host = null!;
     private HttpClient _client = null!;
     private ProcessorProcess? _processor;
+    private EdgeLink? _link;
 
     private string Input => Path.Combine(_directory, "input");
 
@@ -57,25 +58,16 @@ public sealed partial class EdgeTests : IAsyncLifetime
         await RunAsync("convert", ["-size", "520x48", "xc:white", "-font", "DejaVu-Sans", "-pointsize", "28", "-fill", "black", "-gravity", "center",
             "-annotate", "0", FrameText, "-trim", "+repage", "-bordercolor", "white", "-border", "6", png]);
         _clips.Add((".png", await File.ReadAllBytesAsync(png)));
-
-        // xunit does not dispose a class whose start failed: stop what was started before throwing.
-        try
-        {
-            await StartServersAsync();
-        }
-        catch
-        {
-            await DisposeAsync();
-            throw;
-        }
     }
 
-    private async Task StartServersAsync()
+    /// <summary>The core's server, the site's server as its leaf node over <paramref name="transport"/>, and the core pipeline in process.</summary>
+    private async Task StartServersAsync(EdgeTransport transport = EdgeTransport.Tcp)
     {
+        _link = await EdgeLink.StartAsync(transport);
         _core = await NatsServerProcess.StartWithConfigAsync((port, dir) => $$"""
             listen: "127.0.0.1:{{port}}"
             jetstream { store_dir: "{{dir}}/js" }
-            leafnodes { listen: "127.0.0.1:{{_leafPort}}" }
+            {{_link.CoreConfig()}}
             {{NatsServerProcess.Mappings}}
             """);
         _edge = await NatsServerProcess.StartWithConfigAsync((port, dir) => $$"""
@@ -83,7 +75,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
             listen: "127.0.0.1:{{port}}"
             mqtt { listen: "127.0.0.1:{{_mqttPort}}" }
             jetstream { store_dir: "{{dir}}/js", domain: "{{Site}}" }
-            leafnodes { remotes [ { url: "nats-leaf://127.0.0.1:{{_leafPort}}" } ], reconnect: 1 }
+            {{_link.RemoteConfig()}}
             """);
         _host = new PipelineHost(_core.Url, TestEnvironment.NewSchema(), "api,projections", new Dictionary<string, string?> { ["Edge:Sites:0:Name"] = Site });
         _client = _host.CreateClient();
@@ -113,12 +105,22 @@ public sealed partial class EdgeTests : IAsyncLifetime
             await _core.DisposeAsync();
         }
 
+        if (_link is not null)
+        {
+            await _link.DisposeAsync();
+        }
+
         Directory.Delete(_directory, recursive: true);
     }
 
-    [Fact]
-    public async Task Every_edge_event_made_during_an_outage_with_edge_restarts_reaches_the_core_exactly_once()
+    /// <summary>The same guarantees whatever carries the link: the leaf-node protocol, WebSocket with TLS, or that through an HTTP proxy.</summary>
+    [Theory]
+    [InlineData(EdgeTransport.Tcp)]
+    [InlineData(EdgeTransport.WebSocketTls)]
+    [InlineData(EdgeTransport.WebSocketThroughProxy)]
+    public async Task Every_edge_event_made_during_an_outage_with_edge_restarts_reaches_the_core_exactly_once(EdgeTransport transport)
     {
+        await StartServersAsync(transport);
         _processor = await StartProcessorAsync();
         Feed(3);
         await WaitForCoreItemsAsync(3);
@@ -188,6 +190,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
     [Fact]
     public async Task Raw_items_published_over_mqtt_are_processed_at_the_site_and_reach_the_core_once()
     {
+        await StartServersAsync();
         _processor = await StartProcessorAsync(mqtt: true);
 
         // A device publishes two spoken clips and a camera frame (QoS 1) to the site's MQTT listener.
@@ -226,6 +229,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
     [Fact]
     public async Task A_message_delivered_elsewhere_and_never_acknowledged_is_still_recorded_without_waiting_for_redelivery()
     {
+        await StartServersAsync();
         _processor = await StartProcessorAsync();
         Feed(1);
         await WaitForCoreItemsAsync(1);
@@ -264,6 +268,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
     [Fact]
     public async Task An_unknown_site_or_bucket_is_refused_with_problem_details()
     {
+        await StartServersAsync();
         using var response = await _client.GetAsync("/v1/analytics/edge?site=no.such&bucket=week");
         ((int)response.StatusCode).ShouldBe(422);
         response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");

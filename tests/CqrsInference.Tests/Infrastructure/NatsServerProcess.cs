@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
 namespace CqrsInference.Tests.Infrastructure;
 
@@ -8,6 +9,7 @@ namespace CqrsInference.Tests.Infrastructure;
 public sealed class NatsServerProcess : IAsyncDisposable
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "cqrsi-nats-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly StringBuilder _output = new();
     private Process? _process;
 
     public NatsServerProcess()
@@ -19,6 +21,18 @@ public sealed class NatsServerProcess : IAsyncDisposable
     public int Port { get; }
 
     public string Url => $"nats://127.0.0.1:{Port}";
+
+    /// <summary>What the server has logged so far, over all its starts (why a link was refused, for one).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
 
     public static async Task<NatsServerProcess> StartAsync()
     {
@@ -142,8 +156,8 @@ public sealed class NatsServerProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         _process = Process.Start(info) ?? throw new InvalidOperationException("nats-server did not start (is it installed? ./test.sh installs it)");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
@@ -181,6 +195,17 @@ public sealed class NatsServerProcess : IAsyncDisposable
         }
         catch (IOException)
         {
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
         }
     }
 
