@@ -8,13 +8,15 @@ namespace CqrsInference.Tests.Deployment;
 /// <summary>
 /// The links between nats-servers that ./cluster.sh and ./edge.sh write (scripts/lib.sh:
 /// cqrsi_nats_cluster_conf, cqrsi_nats_gateway_conf, cqrsi_nats_leaf_listen_conf,
-/// cqrsi_nats_leaf_remote_conf) authenticate: a server with the password links, one without is
+/// cqrsi_nats_leaf_remote_conf, and for edge sites over WebSocket cqrsi_tls_server_cert and
+/// cqrsi_nats_websocket_conf) authenticate: a server with the password links, one without is
 /// refused. The blocks are rendered by the script functions themselves and run by real servers.
 /// </summary>
 public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
 {
     private readonly List<NatsServerProcess> _servers = [];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly string _tls = Directory.CreateTempSubdirectory("cqrsi-edge-tls-").FullName;
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -27,6 +29,7 @@ public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
         }
 
         _http.Dispose();
+        Directory.Delete(_tls, recursive: true);
     }
 
     [Fact]
@@ -56,6 +59,22 @@ public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
         await Retry.Until("the core to refuse site2", () => LogAsync(core), log => log.Contains("Leafnode connection closed: Authentication Failure", StringComparison.Ordinal));
         (await CountAsync(core, "leafz", "leafnodes")).ShouldBe(1);
         (await CountAsync(stranger, "leafz", "leafnodes")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Edge_sites_link_to_the_core_over_websocket_with_tls_only_with_the_leaf_password()
+    {
+        var (leafPort, webSocketPort) = (NatsServerProcess.FreePort(), NatsServerProcess.FreePort());
+        await LibAsync($"cqrsi_tls_server_cert {_tls}");
+        var core = await StartAsync("core", $"cqrsi_nats_leaf_listen_conf 127.0.0.1:{leafPort} right-password && cqrsi_nats_websocket_conf 127.0.0.1:{webSocketPort} {_tls}");
+        await StartAsync("site1", $"cqrsi_nats_leaf_remote_conf 127.0.0.1:{webSocketPort} right-password {_tls}/ca.pem");
+        var stranger = await StartAsync("site2", $"cqrsi_nats_leaf_remote_conf 127.0.0.1:{webSocketPort} wrong-password {_tls}/ca.pem");
+
+        await Retry.Until("site1 to link over wss://", () => CountAsync(core, "leafz", "leafnodes"), n => n == 1);
+        await Retry.Until("site2 to be refused", () => LogAsync(stranger), log => log.Contains("Authorization Violation", StringComparison.Ordinal));
+        (await CountAsync(core, "leafz", "leafnodes")).ShouldBe(1);
+        (await CountAsync(stranger, "leafz", "leafnodes")).ShouldBe(0);
+        (await LogAsync(core)).ShouldContain("Listening for websocket clients on wss://");
     }
 
     [Fact]
