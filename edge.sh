@@ -163,7 +163,6 @@ dotnet build src/Api/Api.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 # The core: its JetStream has no domain (nothing else changes for it) and it accepts leaf nodes.
 CQRSI_NATS_EXTRA_CONF="$(core_leaf_conf)" cqrsi_start_nats "$EDGE/core/nats" "$CORE_NATS_PORT" "$CORE_MONITOR_PORT"
 echo "$TRANSPORT" >"$EDGE/core/transport"
-[ "$TRANSPORT" != websocket ] || [ -z "$PROXY" ] || start_relay
 cqrsi_start_postgres "$EDGE/core/pg" "$PG_PORT"
 
 common_env=(
@@ -181,6 +180,8 @@ for site in "${sites[@]}"; do
 done
 env "${common_env[@]}" "${core_env[@]}" dotnet "$APP" > >(sed 's/^/[core] /') 2>&1 &
 pids+=($!)
+# After the core host, whose pid the script waits on last (pids[0]).
+[ "$TRANSPORT" != websocket ] || [ -z "$PROXY" ] || start_relay
 
 i=1
 for site in "${sites[@]}"; do
