@@ -44,16 +44,20 @@ public static class Retries
     public static ResiliencePipeline Forever(TimeSpan first, TimeSpan max, Func<Exception, bool> handles, Func<RetryFailure, ValueTask> onRetry, TimeProvider? clock = null) =>
         Exponential(first, max, int.MaxValue, handles, onRetry, clock);
 
-    /// <summary>A background role's work through an outage: 500 ms doubling to 15 s, jittered, for as long as it lasts.</summary>
+    /// <summary>A background role's work through an outage: 500 ms doubling to <see cref="OutageMax"/>, jittered, for as long as it lasts.</summary>
     public static readonly TimeSpan OutageFirst = TimeSpan.FromMilliseconds(500);
 
-    /// <inheritdoc cref="OutageFirst"/>
-    public static readonly TimeSpan OutageMax = TimeSpan.FromSeconds(15);
+    /// <summary>
+    /// The longest wait between two tries while a server is away, for every role (outage retries,
+    /// a recorder's lease, a recorder's run): 5 s, jittered, so a role resumes within about 5 s of
+    /// the server's return, whatever the outage's length.
+    /// </summary>
+    public static readonly TimeSpan OutageMax = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// A background role's piece of work (a round of sealing, of archiving, …) while a server it
     /// needs is away: tried again until it succeeds or <paramref name="handles"/> refuses a failure
-    /// (thrown), waits from 500 ms doubling to 15 s, jittered. The role's <paramref name="watch"/>
+    /// (thrown), waits from 500 ms doubling to <see cref="OutageMax"/>, jittered. The role's <paramref name="watch"/>
     /// hears of every failure and logs only the one that begins an outage; the caller tells it
     /// <see cref="OutageWatch.Worked"/> after.
     /// </summary>

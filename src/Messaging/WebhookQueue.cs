@@ -1,7 +1,9 @@
+using System.Globalization;
 using System.Text.Json;
 using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Webhooks;
+using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
@@ -16,12 +18,55 @@ namespace CqrsInference.Messaging;
 /// shows what the call is about. A batch's ending owes one too, under the batch's id and the ending's
 /// event name (message id <c>&lt;batch&gt;:webhook</c>).
 /// </summary>
+/// <remarks>
+/// Only calls made to the receiver count as attempts, never the server's deliveries (a wait for
+/// PostgreSQL or for the recording is redelivered as often as it takes): a call that failed owes
+/// the delivery again (<see cref="RetryLaterAsync"/>) with the calls made so far
+/// (<see cref="CallsHeader"/>) and when the next is due (<see cref="DueHeader"/>), and the message
+/// it came in is acknowledged.
+/// </remarks>
 public sealed class WebhookQueue(INatsJSContext js)
 {
     public const string Stream = "CQRSI_WEBHOOKS";
     public const string Consumer = "webhooks";
 
+    /// <summary>The calls already made to the receiver for this delivery; absent: none.</summary>
+    public const string CallsHeader = "Cqrsi-Calls";
+
+    /// <summary>When the next call is due (unix milliseconds), after a failed one; absent: now.</summary>
+    public const string DueHeader = "Cqrsi-Due";
+
     public static string Subject(Guid jobId) => $"webhooks.{jobId:N}";
+
+    /// <summary>The calls made to the receiver before this delivery (<see cref="CallsHeader"/>).</summary>
+    public static int CallsMade<T>(INatsJSMsg<T> msg) =>
+        int.TryParse(Header(msg, CallsHeader), NumberStyles.None, CultureInfo.InvariantCulture, out var calls) ? calls : 0;
+
+    /// <summary>When this delivery's call is due (<see cref="DueHeader"/>); null: now.</summary>
+    public static DateTimeOffset? DueAt<T>(INatsJSMsg<T> msg) =>
+        long.TryParse(Header(msg, DueHeader), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>
+    /// After a failed call: owes the delivery again, with the calls made so far and when the next is
+    /// due, then acknowledges <paramref name="msg"/>. Its message id (<c>&lt;owed id&gt;:c&lt;calls&gt;</c>)
+    /// makes a retry of this step (the ack lost, the message redelivered) owe it once.
+    /// </summary>
+    public async Task RetryLaterAsync(INatsJSMsg<byte[]> msg, WebhookOwed owed, int callsMade, DateTimeOffset due, CancellationToken ct)
+    {
+        var calls = callsMade.ToString(CultureInfo.InvariantCulture);
+        var headers = new NatsHeaders
+        {
+            [CallsHeader] = calls,
+            [DueHeader] = due.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+        };
+        var payload = JsonSerializer.SerializeToUtf8Bytes(owed, WireJson.Default.WebhookOwed);
+        var ack = await js.PublishAsync(Subject(owed.JobId), payload, headers: headers, opts: new NatsJSPubOpts { MsgId = $"{MessageId(owed)}:c{calls}" }, cancellationToken: ct);
+        ack.EnsureStored();
+        await msg.AckAsync(cancellationToken: ct);
+    }
+
+    private static string? Header<T>(INatsJSMsg<T> msg, string name) =>
+        msg.Headers is { } headers && headers.TryGetValue(name, out var value) ? value.ToString() : null;
 
     /// <summary>
     /// Creates the queue or brings it to its limits. It discards new messages at its limit, never

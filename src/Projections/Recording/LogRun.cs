@@ -65,7 +65,7 @@ internal sealed partial class LogRun(ILogger logger)
     public async Task RecordWithRetryAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, Func<Task> record, string stream, OutageWatch watch, CancellationToken ct) =>
         await Retries.Forever(
                 TimeSpan.FromMilliseconds(100),
-                TimeSpan.FromSeconds(10),
+                Retries.OutageMax,
                 e => e is not NATS.Client.Core.NatsException && !RecorderFence.Refused(e),
                 async failure =>
                 {

@@ -62,7 +62,7 @@ internal sealed partial class RecorderLease : IAsyncDisposable
         var waiting = Retries.UntilAcquired<RecorderLease>(
             poll: TimeSpan.FromSeconds(2),
             first: TimeSpan.FromSeconds(1),
-            max: TimeSpan.FromSeconds(15),
+            max: Retries.OutageMax,
             Outages.IsOutage,
             onHeldElsewhere: () =>
             {

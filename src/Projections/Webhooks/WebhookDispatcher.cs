@@ -20,8 +20,10 @@ namespace CqrsInference.Projections.Webhooks;
 /// for it: <see cref="WebhookEvents"/>): the recorder owes a delivery for each
 /// (<see cref="WebhookQueue"/>), and this takes them from that durable work queue, calls the webhook
 /// with the job's recorded state (<see cref="WebhookMessage"/>), and retries a failed call (an error, a timeout,
-/// a status other than 2xx, a redirect, which is never followed) with exponential backoff (Nak with
-/// delay), up to <see cref="WebhookOptions.MaxAttempts"/>. Each call is signed for the job's tenant
+/// a status other than 2xx, a redirect, which is never followed) with exponential backoff, up to
+/// <see cref="WebhookOptions.MaxAttempts"/> calls: only calls made count, never the server's
+/// deliveries, so waiting for PostgreSQL or for the recording uses up no attempt
+/// (<see cref="WebhookQueue.RetryLaterAsync"/> owes a failed call again with the count). Each call is signed for the job's tenant
 /// (Standard Webhooks). A batch's webhook is called the same way when the batch ends: its ending owes
 /// a delivery in the same queue, under the batch's id and the ending's name, and the call carries the
 /// batch's view (<see cref="WebhookMessage.Of(BatchView, string)"/>).
@@ -48,6 +50,7 @@ internal sealed partial class WebhookDispatcher(
     private readonly WebhookAddressRules _addresses = options.AddressRules();
     private readonly TenantLanes _lanes = new(options.MaxConcurrentPerTenant, options.MaxConcurrent);
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("webhook dispatcher");
+    private readonly WebhookQueue _queue = new(js);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -112,6 +115,13 @@ internal sealed partial class WebhookDispatcher(
                 return;
             }
 
+            // Backing off after a failed call: back when it is due (a Nak costs no attempt).
+            if (WebhookQueue.DueAt(msg) - clock.GetUtcNow() is { Ticks: > 0 } wait)
+            {
+                await msg.NakAsync(delay: wait, cancellationToken: ct);
+                return;
+            }
+
             using var turn = await _lanes.EnterAsync(owed.Tenant ?? "", options.Timeout, () => msg.AckProgressAsync(cancellationToken: ct).AsTask(), ct);
             await DeliverAsync(msg, owed, ct);
         }
@@ -120,8 +130,8 @@ internal sealed partial class WebhookDispatcher(
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            // PostgreSQL or NATS away mid-delivery: not acked, so the server delivers it again after
-            // AckWait. An outage is logged once (the watch), anything else each time.
+            // PostgreSQL or NATS away mid-delivery: tried again (no call was made, so no attempt is
+            // counted). An outage is logged once (the watch), anything else each time.
             if (!Projections.Outages.IsOutage(e))
             {
                 LogInterrupted(logger, e.Message);
@@ -130,6 +140,24 @@ internal sealed partial class WebhookDispatcher(
             {
                 _watch.Failed(e);
             }
+
+            await AgainLaterAsync(msg, ct);
+        }
+    }
+
+    /// <summary>
+    /// A delivery interrupted before its call (PostgreSQL away, say): back within
+    /// <see cref="Retries.OutageMax"/>, jittered, so that it resumes soon after the server returns; if
+    /// even the Nak fails (NATS away), the server delivers it again after AckWait.
+    /// </summary>
+    private static async Task AgainLaterAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
+    {
+        try
+        {
+            await msg.NakAsync(delay: Retries.OutageMax * (0.5 + (Random.Shared.NextDouble() / 2)), cancellationToken: ct);
+        }
+        catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException or OperationCanceledException)
+        {
         }
     }
 
@@ -150,7 +178,8 @@ internal sealed partial class WebhookDispatcher(
             return;
         }
 
-        var attempt = (int)(msg.Metadata?.NumDelivered ?? 1);
+        // Only calls made count, never the server's deliveries (waits for PostgreSQL or the recording).
+        var attempt = WebhookQueue.CallsMade(msg) + 1;
         try
         {
             var failure = await PostAsync(subject, url, attempt, ct);
@@ -162,7 +191,7 @@ internal sealed partial class WebhookDispatcher(
                 return;
             }
 
-            await RetryOrGiveUpAsync(msg, subject.Id, attempt, failure, ct);
+            await RetryOrGiveUpAsync(msg, owed, attempt, failure, ct);
         }
         catch (HttpRequestException e) when (Refused(e) is { } refused)
         {
@@ -171,7 +200,7 @@ internal sealed partial class WebhookDispatcher(
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             var reason = e is OperationCanceledException ? $"no answer within {options.Timeout}" : e.Message;
-            await RetryOrGiveUpAsync(msg, subject.Id, attempt, reason, ct);
+            await RetryOrGiveUpAsync(msg, owed, attempt, reason, ct);
         }
     }
 
@@ -227,7 +256,7 @@ internal sealed partial class WebhookDispatcher(
     {
         if (msg.Metadata is { } meta && clock.GetUtcNow() - meta.Timestamp > options.MaxWaitForRecording)
         {
-            LogGaveUp(logger, jobId, (int)meta.NumDelivered, $"its ending was not recorded within {options.MaxWaitForRecording}");
+            LogGaveUp(logger, jobId, WebhookQueue.CallsMade(msg), $"its ending was not recorded within {options.MaxWaitForRecording}");
             Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "given_up"));
             await msg.AckTerminateAsync(cancellationToken: ct);
             return;
@@ -253,20 +282,21 @@ internal sealed partial class WebhookDispatcher(
         };
     }
 
-    private async Task RetryOrGiveUpAsync(INatsJSMsg<byte[]> msg, Guid jobId, int attempt, string reason, CancellationToken ct)
+    /// <summary>After failed call number <paramref name="attempt"/>: owed again when its backoff is over (<see cref="WebhookQueue.RetryLaterAsync"/>), or given up.</summary>
+    private async Task RetryOrGiveUpAsync(INatsJSMsg<byte[]> msg, WebhookOwed owed, int attempt, string reason, CancellationToken ct)
     {
         if (attempt >= options.MaxAttempts)
         {
-            LogGaveUp(logger, jobId, attempt, reason);
+            LogGaveUp(logger, owed.JobId, attempt, reason);
             Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "given_up"));
             await msg.AckTerminateAsync(cancellationToken: ct);
             return;
         }
 
         var delay = TimeSpan.FromSeconds(Math.Min(60, Math.Pow(2, attempt - 1)));
-        LogRetry(logger, jobId, attempt, reason, delay.TotalSeconds);
+        LogRetry(logger, owed.JobId, attempt, reason, delay.TotalSeconds);
         Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "retried"));
-        await msg.NakAsync(delay: delay, cancellationToken: ct);
+        await _queue.RetryLaterAsync(msg, owed, attempt, clock.GetUtcNow() + delay, ct);
     }
 
     private async Task RefuseAsync(INatsJSMsg<byte[]> msg, Guid jobId, string reason, CancellationToken ct)
