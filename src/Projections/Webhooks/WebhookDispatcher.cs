@@ -109,8 +109,10 @@ internal sealed partial class WebhookDispatcher(
     {
         try
         {
-            if (Decode(msg.Data) is not { } owed)
+            if (WebhookRedelivery.Decode(msg.Data) is not { } owed)
             {
+                LogUndecodable(logger, msg.Subject);
+                Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "given_up"));
                 await msg.AckTerminateAsync(cancellationToken: ct);
                 return;
             }
@@ -141,23 +143,7 @@ internal sealed partial class WebhookDispatcher(
                 _watch.Failed(e);
             }
 
-            await AgainLaterAsync(msg, ct);
-        }
-    }
-
-    /// <summary>
-    /// A delivery interrupted before its call (PostgreSQL away, say): back within
-    /// <see cref="Retries.OutageMax"/>, jittered, so that it resumes soon after the server returns; if
-    /// even the Nak fails (NATS away), the server delivers it again after AckWait.
-    /// </summary>
-    private static async Task AgainLaterAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
-    {
-        try
-        {
-            await msg.NakAsync(delay: Retries.OutageMax * (0.5 + (Random.Shared.NextDouble() / 2)), cancellationToken: ct);
-        }
-        catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException or OperationCanceledException)
-        {
+            await WebhookRedelivery.AgainLaterAsync(msg, ct);
         }
     }
 
@@ -193,7 +179,7 @@ internal sealed partial class WebhookDispatcher(
 
             await RetryOrGiveUpAsync(msg, owed, attempt, failure, ct);
         }
-        catch (HttpRequestException e) when (Refused(e) is { } refused)
+        catch (HttpRequestException e) when (WebhookRedelivery.Refused(e) is { } refused)
         {
             await RefuseAsync(msg, subject.Id, refused.Message, ct);
         }
@@ -225,31 +211,6 @@ internal sealed partial class WebhookDispatcher(
 
         var status = await session.LoadAsync<JobStatus.JobStatus>(owed.JobId, ct);
         return status is null || !Recorded(status, owed) ? null : WebhookMessage.Of(status, owed.EventType);
-    }
-
-    private static WebhookRefusedException? Refused(Exception? e)
-    {
-        for (; e is not null; e = e.InnerException)
-        {
-            if (e is WebhookRefusedException refused)
-            {
-                return refused;
-            }
-        }
-
-        return null;
-    }
-
-    private static WebhookOwed? Decode(byte[]? data)
-    {
-        try
-        {
-            return data is null ? null : JsonSerializer.Deserialize(data, Commands.WireJson.Default.WebhookOwed);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     private async Task WaitForRecordingAsync(INatsJSMsg<byte[]> msg, Guid jobId, CancellationToken ct)
@@ -317,6 +278,9 @@ internal sealed partial class WebhookDispatcher(
 
     [LoggerMessage(LogLevel.Error, "Webhook of job {JobId} failed {Attempt} times ({Reason}); giving up")]
     private static partial void LogGaveUp(ILogger logger, Guid jobId, int attempt, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Webhook owed on {Subject} cannot be read; dropped")]
+    private static partial void LogUndecodable(ILogger logger, string subject);
 
     [LoggerMessage(LogLevel.Error, "Webhook of job {JobId} refused, not called and not retried: {Reason}")]
     private static partial void LogRefused(ILogger logger, Guid jobId, string reason);
