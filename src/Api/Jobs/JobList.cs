@@ -35,8 +35,13 @@ internal static class JobList
     public sealed record JobPage(IReadOnlyList<JobView> Jobs, string? NextCursor);
 
     public static async Task<Results<Ok<JobPage>, ProblemHttpResult>> ListAsync(
-        ApiCaller caller, IQuerySession session, string? status, string? model, int? limit, string? after, CancellationToken ct)
+        ApiCaller caller, IQuerySession session, string? status, string? model, int? limit, string? after, string? tenant, CancellationToken ct)
     {
+        if (tenant is not null && !caller.Sees(tenant))
+        {
+            return Problems.Forbidden("Only the operator role lists another tenant's jobs.");
+        }
+
         var errors = new Dictionary<string, string[]>();
         if (limit is < 1 or > MaxLimit)
         {
@@ -59,7 +64,8 @@ internal static class JobList
             return Problems.Validation(errors);
         }
 
-        var query = session.Query<JobStatus>().Where(j => j.Tenant == caller.Tenant);
+        var owner = tenant ?? caller.Tenant;
+        var query = session.Query<JobStatus>().Where(j => j.Tenant == owner);
         if (status is not null)
         {
             query = query.Where(j => j.Status == status);

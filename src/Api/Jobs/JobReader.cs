@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CqrsInference.Api.Security;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Projections.JobStatus;
 using Marten;
@@ -42,10 +43,17 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
     }
 
     /// <summary>The job if it exists and is the tenant's; null otherwise (another tenant's job is not disclosed).</summary>
-    public async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct)
+    public Task<JobStatus?> FindAsync(IQuerySession session, Guid id, string tenant, CancellationToken ct) =>
+        FindAsync(session, id, owner => owner == tenant, ct);
+
+    /// <summary>The job if it exists and the caller sees its tenant (<see cref="ApiCaller.Sees"/>); null otherwise.</summary>
+    public Task<JobStatus?> FindAsync(IQuerySession session, Guid id, ApiCaller caller, CancellationToken ct) =>
+        FindAsync(session, id, caller.Sees, ct);
+
+    private async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, Func<string, bool> sees, CancellationToken ct)
     {
         var status = Latest(await RecordedAsync(session, id, ct), Accepted(id)) ?? await WaitIfRecentAsync(id, ct);
-        return status is not null && status.Tenant == tenant ? status : null;
+        return status is not null && sees(status.Tenant) ? status : null;
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ internal static class JobStreamEndpoint
         // Listen first, then read what is recorded: nothing that happens in between is lost.
         var follow = await feed.StartAsync(id, TimeSpan.FromSeconds(5), ct);
         response.RegisterForDispose(follow);
-        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
         {
             return Problems.JobNotFound(id);

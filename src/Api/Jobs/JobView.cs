@@ -37,7 +37,8 @@ internal sealed record JobView(
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] Waiting.JobWaiting? Waiting = null,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null,
     int Series = 1,
-    DateTimeOffset? RetriedAt = null)
+    DateTimeOffset? RetriedAt = null,
+    string Tenant = "")
 {
     /// <summary>What <see cref="ServedBy"/> says of a job a processor ran on the interactive path (NATS request/reply).</summary>
     public const string Interactive = "interactive";
@@ -48,7 +49,7 @@ internal sealed record JobView(
     public static JobView From(JobStatus s) =>
         new(s.Id, s.Status, s.Model, s.ModelVersion, s.Region, s.Priority, s.SubmittedAt, s.StartedAt, s.CompletedAt,
             s.Attempts, s.QueueWaitMs, s.RunMs, s.Worker, s.Device, s.BatchSize, s.Outputs, s.Error, s.Metadata, s.OutputsRef,
-            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt, Batch: s.Batch, Series: s.CurrentSeries(), RetriedAt: s.RetriedAt);
+            s.RanInRegion, s.Overflowed, ArchivedAt: s.ArchivedAt, Batch: s.Batch, Series: s.CurrentSeries(), RetriedAt: s.RetriedAt, Tenant: s.Tenant);
 
     /// <summary>
     /// The view with outputs that live in the object store (claim check) fetched and checked. Outputs

@@ -21,8 +21,8 @@ internal static class JobsApi
 
         jobs.MapGet("", JobList.ListAsync)
             .WithName("ListJobs")
-            .WithSummary("The tenant's jobs, newest first, in pages: {\"jobs\": [...], \"nextCursor\"} (?status=, ?model=, ?limit= up to 1000, default 50, ?after=<nextCursor>)")
-            .WithProblems(Invalid)
+            .WithSummary("The tenant's jobs, newest first, in pages: {\"jobs\": [...], \"nextCursor\"} (?status=, ?model=, ?limit= up to 1000, default 50, ?after=<nextCursor>; ?tenant= another tenant's, for the operator role only)")
+            .WithProblems(Invalid, (StatusCodes.Status403Forbidden, "?tenant= names another tenant and the key lacks the operator role."))
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}", GetAsync)
@@ -98,7 +98,7 @@ internal static class JobsApi
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, Waiting.QueueWaits waits, string? asOf, string? version, CancellationToken ct)
     {
-        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
         {
             return Problems.JobNotFound(id);
@@ -152,7 +152,7 @@ internal static class JobsApi
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, CancellationToken ct)
     {
-        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
         {
             return Problems.JobNotFound(id);
@@ -180,7 +180,7 @@ internal static class JobsApi
     public static async Task<Results<Ok<JobView>, Accepted<JobView>, ProblemHttpResult>> CancelAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, TimeProvider clock, CancellationToken ct)
     {
-        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
         {
             return Problems.JobNotFound(id);

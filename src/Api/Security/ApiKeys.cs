@@ -40,6 +40,9 @@ internal sealed record ApiCaller(string Tenant, IReadOnlySet<string> Roles, stri
     /// <summary>The platform operator, who alone crosses tenants.</summary>
     public bool IsOperator => Roles.Contains(ApiRoles.Operator);
 
+    /// <summary>Whether this caller may see and act on a job of <paramref name="tenant"/>: its own tenant's, or any for the platform's operator.</summary>
+    public bool Sees(string tenant) => IsOperator || tenant == Tenant;
+
     /// <summary>Lets handlers take the caller as a parameter (authentication ran before binding).</summary>
     public static ValueTask<ApiCaller?> BindAsync(HttpContext context) =>
         ValueTask.FromResult(From(context.User));

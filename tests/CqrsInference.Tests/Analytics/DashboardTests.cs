@@ -92,7 +92,7 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         errors.ShouldBeEmpty();
     }
 
-    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    internal static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
     {
         ExecutablePath = "/usr/bin/chromium",
         Headless = true,

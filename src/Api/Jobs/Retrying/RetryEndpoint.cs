@@ -37,7 +37,7 @@ internal static class RetryEndpoint
             return Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {SubmitRequestReader.MaxIdempotencyKeyLength} characters.");
         }
 
-        var status = await jobs.FindAsync(session, id, caller.Tenant, ct);
+        var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
         {
             return Problems.JobNotFound(id);

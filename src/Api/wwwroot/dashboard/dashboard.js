@@ -86,3 +86,93 @@ async function refresh() {
 
 refresh();
 setInterval(refresh, 5000);
+
+// Jobs and batches: tables built from text nodes only (see the processors table), with the two
+// actions an operator needs most: cancel a queued or running job, retry an ended one that did not succeed.
+window.dashboardState.jobs = 0;
+window.dashboardState.batches = 0;
+window.dashboardState.actions = [];
+const jobFilters = ['job-status', 'job-model', 'job-tenant'].map(id => document.getElementById(id));
+jobFilters.forEach(input => input.addEventListener('change', refreshJobs));
+document.getElementById('job-filters').addEventListener('submit', event => { event.preventDefault(); refreshJobs(); });
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const value of cells) {
+    const cell = tr.insertCell();
+    if (value instanceof Node) cell.append(value); else cell.textContent = value ?? '';
+  }
+  return tr;
+}
+
+function button(label, action) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.addEventListener('click', action);
+  return b;
+}
+
+async function act(method, path, what) {
+  const headers = keyInput.value ? { Authorization: `Bearer ${keyInput.value}` } : {};
+  const response = await fetch(path, { method, headers });
+  const problem = response.ok ? null : await response.json().catch(() => ({}));
+  const text = response.ok ? `${what}: done (HTTP ${response.status})` : `${what}: ${problem.detail ?? problem.title ?? `HTTP ${response.status}`}`;
+  window.dashboardState.actions.push({ what, status: response.status });
+  document.getElementById('job-message').textContent = text;
+  await refreshJobs();
+}
+
+const cancellable = new Set(['queued', 'running']);
+const retryable = new Set(['failed', 'expired', 'cancelled']);
+
+async function refreshJobs() {
+  const [status, model, tenant] = jobFilters.map(input => input.value.trim());
+  const query = new URLSearchParams({ limit: '50' });
+  if (status) query.set('status', status);
+  if (model) query.set('model', model);
+  if (tenant) query.set('tenant', tenant);
+  try {
+    const page = await api(`/v1/jobs?${query}`);
+    document.querySelector('#jobs tbody').replaceChildren(...page.jobs.map(job => {
+      const actions = document.createElement('span');
+      if (cancellable.has(job.status)) actions.append(button('cancel', () => act('DELETE', `/v1/jobs/${job.id}`, `cancel ${job.id}`)));
+      if (retryable.has(job.status)) actions.append(button('retry', () => act('POST', `/v1/jobs/${job.id}:retry`, `retry ${job.id}`)));
+      const tr = row([job.id, job.tenant, job.model, job.region, job.status, new Date(job.submittedAt).toLocaleString(),
+        String(job.attempts), job.error ? `${job.error.code}: ${job.error.message}` : '', actions]);
+      tr.cells[0].className = 'id';
+      tr.dataset.job = job.id;
+      tr.dataset.status = job.status;
+      return tr;
+    }));
+    window.dashboardState.jobs = page.jobs.length;
+  } catch (error) {
+    window.dashboardState.errors.push(String(error));
+    document.getElementById('job-message').textContent = String(error);
+  }
+}
+
+async function refreshBatches() {
+  try {
+    const page = await api('/v1/batches?limit=20');
+    document.querySelector('#batches tbody').replaceChildren(...page.batches.map(batch => {
+      const bar = document.createElement('progress');
+      bar.max = batch.progress.total || 1;
+      bar.value = batch.progress.finished;
+      const progress = document.createElement('span');
+      progress.append(bar, ` ${batch.progress.finished} / ${batch.progress.total}`);
+      const tr = row([batch.id, batch.status, progress, String(batch.counts.succeeded), String(batch.counts.failed + batch.counts.cancelled + batch.counts.expired + batch.counts.refused),
+        batch.cost.amount.toFixed(4), new Date(batch.submittedAt).toLocaleString(), batch.deadline ? new Date(batch.deadline).toLocaleString() : '']);
+      tr.cells[0].className = 'id';
+      tr.dataset.batch = batch.id;
+      return tr;
+    }));
+    window.dashboardState.batches = page.batches.length;
+  } catch (error) {
+    window.dashboardState.errors.push(String(error));
+  }
+}
+
+refreshJobs();
+refreshBatches();
+setInterval(() => { refreshJobs(); refreshBatches(); }, 5000);
