@@ -74,12 +74,5 @@ public sealed class DashboardJobControlTests(PipelineServedOverHttpWithFaults pi
         (await a.WaitForStatusAsync(job.Id, "cancelled")).GetProperty("tenant").GetString().ShouldBe("dash-a");
     }
 
-    private async Task<HttpClient> ClientAsync(string tenant, params string[] roles)
-    {
-        using var created = await pipeline.Operator.PostAsJsonAsync("/v1/admin/keys", new { tenant, name = $"{tenant} dashboard", roles });
-        created.StatusCode.ShouldBe(HttpStatusCode.Created);
-        var client = pipeline.Host.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
-        return client;
-    }
+    private Task<HttpClient> ClientAsync(string tenant, params string[] roles) => pipeline.TenantClientAsync(tenant, roles);
 }

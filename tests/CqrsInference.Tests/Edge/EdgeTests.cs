@@ -320,15 +320,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
         return File.Exists(path) ? File.ReadAllLines(path).Length : 0;
     }
 
-    private async Task WaitForCoreItemsAsync(int count)
-    {
-        var store = _host.Services.GetRequiredService<IDocumentStore>();
-        await Retry.Until($"the core to record {count} items of {Site}", async () =>
-        {
-            await using var session = store.QuerySession();
-            return (await session.LoadAsync<EdgeSiteStatus>(EdgeEventNames.SiteStreamId(Site)))?.Items ?? 0;
-        }, n => n >= count, TimeSpan.FromSeconds(40));
-    }
+    private Task WaitForCoreItemsAsync(int count) => _host.WaitForCoreItemsAsync(Site, count, TimeSpan.FromSeconds(40));
 
     /// <summary>How many item and detection (speech, text) messages the site's own stream holds.</summary>
     private async Task<(long Items, long Events)> SiteStreamCountsAsync()

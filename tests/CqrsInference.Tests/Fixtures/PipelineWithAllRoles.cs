@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using NATS.Client.JetStream;
 using NATS.Net;
 
@@ -18,6 +19,16 @@ public class PipelineWithAllRoles : IAsyncLifetime
     public HttpClient Operator { get; private set; } = null!;
 
     protected virtual string Roles => "api,processor,projections";
+
+    /// <summary>A client with a new key of <paramref name="tenant"/> holding <paramref name="roles"/>, created by the operator.</summary>
+    public async Task<HttpClient> TenantClientAsync(string tenant, params string[] roles)
+    {
+        using var created = await Operator.PostAsJsonAsync("/v1/admin/keys", new { tenant, name = $"{tenant} test", roles });
+        created.StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
+        var client = Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", (await created.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("key").GetString());
+        return client;
+    }
 
     protected virtual IReadOnlyDictionary<string, string?>? Settings => null;
 

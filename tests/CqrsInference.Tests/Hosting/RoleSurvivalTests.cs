@@ -4,6 +4,7 @@ using System.Text.Json;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 using CqrsInference.Projections.Analytics;
+using CqrsInference.Tests.Edge;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 using CqrsInference.Tests.Jobs.Webhooks;
@@ -171,13 +172,5 @@ public sealed class RoleSurvivalTests : IAsyncLifetime
         await EdgeTopology.PublishAsync(js, new V1.EdgeItemProcessed(Site, $"item-{_items:D4}.wav", "wav", 1000, 0, 0, 0.001, DateTimeOffset.UtcNow), "items", CancellationToken.None);
     }
 
-    private async Task WaitForCoreItemsAsync(int count)
-    {
-        var store = _host.Services.GetRequiredService<IDocumentStore>();
-        await Retry.Until($"the core to record {count} items of {Site}", async () =>
-        {
-            await using var session = store.QuerySession();
-            return (await session.LoadAsync<EdgeSiteStatus>(EdgeEventNames.SiteStreamId(Site)))?.Items ?? 0;
-        }, n => n >= count, TimeSpan.FromSeconds(60));
-    }
+    private Task WaitForCoreItemsAsync(int count) => _host.WaitForCoreItemsAsync(Site, count, TimeSpan.FromSeconds(60));
 }

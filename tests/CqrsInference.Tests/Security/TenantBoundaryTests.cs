@@ -85,12 +85,5 @@ public sealed class QueueVisibilityTests(PipelineWithoutProcessors pipeline) : I
     private static long Waiting(JsonElement queues) =>
         queues.EnumerateArray().Where(q => q.GetProperty("model").GetString() == "mlp-test").Sum(q => q.GetProperty("waiting").GetInt64());
 
-    private async Task<HttpClient> ClientAsync(string tenant, params string[] roles)
-    {
-        using var created = await pipeline.Operator.PostAsJsonAsync("/v1/admin/keys", new { tenant, name = $"{tenant} test", roles });
-        created.StatusCode.ShouldBe(HttpStatusCode.Created);
-        var client = pipeline.Host.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
-        return client;
-    }
+    private Task<HttpClient> ClientAsync(string tenant, params string[] roles) => pipeline.TenantClientAsync(tenant, roles);
 }
