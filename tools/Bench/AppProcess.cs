@@ -50,6 +50,10 @@ internal sealed partial class AppProcess : IAsyncDisposable
         }
 
         var app = new AppProcess(Process.Start(info)!, readyMarker);
+
+        // A benchmark stopped from outside (SIGTERM, Ctrl-C) never reaches DisposeAsync: stop the
+        // application with it, or it keeps the API's port and the next run cannot start.
+        app._signals = new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT }.Select(signal => PosixSignalRegistration.Create(signal, _ => app.KillIfRunning())).ToList();
         app._process.OutputDataReceived += (_, e) => app.Append(e.Data);
         app._process.ErrorDataReceived += (_, e) => app.Append(e.Data);
         app._process.BeginOutputReadLine();
@@ -72,8 +76,26 @@ internal sealed partial class AppProcess : IAsyncDisposable
         }
     }
 
+    private List<PosixSignalRegistration> _signals = [];
+
+    private void KillIfRunning()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed or never started: nothing left to stop.
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        _signals.ForEach(s => s.Dispose());
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
