@@ -7,9 +7,11 @@ keyInput.value = localStorage.getItem('cqrsi-key') ?? '';
 keyInput.addEventListener('change', () => { localStorage.setItem('cqrsi-key', keyInput.value); refresh(); });
 document.getElementById('window').addEventListener('change', refresh);
 
+// The key the user typed, as every request of the page sends it (none in local mode).
+const authorization = () => (keyInput.value ? { Authorization: `Bearer ${keyInput.value}` } : {});
+
 async function api(path) {
-  const headers = keyInput.value ? { Authorization: `Bearer ${keyInput.value}` } : {};
-  const response = await fetch(path, { headers });
+  const response = await fetch(path, { headers: authorization() });
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
 }
@@ -63,18 +65,12 @@ async function refresh() {
     draw('cost', 'line', cost.labels, cost.datasets, { scales: { y: { beginAtZero: true } } });
     const busy = bySeries(utilization, r => r.key, r => r.busyPercent ?? 0);
     draw('utilization', 'bar', busy.labels, busy.datasets, { scales: { y: { beginAtZero: true, max: 100 } } });
-    // Built from text nodes, never markup: a processor's name, region or offline reason is data
-    // that reached the core from elsewhere and must not be able to script the operator's page.
+    // A processor's name, region or offline reason is data from elsewhere: text only (row()).
     document.querySelector('#processors tbody').replaceChildren(...processors.map(p => {
-      const row = document.createElement('tr');
-      const cells = [p.worker, p.region, p.device, String(p.slots), p.online ? 'online' : `offline (${p.offlineReason ?? '?'})`,
-        new Date(p.lastSeen).toLocaleString()];
-      for (const text of cells) {
-        const cell = row.insertCell();
-        cell.textContent = text;
-      }
-      row.cells[4].className = p.online ? 'online' : 'offline';
-      return row;
+      const tr = row([p.worker, p.region, p.device, String(p.slots), p.online ? 'online' : `offline (${p.offlineReason ?? '?'})`,
+        new Date(p.lastSeen).toLocaleString()]);
+      tr.cells[4].className = p.online ? 'online' : 'offline';
+      return tr;
     }));
     window.dashboardState.refreshes++;
     document.getElementById('status').textContent = `updated ${new Date().toLocaleTimeString()} · refreshes every 5 s`;
@@ -87,7 +83,7 @@ async function refresh() {
 refresh();
 setInterval(refresh, 5000);
 
-// Jobs and batches: tables built from text nodes only (see the processors table), with the two
+// Jobs and batches: tables built from text nodes only (row(), as the processors table), with the two
 // actions an operator needs most: cancel a queued or running job, retry an ended one that did not succeed.
 window.dashboardState.jobs = 0;
 window.dashboardState.batches = 0;
@@ -96,6 +92,8 @@ const jobFilters = ['job-status', 'job-model', 'job-tenant'].map(id => document.
 jobFilters.forEach(input => input.addEventListener('change', refreshJobs));
 document.getElementById('job-filters').addEventListener('submit', event => { event.preventDefault(); refreshJobs(); });
 
+// A table row from text nodes (or elements the page made), never markup: names, reasons and errors
+// reach the core from elsewhere and must not be able to script the operator's page.
 function row(cells) {
   const tr = document.createElement('tr');
   for (const value of cells) {
@@ -114,8 +112,7 @@ function button(label, action) {
 }
 
 async function act(method, path, what) {
-  const headers = keyInput.value ? { Authorization: `Bearer ${keyInput.value}` } : {};
-  const response = await fetch(path, { method, headers });
+  const response = await fetch(path, { method, headers: authorization() });
   const problem = response.ok ? null : await response.json().catch(() => ({}));
   const text = response.ok ? `${what}: done (HTTP ${response.status})` : `${what}: ${problem.detail ?? problem.title ?? `HTTP ${response.status}`}`;
   window.dashboardState.actions.push({ what, status: response.status });
