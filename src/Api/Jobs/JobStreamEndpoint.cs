@@ -52,7 +52,7 @@ internal static class JobStreamEndpoint
         var recorded = await RecordedAsync(session, status, ct);
         var (timeline, missed) = JobTimeline.Start(status, recorded, resumeAfter);
         response.Headers.CacheControl = "no-cache";
-        return TypedResults.ServerSentEvents(EventsAsync(timeline, missed, follow, ct));
+        return TypedResults.ServerSentEvents(EventsAsync(timeline, missed, follow, () => RecordedAsync(session, status, ct), ct));
     }
 
     /// <summary>
@@ -78,7 +78,8 @@ internal static class JobStreamEndpoint
     }
 
     private static async IAsyncEnumerable<SseItem<object?>> EventsAsync(
-        JobTimeline timeline, IReadOnlyList<JobTimeline.Step> missed, JobEventFeed.Follow follow, [EnumeratorCancellation] CancellationToken ct)
+        JobTimeline timeline, IReadOnlyList<JobTimeline.Step> missed, JobEventFeed.Follow follow,
+        Func<Task<IReadOnlyList<(Guid Id, object Event)>>> recorded, [EnumeratorCancellation] CancellationToken ct)
     {
         using var _ = follow;
         foreach (var step in missed)
@@ -101,6 +102,19 @@ internal static class JobStreamEndpoint
             {
                 yield return new SseItem<object?>(null, PingEvent);
                 beat = heartbeat.WaitForNextTickAsync(ct).AsTask();
+
+                // The feed carries what the log stores after the stream began; an ending stored just
+                // before it, and not recorded yet when the stream read the job, reaches the stream
+                // from the store: looked at again on each keep-alive (events already sent are skipped).
+                foreach (var (_, stored) in await recorded())
+                {
+                    if (timeline.Take(stored) is { } caught)
+                    {
+                        yield return Lifecycle(caught);
+                        yield return Status(caught.Status, caught.EventId);
+                    }
+                }
+
                 continue;
             }
 
