@@ -137,8 +137,28 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
         }
     }
 
-    /// <summary>Every job queue (of one model, or all), with its consumer's counts: one paged request.</summary>
+    /// <summary>
+    /// Every job queue (of one model, or all), with its consumer's counts: one paged request. A
+    /// consumer deleted while the server lists it (<see cref="RetireAsync"/> on another instance)
+    /// comes back without its configuration, and NATS.Net's listing then throws a
+    /// <see cref="NullReferenceException"/>: the listing is asked again.
+    /// </summary>
     public async Task<IReadOnlyList<QueueState>> ListAsync(string? model, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ListOnceAsync(model, ct);
+            }
+            catch (NullReferenceException) when (attempt < 3)
+            {
+                // A consumer vanished mid-list: list again.
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<QueueState>> ListOnceAsync(string? model, CancellationToken ct)
     {
         var states = new List<QueueState>();
         await foreach (var consumer in js.ListConsumersAsync(NatsTopology.JobsStream, ct))
