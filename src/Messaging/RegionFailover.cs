@@ -1,0 +1,225 @@
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Messaging;
+
+/// <summary>
+/// Region failover (issue 22; docs/ARCHITECTURE.md, "Region failover"). The streams and buckets live
+/// in one region, the home (the cluster of the servers the API that created them is connected
+/// to); every standby region keeps a JetStream mirror of each, placed on its own servers
+/// (<see cref="EnsureStandbyAsync"/>). When the home is lost, a standby takes over
+/// (<see cref="TakeOverAsync"/>): the lost streams are removed from the super-cluster's
+/// metadata, created again on the survivor's servers, and filled from the mirrors; the work
+/// queue then holds exactly the mirrored jobs that have no terminal event in the mirrored log.
+/// </summary>
+/// <remarks>
+/// nats-server 2.9.10 facts this rests on (tried, FailoverTests): a mirror cannot be written to
+/// nor turned into a stream (its config cannot change), and a stream that sources a mirror of a
+/// stream with its own name is refused ("detected cycle", 10052), so the copy is made by a client;
+/// the metadata layer spans the whole super-cluster, so a takeover needs a majority of its
+/// servers alive: with two one-server regions every API call in the survivor answers "JetStream
+/// system temporarily unavailable" (10008). A third region (a witness) keeps that majority.
+/// </remarks>
+public sealed class RegionFailover(INatsJSContext js)
+{
+    /// <summary>The streams a region needs to take over: the log, the claims, the inputs, the quota and idempotency keys.</summary>
+    public static IReadOnlyList<string> MirroredStreams { get; } =
+    [
+        NatsTopology.EventsStream,
+        $"KV_{JobClaims.Bucket}",
+        ClaimCheck.BucketStream,
+        $"KV_{QuotaCounters.Bucket}",
+        $"KV_{IdempotencyClaims.Bucket}",
+    ];
+
+    /// <summary>The name of the mirror of <paramref name="stream"/> kept in <paramref name="region"/>.</summary>
+    public static string MirrorOf(string stream, string region) => $"{stream}_STANDBY_{region.ToUpperInvariant()}";
+
+    /// <summary>Creates (or keeps) the mirrors of every mirrored stream in each standby region, on that region's servers.</summary>
+    public async Task EnsureStandbyAsync(IEnumerable<string> standbyRegions, int replicas, CancellationToken ct)
+    {
+        foreach (var region in standbyRegions)
+        {
+            foreach (var stream in MirroredStreams)
+            {
+                var config = new StreamConfig
+                {
+                    Name = MirrorOf(stream, region),
+                    Mirror = new StreamSource { Name = stream },
+                    Placement = new Placement { Cluster = region },
+                    Storage = StreamConfigStorage.File,
+                    NumReplicas = replicas,
+                    Description = $"Standby copy of {stream} in region {region}: what {region} takes over from (RegionFailover).",
+                };
+                try
+                {
+                    await js.CreateStreamAsync(config, ct);
+                }
+                catch (NatsJSApiException e) when (e.Error.ErrCode == 10058)
+                {
+                    // Already there (stream name in use): a mirror's config cannot change anyway.
+                }
+            }
+        }
+    }
+
+    /// <summary>How far a region's mirror of <paramref name="stream"/> is behind: messages not yet copied, and since when it last heard from the origin.</summary>
+    public async Task<(long Lag, TimeSpan? Active, ulong LastSeq)> LagAsync(string stream, string region, CancellationToken ct)
+    {
+        var info = (await js.GetStreamAsync(MirrorOf(stream, region), cancellationToken: ct)).Info;
+        return (info.Mirror?.Lag ?? 0, info.Mirror?.Active, info.State.LastSeq);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="survivor"/> the home: run with a connection to the survivor's servers,
+    /// after the home's servers are lost. <paramref name="recreate"/> creates the empty streams and
+    /// buckets there (<see cref="NatsTopology.EnsureAsync"/> on that connection).
+    /// </summary>
+    public async Task<TakeoverReport> TakeOverAsync(string survivor, Func<CancellationToken, Task> recreate, CancellationToken ct)
+    {
+        foreach (var stream in MirroredStreams.Append(NatsTopology.JobsStream).Append(WebhookQueue.Stream))
+        {
+            await ForgetLostStreamAsync(stream, ct);
+        }
+
+        await recreate(ct);
+        var copied = new Dictionary<string, long>();
+        var log = new LogCopy();
+        foreach (var stream in MirroredStreams)
+        {
+            copied[stream] = await CopyAsync(MirrorOf(stream, survivor), stream == NatsTopology.EventsStream ? log : null, ct);
+        }
+
+        var ended = await DropEndedJobsAsync(log, ct);
+        foreach (var stream in MirroredStreams)
+        {
+            await js.DeleteStreamAsync(MirrorOf(stream, survivor), ct);
+        }
+
+        return new TakeoverReport(copied, log.Submissions.Count, ended);
+    }
+
+    /// <summary>
+    /// Removes a stream of the lost home from the metadata. Its servers are gone, so no one
+    /// answers the delete; the metadata leader applies it all the same, which is checked by asking
+    /// for the stream until it is unknown.
+    /// </summary>
+    private async Task ForgetLostStreamAsync(string stream, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await js.DeleteStreamAsync(stream, ct);
+                return;
+            }
+            catch (NatsJSApiException e) when (e.Error.ErrCode == 10059)
+            {
+                return;
+            }
+            catch (NatsJSApiNoResponseException) when (attempt < 30)
+            {
+                // The delete was applied or the metadata is electing a leader: ask again.
+            }
+            catch (NatsJSApiException e) when (e.Error.ErrCode == 10008 && attempt < 30)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
+    }
+
+    /// <summary>Republishes every message of a mirror, subject and headers as stored, into the stream that now owns those subjects.</summary>
+    private async Task<long> CopyAsync(string mirror, LogCopy? log, CancellationToken ct)
+    {
+        var info = (await js.GetStreamAsync(mirror, cancellationToken: ct)).Info.State;
+        if (info.Messages == 0)
+        {
+            return 0;
+        }
+
+        var consumer = await js.CreateOrderedConsumerAsync(mirror, new NatsJSOrderedConsumerOpts { DeliverPolicy = ConsumerConfigDeliverPolicy.All }, ct);
+        long count = 0;
+        await foreach (var msg in consumer.ConsumeAsync<NatsMemoryOwner<byte>>(cancellationToken: ct))
+        {
+            using var payload = msg.Data;
+            var headers = new NatsHeaders();
+            foreach (var (key, value) in msg.Headers ?? [])
+            {
+                if (!key.StartsWith("Nats-Expected", StringComparison.Ordinal))
+                {
+                    headers[key] = value;
+                }
+            }
+
+            (await js.PublishAsync(msg.Subject, payload.Memory, headers: headers, cancellationToken: ct)).EnsureSuccess();
+            log?.Saw(msg.Subject, headers.TryGetValue("Nats-Msg-Id", out var id) ? id.ToString() : null);
+            count++;
+            if (msg.Metadata?.Sequence.Stream >= info.LastSeq)
+            {
+                break;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// The queue sources every copied submission; those whose job already ended (a terminal event
+    /// reached the mirror) are purged from it, so the survivor runs exactly the mirrored backlog.
+    /// A job that ended in the lost home after its last mirrored event runs again; the recorder
+    /// keeps its first terminal event only.
+    /// </summary>
+    private async Task<int> DropEndedJobsAsync(LogCopy log, CancellationToken ct)
+    {
+        var jobs = await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
+        for (var i = 0; i < 600 && jobs.Info.State.Messages < log.Queued.Count; i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
+            await jobs.RefreshAsync(ct);
+        }
+
+        var ended = 0;
+        foreach (var (job, subject) in log.Submissions)
+        {
+            if (log.Ended.Contains(job))
+            {
+                await jobs.PurgeAsync(new StreamPurgeRequest { Filter = subject }, ct);
+                ended++;
+            }
+        }
+
+        return ended;
+    }
+
+    /// <summary>What a takeover found: messages copied per stream, submissions in the log, and those of jobs that had ended.</summary>
+    public sealed record TakeoverReport(IReadOnlyDictionary<string, long> Copied, int Submissions, int EndedJobs);
+
+    /// <summary>The submissions and the ended jobs of the copied log, by their message ids (JobLifecycle.MessageId).</summary>
+    private sealed class LogCopy
+    {
+        public Dictionary<string, string> Submissions { get; } = [];
+
+        public HashSet<string> Queued { get; } = [];
+
+        public HashSet<string> Ended { get; } = [];
+
+        public void Saw(string subject, string? messageId)
+        {
+            if (messageId is null)
+            {
+                return;
+            }
+
+            if (subject.Split('.') is [_, _, "jobs", ..])
+            {
+                Submissions[messageId] = subject;
+                Queued.Add(messageId);
+            }
+            else if (messageId.EndsWith(":terminal", StringComparison.Ordinal))
+            {
+                Ended.Add(messageId[..^":terminal".Length]);
+            }
+        }
+    }
+}
