@@ -1,3 +1,4 @@
+using CqrsInference.Commands.Jobs;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
@@ -78,10 +79,8 @@ public sealed class RegionFailover(INatsJSContext js)
     /// </summary>
     public async Task<TakeoverReport> TakeOverAsync(string survivor, Func<CancellationToken, Task> recreate, CancellationToken ct)
     {
-        foreach (var stream in MirroredStreams.Append(NatsTopology.JobsStream).Append(WebhookQueue.Stream))
-        {
-            await ForgetLostStreamAsync(stream, ct);
-        }
+        // Each unanswered delete waits out the request timeout: all at once, not one after another.
+        await Task.WhenAll(MirroredStreams.Append(NatsTopology.JobsStream).Append(WebhookQueue.Stream).Select(s => ForgetLostStreamAsync(s, ct)));
 
         await recreate(ct);
         var copied = new Dictionary<string, long>();
@@ -216,9 +215,9 @@ public sealed class RegionFailover(INatsJSContext js)
                 Submissions[messageId] = subject;
                 Queued.Add(messageId);
             }
-            else if (messageId.EndsWith(":terminal", StringComparison.Ordinal))
+            else if (JobLifecycle.JobEndedBy(messageId) is { } job)
             {
-                Ended.Add(messageId[..^":terminal".Length]);
+                Ended.Add(JobLifecycle.SubmissionMessageId(job));
             }
         }
     }

@@ -145,6 +145,15 @@ public static class JobLifecycle
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
+    /// <summary>
+    /// The job a message id (<see cref="MessageId"/>) ends, when it is a first series' terminal id;
+    /// what a region taking over reads its mirrored log with (Messaging's RegionFailover).
+    /// </summary>
+    public static Guid? JobEndedBy(string messageId) =>
+        messageId.EndsWith(":terminal", StringComparison.Ordinal) && Guid.TryParse(messageId.AsSpan(0, messageId.Length - ":terminal".Length), out var job)
+            ? job
+            : null;
+
     private static string SeriesSuffix(object @event, string separator) =>
         SeriesOf(@event) is var series and > 1 ? $"{separator}{Invariant(series)}" : "";
 

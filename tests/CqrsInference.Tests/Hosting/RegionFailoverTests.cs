@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 using CqrsInference.Tests.Infrastructure;
 using NATS.Client.Core;
@@ -187,14 +188,13 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
         await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
         {
             var id = msg.Headers?["Nats-Msg-Id"].ToString() ?? "";
-            if (id.EndsWith(":terminal", StringComparison.Ordinal))
+            if (JobLifecycle.JobEndedBy(id) is { } job)
             {
-                var job = Guid.Parse(id[..^":terminal".Length]);
                 result.Ended[job] = result.Ended.GetValueOrDefault(job) + 1;
             }
-            else if (Guid.TryParse(id, out var job))
+            else if (Guid.TryParse(id, out var submitted))
             {
-                result.Submitted.Add(job);
+                result.Submitted.Add(submitted);
             }
 
             if (msg.Metadata?.Sequence.Stream >= last)
