@@ -4,6 +4,7 @@ using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Http;
 using CqrsInference.Api.Inference;
 using CqrsInference.Api.Jobs;
+using CqrsInference.Api.Live;
 using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 
@@ -45,6 +46,7 @@ if (api)
     app.MapAdminApi();
     app.MapAuditApi();
     app.MapAnalyticsApi();
+    app.MapLiveApi();
     app.MapDashboard();
 }
 

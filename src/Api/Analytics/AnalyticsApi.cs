@@ -146,6 +146,12 @@ internal static class AnalyticsApi
         // the jobs waiting and those delivered to processors and not yet acknowledged. A tenant's
         // analyst sees its own queues only.
         var states = (await queues.ListAsync(model: null, ct)).Where(q => caller.IsOperator || q.Queue.Tenant == caller.Tenant).ToList();
+        return TypedResults.Ok(QueueDepths(states, catalog));
+    }
+
+    /// <summary>The queues' states summed per model and region (every model of the catalog, a row with region "-" for one without queues); the dashboard's live stream sends the same rows.</summary>
+    public static List<QueueDepth> QueueDepths(IReadOnlyList<Messaging.QueueState> states, Commands.Models.ModelCatalog catalog)
+    {
         var rows = new List<QueueDepth>();
         foreach (var model in catalog.All.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
@@ -162,7 +168,7 @@ internal static class AnalyticsApi
                 g.Where(q => q.Waiting > 0).Select(q => q.Queue.Tenant).Distinct().Count())));
         }
 
-        return TypedResults.Ok(rows);
+        return rows;
     }
 
     public static async Task<Ok<LagReport>> LagAsync(IDocumentStore store, Projections.EventStoreFacts facts, CancellationToken ct)

@@ -136,6 +136,8 @@ internal static partial class ServiceDefaults
         services.AddSingleton<QueueHousekeeping>();
         services.AddSingleton<Jobs.JobEventFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<Jobs.JobEventFeed>());
+        services.AddSingleton<Live.LiveFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<Live.LiveFeed>());
         services.AddHostedService<QueueHousekeepingService>();
         services.AddSingleton<Projections.Batches.BatchReader>();
         services.AddSingleton<WebhookQueue>();

@@ -56,6 +56,21 @@ public static class JobLifecycle
     };
 
     /// <summary>
+    /// The status an event leads to, by its wire name alone (what a reader of the log's headers
+    /// knows): as <see cref="StatusAfter(object)"/>; null for a name that is not a job lifecycle event.
+    /// </summary>
+    public static string? StatusAfter(string? type) => type switch
+    {
+        EventNames.JobSubmitted or EventNames.JobRetried or EventNames.JobAttemptFailed => JobStatuses.Queued,
+        EventNames.JobStarted => JobStatuses.Running,
+        EventNames.JobSucceeded => JobStatuses.Succeeded,
+        EventNames.JobFailed => JobStatuses.Failed,
+        EventNames.JobCancelled => JobStatuses.Cancelled,
+        EventNames.JobExpired => JobStatuses.Expired,
+        _ => null,
+    };
+
+    /// <summary>
     /// Whether the event changes a job in <paramref name="status"/> whose current attempt series is
     /// <paramref name="series"/>: a retry only a job that has ended, and only as the next series
     /// (a second request for the same series is the same retry); any other event only a job that

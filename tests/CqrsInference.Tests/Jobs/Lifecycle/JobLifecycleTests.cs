@@ -42,6 +42,19 @@ public sealed class JobLifecycleTests
         JobLifecycle.IsTerminalEvent(EventNames.Of(@event)).ShouldBe(JobLifecycle.IsTerminal(status));
     }
 
+    [Theory]
+    [MemberData(nameof(JobEvents))]
+    public void An_event_leads_to_the_same_status_known_by_its_wire_name_alone(object @event) =>
+        JobLifecycle.StatusAfter(EventNames.Of(@event)).ShouldBe(JobLifecycle.StatusAfter(@event));
+
+    [Fact]
+    public void A_wire_name_that_is_no_job_event_leads_to_no_status()
+    {
+        JobLifecycle.StatusAfter((string?)null).ShouldBeNull();
+        JobLifecycle.StatusAfter(EventNames.ProcessorHeartbeat).ShouldBeNull();
+        JobLifecycle.StatusAfter("v9.unknown").ShouldBeNull();
+    }
+
     [Fact]
     public void Exactly_four_statuses_are_terminal()
     {

@@ -1,0 +1,265 @@
+using CqrsInference.Messaging;
+using CqrsInference.Projections.Analytics;
+using Marten;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CqrsInference.Api.Live;
+
+/// <summary>
+/// What the dashboard's live streams (<see cref="LiveStreamEndpoint"/>) follow: one ordered push
+/// consumer per API process over the whole event log (<c>log.&gt;</c>), <b>headers only</b> (the
+/// subject, the event type and the stored time are all it needs; inputs and outputs never cross),
+/// turned into job changes (<see cref="LiveFacts"/>) and handed to every open stream that may see
+/// them. Queue depths and the processor list are read once a second while the log moves (shared
+/// by every stream), not once per stream. Each stream's buffer is bounded (<see cref="LiveSubscription"/>).
+/// </summary>
+internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDocumentStore store, ILogger<LiveFeed> logger, OutageWatches? watches = null) : BackgroundService
+{
+    /// <summary>How many recent job changes are kept for streams that resume with <c>Last-Event-ID</c>.</summary>
+    public const int ResumeCapacity = 4096;
+
+    /// <summary>How often queue depths and processors are read while the log moves, and for how long after.</summary>
+    public static readonly TimeSpan SnapshotInterval = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan SnapshotLinger = TimeSpan.FromSeconds(3);
+
+    private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("live feed");
+    private readonly JobTenants _tenants = new();
+    private readonly Queue<JobChange> _recent = new();
+    private readonly List<LiveSubscription> _subscriptions = [];
+    private readonly object _gate = new();
+    private ulong _lastSequence;
+    private ulong _horizon; // every job change after this sequence is still in _recent
+    private long _queuesUntil;
+    private long _processorsUntil;
+
+    /// <summary>
+    /// Opens a stream's subscription. With <paramref name="after"/> (a <c>Last-Event-ID</c>), the changes
+    /// it missed come first, if this feed still holds them all; otherwise the subscription starts
+    /// overflowed, and the stream's first word is <c>resync</c>.
+    /// </summary>
+    public LiveSubscription Subscribe(LiveView view, ulong? after)
+    {
+        var subscription = new LiveSubscription(this, view);
+        lock (_gate)
+        {
+            if (after is { } last)
+            {
+                if (last < _horizon || _lastSequence == 0)
+                {
+                    subscription.Overflow();
+                }
+                else
+                {
+                    foreach (var change in _recent.Where(c => c.Sequence > last))
+                    {
+                        subscription.Add(change);
+                    }
+                }
+            }
+
+            _subscriptions.Add(subscription);
+        }
+
+        // A new stream gets the queues and processors as they are now, at the next snapshot.
+        var soon = Environment.TickCount64 + 1;
+        Interlocked.Exchange(ref _queuesUntil, Math.Max(Interlocked.Read(ref _queuesUntil), soon));
+        Interlocked.Exchange(ref _processorsUntil, Math.Max(Interlocked.Read(ref _processorsUntil), soon));
+        return subscription;
+    }
+
+    internal void Unsubscribe(LiveSubscription subscription)
+    {
+        lock (_gate)
+        {
+            _subscriptions.Remove(subscription);
+        }
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(FollowAsync(stoppingToken), SnapshotsAsync(stoppingToken));
+
+    private async Task FollowAsync(CancellationToken stoppingToken)
+    {
+        var again = Retries.Restart(TimeSpan.FromSeconds(1), _ => true, f =>
+        {
+            if (Projections.Outages.IsOutage(f.Exception))
+            {
+                _watch.Failed(f.Exception);
+            }
+            else
+            {
+                LogRestart(logger, f.Exception.Message);
+            }
+        });
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await again.ExecuteAsync(
+                    async ct =>
+                    {
+                        var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
+                        _watch.Worked();
+                        await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
+                        {
+                            await TakeAsync(msg, ct);
+                        }
+                    },
+                    stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>From what is new at start; after a failure, from the message after the last one read.</summary>
+    private NatsJSOrderedConsumerOpts Options() => _lastSequence == 0
+        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.New, HeadersOnly = true }
+        : new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = _lastSequence + 1, HeadersOnly = true };
+
+    private async Task TakeAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)
+    {
+        var sequence = msg.Metadata?.Sequence.Stream ?? 0;
+        var fact = LiveFacts.Read(msg.Subject, EventWire.TypeOf(msg.Headers), msg.Metadata?.Timestamp ?? DateTimeOffset.UtcNow, sequence);
+        switch (fact)
+        {
+            case LiveFacts.Job { Change: var change }:
+                if (change.Tenant is { } tenant)
+                {
+                    _tenants.Remember(change.Job, tenant);
+                }
+                else
+                {
+                    change = change with { Tenant = _tenants.Of(change.Job) ?? await LookUpAsync(change.Job, ct) };
+                }
+
+                Publish(change);
+                Interlocked.Exchange(ref _queuesUntil, Environment.TickCount64 + (long)SnapshotLinger.TotalMilliseconds);
+                break;
+            case LiveFacts.Processor:
+                Interlocked.Exchange(ref _processorsUntil, Environment.TickCount64 + (long)SnapshotLinger.TotalMilliseconds);
+                break;
+        }
+
+        lock (_gate)
+        {
+            if (_lastSequence == 0)
+            {
+                _horizon = sequence == 0 ? 0 : sequence - 1;
+            }
+
+            _lastSequence = Math.Max(_lastSequence, sequence);
+        }
+    }
+
+    private void Publish(JobChange change)
+    {
+        lock (_gate)
+        {
+            _recent.Enqueue(change);
+            while (_recent.Count > ResumeCapacity)
+            {
+                _horizon = _recent.Dequeue().Sequence;
+            }
+
+            foreach (var subscription in _subscriptions)
+            {
+                if (subscription.View.Sees(change))
+                {
+                    subscription.Add(change);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A job this feed saw no submission of (submitted before this API started, or forgotten): its
+    /// tenant from the store, once. Unknown (not recorded yet, or the store away): null, and the
+    /// change reaches the operator's streams only, never a tenant's by guess.
+    /// </summary>
+    private async Task<string?> LookUpAsync(Guid job, CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            await using var session = store.QuerySession();
+            if (await session.LoadAsync<Projections.JobStatus.JobStatus>(job, timeout.Token) is { } status)
+            {
+                _tenants.Remember(job, status.Tenant);
+                return status.Tenant;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException && !ct.IsCancellationRequested || Projections.Outages.IsOutage(e))
+        {
+        }
+
+        return null;
+    }
+
+    /// <summary>Once a second while the log moved in the last few seconds (or a stream opened): queue depths and processors, for every stream.</summary>
+    private async Task SnapshotsAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(SnapshotInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                var now = Environment.TickCount64;
+                var queuesWanted = now <= Interlocked.Read(ref _queuesUntil) && Wanted(v => v.Queues);
+                var processorsWanted = now <= Interlocked.Read(ref _processorsUntil) && Wanted(v => v.Processors);
+                var queueStates = queuesWanted ? await QueuesAsync(stoppingToken) : null;
+                var processors = processorsWanted ? await ProcessorsAsync(stoppingToken) : null;
+                if (queueStates is not null || processors is not null)
+                {
+                    lock (_gate)
+                    {
+                        _subscriptions.ForEach(s => s.Snapshot(queueStates, processors));
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private bool Wanted(Func<LiveView, bool> wants)
+    {
+        lock (_gate)
+        {
+            return _subscriptions.Any(s => wants(s.View));
+        }
+    }
+
+    private async Task<IReadOnlyList<QueueState>?> QueuesAsync(CancellationToken ct)
+    {
+        try
+        {
+            return await queues.ListAsync(model: null, ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && (Projections.Outages.IsOutage(e) || e is NatsJSException))
+        {
+            return null;
+        }
+    }
+
+    private async Task<IReadOnlyList<ProcessorStatus>?> ProcessorsAsync(CancellationToken ct)
+    {
+        try
+        {
+            await using var session = store.QuerySession();
+            return await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && Projections.Outages.IsOutage(e))
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Following the event log for the dashboard's live streams failed, resuming in about 1 s: {Reason}")]
+    private static partial void LogRestart(ILogger logger, string reason);
+}
