@@ -182,8 +182,23 @@ public sealed class EndpointPolicyTests(PipelineRequiringKeys pipeline) : IClass
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-        var body = await response.Content.ReadAsStringAsync(timeout.Token);
+        var body = response.Content.Headers.ContentType?.MediaType == "text/event-stream"
+            ? await FirstEventAsync(response, timeout.Token)
+            : await response.Content.ReadAsStringAsync(timeout.Token);
         return ((int)response.StatusCode, body, path + (request.Content is null ? "" : Body(path)), response.Content.Headers.ContentType?.MediaType);
+    }
+
+    /// <summary>An event stream's first event: the dashboard's live stream does not end by itself.</summary>
+    private static async Task<string> FirstEventAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+        var lines = new StringBuilder();
+        while (await reader.ReadLineAsync(ct) is { } line && (line.Length > 0 || lines.Length == 0))
+        {
+            lines.AppendLine(line);
+        }
+
+        return lines.ToString();
     }
 
     private static string Body(string path) => path switch
