@@ -74,13 +74,17 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         var errors = new List<string>();
         page.PageError += (_, error) => errors.Add(error);
         const string hostile = "<img src=x onerror=\"window.pwned=1\">";
-        await page.RouteAsync("**/v1/analytics/processors", route => route.FulfillAsync(new RouteFulfillOptions
+        var processors = JsonSerializer.Serialize(new[]
         {
-            ContentType = "application/json",
-            Body = JsonSerializer.Serialize(new[]
-            {
-                new { worker = hostile, region = "<b>east</b>", device = "cpu", slots = 1, online = false, offlineReason = "<script>window.pwned=2</script>", lastSeen = DateTimeOffset.UtcNow },
-            }),
+            new { worker = hostile, region = "<b>east</b>", device = "cpu", slots = 1, online = false, offlineReason = "<script>window.pwned=2</script>", lastSeen = DateTimeOffset.UtcNow },
+        });
+        await page.RouteAsync("**/v1/analytics/processors", route => route.FulfillAsync(new RouteFulfillOptions { ContentType = "application/json", Body = processors }));
+
+        // The live stream's processors take the same way into the table (then the stream ends, and the page polls the route above).
+        await page.RouteAsync("**/v1/events/stream", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            ContentType = "text/event-stream",
+            Body = $"event: hello\ndata: {{\"resumed\":false}}\n\nevent: processors\ndata: {processors}\n\n",
         }));
         await page.AddInitScriptAsync($"localStorage.setItem('cqrsi-key', '{TestEnvironment.OperatorKey}')");
         await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
@@ -90,6 +94,51 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         (await page.Locator("#processors tbody img, #processors tbody b, #processors tbody script").CountAsync()).ShouldBe(0);
         (await page.EvaluateAsync<bool>("() => window.pwned === undefined")).ShouldBeTrue();
         errors.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task While_the_live_stream_is_up_the_page_does_not_poll_and_a_new_job_reaches_it_through_the_stream()
+    {
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+        var requests = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Request += (_, request) => requests.Enqueue(new Uri(request.Url).PathAndQuery);
+        await page.AddInitScriptAsync($"localStorage.setItem('cqrsi-key', '{TestEnvironment.OperatorKey}')");
+        await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
+        await page.WaitForFunctionAsync("() => window.dashboardState.mode === 'live' && window.dashboardState.refreshes > 0", null, new PageWaitForFunctionOptions { Timeout = 20_000 });
+
+        // Longer than two of the old 5 s polls, with nothing happening: the page asks the API nothing
+        // (the stream keeps pushing the processors' heartbeats meanwhile). Absence takes watching a while.
+        requests.Clear();
+        await page.WaitForTimeoutAsync(11_000);
+        requests.Where(p => p.StartsWith("/v1/", StringComparison.Ordinal) && !p.StartsWith("/v1/events/stream", StringComparison.Ordinal)).ShouldBeEmpty();
+        (await page.EvaluateAsync<string>("() => window.dashboardState.mode")).ShouldBe("live");
+        (await page.EvaluateAsync<int>("() => window.dashboardState.live.events")).ShouldBeGreaterThan(1);
+
+        // A job submitted now: the stream names it, the page reads it into the table and follows it to its ending.
+        var job = await pipeline.Operator.SubmitAsync(Scenarios.MlpJob([5, 6, 7, 8]));
+        await page.Locator($"#jobs tbody tr[data-job='{job.Id}'][data-status='succeeded']").WaitForAsync(new() { Timeout = 20_000 });
+        (await page.EvaluateAsync<string>("() => window.dashboardState.mode")).ShouldBe("live");
+        var pageErrors = await page.EvaluateAsync<JsonElement>("() => window.dashboardState.errors");
+        pageErrors.GetArrayLength().ShouldBe(0, pageErrors.ToString());
+        errors.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Without_the_live_stream_the_page_polls_every_5_s()
+    {
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync();
+        await page.RouteAsync("**/v1/events/stream", route => route.AbortAsync());
+        await page.AddInitScriptAsync($"localStorage.setItem('cqrsi-key', '{TestEnvironment.OperatorKey}')");
+        await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
+
+        await page.WaitForFunctionAsync("() => window.dashboardState.mode === 'polling' && window.dashboardState.refreshes >= 2", null, new PageWaitForFunctionOptions { Timeout = 20_000 });
+        (await page.Locator("#status").TextContentAsync())!.ShouldContain("refreshes every 5 s");
     }
 
     internal static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

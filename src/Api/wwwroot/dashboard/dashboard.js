@@ -1,10 +1,12 @@
-// The dashboard reads only the public API: analytics roll-ups, queue depths and processors.
-// window.dashboardState tells tests (and curious people) what was last drawn.
+// The dashboard reads only the public API: analytics roll-ups, queue depths, processors, jobs and
+// batches. It follows GET /v1/events/stream (the live part, at the end) and polls every 5 s only
+// while that stream is down. window.dashboardState tells tests (and curious people) what was last
+// drawn, and how (mode: 'live' or 'polling').
 const charts = {};
-window.dashboardState = { refreshes: 0, errors: [], points: {} };
+window.dashboardState = { refreshes: 0, errors: [], points: {}, mode: 'starting', live: { events: 0, resyncs: 0, lastEventId: null } };
 const keyInput = document.getElementById('key');
 keyInput.value = localStorage.getItem('cqrsi-key') ?? '';
-keyInput.addEventListener('change', () => { localStorage.setItem('cqrsi-key', keyInput.value); refresh(); });
+keyInput.addEventListener('change', () => { localStorage.setItem('cqrsi-key', keyInput.value); restartLive(); });
 document.getElementById('window').addEventListener('change', refresh);
 
 // The key the user typed, as every request of the page sends it (none in local mode).
@@ -44,6 +46,27 @@ function bySeries(rows, seriesOf, valueOf) {
   };
 }
 
+function drawQueues(queues) {
+  draw('queues', 'bar', queues.map(q => `${q.model} · ${q.region}`),
+    [{ label: 'waiting', data: queues.map(q => q.waiting) }, { label: 'in flight', data: queues.map(q => q.inFlight) }],
+    { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } });
+}
+
+// A processor's name, region or offline reason is data from elsewhere: text only (row()).
+function drawProcessors(processors) {
+  document.querySelector('#processors tbody').replaceChildren(...processors.map(p => {
+    const tr = row([p.worker, p.region, p.device, String(p.slots), p.online ? 'online' : `offline (${p.offlineReason ?? '?'})`,
+      new Date(p.lastSeen).toLocaleString()]);
+    tr.cells[4].className = p.online ? 'online' : 'offline';
+    return tr;
+  }));
+}
+
+function showStatus() {
+  const how = window.dashboardState.mode === 'live' ? 'live' : 'refreshes every 5 s';
+  document.getElementById('status').textContent = `updated ${new Date().toLocaleTimeString()} · ${how}`;
+}
+
 async function refresh() {
   const hours = Number(document.getElementById('window').value);
   const to = new Date(Date.now() + 3600_000).toISOString();
@@ -56,32 +79,22 @@ async function refresh() {
       api(`/v1/analytics/utilization?${range}&groupBy=worker`),
       api('/v1/analytics/processors'),
     ]);
-    draw('queues', 'bar', queues.map(q => `${q.model} · ${q.region}`),
-      [{ label: 'waiting', data: queues.map(q => q.waiting) }, { label: 'in flight', data: queues.map(q => q.inFlight) }],
-      { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } });
+    drawQueues(queues);
     const done = bySeries(usage.filter(r => r.device !== '-'), r => r.model, r => r.succeeded + r.failed);
     draw('throughput', 'line', done.labels, done.datasets, { scales: { y: { beginAtZero: true } } });
     const cost = bySeries(usage.filter(r => r.device !== '-'), r => `${r.model} (${r.device})`, r => r.cost);
     draw('cost', 'line', cost.labels, cost.datasets, { scales: { y: { beginAtZero: true } } });
     const busy = bySeries(utilization, r => r.key, r => r.busyPercent ?? 0);
     draw('utilization', 'bar', busy.labels, busy.datasets, { scales: { y: { beginAtZero: true, max: 100 } } });
-    // A processor's name, region or offline reason is data from elsewhere: text only (row()).
-    document.querySelector('#processors tbody').replaceChildren(...processors.map(p => {
-      const tr = row([p.worker, p.region, p.device, String(p.slots), p.online ? 'online' : `offline (${p.offlineReason ?? '?'})`,
-        new Date(p.lastSeen).toLocaleString()]);
-      tr.cells[4].className = p.online ? 'online' : 'offline';
-      return tr;
-    }));
+    drawProcessors(processors);
     window.dashboardState.refreshes++;
-    document.getElementById('status').textContent = `updated ${new Date().toLocaleTimeString()} · refreshes every 5 s`;
+    showStatus();
   } catch (error) {
     window.dashboardState.errors.push(String(error));
     document.getElementById('status').textContent = String(error);
   }
 }
 
-refresh();
-setInterval(refresh, 5000);
 
 // Jobs and batches: tables built from text nodes only (row(), as the processors table), with the two
 // actions an operator needs most: cancel a queued or running job, retry an ended one that did not succeed.
@@ -123,6 +136,13 @@ async function act(method, path, what) {
 const cancellable = new Set(['queued', 'running']);
 const retryable = new Set(['failed', 'expired', 'cancelled']);
 
+function jobActions(id, status) {
+  const actions = document.createElement('span');
+  if (cancellable.has(status)) actions.append(button('cancel', () => act('DELETE', `/v1/jobs/${id}`, `cancel ${id}`)));
+  if (retryable.has(status)) actions.append(button('retry', () => act('POST', `/v1/jobs/${id}:retry`, `retry ${id}`)));
+  return actions;
+}
+
 async function refreshJobs() {
   const [status, model, tenant] = jobFilters.map(input => input.value.trim());
   const query = new URLSearchParams({ limit: '50' });
@@ -132,11 +152,8 @@ async function refreshJobs() {
   try {
     const page = await api(`/v1/jobs?${query}`);
     document.querySelector('#jobs tbody').replaceChildren(...page.jobs.map(job => {
-      const actions = document.createElement('span');
-      if (cancellable.has(job.status)) actions.append(button('cancel', () => act('DELETE', `/v1/jobs/${job.id}`, `cancel ${job.id}`)));
-      if (retryable.has(job.status)) actions.append(button('retry', () => act('POST', `/v1/jobs/${job.id}:retry`, `retry ${job.id}`)));
       const tr = row([job.id, job.tenant, job.model, job.region, job.status, new Date(job.submittedAt).toLocaleString(),
-        String(job.attempts), job.error ? `${job.error.code}: ${job.error.message}` : '', actions]);
+        String(job.attempts), job.error ? `${job.error.code}: ${job.error.message}` : '', jobActions(job.id, job.status)]);
       tr.cells[0].className = 'id';
       tr.dataset.job = job.id;
       tr.dataset.status = job.status;
@@ -170,6 +187,134 @@ async function refreshBatches() {
   }
 }
 
-refreshJobs();
-refreshBatches();
-setInterval(() => { refreshJobs(); refreshBatches(); }, 5000);
+function refreshAll() {
+  return Promise.all([refresh(), refreshJobs(), refreshBatches()]);
+}
+
+// Live updates. GET /v1/events/stream is read with fetch, not EventSource: EventSource cannot send
+// the Authorization header, and a key in the URL would end in proxies' logs and the browser's history.
+// While the stream is up nothing polls: 'queues' and 'processors' redraw their chart and table, 'jobs'
+// changes the rows it names (a new job, or any change under a filter, re-reads the list, at most
+// every 2 s), endings re-read the hourly roll-ups and batches (at most every 10 s), 'resync' re-reads
+// everything. When the stream fails the page polls every 5 s and tries the stream again.
+const live = window.dashboardState.live;
+const terminal = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
+let pollTimer = null;
+let liveAbort = null;
+let liveRetry = null;
+let liveBackoff = 1000;
+
+function setMode(mode) {
+  const was = window.dashboardState.mode;
+  window.dashboardState.mode = mode;
+  if (mode === 'live') {
+    clearInterval(pollTimer);
+    pollTimer = null;
+  } else if (!pollTimer) {
+    pollTimer = setInterval(refreshAll, 5000);
+    if (was !== 'polling') refreshAll();
+  }
+}
+
+// A function that runs at most once per `ms`, the last call's wish kept (trailing).
+function debounced(action, ms) {
+  let timer = null;
+  return () => { timer ??= setTimeout(() => { timer = null; action(); }, ms); };
+}
+
+const rereadJobs = debounced(refreshJobs, 2000);
+const rereadRollups = debounced(() => { refresh(); refreshBatches(); }, 10_000);
+
+// The same terminal rule as the server's coalescing: an ended job reopens only by a retry.
+function applyChanges(changes) {
+  const filtered = jobFilters.some(input => input.value.trim() !== '');
+  for (const change of changes) {
+    const tr = document.querySelector(`#jobs tbody tr[data-job="${CSS.escape(change.id)}"]`);
+    if (!tr || filtered) {
+      rereadJobs();
+      continue;
+    }
+    if (terminal.has(tr.dataset.status) && change.event !== 'v1.job_retried') continue;
+    tr.dataset.status = change.status;
+    tr.cells[4].textContent = change.status;
+    tr.cells[8].replaceChildren(jobActions(change.id, change.status));
+  }
+  if (changes.some(c => terminal.has(c.status))) rereadRollups();
+}
+
+function onLiveEvent(type, data, id) {
+  live.events++;
+  if (id) live.lastEventId = id;
+  const body = data ? JSON.parse(data) : null;
+  switch (type) {
+    case 'hello':
+      liveBackoff = 1000;
+      setMode('live');
+      if (!body.resumed) refreshAll();
+      break;
+    case 'jobs': applyChanges(body.changes); break;
+    case 'queues': drawQueues(body); showStatus(); break;
+    case 'processors': drawProcessors(body); showStatus(); break;
+    case 'resync': live.resyncs++; refreshAll(); break;
+  }
+}
+
+// One Server-Sent Events block: its event type, data lines and id.
+function parseBlock(block) {
+  let type = 'message', id = null;
+  const data = [];
+  for (const line of block.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon === 0) continue;
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'event') type = value;
+    else if (field === 'data') data.push(value);
+    else if (field === 'id') id = value;
+  }
+  return { type, data: data.join('\n'), id };
+}
+
+async function follow() {
+  liveAbort = new AbortController();
+  try {
+    const headers = { ...authorization(), Accept: 'text/event-stream' };
+    if (live.lastEventId) headers['Last-Event-ID'] = live.lastEventId;
+    const response = await fetch('/v1/events/stream', { headers, cache: 'no-store', signal: liveAbort.signal });
+    if (!response.ok || !response.body) throw new Error(`/v1/events/stream: HTTP ${response.status}`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = (buffer + value).replace(/\r\n?/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const { type, data, id } = parseBlock(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        onLiveEvent(type, data, id);
+      }
+    }
+  } catch (error) {
+    if (error.name === 'AbortError') return;
+    live.lastError = String(error);
+  }
+  // Ended or failed: poll until it is back.
+  setMode('polling');
+  liveRetry = setTimeout(follow, liveBackoff);
+  liveBackoff = Math.min(liveBackoff * 2, 30_000);
+}
+
+// A new key: a new stream (the old one shows what the old key may see).
+function restartLive() {
+  liveAbort?.abort();
+  clearTimeout(liveRetry);
+  live.lastEventId = null;
+  liveBackoff = 1000;
+  follow();
+}
+
+// The first read comes with the stream's hello (it follows from then on, so nothing falls between);
+// a stream that fails, or says nothing for 3 s, leaves the page polling.
+follow();
+setTimeout(() => { if (window.dashboardState.mode === 'starting') setMode('polling'); }, 3000);
