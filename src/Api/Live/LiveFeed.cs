@@ -13,6 +13,11 @@ namespace CqrsInference.Api.Live;
 /// turned into job changes (<see cref="LiveFacts"/>) and handed to every open stream that may see
 /// them. Queue depths and the processor list are read once a second while the log moves (shared
 /// by every stream), not once per stream. Each stream's buffer is bounded (<see cref="LiveSubscription"/>).
+/// The consumer exists only while a stream is open and for <see cref="IdleStop"/> after the last
+/// one closed: an API that no dashboard watches pays nothing per event (the write path's cost per
+/// job, issue 14). It starts from a little before the first stream opened, so a job submitted
+/// right after a stream's <c>hello</c> is not missed; after an idle stop, a stream resumed with
+/// <c>Last-Event-ID</c> gets <c>resync</c>.
 /// </summary>
 internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDocumentStore store, ILogger<LiveFeed> logger, OutageWatches? watches = null) : BackgroundService
 {
@@ -24,6 +29,12 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
 
     private static readonly TimeSpan SnapshotLinger = TimeSpan.FromSeconds(3);
 
+    /// <summary>How long the feed keeps following the log after the last stream closed.</summary>
+    public static readonly TimeSpan IdleStop = TimeSpan.FromSeconds(30);
+
+    /// <summary>How far before the first stream opened the feed starts reading (clocks of API and server may differ a little).</summary>
+    private static readonly TimeSpan StartMargin = TimeSpan.FromSeconds(2);
+
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("live feed");
     private readonly JobTenants _tenants = new();
     private readonly Queue<JobChange> _recent = new();
@@ -33,6 +44,9 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
     private ulong _horizon; // every job change after this sequence is still in _recent
     private long _queuesUntil;
     private long _processorsUntil;
+    private TaskCompletionSource _watched = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private DateTimeOffset _watchedSince;
+    private long _unwatchedSince;
 
     /// <summary>
     /// Opens a stream's subscription. With <paramref name="after"/> (a <c>Last-Event-ID</c>), the changes
@@ -60,6 +74,10 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
             }
 
             _subscriptions.Add(subscription);
+            if (_watched.TrySetResult())
+            {
+                _watchedSince = DateTimeOffset.UtcNow;
+            }
         }
 
         // A new stream gets the queues and processors as they are now, at the next snapshot.
@@ -74,6 +92,11 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
         lock (_gate)
         {
             _subscriptions.Remove(subscription);
+            if (_subscriptions.Count == 0)
+            {
+                _unwatchedSince = Environment.TickCount64;
+                _watched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
         }
     }
 
@@ -97,17 +120,28 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                await again.ExecuteAsync(
-                    async ct =>
+                Task watched;
+                lock (_gate)
+                {
+                    watched = _watched.Task;
+                }
+
+                await watched.WaitAsync(stoppingToken);
+                using var following = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var idle = StopWhenIdleAsync(following);
+                try
+                {
+                    while (!following.IsCancellationRequested)
                     {
-                        var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
-                        _watch.Worked();
-                        await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
-                        {
-                            await TakeAsync(msg, ct);
-                        }
-                    },
-                    stoppingToken);
+                        await again.ExecuteAsync(ConsumeAsync, following.Token);
+                    }
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
+                }
+
+                await idle;
+                Forget();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -115,9 +149,56 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
         }
     }
 
-    /// <summary>From what is new at start; after a failure, from the message after the last one read.</summary>
+    private async ValueTask ConsumeAsync(CancellationToken ct)
+    {
+        var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
+        _watch.Worked();
+        await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
+        {
+            await TakeAsync(msg, ct);
+        }
+    }
+
+    /// <summary>Cancels <paramref name="following"/> once no stream has been open for <see cref="IdleStop"/>.</summary>
+    private async Task StopWhenIdleAsync(CancellationTokenSource following)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(following.Token))
+            {
+                bool unwatched;
+                lock (_gate)
+                {
+                    unwatched = _subscriptions.Count == 0 && Environment.TickCount64 - _unwatchedSince >= (long)IdleStop.TotalMilliseconds;
+                }
+
+                if (unwatched)
+                {
+                    await following.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>After an idle stop: nothing kept to resume from; the next start reads from its first stream on.</summary>
+    private void Forget()
+    {
+        lock (_gate)
+        {
+            _recent.Clear();
+            _lastSequence = 0;
+            _horizon = 0;
+        }
+    }
+
+    /// <summary>From a little before the first stream opened; after a failure, from the message after the last one read.</summary>
     private NatsJSOrderedConsumerOpts Options() => _lastSequence == 0
-        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.New, HeadersOnly = true }
+        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartTime, OptStartTime = _watchedSince - StartMargin, HeadersOnly = true }
         : new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = _lastSequence + 1, HeadersOnly = true };
 
     private async Task TakeAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)

@@ -75,6 +75,34 @@ public sealed class LiveStreamTests(PipelineWithoutProcessors pipeline) : IClass
     }
 
     [Fact]
+    public async Task The_feed_follows_the_log_only_while_a_stream_is_open()
+    {
+        var (nats, js) = await pipeline.ConnectAsync();
+        await using var _ = nats;
+        async Task<int> FeedConsumersAsync()
+        {
+            var count = 0;
+            await foreach (var consumer in js.ListConsumersAsync(CqrsInference.Messaging.NatsTopology.EventsStream))
+            {
+                count += consumer.Info.Config.HeadersOnly ? 1 : 0;
+            }
+
+            return count;
+        }
+
+        // No stream open (or the last one closed longer than the idle stop ago): no consumer, so no cost per event.
+        await Retry.Until("no live feed consumer while no stream is open", FeedConsumersAsync, n => n == 0, TimeSpan.FromSeconds(LiveFeedIdleStopSeconds + 15));
+
+        using var client = await pipeline.TenantClientAsync("live-lazy", "submit", "read");
+        await using var stream = await LiveStream.OpenAsync(client);
+        var job = (await SubmitAsync(client, 1))[0];
+        await stream.WaitForAsync("a job submitted right after the stream opened", s => s.StatusesOf(job).Contains("queued"));
+        (await FeedConsumersAsync()).ShouldBe(1, "one consumer for the open stream");
+    }
+
+    private const int LiveFeedIdleStopSeconds = 30; // LiveFeed.IdleStop
+
+    [Fact]
     public async Task A_Last_Event_ID_that_is_not_a_sequence_is_refused()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/events/stream");
