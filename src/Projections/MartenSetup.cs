@@ -47,6 +47,9 @@ public static class MartenSetup
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<AuditFeed>();
         services.AddSingleton<ProjectionReplay>();
+        services.AddSingleton<Pricing.PriceHistory>();
+        services.AddSingleton<Pricing.InvoiceReader>();
+        services.AddSingleton<Pricing.ReconciliationReader>();
         return services;
     }
 
@@ -102,6 +105,7 @@ public static class MartenSetup
         services.TryAddSingleton<Batches.BatchReader>();
         services.AddHostedService<WebhookDispatcher>();
         services.AddHostedService<ProcessorReaper>();
+        services.AddHostedService<Pricing.PriceListRecording>();
         services.AddSingleton<AuditSealer>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditSealer>());
         services.AddSingleton<Retention.JobRetention>();
@@ -130,7 +134,7 @@ public static class MartenSetup
 
         // Deterministic event ids plus this index make recording idempotent in the database itself.
         options.Events.EnableUniqueIndexOnEventId = true;
-        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types).Concat(Commands.Batches.BatchJobs.Types))
+        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types).Concat(Commands.Batches.BatchJobs.Types).Concat(Commands.Pricing.PriceLists.Types))
         {
             options.Events.MapEventType(type, name);
         }

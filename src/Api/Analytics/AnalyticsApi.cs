@@ -20,7 +20,7 @@ internal static class AnalyticsApi
         DateTimeOffset Bucket, string? Model, string? Region, string? Tenant, string? Device,
         long Submitted, long Succeeded, long Failed, double BusySeconds, decimal Cost,
         double? QueueWaitP50Ms, double? QueueWaitP95Ms, double? QueueWaitP99Ms,
-        double? RunP50Ms, double? RunP95Ms, double? RunP99Ms, double? MeanBatchSize, long Overflowed = 0);
+        double? RunP50Ms, double? RunP95Ms, double? RunP99Ms, double? MeanBatchSize, long Overflowed = 0, double FailedBusySeconds = 0);
 
     public sealed record UtilizationRow(
         DateTimeOffset Bucket, string Key, double OnlineSeconds, double SlotSeconds, double BusySeconds, double? BusyPercent);
@@ -35,7 +35,8 @@ internal static class AnalyticsApi
         analytics.MapGet("/usage", UsageAsync).WithName("Usage")
             .WithSummary("Jobs, device time, cost and latency percentiles per hour or day, grouped by model, region, tenant and/or device class")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), groupBy=model,region,tenant,device (default model), bucket=hour|day. "
-                + "Cost = busy seconds × Analytics:PricePerHour[device] / 3600. Percentiles are histogram bucket upper bounds (25% resolution). "
+                + "Busy seconds: every run's share of its batch, failed runs too (failedBusySeconds of them). "
+                + "Cost = busy seconds × Analytics:PricePerHour[device] / 3600 (the current prices; the invoice prices each run at its time). Percentiles are histogram bucket upper bounds (25% resolution). "
                 + "An analyst sees its own tenant; the platform operator sees all.")
             .ProducesCsv()
             .WithProblems(InvalidQuery)
@@ -57,6 +58,7 @@ internal static class AnalyticsApi
             .WithSummary("How far each roll-up is behind the event log (the platform operator's)")
             .RequirePolicy(ApiPolicies.Operator);
         analytics.MapEdgeAnalytics();
+        analytics.MapCostAnalytics();
         return app;
     }
 
@@ -98,7 +100,7 @@ internal static class AnalyticsApi
                     Histogram.Percentile(waits, 50), Histogram.Percentile(waits, 95), Histogram.Percentile(waits, 99),
                     Histogram.Percentile(runs, 50), Histogram.Percentile(runs, 95), Histogram.Percentile(runs, 99),
                     succeeded == 0 ? null : Math.Round((double)g.Sum(u => u.BatchSizeSum) / succeeded, 3),
-                    g.Sum(u => u.Overflowed));
+                    g.Sum(u => u.Overflowed), Math.Round(g.Sum(u => u.FailedBusySeconds), 6));
             })
             .OrderBy(r => r.Bucket).ThenBy(r => r.Model).ThenBy(r => r.Region).ThenBy(r => r.Tenant).ThenBy(r => r.Device)
             .ToList();

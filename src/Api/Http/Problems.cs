@@ -84,6 +84,15 @@ internal static class Problems
 
     public static ProblemHttpResult Validation(string field, string message) => Validation(new() { [field] = [message] });
 
+    /// <summary>400: a query parameter that is missing or not of its form (a month that is not <c>YYYY-MM</c>), with every offending one.</summary>
+    public static ProblemHttpResult BadQuery(Dictionary<string, string[]> errors) =>
+        TypedResults.Problem(new HttpValidationProblemDetails(errors)
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = "The query is not valid",
+            Detail = string.Join(" ", errors.SelectMany(e => e.Value)),
+        });
+
     /// <summary>429 with Retry-After: the tenant is over its rate or quota.</summary>
     public static ProblemHttpResult TooManyRequests(HttpContext http, string title, string detail, TimeSpan retryAfter)
     {

@@ -8,6 +8,8 @@ namespace CqrsInference.Api.Jobs;
 /// The job as <c>GET /v1/jobs/{id}</c> returns it (contract version 1). <see cref="Series"/>: its
 /// attempt series (1, then one more per retry, <c>POST /v1/jobs/{id}:retry</c>); the timings,
 /// attempts, outputs and error are the series'; <see cref="RetriedAt"/>: when the series began.
+/// <see cref="Cost"/> (on <c>GET /v1/jobs/{id}</c> only): every run of every attempt and series, priced
+/// at the price in force when it ended.
 /// </summary>
 internal sealed record JobView(
     Guid Id,
@@ -38,7 +40,8 @@ internal sealed record JobView(
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null,
     int Series = 1,
     DateTimeOffset? RetriedAt = null,
-    string Tenant = "")
+    string Tenant = "",
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] Projections.Pricing.JobCost? Cost = null)
 {
     /// <summary>What <see cref="ServedBy"/> says of a job a processor ran on the interactive path (NATS request/reply).</summary>
     public const string Interactive = "interactive";

@@ -96,7 +96,8 @@ internal static class JobsApi
     }
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
-        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, Waiting.QueueWaits waits, string? asOf, string? version, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, Waiting.QueueWaits waits,
+        Projections.Pricing.PriceHistory prices, string? asOf, string? version, CancellationToken ct)
     {
         var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
@@ -106,7 +107,7 @@ internal static class JobsApi
 
         if (asOf is null && version is null)
         {
-            var view = await JobView.WithOutputsAsync(status, claimCheck, ct);
+            var view = await JobView.WithOutputsAsync(status, claimCheck, ct) with { Cost = await CostAsync(status, prices, ct) };
             return TypedResults.Ok(status.Status == JobStatuses.Queued
                 ? view with { Waiting = await WaitingAsync(waits, status, session, ct) }
                 : view);
@@ -146,7 +147,20 @@ internal static class JobsApi
         var then = await session.Events.AggregateStreamAsync<JobStatus>(id, version: upTo, timestamp: moment, token: ct);
         return then is null
             ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found then", detail: $"Job {id} had no recorded events by {asOf ?? $"version {version}"}.")
-            : TypedResults.Ok(await JobView.WithOutputsAsync(then, claimCheck, ct));
+            : TypedResults.Ok(await JobView.WithOutputsAsync(then, claimCheck, ct) with { Cost = await CostAsync(then, prices, ct) });
+    }
+
+    /// <summary>The job's cost; none while PostgreSQL is away (a job just accepted reads from the API's memory then, and has not run).</summary>
+    private static async Task<Projections.Pricing.JobCost?> CostAsync(JobStatus status, Projections.Pricing.PriceHistory prices, CancellationToken ct)
+    {
+        try
+        {
+            return Projections.Pricing.JobCost.Of(status.Runs, status.Runs is null ? [] : await prices.LoadAsync(ct));
+        }
+        catch (Exception e) when (Projections.Outages.IsOutage(e) && !ct.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(

@@ -54,7 +54,13 @@ public static partial class V1
         bool Overflowed = false,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
-    /// <summary>An attempt failed with a fault that may pass; the job goes back to the queue.</summary>
+    /// <summary>
+    /// An attempt failed with a fault that may pass; the job goes back to the queue. When the model
+    /// ran (the fault came out of the run), <paramref name="RunMs"/> and <paramref name="BatchSize"/>
+    /// are the batch's run time and size, as on <see cref="JobSucceeded"/>: the attempt's share of
+    /// the device is billed and counted as busy (<see cref="DeviceTime"/>); null when nothing ran
+    /// (and in events stored before they were carried).
+    /// </summary>
     public sealed record JobAttemptFailed(
         Guid JobId,
         int Attempt,
@@ -66,7 +72,9 @@ public static partial class V1
         TimeSpan RetryAfter,
         JobStart? Start = null,
         JobContext? Context = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? RunMs = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? BatchSize = null);
 
     /// <summary>Terminal: the model ran and produced outputs.</summary>
     public sealed record JobSucceeded(
@@ -85,7 +93,8 @@ public static partial class V1
 
     /// <summary>
     /// Terminal: the job can never succeed (bad input the model refused) or ran out of attempts
-    /// (<paramref name="DeadLettered"/>).
+    /// (<paramref name="DeadLettered"/>). <paramref name="RunMs"/> and <paramref name="BatchSize"/>:
+    /// as on <see cref="JobAttemptFailed"/>, when the failure came out of a model run.
     /// </summary>
     public sealed record JobFailed(
         Guid JobId,
@@ -98,7 +107,9 @@ public static partial class V1
         bool DeadLettered,
         JobContext? Context = null,
         JobStart? Start = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? RunMs = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? BatchSize = null);
 
     /// <summary>Terminal: still queued when its deadline passed; it never ran.</summary>
     public sealed record JobExpired(

@@ -30,8 +30,14 @@ public sealed class UsageBucket
 
     public long Failed { get; set; }
 
-    /// <summary>Device time in inference: each job's batch run time divided by its batch size.</summary>
+    /// <summary>
+    /// Device time in inference: each run's batch run time divided by its batch size
+    /// (<see cref="DeviceTime"/>), for every run that has its ending recorded, failed ones too.
+    /// </summary>
     public double BusySeconds { get; set; }
+
+    /// <summary>The part of <see cref="BusySeconds"/> spent on runs that failed (attempts retried, jobs failed).</summary>
+    public double FailedBusySeconds { get; set; }
 
     public long BatchSizeSum { get; set; }
 
@@ -102,6 +108,18 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
     {
         Describe(usage, e.FailedAt, e.Context);
         CountStart(usage, e.Start);
+        CountFailedRun(usage, e.RunMs, e.BatchSize);
+    }
+
+    /// <summary>A failure that came out of a model run took device time: busy, and listed apart.</summary>
+    private static void CountFailedRun(UsageBucket usage, double? runMs, int? batchSize)
+    {
+        if (runMs is { } ms)
+        {
+            var seconds = DeviceTime.Seconds(ms, batchSize ?? 1);
+            usage.BusySeconds += seconds;
+            usage.FailedBusySeconds += seconds;
+        }
     }
 
     public static void Apply(V1.JobSucceeded e, UsageBucket usage)
@@ -109,7 +127,7 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
         Describe(usage, e.CompletedAt, e.Context);
         CountStart(usage, e.Start);
         usage.Succeeded++;
-        usage.BusySeconds += e.RunMs / Math.Max(1, e.BatchSize) / 1000;
+        usage.BusySeconds += DeviceTime.Seconds(e.RunMs, e.BatchSize);
         usage.BatchSizeSum += e.BatchSize;
         Histogram.Add(usage.RunMs, e.RunMs);
     }
@@ -118,6 +136,7 @@ public sealed class UsageProjection : MultiStreamProjection<UsageBucket, string>
     {
         Describe(usage, e.FailedAt, e.Context);
         CountStart(usage, e.Start);
+        CountFailedRun(usage, e.RunMs, e.BatchSize);
         usage.Failed++;
     }
 

@@ -7,6 +7,8 @@ namespace CqrsInference.Projections.JobStatus;
 /// The job as applications see it: the read model behind <c>GET /v1/jobs/{id}</c>. A retried job is
 /// in its latest attempt series: <see cref="Retries"/> counts the retries, and the timings, outputs
 /// and error are the series'; the earlier series' outcomes stay in the job's events.
+/// <see cref="Runs"/> is the exception: every model run of every attempt of every series, kept
+/// across retries, for the job's cost (null until the first run ends).
 /// </summary>
 public sealed record JobStatus(
     Guid Id,
@@ -38,13 +40,30 @@ public sealed record JobStatus(
     BatchLine? Batch = null,
     int Retries = 0,
     DateTimeOffset? RetriedAt = null,
-    string? RetryKey = null)
+    string? RetryKey = null,
+    IReadOnlyList<JobRun>? Runs = null)
 {
     /// <summary>The attempt series the job is in: 1, then one more for each retry (<see cref="Retries"/>).</summary>
     public int CurrentSeries() => Retries + 1;
 }
 
 public sealed record JobError(string Code, string Message, int Attempt, bool DeadLettered);
+
+/// <summary>
+/// One model run of the job: the attempt, when it ended and how (<see cref="Outcome"/>: the ending
+/// event's wire name), the processor and its device class (what prices are set for), and the
+/// batch's run time and size, of which the job's share is <see cref="DeviceSeconds"/>.
+/// </summary>
+public sealed record JobRun(int Series, int Attempt, DateTimeOffset EndedAt, string Outcome, string Worker, string DeviceClass, double RunMs, int BatchSize)
+{
+    /// <summary>Unknown device class (an event without its context): priced as no class is.</summary>
+    public const string UnknownDevice = "?";
+
+    /// <summary>Whether the run failed (the attempt was retried, or the job failed): listed and summed apart from the runs that succeeded.</summary>
+    public bool Failed() => Outcome != EventNames.JobSucceeded;
+
+    public double DeviceSeconds() => DeviceTime.Seconds(RunMs, BatchSize);
+}
 
 /// <summary>
 /// Keeps <see cref="JobStatus"/> in the same transaction as the events (inline). The status each
@@ -123,6 +142,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Status = JobLifecycle.StatusAfter(e),
                 Attempts = Math.Max(current.Attempts, e.Attempt),
                 Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, DeadLettered: false),
+                Runs = Ran(current, e.Series, e.Attempt, e.FailedAt, EventNames.JobAttemptFailed, e.Worker, e.Context, e.RunMs, e.BatchSize),
             };
 
     public static JobStatus Apply(V1.JobSucceeded e, JobStatus current) =>
@@ -140,6 +160,7 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Outputs = e.Outputs,
                 OutputsRef = e.OutputsRef,
                 Error = null,
+                Runs = Ran(current, e.Series, e.Attempt, e.CompletedAt, EventNames.JobSucceeded, e.Worker, e.Context, e.RunMs, e.BatchSize),
             };
 
     public static JobStatus Apply(V1.JobFailed e, JobStatus current) =>
@@ -153,7 +174,15 @@ public sealed class JobStatusProjection : SingleStreamProjection<JobStatus, Guid
                 Worker = e.Worker,
                 Device = e.Device,
                 Error = new JobError(e.ErrorCode, e.Reason, e.Attempt, e.DeadLettered),
+                Runs = Ran(current, e.Series, e.Attempt, e.FailedAt, EventNames.JobFailed, e.Worker, e.Context, e.RunMs, e.BatchSize),
             };
+
+    /// <summary>The job's runs with this ending's run added, when the ending came out of a model run (it carries the run time).</summary>
+    private static IReadOnlyList<JobRun>? Ran(
+        JobStatus current, int? series, int attempt, DateTimeOffset endedAt, string outcome, string worker, JobContext? context, double? runMs, int? batchSize) =>
+        runMs is not { } ms
+            ? current.Runs
+            : [.. current.Runs ?? [], new JobRun(JobLifecycle.SeriesOf(series), attempt, endedAt, outcome, worker, context?.DeviceClass ?? JobRun.UnknownDevice, ms, batchSize ?? 1)];
 
     /// <summary>The start an ending carries (a short run publishes no separate <see cref="V1.JobStarted"/>).</summary>
     private static JobStatus Started(JobStatus current, JobStart? start) => start is null

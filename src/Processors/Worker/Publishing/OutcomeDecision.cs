@@ -28,18 +28,24 @@ internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, Tim
     /// The ending of a run; <paramref name="start"/> is carried on it when no separate
     /// <see cref="V1.JobStarted"/> was published for this attempt.
     /// </summary>
+    /// <remarks>
+    /// Every ending of a run that took time carries the batch's run time and size, failures too: the
+    /// shares of one batch then add up to the time the executor counted as busy (<see cref="DeviceTime"/>).
+    /// </remarks>
     public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, BatchRun run, int batchSize, JobStart? start = null)
     {
         var (job, attempt, at) = (admitted.Job, admitted.Attempt, run.FinishedAt);
+        var (runMs, size) = run.Elapsed > TimeSpan.Zero ? (run.Elapsed.TotalMilliseconds, batchSize) : ((double?)null, (int?)null);
         return outcome switch
         {
             RunOutcome.Succeeded s => new JobEnding(admitted, new V1.JobSucceeded(job.JobId, attempt, worker.Worker, worker.Device, at,
                 run.Elapsed.TotalMilliseconds, batchSize, s.Outputs, s.OutputsRef, Context(job), start), new Settlement.Ack()),
             RunOutcome.Rejected r => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
-                r.Code, r.Reason, DeadLettered: false, Context(job), start), new Settlement.Terminate()),
+                r.Code, r.Reason, DeadLettered: false, Context(job), start, RunMs: runMs, BatchSize: size), new Settlement.Terminate()),
             RunOutcome.Faulted f when attempt >= maxDeliver => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
-                f.Code, $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job), start), new Settlement.Terminate()),
-            RunOutcome.Faulted f => Retry(admitted, f, at, start),
+                f.Code, $"Gave up after {attempt} attempts (the delivery limit); last error: {f.Reason}", DeadLettered: true, Context(job), start,
+                RunMs: runMs, BatchSize: size), new Settlement.Terminate()),
+            RunOutcome.Faulted f => Retry(admitted, f, at, start, (runMs, size)),
 
             // Only repeats the cancel the API stored first under the job's terminal id: dropped as a duplicate.
             RunOutcome.Cancelled => new JobEnding(admitted, new V1.JobCancelled(job.JobId, at, $"run aborted by {worker.Worker}"), new Settlement.Terminate()),
@@ -47,11 +53,11 @@ internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, Tim
         };
     }
 
-    private JobEnding Retry(AdmittedJob admitted, RunOutcome.Faulted fault, DateTimeOffset at, JobStart? start)
+    private JobEnding Retry(AdmittedJob admitted, RunOutcome.Faulted fault, DateTimeOffset at, JobStart? start, (double? Ms, int? BatchSize) run)
     {
         var retryAfter = retryBaseDelay * Math.Pow(2, admitted.Attempt - 1);
         var failed = new V1.JobAttemptFailed(admitted.Job.JobId, admitted.Attempt, worker.Worker, worker.Device, at, fault.Code, fault.Reason, retryAfter,
-            start, Context(admitted.Job));
+            start, Context(admitted.Job), RunMs: run.Ms, BatchSize: run.BatchSize);
         return new JobEnding(admitted, failed, new Settlement.Retry(retryAfter));
     }
 
