@@ -49,6 +49,7 @@ internal sealed class Cqrsi
             ModelsCommand.Create(cqrsi),
             KeysCommand.Create(cqrsi),
             UsageCommand.Create(cqrsi),
+            InvoiceCommand.Create(cqrsi),
             AuditCommand.Create(cqrsi),
             BatchCommands.Create(cqrsi),
         };

@@ -26,6 +26,10 @@ public sealed class CliTests(PipelineServedOverHttp pipeline) : IClassFixture<Pi
         var usage = await CliAsync("usage");
         usage.Code.ShouldBe(ExitCodes.Ok, usage.ToString());
         usage.Out.ShouldContain("mlp-test");
+        var invoice = await CliAsync("invoice", "--tenant", "default");
+        invoice.Code.ShouldBe(ExitCodes.Ok, invoice.ToString());
+        invoice.Out.ShouldStartWith("jobId,submittedAt,model,modelVersion,runs,");
+        invoice.Out.ShouldContain("\ntotal,,,,");
     }
 
     [Fact]
