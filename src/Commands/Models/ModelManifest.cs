@@ -9,7 +9,30 @@ public sealed record ModelDefinition
     /// <summary>Name used in the API and in the queue subject <c>jobs.&lt;region&gt;.&lt;model&gt;</c>.</summary>
     public required string Name { get; init; }
 
+    /// <summary>
+    /// The version's label (1 to 63 letters, digits, '.', '-', '_'). Several entries may share a
+    /// <see cref="Name"/> with different versions; see <see cref="ModelCatalog"/> for the rules.
+    /// </summary>
     public required string Version { get; init; }
+
+    /// <summary>
+    /// The version unpinned jobs go to when no version of the model has a <see cref="Weight"/>. One
+    /// version of a model with several must say <c>"default": true</c>; a model's only version is
+    /// its default without it.
+    /// </summary>
+    public bool Default { get; set; }
+
+    /// <summary>
+    /// The percentage of unpinned jobs this version takes (a canary split); absent or 0 takes none.
+    /// When any version of a model has a weight, the weights of its serving versions sum to 100.
+    /// </summary>
+    public int? Weight { get; init; }
+
+    /// <summary>
+    /// <c>serving</c> (the default: processors load it and jobs may run on it) or <c>retired</c>
+    /// (listed, never run: a job pinning it is refused); see <see cref="ModelVersionStates"/>.
+    /// </summary>
+    public string State { get; set; } = ModelVersionStates.Serving;
 
     /// <summary>Which runner serves it: <c>tensor</c> (plain tensors), <c>ppocr-rec</c>, <c>silero-vad</c>.</summary>
     public required string Runner { get; init; }
@@ -77,60 +100,6 @@ public sealed record ModelDefinition
 public sealed record TensorSpec(string Name, string Datatype, long[] Shape, string? Description = null);
 
 public sealed record BatchingSpec(int MaxBatch, int MaxBatchDelayMs);
-
-/// <summary>The set of models this deployment serves, read from the manifest.</summary>
-public sealed class ModelCatalog
-{
-    private readonly Dictionary<string, ModelDefinition> _models;
-
-    public ModelCatalog(IEnumerable<ModelDefinition> models, string modelsDirectory)
-    {
-        _models = models.ToDictionary(m => m.Name, StringComparer.Ordinal);
-        ModelsDirectory = modelsDirectory;
-    }
-
-    public string ModelsDirectory { get; }
-
-    public IReadOnlyCollection<ModelDefinition> All => _models.Values;
-
-    public bool TryGet(string name, out ModelDefinition model) => _models.TryGetValue(name, out model!);
-
-    public string PathOf(string relative) => Path.GetFullPath(Path.Combine(ModelsDirectory, relative));
-
-    public static ModelCatalog Load(string manifestPath, string modelsDirectory)
-    {
-        if (!System.IO.File.Exists(manifestPath))
-        {
-            throw new FileNotFoundException($"Model manifest not found at '{Path.GetFullPath(manifestPath)}'.", manifestPath);
-        }
-
-        using var stream = System.IO.File.OpenRead(manifestPath);
-        var models = JsonSerializer.Deserialize(stream, ManifestJsonContext.Default.ListModelDefinition)
-            ?? throw new InvalidDataException($"Model manifest '{manifestPath}' is empty.");
-        foreach (var model in models)
-        {
-            if (!Naming.IsToken(model.Name))
-            {
-                throw new InvalidDataException($"Model name '{model.Name}' must be {Naming.TokenRule}: it is a NATS subject token.");
-            }
-
-            if (model.ExecutionTimeoutMs is < 1 or > ModelDefinition.MaxTimeoutMs)
-            {
-                throw new InvalidDataException(
-                    $"Model '{model.Name}' has timeoutMs {model.TimeoutMs}; it must be 1 to {ModelDefinition.MaxTimeoutMs} (an hour), or absent for {ModelDefinition.DefaultTimeoutMs}.");
-            }
-
-            // A tensor of a datatype the API has no rule for could never be sent or returned: say so at start.
-            if (model.Inputs.Concat(model.Outputs).FirstOrDefault(t => !Jobs.Submitting.TensorElements.Datatypes.Contains(t.Datatype)) is { } tensor)
-            {
-                throw new InvalidDataException(
-                    $"Tensor '{tensor.Name}' of model '{model.Name}' has datatype '{tensor.Datatype}'; the datatypes are: {string.Join(", ", Jobs.Submitting.TensorElements.Datatypes)}.");
-            }
-        }
-
-        return new ModelCatalog(models, modelsDirectory);
-    }
-}
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
 [JsonSerializable(typeof(List<ModelDefinition>))]
