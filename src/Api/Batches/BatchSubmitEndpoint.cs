@@ -131,7 +131,7 @@ internal static class BatchSubmitEndpoint
             };
             var command = new SubmitInferenceJob(BatchJobs.JobId(batchId, line.Line), tenant, job.Model, job.Region, job.Priority ?? file.Options.Priority,
                 job.Inputs, job.Metadata, IdempotencyKey: null, line.Digest, now, job.Webhook, deadline, job.Timeout, WebhookEvents: job.WebhookEvents,
-                Batch: new BatchLine(batchId, line.Line, line.CustomId));
+                Batch: new BatchLine(batchId, line.Line, line.CustomId), ModelVersion: job.ModelVersion);
             switch (SubmitDecision.Decide(services.Catalog, command, services.Submit))
             {
                 case SubmitOutcome.Accepted:
@@ -145,6 +145,9 @@ internal static class BatchSubmitEndpoint
                     {
                         ["model"] = [$"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."],
                     }));
+                    break;
+                case SubmitOutcome.VersionNotServed version:
+                    file.Refused.Add(new RefusedLine(line.Line, line.CustomId, new Dictionary<string, string[]> { ["modelVersion"] = [version.Refusal.Detail] }));
                     break;
             }
         }

@@ -33,6 +33,7 @@ internal static class InferAnswers
     public static V2ErrorResult Refused(SubmitOutcome outcome) => outcome switch
     {
         SubmitOutcome.UnknownModel unknown => V2Errors.NotFound($"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."),
+        SubmitOutcome.VersionNotServed version => V2Errors.NotFound(version.Refusal.Detail),
         SubmitOutcome.Rejected rejected => V2Errors.BadRequest(V2Errors.Describe(rejected.Errors)),
         SubmitOutcome.IdempotencyConflict conflict => new(StatusCodes.Status409Conflict,
             $"This Idempotency-Key already submitted job {conflict.ExistingJobId} with a different body."),

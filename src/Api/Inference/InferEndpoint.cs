@@ -11,6 +11,8 @@ namespace CqrsInference.Api.Inference;
 /// submit it as a job through the same seam as /v1 (same keys, tenants, limits and admission) and
 /// wait for it, then answer in the protocol's layout. Synchronous: the caller waits up to
 /// <c>?wait=</c> (default <see cref="SubmitRequest.InteractiveWait"/>), whichever path serves the job.
+/// A version in the path pins the job to it; without one the job goes to the model's default version
+/// or its canary split, as an unpinned /v1 submit.
 /// </summary>
 internal static class InferEndpoint
 {
@@ -39,7 +41,7 @@ internal static class InferEndpoint
             return error!;
         }
 
-        var answer = await SubmitEndpoint.RunAsync(infer.ToCommand(caller, definition, services.Clock.GetUtcNow(), waitFor), waitFor, services, ct);
+        var answer = await SubmitEndpoint.RunAsync(infer.ToCommand(caller, definition, version, services.Clock.GetUtcNow(), waitFor), waitFor, services, ct);
         return answer.Status is { } job
             ? await InferAnswers.OfAsync(job, infer, answer.ServedBy, waitFor, services.ClaimCheck, ct)
             : InferAnswers.Refused(answer.Outcome);

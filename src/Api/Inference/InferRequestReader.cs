@@ -21,9 +21,10 @@ internal sealed record InferRequest(
     /// The submit command for the caller's tenant, on the interactive path: the caller waits at most
     /// <paramref name="wait"/>, however the job is served.
     /// </summary>
-    public SubmitInferenceJob ToCommand(ApiCaller caller, ModelDefinition model, DateTimeOffset now, TimeSpan wait) =>
+    /// <summary>The command: <paramref name="version"/> is the version the path pins (null: the default or the split).</summary>
+    public SubmitInferenceJob ToCommand(ApiCaller caller, ModelDefinition model, string? version, DateTimeOffset now, TimeSpan wait) =>
         new(JobIds.For(caller.Tenant, IdempotencyKey, now), caller.Tenant, model.Name, Parameters.Region, Parameters.Priority, Inputs,
-            Metadata: null, IdempotencyKey, Digest, now, Webhook: null, Parameters.Deadline, Parameters.Timeout, InteractiveWithin: wait);
+            Metadata: null, IdempotencyKey, Digest, now, Webhook: null, Parameters.Deadline, Parameters.Timeout, InteractiveWithin: wait, ModelVersion: version);
 }
 
 /// <summary>The request parameters that map onto the job (<see cref="V2InferParameters"/>).</summary>

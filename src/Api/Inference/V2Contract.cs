@@ -51,13 +51,20 @@ internal sealed record V2ResponseParameters(
     [property: JsonPropertyName("served_by")] string? ServedBy,
     [property: JsonPropertyName("ran_in_region")] string? RanInRegion);
 
-/// <summary><c>GET /v2/models/{model}</c>: the manifest's entry (<c>-1</c>: a dynamic dimension, the batch first).</summary>
+/// <summary>
+/// <c>GET /v2/models/{model}</c>: the manifest's entry (<c>-1</c>: a dynamic dimension, the batch
+/// first); <c>versions</c> the serving ones, default first; <c>version_states</c> every version.
+/// </summary>
 internal sealed record V2ModelMetadata(
     string Name,
     IReadOnlyList<string> Versions,
     string Platform,
     IReadOnlyList<V2TensorMetadata> Inputs,
-    IReadOnlyList<V2TensorMetadata> Outputs);
+    IReadOnlyList<V2TensorMetadata> Outputs,
+    [property: JsonPropertyName("version_states")] IReadOnlyList<V2VersionState> VersionStates);
+
+/// <summary>A version of a model: its state (serving, retired), whether unpinned jobs default to it, and its share of them (percent, 0: none).</summary>
+internal sealed record V2VersionState(string Version, string State, bool Default, int Weight);
 
 internal sealed record V2TensorMetadata(string Name, string Datatype, long[] Shape);
 

@@ -15,21 +15,30 @@ internal static class V2Models
     /// <summary>What <c>platform</c> says of every model: each is an ONNX file run by ONNX Runtime.</summary>
     public const string Platform = "onnxruntime_onnx";
 
-    /// <summary>The served model of that name (and version, when one is named), or the 404 that says why not.</summary>
-    public static (ModelDefinition? Model, V2ErrorResult? Error) Find(ModelCatalog catalog, string name, string? version)
-    {
-        if (!catalog.TryGet(name, out var model))
+    /// <summary>
+    /// The served model of that name: its serving version <paramref name="version"/> when one is
+    /// named, else its default; or the 404 that says why not (naming the served versions).
+    /// </summary>
+    public static (ModelDefinition? Model, V2ErrorResult? Error) Find(ModelCatalog catalog, string name, string? version) =>
+        catalog.Resolve(name, version, Guid.Empty) switch
         {
-            return (null, V2Errors.NotFound($"Model '{name}' is not served here; GET /v1/models lists the models."));
-        }
+            VersionResolution.Resolved { Pinned: true } pinned => (pinned.Model, null),
+            VersionResolution.Resolved when catalog.TryGet(name, out var model) => (model, null),
+            VersionResolution.VersionNotServed refusal => (null, V2Errors.NotFound(refusal.Detail)),
+            _ => (null, V2Errors.NotFound($"Model '{name}' is not served here; GET /v1/models lists the models.")),
+        };
 
-        return version is null || version == model.Version
-            ? (model, null)
-            : (null, V2Errors.NotFound($"Model '{name}' has no version '{version}'; the version served is '{model.Version}'."));
+    /// <summary>
+    /// A model's metadata: <c>versions</c> lists its serving versions (the default first), as the
+    /// protocol has them; <c>version_states</c> (an extension) lists every version with its state and routing.
+    /// </summary>
+    public static V2ModelMetadata MetadataOf(ModelCatalog catalog, ModelDefinition model)
+    {
+        var versions = catalog.VersionsOf(model.Name);
+        return new(model.Name, [.. versions.Where(v => v.IsServing).OrderByDescending(v => v.IsDefault).Select(v => v.Version)], Platform,
+            [.. model.Inputs.Select(Tensor)], [.. model.Outputs.Select(Tensor)],
+            [.. versions.Select(v => new V2VersionState(v.Version, v.State, v.IsDefault, v.Weight))]);
     }
-
-    public static V2ModelMetadata MetadataOf(ModelDefinition model) =>
-        new(model.Name, [model.Version], Platform, [.. model.Inputs.Select(Tensor)], [.. model.Outputs.Select(Tensor)]);
 
     private static V2TensorMetadata Tensor(TensorSpec spec) => new(spec.Name, spec.Datatype, spec.Shape);
 
@@ -39,7 +48,7 @@ internal static class V2Models
     public static Results<Ok<V2ModelMetadata>, V2ErrorResult> MetadataVersion(string model, string? version, ModelCatalog catalog)
     {
         var (found, unknown) = Find(catalog, model, version);
-        return found is null ? unknown! : TypedResults.Ok(MetadataOf(found));
+        return found is null ? unknown! : TypedResults.Ok(MetadataOf(catalog, found));
     }
 
     public static Task<Results<Ok<V2ModelReady>, JsonHttpResult<V2ModelReady>, V2ErrorResult>> ReadyAsync(

@@ -146,8 +146,17 @@ public sealed record WebhookOwed(
     string? Tenant = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
 
-/// <summary>Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.</summary>
-public sealed record JobContext(string Tenant, string Model, string Region, string DeviceClass);
+/// <summary>
+/// Who and what a lifecycle event is about, so roll-ups can group it without the job's stream.
+/// <paramref name="ModelVersion"/>: the version of the model that ran the attempt (null, and left
+/// out of the JSON, in events stored before versions: those ran the model's only version).
+/// </summary>
+public sealed record JobContext(
+    string Tenant,
+    string Model,
+    string Region,
+    string DeviceClass,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ModelVersion = null);
 
 /// <summary>
 /// A tensor in the Open Inference Protocol (KServe v2) layout: <c>data</c> is the flat, row-major

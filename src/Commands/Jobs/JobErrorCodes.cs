@@ -24,6 +24,14 @@ public static class JobErrorCodes
     /// <summary>A fault injected by a test (<c>Processor:FaultInjection</c>).</summary>
     public const string InjectedFault = "injected_fault";
 
+    /// <summary>
+    /// The job's model version is served by no processor that took it: handed back (an attempt
+    /// failed) while the manifest lists the version as serving, so that a processor serving it takes
+    /// it, and failed once the delivery limit is reached; failed at once when the version is absent
+    /// from the manifest or retired.
+    /// </summary>
+    public const string ModelVersionNotServed = "model_version_not_served";
+
     /// <summary>The processor failed around the model (a claim, a blob, a publish), on every delivery.</summary>
     public const string ProcessorError = "processor_error";
 }

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace CqrsInference.Processors.Worker;
 
 /// <summary>The stages one worker is built from (see <see cref="ModelWorker"/>).</summary>
-internal sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacity, JobGate Gate, BatchExecutor Executor, OutcomePublisher Publisher);
+internal sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacity, JobGate Gate, VersionExecutors Executors, OutcomePublisher Publisher);
 
 /// <summary>
 /// A worker's settings: its home region, slots (batches run at once), jobs per batch, how long a
@@ -22,7 +22,8 @@ internal sealed record WorkerSettings(string Region, int Slots, int MaxBatch, Ti
 /// Serves one model, as a pipeline of stages: the <see cref="QueueFetcher"/> pulls jobs for free
 /// capacity into a channel; each of the model's slots takes batches from it
 /// (<see cref="BatchCollector"/>), passes them through the <see cref="JobGate"/> (claim check, cancel
-/// claim, deadline), runs what may run with the <see cref="BatchExecutor"/>, and hands the outcomes
+/// claim, deadline), splits it by model version (<see cref="VersionExecutors"/>), runs what may run
+/// with each version's <see cref="BatchExecutor"/>, one version after the other, and hands the outcomes
 /// to the <see cref="OutcomePublisher"/>, which stores the events and only then settles the
 /// deliveries. On shutdown it pulls no more, drains what it holds until the drain timeout, and
 /// hands the rest back.
@@ -39,13 +40,16 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
     public int Capacity => stages.Capacity.Capacity;
 
     /// <summary>Time spent inside model runs, summed over slots, for the busy fraction.</summary>
-    public TimeSpan BusyTime => stages.Executor.BusyTime;
+    public TimeSpan BusyTime => stages.Executors.BusyTime;
 
     public long Completed => Interlocked.Read(ref _completed);
 
     public int SlotCount => settings.Slots;
 
-    public string Device => stages.Executor.Device;
+    public string Device => stages.Executors.Device;
+
+    /// <summary>The versions of the model this worker serves.</summary>
+    public IReadOnlyList<string> Versions => [.. stages.Executors.All.Select(v => v.Model.Version)];
 
     /// <summary>
     /// Takes a job of the interactive path into the slots' batches, next to the queued ones, if
@@ -87,7 +91,7 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
             await left.Ack.RetryAsync(TimeSpan.Zero);
         }
 
-        var active = stages.Executor.ActiveTime;
+        var active = stages.Executors.ActiveTime;
         LogStopped(logger, model.Name, Completed, BusyTime.TotalSeconds, active.TotalSeconds,
             active > TimeSpan.Zero ? 100 * BusyTime / (active * settings.Slots) : 0, settings.Slots);
     }
@@ -133,12 +137,23 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
             return;
         }
 
-        using var traces = new JobTraces(gate.Runnable);
+        var split = stages.Executors.Split(gate.Runnable);
+        await stages.Publisher.SettleAsync(stages.Publisher.EndingsOfNotServed(split.NotServed, clock.GetUtcNow()), traces: null);
+        foreach (var run in split.Runs)
+        {
+            await RunVersionAsync(run);
+        }
+    }
+
+    /// <summary>One version's jobs of the batch: run them, then publish and settle their endings.</summary>
+    private async Task RunVersionAsync(VersionRun version)
+    {
+        using var traces = new JobTraces(version.Jobs);
         var startedAt = clock.GetUtcNow();
-        stages.Publisher.CountStarts(gate.Runnable);
-        var (run, announced) = await RunAsync(gate.Runnable, traces, startedAt);
-        await stages.Publisher.SettleAsync(await stages.Publisher.EndingsOfAsync(gate.Runnable, run, announced ? null : startedAt), traces);
-        Interlocked.Add(ref _completed, gate.Runnable.Count);
+        stages.Publisher.CountStarts(version.Jobs);
+        var (run, announced) = await RunAsync(version.Executor, version.Jobs, traces, startedAt);
+        await stages.Publisher.SettleAsync(await stages.Publisher.EndingsOfAsync(version.Jobs, run, announced ? null : startedAt), traces);
+        Interlocked.Add(ref _completed, version.Jobs.Count);
     }
 
     /// <summary>
@@ -146,9 +161,9 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
     /// its jobs' starts (callers see them running); a shorter one carries each start on its ending,
     /// which saves a publish, an acknowledgement and a recorded event per job.
     /// </summary>
-    private async Task<(BatchRun Run, bool Announced)> RunAsync(IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt)
+    private async Task<(BatchRun Run, bool Announced)> RunAsync(BatchExecutor executor, IReadOnlyList<AdmittedJob> jobs, JobTraces traces, DateTimeOffset startedAt)
     {
-        var running = stages.Executor.RunAsync(jobs);
+        var running = executor.RunAsync(jobs);
         if (settings.ReportRunningAfter > TimeSpan.Zero)
         {
             using var cancel = new CancellationTokenSource();

@@ -33,34 +33,29 @@ internal sealed partial class ProcessorService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var selected = catalog.All
-            .Where(m => options.Models.Count == 0 ? runners.IsAvailable(m) : options.Models.Contains(m.Name))
-            .ToList();
+        var selected = ServedVersions.Select(catalog, options.Models, runners.IsAvailable);
         LogOverflowMode(_logger, js.Connection.ServerInfo?.Version ?? "unknown", OverflowMode.Describe(js.Connection.ServerInfo?.Version));
         var running = new List<Task>();
         var loaded = new List<IModelRunner>();
         try
         {
-            foreach (var model in selected)
+            foreach (var versions in selected)
             {
-                var runner = await Task.Run(() => runners.Create(model, options.Slots ?? model.Slots), stoppingToken);
-                loaded.Add(runner);
-                await Task.Run(runner.WarmUp, stoppingToken);
-                var worker = workers.Create(model, runner);
+                var worker = workers.Create(await LoadAsync(versions, loaded, stoppingToken));
                 _workers.Add(worker);
                 if (options.Interactive)
                 {
                     await interactive.AddAsync(worker, stoppingToken);
                 }
 
-                LogServing(_logger, model.Name, runner.Device, worker.Capacity, options.ResolveWorkerId());
+                LogServing(_logger, worker.Model, string.Join(", ", worker.Versions), worker.Device, worker.Capacity, options.ResolveWorkerId());
                 running.Add(worker.RunAsync(stoppingToken));
             }
 
             var workerId = options.ResolveWorkerId();
             var deviceClass = options.DeviceClass ?? _workers.FirstOrDefault()?.Device ?? "cpu";
             var slots = _workers.Sum(w => w.SlotCount);
-            await PublishAsync(new V1.ProcessorOnline(workerId, options.Region, deviceClass, slots, selected.Select(m => m.Name).ToList(), clock.GetUtcNow()), CancellationToken.None);
+            await PublishAsync(new V1.ProcessorOnline(workerId, options.Region, deviceClass, slots, selected.Select(m => m[0].Name).ToList(), clock.GetUtcNow()), CancellationToken.None);
             var beating = HeartbeatAsync(workerId, deviceClass, slots, stoppingToken);
             var serving = ServeInteractiveAsync(stoppingToken);
             await Task.WhenAll(running);
@@ -78,6 +73,22 @@ internal sealed partial class ProcessorService(
                 runner.Dispose();
             }
         }
+    }
+
+    /// <summary>Loads and warms a runner per version of one model (each sized for every slot: any slot may run any version).</summary>
+    private async Task<List<(ModelDefinition, IModelRunner)>> LoadAsync(IReadOnlyList<ModelDefinition> versions, List<IModelRunner> loaded, CancellationToken ct)
+    {
+        var slots = options.Slots ?? versions.Max(v => v.Slots);
+        var created = new List<(ModelDefinition, IModelRunner)>(versions.Count);
+        foreach (var version in versions)
+        {
+            var runner = await Task.Run(() => runners.Create(version, slots), ct);
+            loaded.Add(runner);
+            await Task.Run(runner.WarmUp, ct);
+            created.Add((version, runner));
+        }
+
+        return created;
     }
 
     /// <summary>Answers interactive jobs (<see cref="InteractiveServer"/>) until stopping: then no new ones are taken, while the workers drain.</summary>
@@ -139,8 +150,8 @@ internal sealed partial class ProcessorService(
     [LoggerMessage(LogLevel.Information, "Connected to nats-server {Version}: {Overflow}")]
     private static partial void LogOverflowMode(ILogger logger, string version, string overflow);
 
-    [LoggerMessage(LogLevel.Information, "Serving {Model} on {Device} with capacity {Capacity} as {Worker}")]
-    private static partial void LogServing(ILogger logger, string model, string device, int capacity, string worker);
+    [LoggerMessage(LogLevel.Information, "Serving {Model} (versions {Versions}) on {Device} with capacity {Capacity} as {Worker}")]
+    private static partial void LogServing(ILogger logger, string model, string versions, string device, int capacity, string worker);
 }
 
 /// <summary>

@@ -10,8 +10,14 @@ using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Processors.Worker;
 
-/// <summary>Builds a model's worker from its stages, with the processor's and the model's settings.</summary>
+/// <summary>
+/// Builds a model's worker from its stages, with the processor's and the model's settings. A worker
+/// serves one or more versions of its model: slots and batch collection follow its primary version
+/// (the model's default when served here, else the first served), each version runs under its own
+/// runner, timeout and <c>maxBatch</c>.
+/// </summary>
 internal sealed class WorkerFactory(
+    ModelCatalog catalog,
     IJobSource source,
     IJobClaims claims,
     IClaimCheck claimCheck,
@@ -23,20 +29,30 @@ internal sealed class WorkerFactory(
     ILoggerFactory loggers,
     OutageWatches? watches = null)
 {
-    public ModelWorker Create(ModelDefinition model, IModelRunner modelRunner)
+    /// <summary>A worker of one model's version (the model's only one, in most tests).</summary>
+    public ModelWorker Create(ModelDefinition model, IModelRunner modelRunner) => Create([(model, modelRunner)]);
+
+    /// <summary>A worker of the versions given, all of one model, each with its loaded runner.</summary>
+    public ModelWorker Create(IReadOnlyList<(ModelDefinition Model, IModelRunner Runner)> versions)
     {
+        var model = versions.FirstOrDefault(v => catalog.TryGet(v.Model.Name, out var d) && d.Version == v.Model.Version).Model ?? versions[0].Model;
         var slots = options.Slots ?? model.Slots;
-        var maxBatch = options.MaxBatch is { } max && model.Batching is not null ? Math.Max(1, max) : model.MaxBatch;
-        var runner = runners.Create(model, modelRunner);
-        var identity = new WorkerIdentity(options.ResolveWorkerId(), options.Region, runner.Device, options.DeviceClass ?? runner.Device);
-        var capacity = new WorkerCapacity(slots * maxBatch, Math.Min(options.Scheduling.RemoteSlots, slots));
         var logger = loggers.CreateLogger<ModelWorker>();
+        var executors = versions.Select(v => new VersionExecutor(v.Model, MaxBatchOf(v.Model),
+            new BatchExecutor(runners.Create(v.Model, v.Runner), model.Name, topology.JobAckWait / 3, clock, logger))).ToList();
+        var maxBatch = MaxBatchOf(model);
+        var device = executors[0].Executor.Device;
+        var identity = new WorkerIdentity(options.ResolveWorkerId(), options.Region, device, options.DeviceClass ?? device);
+        var capacity = new WorkerCapacity(slots * maxBatch, Math.Min(options.Scheduling.RemoteSlots, slots));
         var stages = new WorkerStages(
             new QueueFetcher(model.Name, source, capacity, options, clock, logger, (watches ?? OutageWatches.Detached()).For($"processor {model.Name}")),
             capacity,
             new JobGate(claims, claimCheck, identity, clock, logger),
-            new BatchExecutor(runner, model.Name, topology.JobAckWait / 3, clock, logger),
+            new VersionExecutors(executors, catalog, identity.Worker),
             new OutcomePublisher(log, claimCheck, new OutcomeDecision(identity, topology.MaxDeliver, options.RetryBaseDelay), model.Name, options.Region));
         return new ModelWorker(model, stages, new WorkerSettings(options.Region, slots, maxBatch, options.DrainTimeout, options.RetryBaseDelay, options.ReportRunningAfter), clock, logger);
     }
+
+    /// <summary>A version's jobs per run: <c>Processor:MaxBatch</c> overrides a batching model's.</summary>
+    private int MaxBatchOf(ModelDefinition model) => options.MaxBatch is { } max && model.Batching is not null ? Math.Max(1, max) : model.MaxBatch;
 }

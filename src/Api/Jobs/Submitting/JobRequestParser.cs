@@ -17,7 +17,8 @@ internal sealed record JobRequest(
     DateTimeOffset? Deadline = null,
     TimeSpan? Timeout = null,
     bool Interactive = false,
-    IReadOnlyList<string>? WebhookEvents = null);
+    IReadOnlyList<string>? WebhookEvents = null,
+    string? ModelVersion = null);
 
 /// <summary>
 /// Reads the fields of a submit body: unknown fields, types, the inputs' tensors (<see cref="TensorReader"/>),
@@ -29,7 +30,7 @@ internal static class JobRequestParser
     public const int MaxMetadataEntries = 32;
     public const int MaxMetadataLength = 512;
     public const int MaxWebhookLength = 2048;
-    private static readonly HashSet<string> Known = ["model", "inputs", "region", "priority", "metadata", "webhook", "webhookEvents", "deadline", "timeout", "mode"];
+    private static readonly HashSet<string> Known = ["model", "modelVersion", "inputs", "region", "priority", "metadata", "webhook", "webhookEvents", "deadline", "timeout", "mode"];
 
     /// <summary>How a job may run: through the durable queue (the default) or on the interactive path.</summary>
     public static readonly IReadOnlyList<string> Modes = ["queued", "interactive"];
@@ -53,6 +54,7 @@ internal static class JobRequestParser
         }
 
         var model = ReadString(root, "model", required: true, errors.Add);
+        var modelVersion = ReadString(root, "modelVersion", required: false, errors.Add);
         var region = ReadString(root, "region", required: false, errors.Add);
         var priority = ReadString(root, "priority", required: false, errors.Add);
         var inputs = ReadInputs(root, errors);
@@ -69,7 +71,7 @@ internal static class JobRequestParser
 
         return errors.Count > 0 || model is null
             ? (null, errors.ToDictionary())
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive", webhookEvents), errors.ToDictionary());
+            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive", webhookEvents, modelVersion), errors.ToDictionary());
     }
 
     /// <summary>A string field: absent or null is fine unless required; anything but a non-blank string is an error.</summary>

@@ -21,7 +21,8 @@ internal sealed record SubmitJobRequest(
     [property: Description("Which of the job's events call the webhook: started and/or completed (default: completed).")] IReadOnlyList<string>? WebhookEvents = null,
     [property: Description("The job expires instead of running after this moment: " + Http.Timestamps.Rule + ".")] DateTimeOffset? Deadline = null,
     [property: Description("The run's execution timeout: " + Durations.Rule + ", at most the model's timeoutMs.")] string? Timeout = null,
-    [property: Description("queued (the default: the durable work queue) or interactive (a processor answers over NATS request/reply; the queue if none can).")] string? Mode = null);
+    [property: Description("queued (the default: the durable work queue) or interactive (a processor answers over NATS request/reply; the queue if none can).")] string? Mode = null,
+    [property: Description("The version of the model to run (GET /v1/models lists the served ones); absent: the model's default, or its canary split by weight.")] string? ModelVersion = null);
 
 /// <summary>One input tensor of a submit (<see cref="TensorReader"/> reads it).</summary>
 internal sealed record InputTensor(

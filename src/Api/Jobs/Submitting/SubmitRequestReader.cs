@@ -18,7 +18,7 @@ internal sealed record SubmitRequest(JobRequest Job, string? IdempotencyKey, str
     /// <summary>The command for the caller's tenant, with its id (so the caller can follow it before it is submitted).</summary>
     public SubmitInferenceJob ToCommand(ApiCaller caller, DateTimeOffset now) =>
         new(JobIds.For(caller.Tenant, IdempotencyKey, now), caller.Tenant, Job.Model, Job.Region, Job.Priority, Job.Inputs, Job.Metadata,
-            IdempotencyKey, Digest, now, Job.Webhook, Job.Deadline, Job.Timeout, Job.Interactive ? WaitFor : null, Job.WebhookEvents);
+            IdempotencyKey, Digest, now, Job.Webhook, Job.Deadline, Job.Timeout, Job.Interactive ? WaitFor : null, Job.WebhookEvents, ModelVersion: Job.ModelVersion);
 }
 
 /// <summary>

@@ -118,6 +118,9 @@ public sealed partial class JobIntake(
                 case SubmitOutcome.UnknownModel unknown:
                     errors[$"jobs[{i}].model"] = [$"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."];
                     break;
+                case SubmitOutcome.VersionNotServed version:
+                    errors[$"jobs[{i}].modelVersion"] = [version.Refusal.Detail];
+                    break;
             }
         }
 

@@ -24,6 +24,9 @@ public abstract record SubmitOutcome
     /// <summary>The model is not served here.</summary>
     public sealed record UnknownModel(string Model) : SubmitOutcome;
 
+    /// <summary>The job pins a version of the model that is not served (absent or retired); <see cref="VersionResolution.VersionNotServed.Detail"/> names those that are.</summary>
+    public sealed record VersionNotServed(VersionResolution.VersionNotServed Refusal) : SubmitOutcome;
+
     /// <summary>The Idempotency-Key was used before with a different request.</summary>
     public sealed record IdempotencyConflict(Guid ExistingJobId) : SubmitOutcome;
 
@@ -49,9 +52,16 @@ public static class SubmitDecision
 {
     public static SubmitOutcome Decide(ModelCatalog catalog, SubmitInferenceJob command, SubmitOptions options)
     {
-        if (!catalog.TryGet(command.Model, out var model))
+        ModelDefinition model;
+        switch (catalog.Resolve(command.Model, command.ModelVersion, command.JobId))
         {
-            return new SubmitOutcome.UnknownModel(command.Model);
+            case VersionResolution.Resolved resolved:
+                model = resolved.Model;
+                break;
+            case VersionResolution.VersionNotServed refusal:
+                return new SubmitOutcome.VersionNotServed(refusal);
+            default:
+                return new SubmitOutcome.UnknownModel(command.Model);
         }
 
         var errors = new Dictionary<string, string[]>();

@@ -10,6 +10,8 @@ namespace CqrsInference.Commands.Jobs.Submitting;
 /// processor, docs/ARCHITECTURE.md), the caller waiting at most this long; null queues it.
 /// <paramref name="WebhookEvents"/>: when the webhook is called (<see cref="Webhooks.WebhookEvents"/>; null: on completion).
 /// <paramref name="Batch"/>: the batch line the job is (null for a job on its own).
+/// <paramref name="ModelVersion"/>: the version the job pins (null: the model's default, or the
+/// weighted split, <see cref="Models.ModelCatalog.Resolve"/>).
 /// </summary>
 public sealed record SubmitInferenceJob(
     Guid JobId,
@@ -27,7 +29,8 @@ public sealed record SubmitInferenceJob(
     TimeSpan? Timeout = null,
     TimeSpan? InteractiveWithin = null,
     IReadOnlyList<string>? WebhookEvents = null,
-    BatchLine? Batch = null) : ICommand<SubmitOutcome>;
+    BatchLine? Batch = null,
+    string? ModelVersion = null) : ICommand<SubmitOutcome>;
 
 /// <summary>
 /// Submit many jobs of one tenant together (a bulk submit): accepted or refused together, each job

@@ -61,5 +61,6 @@ internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, Tim
         return new JobEnding(admitted, failed, new Settlement.Retry(retryAfter));
     }
 
-    private JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, worker.DeviceClass);
+    /// <summary>The job's context; its version is the one that ran it (the command carries it from submit; empty in jobs queued before versions: the default).</summary>
+    private JobContext Context(JobCommand job) => new(job.Tenant, job.Model, job.Region, worker.DeviceClass, string.IsNullOrEmpty(job.ModelVersion) ? null : job.ModelVersion);
 }

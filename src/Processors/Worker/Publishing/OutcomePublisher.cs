@@ -68,6 +68,10 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
         return endings;
     }
 
+    /// <summary>The endings of jobs that did not run here because their model version is not served (<see cref="VersionExecutors"/>).</summary>
+    public IReadOnlyList<JobEnding> EndingsOfNotServed(IReadOnlyList<(AdmittedJob Job, RunOutcome Outcome)> jobs, DateTimeOffset now) =>
+        [.. jobs.Select(j => decision.Decide(j.Job, j.Outcome, new BatchRun([j.Outcome], now, now, TimeSpan.Zero), 1))];
+
     /// <summary>Publishes every ending's event, then settles every delivery.</summary>
     public async Task SettleAsync(IReadOnlyList<JobEnding> endings, JobTraces? traces)
     {
