@@ -43,6 +43,12 @@ public sealed record ModelDefinition
     /// <summary>When set, the processor writes this generated model to <see cref="File"/> if it is missing.</summary>
     public string? Generator { get; init; }
 
+    /// <summary>
+    /// Settings of the runner for this version, e.g. a preprocessing variant (<c>ppocr-rec</c>:
+    /// <c>"grayscale": "true"</c>); a runner refuses keys it does not know when it loads.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Options { get; init; }
+
     /// <summary>Extra files a runner needs (e.g. the OCR vocabulary), relative to the models directory.</summary>
     public IReadOnlyDictionary<string, string>? Assets { get; init; }
 

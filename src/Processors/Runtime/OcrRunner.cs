@@ -14,10 +14,38 @@ namespace CqrsInference.Processors.Runtime;
 /// of text. The image is resized to height 48 keeping its aspect ratio, normalized to [-1, 1] in
 /// BGR order as PaddleOCR does, and right-padded to the widest image of the batch; the output
 /// [B, T, 6625] is decoded greedily (CTC: drop blanks and repeats) with the model's vocabulary.
+/// A version may preprocess differently (<see cref="Preprocessing"/>, from the manifest's <c>options</c>):
+/// with <c>grayscale</c> each pixel's three channels get its luminance (ITU-R BT.601) first, the
+/// same weights reading a colourless image.
 /// </summary>
-internal sealed class OcrRunner(InferenceSession session, string device, string[] vocabulary)
+internal sealed class OcrRunner(InferenceSession session, string device, string[] vocabulary, OcrRunner.Preprocessing? preprocessing = null)
     : BatchingRunner<OcrRunner.LineImage>
 {
+    /// <summary>How a version prepares its images: <paramref name="Grayscale"/> (option <c>grayscale</c>: <c>true</c>/<c>false</c>).</summary>
+    public sealed record Preprocessing(bool Grayscale)
+    {
+        public static readonly IReadOnlyList<string> Keys = ["grayscale"];
+
+        /// <summary>The version's preprocessing from its manifest options; throws naming a key or value it does not know.</summary>
+        public static Preprocessing Of(Commands.Models.ModelDefinition model)
+        {
+            var options = model.Options ?? new Dictionary<string, string>();
+            if (options.Keys.FirstOrDefault(k => !Keys.Contains(k)) is { } unknown)
+            {
+                throw new InvalidOperationException($"Version '{model.Version}' of model '{model.Name}' has option '{unknown}'; runner ppocr-rec takes: {string.Join(", ", Keys)}.");
+            }
+
+            if (options.TryGetValue("grayscale", out var text) && !bool.TryParse(text, out _))
+            {
+                throw new InvalidOperationException($"Version '{model.Version}' of model '{model.Name}' has grayscale '{text}'; it is true or false.");
+            }
+
+            return new Preprocessing(options.TryGetValue("grayscale", out var gray) && bool.Parse(gray));
+        }
+    }
+
+    private readonly bool _grayscale = preprocessing?.Grayscale ?? false;
+
     public const int Height = 48;
     public const int MaxWidth = 1600;
 
@@ -66,7 +94,7 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
                     var row = rows.GetRowSpan(y);
                     for (var x = 0; x < width; x++)
                     {
-                        var p = row[x];
+                        var p = _grayscale ? Gray(row[x]) : row[x];
                         chw[(0 * Height + y) * width + x] = (p.B / 255f - 0.5f) / 0.5f;
                         chw[(1 * Height + y) * width + x] = (p.G / 255f - 0.5f) / 0.5f;
                         chw[(2 * Height + y) * width + x] = (p.R / 255f - 0.5f) / 0.5f;
@@ -75,6 +103,12 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
             });
             return new LineImage(width, chw);
         }
+    }
+
+    private static Rgb24 Gray(Rgb24 p)
+    {
+        var y = (byte)Math.Clamp(Math.Round((0.299 * p.R) + (0.587 * p.G) + (0.114 * p.B)), 0, 255);
+        return new Rgb24(y, y, y);
     }
 
     protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<LineImage> inputs, CancellationToken abort)

@@ -24,11 +24,17 @@ internal sealed class RunnerFactory(ModelCatalog catalog, SessionFactory session
             throw new FileNotFoundException($"Model file for '{model.Name}' not found at '{path}' (run ./run.sh once to install the models).", path);
         }
 
+        if (model.Runner != "ppocr-rec" && model.Options is { Count: > 0 } options)
+        {
+            throw new InvalidOperationException($"Version '{model.Version}' of model '{model.Name}' has options ({string.Join(", ", options.Keys)}); runner '{model.Runner}' takes none.");
+        }
+
         var (session, device) = sessions.Create(path, slots);
         return model.Runner switch
         {
             "tensor" => new TensorRunner(model, session, device),
-            "ppocr-rec" => new OcrRunner(session, device, OcrRunner.LoadVocabulary(catalog.PathOf(model.Assets?["vocabulary"] ?? throw new InvalidOperationException($"Model {model.Name} needs assets.vocabulary.")))),
+            "ppocr-rec" => new OcrRunner(session, device, OcrRunner.LoadVocabulary(catalog.PathOf(model.Assets?["vocabulary"] ?? throw new InvalidOperationException($"Model {model.Name} needs assets.vocabulary."))),
+                OcrRunner.Preprocessing.Of(model)),
             "silero-vad" => new VadRunner(session, device),
             var other => throw new InvalidOperationException($"Model '{model.Name}' names unknown runner '{other}'."),
         };

@@ -24,7 +24,7 @@ public sealed class OutcomeDecisionTests
         succeeded.Outputs.ShouldBe(job.Job.Inputs);
         succeeded.BatchSize.ShouldBe(4);
         succeeded.RunMs.ShouldBe(12);
-        succeeded.Context.ShouldBe(new JobContext("acme", "mlp-test", "west", "h100"));
+        succeeded.Context.ShouldBe(new JobContext("acme", "mlp-test", "west", "h100", ModelVersion: "1"));
         ending.Settlement.ShouldBeOfType<Settlement.Ack>();
     }
 
