@@ -78,14 +78,16 @@ public sealed class OpenInferenceProtocolTests(PipelineWithAllRoles pipeline) : 
     {
         foreach (var model in Catalog.All)
         {
-            foreach (var path in new[] { $"/v2/models/{model.Name}", $"/v2/models/{model.Name}/versions/{model.Version}" })
+            // versions: the serving ones, the default first (the repo's manifest serves ppocr-rec 4 and 4-gray).
+            var serving = Catalog.VersionsOf(model.Name).Where(v => v.IsServing).OrderByDescending(v => v.IsDefault).Select(v => v.Version).ToList();
+            foreach (var path in serving.Select(v => $"/v2/models/{model.Name}/versions/{v}").Prepend($"/v2/models/{model.Name}"))
             {
                 var answer = await _client.GetV2Async(path);
 
                 answer.Status.ShouldBe(HttpStatusCode.OK, path);
                 var metadata = answer.Body;
                 metadata.GetProperty("name").GetString().ShouldBe(model.Name);
-                metadata.GetProperty("versions").EnumerateArray().Select(v => v.GetString()).ShouldBe([model.Version]);
+                metadata.GetProperty("versions").EnumerateArray().Select(v => v.GetString()).ShouldBe(serving);
                 metadata.GetProperty("platform").GetString().ShouldBe("onnxruntime_onnx");
                 Tensors(metadata.GetProperty("inputs")).ShouldBe(model.Inputs.Select(Describe), path);
                 Tensors(metadata.GetProperty("outputs")).ShouldBe(model.Outputs.Select(Describe), path);
