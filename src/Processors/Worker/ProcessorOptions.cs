@@ -19,7 +19,10 @@ internal sealed class ProcessorOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Models to serve (names from the manifest); empty serves every model whose files are present.</summary>
+    /// <summary>
+    /// Models to serve: a name serves every serving version of that model, <c>name@version</c> one
+    /// version (<see cref="ServedVersions"/>); empty serves every serving version whose files are present.
+    /// </summary>
     public List<string> Models { get; set; } = [];
 
     /// <summary>Overrides each model's execution slots when set.</summary>
