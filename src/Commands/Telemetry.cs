@@ -23,6 +23,9 @@ public static class Telemetry
     public static readonly Counter<long> Redeliveries = Meter.CreateCounter<long>("cqrsi.jobs.redeliveries", "{delivery}", "Deliveries of a job after its first");
     public static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("cqrsi.jobs.dead_letters", "{job}", "Jobs that ran out of attempts");
 
+    public static readonly Counter<long> ShadowRuns = Meter.CreateCounter<long>("cqrsi.shadow.runs", "{job}", "Succeeded jobs run again on their model's shadow version, by model and outcome (identical, different, failed)");
+    public static readonly Counter<long> ShadowDropped = Meter.CreateCounter<long>("cqrsi.shadow.dropped", "{job}", "Succeeded jobs not run on the shadow version: its queue in the processor was full (or the processor stopped), by model");
+
     public static readonly Counter<long> Overflowed = Meter.CreateCounter<long>("cqrsi.jobs.overflowed", "{job}", "Starts of a region's jobs on another region's processor (by the job's region and ran_in)");
 
     /// <summary>Time of one ONNX call (one batch), in seconds; buckets from 0.5 ms to 30 s.</summary>

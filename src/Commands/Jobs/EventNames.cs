@@ -11,6 +11,7 @@ public static class EventNames
     public const string JobCancelled = "v1.job_cancelled";
     public const string JobExpired = "v1.job_expired";
     public const string JobRetried = "v1.job_retried";
+    public const string JobShadowResult = "v1.job_shadow_result";
     public const string ProcessorOnline = "v1.processor_online";
     public const string ProcessorHeartbeat = "v1.processor_heartbeat";
     public const string ProcessorOffline = "v1.processor_offline";
@@ -26,6 +27,7 @@ public static class EventNames
         [JobCancelled] = typeof(V1.JobCancelled),
         [JobExpired] = typeof(V1.JobExpired),
         [JobRetried] = typeof(V1.JobRetried),
+        [JobShadowResult] = typeof(V1.JobShadowResult),
         [ProcessorOnline] = typeof(V1.ProcessorOnline),
         [ProcessorHeartbeat] = typeof(V1.ProcessorHeartbeat),
         [ProcessorOffline] = typeof(V1.ProcessorOffline),
@@ -59,6 +61,7 @@ public static class EventNames
         V1.JobCancelled e => e.JobId,
         V1.JobExpired e => e.JobId,
         V1.JobRetried e => e.JobId,
+        V1.JobShadowResult e => e.JobId,
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
     };
 
@@ -72,6 +75,7 @@ public static class EventNames
         V1.JobCancelled => JobCancelled,
         V1.JobExpired => JobExpired,
         V1.JobRetried => JobRetried,
+        V1.JobShadowResult => JobShadowResult,
         V1.ProcessorOnline => ProcessorOnline,
         V1.ProcessorHeartbeat => ProcessorHeartbeat,
         V1.ProcessorOffline => ProcessorOffline,

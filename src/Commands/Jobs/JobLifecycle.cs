@@ -37,6 +37,13 @@ public static class JobLifecycle
     /// <summary>Whether the event ends its job.</summary>
     public static bool IsTerminal(object @event) => @event is V1.JobSucceeded or V1.JobFailed or V1.JobCancelled or V1.JobExpired;
 
+    /// <summary>
+    /// Whether the event is a shadow run's result (<see cref="V1.JobShadowResult"/>): about a job, in
+    /// its stream, but never a change of it: recorded whatever the job's status (after its ending,
+    /// as a rule), folded into nothing a caller sees, never terminal, never billed.
+    /// </summary>
+    public static bool IsShadow(object @event) => @event is V1.JobShadowResult;
+
     /// <summary>Whether the wire name is one of the events that end a job.</summary>
     public static bool IsTerminalEvent(string? type) =>
         type is EventNames.JobSucceeded or EventNames.JobFailed or EventNames.JobCancelled or EventNames.JobExpired;
@@ -75,11 +82,12 @@ public static class JobLifecycle
     /// <paramref name="series"/>: a retry only a job that has ended, and only as the next series
     /// (a second request for the same series is the same retry); any other event only a job that
     /// has not ended, and only in its own series (a late redelivery of an earlier series, say its
-    /// ending, never changes a later one).
+    /// ending, never changes a later one). A shadow result changes no job (<see cref="IsShadow"/>).
     /// </summary>
     public static bool Changes(string status, int series, object @event) => @event switch
     {
         V1.JobSubmitted => false,
+        V1.JobShadowResult => false,
         V1.JobRetried r => IsTerminal(status) && r.Series == series + 1,
         _ => !IsTerminal(status) && SeriesOf(@event) == series,
     };
@@ -97,6 +105,7 @@ public static class JobLifecycle
         V1.JobFailed e => SeriesOf(e.Series),
         V1.JobCancelled e => SeriesOf(e.Series),
         V1.JobExpired e => SeriesOf(e.Series),
+        V1.JobShadowResult e => SeriesOf(e.Series),
         _ => 1,
     };
 
@@ -116,6 +125,7 @@ public static class JobLifecycle
             V1.JobFailed e => e with { Series = marked },
             V1.JobCancelled e => e with { Series = marked },
             V1.JobExpired e => e with { Series = marked },
+            V1.JobShadowResult e => e with { Series = marked },
             _ => @event,
         };
     }
@@ -155,6 +165,7 @@ public static class JobLifecycle
         V1.JobRetried e => $"{e.JobId}:retried:{Invariant(e.Series)}",
         V1.JobStarted e => $"{e.JobId}:started:{Invariant(e.Attempt)}{SeriesSuffix(@event, ":s")}",
         V1.JobAttemptFailed e => $"{e.JobId}:attempt_failed:{Invariant(e.Attempt)}{SeriesSuffix(@event, ":s")}",
+        V1.JobShadowResult e => $"{e.JobId}:shadow:{e.ShadowVersion}{SeriesSuffix(@event, ":s")}",
         _ when IsTerminal(@event) => $"{EventNames.JobIdOf(@event)}:terminal{SeriesSuffix(@event, ":s")}",
         _ when EventNames.IsProcessorEvent(@event) => $"{EventNames.StreamIdOf(@event)}:{EventNames.Of(@event)}:{Invariant(ProcessorEventTime(@event).UtcTicks)}",
         _ => throw new ArgumentException($"Not a lifecycle event: {@event.GetType().Name}", nameof(@event)),
@@ -184,6 +195,7 @@ public static class JobLifecycle
             V1.JobRetried e => Invariant(e.Series),
             V1.JobStarted e => Invariant(e.Attempt),
             V1.JobAttemptFailed e => Invariant(e.Attempt),
+            V1.JobShadowResult e => e.ShadowVersion,
             _ when EventNames.IsProcessorEvent(@event) => Invariant(ProcessorEventTime(@event).UtcTicks),
             _ => "0",
         };

@@ -14,7 +14,9 @@ namespace CqrsInference.Commands.Models;
 /// versions, and when any version of a model has one, its serving versions' weights sum to 100;
 /// every version of a model has the same inputs and outputs (names, datatypes, shapes), so a
 /// caller's request fits whichever version it lands on and a version's outputs can be compared
-/// with another's. Files, runner, assets, batching, slots and timeout may differ.
+/// with another's. Files, runner, assets, batching, slots and timeout may differ. At most one
+/// version of a model is a <c>"state": "shadow"</c> (<see cref="ShadowOf"/>); comparison rules
+/// (<see cref="ModelDefinition.Comparison"/>) name outputs of the model and are usable.
 /// </remarks>
 public sealed partial class ModelCatalog
 {
@@ -57,6 +59,13 @@ public sealed partial class ModelCatalog
     /// <summary>The versions of the model <paramref name="name"/> in manifest order, with their routing; empty when it is not served.</summary>
     public IReadOnlyList<ModelVersionInfo> VersionsOf(string name) => _versions.TryGetValue(name, out var versions) ? versions : [];
 
+    /// <summary>
+    /// The model's shadow version (<c>"state": "shadow"</c>), or null: processors that serve the
+    /// model load it too and run each of its succeeded jobs on it again, on spare capacity, to
+    /// compare the answers; no job runs on it for a caller (pinning it is refused).
+    /// </summary>
+    public ModelDefinition? ShadowOf(string name) => VersionsOf(name).FirstOrDefault(v => v.State == ModelVersionStates.Shadow)?.Model;
+
     /// <summary>The versions of <paramref name="name"/> that jobs may run on.</summary>
     public IReadOnlyList<string> ServingVersionsOf(string name) => [.. VersionsOf(name).Where(v => v.IsServing).Select(v => v.Version)];
 
@@ -80,7 +89,7 @@ public sealed partial class ModelCatalog
         return versions.FirstOrDefault(v => v.Version == version) switch
         {
             { IsServing: true } pinned => new VersionResolution.Resolved(pinned.Model, Pinned: true),
-            var other => new VersionResolution.VersionNotServed(name, version, Retired: other is not null, ServingVersionsOf(name)),
+            var other => new VersionResolution.VersionNotServed(name, version, Retired: other is { State: ModelVersionStates.Retired }, ServingVersionsOf(name)),
         };
     }
 
@@ -134,11 +143,36 @@ public sealed partial class ModelCatalog
                 $"Model '{model.Name}' has timeoutMs {model.TimeoutMs}; it must be 1 to {ModelDefinition.MaxTimeoutMs} (an hour), or absent for {ModelDefinition.DefaultTimeoutMs}.");
         }
 
+        CheckComparison(model);
+
         // A tensor of a datatype the API has no rule for could never be sent or returned: say so at start.
         if (model.Inputs.Concat(model.Outputs).FirstOrDefault(t => !Jobs.Submitting.TensorElements.Datatypes.Contains(t.Datatype)) is { } tensor)
         {
             throw new InvalidDataException(
                 $"Tensor '{tensor.Name}' of model '{model.Name}' has datatype '{tensor.Datatype}'; the datatypes are: {string.Join(", ", Jobs.Submitting.TensorElements.Datatypes)}.");
+        }
+    }
+
+    /// <summary>A version's comparison rules: each names an output of the model and can be used.</summary>
+    private static void CheckComparison(ModelDefinition model)
+    {
+        foreach (var (output, rule) in model.Comparison ?? new Dictionary<string, OutputRule>())
+        {
+            if (model.Outputs.All(o => o.Name != output))
+            {
+                throw new InvalidDataException(
+                    $"Version '{model.Version}' of model '{model.Name}' has a comparison rule for '{output}', which is not one of its outputs ({string.Join(", ", model.Outputs.Select(o => o.Name))}).");
+            }
+
+            if (rule?.Problem is { } problem)
+            {
+                throw new InvalidDataException($"Version '{model.Version}' of model '{model.Name}': the comparison rule of output '{output}' is not usable: {problem}.");
+            }
+
+            if (rule is null)
+            {
+                throw new InvalidDataException($"Version '{model.Version}' of model '{model.Name}': the comparison rule of output '{output}' is empty.");
+            }
         }
     }
 
@@ -162,6 +196,12 @@ public sealed partial class ModelCatalog
         if (versions.FirstOrDefault(v => IsDefault(v, versions.Count) && v.State != ModelVersionStates.Serving) is { } retiredDefault)
         {
             throw new InvalidDataException($"Model '{name}''s default version '{retiredDefault.Version}' is {retiredDefault.State}; the default must be serving.");
+        }
+
+        var shadows = versions.Where(v => v.State == ModelVersionStates.Shadow).Select(v => v.Version).ToList();
+        if (shadows.Count > 1)
+        {
+            throw new InvalidDataException($"Model '{name}' has shadow versions {string.Join(", ", shadows)}; a model has at most one shadow version.");
         }
 
         CheckWeights(name, versions);
@@ -214,7 +254,13 @@ public static class ModelVersionStates
     /// <summary>Listed but never run: a job that pins it is refused, processors do not load it.</summary>
     public const string Retired = "retired";
 
-    public static readonly IReadOnlyList<string> All = [Serving, Retired];
+    /// <summary>
+    /// Loaded by processors that serve the model, never run for a caller: each succeeded job of the
+    /// model runs on it again on spare capacity and the answers are compared (<see cref="ModelCatalog.ShadowOf"/>).
+    /// </summary>
+    public const string Shadow = "shadow";
+
+    public static readonly IReadOnlyList<string> All = [Serving, Retired, Shadow];
 }
 
 /// <summary>

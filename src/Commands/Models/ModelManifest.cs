@@ -61,6 +61,14 @@ public sealed record ModelDefinition
 
     public required IReadOnlyList<TensorSpec> Outputs { get; init; }
 
+    /// <summary>
+    /// How this version's answers are compared with another version's, per output name
+    /// (<see cref="OutputRule"/>: <c>exact</c>, <c>tolerance</c>, <c>threshold</c>), for shadow runs
+    /// and backtests; an output it names no rule for gets <see cref="OutputRule.DefaultFor"/>.
+    /// Checked at load: every rule usable (<see cref="OutputRule.Problem"/>), every name an output.
+    /// </summary>
+    public IReadOnlyDictionary<string, OutputRule>? Comparison { get; init; }
+
     /// <summary>Dynamic batching; absent means one job per ONNX run.</summary>
     public BatchingSpec? Batching { get; init; }
 

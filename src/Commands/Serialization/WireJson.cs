@@ -16,6 +16,7 @@ namespace CqrsInference.Commands;
 [JsonSerializable(typeof(V1.JobCancelled))]
 [JsonSerializable(typeof(V1.JobExpired))]
 [JsonSerializable(typeof(V1.JobRetried))]
+[JsonSerializable(typeof(V1.JobShadowResult))]
 [JsonSerializable(typeof(V1.ProcessorOnline))]
 [JsonSerializable(typeof(V1.ProcessorHeartbeat))]
 [JsonSerializable(typeof(V1.ProcessorOffline))]

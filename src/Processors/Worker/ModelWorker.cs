@@ -1,15 +1,17 @@
 using System.Threading.Channels;
 using CqrsInference.Commands.Models;
+using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Processors.Worker.Gating;
 using CqrsInference.Processors.Worker.Publishing;
 using CqrsInference.Processors.Worker.Running;
+using CqrsInference.Processors.Worker.Shadowing;
 using Microsoft.Extensions.Logging;
 
 namespace CqrsInference.Processors.Worker;
 
-/// <summary>The stages one worker is built from (see <see cref="ModelWorker"/>).</summary>
-internal sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacity, JobGate Gate, VersionExecutors Executors, OutcomePublisher Publisher);
+/// <summary>The stages one worker is built from (see <see cref="ModelWorker"/>); <paramref name="Shadow"/> when the model has a shadow version served here.</summary>
+internal sealed record WorkerStages(QueueFetcher Fetcher, WorkerCapacity Capacity, JobGate Gate, VersionExecutors Executors, OutcomePublisher Publisher, ShadowRunner? Shadow = null);
 
 /// <summary>
 /// A worker's settings: its home region, slots (batches run at once), jobs per batch, how long a
@@ -25,13 +27,16 @@ internal sealed record WorkerSettings(string Region, int Slots, int MaxBatch, Ti
 /// claim, deadline), splits it by model version (<see cref="VersionExecutors"/>), runs what may run
 /// with each version's <see cref="BatchExecutor"/>, one version after the other, and hands the outcomes
 /// to the <see cref="OutcomePublisher"/>, which stores the events and only then settles the
-/// deliveries. On shutdown it pulls no more, drains what it holds until the drain timeout, and
+/// deliveries. When the model has a shadow version, each succeeded job is then offered to the
+/// <see cref="ShadowRunner"/>, which runs it only while no delivery waits for a slot and a slot is
+/// free. On shutdown it pulls no more, drains what it holds until the drain timeout, and
 /// hands the rest back.
 /// </summary>
 internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages stages, WorkerSettings settings, TimeProvider clock, ILogger logger)
 {
     private readonly Channel<JobDelivery> _deliveries = Channel.CreateUnbounded<JobDelivery>();
     private long _completed;
+    private int _running;
 
     /// <summary>The model this worker serves.</summary>
     public string Model => model.Name;
@@ -47,6 +52,12 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
     public int SlotCount => settings.Slots;
 
     public string Device => stages.Executors.Device;
+
+    /// <summary>The shadow version's runner, when the model has one served here.</summary>
+    public ShadowRunner? Shadow => stages.Shadow;
+
+    /// <summary>Whether primary work leaves room for a shadow run: no delivery waiting for a slot, and a slot free.</summary>
+    private bool PrimaryIdle() => _deliveries.Reader.Count == 0 && Volatile.Read(ref _running) < settings.Slots;
 
     /// <summary>The versions of the model this worker serves.</summary>
     public IReadOnlyList<string> Versions => [.. stages.Executors.All.Select(v => v.Model.Version)];
@@ -79,6 +90,7 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
         var executors = Enumerable.Range(0, settings.Slots)
             .Select(_ => ExecuteLoopAsync(new BatchCollector(_deliveries.Reader, settings.MaxBatch, delay, clock), drain.Token))
             .ToList();
+        var shadowing = stages.Shadow?.RunAsync(PrimaryIdle, stoppingToken) ?? Task.CompletedTask;
         await stages.Fetcher.RunAsync(_deliveries.Writer, stoppingToken);
 
         // Stopping: no new pulls. What pulls still delivered, and what is queued here, runs until
@@ -91,6 +103,8 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
             await left.Ack.RetryAsync(TimeSpan.Zero);
         }
 
+        await shadowing;
+
         var active = stages.Executors.ActiveTime;
         LogStopped(logger, model.Name, Completed, BusyTime.TotalSeconds, active.TotalSeconds,
             active > TimeSpan.Zero ? 100 * BusyTime / (active * settings.Slots) : 0, settings.Slots);
@@ -102,6 +116,7 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
         {
             while (await collector.NextAsync(drain) is { } batch)
             {
+                Interlocked.Increment(ref _running);
                 try
                 {
                     await ProcessBatchAsync(batch);
@@ -116,6 +131,7 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
                 }
                 finally
                 {
+                    Interlocked.Decrement(ref _running);
                     stages.Capacity.Settled(batch.Count, batch.Count(d => d.IsRemote(settings.Region)));
                 }
             }
@@ -154,6 +170,24 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
         var (run, announced) = await RunAsync(version.Executor, version.Jobs, traces, startedAt);
         await stages.Publisher.SettleAsync(await stages.Publisher.EndingsOfAsync(version.Jobs, run, announced ? null : startedAt), traces);
         Interlocked.Add(ref _completed, version.Jobs.Count);
+        OfferToShadow(version.Jobs, run);
+    }
+
+    /// <summary>Each succeeded job of a run, once its ending is settled, to the shadow (never waits: a full queue drops it).</summary>
+    private void OfferToShadow(IReadOnlyList<AdmittedJob> jobs, BatchRun run)
+    {
+        if (stages.Shadow is not { } shadow)
+        {
+            return;
+        }
+
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (run.Outcomes[i] is RunOutcome.Succeeded succeeded)
+            {
+                shadow.Offer(new ShadowJob(jobs[i].Job, jobs[i].Job.ModelVersion, succeeded.Outputs, run.Elapsed.TotalMilliseconds, jobs.Count));
+            }
+        }
     }
 
     /// <summary>

@@ -25,6 +25,15 @@ internal sealed class ProcessorOptions
     /// </summary>
     public List<string> Models { get; set; } = [];
 
+    /// <summary>
+    /// Succeeded jobs a model's worker holds for its shadow version (<c>"state": "shadow"</c> in the
+    /// manifest) at most; a job offered when it is full is not shadowed (counted in
+    /// <c>cqrsi_shadow_dropped_total</c>), so shadows never hold primary jobs back. 0: this
+    /// processor runs no shadows (and loads no shadow version).
+    /// </summary>
+    [Range(0, 100_000)]
+    public int ShadowQueue { get; set; } = 64;
+
     /// <summary>Overrides each model's execution slots when set.</summary>
     [Range(1, 1024)]
     public int? Slots { get; set; }

@@ -33,7 +33,7 @@ internal sealed partial class ProcessorService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var selected = ServedVersions.Select(catalog, options.Models, runners.IsAvailable);
+        var selected = ServedVersions.Select(catalog, options.Models, runners.IsAvailable, shadows: options.ShadowQueue > 0);
         LogOverflowMode(_logger, js.Connection.ServerInfo?.Version ?? "unknown", OverflowMode.Describe(js.Connection.ServerInfo?.Version));
         var running = new List<Task>();
         var loaded = new List<IModelRunner>();

@@ -8,7 +8,9 @@ namespace CqrsInference.Processors.Worker;
 /// serving version of that model; <c>name@version</c>: that version only (it must be serving).
 /// Entries of one model add up (<c>["ocr@4", "ocr@4-gray"]</c>). A model served here keeps one
 /// queue and one worker whatever its versions: the worker holds a runner per version served and
-/// runs each job on the version its message names (<see cref="Running.VersionExecutors"/>).
+/// runs each job on the version its message names (<see cref="Running.VersionExecutors"/>). With
+/// <c>shadows</c>, a served model's shadow version (<see cref="ModelCatalog.ShadowOf"/>)
+/// is served too when its files are present: it runs the model's succeeded jobs again (<see cref="Shadowing.ShadowRunner"/>).
 /// </summary>
 internal static class ServedVersions
 {
@@ -16,11 +18,17 @@ internal static class ServedVersions
     public const char Separator = '@';
 
     /// <summary>The versions to serve, per model, in manifest order; throws naming an entry the manifest cannot serve.</summary>
-    public static IReadOnlyList<IReadOnlyList<ModelDefinition>> Select(ModelCatalog catalog, IReadOnlyCollection<string> entries, Func<ModelDefinition, bool> isAvailable)
+    public static IReadOnlyList<IReadOnlyList<ModelDefinition>> Select(
+        ModelCatalog catalog, IReadOnlyCollection<string> entries, Func<ModelDefinition, bool> isAvailable, bool shadows = true)
     {
         var chosen = entries.Count == 0
             ? catalog.AllVersions.Where(v => v.State == ModelVersionStates.Serving && isAvailable(v)).ToHashSet()
             : entries.SelectMany(e => Entry(catalog, e)).ToHashSet();
+        if (shadows)
+        {
+            chosen.UnionWith(chosen.Select(v => catalog.ShadowOf(v.Name)).OfType<ModelDefinition>().Where(isAvailable).ToList());
+        }
+
         return [.. catalog.AllVersions.Where(chosen.Contains).GroupBy(v => v.Name, StringComparer.Ordinal).Select(g => (IReadOnlyList<ModelDefinition>)[.. g])];
     }
 

@@ -31,7 +31,8 @@ internal enum DropReason
 /// status document of every job it touches, and what it drops and why. The rules: a submission starts
 /// the job's stream (once); every other event needs the job's submission recorded or earlier in the
 /// run; an event already recorded is dropped; once a job has ended (<see cref="JobLifecycle"/>) its
-/// later events are dropped, except the retry that begins its next attempt series, and an event of
+/// later events are dropped, except the retry that begins its next attempt series and a shadow run's
+/// result (<see cref="JobLifecycle.IsShadow"/>, which changes nothing), and an event of
 /// another series than the job's current one is dropped. The status is the projection's own fold.
 /// </summary>
 internal sealed class RecordingPlan
@@ -85,9 +86,10 @@ internal sealed class RecordingPlan
             return;
         }
 
+        // A shadow result changes no job but is recorded whatever its status: after its ending, as a rule.
         DropReason? why = !exists ? DropReason.Orphan
             : stream!.EventIds.Contains(e.EventId) ? DropReason.Duplicate
-            : !JobStatus.JobStatusProjection.Changes(stream.Status, e.Event) ? DropReason.AfterEnd
+            : !JobLifecycle.IsShadow(e.Event) && !JobStatus.JobStatusProjection.Changes(stream.Status, e.Event) ? DropReason.AfterEnd
             : null;
         if (why is { } dropped)
         {
