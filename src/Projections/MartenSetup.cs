@@ -166,6 +166,7 @@ public static class MartenSetup
         options.Projections.Add<ProcessorStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<UsageProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<ProcessorUsageProjection>(ProjectionLifecycle.Async);
+        options.Projections.Add<ShadowComparisonProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<EdgeSiteStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<EdgeSiteActivityProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<Batches.BatchStatusProjection>(ProjectionLifecycle.Inline);

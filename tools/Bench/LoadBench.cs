@@ -88,7 +88,7 @@ internal static class LoadBench
         public string Latency => Measures.Triple(Ms);
     }
 
-    private sealed record PipelineRun(double PerSecond, TimeSpan Wall, List<double> SubmitMs, List<double> QueueWaitMs, List<double> EndToEndMs)
+    internal sealed record PipelineRun(double PerSecond, TimeSpan Wall, List<double> SubmitMs, List<double> QueueWaitMs, List<double> EndToEndMs)
     {
         public string Submit => Triple(SubmitMs);
 
@@ -120,7 +120,7 @@ internal static class LoadBench
         return new LatencyRun(jobs / wall.Elapsed.TotalSeconds, latencies.ToList());
     }
 
-    private static async Task<PipelineRun> PipelineClosedLoopAsync(HttpClient http, CompletionWatcher watcher, int jobs, int concurrency, Func<int, string> body, List<long>? lag)
+    internal static async Task<PipelineRun> PipelineClosedLoopAsync(HttpClient http, CompletionWatcher watcher, int jobs, int concurrency, Func<int, string> body, List<long>? lag)
     {
         var ids = new Guid[jobs];
         var submitted = new long[jobs];
@@ -148,7 +148,7 @@ internal static class LoadBench
             ids.Select((id, i) => Stopwatch.GetElapsedTime(submitted[i], watcher.CompletedAt(id)).TotalMilliseconds).ToList());
     }
 
-    private static async Task<PipelineRun> PipelineOpenLoopAsync(HttpClient http, CompletionWatcher watcher, double rate, TimeSpan duration, Func<int, string> body)
+    internal static async Task<PipelineRun> PipelineOpenLoopAsync(HttpClient http, CompletionWatcher watcher, double rate, TimeSpan duration, Func<int, string> body)
     {
         var count = (int)(rate * duration.TotalSeconds);
         var ids = new Guid[count];

@@ -59,6 +59,7 @@ internal static class AnalyticsApi
             .RequirePolicy(ApiPolicies.Operator);
         analytics.MapEdgeAnalytics();
         analytics.MapCostAnalytics();
+        analytics.MapShadowAnalytics();
         return app;
     }
 

@@ -50,7 +50,7 @@ internal sealed class JobTimeline
         for (var i = 0; i < recorded.Count; i++)
         {
             status = JobStatusProjection.Evolve(status, recorded[i].Event) ?? status;
-            if (i > resumeAt && status is not null)
+            if (i > resumeAt && status is not null && !JobLifecycle.IsShadow(recorded[i].Event))
             {
                 missed.Add(new Step(recorded[i].Id, recorded[i].Event, status));
             }

@@ -177,8 +177,10 @@ internal static class JobsApi
             return Archived(id, archivedAt);
         }
 
+        // Shadow runs' results are the platform operator's (GET /v1/analytics/shadow), never the caller's answer.
         var events = await session.Events.FetchStreamAsync(id, token: ct);
         return TypedResults.Ok(events
+            .Where(e => caller.IsOperator || !JobLifecycle.IsShadow(e.Data))
             .Select(e => new JobEventView(e.Id, e.EventTypeName, e.Sequence, e.Version, e.Timestamp, e.Data))
             .ToList());
     }

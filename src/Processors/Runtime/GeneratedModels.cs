@@ -11,6 +11,9 @@ internal static class GeneratedModels
 {
     public const string MlpV1 = "mlp-v1";
 
+    /// <summary>mlp-v1 with every output raised by <see cref="Mlp.V2Shift"/>: a second version whose answers differ from v1's (shadow and backtest tests).</summary>
+    public const string MlpV2 = "mlp-v2";
+
     /// <summary>Writes the model named <paramref name="generator"/> to <paramref name="path"/> if absent.</summary>
     public static void EnsureWritten(string generator, string path)
     {
@@ -22,6 +25,7 @@ internal static class GeneratedModels
         var bytes = generator switch
         {
             MlpV1 => Mlp.Build(),
+            MlpV2 => Mlp.Build(Mlp.V2Shift),
             _ => throw new InvalidOperationException($"Unknown model generator '{generator}'."),
         };
         // Several processes may write it at once (e.g. processors starting together on a fresh
@@ -41,6 +45,9 @@ internal static class GeneratedModels
         public const int In = 4;
         public const int Hidden = 8;
         public const int Out = 3;
+
+        /// <summary>What mlp-v2 adds to each of mlp-v1's outputs.</summary>
+        public const float V2Shift = 1f;
 
         public static float W1(int i, int j) => (((i * Hidden) + j) % 7 - 3) / 4f;
 
@@ -80,7 +87,7 @@ internal static class GeneratedModels
             return y;
         }
 
-        public static byte[] Build()
+        public static byte[] Build(float outputShift = 0f)
         {
             var graph = Message(w =>
             {
@@ -93,7 +100,7 @@ internal static class GeneratedModels
                 Bytes(w, 5, Initializer("W1", [In, Hidden], (i, j) => W1(i, j)));
                 Bytes(w, 5, Initializer("b1", [Hidden], (_, j) => B1(j)));
                 Bytes(w, 5, Initializer("W2", [Hidden, Out], (j, k) => W2(j, k)));
-                Bytes(w, 5, Initializer("b2", [Out], (_, k) => B2(k)));
+                Bytes(w, 5, Initializer("b2", [Out], (_, k) => B2(k) + outputShift));
                 Bytes(w, 11, ValueInfo("x", In));
                 Bytes(w, 12, ValueInfo("y", Out));
             });

@@ -155,6 +155,24 @@ public sealed class RecordingPlanTests
         plan.WebhooksOwed().ShouldBe([new WebhookOwed(ran, EventNames.JobSucceeded, "acme"), new WebhookOwed(never, EventNames.JobCancelled, "acme")]);
     }
 
+    [Fact]
+    public void A_shadow_result_after_the_ending_is_recorded_once_and_changes_nothing()
+    {
+        var job = Guid.CreateVersion7();
+        var known = new Dictionary<Guid, JobStream> { [job] = Stream(Submitted(job), Succeeded(job)) };
+        var before = known[job].Status;
+
+        var plan = RecordingPlan.Make([Shadow(job), Shadow(job)], known);
+
+        plan.Appended.ShouldHaveSingleItem().Version.ShouldBe(3L);
+        plan.Dropped.ShouldHaveSingleItem().Why.ShouldBe(DropReason.Duplicate);
+        plan.Touched[job].Status.ShouldBe(before);
+        plan.Ended.ShouldBeEmpty();
+        plan.WebhooksOwed().ShouldBeEmpty();
+    }
+
+    private LogEvent Shadow(Guid job) => Log(job, new V1.JobShadowResult(job, "mlp-test", "1", "2", [], [], 4, 1, 5, "w", "cpu", Now.AddMilliseconds(20)));
+
     private LogEvent Submitted(Guid job) => Log(job, new V1.JobSubmitted(job, "acme", "mlp-test", "1", "local", "interactive", Now, "digest", 10, null));
 
     private LogEvent Submitted(Guid job, string[]? webhookEvents, string? webhook = "https://example.com/hook") =>

@@ -129,4 +129,29 @@ public sealed class ModelCatalogVersionsTests : IDisposable
     [Fact]
     public void A_version_label_outside_the_alphabet_stops_the_load() =>
         LoadError(""" "version": "1 beta" """).ShouldStartWith("Model 'm' has version '1 beta'; a version is 1 to 63 characters");
+
+    [Fact]
+    public void A_shadow_version_is_found_by_ShadowOf_takes_no_job_and_a_model_has_at_most_one()
+    {
+        var catalog = Load(""" "version": "1", "default": true """, """ "version": "2", "state": "shadow" """);
+
+        catalog.ShadowOf("m").ShouldNotBeNull().Version.ShouldBe("2");
+        catalog.ServingVersionsOf("m").ShouldBe(["1"]);
+        catalog.Resolve("m", "2", Guid.NewGuid()).ShouldBeOfType<VersionResolution.VersionNotServed>().Retired.ShouldBeFalse();
+        Load(""" "version": "1" """).ShadowOf("m").ShouldBeNull();
+        LoadError(""" "version": "1", "default": true """, """ "version": "2", "state": "shadow" """, """ "version": "3", "state": "shadow" """)
+            .ShouldContain("at most one shadow version");
+        LoadError(""" "version": "1", "state": "shadow" """).ShouldContain("the default must be serving");
+    }
+
+    [Fact]
+    public void Comparison_rules_are_read_per_output_and_an_unusable_rule_or_unknown_output_stops_the_load()
+    {
+        var catalog = Load(""" "version": "1", "comparison": { "y": { "rule": "tolerance", "tolerance": 0.01 } } """);
+
+        catalog.AllVersions[0].Comparison.ShouldNotBeNull()["y"].ShouldBe(new OutputRule { Rule = OutputRule.WithinTolerance, Tolerance = 0.01 });
+        LoadError(""" "version": "1", "comparison": { "z": { "rule": "exact" } } """).ShouldContain("'z', which is not one of its outputs (y)");
+        LoadError(""" "version": "1", "comparison": { "y": { "rule": "tolerance" } } """).ShouldContain("needs a 'tolerance'");
+        LoadError(""" "version": "1", "comparison": { "y": { "rule": "nearly" } } """).ShouldContain("the rule 'nearly' is unknown");
+    }
 }

@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using NATS.Client.Core;
+using NATS.Net;
+
+namespace CqrsInference.Bench;
+
+/// <summary>
+/// Issue 21's shadow acceptance: the same open-loop mlp-test load, first with no shadow run (the
+/// processor loads no shadow: <c>Processor:ShadowQueue</c> 0), then with a shadow version of
+/// mlp-test configured (the same network, <c>"state": "shadow"</c>), in one run and one manifest.
+/// Prints the primary jobs' end-to-end p50/p99 of both runs and their ratio (the target: p99 within
+/// 1.2×), and how many shadow results were published and how many jobs the shadow dropped.
+/// </summary>
+internal static partial class ShadowBench
+{
+    public static async Task<int> RunAsync(BenchSettings settings, int jobs, int rate)
+    {
+        var manifest = await WriteManifestAsync(settings);
+        var shadowed = settings with { Manifest = manifest };
+        var duration = TimeSpan.FromSeconds((double)jobs / rate);
+        var without = await RunOnceAsync(shadowed, "0", rate, duration);
+        var with = await RunOnceAsync(shadowed, "64", rate, duration);
+
+        Console.WriteLine();
+        Console.WriteLine($"| run (open loop, {rate} jobs/s, {jobs} jobs) | jobs/s | end to end p50 / p95 / p99 (ms) | shadow results | shadow drops |");
+        Console.WriteLine("|---|---|---|---|---|");
+        Console.WriteLine($"| mlp-test, no shadow | {without.Run.PerSecond:F0} | {without.Run.EndToEnd} | {without.ShadowResults} | {without.Dropped} |");
+        Console.WriteLine($"| mlp-test, shadow version configured | {with.Run.PerSecond:F0} | {with.Run.EndToEnd} | {with.ShadowResults} | {with.Dropped} |");
+        Console.WriteLine();
+        var p50 = Measures.Percentile(with.Run.EndToEndMs, 50) / Measures.Percentile(without.Run.EndToEndMs, 50);
+        var p99 = Measures.Percentile(with.Run.EndToEndMs, 99) / Measures.Percentile(without.Run.EndToEndMs, 99);
+        Console.WriteLine($"primary latency with / without shadow: p50 {p50:F2}x, p99 {p99:F2}x (target p99 <= 1.2x: {(p99 <= 1.2 ? "met" : "NOT met")})");
+        return 0;
+    }
+
+    private sealed record ShadowRun(LoadBench.PipelineRun Run, int ShadowResults, string Dropped);
+
+    private static async Task<ShadowRun> RunOnceAsync(BenchSettings settings, string shadowQueue, int rate, TimeSpan duration)
+    {
+        await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
+            new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test", ["Processor__ShadowQueue"] = shadowQueue });
+        using var http = settings.CreateClient();
+        await using var nats = new NatsClient(settings.NatsUrl);
+        var watcher = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
+        await watcher.StartAsync();
+        var shadowResults = 0;
+        await using var shadows = await nats.Connection.SubscribeCoreAsync<byte[]>("log.*.events.*.mlp-test.*");
+        using var counting = new CancellationTokenSource();
+        var counter = Task.Run(async () =>
+        {
+            await foreach (var msg in shadows.Msgs.ReadAllAsync(counting.Token))
+            {
+                if (msg.Headers?["Cqrsi-Event-Type"].ToString() == "v1.job_shadow_result")
+                {
+                    Interlocked.Increment(ref shadowResults);
+                }
+            }
+        });
+
+        Console.WriteLine($"ShadowQueue={shadowQueue}: warm-up 300 jobs, then {rate} jobs/s for {duration.TotalSeconds:F0} s");
+        await LoadBench.PipelineClosedLoopAsync(http, watcher, 300, 8, Measures.MlpBody, lag: null);
+        var before = Volatile.Read(ref shadowResults);
+        var run = await LoadBench.PipelineOpenLoopAsync(http, watcher, rate, duration, Measures.MlpBody);
+
+        // Shadows run after the primary's jobs: give them a moment to finish what they hold.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var dropped = await DroppedAsync(http);
+        await counting.CancelAsync();
+        await counter.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return new ShadowRun(run, Volatile.Read(ref shadowResults) - before, dropped);
+    }
+
+    /// <summary>The processor's shadow drops so far (warm-up included), from /metrics.</summary>
+    private static async Task<string> DroppedAsync(HttpClient http)
+    {
+        try
+        {
+            var metrics = await http.GetStringAsync("/metrics");
+            var matches = DroppedRegex().Matches(metrics);
+            return matches.Count == 0 ? "0" : matches.Sum(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToString(CultureInfo.InvariantCulture);
+        }
+        catch (HttpRequestException)
+        {
+            return "?";
+        }
+    }
+
+    /// <summary>The bench's manifest with a shadow version of mlp-test: the same network, so every answer agrees.</summary>
+    private static async Task<string> WriteManifestAsync(BenchSettings settings)
+    {
+        var models = JsonNode.Parse(await File.ReadAllTextAsync(settings.Manifest))!.AsArray();
+        var mlp = models.Single(m => m!["name"]!.GetValue<string>() == "mlp-test")!;
+        var shadow = mlp.DeepClone();
+        (shadow["version"], shadow["state"]) = ("1-shadow", "shadow");
+        mlp["default"] = true;
+        models.Add(shadow);
+        var path = Path.Combine(Environment.GetEnvironmentVariable("BENCH_DIR") ?? Path.GetTempPath(), $"shadow-manifest-{Environment.ProcessId}.json");
+        await File.WriteAllTextAsync(path, models.ToJsonString());
+        return path;
+    }
+
+    [GeneratedRegex(@"^cqrsi_shadow_dropped(?:_jobs)?_total(?:\{[^}]*\})? ([0-9.eE+-]+)", RegexOptions.Multiline)]
+    private static partial Regex DroppedRegex();
+}
