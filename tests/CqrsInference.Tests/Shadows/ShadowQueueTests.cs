@@ -77,7 +77,7 @@ public sealed class ShadowQueueTests
         var shadow = Runner(new AnsweringRunner(Answer), new RecordedLog(), capacity: 1,
             rules: new Dictionary<string, OutputRule> { ["y"] = new() { Rule = OutputRule.WithinTolerance, Tolerance = 0.5 } });
         var close = Answer with { Data = JsonSerializer.SerializeToElement(new[] { 1.2f, 2f, 3f }) };
-        var far = Answer with { Data = JsonSerializer.SerializeToElement(new[] { 2f, 2f, 3f }) };
+        var far = Answer with { Data = JsonSerializer.SerializeToElement(new[] { 5f, 2f, 3f }) };
 
         shadow.Result(Job(), new RunOutcome.Succeeded([close]), TimeSpan.FromMilliseconds(3)).Agreement.ShouldHaveSingleItem().Same.ShouldBeTrue();
         shadow.Result(Job(), new RunOutcome.Succeeded([far]), TimeSpan.FromMilliseconds(3)).Agreement.ShouldHaveSingleItem().Same.ShouldBeFalse();

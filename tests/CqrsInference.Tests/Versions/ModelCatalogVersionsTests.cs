@@ -110,7 +110,7 @@ public sealed class ModelCatalogVersionsTests : IDisposable
     [Fact]
     public void An_unknown_state_stops_the_load() =>
         LoadError(""" "version": "1", "state": "paused" """)
-            .ShouldBe("Version '1' of model 'm' has state 'paused'; the states are: serving, retired.");
+            .ShouldBe("Version '1' of model 'm' has state 'paused'; the states are: serving, retired, shadow.");
 
     [Fact]
     public void A_version_with_other_inputs_stops_the_load()

@@ -28,7 +28,26 @@ public sealed class JobLifecycleTests
     public void Every_job_event_type_of_the_wire_is_covered_here()
     {
         var covered = Events.Select(EventNames.Of).ToHashSet();
-        EventNames.Types.Where(t => !t.Value.Name.StartsWith("Processor", StringComparison.Ordinal)).Select(t => t.Key).ShouldBe(covered, ignoreOrder: true);
+        // A shadow run's result is about a job but no step of its lifecycle: its rules are below.
+        EventNames.Types.Where(t => !t.Value.Name.StartsWith("Processor", StringComparison.Ordinal) && t.Key != EventNames.JobShadowResult)
+            .Select(t => t.Key).ShouldBe(covered, ignoreOrder: true);
+    }
+
+    [Fact]
+    public void A_shadow_result_changes_no_job_in_any_status_and_has_one_id_per_series_and_shadow_version()
+    {
+        var shadow = new V1.JobShadowResult(Job, "m", "1", "2", [], [], 2, 1, 3, "w", "cpu", At);
+
+        JobLifecycle.IsShadow(shadow).ShouldBeTrue();
+        JobLifecycle.IsTerminal(shadow).ShouldBeFalse();
+        Events.ShouldAllBe(e => !JobLifecycle.IsShadow(e));
+        JobStatuses.All.ShouldAllBe(status => !JobLifecycle.Changes(status, 1, shadow));
+        EventNames.JobIdOf(shadow).ShouldBe(Job);
+        JobLifecycle.MessageId(shadow).ShouldBe($"{Job}:shadow:2");
+        JobLifecycle.MessageId(JobLifecycle.InSeries(shadow, 2)).ShouldBe($"{Job}:shadow:2:s2");
+        new[] { shadow, shadow with { ShadowVersion = "3" }, (V1.JobShadowResult)JobLifecycle.InSeries(shadow, 2) }
+            .Select(JobLifecycle.EventId).Concat(Events.Select(JobLifecycle.EventId)).Distinct().Count().ShouldBe(Events.Count + 3);
+        JobLifecycle.EventId(shadow with { At = At.AddHours(1), Worker = "other" }).ShouldBe(JobLifecycle.EventId(shadow));
     }
 
     [Theory]
