@@ -1,5 +1,6 @@
 using CqrsInference.Api.Analytics;
 using CqrsInference.Api.Batches;
+using CqrsInference.Api.Failover;
 using CqrsInference.Api.Hosting;
 using CqrsInference.Api.Http;
 using CqrsInference.Api.Inference;
@@ -44,6 +45,7 @@ if (api)
     app.MapModelsApi();
     app.MapInferenceApi();
     app.MapAdminApi();
+    app.MapFailoverApi();
     app.MapAuditApi();
     app.MapAnalyticsApi();
     app.MapLiveApi();

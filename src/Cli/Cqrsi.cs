@@ -52,6 +52,7 @@ internal sealed class Cqrsi
             InvoiceCommand.Create(cqrsi),
             AuditCommand.Create(cqrsi),
             BatchCommands.Create(cqrsi),
+            FailoverCommand.Create(cqrsi),
         };
 
         var parse = root.Parse(args);

@@ -77,26 +77,43 @@ public sealed class RegionFailover(INatsJSContext js)
     /// after the home's servers are lost. <paramref name="recreate"/> creates the empty streams and
     /// buckets there (<see cref="NatsTopology.EnsureAsync"/> on that connection).
     /// </summary>
-    public async Task<TakeoverReport> TakeOverAsync(string survivor, Func<CancellationToken, Task> recreate, CancellationToken ct)
+    public Task<TakeoverReport> TakeOverAsync(string survivor, Func<CancellationToken, Task> recreate, CancellationToken ct) =>
+        TakeOverAsync(survivor, recreate, null, ct);
+
+    /// <summary>
+    /// As above, and moves the recorders' <paramref name="checkpoints"/> into the copy's numbering
+    /// (fenced before the copy, moved after it), so recording goes on exactly once.
+    /// </summary>
+    public async Task<TakeoverReport> TakeOverAsync(string survivor, Func<CancellationToken, Task> recreate, IRecorderCheckpoints? checkpoints, CancellationToken ct)
     {
         // Each unanswered delete waits out the request timeout: all at once, not one after another.
         await Task.WhenAll(MirroredStreams.Append(NatsTopology.JobsStream).Append(WebhookQueue.Stream).Select(s => ForgetLostStreamAsync(s, ct)));
 
+        // The lost log is gone from the metadata: nothing more can be recorded from it, so the fenced checkpoints are final.
+        var recorded = checkpoints is null ? new Dictionary<string, ulong>() : await checkpoints.FenceAsync(ct);
         await recreate(ct);
         var copied = new Dictionary<string, long>();
-        var log = new LogCopy();
+        var backlog = new FailoverBacklog();
+        var map = new CheckpointMap(recorded.Values);
         foreach (var stream in MirroredStreams)
         {
-            copied[stream] = await CopyAsync(MirrorOf(stream, survivor), stream == NatsTopology.EventsStream ? log : null, ct);
+            var log = stream == NatsTopology.EventsStream;
+            copied[stream] = await CopyAsync(MirrorOf(stream, survivor), log ? backlog : null, log ? map : null, ct);
         }
 
-        var ended = await DropEndedJobsAsync(log, ct);
+        var moved = recorded.ToDictionary(c => c.Key, c => new CheckpointMove(c.Value, map[c.Value]));
+        if (checkpoints is not null)
+        {
+            await checkpoints.MoveAsync(moved.ToDictionary(m => m.Key, m => m.Value.To), ct);
+        }
+
+        var ended = await DropEndedJobsAsync(backlog, ct);
         foreach (var stream in MirroredStreams)
         {
             await js.DeleteStreamAsync(MirrorOf(stream, survivor), ct);
         }
 
-        return new TakeoverReport(copied, log.Submissions.Count, ended);
+        return new TakeoverReport(survivor, copied, backlog.Jobs, ended, moved);
     }
 
     /// <summary>
@@ -129,7 +146,7 @@ public sealed class RegionFailover(INatsJSContext js)
     }
 
     /// <summary>Republishes every message of a mirror, subject and headers as stored, into the stream that now owns those subjects.</summary>
-    private async Task<long> CopyAsync(string mirror, LogCopy? log, CancellationToken ct)
+    private async Task<long> CopyAsync(string mirror, FailoverBacklog? backlog, CheckpointMap? map, CancellationToken ct)
     {
         var info = (await js.GetStreamAsync(mirror, cancellationToken: ct)).Info.State;
         if (info.Messages == 0)
@@ -151,8 +168,10 @@ public sealed class RegionFailover(INatsJSContext js)
                 }
             }
 
-            (await js.PublishAsync(msg.Subject, payload.Memory, headers: headers, cancellationToken: ct)).EnsureSuccess();
-            log?.Saw(msg.Subject, headers.TryGetValue("Nats-Msg-Id", out var id) ? id.ToString() : null);
+            var ack = await js.PublishAsync(msg.Subject, payload.Memory, headers: headers, cancellationToken: ct);
+            ack.EnsureSuccess();
+            backlog?.Saw(msg.Subject, headers.TryGetValue("Nats-Msg-Id", out var id) ? id.ToString() : null);
+            map?.Copied(msg.Metadata?.Sequence.Stream ?? 0, ack.Seq);
             count++;
             if (msg.Metadata?.Sequence.Stream >= info.LastSeq)
             {
@@ -164,61 +183,38 @@ public sealed class RegionFailover(INatsJSContext js)
     }
 
     /// <summary>
-    /// The queue sources every copied submission; those whose job already ended (a terminal event
-    /// reached the mirror) are purged from it, so the survivor runs exactly the mirrored backlog.
-    /// A job that ended in the lost home after its last mirrored event runs again; the recorder
-    /// keeps its first terminal event only.
+    /// The queue sources every copied queue message; the backlog rule (<see cref="FailoverBacklog"/>)
+    /// purges those of jobs whose latest series already ended (a terminal event reached the mirror),
+    /// so the survivor runs exactly the mirrored backlog. A job that ended in the lost home after its
+    /// last mirrored event runs again; the recorder keeps its first terminal event only.
     /// </summary>
-    private async Task<int> DropEndedJobsAsync(LogCopy log, CancellationToken ct)
+    private async Task<int> DropEndedJobsAsync(FailoverBacklog backlog, CancellationToken ct)
     {
         var jobs = await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
-        for (var i = 0; i < 600 && jobs.Info.State.Messages < log.Queued.Count; i++)
+        for (var i = 0; i < 600 && jobs.Info.State.Messages < backlog.QueueMessages; i++)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
             await jobs.RefreshAsync(ct);
         }
 
         var ended = 0;
-        foreach (var (job, subject) in log.Submissions)
+        foreach (var (subject, keep, jobEnded) in backlog.Purges())
         {
-            if (log.Ended.Contains(job))
-            {
-                await jobs.PurgeAsync(new StreamPurgeRequest { Filter = subject }, ct);
-                ended++;
-            }
+            await jobs.PurgeAsync(new StreamPurgeRequest { Filter = subject, Keep = keep }, ct);
+            ended += jobEnded ? 1 : 0;
         }
 
         return ended;
     }
 
-    /// <summary>What a takeover found: messages copied per stream, submissions in the log, and those of jobs that had ended.</summary>
-    public sealed record TakeoverReport(IReadOnlyDictionary<string, long> Copied, int Submissions, int EndedJobs);
+    /// <summary>
+    /// What a takeover did: the new home, messages copied per stream, jobs queued in the copied log
+    /// and those that had ended (dropped from the queue), and each recorder checkpoint's move from
+    /// the lost log's sequence to the copy's.
+    /// </summary>
+    public sealed record TakeoverReport(
+        string Home, IReadOnlyDictionary<string, long> Copied, int Submissions, int EndedJobs, IReadOnlyDictionary<string, CheckpointMove> Checkpoints);
 
-    /// <summary>The submissions and the ended jobs of the copied log, by their message ids (JobLifecycle.MessageId).</summary>
-    private sealed class LogCopy
-    {
-        public Dictionary<string, string> Submissions { get; } = [];
-
-        public HashSet<string> Queued { get; } = [];
-
-        public HashSet<string> Ended { get; } = [];
-
-        public void Saw(string subject, string? messageId)
-        {
-            if (messageId is null)
-            {
-                return;
-            }
-
-            if (subject.Split('.') is [_, _, "jobs", ..])
-            {
-                Submissions[messageId] = subject;
-                Queued.Add(messageId);
-            }
-            else if (JobLifecycle.JobEndedBy(messageId) is { } job)
-            {
-                Ended.Add(JobLifecycle.SubmissionMessageId(job));
-            }
-        }
-    }
+    /// <summary>A recorder checkpoint moved by a takeover.</summary>
+    public sealed record CheckpointMove(ulong From, ulong To);
 }

@@ -143,6 +143,8 @@ internal static partial class ServiceDefaults
         services.AddSingleton<WebhookQueue>();
         services.AddScoped<Batches.BatchServices>();
         services.AddHostedService<Batches.BatchSupervisor>();
+        services.AddSingleton<IRecorderCheckpoints, Projections.Recording.RecorderCheckpointMove>();
+        services.AddHostedService<Failover.StandbyMirrors>();
         services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
     }
 

@@ -54,6 +54,7 @@ internal static class Settings
             services.AddSetting<RateLimitOptions>("Api:RateLimit");
             services.AddSetting<Batches.BatchOptions>("Batches");
             services.AddSetting<Jobs.Retrying.RetryOptions>("Retry");
+            services.AddSetting<Failover.FailoverOptions>("Failover", Failover.FailoverOptions.Problem);
         }
 
         if (roles.Processor)

@@ -58,6 +58,10 @@ internal static class Problems
     public static ProblemHttpResult AlreadyRunning(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Already running", detail: detail);
 
+    /// <summary>409: the state of the system does not allow the request (a region takeover refused, say); the title says which state.</summary>
+    public static ProblemHttpResult Conflict(string title, string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: title, detail: detail);
+
     /// <summary>413: the body is larger than the API reads.</summary>
     public static ProblemHttpResult PayloadTooLarge(long maxBytes) =>
         TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large",

@@ -172,13 +172,42 @@ public static class JobLifecycle
     };
 
     /// <summary>
-    /// The job a message id (<see cref="MessageId"/>) ends, when it is a first series' terminal id;
-    /// what a region taking over reads its mirrored log with (Messaging's RegionFailover).
+    /// The job a message id (<see cref="MessageId"/>) ends, when it is a first series' terminal id.
     /// </summary>
-    public static Guid? JobEndedBy(string messageId) =>
-        messageId.EndsWith(":terminal", StringComparison.Ordinal) && Guid.TryParse(messageId.AsSpan(0, messageId.Length - ":terminal".Length), out var job)
-            ? job
-            : null;
+    public static Guid? JobEndedBy(string messageId) => EndingOf(messageId) is { Series: 1 } ending ? ending.Job : null;
+
+    /// <summary>
+    /// The job and attempt series a terminal message id (<see cref="MessageId"/>) ends:
+    /// <c>&lt;job&gt;:terminal</c> the first series, <c>&lt;job&gt;:terminal:s&lt;n&gt;</c> series n.
+    /// </summary>
+    public static (Guid Job, int Series)? EndingOf(string messageId)
+    {
+        var parts = messageId.Split(':');
+        return parts switch
+        {
+            [var job, "terminal"] when Guid.TryParse(job, out var id) => (id, 1),
+            [var job, "terminal", ['s', .. var n]] when Guid.TryParse(job, out var id) && ParseSeries(n) is { } series => (id, series),
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// The job and attempt series a queue message id (<see cref="QueueMessageId"/>) queues:
+    /// <c>&lt;job&gt;</c> the first series, <c>&lt;job&gt;:retried:&lt;n&gt;</c> series n.
+    /// </summary>
+    public static (Guid Job, int Series)? QueuedBy(string messageId)
+    {
+        var parts = messageId.Split(':');
+        return parts switch
+        {
+            [var job] when Guid.TryParse(job, out var id) => (id, 1),
+            [var job, "retried", var n] when Guid.TryParse(job, out var id) && ParseSeries(n) is { } series => (id, series),
+            _ => null,
+        };
+    }
+
+    private static int? ParseSeries(string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var series) && series > 1 ? series : null;
 
     private static string SeriesSuffix(object @event, string separator) =>
         SeriesOf(@event) is var series and > 1 ? $"{separator}{Invariant(series)}" : "";

@@ -30,7 +30,8 @@ internal sealed record RecorderFence(string Schema, string Key, long Term)
 /// lock (<c>cqrsi_recorder_term</c>), the fencing token its writes carry (<see cref="RecorderFence"/>):
 /// when PostgreSQL restarts or the lock's session is killed, another process may win the lock
 /// before this one notices, but from its term on nothing this one writes commits. A keep-alive
-/// checks the lock every <see cref="KeepAlive"/>; <see cref="Lost"/> fires when it fails. Every
+/// checks the lock and the term every <see cref="KeepAlive"/> (a region takeover draws a term to
+/// move the checkpoints: <see cref="RecorderCheckpointMove"/>); <see cref="Lost"/> fires when it fails. Every
 /// failure to reach PostgreSQL while acquiring is retried with backoff, never thrown.
 /// (DistributedLock.Postgres would do the lock part, but two copies of it with one namespace, the
 /// original and a patched fork, reach this project through its dependencies; the fence it has not.)
@@ -157,7 +158,7 @@ internal sealed partial class RecorderLease : IAsyncDisposable
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
-    /// <summary>Asks now and then whether this session still holds an advisory lock; a failure or a no means lost.</summary>
+    /// <summary>Asks now and then whether this session still holds an advisory lock and its term is still the current one; a failure or a no means lost.</summary>
     private async Task WatchAsync(ILogger logger)
     {
         try
@@ -165,10 +166,25 @@ internal sealed partial class RecorderLease : IAsyncDisposable
             while (!_lost.IsCancellationRequested)
             {
                 await Task.Delay(KeepAlive, _lost.Token);
-                await using var command = new NpgsqlCommand("select exists (select 1 from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted)", _connection);
-                if (!(bool)(await command.ExecuteScalarAsync(_lost.Token))!)
+                await using var command = new NpgsqlCommand(
+                    $"""
+                    select exists (select 1 from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted),
+                           coalesce((select term = $2 from {Fence.Schema}.cqrsi_recorder_term where id = $1), false)
+                    """,
+                    _connection);
+                command.Parameters.AddWithValue(Fence.Key);
+                command.Parameters.AddWithValue(Fence.Term);
+                await using var reader = await command.ExecuteReaderAsync(_lost.Token);
+                await reader.ReadAsync(_lost.Token);
+                if (!reader.GetBoolean(0))
                 {
                     throw new InvalidOperationException("the session no longer holds the lock");
+                }
+
+                if (!reader.GetBoolean(1))
+                {
+                    // A later term was drawn without the lock (a region takeover moving the checkpoint): lead again from it.
+                    throw new InvalidOperationException("a later term was drawn (the checkpoint was moved)");
                 }
             }
         }
