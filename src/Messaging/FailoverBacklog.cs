@@ -7,7 +7,7 @@ namespace CqrsInference.Messaging;
 /// queue messages the survivor's work queue keeps. Read the copied log in order
 /// (<see cref="Saw"/>); then a job is in the backlog when the latest attempt series it was queued
 /// for (its submission is series 1, a retry <c>&lt;job&gt;:retried:&lt;n&gt;</c> series n) has no
-/// terminal event in the copy (<c>&lt;job&gt;:terminal</c>, <c>&lt;job&gt;:terminal:s&lt;n&gt;</c>).
+/// terminal event in the copy (<see cref="JobLifecycle.EndingOf"/>).
 /// Every series of a job is queued on the job's one subject, so the queue is purged by subject:
 /// whole when the latest series ended, all but its last message (the latest series) when an earlier
 /// series was queued too.

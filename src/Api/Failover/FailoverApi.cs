@@ -99,6 +99,11 @@ internal static class FailoverApi
     private static async Task<ProblemHttpResult?> StateRefusalAsync(INatsJSContext js, string lost, string survivor, CancellationToken ct)
     {
         var home = await HomeAsync(js, ct);
+        if (home == "")
+        {
+            return Http.Problems.Conflict("Not a super-cluster", "The log's servers answer and form no cluster: there is no other region to take over in.");
+        }
+
         if (home == survivor)
         {
             return Http.Problems.Conflict("Takeover already done", $"The log lives in region {survivor} already.");
@@ -125,7 +130,7 @@ internal static class FailoverApi
         }
     }
 
-    /// <summary>The region whose servers answer for the log, or null when none does (its servers are lost, or it was forgotten by a takeover cut short).</summary>
+    /// <summary>The region whose servers answer for the log; "" for a server that is no cluster; null when none answers (its servers are lost, or it was forgotten by a takeover cut short).</summary>
     private static async Task<string?> HomeAsync(INatsJSContext js, CancellationToken ct)
     {
         using var within = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -133,7 +138,7 @@ internal static class FailoverApi
         try
         {
             var info = (await js.GetStreamAsync(NatsTopology.EventsStream, cancellationToken: within.Token)).Info;
-            return info.Cluster?.Leader is { Length: > 0 } ? info.Cluster.Name : null;
+            return info.Cluster is null ? "" : info.Cluster.Leader is { Length: > 0 } ? info.Cluster.Name : null;
         }
         catch (Exception e) when (e is NatsException or TimeoutException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {

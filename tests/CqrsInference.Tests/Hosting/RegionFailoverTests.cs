@@ -97,7 +97,7 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<Dictionary<string, NatsServerProcess>> StartRegionsAsync(params string[] regions)
+    internal static async Task<Dictionary<string, NatsServerProcess>> StartRegionsAsync(params string[] regions)
     {
         var ports = regions.ToDictionary(r => r, _ => NatsServerProcess.FreePort());
         var servers = new Dictionary<string, NatsServerProcess>();
@@ -206,7 +206,7 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
         return result;
     }
 
-    private static long Percentile(IEnumerable<long> values, double p)
+    internal static long Percentile(IEnumerable<long> values, double p)
     {
         var sorted = values.Order().ToList();
         return sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];

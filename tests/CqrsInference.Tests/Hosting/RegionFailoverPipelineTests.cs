@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CqrsInference.Messaging;
+using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
+using NATS.Net;
+using Xunit.Abstractions;
+
+namespace CqrsInference.Tests.Hosting;
+
+/// <summary>
+/// Region failover through the whole application (issue 22): three one-server regions (east, west,
+/// a witness) as in <see cref="RegionFailoverTests"/>; an API and a processor in east, an API, a
+/// processor and the recorders in west, both with <c>Failover:StandbyRegions</c> = east, west.
+/// Clients submit to both APIs; every east server is SIGKILLed; the operator takes over through
+/// west's <c>POST /v1/admin/failover</c>; east's clients are re-pointed to west; east returns.
+/// </summary>
+public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task West_takes_over_through_its_API_and_every_accepted_job_is_recorded_with_one_ending()
+    {
+        var servers = await RegionFailoverTests.StartRegionsAsync("east", "west", "witness");
+        try
+        {
+            var schema = TestEnvironment.NewSchema();
+            await using var east = Host(servers["east"].Url, schema, "east", "api,processor");
+            await using var west = Host(servers["west"].Url, schema, "west", "api,processor,projections");
+            using var eastClient = east.CreateClient();
+            using var westClient = west.CreateClient();
+            using var westOperator = west.CreateClient();
+            westOperator.DefaultRequestHeaders.Authorization = new("Bearer", TestEnvironment.OperatorKey);
+            await using var nats = new NatsClient(servers["west"].Url);
+            var failover = new RegionFailover(nats.CreateJetStreamContext());
+            await Retry.Until("west's mirror of the log", () => MirrorExistsAsync(failover), ok => ok, Patience);
+
+            var run = new Submitting(eastClient, westClient);
+            using var submitting = new CancellationTokenSource();
+            var clients = Task.WhenAll(run.SubmitAsync("east", submitting.Token), run.SubmitAsync("west", submitting.Token));
+            var lags = new ConcurrentBag<long>();
+            using var sampling = new CancellationTokenSource();
+            var sampler = SampleLagAsync(failover, lags, sampling.Token);
+            await Retry.Until("200 accepted jobs", () => Task.FromResult(run.Accepted.Count), n => n >= 200, Patience);
+            (await TakeOverAsync(westOperator, "east")).Status.ShouldBe(HttpStatusCode.Conflict, "east still answers for the log");
+
+            await servers["east"].StopProcessAsync();
+            var killedAt = run.Clock.ElapsedMilliseconds;
+            await sampling.CancelAsync();
+            await sampler;
+            var takeover = await Retry.Until("west's takeover", () => TakeOverAsync(westOperator, "east"), t => t.Status == HttpStatusCode.OK, Patience, TimeSpan.FromSeconds(1));
+            var tookOverAt = run.Clock.ElapsedMilliseconds;
+            output.WriteLine($"takeover {tookOverAt - killedAt} ms after the kill: {takeover.Body}");
+            (await TakeOverAsync(westOperator, "east")).Status.ShouldBe(HttpStatusCode.Conflict, "the takeover is done");
+
+            run.RepointEastTo(westClient);
+            await Retry.Until("west to accept 100 more jobs", () => Task.FromResult(run.Accepted.Count(a => a.Value.At > tookOverAt)), n => n >= 100, Patience);
+            await submitting.CancelAsync();
+            await clients;
+            await servers["east"].StartProcessAsync();
+
+            var recorded = await Retry.Until(
+                "every job accepted more than a second before the kill, or after the takeover, to be recorded as ended",
+                () => RecordedAsync(westClient, run.Accepted.Keys),
+                r => run.Accepted.All(a => (a.Value.At > killedAt - 1000 && a.Value.At < tookOverAt) || r[a.Key].Ended >= 1),
+                TimeSpan.FromSeconds(90),
+                TimeSpan.FromSeconds(1));
+            var lost = run.Accepted.Where(a => recorded[a.Key].Submitted == 0).ToList();
+            output.WriteLine($"accepted {run.Accepted.Count} (east {run.Accepted.Count(a => a.Value.Region == "east")}); lost (accepted in east, not mirrored) {lost.Count}; "
+                + $"mirror lag p50 {RegionFailoverTests.Percentile(lags, 0.5)} p99 {RegionFailoverTests.Percentile(lags, 0.99)} max {lags.DefaultIfEmpty().Max()} messages over {lags.Count} samples");
+            lost.ShouldAllBe(l => l.Value.Region == "east" && l.Value.At <= killedAt, "only east's jobs accepted before the kill may be lost");
+            lost.Count.ShouldBeLessThanOrEqualTo((int)lags.DefaultIfEmpty().Max() + 20, "lost jobs are bounded by the mirror lag (plus what was accepted between samples)");
+            recorded.Where(r => r.Value.Submitted == 1).ShouldAllBe(r => r.Value.Ended == 1, "every recorded job has exactly one terminal event");
+            recorded.Values.ShouldAllBe(r => r.Submitted <= 1);
+        }
+        finally
+        {
+            foreach (var server in servers.Values)
+            {
+                await server.DisposeAsync();
+            }
+        }
+    }
+
+    private static PipelineHost Host(string url, string schema, string region, string roles) => new(url, schema, roles, new Dictionary<string, string?>
+    {
+        ["Submit:Region"] = region,
+        ["Submit:Regions:0"] = "east",
+        ["Submit:Regions:1"] = "west",
+        ["Submit:DurableWithin"] = "00:00:02",
+        ["Failover:StandbyRegions:0"] = "east",
+        ["Failover:StandbyRegions:1"] = "west",
+        ["Failover:Every"] = "00:00:02",
+        ["Processor:Region"] = region,
+        ["Processor:WorkerId"] = $"{region}-1",
+        ["Processor:Scheduling:OverflowThreshold"] = "1",
+    });
+
+    private static async Task<bool> MirrorExistsAsync(RegionFailover failover)
+    {
+        try
+        {
+            await failover.LagAsync(NatsTopology.EventsStream, "west", CancellationToken.None);
+            return true;
+        }
+        catch (NATS.Client.JetStream.NatsJSException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body)> TakeOverAsync(HttpClient client, string lost)
+    {
+        using var response = await client.PostAsJsonAsync("/v1/admin/failover", new { lostRegion = lost });
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private static async Task SampleLagAsync(RegionFailover failover, ConcurrentBag<long> lags, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                lags.Add((await failover.LagAsync(NatsTopology.EventsStream, "west", ct)).Lag);
+                await Task.Delay(50, ct);
+            }
+            catch (Exception e) when (e is NATS.Client.Core.NatsException or OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Each job's recorded submissions and endings, read through west's API (from PostgreSQL).</summary>
+    private static async Task<Dictionary<Guid, (int Submitted, int Ended)>> RecordedAsync(HttpClient client, IEnumerable<Guid> jobs)
+    {
+        var counts = new ConcurrentDictionary<Guid, (int, int)>();
+        await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (job, _) =>
+        {
+            using var response = await client.GetAsync($"/v1/jobs/{job}/events");
+            counts[job] = response.StatusCode == HttpStatusCode.NotFound ? (0, 0) : await client.RecordedCountsAsync(job);
+        });
+        return new(counts);
+    }
+
+    /// <summary>Two clients, one per region, submitting until stopped; east's is re-pointed to west after the takeover.</summary>
+    private sealed class Submitting(HttpClient east, HttpClient west)
+    {
+        private HttpClient _east = east;
+
+        public ConcurrentDictionary<Guid, (string Region, long At)> Accepted { get; } = new();
+
+        public Stopwatch Clock { get; } = Stopwatch.StartNew();
+
+        public void RepointEastTo(HttpClient client) => Volatile.Write(ref _east, client);
+
+        public async Task SubmitAsync(string region, CancellationToken ct)
+        {
+            for (var i = 0; !ct.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    var client = region == "east" ? Volatile.Read(ref _east) : west;
+                    var job = await client.SubmitAsync(Scenarios.MlpJob([i, 1, 2, 3]));
+                    if (job.Status == HttpStatusCode.Accepted)
+                    {
+                        Accepted[job.Id] = (region, Clock.ElapsedMilliseconds);
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException)
+                {
+                    // Not accepted: a client tries again with a new job.
+                }
+
+                await Task.Delay(20, CancellationToken.None);
+            }
+        }
+    }
+}
