@@ -68,25 +68,33 @@ public sealed class FailoverBacklog
 
 /// <summary>
 /// Where each recorder checkpoint lands in the copied log. A checkpoint names a sequence of the
-/// lost log; the copy renumbers (it starts at 1, and skips what the mirror lacks), so a checkpoint
-/// moves to the copy's sequence of the last copied message at or below it: everything at or below
-/// that was recorded, and what follows is recorded (again, where the lost log had it already:
-/// the recorder's dedupe absorbs that). Fed in log order.
+/// lost log; the copy renumbers (it starts at 1, and skips what the mirror lacks), and the
+/// survivor's clients publish into the new log while it is copied. A checkpoint moves to the
+/// copy's sequence of the last copied message at or below it, as long as the copy so far is
+/// contiguous from sequence 1 (no message of anyone else in between): everything at or below that
+/// was recorded, and what follows is recorded (again, where the lost log had it already: the
+/// recorder's dedupe absorbs that). Fed in log order.
 /// </summary>
 public sealed class CheckpointMap(IEnumerable<ulong> checkpoints)
 {
     private readonly ulong[] _checkpoints = [.. checkpoints.Distinct().Order()];
     private readonly Dictionary<ulong, ulong> _moved = [];
+    private ulong _next = 1;
 
     /// <summary>The message at <paramref name="lost"/> in the lost log is at <paramref name="copy"/> in the copy.</summary>
     public void Copied(ulong lost, ulong copy)
     {
-        foreach (var checkpoint in _checkpoints)
+        if (copy != _next)
         {
-            if (lost <= checkpoint)
-            {
-                _moved[checkpoint] = Math.Max(_moved.GetValueOrDefault(checkpoint), copy);
-            }
+            // Another publisher's message (or a duplicate) came in between: nothing later is sure to be recorded.
+            _next = 0;
+            return;
+        }
+
+        _next++;
+        foreach (var checkpoint in _checkpoints.Where(c => lost <= c))
+        {
+            _moved[checkpoint] = copy;
         }
     }
 

@@ -25,8 +25,8 @@ public sealed class PipelineWithFailoverConfigured : PipelineWithAllRoles
 public sealed class FailoverApiTests(PipelineWithFailoverConfigured pipeline) : IClassFixture<PipelineWithFailoverConfigured>
 {
     [Theory]
-    [InlineData("""{}""", "lostRegion")]
-    [InlineData("""{"lostRegion":"no such/region"}""", "lostRegion")]
+    [InlineData("""{}""", "Name the lost region")]
+    [InlineData("""{"lostRegion":"no such/region"}""", "Name the lost region")]
     [InlineData("""{"lostRegion":"south"}""", "not known")]
     [InlineData("""{"lostRegion":"west"}""", "own")]
     public async Task A_takeover_of_no_known_other_region_is_refused_with_422(string body, string says)

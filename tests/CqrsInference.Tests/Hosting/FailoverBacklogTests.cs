@@ -78,6 +78,20 @@ public sealed class FailoverBacklogTests
         map[9].ShouldBe(4UL);
     }
 
+    [Fact]
+    public void A_checkpoint_stops_where_another_publisher_came_in_between_the_copied_messages()
+    {
+        // The survivor's API published at 3 while the lost log's 1..4 were copied to 1, 2, 4, 5.
+        var map = new CheckpointMap([1, 4]);
+        map.Copied(1, 1);
+        map.Copied(2, 2);
+        map.Copied(3, 4);
+        map.Copied(4, 5);
+
+        map[1].ShouldBe(1UL);
+        map[4].ShouldBe(2UL, "the message at 3 was never recorded: the recorder must read it");
+    }
+
     private static FailoverBacklog Read(params string[] ids)
     {
         var backlog = new FailoverBacklog();
