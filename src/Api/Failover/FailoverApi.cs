@@ -37,7 +37,7 @@ internal static class FailoverApi
     }
 
     public static async Task<Results<Ok<RegionFailover.TakeoverReport>, ProblemHttpResult>> TakeOverAsync(
-        FailoverRequest? request, FailoverOptions options, SubmitOptions submit, INatsJSContext js, NatsTopology topology, IRecorderCheckpoints checkpoints,
+        FailoverRequest request, FailoverOptions options, SubmitOptions submit, INatsJSContext js, NatsTopology topology, IRecorderCheckpoints checkpoints,
         HttpContext http, CancellationToken ct)
     {
         if (options.StandbyRegions.Count == 0)
@@ -46,12 +46,12 @@ internal static class FailoverApi
         }
 
         var survivor = submit.Region;
-        if (Refusal(request?.LostRegion, survivor, options, submit) is { } refused)
+        if (Refusal(request.LostRegion, survivor, options, submit) is { } refused)
         {
             return refused;
         }
 
-        var lost = request!.LostRegion!;
+        var lost = request.LostRegion!;
         if (await StateRefusalAsync(js, lost, survivor, ct) is { } state)
         {
             return state;
