@@ -19,8 +19,9 @@
 #   ./bench.sh batch [jobs]                 N jobs as single submits vs the same N as one batch (POST /v1/batches), accepted and succeeded jobs/s
 #   ./bench.sh interactive [jobs] [concurrency] the inline baseline vs synchronous submits (?wait=) with "mode":"interactive" and queued,
 #                                           closed and open loop, mlp-test and ppocr-rec; then every job's events counted in PostgreSQL (issue 17)
-#   ./bench.sh shadow [jobs] [jobs/s]       the same open-loop mlp-test load without, then with a shadow version of mlp-test configured, in
-#                                           one run: primary end-to-end p50/p99 of both, their ratio, shadow results and drops (issue 21)
+#   ./bench.sh shadow [jobs] [jobs/s] [rounds] the same open-loop mlp-test load without, then with a shadow version of mlp-test configured,
+#                                           alternated for [rounds] (3) in one run: primary end-to-end p50/p99 of each, the ratio of their
+#                                           medians, shadow results and drops (issue 21)
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
