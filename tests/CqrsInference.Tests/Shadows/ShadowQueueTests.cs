@@ -62,6 +62,7 @@ public sealed class ShadowQueueTests
         log.Events.ShouldBeEmpty();
         Volatile.Write(ref busy, false);
         await Retry.Until("the shadow to run once the primary is idle", () => Task.FromResult(log.Events.Count), count => count == 2);
+        log.Events.Cast<V1.JobShadowResult>().ShouldAllBe(e => e.ShadowBatchSize == 2, "what waited runs as one batch");
         Volatile.Write(ref busy, true);
         shadow.Offer(Job());
         await stop.CancelAsync();
@@ -99,6 +100,7 @@ public sealed class ShadowQueueTests
     {
         Name = "mlp-test", Version = version, Runner = "tensor", File = "m.onnx",
         Inputs = [new TensorSpec("x", "FP32", [-1, 4])], Outputs = [new TensorSpec("y", "FP32", [-1, 3])], Comparison = rules,
+        Batching = new BatchingSpec(8, 2),
     };
 
     private static ShadowJob Job()

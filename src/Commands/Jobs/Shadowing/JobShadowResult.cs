@@ -12,7 +12,9 @@ public static partial class V1
     /// <paramref name="Agreement"/> how each output compared with the primary's answer (by the
     /// shadow version's comparison rules). <paramref name="PrimaryRunMs"/> is the primary's run (its
     /// batch, as <see cref="JobSucceeded.RunMs"/>, of <paramref name="PrimaryBatchSize"/> jobs);
-    /// <paramref name="ShadowRunMs"/> the shadow's run of this job alone.
+    /// <paramref name="ShadowRunMs"/> the shadow's run of the batch it ran this job in, of
+    /// <paramref name="ShadowBatchSize"/> jobs (null, left out of the JSON: one job alone, as before
+    /// shadows ran in batches).
     /// </summary>
     /// <remarks>
     /// Never a job state change (<see cref="JobLifecycle.IsShadow"/>): it does not change the job's
@@ -35,5 +37,6 @@ public static partial class V1
         string Device,
         DateTimeOffset At,
         string? Error = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Series = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ShadowBatchSize = null);
 }

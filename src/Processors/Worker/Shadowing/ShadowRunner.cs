@@ -17,8 +17,9 @@ internal sealed record ShadowJob(JobCommand Job, string PrimaryVersion, IReadOnl
 /// and puts each comparison on the log (<see cref="V1.JobShadowResult"/>), on spare capacity only:
 /// the worker offers each job after its ending is published and settled (<see cref="Offer"/> never
 /// waits: when the bounded queue is full the job is dropped and counted), and one loop runs them,
-/// one job at a time, only while the worker's primary work leaves room (<c>primaryIdle</c>: no
-/// delivery waiting for a slot, a slot free). Nothing here touches a job's delivery, status or
+/// what is queued as one batch (up to the shadow's <c>maxBatch</c>: one model run and one round of
+/// publishes for many jobs, so a shadow costs the shared machine little per job), only while the
+/// worker's primary work leaves room (<c>primaryIdle</c>: no delivery waiting for a slot, a slot free). Nothing here touches a job's delivery, status or
 /// billing: the job has ended before its shadow runs. On stop, what is still queued is dropped.
 /// </summary>
 internal sealed partial class ShadowRunner(
@@ -26,7 +27,7 @@ internal sealed partial class ShadowRunner(
     WorkerIdentity identity, int capacity, TimeProvider clock, ILogger logger)
 {
     /// <summary>How often a shadow job waiting for spare capacity looks again.</summary>
-    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(5);
 
     private readonly Channel<ShadowJob> _queue = Channel.CreateBounded<ShadowJob>(new BoundedChannelOptions(Math.Max(1, capacity)) { SingleReader = true });
     private long _dropped;
@@ -64,9 +65,15 @@ internal sealed partial class ShadowRunner(
                     await Task.Delay(IdlePoll, clock, stoppingToken);
                 }
 
-                if (_queue.Reader.TryRead(out var job))
+                var batch = new List<ShadowJob>(shadow.MaxBatch);
+                while (batch.Count < shadow.MaxBatch && _queue.Reader.TryRead(out var job))
                 {
-                    await RunOneAsync(job, stoppingToken);
+                    batch.Add(job);
+                }
+
+                if (batch.Count > 0)
+                {
+                    await RunBatchAsync(batch, stoppingToken);
                 }
             }
         }
@@ -84,21 +91,26 @@ internal sealed partial class ShadowRunner(
         Drop(left);
     }
 
-    private async Task RunOneAsync(ShadowJob job, CancellationToken ct)
+    private async Task RunBatchAsync(List<ShadowJob> batch, CancellationToken ct)
     {
         try
         {
             var start = clock.GetTimestamp();
-            var outcome = (await Task.Run(() => runner.Run([new AdmittedJob(ShadowDelivery.For(job.Job), job.Job with { ModelVersion = shadow.Version })], CancellationToken.None), ct))[0];
-            var result = Result(job, outcome, clock.GetElapsedTime(start));
-            await log.AppendAsync(JobRoute.Of(job.Job), result, trace: null, ct);
-            Interlocked.Increment(ref _ran);
-            Telemetry.ShadowRuns.Add(1, new("model", shadow.Name), new("outcome", result.Error is not null ? "failed" : OutputComparison.Identical(result.Agreement) ? "identical" : "different"));
+            var admitted = batch.Select(j => new AdmittedJob(ShadowDelivery.For(j.Job), j.Job with { ModelVersion = shadow.Version })).ToList();
+            var outcomes = await Task.Run(() => runner.Run(admitted, CancellationToken.None), ct);
+            var elapsed = clock.GetElapsedTime(start);
+            var results = batch.Select((job, i) => Result(job, outcomes[i], elapsed) with { ShadowBatchSize = batch.Count > 1 ? batch.Count : null }).ToList();
+            await Task.WhenAll(batch.Select((job, i) => log.AppendAsync(JobRoute.Of(job.Job), results[i], trace: null, ct)));
+            Interlocked.Add(ref _ran, batch.Count);
+            foreach (var result in results)
+            {
+                Telemetry.ShadowRuns.Add(1, new("model", shadow.Name), new("outcome", result.Error is not null ? "failed" : OutputComparison.Identical(result.Agreement) ? "identical" : "different"));
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // The shadow is never worth a primary's trouble: log and go on with the next.
-            LogShadowFailed(logger, job.Job.JobId, shadow.Name, shadow.Version, e.Message);
+            LogShadowFailed(logger, batch[0].Job.JobId, batch.Count, shadow.Name, shadow.Version, e.Message);
         }
     }
 
@@ -127,6 +139,6 @@ internal sealed partial class ShadowRunner(
         }
     }
 
-    [LoggerMessage(LogLevel.Warning, "Shadow run of job {JobId} on {Model} version {Version} failed, not recorded: {Reason}")]
-    private static partial void LogShadowFailed(ILogger logger, Guid jobId, string model, string version, string reason);
+    [LoggerMessage(LogLevel.Warning, "Shadow run of job {JobId} (a batch of {Jobs}) on {Model} version {Version} failed, not recorded: {Reason}")]
+    private static partial void LogShadowFailed(ILogger logger, Guid jobId, int jobs, string model, string version, string reason);
 }
