@@ -1,4 +1,5 @@
 using CqrsInference.Api.Analytics;
+using CqrsInference.Api.Backtests;
 using CqrsInference.Api.Batches;
 using CqrsInference.Api.Failover;
 using CqrsInference.Api.Hosting;
@@ -46,6 +47,7 @@ if (api)
     app.MapInferenceApi();
     app.MapAdminApi();
     app.MapFailoverApi();
+    app.MapBacktestsApi();
     app.MapAuditApi();
     app.MapAnalyticsApi();
     app.MapLiveApi();

@@ -134,7 +134,7 @@ public static class MartenSetup
 
         // Deterministic event ids plus this index make recording idempotent in the database itself.
         options.Events.EnableUniqueIndexOnEventId = true;
-        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types).Concat(Commands.Batches.BatchJobs.Types).Concat(Commands.Pricing.PriceLists.Types))
+        foreach (var (name, type) in EventNames.Types.Concat(EdgeEventNames.Types).Concat(Commands.Batches.BatchJobs.Types).Concat(Commands.Pricing.PriceLists.Types).Concat(Commands.Backtests.BacktestRules.Types))
         {
             options.Events.MapEventType(type, name);
         }
@@ -151,6 +151,9 @@ public static class MartenSetup
         options.Schema.For<JobStatus.JobStatus>().Index(j => j.Batch!.BatchId);
         options.Schema.For<Batches.BatchStatus>().Index(b => b.Tenant).Index(b => b.Status);
         options.Schema.For<Retention.RetentionMark>().Identity(m => m.Id);
+
+        // The backtest runner finds the oldest backtest not ended by these.
+        options.Schema.For<Backtests.BacktestReport>().Index(b => b.Status).Index(b => b.RequestedAt);
         options.ConfigureProjections();
         return options;
     }
@@ -170,6 +173,7 @@ public static class MartenSetup
         options.Projections.Add<EdgeSiteStatusProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<EdgeSiteActivityProjection>(ProjectionLifecycle.Async);
         options.Projections.Add<Batches.BatchStatusProjection>(ProjectionLifecycle.Inline);
+        options.Projections.Add<Backtests.BacktestReportProjection>(ProjectionLifecycle.Inline);
     }
 }
 

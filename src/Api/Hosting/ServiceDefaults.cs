@@ -101,6 +101,14 @@ internal static partial class ServiceDefaults
             services.AddProcessors();
         }
 
+        if (roles.Processor && (roles.Api || roles.Projections))
+        {
+            // Backtests read the history and run a candidate version: only where both are at hand.
+            services.AddSetting<Backtests.BacktestOptions>("Backtests");
+            services.AddSingleton<Backtests.BacktestHistory>();
+            services.AddHostedService<Backtests.BacktestRunner>();
+        }
+
         if (roles.Projections)
         {
             services.AddRecorder(Settings.Read<TopologyOptions>(builder.Configuration, "Topology").Partitions);

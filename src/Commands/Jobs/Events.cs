@@ -18,6 +18,10 @@ public static partial class V1
     /// <paramref name="WebhookEvents"/>: when its webhook is called (<see cref="Webhooks.WebhookEvents"/>;
     /// null, and left out of the JSON: on completion only, as every job before the filter).
     /// <paramref name="Batch"/>: the batch and line it was submitted in (null for a job on its own).
+    /// <paramref name="Inputs"/>: the job's inline inputs, kept by the recorder when <c>Recorder:KeepInputs</c>
+    /// is on (the default) so that a backtest can run them again; null, and left out of the JSON, when
+    /// not kept, for inputs in the object store (<paramref name="InputsRef"/>) and in events stored before.
+    /// <paramref name="InputsSha256"/>: <see cref="RecordedInputs.Digest"/> of <paramref name="Inputs"/>, checked when they are read back.
     /// </summary>
     public sealed record JobSubmitted(
         Guid JobId,
@@ -35,7 +39,9 @@ public static partial class V1
         DateTimeOffset? Deadline = null,
         int? TimeoutMs = null,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? WebhookEvents = null,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null);
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] BatchLine? Batch = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<Tensor>? Inputs = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? InputsSha256 = null);
 
     /// <summary>
     /// A processor took a delivery of the job and began to run it (one per attempt), in

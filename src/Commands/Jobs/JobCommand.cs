@@ -42,11 +42,19 @@ public sealed record JobCommand(
     /// <summary>When this message was queued: the submission, or the retry that queued it again.</summary>
     public DateTimeOffset QueuedAt => RetriedAt ?? SubmittedAt;
 
-    /// <summary>What the log records for this message: the submission, or the retry that queued it again.</summary>
-    public object ToLogged(int inputBytes) => SeriesNumber > 1
+    /// <summary>
+    /// What the log records for this message: the submission, or the retry that queued it again.
+    /// <paramref name="keepInputs"/>: the submission keeps the inline inputs (<c>Recorder:KeepInputs</c>).
+    /// </summary>
+    public object ToLogged(int inputBytes, bool keepInputs = false) => SeriesNumber > 1
         ? new V1.JobRetried(JobId, SeriesNumber, Tenant, Model, Region, Priority, QueuedAt, RetriedBy ?? "", RetryKey, Deadline)
-        : ToSubmitted(inputBytes);
+        : ToSubmitted(inputBytes, keepInputs);
 
-    public V1.JobSubmitted ToSubmitted(int inputBytes) =>
-        new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs, WebhookEvents, Batch);
+    /// <summary>The submission; with <paramref name="keepInputs"/>, the inline inputs (none when they are in the object store) and their digest.</summary>
+    public V1.JobSubmitted ToSubmitted(int inputBytes, bool keepInputs = false)
+    {
+        var kept = keepInputs && InputsRef is null && Inputs.Count > 0 ? Inputs : null;
+        return new(JobId, Tenant, Model, ModelVersion, Region, Priority, SubmittedAt, RequestDigest, inputBytes, Metadata, InputsRef, Webhook, Deadline, TimeoutMs,
+            WebhookEvents, Batch, kept, kept is null ? null : RecordedInputs.Digest(kept));
+    }
 }

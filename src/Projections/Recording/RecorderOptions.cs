@@ -33,6 +33,15 @@ public sealed class RecorderOptions
     /// <summary>Jobs not yet ended whose stream state a partition's recorder keeps in memory, at most.</summary>
     [Range(0, 10_000_000)]
     public int CachedJobs { get; set; } = 100_000;
+
+    /// <summary>
+    /// Whether a job's submission keeps its inline inputs in the history (<c>V1.JobSubmitted.Inputs</c>),
+    /// so that a backtest can run them again. They are in the recorder's hands already (the queued
+    /// message): keeping them costs the submit path nothing, the event store their size. Inputs in the
+    /// object store are not copied (they expire with <c>ClaimCheck:MaxAge</c>). Off: no job's inputs are
+    /// kept after it ran (see docs/CONFIGURATION.md on privacy).
+    /// </summary>
+    public bool KeepInputs { get; set; } = true;
 }
 
 /// <summary>

@@ -27,6 +27,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
     private int _orphanRetries;
     private readonly TimeSpan _duplicateWindow;
     private bool _lookUpEveryStream;
+    private readonly bool _keepInputs;
 
     public JobLogRecorder(INatsJSContext js, IDocumentStore store, NpgsqlDataSource db, RecorderOptions options, int partition, ILogger<JobLogRecorder> logger, OutageWatches? watches = null)
         : base(js, store, options, SourceOf(partition), logger, watches)
@@ -37,6 +38,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
         _tables = new EventTables(store, db, options.Schema);
         _logger = logger;
         _duplicateWindow = options.DuplicateWindow / 2;
+        _keepInputs = options.KeepInputs;
     }
 
     public int Partition { get; }
@@ -49,7 +51,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
 
     protected override async Task<int> RecordAsync(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, RecorderCheckpoint last, CancellationToken ct)
     {
-        var decoded = LogEventDecoder.DecodeAll(run, spans, _logger);
+        var decoded = LogEventDecoder.DecodeAll(run, spans, _logger, _keepInputs);
         var jobEvents = decoded.Where(d => d.IsJobEvent).ToList();
         var known = await _streams.FindAsync(jobEvents.Select(e => e.StreamId).ToHashSet(), SurelyNew(jobEvents), ct);
         var plan = RecordingPlan.Make(jobEvents, known);

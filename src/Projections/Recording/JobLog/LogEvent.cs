@@ -16,11 +16,12 @@ internal sealed record LogEvent(Guid StreamId, Guid EventId, object Event, ulong
 
 /// <summary>
 /// Reads the job log's messages: a queued job (<c>log.&lt;p&gt;.jobs.…</c>) is its submission, or its
-/// retry when the message queues a later attempt series; anything else carries its event's wire name.
+/// retry when the message queues a later attempt series (with its inline inputs when <c>Recorder:KeepInputs</c>
+/// is on); anything else carries its event's wire name.
 /// </summary>
 internal static partial class LogEventDecoder
 {
-    public static List<LogEvent> DecodeAll(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, ILogger logger)
+    public static List<LogEvent> DecodeAll(IReadOnlyList<INatsJSMsg<byte[]>> run, IReadOnlyList<Activity?> spans, ILogger logger, bool keepInputs = false)
     {
         var decoded = new List<LogEvent>(run.Count);
         for (var i = 0; i < run.Count; i++)
@@ -28,7 +29,7 @@ internal static partial class LogEventDecoder
             var msg = run[i];
             try
             {
-                var @event = Decode(msg);
+                var @event = Decode(msg, keepInputs);
                 decoded.Add(new LogEvent(EventNames.StreamIdOf(@event), JobLifecycle.EventId(@event), @event, LogRun.Sequence(msg)));
                 spans[i]?.SetTag(Telemetry.JobIdTag, decoded[^1].StreamId.ToString());
             }
@@ -43,14 +44,14 @@ internal static partial class LogEventDecoder
         return decoded;
     }
 
-    private static object Decode(INatsJSMsg<byte[]> msg)
+    private static object Decode(INatsJSMsg<byte[]> msg, bool keepInputs)
     {
         var data = msg.Data ?? [];
         if (LogSubjects.IsJob(msg.Subject))
         {
             var job = JsonSerializer.Deserialize(data, WireJson.Default.JobCommand)
                 ?? throw new InvalidDataException($"Empty job message at sequence {LogRun.Sequence(msg)}.");
-            return job.ToLogged(data.Length);
+            return job.ToLogged(data.Length, keepInputs);
         }
 
         return EventWire.Decode(msg.Headers, data)
