@@ -53,6 +53,7 @@ internal sealed class Cqrsi
             AuditCommand.Create(cqrsi),
             BatchCommands.Create(cqrsi),
             FailoverCommand.Create(cqrsi),
+            BacktestCommands.Create(cqrsi),
         };
 
         var parse = root.Parse(args);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 using CqrsInference.Commands.Backtests;
@@ -67,7 +66,7 @@ internal static class BacktestsApi
         {
             if (text is not null && parsed is null)
             {
-                timeErrors[field] = [$"{field} '{text}' is not an RFC 3339 time (e.g. 2026-11-30T12:00:00Z)."];
+                timeErrors[field] = [$"{field} '{text}' is not {Http.Timestamps.Rule}."];
             }
         }
 
@@ -106,6 +105,5 @@ internal static class BacktestsApi
         return TypedResults.Ok<IReadOnlyList<BacktestView>>([.. reports.Select(r => BacktestView.Of(r, prices))]);
     }
 
-    private static DateTimeOffset? Time(string? text) =>
-        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t) ? t : null;
+    private static DateTimeOffset? Time(string? text) => Http.Timestamps.TryParseUtc(text, out var t) ? t : null;
 }
