@@ -19,10 +19,8 @@ internal sealed record BacktestCase(JobStatus Job, IReadOnlyList<Tensor>? Inputs
 internal sealed class BacktestHistory(IDocumentStore store, IClaimCheck blobs)
 {
     /// <summary>
-    /// The next jobs after <see cref="BacktestReport.Through"/>, oldest first, at most
-    /// <paramref name="count"/> and never more than the report's limit leaves; the jobs sharing the
-    /// last one's submit time come along whole (so the next chunk can start strictly after it), in
-    /// (submitted at, id) order.
+    /// The next jobs after <see cref="BacktestReport.Through"/> in (submitted at, id) order, at most
+    /// <paramref name="count"/> and never more than the report's limit leaves.
     /// </summary>
     public async Task<IReadOnlyList<BacktestCase>> NextAsync(BacktestReport report, int count, CancellationToken ct)
     {
@@ -33,19 +31,23 @@ internal sealed class BacktestHistory(IDocumentStore store, IClaimCheck blobs)
         }
 
         await using var session = store.QuerySession();
-        var jobs = await WindowAsync(session, report, report.Through?.SubmittedAt, left, ct);
-        if (jobs.Count > 0)
+
+        // PostgreSQL keeps microseconds, .NET ticks: the query reaches a millisecond back and takes a
+        // margin more, and the position is compared here, on the documents' own values.
+        var through = report.Through;
+        var jobs = await WindowAsync(session, report, through?.SubmittedAt.AddMilliseconds(-1), left + PositionMargin, ct);
+        var chosen = jobs.Where(j => through is null || j.SubmittedAt > through.SubmittedAt || (j.SubmittedAt == through.SubmittedAt && j.Id.CompareTo(through.JobId) > 0))
+            .OrderBy(j => j.SubmittedAt).ThenBy(j => j.Id).Take(left).ToList();
+        var submissions = new Dictionary<Guid, V1.JobSubmitted>();
+        foreach (var job in chosen)
         {
-            var last = jobs[^1].SubmittedAt;
-            var ties = await WindowAsync(session, report, null, int.MaxValue, ct, exactly: last);
-            jobs = [.. jobs.Where(j => j.SubmittedAt != last).Concat(ties)];
+            var events = await session.Events.FetchStreamAsync(job.Id, token: ct);
+            if (events.Select(e => e.Data).OfType<V1.JobSubmitted>().FirstOrDefault() is { } submitted)
+            {
+                submissions[job.Id] = submitted;
+            }
         }
 
-        // Ties may make the chunk longer than asked; only the limit cuts it.
-        var chosen = jobs.OrderBy(j => j.SubmittedAt).ThenBy(j => j.Id).Take(report.Limit - report.Seen).ToList();
-        var ids = chosen.Select(j => j.Id).ToList();
-        var submissions = (await session.Events.QueryRawEventDataOnly<V1.JobSubmitted>().Where(e => ids.Contains(e.JobId)).ToListAsync(ct))
-            .GroupBy(e => e.JobId).ToDictionary(g => g.Key, g => g.First());
         var cases = new List<BacktestCase>(chosen.Count);
         foreach (var job in chosen)
         {
@@ -55,19 +57,16 @@ internal sealed class BacktestHistory(IDocumentStore store, IClaimCheck blobs)
         return cases;
     }
 
-    private static async Task<List<JobStatus>> WindowAsync(
-        IQuerySession session, BacktestReport report, DateTimeOffset? after, int take, CancellationToken ct, DateTimeOffset? exactly = null)
+    /// <summary>Jobs read beyond the chunk, so that ties at its boundary are all in hand.</summary>
+    private const int PositionMargin = 100;
+
+    private static async Task<List<JobStatus>> WindowAsync(IQuerySession session, BacktestReport report, DateTimeOffset? after, int take, CancellationToken ct)
     {
         var query = session.Query<JobStatus>().Where(j => j.Model == report.Model && j.Status == JobStatuses.Succeeded
             && j.SubmittedAt >= report.From && j.SubmittedAt < report.To);
         if (after is { } a)
         {
             query = query.Where(j => j.SubmittedAt > a);
-        }
-
-        if (exactly is { } e)
-        {
-            query = query.Where(j => j.SubmittedAt == e);
         }
 
         if (report.Tenants is { Count: > 0 } tenants)

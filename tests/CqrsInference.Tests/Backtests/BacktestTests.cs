@@ -42,7 +42,8 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
         changed.GetProperty("different").GetInt32().ShouldBe(withSeven);
         var example = changed.GetProperty("examples")[0];
         example.GetProperty("output").GetString().ShouldBe("text");
-        example.GetProperty("difference").GetString()!.ShouldContain("⑦");
+        // The text as JSON writes it: the candidate read the 7 as ⑦ (\u2466).
+        example.GetProperty("difference").GetString()!.ShouldContain("\\u2466");
         Console.WriteLine($"Backtest of {Jobs} OCR jobs: same version {same.GetProperty("identicalPercent")}% identical; candidate {changed.GetProperty("different")} different of {withSeven} expected");
     }
 
@@ -55,7 +56,7 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
         var to = DateTimeOffset.UtcNow.AddSeconds(1);
 
         var limited = await RunBacktestAsync("4", from, to, ["backtest-limit"], limit: 3);
-        limited.GetProperty("compared").GetInt32().ShouldBe(3);
+        limited.GetProperty("compared").GetInt32().ShouldBe(3, limited.ToString());
         var others = await RunBacktestAsync("4", from, to, ["backtest-other"]);
         others.GetProperty("compared").GetInt32().ShouldBe(2);
     }
