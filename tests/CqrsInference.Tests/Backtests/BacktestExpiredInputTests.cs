@@ -1,6 +1,5 @@
 using CqrsInference.Messaging;
 using CqrsInference.Tests.Fixtures;
-using NATS.Client.ObjectStore;
 
 namespace CqrsInference.Tests.Backtests;
 
@@ -15,15 +14,12 @@ public sealed class BacktestExpiredInputTests(PipelineWithShortLivedBlobs pipeli
         await BacktestTests.RecordOcrJobsAsync(tenant, 3);
         var to = DateTimeOffset.UtcNow.AddSeconds(1);
 
-        // The images (over 512 bytes) went to the object store; take them out as expiry would.
+        // The images (over 512 bytes) went to the object store; take them out as MaxAge would:
+        // the bucket's stream loses its messages.
         var (client, js) = await pipeline.ConnectAsync();
         await using (client)
         {
-            var store = await new NatsObjContext(js).GetObjectStoreAsync(ClaimCheck.Bucket);
-            await foreach (var blob in store.ListAsync())
-            {
-                await store.DeleteAsync(blob.Name);
-            }
+            await js.PurgeStreamAsync(ClaimCheck.BucketStream, new NATS.Client.JetStream.Models.StreamPurgeRequest());
         }
 
         var report = await BacktestTests.RunBacktestAsync(pipeline.Operator, "ppocr-rec", "4", from, to, ["backtest-expired"]);
