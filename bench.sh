@@ -22,6 +22,11 @@
 #   ./bench.sh shadow [jobs] [jobs/s] [rounds] the same open-loop mlp-test load without, then with a shadow version of mlp-test configured,
 #                                           alternated for [rounds] (3) in one run: primary end-to-end p50/p99 of each, the ratio of their
 #                                           medians, shadow results and drops (issue 21)
+#   ./bench.sh failover [jobs/s] [seconds]  three one-server regions (east, west, witness) joined by gateways, an API in east and
+#                                           in west with standby mirrors; open-loop load of jobs/s per region for the seconds:
+#                                           mirror lag p50/p99 (messages, time); then east's server is SIGKILLed and west takes
+#                                           over (POST /v1/admin/failover): takeover time, time to serve the mirrored backlog,
+#                                           jobs accepted in east and lost (issue 22)
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,6 +41,7 @@ cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
 BENCH="$ROOT/.data/bench"
 cleanup() {
+  for region in east west witness; do cqrsi_stop_nats "$BENCH/region-$region" >/dev/null 2>&1 || true; done
   cqrsi_stop_nats "$BENCH/edge-nats" >/dev/null 2>&1 || true
   cqrsi_stop_nats "$BENCH/nats" >/dev/null 2>&1 || true
   cqrsi_stop_postgres "$BENCH/pg" >/dev/null 2>&1 || true
@@ -49,8 +55,9 @@ PG_PORT=${CQRSI_BENCH_PG_PORT:-55434}
 while port_busy "$PG_PORT"; do PG_PORT=$((PG_PORT + 1)); done
 NATS_PORT=${CQRSI_BENCH_NATS_PORT:-14222}
 # Likewise for NATS (and the monitor and leaf-node ports derived from it): a server of another
-# checkout's benchmark on the same port would answer the readiness probe, and this run would use it.
-while port_busy "$NATS_PORT" || port_busy $((NATS_PORT + 3200)) || port_busy $((NATS_PORT + 4000)); do NATS_PORT=$((NATS_PORT + 1)); done
+# checkout's benchmark on the same port would answer the readiness probe, and this run would use it
+# (the failover mode's region servers too, from NATS_PORT + 21).
+while port_busy "$NATS_PORT" || port_busy $((NATS_PORT + 3200)) || port_busy $((NATS_PORT + 4000)) || port_busy $((NATS_PORT + 21)) || port_busy $((NATS_PORT + 4021)); do NATS_PORT=$((NATS_PORT + 1)); done
 # The core accepts leaf nodes (edge sites) on NATS_PORT + 3200 (17422 by default).
 LEAF_PORT=$((NATS_PORT + 3200))
 export BENCH_NATS_PORT="$NATS_PORT" BENCH_NATS_MONITOR_PORT=$((NATS_PORT + 4000))
@@ -70,6 +77,29 @@ if [ "${1:-}" = edge ]; then
     i=$((i + 1))
   done
   export BENCH_EDGE_NATS="nats://127.0.0.1:$((NATS_PORT + 10))" BENCH_EDGE_CLIPS="$BENCH/clips"
+fi
+if [ "${1:-}" = failover ]; then
+  # Three regions, each a one-server cluster (it routes to itself: clustered JetStream needs a
+  # route), joined by gateways: east and west serve, the witness only keeps JetStream's metadata
+  # majority when a region is lost. Client ports NATS_PORT + 21..23, monitor + 4021..23, routes
+  # + 5021..23, gateways + 6021..23; the links authenticate (passwords generated for this run).
+  route_password=$(cqrsi_nats_secret "$BENCH" nats-route)
+  gateway_password=$(cqrsi_nats_secret "$BENCH" nats-gateway)
+  i=1
+  for region in east west witness; do
+    gateways=() j=1
+    for other in east west witness; do
+      [ "$other" = "$region" ] || gateways+=("$other=127.0.0.1:$((NATS_PORT + 6020 + j))")
+      j=$((j + 1))
+    done
+    CQRSI_NATS_EXTRA_CONF="server_name: \"$region-1\"
+$(cqrsi_nats_cluster_conf "$region" "127.0.0.1:$((NATS_PORT + 5020 + i))" "$route_password" "127.0.0.1:$((NATS_PORT + 5020 + i))")
+$(cqrsi_nats_gateway_conf "$region" "127.0.0.1:$((NATS_PORT + 6020 + i))" "$gateway_password" "${gateways[@]}")" \
+      cqrsi_start_nats "$BENCH/region-$region" $((NATS_PORT + 20 + i)) $((NATS_PORT + 4020 + i))
+    i=$((i + 1))
+  done
+  export BENCH_EAST_NATS="nats://127.0.0.1:$((NATS_PORT + 21))" BENCH_WEST_NATS="nats://127.0.0.1:$((NATS_PORT + 22))"
+  export BENCH_EAST_NATS_PID_FILE="$BENCH/region-east/nats.pid"
 fi
 cqrsi_start_postgres "$BENCH/pg" "$PG_PORT"
 
