@@ -4,10 +4,16 @@
 #                          streams and buckets with three replicas (R3), and API + processors +
 #                          projections in one host at http://127.0.0.1:8080 connected to all three.
 #                          Kill any one server (see the pids printed): the system carries on.
-#   ./cluster.sh regions   two regions, east and west, as two clusters joined by gateways (a
-#                          super-cluster; client ports 4241 and 4242): API + processors +
-#                          projections in east at http://127.0.0.1:8080, one more processor in
-#                          west. East's backlogs overflow to west's idle processor.
+#   ./cluster.sh regions   three regions, east, west and witness, as three one-server clusters
+#                          joined by gateways (a super-cluster; client ports 4241, 4242, 4243):
+#                          API + processor + projections in east at http://127.0.0.1:8080 (the
+#                          home: the streams live there) and in west at http://127.0.0.1:8081
+#                          (CQRSI_WEST_URL); the witness runs no application and only keeps
+#                          JetStream's metadata majority when a region is lost. East's backlogs
+#                          overflow to west's idle processor. The APIs keep standby mirrors of the
+#                          streams in west (Failover:StandbyRegions=east,west), so west can take
+#                          over when east is lost: kill -9 east's nats-server, then
+#                          `cqrsi --url http://127.0.0.1:8081 failover east` (docs/DEPLOY.md).
 # Ctrl-C stops everything it started. Every link authenticates: clients as the NATS users of
 # config/nats-users.conf.template (the application as "host"), routes as "route", gateways as
 # "gateway", with passwords generated once under .data/<mode>/ (*.secret, users.env).
@@ -24,6 +30,7 @@ case "$mode" in
 esac
 DATA="$ROOT/.data/$mode"
 HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
+WEST_URL=${CQRSI_WEST_URL:-http://127.0.0.1:8081}
 PG_PORT=${CQRSI_PG_PORT:-55436}
 
 cqrsi_install_packages
@@ -63,11 +70,15 @@ $(cqrsi_nats_cluster_conf cqrsi "127.0.0.1:623$i" "$route_password" 127.0.0.1:62
   urls="nats://127.0.0.1:4231,nats://127.0.0.1:4232,nats://127.0.0.1:4233"
 else
   # A one-server cluster routes to itself: JetStream's clustered mode needs a route to start.
-  for region in east:1:west:2 west:2:east:1; do
-    IFS=: read -r name i other j <<<"$region"
+  # JetStream's metadata spans the super-cluster and needs a majority of its servers: with two
+  # regions, losing one stops JetStream in the other, so a third (the witness) keeps the majority.
+  regions=(east west witness)
+  for i in 1 2 3; do
+    name=${regions[i - 1]} gateways=()
+    for j in 1 2 3; do [ "$j" = "$i" ] || gateways+=("${regions[j - 1]}=127.0.0.1:724$j"); done
     start_node "$name" "424$i" "824$i" "server_name: \"$name-1\"
 $(cqrsi_nats_cluster_conf "$name" "127.0.0.1:624$i" "$route_password" "127.0.0.1:624$i")
-$(cqrsi_nats_gateway_conf "$name" "127.0.0.1:724$i" "$gateway_password" "$other=127.0.0.1:724$j")"
+$(cqrsi_nats_gateway_conf "$name" "127.0.0.1:724$i" "$gateway_password" "${gateways[@]}")"
   done
 fi
 cqrsi_start_postgres "$DATA/pg" "$PG_PORT"
@@ -89,14 +100,21 @@ if [ "$mode" = cluster ]; then
   echo "==> CqrsInference on a three-node cluster ($urls, R3): API at $HTTP_URL; nats-server pids:" \
     "$(for n in "${nodes[@]}"; do printf '%s=%s ' "$n" "$(cat "$DATA/$n/nats.pid")"; done)"
 else
+  export Failover__StandbyRegions__0=east Failover__StandbyRegions__1=west
   Nats__Url="nats://127.0.0.1:4241" Submit__Region=east Submit__Regions__0=east Submit__Regions__1=west \
     Processor__Region=east Processor__WorkerId=east-1 \
     Cqrsi__Roles=api,processor,projections Urls="$HTTP_URL" dotnet "$APP" &
   app_pids+=($!)
-  Nats__Url="nats://127.0.0.1:4242" Processor__Region=west Processor__WorkerId=west-1 \
-    Cqrsi__Roles=processor Urls="http://127.0.0.1:0" dotnet "$APP" &
+  # West's API starts once east's answers: the first API to create the streams makes its region
+  # the home (east here); west's then keeps the standby mirrors and can take over.
+  for _ in $(seq 1 600); do curl -fs "$HTTP_URL/health" >/dev/null 2>&1 && break; sleep 0.5; done
+  Nats__Url="nats://127.0.0.1:4242" Submit__Region=west Submit__Regions__0=east Submit__Regions__1=west \
+    Processor__Region=west Processor__WorkerId=west-1 \
+    Cqrsi__Roles=api,processor,projections Urls="$WEST_URL" dotnet "$APP" &
   app_pids+=($!)
-  echo "==> CqrsInference in two regions: API (east) at $HTTP_URL, processors east-1 (east) and west-1 (west)"
+  echo "==> CqrsInference in two serving regions and a witness: APIs at $HTTP_URL (east, the home) and $WEST_URL (west)," \
+    "processors east-1 and west-1, standby mirrors in west; nats-server pids:" "$(for n in "${nodes[@]}"; do printf '%s=%s ' "$n" "$(cat "$DATA/$n/nats.pid")"; done)"
   echo "    submit with \"region\":\"east\" or \"west\"; a backlog over Processor:Scheduling:OverflowThreshold overflows"
+  echo "    failover drill: kill -9 east's nats-server, then: cqrsi --url $WEST_URL failover east (the operator's key: start with CQRSI_API_KEY=<secret>)"
 fi
 wait -n "${app_pids[@]}"
