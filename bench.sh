@@ -22,11 +22,12 @@
 #   ./bench.sh shadow [jobs] [jobs/s] [rounds] the same open-loop mlp-test load without, then with a shadow version of mlp-test configured,
 #                                           alternated for [rounds] (3) in one run: primary end-to-end p50/p99 of each, the ratio of their
 #                                           medians, shadow results and drops (issue 21)
-#   ./bench.sh failover [jobs/s] [seconds]  three one-server regions (east, west, witness) joined by gateways, an API in east and
+#   ./bench.sh failover [jobs/s] [seconds] [inference ms] three one-server regions (east, west, witness) joined by gateways, an API in east and
 #                                           in west with standby mirrors; open-loop load of jobs/s per region for the seconds:
 #                                           mirror lag p50/p99 (messages, time); then east's server is SIGKILLed and west takes
-#                                           over (POST /v1/admin/failover): takeover time, time to serve the mirrored backlog,
-#                                           jobs accepted in east and lost (issue 22)
+#                                           over (POST /v1/admin/failover) and the submits stop: takeover time, time to serve the
+#                                           mirrored backlog, jobs accepted in east and lost; inference ms (default 0) slows every
+#                                           job (simulated) so that a backlog builds (issue 22)
 # Each run starts fresh servers under .data/bench and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"

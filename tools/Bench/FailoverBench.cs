@@ -25,13 +25,15 @@ internal static class FailoverBench
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
-    public static async Task<int> RunAsync(BenchSettings settings, int rate, int seconds)
+    public static async Task<int> RunAsync(BenchSettings settings, int rate, int seconds, int inferenceMs)
     {
         var east = settings with { NatsUrl = Env("BENCH_EAST_NATS"), ApiUrl = "http://127.0.0.1:18080" };
         var west = settings with { NatsUrl = Env("BENCH_WEST_NATS"), ApiUrl = "http://127.0.0.1:18081" };
-        Console.WriteLine($"failover: {rate} jobs/s per region (east, west) for {seconds} s, mlp-test; then east's nats-server is SIGKILLed and west takes over");
-        await using var eastApp = await AppProcess.StartAsync(east, "api,processor", "Serving mlp-test", Region("east"));
-        await using var westApp = await AppProcess.StartAsync(west, "api,processor,projections", "Serving mlp-test", Region("west"));
+        Console.WriteLine($"failover: {rate} jobs/s per region (east, west) for {seconds} s, mlp-test"
+            + (inferenceMs == 0 ? "" : $" with {inferenceMs} ms of simulated inference, {Slots} slots per processor")
+            + "; then east's nats-server is SIGKILLed, west takes over, and the submits stop");
+        await using var eastApp = await AppProcess.StartAsync(east, "api,processor", "Serving mlp-test", Region("east", inferenceMs));
+        await using var westApp = await AppProcess.StartAsync(west, "api,processor,projections", "Serving mlp-test", Region("west", inferenceMs));
         await using var eastNats = new NatsClient(east.NatsUrl);
         await using var westNats = new NatsClient(west.NatsUrl);
         var westJs = westNats.CreateJetStreamContext();
@@ -42,7 +44,7 @@ internal static class FailoverBench
 
         using var eastHttp = east.CreateClient();
         using var westHttp = west.CreateClient();
-        var load = new FailoverLoad(eastHttp, westHttp, rate);
+        var load = new FailoverLoad(eastHttp, westHttp, rate, inferenceMs);
         using var loading = new CancellationTokenSource();
         var clients = load.RunAsync(loading.Token);
         var lag = await MirrorLag.SampleAsync(eastNats.CreateJetStreamContext(), standby, TimeSpan.FromSeconds(seconds));
@@ -52,6 +54,10 @@ internal static class FailoverBench
         Console.WriteLine($"  {DateTime.UtcNow:HH:mm:ss} east's nats-server SIGKILLed; asking west to take over");
         var takeover = await TakeOverAsync(westHttp);
         var tookOverAt = Stopwatch.GetTimestamp();
+
+        // From here only the backlog runs: what the lost home left, served by west.
+        await loading.CancelAsync();
+        await clients;
         Console.WriteLine($"  {DateTime.UtcNow:HH:mm:ss} takeover answered after {Stopwatch.GetElapsedTime(killedAt, tookOverAt).TotalSeconds:F1} s: {takeover.Body}");
 
         var mirrored = await MirroredJobsAsync(westJs);
@@ -59,8 +65,6 @@ internal static class FailoverBench
         var backlog = before.Where(j => mirrored.Contains(j.Id) && !endings.IsDone(j.Id)).Select(j => j.Id).ToList();
         await endings.WaitForAsync(backlog, Patience);
         var servedAt = backlog.Count == 0 ? tookOverAt : backlog.Max(endings.CompletedAt);
-        await loading.CancelAsync();
-        await clients;
 
         var result = new FailoverResult(lag, killedAt, takeover, tookOverAt, backlog.Count, servedAt,
             before, before.Where(j => !mirrored.Contains(j.Id)).ToList(), load);
@@ -70,7 +74,26 @@ internal static class FailoverBench
 
     private static string Env(string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set (run bench.sh failover)");
 
-    /// <summary>A region's application settings: both regions served, mirrors in both, quick rounds, overflow from the first queued job (so west runs east's queue after the takeover).</summary>
+    private const int Slots = 2;
+
+    /// <summary>
+    /// A region's application settings: both regions served, mirrors in both, quick rounds, overflow
+    /// from the first queued job (so west runs east's queue after the takeover); with simulated
+    /// inference, one job a run in <see cref="Slots"/> slots.
+    /// </summary>
+    private static Dictionary<string, string> Region(string region, int inferenceMs)
+    {
+        var settings = Region(region);
+        if (inferenceMs > 0)
+        {
+            settings["Processor__FaultInjection"] = "true";
+            settings["Processor__Slots"] = $"{Slots}";
+            settings["Processor__MaxBatch"] = "1";
+        }
+
+        return settings;
+    }
+
     private static Dictionary<string, string> Region(string region) => new()
     {
         ["Processor__Models__0"] = "mlp-test",

@@ -9,8 +9,12 @@ using NATS.Client.JetStream;
 
 namespace CqrsInference.Bench;
 
-/// <summary>Open-loop submits to both regions' APIs at a fixed rate each; east's stop when east is lost (its clients have nowhere to go until re-pointed).</summary>
-internal sealed class FailoverLoad(HttpClient east, HttpClient west, int rate)
+/// <summary>
+/// Open-loop submits to both regions' APIs at a fixed rate each; east's stop when east is lost (its
+/// clients have nowhere to go until re-pointed). With <c>inferenceMs</c> each job asks the
+/// processors (<c>Processor:FaultInjection</c>) to run that much longer, so a backlog builds.
+/// </summary>
+internal sealed class FailoverLoad(HttpClient east, HttpClient west, int rate, int inferenceMs)
 {
     private readonly ConcurrentBag<(Guid Id, string Region, long At)> _accepted = [];
     private readonly ConcurrentDictionary<(string Region, int Status), int> _refused = new();
@@ -39,7 +43,8 @@ internal sealed class FailoverLoad(HttpClient east, HttpClient west, int rate)
                 await Task.Delay(due, CancellationToken.None);
             }
 
-            var body = Measures.MlpBody(i);
+            var body = inferenceMs == 0 ? Measures.MlpBody(i)
+                : Measures.MlpBody(i).TrimEnd('}') + $$$""","metadata":{"cqrsi-test-fault":"sleep:{{{inferenceMs}}}"}}""";
             sends.Add(Task.Run(() => SubmitAsync(region, http, body), CancellationToken.None));
         }
 

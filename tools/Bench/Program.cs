@@ -23,7 +23,7 @@ using NATS.Net;
 //   history [events]              /health, /metrics, GET /v1/jobs/{id} on an empty store, then after loading events
 //   interactive [jobs] [concurrency]  inline baseline vs synchronous submits, mode interactive vs queued, closed and open loop
 //   shadow [jobs] [jobs/s] [rounds] open-loop mlp-test load without, then with a shadow version configured, alternated: primary p50/p99 and their ratio
-//   failover [jobs/s] [seconds]   three regions; mirror lag under load, then east is killed: takeover time, backlog served, jobs lost
+//   failover [jobs/s] [seconds] [inference ms]  three regions; mirror lag under load, then east is killed: takeover time, backlog served, jobs lost
 var scenario = args.ElementAtOrDefault(0) ?? "e2e";
 var settings = new BenchSettings(
     AppDll: Environment.GetEnvironmentVariable("BENCH_APP_DLL") ?? throw new InvalidOperationException("BENCH_APP_DLL is not set (run bench.sh)"),
@@ -52,7 +52,7 @@ return scenario switch
     "outage" => await OutageBench.RunAsync(settings, Arg(1, 60), Arg(2, 50), Arg(3, 20), Arg(4, 10)),
     "interactive" => await InteractiveBench.RunAsync(settings, Arg(1, 2000), Arg(2, 32)),
     "shadow" => await ShadowBench.RunAsync(settings, Arg(1, 2000), Arg(2, 100), Arg(3, 3)),
-    "failover" => await FailoverBench.RunAsync(settings, Arg(1, 25), Arg(2, 20)),
+    "failover" => await FailoverBench.RunAsync(settings, Arg(1, 25), Arg(2, 20), Arg(3, 0)),
     _ => Usage(),
 };
 
@@ -60,7 +60,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency] | shadow [jobs] [jobs/s] [rounds] | failover [jobs/s per region] [seconds]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency] | shadow [jobs] [jobs/s] [rounds] | failover [jobs/s per region] [seconds] [inference ms]");
     return 2;
 }
 
