@@ -27,8 +27,9 @@ internal static class FailoverBench
 
     public static async Task<int> RunAsync(BenchSettings settings, int rate, int seconds, int inferenceMs)
     {
-        var east = settings with { NatsUrl = Env("BENCH_EAST_NATS"), ApiUrl = "http://127.0.0.1:18080" };
-        var west = settings with { NatsUrl = Env("BENCH_WEST_NATS"), ApiUrl = "http://127.0.0.1:18081" };
+        var (eastUrl, westUrl) = FreeUrls();
+        var east = settings with { NatsUrl = Env("BENCH_EAST_NATS"), ApiUrl = eastUrl };
+        var west = settings with { NatsUrl = Env("BENCH_WEST_NATS"), ApiUrl = westUrl };
         Console.WriteLine($"failover: {rate} jobs/s per region (east, west) for {seconds} s, mlp-test"
             + (inferenceMs == 0 ? "" : $" with {inferenceMs} ms of simulated inference, {Slots} slots per processor")
             + "; then east's nats-server is SIGKILLed, west takes over, and the submits stop");
@@ -70,6 +71,18 @@ internal static class FailoverBench
             before, before.Where(j => !mirrored.Contains(j.Id)).ToList(), load);
         result.Print();
         return 0;
+    }
+
+    /// <summary>Two loopback URLs on ports free now (both held while chosen): another checkout's benchmark may hold the usual API port.</summary>
+    private static (string East, string West) FreeUrls()
+    {
+        using var east = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        using var west = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        east.Start();
+        west.Start();
+        return (Url(east), Url(west));
+
+        static string Url(System.Net.Sockets.TcpListener listener) => $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}";
     }
 
     private static string Env(string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set (run bench.sh failover)");
