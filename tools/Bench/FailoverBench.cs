@@ -53,7 +53,7 @@ internal static class FailoverBench
         load.StopEast();
         var killedAt = KillEast();
         Console.WriteLine($"  {DateTime.UtcNow:HH:mm:ss} east's nats-server SIGKILLed; asking west to take over");
-        var takeover = await TakeOverAsync(westHttp);
+        var takeover = await TakeOverAsync(west, westApp);
         var tookOverAt = Stopwatch.GetTimestamp();
 
         // From here only the backlog runs: what the lost home left, served by west.
@@ -150,8 +150,11 @@ internal static class FailoverBench
     }
 
     /// <summary>Asks west's API to take over every second until it answers 200 (409 and 503 while the super-cluster still sees east, or has no metadata leader).</summary>
-    private static async Task<Takeover> TakeOverAsync(HttpClient west)
+    private static async Task<Takeover> TakeOverAsync(BenchSettings settings, AppProcess westApp)
     {
+        using var west = settings.CreateClient();
+        west.Timeout = TimeSpan.FromMinutes(3);
+        string? failure = null;
         var refusals = new Dictionary<int, int>();
         var waited = Stopwatch.StartNew();
         while (waited.Elapsed < Patience)
@@ -171,12 +174,15 @@ internal static class FailoverBench
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 refusals[0] = refusals.GetValueOrDefault(0) + 1;
+                failure = e.Message;
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1));
         }
 
-        throw new TimeoutException($"West did not take over in {Patience}: {string.Join(", ", refusals.Select(r => $"{r.Key}×{r.Value}"))}");
+        var output = westApp.Output;
+        throw new TimeoutException($"West did not take over in {Patience}: {string.Join(", ", refusals.Select(r => $"{r.Key}×{r.Value}"))} ({failure});"
+            + $" west's application said, last:\n{output[Math.Max(0, output.Length - 6000)..]}");
     }
 
     /// <summary>The jobs queued in west's log after the takeover: what the mirror held (and west's own since).</summary>

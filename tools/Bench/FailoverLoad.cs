@@ -129,6 +129,8 @@ internal sealed record FailoverResult(
         Console.WriteLine($"| jobs accepted before the kill (east / west API) | {AcceptedBeforeKill.Count(a => a.Region == "east")} / {AcceptedBeforeKill.Count(a => a.Region == "west")} |");
         Console.WriteLine($"| lost: accepted before the kill, not in west's log (east / west API) | {Lost.Count(a => a.Region == "east")} / {Lost.Count(a => a.Region == "west")} |");
         Console.WriteLine($"| lost jobs accepted within 1 s of the kill | {Lost.Count(a => Stopwatch.GetElapsedTime(a.At, KilledAt) < TimeSpan.FromSeconds(1))} |");
+        var afterKill = Load.AcceptedBefore(long.MaxValue).Where(a => a.At >= KilledAt).ToList();
+        Console.WriteLine($"| west's submits accepted after the kill: before the takeover answered / after (in flight when the submits stopped) | {afterKill.Count(a => a.At < TookOverAt)} / {afterKill.Count(a => a.At >= TookOverAt)} |");
         Console.WriteLine($"| west's submits refused, from the kill until the takeover (status×count; 0: no answer) | {string.Join(", ", Load.Refused.Where(r => r.Key.Region == "west").Select(r => $"{r.Key.Status}×{r.Value}").DefaultIfEmpty("none"))} |");
         Console.WriteLine($"| jobs accepted in all (east / west API) | {Load.AcceptedIn("east")} / {Load.AcceptedIn("west")} |");
     }
