@@ -23,9 +23,19 @@ internal static partial class ShadowBench
         var runs = new List<(ShadowRun Without, ShadowRun With)>();
         for (var round = 1; round <= rounds; round++)
         {
-            // Alternated, so a change in the shared machine's speed falls on both sides alike.
+            // Alternated, and in turn first (ABBA), so a change in the shared machine's speed, or
+            // whatever the first run after another leaves behind, falls on both sides alike.
             Console.WriteLine($"round {round} of {rounds}");
-            runs.Add((await RunOnceAsync(shadowed, "0", rate, duration), await RunOnceAsync(shadowed, "64", rate, duration)));
+            if (round % 2 == 1)
+            {
+                var without = await RunOnceAsync(shadowed, "0", rate, duration);
+                runs.Add((without, await RunOnceAsync(shadowed, "64", rate, duration)));
+            }
+            else
+            {
+                var with = await RunOnceAsync(shadowed, "64", rate, duration);
+                runs.Add((await RunOnceAsync(shadowed, "0", rate, duration), with));
+            }
         }
 
         Console.WriteLine();
