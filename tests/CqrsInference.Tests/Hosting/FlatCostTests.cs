@@ -34,7 +34,7 @@ public sealed class FlatCostTests : IAsyncLifetime
     private const int RowsPerRequest = 2;
 
     /// <summary>Usage, utilization and edge activity: each reports its progress once it has run.</summary>
-    private const int AsyncRollUps = 3;
+    private const int AsyncRollUps = 4; // usage, processor usage, edge site activity, shadow comparison
     private readonly string _schema = TestEnvironment.NewSchema();
     private NatsServerProcess _nats = null!;
 
