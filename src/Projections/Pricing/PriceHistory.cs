@@ -6,6 +6,7 @@ using Marten;
 using Marten.Exceptions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace CqrsInference.Projections.Pricing;
 
@@ -28,7 +29,7 @@ public sealed class PriceHistory(IDocumentStore store)
 /// theirs when they start: keep one list across hosts.
 /// </summary>
 internal sealed partial class PriceListRecording(
-    IDocumentStore store, PriceHistory history, AnalyticsOptions options, TimeProvider clock, ILogger<PriceListRecording> logger, OutageWatches? watches = null)
+    IDocumentStore store, NpgsqlDataSource db, PriceHistory history, AnalyticsOptions options, TimeProvider clock, ILogger<PriceListRecording> logger, OutageWatches? watches = null)
     : BackgroundService
 {
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("price list");
@@ -46,8 +47,27 @@ internal sealed partial class PriceListRecording(
         }
     }
 
-    /// <summary>Appends the configured list if it differs from the last recorded; true when it did.</summary>
+    /// <summary>
+    /// Appends the configured list if it differs from the last recorded; true when it did. One host
+    /// at a time (a transaction-scoped advisory lock): hosts starting together would otherwise race,
+    /// and the loser's append fails after drawing an event sequence number, a gap at the log's tail
+    /// that <c>/v1/analytics/lag</c> reads as every roll-up one event behind until the next event.
+    /// </summary>
     public async Task<bool> RecordAsync(CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var take = new NpgsqlCommand("select pg_advisory_xact_lock(hashtext('cqrsi-price-list'))", connection, transaction))
+        {
+            await take.ExecuteNonQueryAsync(ct);
+        }
+
+        var recorded = await RecordLockedAsync(ct);
+        await transaction.CommitAsync(ct);
+        return recorded;
+    }
+
+    private async Task<bool> RecordLockedAsync(CancellationToken ct)
     {
         for (var tries = 0; ; tries++)
         {
