@@ -1,9 +1,9 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
+using CqrsInference.Tests.Processors.Runtime;
 
 namespace CqrsInference.Tests.Backtests;
 
@@ -124,7 +124,7 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
         var images = new List<string>();
         foreach (var line in Lines)
         {
-            images.Add(Convert.ToBase64String(await RenderAsync(line)));
+            images.Add(Convert.ToBase64String(await RealModelTests.RenderLineAsync(line, crop: false)));
         }
 
         var texts = new List<string>();
@@ -141,30 +141,5 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
         }
 
         return texts;
-    }
-
-    /// <summary>
-    /// A line of text on a canvas of one size for every line (520×48), so that every batch the
-    /// processor makes needs no padding and a job's answer does not depend on its batch-mates.
-    /// </summary>
-    private static async Task<byte[]> RenderAsync(string text)
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"cqrsi-backtest-{Guid.NewGuid():N}.png");
-        var info = new ProcessStartInfo("convert")
-        {
-            ArgumentList = { "-size", "520x48", "xc:white", "-font", "DejaVu-Sans", "-pointsize", "28", "-fill", "black", "-gravity", "center", "-annotate", "0", text, path },
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info)!;
-        await process.WaitForExitAsync();
-        process.ExitCode.ShouldBe(0, await process.StandardError.ReadToEndAsync());
-        try
-        {
-            return await File.ReadAllBytesAsync(path);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
     }
 }

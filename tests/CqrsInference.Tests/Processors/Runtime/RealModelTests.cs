@@ -52,16 +52,25 @@ public sealed class RealModelTests(PipelineWithAllRoles pipeline) : IClassFixtur
     public static string VadJob(float[] samples) =>
         $$"""{"model":"silero-vad","inputs":[{"name":"audio","datatype":"FP32","shape":[1,576],"data":[{{string.Join(",", samples.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)))}}]}]}""";
 
-    /// <summary>Renders one line of black text on white with ImageMagick (installed by ./test.sh).</summary>
-    public static async Task<byte[]> RenderLineAsync(string text)
+    /// <summary>
+    /// Renders one line of black text on white with ImageMagick (installed by ./test.sh): tightly
+    /// cropped with a small margin, as a text detector would hand a line to the recognizer; or, with
+    /// <paramref name="crop"/> false, on a 520×48 canvas for every line, so that batches need no
+    /// padding and a job's answer does not depend on its batch-mates.
+    /// </summary>
+    public static async Task<byte[]> RenderLineAsync(string text, bool crop = true)
     {
         var path = Path.Combine(Path.GetTempPath(), $"cqrsi-line-{Guid.NewGuid():N}.png");
         var info = new ProcessStartInfo("convert")
         {
-            // Tightly cropped with a small margin, as a text detector would hand a line to the recognizer.
-            ArgumentList = { "-size", "520x48", "xc:white", "-font", "DejaVu-Sans", "-pointsize", "28", "-fill", "black", "-gravity", "center", "-annotate", "0", text, "-trim", "+repage", "-bordercolor", "white", "-border", "6", path },
+            ArgumentList = { "-size", "520x48", "xc:white", "-font", "DejaVu-Sans", "-pointsize", "28", "-fill", "black", "-gravity", "center", "-annotate", "0", text },
             RedirectStandardError = true,
         };
+        foreach (var argument in crop ? ["-trim", "+repage", "-bordercolor", "white", "-border", "6", path] : new[] { path })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
         using var process = Process.Start(info)!;
         await process.WaitForExitAsync();
         process.ExitCode.ShouldBe(0, await process.StandardError.ReadToEndAsync());
