@@ -42,7 +42,8 @@ public sealed class NatsQueuedJobs(INatsJSContext js) : IQueuedJobs
         return latest?.Data is { } data ? JsonSerializer.Deserialize(Decode(data), WireJson.Default.JobCommand) : null;
     }
 
-    private static byte[] Decode(object data) => data switch
+    /// <summary>A stored message's data as the stream answered it (base64 in JSON).</summary>
+    internal static byte[] Decode(object data) => data switch
     {
         string base64 => Convert.FromBase64String(base64),
         ReadOnlyMemory<byte> bytes => bytes.ToArray(),

@@ -65,6 +65,28 @@ public sealed class RegionFailover(INatsJSContext js)
         }
     }
 
+    /// <summary>The bucket whose keys say which takeover of a lost region runs (or ran within <see cref="LockFor"/>).</summary>
+    public const string LockBucket = "cqrsi_takeover";
+
+    public static readonly TimeSpan LockFor = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Claims the takeover of <paramref name="lost"/> for <paramref name="runner"/> in the whole
+    /// super-cluster (a key created in <see cref="LockBucket"/>; the server lets one create win);
+    /// null when claimed, else the runner that holds it. The key expires after <see cref="LockFor"/>.
+    /// </summary>
+    public async Task<string?> LockAsync(string lost, string runner, CancellationToken ct)
+    {
+        await KvBuckets.EnsureAsync(js, LockBucket, "Region takeovers running or just run: one at a time in the super-cluster.", LockFor, 1, ct);
+        var store = await new NATS.Client.KeyValueStore.NatsKVContext(js).GetStoreAsync(LockBucket, ct);
+        var (created, holder) = await KvBuckets.CreateOrReadAsync(store, lost, runner, ct);
+        return created ? null : holder;
+    }
+
+    /// <summary>Gives the claim back (a takeover that failed may be run again at once).</summary>
+    public async Task UnlockAsync(string lost, CancellationToken ct) =>
+        await (await new NATS.Client.KeyValueStore.NatsKVContext(js).GetStoreAsync(LockBucket, ct)).DeleteAsync(lost, cancellationToken: ct);
+
     /// <summary>How far a region's mirror of <paramref name="stream"/> is behind: messages not yet copied, and since when it last heard from the origin.</summary>
     public async Task<(long Lag, TimeSpan? Active, ulong LastSeq)> LagAsync(string stream, string region, CancellationToken ct)
     {

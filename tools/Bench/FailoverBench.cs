@@ -19,7 +19,8 @@ namespace CqrsInference.Bench;
 /// open-loop load in both regions the mirror lag is sampled (<see cref="RegionFailover.LagAsync"/>);
 /// then east's nats-server is SIGKILLed, west takes over through its <c>POST /v1/admin/failover</c>,
 /// and the bench times the takeover and the serving of the mirrored backlog (until every mirrored
-/// job has its ending), and counts the jobs accepted before the kill that were not mirrored (lost).
+/// job has its ending) and of the jobs west held meanwhile, counts west's refusals while east was
+/// lost, and counts the jobs accepted before the kill that were not mirrored (lost).
 /// </summary>
 internal static class FailoverBench
 {
@@ -67,8 +68,13 @@ internal static class FailoverBench
         await endings.WaitForAsync(backlog, Patience);
         var servedAt = backlog.Count == 0 ? tookOverAt : backlog.Max(endings.CompletedAt);
 
+        // West's own jobs accepted while east was lost were held in west; they run once forwarded.
+        var held = load.AcceptedBefore(tookOverAt).Where(j => j.Region == "west" && j.At >= killedAt).Select(j => j.Id).ToList();
+        await endings.WaitForAsync(held, Patience);
+        var heldServedAt = held.Count == 0 ? tookOverAt : held.Max(endings.CompletedAt);
+
         var result = new FailoverResult(lag, killedAt, takeover, tookOverAt, backlog.Count, servedAt,
-            before, before.Where(j => !mirrored.Contains(j.Id)).ToList(), load);
+            before, before.Where(j => !mirrored.Contains(j.Id)).ToList(), load, (held.Count, heldServedAt));
         result.Print();
         return 0;
     }

@@ -112,7 +112,7 @@ internal sealed record MirrorLag(List<double> Messages, List<double> Millisecond
 /// <summary>What the failover bench prints: one markdown table.</summary>
 internal sealed record FailoverResult(
     MirrorLag Lag, long KilledAt, FailoverBench.Takeover Takeover, long TookOverAt, int Backlog, long ServedAt,
-    List<(Guid Id, string Region, long At)> AcceptedBeforeKill, List<(Guid Id, string Region, long At)> Lost, FailoverLoad Load)
+    List<(Guid Id, string Region, long At)> AcceptedBeforeKill, List<(Guid Id, string Region, long At)> Lost, FailoverLoad Load, (int Jobs, long ServedAt) Held)
 {
     public void Print()
     {
@@ -131,6 +131,7 @@ internal sealed record FailoverResult(
         Console.WriteLine($"| lost jobs accepted within 1 s of the kill | {Lost.Count(a => Stopwatch.GetElapsedTime(a.At, KilledAt) < TimeSpan.FromSeconds(1))} |");
         var afterKill = Load.AcceptedBefore(long.MaxValue).Where(a => a.At >= KilledAt).ToList();
         Console.WriteLine($"| west's submits accepted after the kill: before the takeover answered / after (in flight when the submits stopped) | {afterKill.Count(a => a.At < TookOverAt)} / {afterKill.Count(a => a.At >= TookOverAt)} |");
+        Console.WriteLine($"| west's jobs held while east was lost (accepted kill → takeover): takeover → last ending | {Held.Jobs} jobs, {Stopwatch.GetElapsedTime(TookOverAt, Held.ServedAt).TotalSeconds:F1} s |");
         Console.WriteLine($"| west's submits refused, from the kill until the takeover (status×count; 0: no answer) | {string.Join(", ", Load.Refused.Where(r => r.Key.Region == "west").Select(r => $"{r.Key.Status}×{r.Value}").DefaultIfEmpty("none"))} |");
         Console.WriteLine($"| jobs accepted in all (east / west API) | {Load.AcceptedIn("east")} / {Load.AcceptedIn("west")} |");
     }

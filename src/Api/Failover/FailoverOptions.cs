@@ -21,9 +21,23 @@ public sealed class FailoverOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan Every { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// After how long without an answer from the log's region this API's region takes over by
+    /// itself (<c>Failover:TakeOverAfter</c>; unset, the default: only the operator's
+    /// <c>POST /v1/admin/failover</c> does). Set it where a witness region keeps the metadata's
+    /// majority and a partition cannot leave the home accepting on its own (docs/ARCHITECTURE.md).
+    /// </summary>
+    public TimeSpan? TakeOverAfter { get; set; }
+
+    /// <summary>The most jobs an API's region holds while the home is lost (<c>Failover:HeldMaxJobs</c>); past it, submits are 503.</summary>
+    [Range(1L, long.MaxValue)]
+    public long HeldMaxJobs { get; set; } = 1_000_000;
+
     /// <summary>What is wrong with the list, if anything (checked at start).</summary>
     public static string? Problem(FailoverOptions options) =>
         options.StandbyRegions.FirstOrDefault(r => !Commands.Models.Naming.IsToken(r)) is { } bad
             ? $"Failover:StandbyRegions '{bad}' is not a valid region: a region is {Commands.Models.Naming.TokenRule}."
-            : null;
+            : options.TakeOverAfter is { } after && after < TimeSpan.FromSeconds(2)
+                ? $"Failover:TakeOverAfter is {after}: at least 00:00:02 (a leader election must not look like a lost region)."
+                : null;
 }

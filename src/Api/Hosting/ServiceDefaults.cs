@@ -153,6 +153,11 @@ internal static partial class ServiceDefaults
         services.AddHostedService<Batches.BatchSupervisor>();
         services.AddSingleton<IRecorderCheckpoints, Projections.Recording.RecorderCheckpointMove>();
         services.AddHostedService<Failover.StandbyMirrors>();
+        services.AddSingleton<Failover.Takeover>();
+        services.AddSingleton<Failover.JobHolding>();
+        services.AddSingleton<IJobHolding>(sp => sp.GetRequiredService<Failover.JobHolding>());
+        services.AddHostedService(sp => sp.GetRequiredService<Failover.JobHolding>());
+        services.AddHostedService<Failover.HeldJobForwarder>();
         services.ConfigureMarten(options => options.Schema.For<Security.ApiKey>().Index(k => k.Tenant));
     }
 

@@ -12,7 +12,7 @@ namespace CqrsInference.Api.Jobs;
 /// <see cref="HeldFor"/>), and a job accepted moments ago by another instance (a time-ordered id
 /// from the last seconds) is waited for, briefly, instead of answered 404.
 /// </summary>
-internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcceptedJobs
+internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failover.JobHolding? holding = null) : IAcceptedJobs
 {
     public static readonly TimeSpan HeldFor = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan WaitForRecent = TimeSpan.FromSeconds(1);
@@ -52,7 +52,7 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
 
     private async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, Func<string, bool> sees, CancellationToken ct)
     {
-        var status = Latest(await RecordedAsync(session, id, ct), Accepted(id)) ?? await WaitIfRecentAsync(id, ct);
+        var status = Latest(await RecordedAsync(session, id, ct), Accepted(id)) ?? await WaitIfRecentAsync(id, ct) ?? await HeldAsync(id, ct);
         return status is not null && sees(status.Tenant) ? status : null;
     }
 
@@ -83,6 +83,24 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock) : IAcc
 
     private JobStatus? Accepted(Guid id) =>
         _accepted.TryGetValue(id, out var accepted) && clock.GetElapsedTime(accepted.At) < HeldFor ? accepted.Status : null;
+
+    /// <summary>A job this region holds while the log's region is lost (docs/ARCHITECTURE.md): queued, from the hold, until it is forwarded and recorded.</summary>
+    private async Task<JobStatus?> HeldAsync(Guid id, CancellationToken ct)
+    {
+        if (holding is not { Enabled: true, Ready: true })
+        {
+            return null;
+        }
+
+        try
+        {
+            return await holding.Outbox.FindAsync(id, ct) is { } held ? JobStatusProjection.Create(held.Job.ToSubmitted(held.Bytes)) : null;
+        }
+        catch (Exception e) when (Projections.Outages.IsOutage(e))
+        {
+            return null;
+        }
+    }
 
     /// <summary>A time-ordered id (UUIDv7) issued within the last seconds may belong to a job not yet recorded.</summary>
     private async Task<JobStatus?> WaitIfRecentAsync(Guid id, CancellationToken ct)

@@ -112,9 +112,42 @@ public interface IAcceptedJobs
     void Accepted(V1.JobSubmitted submitted);
 }
 
+/// <summary>
+/// Region failover (docs/ARCHITECTURE.md, "Jobs held while the home is lost"): while the region
+/// that keeps the event log does not answer, an API holds the jobs it accepts in a queue on its
+/// own region's servers and forwards them to the log once it answers again (the takeover, or the
+/// home's return). Off (<see cref="Enabled"/> false) without <c>Failover:StandbyRegions</c>.
+/// </summary>
+public interface IJobHolding
+{
+    bool Enabled { get; }
+
+    /// <summary>Whether the home's log was found not answering at the last look (submits are then held at once).</summary>
+    bool HomeLost { get; }
+
+    /// <summary>Cancelled when the home is found lost: a submit waiting on it is held instead.</summary>
+    CancellationToken WhenHomeLost { get; }
+
+    /// <summary>Whether <paramref name="exception"/> says a server did not answer (rather than that the request or the code was wrong).</summary>
+    bool IsOutage(Exception exception);
+
+    /// <summary>
+    /// Holds <paramref name="job"/> durably in this region. <paramref name="digest"/> is the request
+    /// digest of a submit with an <c>Idempotency-Key</c> (null without): a key already held or
+    /// claimed with another body is a conflict.
+    /// </summary>
+    Task<HeldJob> HoldAsync(JobCommand job, string? digest, CancellationToken ct);
+}
+
+/// <summary>What holding a job did: <see cref="Duplicate"/> when it was held (or claimed) before with the same body; <see cref="Conflict"/> when with another.</summary>
+public readonly record struct HeldJob(bool Duplicate, bool Conflict, int Bytes);
+
 /// <summary>Whether the deployment takes more work now: the tenant's rate and daily quota, the queues' depth.</summary>
 public interface ISubmitAdmission
 {
     /// <summary>Null when <paramref name="jobs"/> jobs for <paramref name="models"/> may be queued (they are counted); else why not and when to try again.</summary>
     Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct);
+
+    /// <summary>The same for jobs held while the home is lost (<see cref="IJobHolding"/>): the tenant's burst and rate only (the queues and the quota live in the home).</summary>
+    SubmitOutcome? RefuseHeld(string tenant, int jobs);
 }

@@ -14,7 +14,7 @@ namespace CqrsInference.Api.Jobs.Submitting;
 /// </summary>
 internal sealed class SubmitAdmission(Hosting.TenantRateLimiter rate, TenantQuota quota, QueueDepthGuard queues) : ISubmitAdmission
 {
-    public async Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct)
+    public SubmitOutcome? RefuseHeld(string tenant, int jobs)
     {
         if (jobs > rate.BurstFor(tenant))
         {
@@ -24,9 +24,14 @@ internal sealed class SubmitAdmission(Hosting.TenantRateLimiter rate, TenantQuot
             });
         }
 
-        if (rate.TryTake(tenant, jobs) is { } retryAfter)
+        return rate.TryTake(tenant, jobs) is { } retryAfter ? new SubmitOutcome.RateLimited(retryAfter) : null;
+    }
+
+    public async Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct)
+    {
+        if (RefuseHeld(tenant, jobs) is { } refused)
         {
-            return new SubmitOutcome.RateLimited(retryAfter);
+            return refused;
         }
 
         if (models.Count > 0 && await queues.WorkQueueFullAsync(ct) is { } full)
@@ -57,6 +62,15 @@ internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters co
     private readonly long _default = configuration.GetValue<long>("Api:Quota:JobsPerDay", 0);
 
     public long LimitFor(string tenant) => configuration.GetValue<long?>($"Api:Quota:Tenants:{tenant}") ?? _default;
+
+    /// <summary>Counts a job held while the home was lost, once forwarded (never refused: it was accepted).</summary>
+    public async Task CountAsync(string tenant, DateTimeOffset submittedAt, CancellationToken ct)
+    {
+        if (LimitFor(tenant) > 0)
+        {
+            await counters.TryTakeAsync(tenant, DateOnly.FromDateTime(submittedAt.UtcDateTime), long.MaxValue, 1, ct);
+        }
+    }
 
     /// <summary>
     /// Null when the tenant may submit (and the job is counted); else the limit and the time until it

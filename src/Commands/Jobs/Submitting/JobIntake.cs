@@ -19,6 +19,7 @@ public sealed partial class JobIntake(
     IAcceptedJobs acceptedJobs,
     ISubmitAdmission admission,
     IClaimCheck claimCheck,
+    IJobHolding holding,
     SubmitOptions options,
     ILogger<JobIntake> logger)
 {
@@ -30,17 +31,66 @@ public sealed partial class JobIntake(
             return decided;
         }
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (holding.HomeLost)
+        {
+            return await HoldAsync(commands, accepted, ct);
+        }
+
+        using var deadline = holding.Enabled ? CancellationTokenSource.CreateLinkedTokenSource(ct, holding.WhenHomeLost) : CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(options.DurableWithin + (commands[0].InteractiveWithin ?? TimeSpan.Zero));
         try
         {
             return await AdmitAsync(commands, accepted, deadline.Token);
+        }
+        catch (Exception e) when (holding.HomeLost && !ct.IsCancellationRequested && (e is OperationCanceledException || holding.IsOutage(e)))
+        {
+            // The home was lost while this submit waited on it (or failed because of it): the jobs
+            // are held in this region instead; one that reached the log too is dropped there as a
+            // duplicate when it is forwarded (the same message id).
+            return await HoldAsync(commands, accepted, ct);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             throw new TimeoutException(
                 $"The job queue did not confirm within {options.DurableWithin.TotalSeconds:0.#} s; the jobs may or may not be stored: retry with the same Idempotency-Key.");
         }
+    }
+
+    /// <summary>
+    /// Holds the decided jobs in this region while the home is lost (<see cref="IJobHolding"/>): the
+    /// tenant's rate still applies; each job is durable in the region's hold before the 202, and
+    /// reaches the log (and the queue) when the log answers again.
+    /// </summary>
+    private async Task<SubmitOutcome> HoldAsync(IReadOnlyList<SubmitInferenceJob> commands, SubmitOutcome.AcceptedAll accepted, CancellationToken ct)
+    {
+        var first = commands[0];
+        if (admission.RefuseHeld(first.Tenant, accepted.Jobs.Count) is { } refused)
+        {
+            return refused;
+        }
+
+        var digest = first.IdempotencyKey is null ? null : first.RequestDigest;
+        var held = await Task.WhenAll(accepted.Jobs.Select(j => holding.HoldAsync(j.Job, digest, ct)));
+        if (Array.FindIndex(held, h => h.Conflict) is var conflict and >= 0)
+        {
+            return new SubmitOutcome.IdempotencyConflict(accepted.Jobs[conflict].Job.JobId);
+        }
+
+        var jobs = new List<SubmitOutcome.Accepted>(held.Length);
+        for (var i = 0; i < held.Length; i++)
+        {
+            var job = accepted.Jobs[i].Job;
+            LogHeld(logger, job.JobId, job.Model, job.Region, held[i].Duplicate);
+            if (!held[i].Duplicate)
+            {
+                Telemetry.JobsSubmitted.Add(1, new("model", job.Model), new("region", job.Region));
+            }
+
+            acceptedJobs.Accepted(job.ToSubmitted(held[i].Bytes));
+            jobs.Add(new SubmitOutcome.Accepted(job, held[i].Duplicate));
+        }
+
+        return new SubmitOutcome.AcceptedAll(jobs);
     }
 
     /// <summary>Admits the decided jobs (rate, depth, quota, idempotency) and makes them durable.</summary>
@@ -180,6 +230,9 @@ public sealed partial class JobIntake(
         acceptedJobs.Accepted(job.ToSubmitted(0));
         return new SubmitOutcome.Accepted(job, Replayed: false, servedIn);
     }
+
+    [LoggerMessage(LogLevel.Debug, "Job {JobId} for {Model} in {Region} held while the home is lost (duplicate: {Duplicate})")]
+    private static partial void LogHeld(ILogger logger, Guid jobId, string model, string region, bool duplicate);
 
     [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} served in {Region}")]
     private static partial void LogServed(ILogger logger, Guid jobId, string model, string region);

@@ -17,6 +17,7 @@ public sealed class JobIntakeTests
     private readonly FakeIdempotency _recorded = new();
     private readonly FakeClaims _claims = new();
     private readonly FakeInteractive _interactive = new();
+    private readonly FakeHolding _holding = new();
 
     [Fact]
     public async Task A_retried_bulk_key_publishes_only_the_jobs_not_yet_recorded()
@@ -67,7 +68,49 @@ public sealed class JobIntakeTests
     }
 
     private JobIntake Intake(SubmitOutcome? refusal = null) => new(
-        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), new SubmitOptions(), NullLogger<JobIntake>.Instance);
+        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), _holding, new SubmitOptions(), NullLogger<JobIntake>.Instance);
+
+    [Fact]
+    public async Task While_the_home_is_lost_jobs_are_held_not_published()
+    {
+        _holding.Lost();
+        var jobs = Commands(2, key: null, digest: "d");
+
+        var outcome = await Intake().SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.Select(j => j.Job.JobId).ShouldBe(jobs.Select(j => j.JobId));
+        _holding.Held.Keys.ShouldBe(jobs.Select(j => j.JobId), ignoreOrder: true);
+        _queue.Published.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_submit_waiting_on_the_home_when_it_is_found_lost_is_held()
+    {
+        _queue.Block = true;
+        var job = Commands(1, key: null, digest: "d")[0];
+
+        var submit = Intake().SubmitAsync([job], bulk: false, CancellationToken.None);
+        await Task.Delay(100);
+        submit.IsCompleted.ShouldBeFalse();
+        _holding.Lost();
+
+        (await submit).ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.ShouldHaveSingleItem().Job.JobId.ShouldBe(job.JobId);
+        _holding.Held.Keys.ShouldBe([job.JobId]);
+    }
+
+    [Fact]
+    public async Task A_held_key_with_another_body_is_a_conflict_and_a_rate_refusal_holds_nothing()
+    {
+        _holding.Lost();
+        var jobs = Commands(1, key: "k", digest: "mine");
+        _holding.Held[jobs[0].JobId] = "theirs";
+
+        (await Intake().SubmitAsync(jobs, bulk: false, CancellationToken.None)).ShouldBeOfType<SubmitOutcome.IdempotencyConflict>();
+
+        var refused = await Intake(new SubmitOutcome.RateLimited(TimeSpan.FromSeconds(1))).SubmitAsync(Commands(1, key: null, digest: "d"), bulk: false, CancellationToken.None);
+        refused.ShouldBeOfType<SubmitOutcome.RateLimited>();
+        _holding.Held.Count.ShouldBe(1);
+    }
 
     [Fact]
     public async Task An_interactive_job_a_processor_served_is_not_queued_and_says_where_it_ran()
@@ -131,10 +174,18 @@ public sealed class JobIntakeTests
     {
         public ConcurrentBag<Guid> Published { get; } = [];
 
-        public Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
+        /// <summary>Whether a publish waits until it is cancelled (the home lost under it).</summary>
+        public bool Block { get; set; }
+
+        public async Task<(bool Duplicate, int Bytes)> PublishAsync(JobCommand job, CancellationToken ct)
         {
+            if (Block)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
             Published.Add(job.JobId);
-            return Task.FromResult((false, 100));
+            return (false, 100);
         }
     }
 
@@ -194,6 +245,8 @@ public sealed class JobIntakeTests
     private sealed class FixedAdmission(SubmitOutcome? refusal) : ISubmitAdmission
     {
         public Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct) => Task.FromResult(refusal);
+
+        public SubmitOutcome? RefuseHeld(string tenant, int jobs) => refusal;
     }
 
     private sealed class NoClaimCheck : IClaimCheck
@@ -202,5 +255,33 @@ public sealed class JobIntakeTests
             Task.FromResult<(IReadOnlyList<Tensor>, BlobRef?)>((tensors, null));
 
         public Task<IReadOnlyList<Tensor>> LoadAsync(BlobRef blob, CancellationToken ct) => throw new NotSupportedException();
+    }
+
+    /// <summary>A hold whose home is lost once <see cref="Lost"/> is called; held jobs by id, with their digest.</summary>
+    private sealed class FakeHolding : IJobHolding
+    {
+        private readonly CancellationTokenSource _lost = new();
+
+        public ConcurrentDictionary<Guid, string> Held { get; } = new();
+
+        public bool Enabled => true;
+
+        public bool HomeLost { get; private set; }
+
+        public CancellationToken WhenHomeLost => _lost.Token;
+
+        public void Lost()
+        {
+            HomeLost = true;
+            _lost.Cancel();
+        }
+
+        public bool IsOutage(Exception exception) => exception is TimeoutException;
+
+        public Task<HeldJob> HoldAsync(JobCommand job, string? digest, CancellationToken ct)
+        {
+            var held = Held.GetOrAdd(job.JobId, digest ?? "");
+            return Task.FromResult(new HeldJob(Duplicate: false, Conflict: digest is not null && held != digest, 100));
+        }
     }
 }
