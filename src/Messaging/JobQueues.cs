@@ -160,17 +160,19 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
 
     private async Task<IReadOnlyList<QueueState>> ListOnceAsync(string? model, CancellationToken ct)
     {
-        var states = new List<QueueState>();
+        // Keyed by queue: the server lists in pages by offset, so a consumer created or deleted
+        // while it lists (a takeover recreates them) can be listed twice; the last listing stands.
+        var states = new Dictionary<JobQueue, QueueState>();
         await foreach (var consumer in js.ListConsumersAsync(NatsTopology.JobsStream, ct))
         {
             if (QueueOf(consumer.Info.Config.FilterSubject) is { } queue && (model is null || queue.Model == model))
             {
                 _consumers.TryAdd(queue.ConsumerName, Task.FromResult(consumer));
-                states.Add(new QueueState(queue, (long)consumer.Info.NumPending, consumer.Info.NumAckPending));
+                states[queue] = new QueueState(queue, (long)consumer.Info.NumPending, consumer.Info.NumAckPending);
             }
         }
 
-        return states;
+        return [.. states.Values];
     }
 
     /// <summary>

@@ -73,8 +73,11 @@ internal static class FailoverBench
         await endings.WaitForAsync(held, Patience);
         var heldServedAt = held.Count == 0 ? tookOverAt : held.Max(endings.CompletedAt);
 
+        // Lost: accepted before the kill and not in the log now (a job west held for a moment before
+        // the kill, when one look at the log went unanswered, reaches the log after the takeover).
+        var inLog = await MirroredJobsAsync(westJs);
         var result = new FailoverResult(lag, killedAt, takeover, tookOverAt, backlog.Count, servedAt,
-            before, before.Where(j => !mirrored.Contains(j.Id)).ToList(), load, (held.Count, heldServedAt));
+            before, before.Where(j => !inLog.Contains(j.Id)).ToList(), load, (held.Count, heldServedAt));
         result.Print();
         return 0;
     }

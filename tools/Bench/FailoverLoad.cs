@@ -127,7 +127,7 @@ internal sealed record FailoverResult(
         Console.WriteLine($"| mirrored backlog (accepted before the kill, no ending seen at the takeover) | {Backlog} jobs |");
         Console.WriteLine($"| backlog served: takeover → last ending | {Stopwatch.GetElapsedTime(TookOverAt, ServedAt).TotalSeconds:F1} s (kill → last ending {Stopwatch.GetElapsedTime(KilledAt, ServedAt).TotalSeconds:F1} s) |");
         Console.WriteLine($"| jobs accepted before the kill (east / west API) | {AcceptedBeforeKill.Count(a => a.Region == "east")} / {AcceptedBeforeKill.Count(a => a.Region == "west")} |");
-        Console.WriteLine($"| lost: accepted before the kill, not in west's log (east / west API) | {Lost.Count(a => a.Region == "east")} / {Lost.Count(a => a.Region == "west")} |");
+        Console.WriteLine($"| lost: accepted before the kill, not in west's log at the end (east / west API) | {Lost.Count(a => a.Region == "east")} / {Lost.Count(a => a.Region == "west")} |");
         Console.WriteLine($"| lost jobs accepted within 1 s of the kill | {Lost.Count(a => Stopwatch.GetElapsedTime(a.At, KilledAt) < TimeSpan.FromSeconds(1))} |");
         var afterKill = Load.AcceptedBefore(long.MaxValue).Where(a => a.At >= KilledAt).ToList();
         Console.WriteLine($"| west's submits accepted after the kill: before the takeover answered / after (in flight when the submits stopped) | {afterKill.Count(a => a.At < TookOverAt)} / {afterKill.Count(a => a.At >= TookOverAt)} |");

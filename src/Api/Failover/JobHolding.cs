@@ -8,7 +8,8 @@ namespace CqrsInference.Api.Failover;
 /// <summary>
 /// Jobs held while the home is lost (docs/ARCHITECTURE.md): with <c>Failover:StandbyRegions</c> set,
 /// the API role makes its region's hold (<see cref="RegionOutbox"/>) and looks at the log every
-/// second (<see cref="Takeover.HomeAsync"/>, one second's patience). While the log does not answer,
+/// second (<see cref="Takeover.HomeAsync"/>, two seconds' patience). Once the log has not answered
+/// twice in a row (or while a takeover into this region is still copying), and until it answers,
 /// submits are held at once (<see cref="IJobHolding.HomeLost"/>) and submits waiting on it are
 /// switched to holding (<see cref="WhenHomeLost"/>); <see cref="HeldJobForwarder"/> forwards them
 /// once it answers again. With <c>Failover:TakeOverAfter</c>, a home that stays lost that long is
@@ -18,6 +19,14 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
     : BackgroundService, IJobHolding
 {
     private static readonly TimeSpan LookEvery = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long one look waits for the log's answer; a loaded machine can take a second.</summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);
+
+    /// <summary>Looks in a row without an answer before the home counts as lost (one slow answer is not a lost region).</summary>
+    private const int MissesToLose = 2;
+
+    private int _misses;
     private readonly object _gate = new();
     private CancellationTokenSource _lost = new();
     private volatile bool _homeLost;
@@ -27,6 +36,8 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
     public RegionOutbox Outbox { get; } = new(js, submit.Region);
 
     public bool Enabled => options.StandbyRegions.Count > 0;
+
+    bool IJobHolding.Enabled => Enabled && _ready;
 
     public bool HomeLost => _homeLost && _ready;
 
@@ -70,10 +81,11 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
     /// <summary>One look at the log; returns since when it has not answered (null while it answers).</summary>
     private async Task<DateTimeOffset?> LookAsync(DateTimeOffset? lostSince, CancellationToken ct)
     {
-        var home = await Takeover.HomeAsync(js, LookEvery, ct);
-        if (home is not null)
+        var home = await Takeover.HomeAsync(js, Patience, ct);
+        if (home is not null && !(home == submit.Region && await TakeoverCopyingAsync(ct)))
         {
             Home = home;
+            _misses = 0;
             if (_homeLost)
             {
                 LogHomeBack(logger, home);
@@ -85,6 +97,11 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
             }
 
             return null;
+        }
+
+        if (!_homeLost && ++_misses < MissesToLose && home is null)
+        {
+            return lostSince;
         }
 
         if (!_homeLost)
@@ -107,6 +124,29 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
         }
 
         return since;
+    }
+
+    /// <summary>
+    /// Whether a takeover into this region is still copying: the log answers from here, but this
+    /// region's mirror of it is not deleted yet (the takeover's last step). Until then jobs stay
+    /// held, so that nothing is published into the new log between the copied messages (the
+    /// recorders' checkpoints move to the copy's numbering only while it is the lost log's).
+    /// </summary>
+    private async Task<bool> TakeoverCopyingAsync(CancellationToken ct)
+    {
+        try
+        {
+            await js.GetStreamAsync(RegionFailover.MirrorOf(NatsTopology.EventsStream, submit.Region), cancellationToken: ct);
+            return true;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return false;
+        }
+        catch (Exception e) when (IsOutage(e))
+        {
+            return true;
+        }
     }
 
     private async Task TakeOverAsync(string lost, CancellationToken ct)

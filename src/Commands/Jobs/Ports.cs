@@ -120,6 +120,7 @@ public interface IAcceptedJobs
 /// </summary>
 public interface IJobHolding
 {
+    /// <summary>Whether jobs can be held: failover is configured and the region's hold is made.</summary>
     bool Enabled { get; }
 
     /// <summary>Whether the home's log was found not answering at the last look (submits are then held at once).</summary>

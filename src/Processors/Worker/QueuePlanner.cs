@@ -65,7 +65,8 @@ internal sealed class QueuePlanner(string homeRegion, SchedulingOptions options)
 
     public IReadOnlyList<PullPlan> Plan(IReadOnlyList<QueueState> queues, int free, int remoteAllowance, DateTimeOffset now = default)
     {
-        var waiting = queues.Where(q => q.Waiting > 0).ToDictionary(q => q.Queue, q => q.Waiting);
+        // A queue listed twice (a list that paged while consumers changed) counts once.
+        var waiting = queues.Where(q => q.Waiting > 0).GroupBy(q => q.Queue).ToDictionary(g => g.Key, g => g.Max(q => q.Waiting));
         var picks = new Dictionary<JobQueue, int>();
         var left = Take(waiting.Keys.Where(q => q.Region == homeRegion).ToList(), waiting, picks, free);
         var plans = picks.Select(p => new PullPlan(p.Key, p.Value, Remote: false)).ToList();

@@ -49,6 +49,12 @@ public sealed partial class JobIntake(
             // duplicate when it is forwarded (the same message id).
             return await HoldAsync(commands, accepted, ct);
         }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested && holding.Enabled)
+        {
+            // The log did not confirm in time, and the home may be going (it is found lost only
+            // after a look or two): held, the jobs are durable now and reach the log when it answers.
+            return await HoldAsync(commands, accepted, ct);
+        }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             throw new TimeoutException(
@@ -70,7 +76,22 @@ public sealed partial class JobIntake(
         }
 
         var digest = first.IdempotencyKey is null ? null : first.RequestDigest;
-        var held = await Task.WhenAll(accepted.Jobs.Select(j => holding.HoldAsync(j.Job, digest, ct)));
+        HeldJob[] held;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            // The region's own servers may be away too: the hold is bounded like the log's publish.
+            deadline.CancelAfter(options.DurableWithin);
+            try
+            {
+                held = await Task.WhenAll(accepted.Jobs.Select(j => holding.HoldAsync(j.Job, digest, deadline.Token)));
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                throw new TimeoutException(
+                    $"Neither the job log nor this region's hold confirmed within {options.DurableWithin.TotalSeconds:0.#} s; the jobs may or may not be stored: retry with the same Idempotency-Key.");
+            }
+        }
+
         if (Array.FindIndex(held, h => h.Conflict) is var conflict and >= 0)
         {
             return new SubmitOutcome.IdempotencyConflict(accepted.Jobs[conflict].Job.JobId);

@@ -67,8 +67,30 @@ public sealed class JobIntakeTests
         _queue.Published.ShouldBeEmpty();
     }
 
-    private JobIntake Intake(SubmitOutcome? refusal = null) => new(
-        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), _holding, new SubmitOptions(), NullLogger<JobIntake>.Instance);
+    private JobIntake Intake(SubmitOutcome? refusal = null, SubmitOptions? options = null) => new(
+        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), _holding, options ?? new SubmitOptions(), NullLogger<JobIntake>.Instance);
+
+    [Fact]
+    public async Task A_submit_the_log_does_not_confirm_in_time_is_held_before_the_home_is_found_lost()
+    {
+        _queue.Block = true;
+        var job = Commands(1, key: null, digest: "d")[0];
+
+        var outcome = await Intake(options: new SubmitOptions { DurableWithin = TimeSpan.FromMilliseconds(200) }).SubmitAsync([job], bulk: false, CancellationToken.None);
+
+        outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>();
+        _holding.Held.Keys.ShouldBe([job.JobId]);
+    }
+
+    [Fact]
+    public async Task A_hold_that_does_not_confirm_in_time_is_a_timeout_not_a_wait_without_end()
+    {
+        _holding.Lost();
+        _holding.Block = true;
+
+        await Should.ThrowAsync<TimeoutException>(() => Intake(options: new SubmitOptions { DurableWithin = TimeSpan.FromMilliseconds(200) })
+            .SubmitAsync(Commands(1, key: null, digest: "d"), bulk: false, CancellationToken.None));
+    }
 
     [Fact]
     public async Task While_the_home_is_lost_jobs_are_held_not_published()
@@ -278,10 +300,18 @@ public sealed class JobIntakeTests
 
         public bool IsOutage(Exception exception) => exception is TimeoutException;
 
-        public Task<HeldJob> HoldAsync(JobCommand job, string? digest, CancellationToken ct)
+        /// <summary>Whether a hold waits until it is cancelled (the region's own servers away).</summary>
+        public bool Block { get; set; }
+
+        public async Task<HeldJob> HoldAsync(JobCommand job, string? digest, CancellationToken ct)
         {
+            if (Block)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
             var held = Held.GetOrAdd(job.JobId, digest ?? "");
-            return Task.FromResult(new HeldJob(Duplicate: false, Conflict: digest is not null && held != digest, 100));
+            return new HeldJob(Duplicate: false, Conflict: digest is not null && held != digest, 100);
         }
     }
 }

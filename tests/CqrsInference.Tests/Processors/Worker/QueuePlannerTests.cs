@@ -59,6 +59,15 @@ public sealed class QueuePlannerTests
     }
 
     [Fact]
+    public void A_queue_listed_twice_is_planned_once()
+    {
+        // A consumer list that paged while consumers were recreated (a takeover) named one queue twice.
+        var plan = Planner().Plan([Q("eu", "batch", "a", 5), Q("eu", "batch", "a", 7)], free: 16, remoteAllowance: 1);
+
+        plan.ShouldHaveSingleItem().ShouldBe(new PullPlan(new JobQueue("eu", "m", "batch", "a"), 7, Remote: false));
+    }
+
+    [Fact]
     public void A_tenants_burst_does_not_starve_the_others()
     {
         // Tenant "big" has 10,000 jobs waiting, "small" has 3: they alternate until small is served.
