@@ -47,7 +47,12 @@ public static class Scenarios
     /// <summary>How many of the job's recorded events are submissions and how many are endings.</summary>
     public static async Task<(int Submitted, int Ended)> RecordedCountsAsync(this HttpClient client, Guid id)
     {
-        var events = await client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}/events");
+        return RecordedCounts(await client.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}/events"));
+    }
+
+    /// <summary>How many of the events (a <c>/v1/jobs/{id}/events</c> answer) are submissions and how many are endings.</summary>
+    public static (int Submitted, int Ended) RecordedCounts(JsonElement events)
+    {
         var types = events.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ToList();
         return (types.Count(t => t == "v1.job_submitted"), types.Count(t => t is "v1.job_succeeded" or "v1.job_failed" or "v1.job_expired" or "v1.job_cancelled"));
     }
