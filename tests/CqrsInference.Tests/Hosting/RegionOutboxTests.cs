@@ -16,14 +16,12 @@ public sealed class RegionOutboxTests
     [Fact]
     public async Task Jobs_are_held_once_found_forwarded_and_a_key_with_another_body_is_a_conflict()
     {
-        // Two one-server regions: a lone server that is a cluster of one never elects a metadata leader.
-        var servers = await RegionFailoverTests.StartRegionsAsync("west", "witness");
-        await using var server = servers["west"];
-        await using var witness = servers["witness"];
+        var (server, witness) = await StartAsync();
+        await using var westServer = server;
+        await using var witnessServer = witness;
         await using var nats = new NatsClient(server.Url);
         var js = nats.CreateJetStreamContext();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await Retry.Until("JetStream", async () => { try { await js.GetAccountInfoAsync(); return true; } catch (NATS.Client.JetStream.NatsJSException) { return false; } }, ok => ok);
         var outbox = new RegionOutbox(js, "west");
         await outbox.EnsureAsync(replicas: 1, maxJobs: 100, stop.Token);
 
@@ -67,12 +65,11 @@ public sealed class RegionOutboxTests
     [Fact]
     public async Task One_takeover_of_a_region_at_a_time_across_processes()
     {
-        var servers = await RegionFailoverTests.StartRegionsAsync("west", "witness");
-        await using var server = servers["west"];
-        await using var witness = servers["witness"];
+        var (server, witness) = await StartAsync();
+        await using var westServer = server;
+        await using var witnessServer = witness;
         await using var one = new NatsClient(server.Url);
         await using var other = new NatsClient(witness.Url);
-        await Retry.Until("JetStream", async () => { try { await one.CreateJetStreamContext().GetAccountInfoAsync(); return true; } catch (NATS.Client.JetStream.NatsJSException) { return false; } }, ok => ok);
         var (first, second) = (new RegionFailover(one.CreateJetStreamContext()), new RegionFailover(other.CreateJetStreamContext()));
 
         (await first.LockAsync("east", "api-1", CancellationToken.None)).ShouldBeNull();
@@ -80,6 +77,30 @@ public sealed class RegionOutboxTests
         (await second.LockAsync("north", "api-2", CancellationToken.None)).ShouldBeNull("another lost region is another takeover");
         await first.UnlockAsync("east", CancellationToken.None);
         (await second.LockAsync("east", "api-2", CancellationToken.None)).ShouldBeNull("a failed takeover gives its claim back");
+    }
+
+    /// <summary>
+    /// Two one-server regions, west and a witness (a lone server that is a cluster of one never
+    /// elects a metadata leader), once JetStream answers.
+    /// </summary>
+    private static async Task<(NatsServerProcess West, NatsServerProcess Witness)> StartAsync()
+    {
+        var servers = await RegionFailoverTests.StartRegionsAsync("west", "witness");
+        await using var nats = new NatsClient(servers["west"].Url);
+        var js = nats.CreateJetStreamContext();
+        await Retry.Until("JetStream", async () =>
+        {
+            try
+            {
+                await js.GetAccountInfoAsync();
+                return true;
+            }
+            catch (NATS.Client.JetStream.NatsJSException)
+            {
+                return false;
+            }
+        }, ok => ok);
+        return (servers["west"], servers["witness"]);
     }
 
     private static JobCommand Job() => new(Guid.CreateVersion7(), "acme", "mlp-test", "1", "west", "interactive", DateTimeOffset.UtcNow, "digest", [], null);
