@@ -91,8 +91,10 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
                 LogHomeBack(logger, home);
                 lock (_gate)
                 {
-                    _homeLost = false;
+                    // A fresh signal first: a submit that reads the home as back never links to the
+                    // spent one. The spent one is not disposed: a submit may still be reading its token.
                     _lost = new CancellationTokenSource();
+                    _homeLost = false;
                 }
             }
 
