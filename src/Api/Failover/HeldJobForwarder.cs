@@ -13,11 +13,9 @@ namespace CqrsInference.Api.Failover;
 /// </summary>
 internal sealed partial class HeldJobForwarder(
     JobHolding holding,
-    IJobQueue queue,
-    IClaimCheck claimCheck,
+    Commands.Jobs.Submitting.JobIntake intake,
     IIdempotencyClaims claims,
     Jobs.Submitting.TenantQuota quota,
-    IAcceptedJobs acceptedJobs,
     ILogger<HeldJobForwarder> logger,
     OutageWatches? watches = null) : BackgroundService
 {
@@ -67,15 +65,10 @@ internal sealed partial class HeldJobForwarder(
             LogKeyConflict(logger, held.JobId);
         }
 
-        var (inline, reference) = held.InputsRef is null ? await claimCheck.OffloadAsync(held.Inputs, ct) : (held.Inputs, held.InputsRef);
-        var job = held with { Inputs = inline, InputsRef = reference };
-        var (duplicate, bytes) = await queue.PublishAsync(job, ct);
-        if (!duplicate)
+        if (!await intake.ForwardHeldAsync(held, ct))
         {
-            await quota.CountAsync(job.Tenant, job.SubmittedAt, ct);
+            await quota.CountAsync(held.Tenant, held.SubmittedAt, ct);
         }
-
-        acceptedJobs.Accepted(job.ToSubmitted(bytes));
     }
 
     [LoggerMessage(LogLevel.Information, "Forwarded {Count} held jobs to the log ({Total} since start)")]

@@ -205,8 +205,7 @@ public sealed partial class JobIntake(
     /// </summary>
     private async Task<SubmitOutcome.Accepted> PublishAsync(JobCommand decided, TimeSpan? interactiveWithin, CancellationToken ct)
     {
-        var (inline, reference) = await claimCheck.OffloadAsync(decided.Inputs, ct);
-        var job = decided with { Inputs = inline, InputsRef = reference };
+        var job = await OffloadAsync(decided, ct);
         if (interactiveWithin is { } within && await ServeAsync(job, within, ct) is { } servedIn)
         {
             return servedIn;
@@ -215,9 +214,33 @@ public sealed partial class JobIntake(
         // Queued, or an interactive job nobody served: a processor may have recorded its submission
         // and died, so it is queued even when its caller has left (the job must end).
         using var durable = ct.IsCancellationRequested ? new CancellationTokenSource(options.DurableWithin) : null;
-        var (duplicate, inputBytes) = await queue.PublishAsync(job, durable?.Token ?? ct);
+        return new SubmitOutcome.Accepted(job, Replayed: await QueueAsync(job, counted: false, durable?.Token ?? ct));
+    }
+
+    /// <summary>
+    /// Sends a job held while the home was lost (<see cref="IJobHolding"/>) to the log the way a
+    /// submit queues one: large inputs to the object store first (the store lives in the home, so
+    /// they were held inline). Returns whether the log had it already.
+    /// </summary>
+    public async Task<bool> ForwardHeldAsync(JobCommand held, CancellationToken ct) =>
+        await QueueAsync(held.InputsRef is null ? await OffloadAsync(held, ct) : held, counted: true, ct);
+
+    /// <summary>The job with its large inputs in the object store and their reference in their place.</summary>
+    private async Task<JobCommand> OffloadAsync(JobCommand job, CancellationToken ct)
+    {
+        var (inline, reference) = await claimCheck.OffloadAsync(job.Inputs, ct);
+        return job with { Inputs = inline, InputsRef = reference };
+    }
+
+    /// <summary>
+    /// Publishes the job to the log (and so its queue); true when the log had it already. Counted in
+    /// the submitted jobs unless <paramref name="counted"/> (a held job was counted when held).
+    /// </summary>
+    private async Task<bool> QueueAsync(JobCommand job, bool counted, CancellationToken ct)
+    {
+        var (duplicate, inputBytes) = await queue.PublishAsync(job, ct);
         LogAccepted(logger, job.JobId, job.Model, job.Region, duplicate);
-        if (!duplicate)
+        if (!duplicate && !counted)
         {
             Telemetry.JobsSubmitted.Add(1, new("model", job.Model), new("region", job.Region));
         }
@@ -225,7 +248,7 @@ public sealed partial class JobIntake(
         // The job is durable now; the recorder records its submission from the event log. Until
         // then it reads as queued from the API's memory (docs/ARCHITECTURE.md).
         acceptedJobs.Accepted(job.ToSubmitted(inputBytes));
-        return new SubmitOutcome.Accepted(job, Replayed: duplicate);
+        return duplicate;
     }
 
     /// <summary>The job run on the interactive path: accepted with the region that ran it, or null when none did.</summary>
