@@ -160,15 +160,16 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
 
     private async Task<IReadOnlyList<QueueState>> ListOnceAsync(string? model, CancellationToken ct)
     {
-        // Keyed by queue: the server lists in pages by offset, so a consumer created or deleted
-        // while it lists (a takeover recreates them) can be listed twice; the last listing stands.
-        var states = new Dictionary<JobQueue, QueueState>();
+        // Keyed by the consumer's name: the server lists in pages by offset, so a consumer created
+        // or deleted while it lists (a takeover recreates them) can be listed twice; the last
+        // listing stands.
+        var states = new Dictionary<string, QueueState>();
         await foreach (var consumer in js.ListConsumersAsync(NatsTopology.JobsStream, ct))
         {
             if (QueueOf(consumer.Info.Config.FilterSubject) is { } queue && (model is null || queue.Model == model))
             {
                 _consumers.TryAdd(queue.ConsumerName, Task.FromResult(consumer));
-                states[queue] = new QueueState(queue, (long)consumer.Info.NumPending, consumer.Info.NumAckPending);
+                states[consumer.Info.Name] = new QueueState(queue, (long)consumer.Info.NumPending, consumer.Info.NumAckPending);
             }
         }
 
