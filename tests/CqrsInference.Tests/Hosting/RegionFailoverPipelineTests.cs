@@ -94,7 +94,18 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
                 },
                 notEnded => notEnded == 0,
                 TimeSpan.FromSeconds(120),
-                TimeSpan.FromSeconds(1));
+                TimeSpan.FromSeconds(1)).ContinueWith(
+                    waited =>
+                    {
+                        // On a timeout, say which jobs did not end: their region, when they were accepted, whether recorded.
+                        foreach (var a in run.Accepted.Where(a => Owed(a) && (!recorded.TryGetValue(a.Key, out var r) || r.Ended == 0)).Take(20))
+                        {
+                            output.WriteLine($"not ended: {a.Key} {a.Value.Region} accepted {a.Value.At - killedAt} ms after the kill (takeover at {tookOverAt - killedAt}), submitted {recorded.GetValueOrDefault(a.Key).Submitted}");
+                        }
+
+                        return waited;
+                    },
+                    TaskScheduler.Default).Unwrap();
             var lost = run.Accepted.Where(a => recorded[a.Key].Submitted == 0).ToList();
             output.WriteLine($"accepted {run.Accepted.Count} (east {run.Accepted.Count(a => a.Value.Region == "east")}); lost (accepted in east, not mirrored) {lost.Count}; "
                 + $"mirror lag p50 {RegionFailoverTests.Percentile(lags, 0.5)} p99 {RegionFailoverTests.Percentile(lags, 0.99)} max {lags.DefaultIfEmpty().Max()} messages over {lags.Count} samples");
