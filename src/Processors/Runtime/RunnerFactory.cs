@@ -10,7 +10,12 @@ internal sealed class RunnerFactory(ModelCatalog catalog, SessionFactory session
         model.Generator is not null
         || (File.Exists(catalog.PathOf(model.File)) && (model.Assets ?? new Dictionary<string, string>()).Values.All(a => File.Exists(catalog.PathOf(a))));
 
-    /// <summary>The model's runner, for <paramref name="slots"/> runs at once.</summary>
+    /// <summary>
+    /// The model's runner, for <paramref name="slots"/> runs at once. A shadow version's session
+    /// gets one intra-op thread: its runs keep to the low-priority thread that calls them
+    /// (<see cref="Worker.Shadowing.LowPriorityThread"/>) instead of waking pool threads at the
+    /// primary's priority.
+    /// </summary>
     public IModelRunner Create(ModelDefinition model, int slots)
     {
         var path = catalog.PathOf(model.File);
@@ -29,7 +34,7 @@ internal sealed class RunnerFactory(ModelCatalog catalog, SessionFactory session
             throw new InvalidOperationException($"Version '{model.Version}' of model '{model.Name}' has options ({string.Join(", ", options.Keys)}); runner '{model.Runner}' takes none.");
         }
 
-        var (session, device) = sessions.Create(path, slots);
+        var (session, device) = sessions.Create(path, slots, model.State == ModelVersionStates.Shadow ? 1 : null);
         return model.Runner switch
         {
             "tensor" => new TensorRunner(model, session, device),

@@ -40,8 +40,8 @@ internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<Ses
     /// <summary>Why CUDA was not used by the last session that fell back to CPU, or null.</summary>
     public string? CudaUnavailable { get; private set; }
 
-    /// <summary>A session for a model that runs <paramref name="slots"/> batches at once.</summary>
-    public (InferenceSession Session, string Device) Create(string modelPath, int slots)
+    /// <summary>A session for a model that runs <paramref name="slots"/> batches at once (each on <paramref name="threads"/> intra-op threads, when given).</summary>
+    public (InferenceSession Session, string Device) Create(string modelPath, int slots, int? threads = null)
     {
         var provider = options.ExecutionProvider.ToLowerInvariant();
         if (provider is not ("auto" or "cuda" or "cpu"))
@@ -53,7 +53,7 @@ internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<Ses
         {
             try
             {
-                return (CreateCuda(modelPath, slots), "cuda");
+                return (CreateCuda(modelPath, slots, threads), "cuda");
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
@@ -67,15 +67,14 @@ internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<Ses
             }
         }
 
-        return (new InferenceSession(modelPath, BaseOptions(slots)), "cpu");
+        return (new InferenceSession(modelPath, BaseOptions(slots, threads)), "cpu");
     }
 
-    private SessionOptions BaseOptions(int slots)
+    private SessionOptions BaseOptions(int slots, int? threads)
     {
-        var threads = options.ThreadsPerRun(slots, Environment.ProcessorCount);
         var session = new SessionOptions
         {
-            IntraOpNumThreads = threads,
+            IntraOpNumThreads = threads ?? options.ThreadsPerRun(slots, Environment.ProcessorCount),
             InterOpNumThreads = options.InterOpThreads,
             GraphOptimizationLevel = options.GraphOptimization.ToLowerInvariant() switch
             {
@@ -97,9 +96,9 @@ internal sealed partial class SessionFactory(RuntimeOptions options, ILogger<Ses
     /// A session on CUDA (the GPU package's provider): fails when the provider or the CUDA 13 /
     /// cuDNN 9 libraries it needs do not load (no GPU, no driver, the CPU package).
     /// </summary>
-    private InferenceSession CreateCuda(string modelPath, int slots)
+    private InferenceSession CreateCuda(string modelPath, int slots, int? threads)
     {
-        var sessionOptions = BaseOptions(slots);
+        var sessionOptions = BaseOptions(slots, threads);
         try
         {
             sessionOptions.AppendExecutionProvider_CUDA(options.CudaDeviceId);

@@ -73,6 +73,44 @@ public sealed class ShadowQueueTests
     }
 
     [Fact]
+    public async Task Shadow_runs_keep_to_one_thread_at_the_lowest_CPU_priority()
+    {
+        var log = new RecordedLog();
+        var runner = new ThreadNotingRunner(Answer);
+        var shadow = Runner(runner, log, capacity: 8);
+        using var stop = new CancellationTokenSource();
+        var running = shadow.RunAsync(() => true, stop.Token);
+        for (var i = 0; i < 3; i++)
+        {
+            shadow.Offer(Job());
+            await Retry.Until("the shadow to run the job", () => Task.FromResult(log.Events.Count), count => count == i + 1);
+        }
+
+        await stop.CancelAsync();
+        await running;
+        runner.Threads.Distinct().ShouldHaveSingleItem("every shadow run on the shadow's own thread");
+        runner.Threads.ShouldNotContain(Environment.CurrentManagedThreadId);
+        if (OperatingSystem.IsLinux())
+        {
+            runner.Nices.ShouldAllBe(n => n == LowPriorityThread.Nice, "the thread's nice value, from /proc");
+        }
+    }
+
+    [Fact]
+    public async Task Work_on_the_low_priority_thread_returns_its_result_or_its_exception_in_order()
+    {
+        using var thread = new LowPriorityThread("test");
+        (await thread.LoweredAsync()).ShouldBeTrue();
+        var order = new List<int>();
+        var first = thread.RunAsync(() => { Thread.Sleep(50); order.Add(1); return 1; });
+        var second = thread.RunAsync(() => { order.Add(2); return 2; });
+        var failing = thread.RunAsync<int>(() => throw new InvalidDataException("bad"));
+        (await Task.WhenAll(first, second)).ShouldBe([1, 2]);
+        order.ShouldBe([1, 2]);
+        (await Should.ThrowAsync<InvalidDataException>(failing)).Message.ShouldBe("bad");
+    }
+
+    [Fact]
     public void A_shadow_result_compares_by_the_shadow_versions_rules_and_a_failed_run_differs_everywhere()
     {
         var shadow = Runner(new AnsweringRunner(Answer), new RecordedLog(), capacity: 1,
@@ -137,6 +175,33 @@ public sealed class ShadowQueueTests
         public string Device => "cpu";
 
         public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort) => [.. jobs.Select(_ => new RunOutcome.Succeeded([answer]))];
+    }
+
+    /// <summary>The calling thread's nice value (Linux: field 19 of /proc/thread-self/stat, after the parenthesised name).</summary>
+    private static int ThreadNice()
+    {
+        var stat = File.ReadAllText("/proc/thread-self/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private sealed class ThreadNotingRunner(Tensor answer) : IJobRunner
+    {
+        public List<int> Threads { get; } = [];
+
+        public List<int> Nices { get; } = [];
+
+        public string Device => "cpu";
+
+        public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort)
+        {
+            Threads.Add(Environment.CurrentManagedThreadId);
+            if (OperatingSystem.IsLinux())
+            {
+                Nices.Add(ThreadNice());
+            }
+
+            return [.. jobs.Select(_ => new RunOutcome.Succeeded([answer]))];
+        }
     }
 
     private sealed class BlockingRunner(ManualResetEventSlim release, Action taken) : IJobRunner

@@ -19,7 +19,10 @@ internal sealed record ShadowJob(JobCommand Job, string PrimaryVersion, IReadOnl
 /// waits: when the bounded queue is full the job is dropped and counted), and one loop runs them,
 /// what is queued as one batch (up to the shadow's <c>maxBatch</c>: one model run and one round of
 /// publishes for many jobs, so a shadow costs the shared machine little per job), only while the
-/// worker's primary work leaves room (<c>primaryIdle</c>: no delivery waiting for a slot, a slot free). Nothing here touches a job's delivery, status or
+/// worker's primary work leaves room (<c>primaryIdle</c>: no delivery waiting for a slot, a slot
+/// free), and on a thread of its own at the lowest CPU priority (<see cref="LowPriorityThread"/>;
+/// the shadow's session is loaded with one intra-op thread, so the run keeps to it): a primary run
+/// that starts while a shadow batch runs takes the cores first. Nothing here touches a job's delivery, status or
 /// billing: the job has ended before its shadow runs. On stop, what is still queued is dropped.
 /// </summary>
 internal sealed partial class ShadowRunner(
@@ -56,8 +59,10 @@ internal sealed partial class ShadowRunner(
     /// <summary>Runs queued jobs while <paramref name="primaryIdle"/> says the worker has room, until <paramref name="stoppingToken"/>.</summary>
     public async Task RunAsync(Func<bool> primaryIdle, CancellationToken stoppingToken)
     {
+        var thread = new LowPriorityThread($"shadow {shadow.Name}");
         try
         {
+            LogShadowThread(logger, shadow.Name, shadow.Version, await thread.LoweredAsync());
             while (await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
                 while (!primaryIdle())
@@ -73,7 +78,7 @@ internal sealed partial class ShadowRunner(
 
                 if (batch.Count > 0)
                 {
-                    await RunBatchAsync(batch, stoppingToken);
+                    await RunBatchAsync(thread, batch, stoppingToken);
                 }
             }
         }
@@ -81,6 +86,7 @@ internal sealed partial class ShadowRunner(
         {
         }
 
+        thread.Dispose();
         _queue.Writer.TryComplete();
         var left = 0;
         while (_queue.Reader.TryRead(out _))
@@ -91,13 +97,13 @@ internal sealed partial class ShadowRunner(
         Drop(left);
     }
 
-    private async Task RunBatchAsync(List<ShadowJob> batch, CancellationToken ct)
+    private async Task RunBatchAsync(LowPriorityThread thread, List<ShadowJob> batch, CancellationToken ct)
     {
         try
         {
             var start = clock.GetTimestamp();
             var admitted = batch.Select(j => new AdmittedJob(ShadowDelivery.For(j.Job), j.Job with { ModelVersion = shadow.Version })).ToList();
-            var outcomes = await Task.Run(() => runner.Run(admitted, CancellationToken.None), ct);
+            var outcomes = await thread.RunAsync(() => runner.Run(admitted, CancellationToken.None)).WaitAsync(ct);
             var elapsed = clock.GetElapsedTime(start);
             var results = batch.Select((job, i) => Result(job, outcomes[i], elapsed) with { ShadowBatchSize = batch.Count > 1 ? batch.Count : null }).ToList();
             await Task.WhenAll(batch.Select((job, i) => log.AppendAsync(JobRoute.Of(job.Job), results[i], trace: null, ct)));
@@ -138,6 +144,9 @@ internal sealed partial class ShadowRunner(
             Telemetry.ShadowDropped.Add(count, new KeyValuePair<string, object?>("model", shadow.Name));
         }
     }
+
+    [LoggerMessage(LogLevel.Information, "Shadow {Model} version {Version} runs on its own thread, at the lowest CPU priority: {Lowered}")]
+    private static partial void LogShadowThread(ILogger logger, string model, string version, bool lowered);
 
     [LoggerMessage(LogLevel.Warning, "Shadow run of job {JobId} (a batch of {Jobs}) on {Model} version {Version} failed, not recorded: {Reason}")]
     private static partial void LogShadowFailed(ILogger logger, Guid jobId, int jobs, string model, string version, string reason);
