@@ -13,7 +13,8 @@
 #                          overflow to west's idle processor. The APIs keep standby mirrors of the
 #                          streams in west (Failover:StandbyRegions=east,west), so west can take
 #                          over when east is lost: kill -9 east's nats-server, then
-#                          `cqrsi --url http://127.0.0.1:8081 failover east` (docs/DEPLOY.md).
+#                          `cqrsi --url http://127.0.0.1:8081 failover east`; east returns with
+#                          its JetStream store removed (docs/DEPLOY.md).
 # Ctrl-C stops everything it started. Every link authenticates: clients as the NATS users of
 # config/nats-users.conf.template (the application as "host"), routes as "route", gateways as
 # "gateway", with passwords generated once under .data/<mode>/ (*.secret, users.env).
@@ -116,5 +117,6 @@ else
     "processors east-1 and west-1, standby mirrors in west; nats-server pids:" "$(for n in "${nodes[@]}"; do printf '%s=%s ' "$n" "$(cat "$DATA/$n/nats.pid")"; done)"
   echo "    submit with \"region\":\"east\" or \"west\"; a backlog over Processor:Scheduling:OverflowThreshold overflows"
   echo "    failover drill: kill -9 east's nats-server, then: cqrsi --url $WEST_URL failover east (the operator's key: start with CQRSI_API_KEY=<secret>)"
+  echo "    east's return after a takeover: rm -rf $DATA/east/js (its stale store), then nats-server -c $DATA/east/nats.conf (docs/DEPLOY.md)"
 fi
 wait -n "${app_pids[@]}"

@@ -65,6 +65,57 @@ public sealed class RegionFailover(INatsJSContext js)
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="region"/>'s mirror of the log is what a takeover into that region
+    /// copies from: it exists and was made before the log (a takeover makes the new log after the
+    /// mirror it copies). False when there is none, or when it was made after the log: then it is
+    /// no takeover's source but a late standby request (see <see cref="DropLateMirrorsAsync"/>).
+    /// </summary>
+    public async Task<bool> IsTakeoverSourceAsync(string region, CancellationToken ct)
+    {
+        var mirror = await InfoOrNullAsync(MirrorOf(NatsTopology.EventsStream, region), ct);
+        return mirror is not null && await InfoOrNullAsync(NatsTopology.EventsStream, ct) is { } log && mirror.Created < log.Created;
+    }
+
+    /// <summary>
+    /// Deletes the mirrors in <paramref name="home"/>, the region the log lives in, that were made
+    /// after the log: standby requests sent to the old home before a takeover and delivered after
+    /// it (a client's buffer flushed when its lost region came back). A region keeps no standby of
+    /// its own log, and such a mirror would read as a takeover still copying. Returns how many.
+    /// A takeover's own source, made before the new log, is left to the takeover.
+    /// </summary>
+    public async Task<int> DropLateMirrorsAsync(string home, CancellationToken ct)
+    {
+        if (await InfoOrNullAsync(NatsTopology.EventsStream, ct) is not { } log)
+        {
+            return 0;
+        }
+
+        var dropped = 0;
+        foreach (var stream in MirroredStreams)
+        {
+            if (await InfoOrNullAsync(MirrorOf(stream, home), ct) is { } mirror && mirror.Created > log.Created)
+            {
+                await js.DeleteStreamAsync(MirrorOf(stream, home), ct);
+                dropped++;
+            }
+        }
+
+        return dropped;
+    }
+
+    private async Task<StreamInfo?> InfoOrNullAsync(string stream, CancellationToken ct)
+    {
+        try
+        {
+            return (await js.GetStreamAsync(stream, cancellationToken: ct)).Info;
+        }
+        catch (NatsJSApiException e) when (e.Error.ErrCode == 10059)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The bucket whose keys say which takeover of a lost region runs (or ran within <see cref="LockFor"/>).</summary>
     public const string LockBucket = "cqrsi_takeover";
 

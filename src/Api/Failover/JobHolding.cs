@@ -130,20 +130,18 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
 
     /// <summary>
     /// Whether a takeover into this region is still copying: the log answers from here, but this
-    /// region's mirror of it is not deleted yet (the takeover's last step). Until then jobs stay
-    /// held, so that nothing is published into the new log between the copied messages (the
-    /// recorders' checkpoints move to the copy's numbering only while it is the lost log's).
+    /// region's mirror of it, made before the log (<see cref="RegionFailover.IsTakeoverSourceAsync"/>),
+    /// is not deleted yet (the takeover's last step). Until then jobs stay held, so that nothing is
+    /// published into the new log between the copied messages (the recorders' checkpoints move to
+    /// the copy's numbering only while it is the lost log's). A mirror made after the log is none:
+    /// a standby request sent before the takeover and delivered after it (a client's buffer
+    /// flushed on reconnect); <see cref="StandbyMirrors"/> deletes it.
     /// </summary>
     private async Task<bool> TakeoverCopyingAsync(CancellationToken ct)
     {
         try
         {
-            await js.GetStreamAsync(RegionFailover.MirrorOf(NatsTopology.EventsStream, submit.Region), cancellationToken: ct);
-            return true;
-        }
-        catch (NatsJSApiException e) when (e.Error.Code == 404)
-        {
-            return false;
+            return await new RegionFailover(js).IsTakeoverSourceAsync(submit.Region, ct);
         }
         catch (Exception e) when (IsOutage(e))
         {

@@ -8,7 +8,8 @@ namespace CqrsInference.Api.Failover;
 /// The API role keeps the standby mirrors (<see cref="RegionFailover.EnsureStandbyAsync"/>,
 /// idempotent) in every region of <c>Failover:StandbyRegions</c> but the home: at start and every
 /// <see cref="FailoverOptions.Every"/>, so a region that comes back gets its mirrors again. A
-/// region that does not answer is tried again at the next round.
+/// region that does not answer is tried again at the next round. Each round also deletes the
+/// mirrors in the home made after the log (<see cref="RegionFailover.DropLateMirrorsAsync"/>).
 /// </summary>
 internal sealed partial class StandbyMirrors(INatsJSContext js, FailoverOptions options, ILogger<StandbyMirrors> logger) : BackgroundService
 {
@@ -40,6 +41,11 @@ internal sealed partial class StandbyMirrors(INatsJSContext js, FailoverOptions 
         {
             var home = (await js.GetStreamAsync(NatsTopology.EventsStream, cancellationToken: ct)).Info.Cluster?.Name;
             var failover = new RegionFailover(js);
+            if (home is { Length: > 0 } && await failover.DropLateMirrorsAsync(home, ct) is > 0 and var dropped)
+            {
+                LogLateMirrors(logger, dropped, home);
+            }
+
             foreach (var region in options.StandbyRegions.Where(r => r != home))
             {
                 try
@@ -61,6 +67,9 @@ internal sealed partial class StandbyMirrors(INatsJSContext js, FailoverOptions 
 
     [LoggerMessage(LogLevel.Warning, "Standby mirrors in region {Region} could not be made (next round tries again): {Reason}")]
     private static partial void LogRegionFailed(ILogger logger, string region, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Deleted {Count} mirrors in region {Home}, where the log lives, made after the log (a standby request delivered after a takeover)")]
+    private static partial void LogLateMirrors(ILogger logger, int count, string home);
 
     [LoggerMessage(LogLevel.Debug, "Standby mirrors: the log did not answer: {Reason}")]
     private static partial void LogFailed(ILogger logger, string reason);

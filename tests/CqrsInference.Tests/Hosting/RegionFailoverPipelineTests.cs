@@ -18,7 +18,8 @@ namespace CqrsInference.Tests.Hosting;
 /// Clients submit to both APIs; every east server is SIGKILLed; west holds the jobs it accepts
 /// until the takeover (the operator's, through west's <c>POST /v1/admin/failover</c>, or west's own
 /// after <c>Failover:TakeOverAfter</c>) and forwards them after it; east's clients are re-pointed
-/// to west; east returns.
+/// to west; a late standby request makes a mirror of the log in west; east returns (with an empty
+/// JetStream store, as docs/DEPLOY.md asks).
 /// </summary>
 public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
 {
@@ -72,6 +73,13 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
             var tookOverAt = run.Clock.ElapsedMilliseconds;
             output.WriteLine($"takeover ({(automatic ? "automatic" : "operator")}) {tookOverAt - killedAt} ms after the kill: {takeover.Body}");
             (await TakeOverAsync(westOperator, "east")).Status.ShouldBe(HttpStatusCode.Conflict, "the takeover is done");
+
+            // A standby request sent to east before the takeover and delivered after it (east's
+            // clients flush their buffers when east comes back) makes a mirror of the log in west,
+            // where the log lives now: it is no takeover still copying (west does not hold what it
+            // accepts from here on: those jobs must end below) and west's API deletes it.
+            await failover.EnsureStandbyAsync(["west"], 1, CancellationToken.None);
+            await Retry.Until("west to delete the late mirror of its own log", () => StreamExistsAsync(nats, RegionFailover.MirrorOf(NatsTopology.EventsStream, "west")), exists => !exists, Patience);
             var heldAccepted = run.Accepted.Count(a => a.Value.Region == "west" && a.Value.At > killedAt && a.Value.At < tookOverAt);
             output.WriteLine($"west accepted {heldAccepted} jobs between the kill and the takeover; west refused {run.Refused.Count(r => r.Region == "west")}");
             heldAccepted.ShouldBeGreaterThan(0, "west accepts while east is lost (its jobs are held in west)");
@@ -80,6 +88,7 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
             await Retry.Until("west to accept 100 more jobs", () => Task.FromResult(run.Accepted.Count(a => a.Value.At > tookOverAt)), n => n >= 100, Patience);
             await submitting.CancelAsync();
             await clients;
+            servers["east"].WipeJetStreamStore();
             await servers["east"].StartProcessAsync();
 
             // Read again only the jobs not seen ended yet (thousands are accepted).
@@ -147,6 +156,19 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
             return true;
         }
         catch (NATS.Client.JetStream.NatsJSException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> StreamExistsAsync(NatsClient nats, string stream)
+    {
+        try
+        {
+            await nats.CreateJetStreamContext().GetStreamAsync(stream);
+            return true;
+        }
+        catch (NATS.Client.JetStream.NatsJSApiException e) when (e.Error.ErrCode == 10059)
         {
             return false;
         }

@@ -61,8 +61,25 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
 
             // West takes over; east's clients are re-pointed to west (DNS or configuration).
             var westFailover = new RegionFailover(westJs);
-            var report = await westFailover.TakeOverAsync("west", ct => new NatsTopology(westJs, options).EnsureAsync(ct), stop.Token);
+            var copyingFromTheMirror = false;
+            var report = await westFailover.TakeOverAsync(
+                "west",
+                async ct =>
+                {
+                    await new NatsTopology(westJs, options).EnsureAsync(ct);
+                    copyingFromTheMirror = await westFailover.IsTakeoverSourceAsync("west", ct);
+                },
+                stop.Token);
             var tookOverAt = clock.ElapsedMilliseconds;
+            copyingFromTheMirror.ShouldBeTrue("while the takeover copies, west's mirror (made before the new log) is its source");
+            (await westFailover.IsTakeoverSourceAsync("west", stop.Token)).ShouldBeFalse("the takeover deleted its source");
+
+            // A standby request for west delivered after the takeover (sent to east before it) makes
+            // mirrors in west, where the log lives now: no takeover's source; deleted as late.
+            await westFailover.EnsureStandbyAsync(["west"], 1, stop.Token);
+            (await westFailover.IsTakeoverSourceAsync("west", stop.Token)).ShouldBeFalse("a mirror made after the log is no takeover's source");
+            (await westFailover.DropLateMirrorsAsync("west", stop.Token)).ShouldBe(RegionFailover.MirroredStreams.Count);
+            (await westFailover.DropLateMirrorsAsync("west", stop.Token)).ShouldBe(0);
             output.WriteLine($"takeover: {string.Join(", ", report.Copied.Select(c => $"{c.Key}={c.Value}"))}; submissions {report.Submissions}, ended {report.EndedJobs}; {tookOverAt - killedAt} ms after the kill");
             eastJs = westJs;
             var westWorker = WorkAsync(westJs, "west", stop.Token);
@@ -70,7 +87,8 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
             await submitting.CancelAsync();
             await Task.WhenAll(eastSubmitter, westSubmitter);
 
-            // East returns: its stale copy of the streams is dropped, west's log stays the only one.
+            // East returns with an empty JetStream store (docs/DEPLOY.md), west's log stays the only one.
+            servers["east"].WipeJetStreamStore();
             await servers["east"].StartProcessAsync();
             var terminals = await Retry.Until(
                 "every job in west's log to end",
@@ -79,6 +97,22 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
                 Patience,
                 TimeSpan.FromMilliseconds(500));
             (await westJs.GetStreamAsync(NatsTopology.EventsStream)).Info.Cluster?.Name.ShouldBe("west");
+            await using var eastAgain = new NatsClient(servers["east"].Url);
+            var westLog = (await westJs.GetStreamAsync(NatsTopology.EventsStream)).Info;
+            async Task<string> EastSeesAsync()
+            {
+                try
+                {
+                    var log = (await eastAgain.CreateJetStreamContext().GetStreamAsync(NatsTopology.EventsStream)).Info;
+                    return $"{log.Cluster?.Name} {log.Created:O}";
+                }
+                catch (NatsJSException e)
+                {
+                    return e.Message;
+                }
+            }
+
+            await Retry.Until("east's clients to see one log, the takeover's, in west", EastSeesAsync, seen => seen == $"west {westLog.Created:O}", Patience);
 
             var lost = accepted.Where(a => !terminals.Submitted.Contains(a.Key)).ToList();
             output.WriteLine($"accepted {accepted.Count}; lost (accepted in east, not mirrored) {lost.Count}; mirror lag p50 {Percentile(lags, 0.5)} p99 {Percentile(lags, 0.99)} max {lags.DefaultIfEmpty().Max()} messages");

@@ -90,6 +90,12 @@ public sealed class NatsServerProcess : IAsyncDisposable
 
     private string ConfigPath => Path.Combine(_directory, "nats.conf");
 
+    /// <summary>
+    /// Deletes the stopped server's JetStream store: a lost region comes back empty after a
+    /// takeover (docs/DEPLOY.md: nats-server 2.9.10 keeps serving the stale copy otherwise).
+    /// </summary>
+    public void WipeJetStreamStore() => Directory.Delete(Path.Combine(_directory, "js"), recursive: true);
+
     /// <summary>This server's name in a cluster (its JetStream peer name).</summary>
     public string Name { get; private set; } = "";
 
