@@ -70,7 +70,9 @@ internal sealed class Takeover(INatsJSContext js, NatsTopology topology, IRecord
 
         if (home == Survivor)
         {
-            return new(409, "Takeover already done", $"The log lives in region {Survivor} already.");
+            return await new RegionFailover(js).IsTakeoverSourceAsync(Survivor, ct)
+                ? new(409, "Takeover running", $"A takeover into region {Survivor} is still copying its mirrors into the new log and buckets.")
+                : new(409, "Takeover already done", $"The log lives in region {Survivor} already.");
         }
 
         if (home == lost)

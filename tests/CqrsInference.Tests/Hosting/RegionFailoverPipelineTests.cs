@@ -78,6 +78,7 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
             // clients flush their buffers when east comes back) makes a mirror of the log in west,
             // where the log lives now: it is no takeover still copying (west does not hold what it
             // accepts from here on: those jobs must end below) and west's API deletes it.
+            (await StreamExistsAsync(nats, RegionFailover.MirrorOf(NatsTopology.EventsStream, "west"))).ShouldBeFalse("a takeover that is done has deleted the mirror it copied");
             await failover.EnsureStandbyAsync(["west"], 1, CancellationToken.None);
             await Retry.Until("west to delete the late mirror of its own log", () => StreamExistsAsync(nats, RegionFailover.MirrorOf(NatsTopology.EventsStream, "west")), exists => !exists, Patience);
             var heldAccepted = run.Accepted.Count(a => a.Value.Region == "west" && a.Value.At > killedAt && a.Value.At < tookOverAt);
