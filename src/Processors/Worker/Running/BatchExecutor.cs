@@ -62,7 +62,13 @@ internal sealed partial class BatchExecutor(IJobRunner runner, string model, Tim
         {
             while (true)
             {
-                await Task.Delay(heartbeat, clock, ct);
+                // Not thrown at the end of every run: the run's end cancels the wait, which is no error.
+                await Task.Delay(heartbeat, clock, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 foreach (var job in jobs)
                 {
                     await job.Delivery.Ack.ProgressAsync(ct);
