@@ -71,11 +71,16 @@ public sealed class RegionFailover(INatsJSContext js)
     /// mirror it copies). False when there is none, or when it was made after the log: then it is
     /// no takeover's source but a late standby request (see <see cref="DropLateMirrorsAsync"/>).
     /// </summary>
-    public async Task<bool> IsTakeoverSourceAsync(string region, CancellationToken ct)
-    {
-        var mirror = await InfoOrNullAsync(MirrorOf(NatsTopology.EventsStream, region), ct);
-        return mirror is not null && await InfoOrNullAsync(NatsTopology.EventsStream, ct) is { } log && mirror.Created < log.Created;
-    }
+    public async Task<bool> IsTakeoverSourceAsync(string region, CancellationToken ct) =>
+        await InfoOrNullAsync(NatsTopology.EventsStream, ct) is { } log && await IsTakeoverSourceAsync(region, log.Created, ct);
+
+    /// <summary>As above, for a log made at <paramref name="logCreated"/> (read by the caller already).</summary>
+    public async Task<bool> IsTakeoverSourceAsync(string region, DateTimeOffset logCreated, CancellationToken ct) =>
+        await InfoOrNullAsync(MirrorOf(NatsTopology.EventsStream, region), ct) is { } mirror && mirror.Created < logCreated;
+
+    /// <summary>Whether <paramref name="region"/> keeps a mirror of the log (what a takeover into it copies).</summary>
+    public async Task<bool> HasLogMirrorAsync(string region, CancellationToken ct) =>
+        await InfoOrNullAsync(MirrorOf(NatsTopology.EventsStream, region), ct) is not null;
 
     /// <summary>
     /// Deletes the mirrors in <paramref name="home"/>, the region the log lives in, that were made
@@ -84,17 +89,16 @@ public sealed class RegionFailover(INatsJSContext js)
     /// its own log, and such a mirror would read as a takeover still copying. Returns how many.
     /// A takeover's own source, made before the new log, is left to the takeover.
     /// </summary>
-    public async Task<int> DropLateMirrorsAsync(string home, CancellationToken ct)
-    {
-        if (await InfoOrNullAsync(NatsTopology.EventsStream, ct) is not { } log)
-        {
-            return 0;
-        }
+    public async Task<int> DropLateMirrorsAsync(string home, CancellationToken ct) =>
+        await InfoOrNullAsync(NatsTopology.EventsStream, ct) is { } log ? await DropLateMirrorsAsync(home, log.Created, ct) : 0;
 
+    /// <summary>As above, for a log made at <paramref name="logCreated"/> (read by the caller already).</summary>
+    public async Task<int> DropLateMirrorsAsync(string home, DateTimeOffset logCreated, CancellationToken ct)
+    {
         var dropped = 0;
         foreach (var stream in MirroredStreams)
         {
-            if (await InfoOrNullAsync(MirrorOf(stream, home), ct) is { } mirror && mirror.Created > log.Created)
+            if (await InfoOrNullAsync(MirrorOf(stream, home), ct) is { } mirror && mirror.Created > logCreated)
             {
                 await js.DeleteStreamAsync(MirrorOf(stream, home), ct);
                 dropped++;

@@ -81,8 +81,8 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
     /// <summary>One look at the log; returns since when it has not answered (null while it answers).</summary>
     private async Task<DateTimeOffset?> LookAsync(DateTimeOffset? lostSince, CancellationToken ct)
     {
-        var home = await Takeover.HomeAsync(js, Patience, ct);
-        if (home is not null && !(home == submit.Region && await TakeoverCopyingAsync(ct)))
+        var (home, logCreated) = await Takeover.HomeAsync(js, Patience, ct);
+        if (home is not null && !(home == submit.Region && await TakeoverCopyingAsync(logCreated, ct)))
         {
             Home = home;
             _misses = 0;
@@ -137,11 +137,11 @@ internal sealed partial class JobHolding(INatsJSContext js, FailoverOptions opti
     /// a standby request sent before the takeover and delivered after it (a client's buffer
     /// flushed on reconnect); <see cref="StandbyMirrors"/> deletes it.
     /// </summary>
-    private async Task<bool> TakeoverCopyingAsync(CancellationToken ct)
+    private async Task<bool> TakeoverCopyingAsync(DateTimeOffset logCreated, CancellationToken ct)
     {
         try
         {
-            return await new RegionFailover(js).IsTakeoverSourceAsync(submit.Region, ct);
+            return await new RegionFailover(js).IsTakeoverSourceAsync(submit.Region, logCreated, ct);
         }
         catch (Exception e) when (IsOutage(e))
         {

@@ -39,9 +39,10 @@ internal sealed partial class StandbyMirrors(INatsJSContext js, FailoverOptions 
     {
         try
         {
-            var home = (await js.GetStreamAsync(NatsTopology.EventsStream, cancellationToken: ct)).Info.Cluster?.Name;
+            var log = (await js.GetStreamAsync(NatsTopology.EventsStream, cancellationToken: ct)).Info;
+            var home = log.Cluster?.Name;
             var failover = new RegionFailover(js);
-            if (home is { Length: > 0 } && await failover.DropLateMirrorsAsync(home, ct) is > 0 and var dropped)
+            if (home is { Length: > 0 } && await failover.DropLateMirrorsAsync(home, log.Created, ct) is > 0 and var dropped)
             {
                 LogLateMirrors(logger, dropped, home);
             }

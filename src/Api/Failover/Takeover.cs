@@ -62,7 +62,8 @@ internal sealed class Takeover(INatsJSContext js, NatsTopology topology, IRecord
     /// <summary>Whether the super-cluster's state allows the takeover (409 when not): the log must not answer from the lost region, and a mirror must be here.</summary>
     private async Task<Refusal?> StateRefusalAsync(string lost, CancellationToken ct)
     {
-        var home = await HomeAsync(js, TimeSpan.FromSeconds(5), ct);
+        var (home, logCreated) = await HomeAsync(js, TimeSpan.FromSeconds(5), ct);
+        var failover = new RegionFailover(js);
         if (home == "")
         {
             return new(409, "Not a super-cluster", "The log's servers answer and form no cluster: there is no other region to take over in.");
@@ -70,7 +71,7 @@ internal sealed class Takeover(INatsJSContext js, NatsTopology topology, IRecord
 
         if (home == Survivor)
         {
-            return await new RegionFailover(js).IsTakeoverSourceAsync(Survivor, ct)
+            return await failover.IsTakeoverSourceAsync(Survivor, logCreated, ct)
                 ? new(409, "Takeover running", $"A takeover into region {Survivor} is still copying its mirrors into the new log and buckets.")
                 : new(409, "Takeover already done", $"The log lives in region {Survivor} already.");
         }
@@ -85,30 +86,28 @@ internal sealed class Takeover(INatsJSContext js, NatsTopology topology, IRecord
             return new(409, "Region is not the home", $"The log lives in region {home}, not {lost}.");
         }
 
-        try
-        {
-            await js.GetStreamAsync(RegionFailover.MirrorOf(NatsTopology.EventsStream, Survivor), cancellationToken: ct);
-            return null;
-        }
-        catch (NatsJSApiException e) when (e.Error.ErrCode == 10059)
-        {
-            return new(409, "No standby copy here", $"Region {Survivor} keeps no mirror of the log ({RegionFailover.MirrorOf(NatsTopology.EventsStream, Survivor)}): nothing to take over from.");
-        }
+        return await failover.HasLogMirrorAsync(Survivor, ct)
+            ? null
+            : new(409, "No standby copy here", $"Region {Survivor} keeps no mirror of the log ({RegionFailover.MirrorOf(NatsTopology.EventsStream, Survivor)}): nothing to take over from.");
     }
 
-    /// <summary>The region whose servers answer for the log; "" for a server that is no cluster; null when none answers within <paramref name="patience"/> (its servers are lost, or it was forgotten by a takeover cut short).</summary>
-    public static async Task<string?> HomeAsync(INatsJSContext js, TimeSpan patience, CancellationToken ct)
+    /// <summary>
+    /// The region whose servers answer for the log, and when the log was made; "" for a server that
+    /// is no cluster; null when none answers within <paramref name="patience"/> (its servers are
+    /// lost, or it was forgotten by a takeover cut short).
+    /// </summary>
+    public static async Task<(string? Region, DateTimeOffset Created)> HomeAsync(INatsJSContext js, TimeSpan patience, CancellationToken ct)
     {
         using var within = CancellationTokenSource.CreateLinkedTokenSource(ct);
         within.CancelAfter(patience);
         try
         {
             var info = (await js.GetStreamAsync(NatsTopology.EventsStream, cancellationToken: within.Token)).Info;
-            return info.Cluster is null ? "" : info.Cluster.Leader is { Length: > 0 } ? info.Cluster.Name : null;
+            return (info.Cluster is null ? "" : info.Cluster.Leader is { Length: > 0 } ? info.Cluster.Name : null, info.Created);
         }
         catch (Exception e) when (e is NatsException or TimeoutException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
-            return null;
+            return (null, default);
         }
     }
 }
