@@ -201,7 +201,7 @@ internal static class LoadBench
     private static async Task<long> HighestSequenceAsync(HttpClient http) =>
         (await http.GetFromJsonAsync<JsonElement>("/v1/analytics/lag")).GetProperty("highestSequence").GetInt64();
 
-    private static async Task<TimeSpan> WaitForRollUpsAsync(HttpClient http, TimeSpan _)
+    internal static async Task<TimeSpan> WaitForRollUpsAsync(HttpClient http, TimeSpan _)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromMinutes(2))
@@ -219,7 +219,7 @@ internal static class LoadBench
     }
 
     /// <summary>CPU time (user + system) of the benchmark's processes, from /proc, over an interval.</summary>
-    private sealed class CpuMeter
+    internal sealed class CpuMeter
     {
         private readonly Dictionary<string, Func<IEnumerable<int>>> _components;
         private readonly Dictionary<string, double> _start;

@@ -83,15 +83,47 @@ internal static partial class ShadowBench
 
         Console.WriteLine($"ShadowQueue={shadowQueue}: warm-up 300 jobs, then {rate} jobs/s for {duration.TotalSeconds:F0} s");
         await LoadBench.PipelineClosedLoopAsync(http, watcher, 300, 8, Measures.MlpBody, lag: null);
+
+        // Both kinds of run start their load from the same quiet state: the read models caught up
+        // with everything before it (the previous run's backlog and the warm-up's jobs).
+        var caughtUp = await LoadBench.WaitForRollUpsAsync(http, TimeSpan.Zero);
+        Console.WriteLine($"  read models caught up {caughtUp.TotalSeconds:F1} s after the warm-up");
         var before = Volatile.Read(ref shadowResults);
+        var startedAt = DateTime.UtcNow;
+        var cpu = LoadBench.CpuMeter.ForBench(app.Pid);
         var run = await LoadBench.PipelineOpenLoopAsync(http, watcher, rate, duration, Measures.MlpBody);
+        Console.WriteLine($"  CPU during the load (2 cores = 200%): {cpu.Stop()}");
+        PrintSlowSeconds(run, rate, startedAt);
 
         // Shadows run after the primary's jobs: give them a moment to finish what they hold.
         await Task.Delay(TimeSpan.FromSeconds(2));
         var dropped = await DroppedAsync(http);
         await counting.CancelAsync();
         await counter.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        // Stopped as an operator stops it (SIGTERM), not killed: a killed process's PostgreSQL
+        // sessions keep the async daemon's leadership lock until the server notices they are gone,
+        // and the next run's daemon would then catch up that whole backlog in the middle of its load.
+        await app.StopAsync();
         return new ShadowRun(run, Volatile.Read(ref shadowResults) - before, dropped);
+    }
+
+    /// <summary>
+    /// The seconds of the load whose slowest job took over 50 ms end to end (by when each job was
+    /// due), with the wall-clock time, so that a run's p99 can be laid beside the servers' logs.
+    /// </summary>
+    private static void PrintSlowSeconds(LoadBench.PipelineRun run, int rate, DateTime startedAt)
+    {
+        var seconds = run.EndToEndMs.Select((ms, i) => (Second: i / rate, Ms: ms, Submit: run.SubmitMs[i], Wait: run.QueueWaitMs[i]))
+            .GroupBy(job => job.Second)
+            .Where(second => second.Max(job => job.Ms) > 50)
+            .Select(second =>
+            {
+                var worst = second.MaxBy(job => job.Ms);
+                return $"{startedAt.AddSeconds(second.Key):HH:mm:ss} (+{second.Key} s): {second.Count(job => job.Ms > 50)} jobs over 50 ms, worst {worst.Ms:F0} ms (submit {worst.Submit:F0} ms, queue wait {worst.Wait:F0} ms)";
+            })
+            .ToList();
+        Console.WriteLine(seconds.Count == 0 ? "  no second with a job over 50 ms" : "  slow seconds: " + string.Join("; ", seconds));
     }
 
     /// <summary>The processor's shadow drops so far (warm-up included), from /metrics.</summary>
