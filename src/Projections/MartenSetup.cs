@@ -30,7 +30,7 @@ public static class MartenSetup
         // writes, the sealer, the audit feed, verify and replay). A returned connection is not reset (no DISCARD ALL per
         // checkout): nothing here leaves session state behind; the leadership locks use a connection
         // of their own, never returned to this pool.
-        var dataSource = new NpgsqlDataSourceBuilder(connectionString) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();
+        var dataSource = new NpgsqlDataSourceBuilder(DeadClientCheck.AddTo(connectionString)) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();
         // Registered by factory and resolved at start (PoolOwnership), so that the container owns it and
         // closes its connections when the host stops: an instance registration is never disposed.
         services.AddSingleton(_ => dataSource);
