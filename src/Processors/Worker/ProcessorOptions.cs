@@ -34,6 +34,16 @@ internal sealed class ProcessorOptions
     [Range(0, 100_000)]
     public int ShadowQueue { get; set; } = 64;
 
+    /// <summary>
+    /// A shadow batch starts only while at least this share of the host's CPU time (all cores) was
+    /// idle over the last quarter second (<c>/proc/stat</c>; 0: no check). A shadow's results are
+    /// published, recorded and rolled up at the usual priority, on the same cores when the API,
+    /// NATS, the recorders or PostgreSQL share the processor's host: on a busy host the shadow waits
+    /// and what its queue cannot hold is dropped, so that it never takes the primary's time.
+    /// </summary>
+    [Range(0.0, 1.0)]
+    public double ShadowMinIdleCpu { get; set; } = 0.2;
+
     /// <summary>Overrides each model's execution slots when set.</summary>
     [Range(1, 1024)]
     public int? Slots { get; set; }

@@ -56,7 +56,8 @@ internal sealed class WorkerFactory(
             new VersionExecutors(executors, catalog, identity.Worker),
             new OutcomePublisher(log, claimCheck, new OutcomeDecision(identity, topology.MaxDeliver, options.RetryBaseDelay), model.Name, options.Region),
             shadow.Model is null ? null : new ShadowRunner(shadow.Model, runners.Create(shadow.Model, shadow.Runner),
-                versions.ToDictionary(v => v.Model.Version, v => v.Model, StringComparer.Ordinal), log, identity, options.ShadowQueue, clock, logger));
+                versions.ToDictionary(v => v.Model.Version, v => v.Model, StringComparer.Ordinal), log, identity, options.ShadowQueue, clock, logger,
+                SpareCpu.OfHost(options.ShadowMinIdleCpu, clock)));
         return new ModelWorker(model, stages, new WorkerSettings(options.Region, slots, maxBatch, options.DrainTimeout, options.RetryBaseDelay, options.ReportRunningAfter), clock, logger);
     }
 

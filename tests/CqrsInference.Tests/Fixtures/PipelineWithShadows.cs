@@ -13,7 +13,13 @@ public sealed class PipelineWithShadows : PipelineWithAllRoles
 {
     private readonly string _manifest = Path.Combine(Path.GetTempPath(), $"cqrsi-shadows-{Guid.NewGuid():N}.json");
 
-    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Models:Manifest"] = _manifest };
+    // The shadow's wait for an idle host (Processor:ShadowMinIdleCpu) is ShadowQueueTests' and
+    // SpareCpuTests'; here every job is shadowed however busy the test run keeps the machine.
+    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?>
+    {
+        ["Models:Manifest"] = _manifest,
+        ["Processor:ShadowMinIdleCpu"] = "0",
+    };
 
     public override async Task InitializeAsync()
     {

@@ -73,6 +73,36 @@ public sealed class ShadowQueueTests
     }
 
     [Fact]
+    public async Task The_shadow_waits_while_the_hosts_CPU_is_busy_even_when_the_primary_is_idle()
+    {
+        var log = new RecordedLog();
+        var idle = 1000L;
+        var total = 10_000L;
+        var busy = true;
+        var cpu = new SpareCpu(0.2, () =>
+        {
+            // Each reading adds 1,000 units of CPU time, 10% idle while busy and 90% after.
+            total += 1000;
+            idle += Volatile.Read(ref busy) ? 100 : 900;
+            return new CpuTimes(idle, total);
+        }, TimeProvider.System);
+        var shadow = Runner(new AnsweringRunner(Answer), log, capacity: 4, cpu: cpu);
+        using var stop = new CancellationTokenSource();
+        var running = shadow.RunAsync(() => true, stop.Token);
+        shadow.Offer(Job());
+        shadow.Offer(Job());
+
+        await Task.Delay(SpareCpu.Window * 3);
+        log.Events.ShouldBeEmpty("the host had no idle fifth");
+        cpu.IdleShare.ShouldBe(0.1, 1e-9);
+        Volatile.Write(ref busy, false);
+        await Retry.Until("the shadow to run once the host has room", () => Task.FromResult(log.Events.Count), count => count == 2);
+        await stop.CancelAsync();
+        await running;
+        shadow.Dropped.ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Shadow_runs_keep_to_one_thread_at_the_lowest_CPU_priority()
     {
         var log = new RecordedLog();
@@ -127,11 +157,11 @@ public sealed class ShadowQueueTests
         failed.PrimaryVersion.ShouldBe("1");
     }
 
-    private static ShadowRunner Runner(IJobRunner runner, RecordedLog log, int capacity, IReadOnlyDictionary<string, OutputRule>? rules = null)
+    private static ShadowRunner Runner(IJobRunner runner, RecordedLog log, int capacity, IReadOnlyDictionary<string, OutputRule>? rules = null, SpareCpu? cpu = null)
     {
         var shadow = Version("2", rules) with { State = ModelVersionStates.Shadow };
         return new ShadowRunner(shadow, runner, new Dictionary<string, ModelDefinition> { ["1"] = Version("1", null) }, log,
-            new WorkerIdentity("w", "local", "cpu", "cpu"), capacity, TimeProvider.System, NullLogger.Instance);
+            new WorkerIdentity("w", "local", "cpu", "cpu"), capacity, TimeProvider.System, NullLogger.Instance, cpu);
     }
 
     private static ModelDefinition Version(string version, IReadOnlyDictionary<string, OutputRule>? rules) => new()
