@@ -21,10 +21,11 @@ internal sealed record ShadowJob(JobCommand Job, string PrimaryVersion, IReadOnl
 /// publishes for many jobs, so a shadow costs the shared machine little per job), only while the
 /// worker's primary work leaves room (<c>primaryIdle</c>: no delivery waiting for a slot, a slot
 /// free) and the host's CPU has room (<see cref="SpareCpu"/>: its results are published, recorded
-/// and rolled up on the same cores when the processor shares its host), and on a thread of its own at the lowest CPU priority (<see cref="LowPriorityThread"/>;
-/// the shadow's session is loaded with one intra-op thread, so the run keeps to it): a primary run
-/// that starts while a shadow batch runs takes the cores first. Nothing here touches a job's delivery, status or
-/// billing: the job has ended before its shadow runs. On stop, what is still queued is dropped.
+/// and rolled up on the same cores when the processor shares its host), and on a thread of its own
+/// at the lowest CPU priority (<see cref="LowPriorityThread"/>; the shadow's session is loaded with
+/// one intra-op thread, so the run keeps to it): a primary run that starts while a shadow batch
+/// runs takes the cores first. Nothing here touches a job's delivery, status or billing: the job
+/// has ended before its shadow runs. On stop, what is still queued is dropped.
 /// </summary>
 internal sealed partial class ShadowRunner(
     ModelDefinition shadow, IJobRunner runner, IReadOnlyDictionary<string, ModelDefinition> primaries, IEventLog log,
@@ -33,7 +34,7 @@ internal sealed partial class ShadowRunner(
     /// <summary>How often a shadow job waiting for spare capacity looks again.</summary>
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(5);
 
-    private readonly SpareCpu cpu = spareCpu ?? SpareCpu.Unchecked;
+    private readonly SpareCpu _cpu = spareCpu ?? SpareCpu.Unchecked;
     private readonly Channel<ShadowJob> _queue = Channel.CreateBounded<ShadowJob>(new BoundedChannelOptions(Math.Max(1, capacity)) { SingleReader = true });
     private long _dropped;
     private long _ran;
@@ -67,7 +68,7 @@ internal sealed partial class ShadowRunner(
             LogShadowThread(logger, shadow.Name, shadow.Version, await thread.LoweredAsync());
             while (await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                while (!primaryIdle() || !cpu.HasRoom())
+                while (!primaryIdle() || !_cpu.HasRoom())
                 {
                     await Task.Delay(IdlePoll, clock, stoppingToken);
                 }
