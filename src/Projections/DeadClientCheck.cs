@@ -10,7 +10,9 @@ namespace CqrsInference.Projections;
 /// of their time in a 60 s <c>pg_sleep</c> watching for a lost connection; without the check, a
 /// killed process's sessions, and with them its locks, live on until that sleep ends, and no other
 /// process's daemon can lead (the roll-ups stand still) for up to a minute. With it, they end within
-/// <see cref="Interval"/> of the process's death. A connection string that sets the check itself
+/// <see cref="Interval"/> of the process's death. Every session of the process asks for it, the
+/// recorders' and the audit runs' lock sessions included (a replay or verify killed in the middle of
+/// a long query no longer keeps its lock until the query ends). A connection string that sets the check itself
 /// keeps its own value. (A host that vanishes without closing its sockets is noticed by TCP
 /// keep-alives, the server's <c>tcp_keepalives_*</c>, not by this check.)
 /// </summary>

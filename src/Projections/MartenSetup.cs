@@ -22,15 +22,17 @@ public static class MartenSetup
     /// <summary>Registers the event store, its projections and the API's submission store.</summary>
     public static IServiceCollection AddEventStore(this IServiceCollection services, IConfiguration configuration, bool runDaemon = false)
     {
-        var connectionString = configuration.GetConnectionString("Postgres")
-            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json).");
+        // Every session of this process, pooled or a lock's own, asks the server to notice when the
+        // process is gone, so that its locks end with it (DeadClientCheck).
+        var connectionString = DeadClientCheck.AddTo(configuration.GetConnectionString("Postgres")
+            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json)."));
         var schema = configuration["Cqrsi:Schema"] ?? "cqrsi";
 
         // One pool for everything this process does with PostgreSQL (Marten, the recorders' set-based
         // writes, the sealer, the audit feed, verify and replay). A returned connection is not reset (no DISCARD ALL per
         // checkout): nothing here leaves session state behind; the leadership locks use a connection
         // of their own, never returned to this pool.
-        var dataSource = new NpgsqlDataSourceBuilder(DeadClientCheck.AddTo(connectionString)) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();
+        var dataSource = new NpgsqlDataSourceBuilder(connectionString) { ConnectionStringBuilder = { NoResetOnClose = true } }.Build();
         // Registered by factory and resolved at start (PoolOwnership), so that the container owns it and
         // closes its connections when the host stops: an instance registration is never disposed.
         services.AddSingleton(_ => dataSource);

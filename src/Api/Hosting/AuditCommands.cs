@@ -31,8 +31,8 @@ internal static class AuditCommands
     private static async Task<int> RunVerbAsync(string[] args)
     {
         var configuration = AppBuilder.Create(args[1..].Where(a => a.StartsWith("--", StringComparison.Ordinal)).ToArray()).Configuration;
-        var connectionString = configuration.GetConnectionString("Postgres")
-            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set.");
+        var connectionString = Projections.DeadClientCheck.AddTo(configuration.GetConnectionString("Postgres")
+            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set."));
         var options = new AuditOptions { ConnectionString = connectionString, Schema = configuration["Cqrsi:Schema"] ?? "cqrsi" };
         await using var db = NpgsqlDataSource.Create(connectionString);
         using var cancel = new CancellationTokenSource();
