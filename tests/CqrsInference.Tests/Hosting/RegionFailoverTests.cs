@@ -131,13 +131,28 @@ public sealed class RegionFailoverTests(ITestOutputHelper output)
         }
     }
 
-    internal static async Task<Dictionary<string, NatsServerProcess>> StartRegionsAsync(params string[] regions)
+    internal static Task<Dictionary<string, NatsServerProcess>> StartRegionsAsync(params string[] regions) =>
+        NatsServerProcess.WithFreshPortsAsync(() => StartRegionsOnceAsync(regions));
+
+    private static async Task<Dictionary<string, NatsServerProcess>> StartRegionsOnceAsync(string[] regions)
     {
         var ports = regions.ToDictionary(r => r, _ => NatsServerProcess.FreePort());
         var servers = new Dictionary<string, NatsServerProcess>();
-        foreach (var (name, port) in ports)
+        try
         {
-            servers[name] = (await NatsServerProcess.StartClusterAsync(name, 1, port, ports.Where(p => p.Key != name).ToDictionary()))[0];
+            foreach (var (name, port) in ports)
+            {
+                servers[name] = (await NatsServerProcess.StartClusterAsync(name, 1, port, ports.Where(p => p.Key != name).ToDictionary()))[0];
+            }
+        }
+        catch
+        {
+            foreach (var server in servers.Values)
+            {
+                await server.DisposeAsync();
+            }
+
+            throw;
         }
 
         return servers;

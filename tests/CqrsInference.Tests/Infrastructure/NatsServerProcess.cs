@@ -104,8 +104,31 @@ public sealed class NatsServerProcess : IAsyncDisposable
     /// them), optionally a region of a super-cluster: <paramref name="gateways"/> names the other
     /// clusters' gateway ports, <paramref name="gatewayPort"/> is this cluster's own.
     /// </summary>
-    public static async Task<IReadOnlyList<NatsServerProcess>> StartClusterAsync(
-        string cluster, int nodes, int? gatewayPort = null, IReadOnlyDictionary<string, int>? gateways = null)
+    public static Task<IReadOnlyList<NatsServerProcess>> StartClusterAsync(
+        string cluster, int nodes, int? gatewayPort = null, IReadOnlyDictionary<string, int>? gateways = null) =>
+        WithFreshPortsAsync(() => StartClusterOnceAsync(cluster, nodes, gatewayPort, gateways));
+
+    /// <summary>
+    /// Runs <paramref name="start"/> again (new objects, so new free ports) when a server it started
+    /// found its port taken: a port found free is released before the server binds it, and another
+    /// process (an outgoing connection's ephemeral port, another test's server) may take it between.
+    /// </summary>
+    public static async Task<T> WithFreshPortsAsync<T>(Func<Task<T>> start)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start();
+            }
+            catch (NatsServerStartException e) when (e.PortTaken && attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<NatsServerProcess>> StartClusterOnceAsync(
+        string cluster, int nodes, int? gatewayPort, IReadOnlyDictionary<string, int>? gateways)
     {
         var servers = Enumerable.Range(0, nodes).Select(_ => new NatsServerProcess()).ToList();
         var routePorts = servers.Select(_ => FreePort()).ToList();
@@ -151,7 +174,10 @@ public sealed class NatsServerProcess : IAsyncDisposable
         return servers;
     }
 
-    /// <summary>Starts (or restarts, on the same port and store) the server.</summary>
+    /// <summary>
+    /// Starts (or restarts, on the same port and store) the server, and waits until it says it is
+    /// ready: a connection to the port would also succeed to somebody else's listener there.
+    /// </summary>
     public async Task StartProcessAsync()
     {
         var arguments = File.Exists(ConfigPath) ? $"-c {ConfigPath}" : $"-a 127.0.0.1 -p {Port} -js -sd {_directory}/js";
@@ -161,24 +187,43 @@ public sealed class NatsServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        var logged = Output.Length;
         _process = Process.Start(info) ?? throw new InvalidOperationException("nats-server did not start (is it installed? ./test.sh installs it)");
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        while (true)
+        // A server that logs to a file says nothing here: for it, a connection to its port has to do.
+        var logsToFile = File.Exists(ConfigPath) && (await File.ReadAllTextAsync(ConfigPath)).Contains("log_file", StringComparison.Ordinal);
+        var deadline = Stopwatch.StartNew();
+        while (!(logsToFile ? await ListensAsync() : Output[logged..].Contains("Server is ready", StringComparison.Ordinal)))
         {
-            try
+            if (_process.HasExited)
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, Port, timeout.Token);
-                return;
+                await _process.WaitForExitAsync(); // what it wrote last, read to the end
+                throw new NatsServerStartException($"nats-server {Name} (port {Port}) exited during start-up with {_process.ExitCode}:\n{Output[logged..]}", Output[logged..]);
             }
-            catch (SocketException)
+
+            if (deadline.Elapsed > TimeSpan.FromSeconds(15))
             {
-                await Task.Delay(20, timeout.Token);
+                throw new NatsServerStartException($"nats-server {Name} (port {Port}) was not ready within 15 s:\n{Output[logged..]}", Output[logged..]);
             }
+
+            await Task.Delay(20);
+        }
+    }
+
+    private async Task<bool> ListensAsync()
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, Port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
         }
     }
 
@@ -221,4 +266,10 @@ public sealed class NatsServerProcess : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>A nats-server that did not come up, with what it logged; <see cref="PortTaken"/> when one of its ports was in use.</summary>
+public sealed class NatsServerStartException(string message, string output) : Exception(message)
+{
+    public bool PortTaken { get; } = output.Contains("address already in use", StringComparison.OrdinalIgnoreCase);
 }
