@@ -30,6 +30,9 @@ internal sealed record JobDelivery(JobQueue? Queue, string Subject, byte[]? Data
     /// <summary>The job, when whoever made the delivery has decoded it already (the interactive path does, to route it): not decoded again.</summary>
     public JobCommand? Decoded { get; init; }
 
+    /// <summary>Whether a caller waits on this job (the interactive path) rather than a queue.</summary>
+    public bool IsInteractive => Ack is InteractiveReply;
+
     /// <summary>Whether the job is another region's (taken by overflow).</summary>
     public bool IsRemote(string homeRegion) => Queue is { } queue && queue.Region != homeRegion;
 }

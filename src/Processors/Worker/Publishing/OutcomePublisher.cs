@@ -20,7 +20,7 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
     /// the log has not seen it) before anything else is said of it.
     /// </summary>
     public Task RecordServedAsync(IReadOnlyList<JobDelivery> batch) =>
-        Task.WhenAll(batch.Where(d => d.Ack is InteractiveReply && d.Data is not null).Select(d => (d.Decoded ?? JobGate.Decode(d.Data)) is { } job
+        Task.WhenAll(batch.Where(d => d.IsInteractive && d.Data is not null).Select(d => (d.Decoded ?? JobGate.Decode(d.Data)) is { } job
             ? log.AppendServedAsync(job, d.Data!, trace: null, CancellationToken.None)
             : Task.CompletedTask));
 

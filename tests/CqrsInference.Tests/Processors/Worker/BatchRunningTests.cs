@@ -49,6 +49,34 @@ public sealed class BatchRunningTests
     }
 
     [Fact]
+    public async Task A_batch_with_an_interactive_job_leaves_at_once_with_what_is_there()
+    {
+        var channel = Channel.CreateUnbounded<JobDelivery>();
+        var clock = new FakeTimeProvider();
+        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock);
+
+        // Opened by an interactive job: the jobs already waiting join, nobody is waited for.
+        channel.Writer.TryWrite(Interactive(Jobs.Command()));
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        var first = collector.NextAsync(CancellationToken.None);
+        (await first.WaitAsync(TimeSpan.FromSeconds(5)))!.Count.ShouldBe(2, "the clock never moved: the batch did not wait for its window");
+
+        // Opened by a queued job: it waits for batch-mates until an interactive one joins, then leaves with it.
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        var second = collector.NextAsync(CancellationToken.None);
+        clock.Advance(TimeSpan.FromMilliseconds(100));
+        await Task.Delay(50);
+        second.IsCompleted.ShouldBeFalse("a queued job waits for batch-mates");
+        channel.Writer.TryWrite(Interactive(Jobs.Command()));
+        var batch = (await second.WaitAsync(TimeSpan.FromSeconds(5)))!;
+        batch.Count.ShouldBe(2);
+        batch[1].IsInteractive.ShouldBeTrue();
+    }
+
+    private static JobDelivery Interactive(JobCommand job) =>
+        Jobs.Delivery(job) with { Ack = new InteractiveReply(default, "local") };
+
+    [Fact]
     public async Task A_batch_that_does_not_fill_and_a_run_that_ends_throw_nothing()
     {
         // Both happen for nearly every batch; an exception each was a measurable cost (docs/BENCHMARKS.md).
