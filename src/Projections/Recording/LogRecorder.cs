@@ -135,6 +135,11 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         {
             while (await WaitForDeliveriesAsync(channel.Reader, ct))
             {
+                if (options.Linger > TimeSpan.Zero && channel.Reader.Count < options.BatchSize)
+                {
+                    await Task.Delay(options.Linger, ct);
+                }
+
                 batch.Clear();
                 while (batch.Count < options.BatchSize && channel.Reader.TryRead(out var msg))
                 {

@@ -11,6 +11,17 @@ public sealed class RecorderOptions
     [Range(1, 100_000)]
     public int BatchSize { get; set; } = 1000;
 
+    /// <summary>
+    /// How long a recorder lets deliveries gather after the first before it records them, unless a
+    /// whole batch is there already: at a few hundred jobs a second, recording each delivery as it
+    /// comes meant a transaction for every one or two events (measured at 200 jobs/s: 317 commits a
+    /// second and PostgreSQL at half a core; gathered for 50 ms, 54 commits and a tenth of a core).
+    /// It delays only the read models (the API answers for accepted and ended jobs from memory); zero
+    /// records each delivery at once.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    public TimeSpan Linger { get; set; } = TimeSpan.FromMilliseconds(50);
+
     /// <summary>How long a delivered message may go unacknowledged before JetStream delivers it again.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(60);
