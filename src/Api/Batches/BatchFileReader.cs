@@ -49,7 +49,7 @@ internal static class BatchFileReader
             return (null, Problems.UnsupportedMediaType(request.ContentType, string.Join(" or ", MediaTypes)));
         }
 
-        var bytes = await ReadBytesAsync(request, limits.MaxBytes, ct);
+        var bytes = await BodyLimits.ReadBodyAsync(request, limits.MaxBytes, ct);
         if (bytes is null)
         {
             return (null, Problems.PayloadTooLarge(limits.MaxBytes));
@@ -208,29 +208,5 @@ internal static class BatchFileReader
         }
 
         return lines;
-    }
-
-    /// <summary>Reads at most <paramref name="maxBytes"/>; null when the body is larger.</summary>
-    private static async Task<byte[]?> ReadBytesAsync(HttpRequest request, long maxBytes, CancellationToken ct)
-    {
-        if (request.ContentLength > maxBytes)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > maxBytes)
-            {
-                return null;
-            }
-
-            await buffer.WriteAsync(chunk.AsMemory(0, read), ct);
-        }
-
-        return buffer.ToArray();
     }
 }

@@ -76,7 +76,7 @@ internal static class SubmitRequestReader
             return (null, null, Problems.UnsupportedMediaType(request.ContentType, "application/json"));
         }
 
-        var bytes = await ReadBytesAsync(request, ct);
+        var bytes = await BodyLimits.ReadBodyAsync(request, MaxBodyBytes, ct);
         if (bytes is null)
         {
             return (null, null, Problems.PayloadTooLarge(MaxBodyBytes));
@@ -141,29 +141,5 @@ internal static class SubmitRequestReader
 
                 break;
         }
-    }
-
-    /// <summary>Reads at most <see cref="MaxBodyBytes"/>; null when the body is larger.</summary>
-    private static async Task<byte[]?> ReadBytesAsync(HttpRequest request, CancellationToken ct)
-    {
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes)
-            {
-                return null;
-            }
-
-            await buffer.WriteAsync(chunk.AsMemory(0, read), ct);
-        }
-
-        return buffer.ToArray();
     }
 }

@@ -201,17 +201,5 @@ public sealed partial class BadInputBatteryTests(PipelineWithAllRoles pipeline) 
         return (long)(await count.ExecuteScalarAsync())!;
     }
 
-    /// <summary>Content without a length: sent chunked, so the server learns its size only by reading.</summary>
-    private sealed class UnsizedContent(byte[] bytes) : HttpContent
-    {
-        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => stream.WriteAsync(bytes).AsTask();
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = 0;
-            return false;
-        }
-    }
-
     // ---- The battery --------------------------------------------------------------------
 }
