@@ -158,13 +158,15 @@ internal sealed partial class QueueFetcher(
             var pull = new PullPlan(queue, 1, Remote: false, WaitAtServer: WokenPullWait);
             capacity.Reserve(pull);
             pulls.Add(PullAsync(pull, deliveries));
-        }
-        else if (look == Look.Refreshed || Age() < TimeSpan.FromMilliseconds(10))
-        {
-            await capacity.WaitForChangeAsync(options.Scheduling.IdleScan, ct);
+            _knownAt = long.MinValue;
+            return;
         }
 
-        _knownAt = long.MinValue;
+        // The queues are read again after a wake-up, or once what was read is older than FreshFor;
+        // not at every change of capacity, which alone puts no job in a queue: interactive jobs
+        // change it at their own rate, and a listing each was 400 CONSUMER.LIST requests a second
+        // at 200 jobs/s. A change is still worth a new plan from what was read (remote allowance).
+        await capacity.WaitForChangeAsync(options.Scheduling.IdleScan, ct);
     }
 
     /// <summary>Counts the planned pulls against capacity and against what was read of the queues.</summary>

@@ -61,6 +61,40 @@ public sealed class QueueFetcherTests
     }
 
     [Fact]
+    public async Task Capacity_that_changes_all_the_time_does_not_list_the_queues_each_time()
+    {
+        // Interactive jobs take and free places at their own rate; with nothing queued, that alone
+        // is no reason to ask the server for its consumers again (it was, once per change).
+        var capacity = new WorkerCapacity(capacity: 4, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var fetcher = new QueueFetcher("mlp-test", _source, capacity,
+            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromSeconds(1) } }, TimeProvider.System, NullLogger.Instance);
+        var running = fetcher.RunAsync(_deliveries.Writer, stop.Token);
+
+        var churn = System.Diagnostics.Stopwatch.StartNew();
+        const int Changes = 300;
+        for (var i = 0; i < Changes; i++)
+        {
+            capacity.TryTake(remote: false).ShouldBeTrue();
+            Thread.Sleep(1);
+            capacity.Settled(1, 0);
+            await Task.Yield();
+        }
+
+        // About one listing per FreshFor (100 ms) of changes; once per change it would be ~300.
+        var listings = _source.Listings;
+        listings.ShouldBeLessThanOrEqualTo((int)(churn.ElapsedMilliseconds / 100) + 8, $"{listings} listings in {churn.ElapsedMilliseconds} ms");
+        listings.ShouldBeLessThan(Changes / 4);
+
+        // A job queued now is still found at once: its wake-up reads the queues again.
+        _source.Add(Home, Jobs.Delivery(Jobs.Command()));
+        _source.WakeUp(Home);
+        await Retry.Until("the woken job delivered", () => Task.FromResult(_deliveries.Reader.Count), n => n == 1, TimeSpan.FromSeconds(2));
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
     public async Task A_listing_that_fails_is_tried_again_and_pulling_goes_on()
     {
         _source.FailListings = 2;

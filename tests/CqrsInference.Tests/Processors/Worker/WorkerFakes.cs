@@ -170,6 +170,11 @@ internal sealed class FakeJobSource : IJobSource
 
     public int FailListings { get; set; }
 
+    private int _listings;
+
+    /// <summary>How many times the queues were listed.</summary>
+    public int Listings => Volatile.Read(ref _listings);
+
     public void Add(JobQueue queue, params JobDelivery[] deliveries)
     {
         var jobs = Queues.GetOrAdd(queue, _ => new ConcurrentQueue<JobDelivery>());
@@ -183,6 +188,7 @@ internal sealed class FakeJobSource : IJobSource
 
     public Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct)
     {
+        Interlocked.Increment(ref _listings);
         if (FailListings > 0)
         {
             FailListings--;
