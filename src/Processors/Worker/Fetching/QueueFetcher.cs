@@ -22,6 +22,9 @@ internal sealed partial class QueueFetcher(
 
     private static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How old a reading must be before a wake-up reads the queues again.</summary>
+    private static readonly TimeSpan WokenAfter = TimeSpan.FromMilliseconds(2);
+
     /// <summary>How long a pull for a woken queue waits at the server: the shortest NATS.Net accepts.</summary>
     internal static readonly TimeSpan WokenPullWait = TimeSpan.FromSeconds(1);
     private readonly QueuePlanner _planner = new(options.Region, options.Scheduling);
@@ -87,12 +90,15 @@ internal sealed partial class QueueFetcher(
     /// <summary>Reads the queues' counts again when what was read is stale, or when woken.</summary>
     private async Task<Look> LookAsync(CancellationToken ct)
     {
+        // A wake-up that came within WokenAfter of the last reading is kept for the next look, not
+        // dropped: that reading may have been taken before its job was queued.
         var age = Age();
-        var woken = Interlocked.Exchange(ref _woken, 0) == 1;
-        if (age <= FreshFor && !(woken && age > TimeSpan.FromMilliseconds(2)))
+        if (age <= FreshFor && !(Volatile.Read(ref _woken) == 1 && age > WokenAfter))
         {
             return Look.Fresh;
         }
+
+        Interlocked.Exchange(ref _woken, 0);
 
         try
         {
@@ -159,6 +165,13 @@ internal sealed partial class QueueFetcher(
             capacity.Reserve(pull);
             pulls.Add(PullAsync(pull, deliveries));
             _knownAt = long.MinValue;
+            return;
+        }
+
+        if (Volatile.Read(ref _woken) == 1)
+        {
+            // Woken just after the last reading: read again once that is WokenAfter old.
+            await Task.Delay(WokenAfter, clock, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return;
         }
 

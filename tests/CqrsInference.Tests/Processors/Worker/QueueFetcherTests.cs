@@ -95,6 +95,29 @@ public sealed class QueueFetcherTests
     }
 
     [Fact]
+    public async Task A_wake_up_right_after_a_reading_of_the_queues_is_not_lost()
+    {
+        // The clock stands still: every reading is younger than the 2 ms a wake-up waits for. The
+        // wake-up must be kept until the reading is old enough, not dropped until the idle scan (5 s).
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var capacity = new WorkerCapacity(capacity: 4, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var fetcher = new QueueFetcher("mlp-test", _source, capacity,
+            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromSeconds(5) } }, clock, NullLogger.Instance);
+        var running = fetcher.RunAsync(_deliveries.Writer, stop.Token);
+        await Retry.Until("the first reading", () => Task.FromResult(_source.Listings), n => n >= 1);
+
+        _source.Add(Home, Jobs.Delivery(Jobs.Command()));
+        _source.WakeUp(Home);
+        await Task.Delay(200);
+        clock.Advance(TimeSpan.FromMilliseconds(3));
+
+        await Retry.Until("the woken job delivered", () => Task.FromResult(_deliveries.Reader.Count), n => n == 1, TimeSpan.FromSeconds(3));
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
     public async Task A_listing_that_fails_is_tried_again_and_pulling_goes_on()
     {
         _source.FailListings = 2;
