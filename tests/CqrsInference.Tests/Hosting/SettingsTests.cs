@@ -88,7 +88,18 @@ public sealed class SettingsTests
 
     private static string StartFails(string roles, Dictionary<string, string?> settings)
     {
-        using var host = new PipelineHost(NoServer, TestEnvironment.NewSchema(), roles, settings);
-        return Should.Throw<Exception>(() => host.CreateClient()).ToString();
+        // Once in a full run (~1,160 tests, not reproduced alone) CreateClient threw
+        // ObjectDisposedException ('IServiceProvider') instead of the failed start's own error: the
+        // test host's provider was disposed before the failure was reported. Start again then, and
+        // still require the start's own error.
+        for (var attempt = 1; ; attempt++)
+        {
+            using var host = new PipelineHost(NoServer, TestEnvironment.NewSchema(), roles, settings);
+            var error = Should.Throw<Exception>(() => host.CreateClient());
+            if (error is not ObjectDisposedException || attempt == 3)
+            {
+                return error.ToString();
+            }
+        }
     }
 }
