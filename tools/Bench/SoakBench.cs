@@ -12,13 +12,15 @@ namespace CqrsInference.Bench;
 /// ./run.sh runs it), after a closed-loop warm-up, reported per 5-second window: jobs accepted,
 /// submissions and results recorded (from the event store's own table), the read-model lag (the
 /// newest result event on NATS until the API reads that job as succeeded), and submit and
-/// end-to-end percentiles of the jobs sent in the window.
+/// end-to-end percentiles of the jobs sent in the window. With <c>interactive</c>, every job is a
+/// synchronous interactive submit (<c>POST /v1/jobs?wait=10s</c>, <c>"mode":"interactive"</c>):
+/// its "submit" latency is request → answer, and only an answer of 200 with the succeeded job counts.
 /// </summary>
 internal static class SoakBench
 {
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(5);
 
-    public static async Task<int> RunAsync(BenchSettings settings, int seconds, int rate)
+    public static async Task<int> RunAsync(BenchSettings settings, int seconds, int rate, bool interactive)
     {
         await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
             new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
@@ -32,7 +34,7 @@ internal static class SoakBench
         var warmIds = await ClosedLoopAsync(http, 3000, 32);
         await watcher.WaitForAsync(warmIds, TimeSpan.FromMinutes(2));
         Console.WriteLine($"warm-up: 3000 jobs closed loop, {3000 / warmUp.Elapsed.TotalSeconds:F0} jobs/s");
-        Console.WriteLine($"soak: {rate} jobs/s open loop for {seconds} s");
+        Console.WriteLine($"soak: {rate} jobs/s open loop for {seconds} s{(interactive ? ", each an interactive submit answered when the job ends (?wait=10s)" : "")}");
 
         var count = rate * seconds;
         var jobs = new Sent[count];
@@ -56,7 +58,9 @@ internal static class SoakBench
             sends.Add(Task.Run(async () =>
             {
                 var sentAt = Stopwatch.GetTimestamp();
-                var id = await Measures.SubmitAsync(http, Measures.MlpBody(index));
+                var id = interactive
+                    ? await Measures.AnsweredAsync(http, Measures.MlpBody(index).Replace("{\"model\"", "{\"mode\":\"interactive\",\"model\"", StringComparison.Ordinal))
+                    : await Measures.SubmitAsync(http, Measures.MlpBody(index));
                 jobs[index] = new Sent(id, sentAt, Stopwatch.GetTimestamp());
             }));
         }
@@ -69,7 +73,8 @@ internal static class SoakBench
         await Task.WhenAll(sampler, counter);
 
         Console.WriteLine();
-        Console.WriteLine("| window | accepted jobs/s | recorded submissions/s | recorded results/s | read-model lag max (ms) | submit p50 / p99 (ms) | end to end p50 / p99 (ms) |");
+        var submitColumn = interactive ? "request → answer" : "submit";
+        Console.WriteLine($"| window | accepted jobs/s | recorded submissions/s | recorded results/s | read-model lag max (ms) | {submitColumn} p50 / p99 (ms) | end to end p50 / p99 (ms) |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
         var worstLag = 0.0;
         var worstRatio = double.MaxValue;
@@ -91,7 +96,7 @@ internal static class SoakBench
         var allSubmit = jobs.Select(j => Stopwatch.GetElapsedTime(j.SentAt, j.AcceptedAt).TotalMilliseconds).ToList();
         var allEndToEnd = jobs.Select(j => Stopwatch.GetElapsedTime(j.SentAt, watcher.CompletedAt(j.Id)).TotalMilliseconds).ToList();
         Console.WriteLine();
-        Console.WriteLine($"| whole soak | {count / sending.TotalSeconds:F0} jobs/s accepted | read-model lag max {worstLag:F0} ms | lowest recorded / accepted in a window {worstRatio:F2} | submit p99 {Measures.Percentile(allSubmit, 99):F1} ms | end to end p99 {Measures.Percentile(allEndToEnd, 99):F1} ms |");
+        Console.WriteLine($"| whole soak | {count / sending.TotalSeconds:F0} jobs/s accepted | read-model lag max {worstLag:F0} ms | lowest recorded / accepted in a window {worstRatio:F2} | {submitColumn} p99 {Measures.Percentile(allSubmit, 99):F1} ms | end to end p99 {Measures.Percentile(allEndToEnd, 99):F1} ms |");
         Console.WriteLine("|---|---|---|---|---|---|");
         return 0;
     }
