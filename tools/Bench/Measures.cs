@@ -42,20 +42,6 @@ internal static class Measures
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
 
-    /// <summary>A synchronous submit (<c>?wait=10s</c>): the id of the job, which must have been answered 200 as succeeded.</summary>
-    public static async Task<Guid> AnsweredAsync(HttpClient http, string body)
-    {
-        using var response = await http.PostAsync("/v1/jobs?wait=10s", new StringContent(body, Encoding.UTF8, "application/json"));
-        response.EnsureSuccessStatusCode();
-        var job = await response.Content.ReadFromJsonAsync<JsonElement>();
-        if (response.StatusCode != System.Net.HttpStatusCode.OK || job.GetProperty("status").GetString() != "succeeded")
-        {
-            throw new InvalidOperationException($"a synchronous submit answered {(int)response.StatusCode} with status {job.GetProperty("status")}");
-        }
-
-        return job.GetProperty("id").GetGuid();
-    }
-
     /// <summary>A job body for the generated test model that differs by <paramref name="i"/>.</summary>
     public static string MlpBody(int i) => $$"""{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[{{i % 10}},1,2,3]}]}""";
 }

@@ -45,6 +45,7 @@ internal static class SoakBench
         using var stop = new CancellationTokenSource();
         var sampler = SampleLagAsync(http, watcher, start, lags, stop.Token);
         var counter = CountRecordedAsync(db, settings.Schema, start, recorded, stop.Token);
+        var answer = SyncLoad.Submit(http, InteractiveBench.Wait, i => InteractiveBench.Paths.Single(p => p.Mode == BenchPath.Interactive).Body(Measures.MlpBody(i)));
         var sends = new List<Task>(count);
         for (var i = 0; i < count; i++)
         {
@@ -58,9 +59,7 @@ internal static class SoakBench
             sends.Add(Task.Run(async () =>
             {
                 var sentAt = Stopwatch.GetTimestamp();
-                var id = interactive
-                    ? await Measures.AnsweredAsync(http, Measures.MlpBody(index).Replace("{\"model\"", "{\"mode\":\"interactive\",\"model\"", StringComparison.Ordinal))
-                    : await Measures.SubmitAsync(http, Measures.MlpBody(index));
+                var id = interactive ? AnsweredId(await answer(index)) : await Measures.SubmitAsync(http, Measures.MlpBody(index));
                 jobs[index] = new Sent(id, sentAt, Stopwatch.GetTimestamp());
             }));
         }
@@ -102,6 +101,11 @@ internal static class SoakBench
     }
 
     private sealed record Sent(Guid Id, long SentAt, long AcceptedAt);
+
+    /// <summary>An interactive submit counts only answered 200 with its succeeded job.</summary>
+    private static Guid AnsweredId(Answer answer) => answer is { Finished: true, Id: { } id }
+        ? id
+        : throw new InvalidOperationException($"an interactive submit was not answered with its succeeded job ({answer.Ms:F0} ms)");
 
     private static int WindowOf(long start, long at) => (int)(Stopwatch.GetElapsedTime(start, at) / Window);
 
