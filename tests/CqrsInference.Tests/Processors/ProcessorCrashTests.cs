@@ -9,12 +9,16 @@ namespace CqrsInference.Tests.Processors;
 /// <summary>Processors as real processes: killed, terminated, and watched for how much they pull.</summary>
 public sealed class ProcessorCrashTests(PipelineWithProcessorProcesses pipeline) : IClassFixture<PipelineWithProcessorProcesses>
 {
+    /// <summary>Every start published before its run, not only a run's that outlasts a second.</summary>
+    private static readonly Dictionary<string, string> ReportEveryStart = new() { ["Processor:ReportRunningAfter"] = "00:00:00" };
+
     private readonly HttpClient _client = pipeline.Client;
 
     [Fact]
     public async Task Every_job_succeeds_exactly_once_when_a_processor_is_killed_mid_batch()
     {
-        await using var a = await pipeline.StartProcessorAsync("proc-a");
+        // proc-a publishes every start before its run: its jobs show running however short its batches.
+        await using var a = await pipeline.StartProcessorAsync("proc-a", ReportEveryStart);
         await using var b = await pipeline.StartProcessorAsync("proc-b");
         // Enough work that proc-a is still busy when the (sequential) look-ups below find it running.
         var jobs = await SubmitManyAsync(300, "sleep:60");
@@ -22,8 +26,8 @@ public sealed class ProcessorCrashTests(PipelineWithProcessorProcesses pipeline)
         // Kill proc-a once it is visibly in the middle of work.
         await Retry.Until(
             "proc-a to be running jobs",
-            async () => await CountRunningOnAsync(jobs, "proc-a"),
-            running => running > 0);
+            () => RunningOnAsync(jobs, "proc-a"),
+            seen => seen.Running);
         await a.KillAsync();
 
         var attempts = new List<int>();
@@ -76,9 +80,12 @@ public sealed class ProcessorCrashTests(PipelineWithProcessorProcesses pipeline)
     [Fact]
     public async Task Terminated_processor_finishes_its_in_flight_jobs_before_it_exits()
     {
-        await using var processor = await pipeline.StartProcessorAsync("proc-drain");
-        var jobs = await SubmitManyAsync(60, "sleep:30");
-        await Retry.Until("proc-drain to be running jobs", async () => await CountRunningOnAsync(jobs, "proc-drain"), n => n > 0);
+        // Every start published before its run (by default only a run that outlasts a second shows
+        // its jobs running, and batches of jobs that trickle in on a loaded machine may all be
+        // shorter), and 100 ms a job: the read model shows some job running before all are done.
+        await using var processor = await pipeline.StartProcessorAsync("proc-drain", ReportEveryStart);
+        var jobs = await SubmitManyAsync(60, "sleep:100");
+        await Retry.Until("proc-drain to be running jobs", () => RunningOnAsync(jobs, "proc-drain"), seen => seen.Running);
 
         processor.Terminate();
         using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -116,25 +123,38 @@ public sealed class ProcessorCrashTests(PipelineWithProcessorProcesses pipeline)
         return jobs.Select(j => j.Id).ToList();
     }
 
-    private async Task<int> CountRunningOnAsync(IEnumerable<Guid> jobs, string worker)
+    /// <summary>Whether the read model shows one of <paramref name="jobs"/> running on <paramref name="worker"/>; else what it shows of them.</summary>
+    private async Task<Seen> RunningOnAsync(IEnumerable<Guid> jobs, string worker)
     {
+        var seen = new Dictionary<string, int>();
         foreach (var id in jobs.Take(150))
         {
             // A job not readable yet (its provisional status is best effort under load) is not running.
             using var response = await _client.GetAsync($"/v1/jobs/{id}");
-            if (!response.IsSuccessStatusCode)
+            var state = $"HTTP {(int)response.StatusCode}";
+            if (response.IsSuccessStatusCode)
             {
-                continue;
+                var job = await response.Content.ReadFromJsonAsync<JsonElement>();
+                var status = job.GetProperty("status").GetString();
+                var on = job.GetProperty("worker") is { ValueKind: JsonValueKind.String } w ? w.GetString() : null;
+                if (status == "running" && on == worker)
+                {
+                    // One is enough to know: the caller acts at once, while the worker is busy.
+                    return new Seen(true, $"running on {worker}");
+                }
+
+                state = on is null ? status! : $"{status} on {on}";
             }
 
-            var job = await response.Content.ReadFromJsonAsync<JsonElement>();
-            if (job.GetProperty("status").GetString() == "running" && job.GetProperty("worker").GetString() == worker)
-            {
-                // One is enough to know: the caller acts at once, while the worker is busy.
-                return 1;
-            }
+            seen[state] = seen.GetValueOrDefault(state) + 1;
         }
 
-        return 0;
+        return new Seen(false, string.Join(", ", seen.Select(s => $"{s.Value} {s.Key}")));
+    }
+
+    /// <summary>What a look at the jobs found (the summary is what a timeout reports).</summary>
+    private sealed record Seen(bool Running, string Summary)
+    {
+        public override string ToString() => Summary;
     }
 }
