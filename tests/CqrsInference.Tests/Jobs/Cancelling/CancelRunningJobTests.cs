@@ -22,8 +22,10 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
     public async Task A_running_job_is_cancelled_its_run_aborted_within_a_second_and_its_batch_mates_succeed()
     {
         // The slot is busy, so the three queue up and run as one batch once it is free; the middle
-        // one would hang for its whole timeout (25 s), holding its batch-mates, unless aborted.
-        var busy = await _client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:1500"}"""));
+        // one would hang for its whole timeout (25 s), holding its batch-mates, unless aborted. The
+        // busy job shows running after Processor:ReportRunningAfter (1 s) and stays so 1.5 s more:
+        // time for a recorder behind on a loaded machine, and for the three to queue behind it.
+        var busy = await _client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:2500"}"""));
         await _client.WaitForStatusAsync(busy.Id, "running");
         var batch = await BulkAsync([
             Scenarios.MlpJob([1, 1, 1, 1], timeout: "25s"),
