@@ -124,15 +124,22 @@ internal static class SoakBench
         return ids.ToList();
     }
 
-    /// <summary>Every 200 ms: the newest job seen ending on NATS, polled until the API reads it as succeeded.</summary>
+    /// <summary>
+    /// Every 200 ms: the newest job seen ending on NATS, polled until the API reads it as succeeded.
+    /// Each job is measured once: once the load has stopped the newest stays the same, and measuring
+    /// it again would count the seconds since its ending as lag (a last window of ~5 s lag when the
+    /// last job ended just inside it).
+    /// </summary>
     private static async Task SampleLagAsync(HttpClient http, CompletionWatcher watcher, long start, ConcurrentBag<(int, double)> lags, CancellationToken ct)
     {
+        Guid? measured = null;
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                if (watcher.Latest is { } latest && latest.At > start)
+                if (watcher.Latest is { } latest && latest.At > start && latest.Id != measured)
                 {
+                    measured = latest.Id;
                     while ((await http.GetFromJsonAsync<JsonElement>($"/v1/jobs/{latest.Id}", ct)).GetProperty("status").GetString() != "succeeded")
                     {
                         await Task.Delay(2, ct);
