@@ -98,6 +98,22 @@ internal static class BatchFileReader
             return false;
         }
 
+        // As for a single submit: every string valid Unicode, and nothing the jobs' history could not store.
+        try
+        {
+            if (StorableJson.FindUnstorable(root) is { } unstorable)
+            {
+                var field = unstorable.Path.Length == 0 ? "$" : unstorable.Path;
+                file.Refused.Add(new RefusedLine(number, null, new Dictionary<string, string[]> { [field] = [$"{(unstorable.Path.Length == 0 ? "The line" : unstorable.Path)} {unstorable.Reason}"] }));
+                return true;
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            file.Refused.Add(new RefusedLine(number, null, new Dictionary<string, string[]> { ["$"] = [$"The line holds a string that is not valid Unicode: {e.Message}"] }));
+            return true;
+        }
+
         var customId = ReadCustomId(root, out var customIdError);
         var (job, errors) = JobRequestParser.Parse(root, CustomId);
         if (customIdError is not null)

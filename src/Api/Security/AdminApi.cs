@@ -46,6 +46,9 @@ internal static class AdminApi
 
     private static readonly (int, string) InvalidTenantProblem = (StatusCodes.Status422UnprocessableEntity, "The tenant is not a valid name.");
 
+    /// <summary>The longest name a key may carry.</summary>
+    public const int MaxNameLength = 200;
+
     public static async Task<Results<Created<KeyView>, ProblemHttpResult>> CreateAsync(
         CreateKeyRequest request, ApiCaller caller, IDocumentSession session, TimeProvider clock, CancellationToken ct)
     {
@@ -54,6 +57,12 @@ internal static class AdminApi
         if (!Commands.Models.Naming.IsToken(tenant))
         {
             errors["tenant"] = [TenantRule];
+        }
+
+        if (request.Name is { } name && (name.Length > MaxNameLength || name.Any(char.IsControl)))
+        {
+            // Kept in PostgreSQL, which refuses the NUL character: refused here, not a 500 there.
+            errors["name"] = [$"name is at most {MaxNameLength} characters, without control characters."];
         }
 
         var grantable = caller.IsOperator ? ApiRoles.All : ApiRoles.OfTenant;

@@ -102,10 +102,9 @@ internal static class SubmitRequestReader
             using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
             var root = document.RootElement.Clone();
 
-            // Strings are checked here, while the error can still be a 400: a lone "\ud800" is valid
-            // JSON but no valid string.
-            CheckStrings(root);
-            return (root, null);
+            // Strings are read here, while the error can still be a 400 (a lone "\ud800" is valid
+            // JSON but no valid string); and nothing the job's history could not store gets further.
+            return StorableJson.FindUnstorable(root) is { } unstorable ? (null, Unstorable(unstorable)) : (root, null);
         }
         catch (JsonException e)
         {
@@ -118,28 +117,9 @@ internal static class SubmitRequestReader
         }
     }
 
-    private static void CheckStrings(JsonElement element)
-    {
-        switch (element.ValueKind)
-        {
-            case JsonValueKind.String:
-                _ = element.GetString();
-                break;
-            case JsonValueKind.Object:
-                foreach (var property in element.EnumerateObject())
-                {
-                    _ = property.Name;
-                    CheckStrings(property.Value);
-                }
-
-                break;
-            case JsonValueKind.Array:
-                foreach (var item in element.EnumerateArray())
-                {
-                    CheckStrings(item);
-                }
-
-                break;
-        }
-    }
+    /// <summary>422 naming the value the job's history could not store (<see cref="StorableJson"/>).</summary>
+    internal static ProblemHttpResult Unstorable((string Path, string Reason) value) =>
+        value.Path.Length == 0
+            ? Problems.Validation("$", $"The body {value.Reason}")
+            : Problems.Validation(value.Path, $"{value.Path} {value.Reason}");
 }

@@ -216,6 +216,17 @@ public sealed partial class BadInputBatteryTests
             J("metadata key of 129 characters", 422, Mlp(extra: ",\"metadata\":{\"" + new string('k', 129) + "\":\"v\"}")),
             J("metadata value of 513 characters", 422, Mlp(extra: ",\"metadata\":{\"k\":\"" + new string('v', 513) + "\"}")),
 
+            // What the job's history (PostgreSQL jsonb) could not store: accepted, each would stop its
+            // recorder's partition for good.
+            J("NUL escape in a metadata value", 422, Mlp(extra: ",\"metadata\":{\"k\":\"v\\u0000\"}")),
+            J("NUL escape in a metadata key", 422, Mlp(extra: ",\"metadata\":{\"k\\u0000\":\"v\"}")),
+            J("NUL escape in an unknown field's name", 422, Mlp(extra: ",\"\\u0000\":1")),
+            J("NUL escape in the model name", 422, Mlp(model: "\"mlp-test\\u0000\"")),
+            Lazy("FP32 element with 100,000 digits after the point", 422, () => Mlp(X(data: "[0." + new string('1', 100_000) + ",2,3,4]"))),
+            J("FP32 element of 101 characters", 422, Mlp(X(data: "[1." + new string('0', 99) + ",2,3,4]"))),
+            J("FP32 element 1e-99999 (zero as a float)", 422, Mlp(X(data: "[1e-99999,2,3,4]"))),
+            J("FP32 element 0e1001", 422, Mlp(X(data: "[0e1001,2,3,4]"))),
+
             // Headers.
             new("Idempotency-Key of 300 characters", 422, Json, () => Utf8(ValidBody), Headers: new Dictionary<string, string> { ["Idempotency-Key"] = new string('k', 300) }),
 
