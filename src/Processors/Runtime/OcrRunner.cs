@@ -49,7 +49,29 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
     public const int Height = 48;
     public const int MaxWidth = 1600;
 
+    /// <summary>The most pixels an input image may have (a 4,096 × 4,096 square: 48 MB decoded).</summary>
+    public const long MaxImagePixels = 4096L * 4096;
+
+    /// <summary>The longest side an input image may have.</summary>
+    public const int MaxImageSide = 16_384;
+
+    /// <summary>The formats the model reads, a GIF's first frame only (an animation's other frames are not text to read).</summary>
+    private static readonly Configuration Formats = CreateFormats();
+
     public sealed record LineImage(int Width, float[] Chw);
+
+    private static Configuration CreateFormats()
+    {
+        var formats = new Configuration(
+            new SixLabors.ImageSharp.Formats.Png.PngConfigurationModule(),
+            new SixLabors.ImageSharp.Formats.Jpeg.JpegConfigurationModule(),
+            new SixLabors.ImageSharp.Formats.Bmp.BmpConfigurationModule(),
+            new SixLabors.ImageSharp.Formats.Gif.GifConfigurationModule());
+        formats.ImageFormatsManager.SetDecoder(
+            SixLabors.ImageSharp.Formats.Gif.GifFormat.Instance,
+            new SixLabors.ImageSharp.Formats.Gif.GifDecoder { DecodingMode = SixLabors.ImageSharp.Metadata.FrameDecodingMode.First });
+        return formats;
+    }
 
     public override string Device => device;
 
@@ -75,7 +97,17 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
         Image<Rgb24> image;
         try
         {
-            image = Image.Load<Rgb24>(bytes);
+            // The size from the header first: a few hundred kilobytes of PNG can declare 30,000 ×
+            // 30,000 pixels of nothing, which decoded would take gigabytes.
+            var info = Image.Identify(Formats, bytes, out _)
+                ?? throw new InvalidInputException("undecodable_image", "Input 'image' is not a PNG, JPEG, BMP or GIF image.");
+            if (info.Width > MaxImageSide || info.Height > MaxImageSide || (long)info.Width * info.Height > MaxImagePixels)
+            {
+                throw new InvalidInputException("image_too_large",
+                    $"Input 'image' is {info.Width} × {info.Height} pixels; the model reads images of at most {MaxImagePixels:N0} pixels and {MaxImageSide:N0} a side (a line of text, resized to {Height} pixels high).");
+            }
+
+            image = Image.Load<Rgb24>(Formats, bytes);
         }
         catch (Exception e) when (e is ImageFormatException or NotSupportedException or ArgumentException or InvalidMemoryOperationException)
         {

@@ -54,7 +54,9 @@ public sealed class EdgeItemAnalyzerTests : IDisposable
             { "PNG cut in its image data", ".png", png[..(png.Length / 2)], "undecodable_image" },
             { "PNG of width 0", ".png", WithSize(png, 0, 48), "undecodable_image" },
             { "PNG of height 0", ".png", WithSize(png, 320, 0), "undecodable_image" },
-            { "PNG claiming 100000 × 100000 pixels", ".png", WithSize(png, 100_000, 100_000), "undecodable_image" },
+            { "PNG claiming 100000 × 100000 pixels", ".png", WithSize(png, 100_000, 100_000), "image_too_large" },
+            { "PNG claiming 30000 × 30000 pixels (a decompression bomb's header)", ".png", WithSize(png, 30_000, 30_000), "image_too_large" },
+            { "PNG one pixel wider than 16384", ".png", WithSize(png, 16_385, 10), "image_too_large" },
             { "item of a kind the site does not read", ".gif", Png(10, 10), EdgeErrorCodes.UnsupportedItem },
         };
     }
