@@ -49,6 +49,11 @@ internal static class BatchFileReader
             return (null, Problems.UnsupportedMediaType(request.ContentType, string.Join(" or ", MediaTypes)));
         }
 
+        if (BodyLimits.RefuseEncoding(request) is { } encoding)
+        {
+            return (null, encoding);
+        }
+
         var bytes = await BodyLimits.ReadBodyAsync(request, limits.MaxBytes, ct);
         if (bytes is null)
         {

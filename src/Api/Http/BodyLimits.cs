@@ -45,6 +45,27 @@ internal static class BodyLimits
     /// one without (chunked) through a pooled buffer. An 80 KB array per request used to be two
     /// thirds of what the API allocated under load (docs/BENCHMARKS.md).
     /// </summary>
+    /// <summary>
+    /// 415 for a body the API would misread, else null: one with a <c>Content-Encoding</c> (bodies are
+    /// read as sent, never decompressed), or declared in a charset other than UTF-8 (JSON is UTF-8,
+    /// RFC 8259).
+    /// </summary>
+    public static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? RefuseEncoding(HttpRequest request)
+    {
+        var encoding = request.Headers.ContentEncoding.ToString();
+        if (encoding.Length > 0 && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return Problems.UnsupportedMediaType(request.ContentType, $"the body uncompressed (no Content-Encoding), not Content-Encoding '{encoding}'", quoteContentType: false);
+        }
+
+        var charset = Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
+            ? Microsoft.Net.Http.Headers.HeaderUtilities.RemoveQuotes(mediaType.Charset).Value
+            : null;
+        return charset is { Length: > 0 } && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)
+            ? Problems.UnsupportedMediaType(request.ContentType, $"the body in UTF-8 (charset=utf-8, or none), not charset '{charset}'", quoteContentType: false)
+            : null;
+    }
+
     public static async Task<byte[]?> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken ct)
     {
         if (request.ContentLength is { } length)

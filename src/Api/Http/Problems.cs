@@ -73,9 +73,9 @@ internal static class Problems
             detail: $"A batch file may hold at most {maxLines} lines (Batches:MaxLines); this one holds {lines}: split it.");
 
     /// <summary>415: the body is not of a type the endpoint takes.</summary>
-    public static ProblemHttpResult UnsupportedMediaType(string? contentType, string expected) =>
+    public static ProblemHttpResult UnsupportedMediaType(string? contentType, string expected, bool quoteContentType = true) =>
         TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type",
-            detail: $"Send {expected}, not '{contentType}'.");
+            detail: quoteContentType ? $"Send {expected}, not '{contentType}'." : $"Send {expected}.");
 
     /// <summary>422: well-formed input that breaks the contract, with every offending field.</summary>
     public static ProblemHttpResult Validation(Dictionary<string, string[]> errors) =>

@@ -43,7 +43,8 @@ internal sealed class ApiKeyAuthentication(
             return AllowAnonymous ? Success(DefaultTenant, AnonymousRoles, "anonymous") : AuthenticateResult.NoResult();
         }
 
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is "Bearer".
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
             return AuthenticateResult.Fail("Not a bearer token.");
         }

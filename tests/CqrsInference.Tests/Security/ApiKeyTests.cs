@@ -83,6 +83,17 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
         (await reader.PostAsJsonAsync("/v1/admin/keys", new { tenant = "carol", roles = new[] { "admin" } })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
     }
 
+    [Theory]
+    [InlineData("bearer")]
+    [InlineData("BEARER")]
+    public async Task The_bearer_scheme_is_read_in_any_case(string scheme)
+    {
+        using var client = pipeline.ClientWith(null);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme, await pipeline.CreateKeyAsync("frank", "read"));
+
+        (await client.GetAsync("/v1/models")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task Revoked_key_stops_working_at_once()
     {

@@ -76,6 +76,11 @@ internal static class SubmitRequestReader
             return (null, null, Problems.UnsupportedMediaType(request.ContentType, "application/json"));
         }
 
+        if (BodyLimits.RefuseEncoding(request) is { } encoding)
+        {
+            return (null, null, encoding);
+        }
+
         var bytes = await BodyLimits.ReadBodyAsync(request, MaxBodyBytes, ct);
         if (bytes is null)
         {

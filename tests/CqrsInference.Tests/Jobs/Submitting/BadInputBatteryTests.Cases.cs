@@ -46,7 +46,9 @@ public sealed partial class BadInputBatteryTests
             new("Content-Type application/x-www-form-urlencoded", 415, "application/x-www-form-urlencoded", () => Utf8("model=mlp-test&inputs=x")),
             new("Content-Type application/problem+json", 415, "application/problem+json", () => Utf8(ValidBody)),
             new("Content-Type application/json-patch+json with a JSON Patch body", 415, "application/json-patch+json", () => Utf8("""[{"op":"add","path":"/model","value":"mlp-test"}]""")),
-            new("UTF-16 body declared as application/json; charset=utf-16", 400, "application/json; charset=utf-16", () => Encoding.Unicode.GetBytes(ValidBody)),
+            new("UTF-16 body declared as application/json; charset=utf-16", 415, "application/json; charset=utf-16", () => Encoding.Unicode.GetBytes(ValidBody)),
+            new("UTF-8 body declared as application/json; charset=latin1", 415, "application/json; charset=latin1", () => Utf8(ValidBody)),
+            new("plain body declared Content-Encoding: gzip", 415, Json, () => Utf8(ValidBody), Headers: new Dictionary<string, string> { ["Content-Encoding"] = "gzip" }),
 
             // Too large.
             new("9 MiB body with a Content-Length", 413, Json, () => Utf8(Mlp(X(data: zeros(4_718_592))))),

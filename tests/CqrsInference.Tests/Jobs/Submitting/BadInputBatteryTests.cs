@@ -145,7 +145,8 @@ public sealed partial class BadInputBatteryTests(PipelineWithAllRoles pipeline) 
         using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/jobs" + request.Query) { Content = content };
         foreach (var (name, value) in request.Headers ?? new Dictionary<string, string>())
         {
-            message.Headers.TryAddWithoutValidation(name, value);
+            // Content-* headers belong to the content, not the request.
+            (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) ? content.Headers : (HttpHeaders)message.Headers).TryAddWithoutValidation(name, value);
         }
 
         using var response = await _client.SendAsync(message);
