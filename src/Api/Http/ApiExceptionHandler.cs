@@ -44,9 +44,34 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         });
     }
 
-    /// <summary>The framework's reason, with the JSON reader's own words when the body was the fault.</summary>
-    private static string Describe(BadHttpRequestException bad) =>
-        bad.InnerException is System.Text.Json.JsonException json ? $"{bad.Message} {json.Message}" : bad.Message;
+    /// <summary>
+    /// The framework's reason, with the JSON reader's own words when the body was the fault; a
+    /// parameter it could not bind is named in the caller's terms, not in C#'s
+    /// (<c>Failed to bind parameter "Nullable&lt;int&gt; limit" from "abc".</c> → <c>limit must be a whole number, not 'abc'.</c>).
+    /// </summary>
+    internal static string Describe(BadHttpRequestException bad)
+    {
+        if (BindFailure().Match(bad.Message) is { Success: true } failure)
+        {
+            var value = failure.Groups["value"].Value;
+            return $"{failure.Groups["name"].Value} must be {KindOf(failure.Groups["type"].Value)}, not '{(value.Length > 100 ? value[..100] + "…" : value)}'.";
+        }
+
+        return bad.InnerException is System.Text.Json.JsonException json ? $"{bad.Message} {json.Message}" : bad.Message;
+    }
+
+    private static string KindOf(string type) => (type.StartsWith("Nullable<", StringComparison.Ordinal) ? type["Nullable<".Length..^1] : type) switch
+    {
+        "int" or "long" or "Int32" or "Int64" => "a whole number",
+        "double" or "float" or "decimal" or "Double" or "Single" or "Decimal" => "a number",
+        "bool" or "Boolean" => "true or false",
+        "Guid" => "an id (a GUID)",
+        "DateTimeOffset" or "DateTime" => "a timestamp",
+        _ => "a value of its form",
+    };
+
+    [System.Text.RegularExpressions.GeneratedRegex("""^Failed to bind parameter "(?<type>[^"]+) (?<name>[^" ]+)" from "(?<value>.*)"\.$""", System.Text.RegularExpressions.RegexOptions.Singleline)]
+    private static partial System.Text.RegularExpressions.Regex BindFailure();
 
     [LoggerMessage(LogLevel.Warning, "{Method} {Path} answered 503: {Exception}: {Reason}")]
     private static partial void LogUnavailable(ILogger logger, string method, string path, string exception, string reason);

@@ -162,6 +162,19 @@ public sealed class HostileInputTests(PipelineRequiringKeys pipeline) : IClassFi
     }
 
     [Theory]
+    [InlineData("/v1/jobs?limit=abc", "limit must be a whole number, not 'abc'.")]
+    [InlineData("/v1/audit/events?limit=1e9", "limit must be a whole number, not '1e9'.")]
+    public async Task A_parameter_of_the_wrong_form_is_named_in_the_callers_terms(string path, string detail)
+    {
+        using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+
+        using var response = await client.GetAsync(path);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().ShouldBe(detail);
+    }
+
+    [Theory]
     [InlineData("-05:00")]
     [InlineData("+02:00")]
     [InlineData("Z")]
