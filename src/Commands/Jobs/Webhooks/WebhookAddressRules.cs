@@ -88,6 +88,11 @@ public sealed class WebhookAddressRules
             return "webhook must be an absolute http or https URL.";
         }
 
+        if (uri.Port is < 1 or > 65535)
+        {
+            return "webhook must name a port from 1 to 65535 (or none).";
+        }
+
         if (uri.UserInfo.Length > 0)
         {
             return "webhook must not carry credentials (user:password@host); the Cqrsi-Signature header authenticates each call.";

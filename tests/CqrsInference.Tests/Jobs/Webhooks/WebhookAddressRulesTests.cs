@@ -29,6 +29,8 @@ public sealed class WebhookAddressRulesTests
         { "https://user:secret@example.com/", false },
         { "https://user@example.com/", false },
         { "not a url", false },
+        { "https://example.com:0/hook", false },
+        { "https://example.com:65535/hook", true },
 
         // Loopback and unspecified, in every spelling.
         { "http://127.0.0.1:8222/connz", false },
