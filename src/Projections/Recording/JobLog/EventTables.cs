@@ -1,5 +1,6 @@
 using CqrsInference.Commands.Jobs;
 using Marten;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -15,7 +16,7 @@ namespace CqrsInference.Projections.Recording.JobLog;
 /// own (its serializer, its event type names, its stream type), so everything that reads the store
 /// through Marten — time travel, the async daemon's roll-ups, replay — reads them as its own.
 /// </summary>
-internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, string schema)
+internal sealed partial class EventTables(IDocumentStore store, NpgsqlDataSource db, string schema, ILogger logger)
 {
     private const string Tenant = "*DEFAULT*";
     private const string JobStreamType = "job_status";
@@ -126,7 +127,7 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
                   with ordinality as u(id, stream_id, version, data, type, dotnet_type, n) order by n) t
             """,
             events.Select(e => e.Id).ToArray(), events.Select(e => e.StreamId).ToArray(), events.Select(e => e.Version).ToArray());
-        command.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => serializer.ToJson(e.Event)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => Storable(serializer.ToJson(e.Event), e.StreamId, EventNames.Of(e.Event))).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
         command.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => EventNames.Of(e.Event)).ToArray() });
         command.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => DotNetType(e.Event.GetType())).ToArray() });
         batch.BatchCommands.Add(command);
@@ -147,7 +148,7 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
             on conflict (id) do update set data = excluded.data, mt_version = excluded.mt_version, mt_last_modified = excluded.mt_last_modified
             """,
             touched.Keys.ToArray());
-        command.Parameters.Add(new NpgsqlParameter { Value = touched.Values.Select(s => serializer.ToJson(s.Status)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new NpgsqlParameter { Value = touched.Select(t => Storable(serializer.ToJson(t.Value.Status), t.Key, "status")).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
         command.Parameters.Add(new NpgsqlParameter { Value = touched.Values.Select(s => s.Version).ToArray() });
         batch.BatchCommands.Add(command);
     }
@@ -174,6 +175,21 @@ internal sealed class EventTables(IDocumentStore store, NpgsqlDataSource db, str
 
         return command;
     }
+
+    /// <summary>The document as jsonb can store it (<see cref="JsonbRepair"/>); a repair is logged.</summary>
+    private string Storable(string json, Guid jobId, string what)
+    {
+        var storable = JsonbRepair.Storable(json, out var repaired);
+        if (repaired)
+        {
+            LogRepaired(logger, what, jobId);
+        }
+
+        return storable;
+    }
+
+    [LoggerMessage(LogLevel.Error, "The {What} of job {JobId} held a NUL character or a number PostgreSQL cannot store; recorded with U+FFFD and the nearest double in their place")]
+    private static partial void LogRepaired(ILogger logger, string what, Guid jobId);
 
     /// <summary>The type name Marten stores beside each event: "Namespace.Type, Assembly".</summary>
     private static string DotNetType(Type type) => $"{type.FullName}, {type.Assembly.GetName().Name}";

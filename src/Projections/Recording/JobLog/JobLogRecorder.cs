@@ -35,7 +35,7 @@ internal sealed partial class JobLogRecorder : LogRecorder
         Partition = partition;
         _webhooks = new WebhookQueue(js);
         _streams = new JobStreams(store, db, options.Schema, options.CachedJobs);
-        _tables = new EventTables(store, db, options.Schema);
+        _tables = new EventTables(store, db, options.Schema, logger);
         _logger = logger;
         _duplicateWindow = options.DuplicateWindow / 2;
         _keepInputs = options.KeepInputs;
