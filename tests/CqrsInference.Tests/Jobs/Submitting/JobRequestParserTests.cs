@@ -149,10 +149,10 @@ public sealed class JobRequestParserTests
     }
 
     [Theory]
-    [InlineData("\"soon\"", "timeout must be a duration such as 500ms, 5s or 1m (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
-    [InlineData("\"-5s\"", "timeout must be a duration such as 500ms, 5s or 1m (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
-    [InlineData("\"5 s\"", "timeout must be a duration such as 500ms, 5s or 1m (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
-    [InlineData("500", "timeout must be a string: a duration such as 500ms, 5s or 1m (a bare number is seconds).")]
+    [InlineData("\"soon\"", "timeout must be a duration such as 500ms, 5s, 1m or 24h (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
+    [InlineData("\"-5s\"", "timeout must be a duration such as 500ms, 5s, 1m or 24h (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
+    [InlineData("\"5 s\"", "timeout must be a duration such as 500ms, 5s, 1m or 24h (a bare number is seconds), at most the model's timeoutMs (GET /v1/models).")]
+    [InlineData("500", "timeout must be a string: a duration such as 500ms, 5s, 1m or 24h (a bare number is seconds).")]
     [InlineData("\"\"", "The field 'timeout' must be a non-empty string.")]
     public void Timeout_that_is_no_duration_is_refused(string timeout, string message)
     {
