@@ -66,6 +66,7 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
                 }
                 else
                 {
+                    // The changes it missed, of the tenants it sees (Add filters, as for live changes).
                     foreach (var change in _recent.Where(c => c.Sequence > last))
                     {
                         subscription.Add(change);
@@ -248,10 +249,7 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
 
             foreach (var subscription in _subscriptions)
             {
-                if (subscription.View.Sees(change))
-                {
-                    subscription.Add(change);
-                }
+                subscription.Add(change);
             }
         }
     }

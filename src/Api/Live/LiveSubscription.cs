@@ -43,8 +43,14 @@ internal sealed class LiveSubscription(LiveFeed feed, LiveView view) : IDisposab
     /// <summary>What the stream takes at each of its ticks; empty when nothing happened.</summary>
     public sealed record Batch(bool Overflowed, IReadOnlyList<JobChange> Changes, IReadOnlyList<QueueState>? Queues, IReadOnlyList<ProcessorStatus>? Processors);
 
+    /// <summary>Takes a change for the stream, if its caller sees the job's tenant: the only way a change gets in.</summary>
     internal void Add(JobChange change)
     {
+        if (!view.Sees(change))
+        {
+            return;
+        }
+
         lock (_gate)
         {
             if (_overflowed)

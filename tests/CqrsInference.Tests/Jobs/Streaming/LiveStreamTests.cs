@@ -75,6 +75,33 @@ public sealed class LiveStreamTests(PipelineWithoutProcessors pipeline) : IClass
     }
 
     [Fact]
+    public async Task A_stream_resumed_with_Last_Event_ID_gets_only_its_own_tenants_missed_changes()
+    {
+        using var alfa = await pipeline.TenantClientAsync("resume-alfa", "submit", "read");
+        using var bravo = await pipeline.TenantClientAsync("resume-bravo", "submit", "read");
+
+        // The operator's stream keeps the feed following the log while alfa's is closed.
+        await using var watching = await LiveStream.OpenAsync(pipeline.Operator);
+        string lastId;
+        await using (var first = await LiveStream.OpenAsync(alfa))
+        {
+            var seen = await SubmitAsync(alfa, 1);
+            await first.WaitForAsync("alfa's first job queued", s => s.StatusesOf(seen[0]).Contains("queued"));
+            lastId = first.LastEventId!;
+        }
+
+        var bravoJobs = await SubmitAsync(bravo, 2);
+        var missed = await SubmitAsync(alfa, 1);
+        await watching.WaitForAsync("both tenants' jobs in the feed", s => bravoJobs.Concat(missed).All(j => s.StatusesOf(j).Contains("queued")));
+        await using var resumed = await LiveStream.OpenAsync(alfa, lastId);
+        await resumed.WaitForAsync("alfa's job submitted while away", s => s.StatusesOf(missed[0]).Contains("queued"));
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        resumed.Changes.Select(c => c.Tenant).Distinct().ShouldBe(["resume-alfa"]);
+        resumed.Changes.ShouldNotContain(c => bravoJobs.Contains(c.Id));
+    }
+
+    [Fact]
     public async Task The_feed_follows_the_log_only_while_a_stream_is_open()
     {
         var (nats, js) = await pipeline.ConnectAsync();
