@@ -35,9 +35,22 @@ internal sealed class BacktestHistory(IDocumentStore store, IClaimCheck blobs)
         // PostgreSQL keeps microseconds, .NET ticks: the query reaches a millisecond back and takes a
         // margin more, and the position is compared here, on the documents' own values.
         var through = report.Through;
-        var jobs = await WindowAsync(session, report, through?.SubmittedAt.AddMilliseconds(-1), left + PositionMargin, ct);
-        var chosen = jobs.Where(j => through is null || j.SubmittedAt > through.SubmittedAt || (j.SubmittedAt == through.SubmittedAt && j.Id.CompareTo(through.JobId) > 0))
-            .OrderBy(j => j.SubmittedAt).ThenBy(j => j.Id).Take(left).ToList();
+        List<JobStatus> chosen;
+        for (var take = left + PositionMargin; ; take *= 2)
+        {
+            // The query orders by the instant alone, so the jobs of its last instant may be only some
+            // of those submitted then (a bulk submit gives a thousand jobs one instant): they wait
+            // for a read that holds them all, else a job of the tie could be passed over for good.
+            var jobs = await WindowAsync(session, report, through?.SubmittedAt.AddMilliseconds(-1), take, ct);
+            var whole = jobs.Count < take ? jobs : WithoutLastInstant(jobs);
+            chosen = whole.Where(j => through is null || j.SubmittedAt > through.SubmittedAt || (j.SubmittedAt == through.SubmittedAt && j.Id.CompareTo(through.JobId) > 0))
+                .OrderBy(j => j.SubmittedAt).ThenBy(j => j.Id).Take(left).ToList();
+            if (chosen.Count > 0 || jobs.Count < take)
+            {
+                break;
+            }
+        }
+
         var submissions = new Dictionary<Guid, V1.JobSubmitted>();
         foreach (var job in chosen)
         {
@@ -57,8 +70,17 @@ internal sealed class BacktestHistory(IDocumentStore store, IClaimCheck blobs)
         return cases;
     }
 
-    /// <summary>Jobs read beyond the chunk, so that ties at its boundary are all in hand.</summary>
+    /// <summary>Jobs read beyond the chunk, so that ties at its boundary are usually all in hand.</summary>
     private const int PositionMargin = 100;
+
+    /// <summary>The jobs without those of the last instant PostgreSQL orders by (it keeps microseconds).</summary>
+    private static List<JobStatus> WithoutLastInstant(List<JobStatus> jobs)
+    {
+        var last = jobs.Max(j => Microseconds(j.SubmittedAt));
+        return jobs.Where(j => Microseconds(j.SubmittedAt) < last).ToList();
+    }
+
+    private static long Microseconds(DateTimeOffset at) => at.UtcTicks / 10;
 
     private static async Task<List<JobStatus>> WindowAsync(IQuerySession session, BacktestReport report, DateTimeOffset? after, int take, CancellationToken ct)
     {

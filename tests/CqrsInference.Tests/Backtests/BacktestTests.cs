@@ -62,6 +62,29 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
     }
 
     [Fact]
+    public async Task Backtest_compares_every_job_of_a_bulk_submit_though_all_share_one_instant()
+    {
+        // One bulk submit: every job has the same submittedAt, a tie larger than a chunk and its margin.
+        const int Tied = 300;
+        var from = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var tenant = await pipeline.TenantClientAsync("backtest-ties", "submit", "read");
+        var body = $$"""{"jobs":[{{string.Join(",", Enumerable.Range(0, Tied).Select(i => Scenarios.MlpJob([i, 1, 2, 3])))}}]}""";
+        using (var response = await tenant.PostAsync("/v1/jobs:bulk", new StringContent(body, System.Text.Encoding.UTF8, "application/json")))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+            foreach (var job in (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("jobs").EnumerateArray())
+            {
+                await tenant.WaitForStatusAsync(job.GetProperty("id").GetGuid(), "succeeded");
+            }
+        }
+
+        var report = await RunBacktestAsync(pipeline.Operator, "mlp-test", "1", from, DateTimeOffset.UtcNow.AddSeconds(1), ["backtest-ties"]);
+
+        report.GetProperty("compared").GetInt32().ShouldBe(Tied, report.ToString());
+        report.GetProperty("identical").GetInt32().ShouldBe(Tied);
+    }
+
+    [Fact]
     public async Task Start_refuses_each_bad_field_by_name()
     {
         var from = DateTimeOffset.UtcNow.AddHours(-1).ToString("O");
