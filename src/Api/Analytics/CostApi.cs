@@ -38,7 +38,7 @@ internal static class CostApi
             .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/reconciliation", ReconciliationAsync).WithName("Reconciliation")
             .WithSummary("Per hour: the jobs' device-seconds against the usage roll-up's busy seconds, and the processors' slot-seconds as jobs + unattributed busy + idle (the platform operator's)")
-            .WithDescription("?from&to (ISO 8601; default the last 24 h; at most 31 days). Each row says whether the jobs and usage agree within 0.1% and explains every difference.")
+            .WithDescription("?from&to (ISO 8601; default the last 24 h; at most 31 days), widened to whole hours (the report's from and to say so). Each row says whether the jobs and usage agree within 0.1% and explains every difference.")
             .WithProblems(BadRange)
             .RequirePolicy(ApiPolicies.Operator);
         return analytics;
@@ -94,8 +94,15 @@ internal static class CostApi
 
         return errors.Count > 0
             ? Http.Problems.BadQuery(errors)
-            : TypedResults.Ok(await reconciliation.ReadAsync(UsageBucket.HourOf(start), end, ct));
+            : TypedResults.Ok(await reconciliation.ReadAsync(UsageBucket.HourOf(start), HourAtOrAfter(end), ct));
     }
+
+    /// <summary>
+    /// The range widened to whole hours at both ends: the usage roll-up and the processors' time are
+    /// hourly, so an end inside an hour would count that hour's usage whole and its jobs in part.
+    /// </summary>
+    private static DateTimeOffset HourAtOrAfter(DateTimeOffset end) =>
+        UsageBucket.HourOf(end) is var hour && hour == end ? end : hour.AddHours(1);
 
     /// <summary>Strictly <c>YYYY-MM</c>, year 2000 to 9998: the month's first instant, UTC.</summary>
     internal static bool TryParseMonth(string? value, out DateTimeOffset start)

@@ -104,6 +104,15 @@ public sealed class JobCostTests(PipelineForCosts pipeline, ITestOutputHelper ou
         (await pipeline.Operator.GetAsync("/v1/analytics/invoice?month=2026-01")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
     }
 
+    [Fact]
+    public async Task Reconciliation_widens_a_range_to_whole_hours()
+    {
+        var report = await pipeline.Operator.GetFromJsonAsync<JsonElement>("/v1/analytics/reconciliation?from=2026-01-01T10:20:00Z&to=2026-01-01T10:40:00Z");
+
+        report.GetProperty("from").GetDateTimeOffset().ShouldBe(DateTimeOffset.Parse("2026-01-01T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        report.GetProperty("to").GetDateTimeOffset().ShouldBe(DateTimeOffset.Parse("2026-01-01T11:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Theory]
     [InlineData("/v1/analytics/invoice", "month")]
     [InlineData("/v1/analytics/invoice?month=2026-13", "month")]
