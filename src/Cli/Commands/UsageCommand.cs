@@ -9,15 +9,18 @@ namespace CqrsInference.Cli.Commands;
 /// <summary><c>cqrsi usage</c>: jobs, device time and cost per hour (<c>GET /v1/analytics/usage</c>).</summary>
 internal static class UsageCommand
 {
+    private const int MaxHours = (400 * 24) - 1;
+
     public static Command Create(Cqrsi cqrsi)
     {
         var groupBy = new Option<string>("--group-by") { Description = "model,region,tenant,device", DefaultValueFactory = _ => "model,device" };
         var hours = new Option<int>("--hours") { Description = "Look back this many hours", DefaultValueFactory = _ => 24 };
         hours.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() < 1)
+            // The API answers ranges of at most 400 days (and the hour after now is in the range).
+            if (result.GetValueOrDefault<int>() is < 1 or > MaxHours)
             {
-                result.AddError("--hours must be at least 1.");
+                result.AddError($"--hours must be from 1 to {MaxHours} (400 days).");
             }
         });
         var usage = new Command("usage", "Jobs, device time and cost per hour") { groupBy, hours };

@@ -189,6 +189,17 @@ public sealed partial class CliCommandTests(PipelineServedOverHttpWithFaults pip
     }
 
     [Theory]
+    [InlineData("0")]
+    [InlineData("99999999")]
+    public async Task Usage_over_hours_the_api_does_not_answer_is_refused_before_asking(string hours)
+    {
+        var run = await CliAsync("usage", "--hours", hours);
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Err.ShouldContain("--hours must be from 1 to 9599");
+    }
+
+    [Theory]
     [InlineData("jobs")]
     [InlineData("usage")]
     [InlineData("models")]
