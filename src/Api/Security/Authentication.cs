@@ -13,9 +13,9 @@ namespace CqrsInference.Api.Security;
 /// (created by an admin or the operator) are looked up on every request, so a revocation takes
 /// effect at once; while PostgreSQL is out of reach a key it confirmed lately still works
 /// (<see cref="VerifiedKeys"/>). <c>CQRSI_API_KEY</c> (if set) is the operator's key (every role, tenant
-/// <c>default</c>). With <c>Api:AllowAnonymous</c> (by default true while no <c>CQRSI_API_KEY</c> is
-/// set: the local default) a request without credentials acts for tenant <c>default</c> with the
-/// roles submit and read only.
+/// <c>default</c>). With <c>Api:AllowAnonymous</c> (true in the shipped appsettings.json, false in
+/// Production's; absent from every source, true only while no <c>CQRSI_API_KEY</c> is set) a request
+/// without credentials acts for tenant <c>default</c> with the roles submit and read only.
 /// </summary>
 internal sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IConfiguration configuration, IServiceProvider services, VerifiedKeys verified)
