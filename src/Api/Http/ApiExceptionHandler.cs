@@ -57,8 +57,21 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
             return $"{failure.Groups["name"].Value} must be {KindOf(failure.Groups["type"].Value)}, not '{(value.Length > 100 ? value[..100] + "…" : value)}'.";
         }
 
-        return bad.InnerException is System.Text.Json.JsonException json ? $"{bad.Message} {json.Message}" : bad.Message;
+        if (bad.InnerException is System.Text.Json.JsonException json)
+        {
+            // A value of the wrong type is named by its path, not by the .NET type it missed.
+            return json.Message.Contains("could not be converted to", StringComparison.Ordinal)
+                ? $"{Field(json.Path)} is not of the type this endpoint reads (GET /openapi/v1.json describes it)."
+                : $"The body is not valid JSON: {json.Message}";
+        }
+
+        return bad.Message.StartsWith("Implicit body inferred", StringComparison.Ordinal)
+            || (bad.Message.StartsWith("Required parameter", StringComparison.Ordinal) && bad.Message.Contains("from body", StringComparison.Ordinal))
+            ? "This endpoint reads a JSON body; none was sent."
+            : bad.Message;
     }
+
+    private static string Field(string? path) => path is null or "$" ? "The body" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path;
 
     private static string KindOf(string type) => (type.StartsWith("Nullable<", StringComparison.Ordinal) ? type["Nullable<".Length..^1] : type) switch
     {

@@ -162,6 +162,19 @@ public sealed class HostileInputTests(PipelineRequiringKeys pipeline) : IClassFi
     }
 
     [Theory]
+    [InlineData("{\"tenant\":\"alfa\",\"roles\":\"read\"}", "roles is not of the type this endpoint reads (GET /openapi/v1.json describes it).")]
+    [InlineData("", "This endpoint reads a JSON body; none was sent.")]
+    public async Task A_body_of_the_wrong_shape_is_named_in_the_callers_terms(string body, string detail)
+    {
+        using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+
+        using var response = await client.PostAsync("/v1/admin/keys", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().ShouldBe(detail);
+    }
+
+    [Theory]
     [InlineData("/v1/jobs?limit=abc", "limit must be a whole number, not 'abc'.")]
     [InlineData("/v1/audit/events?limit=1e9", "limit must be a whole number, not '1e9'.")]
     public async Task A_parameter_of_the_wrong_form_is_named_in_the_callers_terms(string path, string detail)
