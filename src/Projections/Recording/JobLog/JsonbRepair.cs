@@ -74,25 +74,29 @@ internal static class JsonbRepair
             }
             else if (c is 'e' or 'E')
             {
-                var start = i + 1 < json.Length && json[i + 1] is '+' or '-' ? i + 2 : i + 1;
-                var end = start;
-                var exponent = 0;
-                while (end < json.Length && char.IsAsciiDigit(json[end]))
-                {
-                    exponent = Math.Min((exponent * 10) + (json[end] - '0'), MaxExponent + 1);
-                    end++;
-                }
-
-                if (exponent > MaxExponent)
+                if (Exponent(json, ref i) > MaxExponent)
                 {
                     return false;
                 }
-
-                i = end - 1;
             }
         }
 
         return true;
+    }
+
+    /// <summary>The exponent after the 'e' at <paramref name="i"/> (capped past the limit); <paramref name="i"/> ends on its last digit.</summary>
+    private static int Exponent(ReadOnlySpan<char> json, ref int i)
+    {
+        var end = i + 1 < json.Length && json[i + 1] is '+' or '-' ? i + 2 : i + 1;
+        var exponent = 0;
+        while (end < json.Length && char.IsAsciiDigit(json[end]))
+        {
+            exponent = Math.Min((exponent * 10) + (json[end] - '0'), MaxExponent + 1);
+            end++;
+        }
+
+        i = end - 1;
+        return exponent;
     }
 
     /// <summary>The same document with each NUL as U+FFFD and each overlong number as the nearest double.</summary>

@@ -100,11 +100,22 @@ public sealed class LiveFactsTests
         behind.Overflowed.ShouldBeTrue();
         behind.Changes.ShouldBeEmpty();
 
-        subscription.Add(Change(EventNames.JobStarted, JobStatuses.Running, 1));
-        subscription.Add(Change(EventNames.JobSucceeded, JobStatuses.Succeeded, 2));
+        subscription.Add(Change(EventNames.JobStarted, JobStatuses.Running, 1) with { Tenant = "acme" });
+        subscription.Add(Change(EventNames.JobSucceeded, JobStatuses.Succeeded, 2) with { Tenant = "acme" });
         var next = subscription.Take();
         next.Overflowed.ShouldBeFalse();
-        next.Changes.ShouldBe([Change(EventNames.JobSucceeded, JobStatuses.Succeeded, 2)]);
+        next.Changes.ShouldBe([Change(EventNames.JobSucceeded, JobStatuses.Succeeded, 2) with { Tenant = "acme" }]);
+    }
+
+    [Fact]
+    public void A_stream_takes_no_change_of_a_tenant_its_caller_does_not_see()
+    {
+        var subscription = new LiveSubscription(null!, new LiveView(new ApiCaller("acme", new HashSet<string> { ApiRoles.Read }, "k1")));
+
+        subscription.Add(Change(EventNames.JobSubmitted, JobStatuses.Queued, 1) with { Tenant = "bravo" });
+        subscription.Add(Change(EventNames.JobSubmitted, JobStatuses.Queued, 2));
+
+        subscription.Take().Changes.ShouldBeEmpty("another tenant's job, and a job whose tenant is not known (the operator's only)");
     }
 
     private static JobChange Change(string type, string status, ulong sequence) => new(Job, null, "m", "r", type, status, At, sequence);
