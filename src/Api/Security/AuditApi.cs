@@ -60,6 +60,12 @@ internal static class AuditApi
             errors["fromSequence"] = ["fromSequence must not be negative."];
         }
 
+        if (start is { } first && end is { } last && first >= last)
+        {
+            // As the analytics endpoints answer it: an empty page would read as "nothing happened".
+            errors["from"] = ["from must be before to."];
+        }
+
         if (errors.Count > 0)
         {
             return Http.Problems.Validation(errors);

@@ -70,6 +70,7 @@ public sealed class HostileInputTests(PipelineRequiringKeys pipeline) : IClassFi
         ("GET", "/v1/audit/events?from=2026-01-01T00:00:00", null, "audit from without an offset"),
         ("GET", "/v1/audit/events?to=2026-01-01", null, "audit to that is a date"),
         ("GET", "/v1/audit/events?from=yesterday", null, "audit from that is a word"),
+        ("GET", "/v1/audit/events?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", null, "audit range from after to"),
         ("GET", "/v1/analytics/usage?from=2026-01-01T00:00:00", null, "usage from without an offset"),
         ("GET", "/v1/analytics/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", null, "usage range ending before it starts"),
         ("GET", "/v1/analytics/utilization?to=2026-01-01T25:00:00Z", null, "utilization at hour 25"),
