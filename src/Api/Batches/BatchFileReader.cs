@@ -65,7 +65,8 @@ internal static class BatchFileReader
             return (null, Problems.MalformedJson("The body is not valid UTF-8."));
         }
 
-        var lines = SplitLines(bytes);
+        // A file saved with a UTF-8 byte order mark (as some editors write it) reads as without one.
+        var lines = SplitLines(bytes.AsSpan().StartsWith("\uFEFF"u8) ? bytes[3..] : bytes);
         if (lines.Count == 0)
         {
             return (null, Problems.Validation("file", "The batch file holds no lines: send one job request (JSON) a line."));

@@ -12,6 +12,17 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
     private readonly HttpClient _client = pipeline.Client;
 
     [Fact]
+    public async Task A_file_with_a_UTF8_byte_order_mark_reads_as_without_one()
+    {
+        var submitted = await _client.SubmitBatchAsync("\uFEFF" + BatchScenarios.File([BatchScenarios.Line(1), BatchScenarios.Line(2)]));
+
+        submitted.Status.ShouldBe(HttpStatusCode.Accepted, submitted.Body.ToString());
+        submitted.Body.GetProperty("refused").GetArrayLength().ShouldBe(0, submitted.Body.ToString());
+        await _client.WaitForBatchAsync(submitted.Id, b => b.Count("queued") == 2, "to have both jobs queued");
+        using var cancel = await _client.DeleteAsync($"/v1/batches/{submitted.Id}");
+    }
+
+    [Fact]
     public async Task Cancelling_a_batch_cancels_its_queued_jobs_and_the_batch()
     {
         var submitted = await _client.SubmitBatchAsync(BatchScenarios.File(Enumerable.Range(1, 20).Select(i => BatchScenarios.Line(i))));
