@@ -79,9 +79,10 @@ internal static class BatchFileReader
 
         var file = new BatchFile(lines.Count, [], [], RequestDigest.Of(bytes), idempotencyKey, options);
         var json = 0;
+        var customIds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (number, line) in lines)
         {
-            json += ReadLine(file, number, line) ? 1 : 0;
+            json += ReadLine(file, number, line, customIds) ? 1 : 0;
         }
 
         return json == 0
@@ -90,7 +91,7 @@ internal static class BatchFileReader
     }
 
     /// <summary>Reads one line into the file's valid or refused lines; false when it is not JSON at all.</summary>
-    private static bool ReadLine(BatchFile file, int number, ReadOnlyMemory<byte> line)
+    private static bool ReadLine(BatchFile file, int number, ReadOnlyMemory<byte> line, Dictionary<string, int> customIds)
     {
         JsonElement root;
         try
@@ -125,6 +126,11 @@ internal static class BatchFileReader
         if (customIdError is not null)
         {
             errors[CustomId] = [customIdError];
+        }
+        else if (customId is not null && !customIds.TryAdd(customId, number))
+        {
+            // A line's result is found by its customId: two lines with one would be told apart by nothing.
+            errors[CustomId] = [$"customId '{customId}' is already line {customIds[customId]}'s; each line's customId is its own."];
         }
 
         if (job is { Interactive: true })

@@ -23,6 +23,18 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
     }
 
     [Fact]
+    public async Task A_line_whose_customId_an_earlier_line_has_is_refused_naming_that_line()
+    {
+        var submitted = await _client.SubmitBatchAsync(BatchScenarios.File([BatchScenarios.Line(1), BatchScenarios.Line(2), BatchScenarios.Line(1)]));
+
+        submitted.Status.ShouldBe(HttpStatusCode.Accepted, submitted.Body.ToString());
+        var refused = submitted.Body.GetProperty("refused").EnumerateArray().Single();
+        refused.GetProperty("line").GetInt32().ShouldBe(3);
+        refused.GetProperty("errors").GetProperty("customId")[0].GetString()!.ShouldContain("already line 1's");
+        using var cancel = await _client.DeleteAsync($"/v1/batches/{submitted.Id}");
+    }
+
+    [Fact]
     public async Task Cancelling_a_batch_cancels_its_queued_jobs_and_the_batch()
     {
         var submitted = await _client.SubmitBatchAsync(BatchScenarios.File(Enumerable.Range(1, 20).Select(i => BatchScenarios.Line(i))));
