@@ -40,12 +40,6 @@ internal static class BodyLimits
     }
 
     /// <summary>
-    /// Reads a request's whole body, at most <paramref name="maxBytes"/>; null when it is larger. A
-    /// body with a length is read into one array of that length (the server holds the client to it);
-    /// one without (chunked) through a pooled buffer. An 80 KB array per request used to be two
-    /// thirds of what the API allocated under load (docs/BENCHMARKS.md).
-    /// </summary>
-    /// <summary>
     /// 415 for a body the API would misread, else null: one with a <c>Content-Encoding</c> (bodies are
     /// read as sent, never decompressed), or declared in a charset other than UTF-8 (JSON is UTF-8,
     /// RFC 8259).
@@ -66,6 +60,12 @@ internal static class BodyLimits
             : null;
     }
 
+    /// <summary>
+    /// Reads a request's whole body, at most <paramref name="maxBytes"/>; null when it is larger. A
+    /// body with a length is read into one array of that length (the server holds the client to it);
+    /// one without (chunked) through a pooled buffer. An 80 KB array per request used to be two
+    /// thirds of what the API allocated under load (docs/BENCHMARKS.md).
+    /// </summary>
     public static async Task<byte[]?> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken ct)
     {
         if (request.ContentLength is { } length)
