@@ -110,8 +110,8 @@ internal static class BatchFileReader
         {
             if (StorableJson.FindUnstorable(root) is { } unstorable)
             {
-                var field = unstorable.Path.Length == 0 ? "$" : unstorable.Path;
-                file.Refused.Add(new RefusedLine(number, null, new Dictionary<string, string[]> { [field] = [$"{(unstorable.Path.Length == 0 ? "The line" : unstorable.Path)} {unstorable.Reason}"] }));
+                var (field, message) = StorableJson.Error(unstorable, "The line");
+                file.Refused.Add(new RefusedLine(number, null, new Dictionary<string, string[]> { [field] = [message] }));
                 return true;
             }
         }

@@ -70,6 +70,13 @@ internal static class StorableJson
         }
     }
 
+    /// <summary>
+    /// The error for a value <see cref="FindUnstorable"/> found: the field (its path, <c>$</c> for the
+    /// whole) and a sentence that names it (<paramref name="whole"/> when it is the whole, "The body").
+    /// </summary>
+    public static (string Field, string Message) Error((string Path, string Reason) value, string whole) =>
+        value.Path.Length == 0 ? ("$", $"{whole} {value.Reason}") : (value.Path, $"{value.Path} {value.Reason}");
+
     /// <summary>Whether PostgreSQL's <c>numeric</c> holds this JSON number exactly: short, with a modest exponent.</summary>
     internal static bool IsStorableNumber(ReadOnlySpan<byte> number)
     {

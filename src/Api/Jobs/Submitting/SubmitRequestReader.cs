@@ -123,8 +123,9 @@ internal static class SubmitRequestReader
     }
 
     /// <summary>422 naming the value the job's history could not store (<see cref="StorableJson"/>).</summary>
-    internal static ProblemHttpResult Unstorable((string Path, string Reason) value) =>
-        value.Path.Length == 0
-            ? Problems.Validation("$", $"The body {value.Reason}")
-            : Problems.Validation(value.Path, $"{value.Path} {value.Reason}");
+    private static ProblemHttpResult Unstorable((string Path, string Reason) value)
+    {
+        var (field, message) = StorableJson.Error(value, "The body");
+        return Problems.Validation(field, message);
+    }
 }
