@@ -151,6 +151,12 @@ public sealed partial class ModelCatalog
             throw new InvalidDataException(
                 $"Tensor '{tensor.Name}' of model '{model.Name}' has datatype '{tensor.Datatype}'; the datatypes are: {string.Join(", ", Jobs.Submitting.TensorElements.Datatypes)}.");
         }
+
+        if (model.Inputs.Concat(model.Outputs).FirstOrDefault(t => t.Encoding is not null && (t.Encoding != TensorEncodings.Base64 || t.Datatype != "BYTES")) is { } encoded)
+        {
+            throw new InvalidDataException(
+                $"Tensor '{encoded.Name}' of model '{model.Name}' has encoding '{encoded.Encoding}'; the only encoding is '{TensorEncodings.Base64}', on a BYTES tensor.");
+        }
     }
 
     /// <summary>A version's comparison rules: each names an output of the model and can be used.</summary>
@@ -208,7 +214,7 @@ public sealed partial class ModelCatalog
         if (versions.Skip(1).FirstOrDefault(v => !SameContract(v, versions[0])) is { } differing)
         {
             throw new InvalidDataException(
-                $"Version '{differing.Version}' of model '{name}' has inputs or outputs that differ from version '{versions[0].Version}''s; every version of a model has the same inputs and outputs (names, datatypes, shapes).");
+                $"Version '{differing.Version}' of model '{name}' has inputs or outputs that differ from version '{versions[0].Version}''s; every version of a model has the same inputs and outputs (names, datatypes, shapes, encodings).");
         }
     }
 
@@ -236,7 +242,7 @@ public sealed partial class ModelCatalog
         SameTensors(a.Inputs, b.Inputs) && SameTensors(a.Outputs, b.Outputs);
 
     private static bool SameTensors(IReadOnlyList<TensorSpec> a, IReadOnlyList<TensorSpec> b) =>
-        a.Count == b.Count && a.Zip(b).All(p => p.First.Name == p.Second.Name && p.First.Datatype == p.Second.Datatype && p.First.Shape.SequenceEqual(p.Second.Shape));
+        a.Count == b.Count && a.Zip(b).All(p => p.First.Name == p.Second.Name && p.First.Datatype == p.Second.Datatype && p.First.Shape.SequenceEqual(p.Second.Shape) && p.First.Encoding == p.Second.Encoding);
 
     /// <summary>The rule of a version label, in words, for error messages.</summary>
     public const string VersionRule = "1 to 63 characters: letters, digits, '.', '-' and '_', starting with a letter or digit";

@@ -110,8 +110,23 @@ public sealed record ModelDefinition
 /// <summary>
 /// A tensor's name, KServe v2 datatype and shape, with <c>-1</c> for a dynamic dimension. The first
 /// dimension of a batching model is the batch; a job sends one item (batch dimension 1).
+/// <paramref name="Encoding"/>: how a BYTES input's strings carry its bytes, when the model reads
+/// them as bytes (<c>base64</c>, <see cref="TensorEncodings"/>); submit refuses a string that is not so
+/// encoded, instead of a job that fails when it runs.
 /// </summary>
-public sealed record TensorSpec(string Name, string Datatype, long[] Shape, string? Description = null);
+public sealed record TensorSpec(
+    string Name,
+    string Datatype,
+    long[] Shape,
+    string? Description = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Encoding = null);
+
+/// <summary>The encodings a BYTES tensor's strings may declare in the manifest.</summary>
+public static class TensorEncodings
+{
+    /// <summary>Each element is the standard base64 (RFC 4648, padded; whitespace between groups allowed) of the bytes.</summary>
+    public const string Base64 = "base64";
+}
 
 public sealed record BatchingSpec(int MaxBatch, int MaxBatchDelayMs);
 

@@ -174,6 +174,19 @@ public sealed class OpenInferenceProtocolTests(PipelineWithAllRoles pipeline) : 
     }
 
     [Fact]
+    public async Task An_image_that_is_not_base64_is_refused_400_before_anything_is_stored()
+    {
+        var before = await EventLogSizeAsync();
+
+        var answer = await _client.InferAsync("ppocr-rec", """{"inputs":[{"name":"image","shape":[1],"datatype":"BYTES","data":["data:image/png;base64,iVBORw0KGgo="]}]}""");
+
+        answer.Status.ShouldBe(HttpStatusCode.BadRequest);
+        answer.Error().ShouldContain("inputs[0].data[0]");
+        answer.Error().ShouldContain("base64");
+        (await EventLogSizeAsync()).ShouldBe(before);
+    }
+
+    [Fact]
     public async Task Health_live_and_ready_and_the_server_metadata_answer()
     {
         var live = await _client.GetV2Async("/v2/health/live");

@@ -126,6 +126,34 @@ public sealed class ModelCatalogVersionsTests : IDisposable
             .ShouldStartWith("Version '2' of model 'm' has inputs or outputs that differ from version '1''s;");
     }
 
+    [Theory]
+    [InlineData("FP32", "base64")]
+    [InlineData("BYTES", "hex")]
+    public void An_encoding_other_than_base64_on_bytes_stops_the_load(string datatype, string encoding)
+    {
+        File.WriteAllText(_manifest, $$"""
+            [{ "name": "m", "version": "1", "runner": "tensor", "file": "m.onnx",
+               "inputs": [{ "name": "x", "datatype": "{{datatype}}", "shape": [-1, 4], "encoding": "{{encoding}}" }], "outputs": [{ "name": "y", "datatype": "FP32", "shape": [-1, 3] }] }]
+            """);
+
+        Should.Throw<InvalidDataException>(() => ModelCatalog.Load(_manifest, Path.GetTempPath())).Message
+            .ShouldBe($"Tensor 'x' of model 'm' has encoding '{encoding}'; the only encoding is 'base64', on a BYTES tensor.");
+    }
+
+    [Fact]
+    public void A_version_whose_input_encoding_differs_stops_the_load()
+    {
+        File.WriteAllText(_manifest, """
+            [{ "name": "m", "version": "1", "default": true, "runner": "tensor", "file": "m.onnx",
+               "inputs": [{ "name": "x", "datatype": "BYTES", "shape": [1], "encoding": "base64" }], "outputs": [{ "name": "y", "datatype": "FP32", "shape": [-1, 3] }] },
+             { "name": "m", "version": "2", "runner": "tensor", "file": "m.onnx",
+               "inputs": [{ "name": "x", "datatype": "BYTES", "shape": [1] }], "outputs": [{ "name": "y", "datatype": "FP32", "shape": [-1, 3] }] }]
+            """);
+
+        Should.Throw<InvalidDataException>(() => ModelCatalog.Load(_manifest, Path.GetTempPath())).Message
+            .ShouldStartWith("Version '2' of model 'm' has inputs or outputs that differ from version '1''s;");
+    }
+
     [Fact]
     public void A_version_label_outside_the_alphabet_stops_the_load() =>
         LoadError(""" "version": "1 beta" """).ShouldStartWith("Model 'm' has version '1 beta'; a version is 1 to 63 characters");

@@ -23,9 +23,20 @@ internal static class BulkSubmitEndpoint
 {
     public const int MaxJobs = 1000;
 
+    /// <summary>Why <c>?wait=</c> is refused here.</summary>
+    public const string WaitRefusal =
+        "A bulk submit answers once every job is queued; it does not wait for them to end. Follow each job (GET /v1/jobs/{id}/stream, or a webhook), or submit a job on its own with ?wait=.";
+
     public static async Task<Results<Accepted<BulkSubmitted>, ProblemHttpResult>> SubmitAsync(
         HttpRequest request, ApiCaller caller, SubmitServices services, CancellationToken ct)
     {
+        if (request.Query.ContainsKey("wait"))
+        {
+            // Said, not ignored (and not a documented parameter): a caller who asks to wait would
+            // otherwise take the 202 for the results.
+            return Problems.Validation("wait", WaitRefusal);
+        }
+
         var (body, idempotencyKey, problem) = await SubmitRequestReader.ReadBodyAsync(request, ct);
         if (body is null)
         {

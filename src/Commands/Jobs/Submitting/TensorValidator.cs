@@ -55,7 +55,7 @@ public static class TensorValidator
                 yield break;
             }
 
-            if (CheckData(input, count) is (var where, var dataError))
+            if (CheckData(spec, input, count) is (var where, var dataError))
             {
                 yield return ($"{field}.{where}", dataError);
             }
@@ -112,8 +112,11 @@ public static class TensorValidator
         return null;
     }
 
-    /// <summary>The data's length, then each element against the datatype; the first bad element is named by its index.</summary>
-    private static (string Field, string Message)? CheckData(Tensor input, long count)
+    /// <summary>
+    /// The data's length, then each element against the datatype (and the declared encoding); the
+    /// first bad element is named by its index.
+    /// </summary>
+    private static (string Field, string Message)? CheckData(TensorSpec spec, Tensor input, long count)
     {
         if (input.Data.ValueKind != JsonValueKind.Array)
         {
@@ -132,6 +135,11 @@ public static class TensorValidator
             if (TensorElements.Problem(input.Datatype, element) is { } problem)
             {
                 return ($"data[{index}]", $"Element {index} of input '{input.Name}' {problem}.");
+            }
+
+            if (spec.Encoding == TensorEncodings.Base64 && !System.Buffers.Text.Base64.IsValid(element.GetString()))
+            {
+                return ($"data[{index}]", $"Element {index} of input '{input.Name}' is not valid base64; this input takes bytes encoded as standard base64 (RFC 4648, with '=' padding).");
             }
 
             index++;

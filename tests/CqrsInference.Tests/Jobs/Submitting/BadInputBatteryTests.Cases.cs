@@ -244,6 +244,8 @@ public sealed partial class BadInputBatteryTests
             // The other models.
             J("ppocr-rec given FP32 data", 422, """{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"FP32","shape":[1],"data":[1]}]}"""),
             J("ppocr-rec image as a number", 422, """{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":[1]}]}"""),
+            J("ppocr-rec image that is not base64", 422, """{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["not base64!"]}]}"""),
+            J("ppocr-rec image as a data: URL", 422, """{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["data:image/png;base64,iVBORw0KGgo="]}]}"""),
             J("ppocr-rec given mlp-test's input", 422, """{"model":"ppocr-rec","inputs":[""" + ValidX + "]}"),
             J("silero-vad with 575 samples", 422, """{"model":"silero-vad","inputs":[{"name":"audio","datatype":"FP32","shape":[1,575],"data":""" + zeros(575) + "}]}"),
             J("silero-vad with a batch of 2", 422, """{"model":"silero-vad","inputs":[{"name":"audio","datatype":"FP32","shape":[2,576],"data":""" + zeros(1152) + "}]}"),

@@ -75,6 +75,19 @@ public sealed class BulkSubmitTests(PipelineWithAllRoles pipeline) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_bulk_submit_asked_to_wait_is_refused_and_queues_nothing()
+    {
+        var before = await EventLogSizeAsync();
+        using var response = await _client.PostAsync("/v1/jobs:bulk?wait=5s",
+            new StringContent(Bulk([Scenarios.MlpJob([1, 2, 3, 4])]), Encoding.UTF8, "application/json"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        body.GetProperty("errors").GetProperty("wait")[0].GetString()!.ShouldContain("does not wait");
+        (await EventLogSizeAsync()).ShouldBe(before);
+    }
+
+    [Fact]
     public async Task A_bulk_submit_of_more_than_1000_jobs_is_refused()
     {
         var (status, body) = await BulkAsync(Bulk(Enumerable.Repeat(Scenarios.MlpJob([1, 2, 3, 4]), 1001)));

@@ -40,6 +40,34 @@ public sealed class TensorValidatorTests
         Validate(X(Batch2, "[1,2,3,4,5,6,7,8.5]")).ShouldBeEmpty();
     }
 
+    [Theory]
+    [InlineData("\"not base64!\"")]
+    [InlineData("\"abc\"")]
+    [InlineData("\"data:image/png;base64,iVBORw0KGgo=\"")]
+    [InlineData("\"iVBORw0KGgo\"")]
+    public void A_string_that_is_not_base64_is_refused_where_the_input_declares_base64(string element)
+    {
+        var image = new TensorSpec("image", "BYTES", [1], Encoding: TensorEncodings.Base64);
+
+        var error = Single([.. TensorValidator.Validate(Model(image), [X([1], $"[{element}]", "BYTES", "image")])]);
+
+        error.Field.ShouldBe("inputs[0].data[0]");
+        error.Message.ShouldContain("not valid base64");
+    }
+
+    [Theory]
+    [InlineData("\"iVBORw0KGgo=\"")]
+    [InlineData("\"iVBO Rw0K\\nGgo=\"")]
+    [InlineData("\"\"")]
+    public void Base64_is_accepted_where_declared_and_any_string_where_not(string element)
+    {
+        var image = new TensorSpec("image", "BYTES", [1], Encoding: TensorEncodings.Base64);
+        TensorValidator.Validate(Model(image), [X([1], $"[{element}]", "BYTES", "image")]).ShouldBeEmpty();
+
+        var text = new TensorSpec("text", "BYTES", [1]);
+        TensorValidator.Validate(Model(text), [X([1], "[\"not base64!\"]", "BYTES", "text")]).ShouldBeEmpty();
+    }
+
     [Fact]
     public void Valid_input_at_exactly_the_max_batch_gives_no_errors()
     {
