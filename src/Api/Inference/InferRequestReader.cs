@@ -184,9 +184,24 @@ internal static class InferRequestReader
             {
                 scope.Add("name", $"Model '{model.Name}' has no output '{name}'; its outputs are: {string.Join(", ", model.Outputs.Select(o => o.Name))}.");
             }
-            else if (name is not null)
+            else if (name is not null && !names.Add(name))
             {
-                names.Add(name);
+                scope.Add("name", $"Output '{name}' is requested more than once.");
+            }
+
+            if (item.ValueKind == JsonValueKind.Object)
+            {
+                // The protocol's requested output is {name, parameters}; its parameters (binary_data,
+                // classification, …) are extensions this server does not apply: the output comes as JSON data.
+                foreach (var other in item.EnumerateObject().Where(p => p.Name is not ("name" or "parameters")))
+                {
+                    scope.Add(other.Name, $"Unknown field '{other.Name}'; a requested output has name and, optionally, parameters.");
+                }
+
+                if (item.TryGetProperty("parameters", out var parameters) && parameters.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+                {
+                    scope.Add("parameters", "The field 'parameters' must be an object.");
+                }
             }
         }
 

@@ -44,6 +44,10 @@ public sealed class InferRequestReaderTests
         var (_, errors) = Parse(With(""","outputs":[{"name":"c"},"a",{}]"""));
         errors.Keys.ShouldBe(["outputs[0].name", "outputs[1]", "outputs[2].name"], ignoreOrder: true);
         errors["outputs[0].name"].ShouldHaveSingleItem().ShouldContain("its outputs are: a, b");
+
+        var (_, more) = Parse(With(""","outputs":[{"name":"a"},{"name":"a"},{"name":"b","shape":[1]},{"name":"b2","parameters":"x"}]"""));
+        more.Keys.ShouldBe(["outputs[1].name", "outputs[2].shape", "outputs[3].name", "outputs[3].parameters"], ignoreOrder: true);
+        more["outputs[1].name"].ShouldHaveSingleItem().ShouldContain("more than once");
     }
 
     [Theory]

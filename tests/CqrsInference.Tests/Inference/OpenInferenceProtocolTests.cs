@@ -122,6 +122,9 @@ public sealed class OpenInferenceProtocolTests(PipelineWithAllRoles pipeline) : 
         {
             ("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3]""", "not valid JSON"),
             (V2Scenarios.MlpRequest([1, 2, 3, 4], ""","outputs":[{"name":"z"}]"""), "outputs[0].name"),
+            (V2Scenarios.MlpRequest([1, 2, 3, 4], ""","outputs":[{"name":"y"},{"name":"y"}]"""), "outputs[1].name"),
+            (V2Scenarios.MlpRequest([1, 2, 3, 4], ""","outputs":[{"name":"y","datatype":"FP32"}]"""), "outputs[0].datatype"),
+            (V2Scenarios.MlpRequest([1, 2, 3, 4], ""","outputs":[{"name":"y","parameters":[1]}]"""), "outputs[0].parameters"),
             ("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3]}]}""", "inputs[0]"),
             ("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,"three",4]}]}""", "inputs[0]"),
             ("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"INT64","data":[1,2,3,4]}]}""", "inputs[0].datatype"),
