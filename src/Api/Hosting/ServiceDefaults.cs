@@ -58,7 +58,7 @@ internal static partial class ServiceDefaults
 
         // First, so that it answers before the default writer: errors on /v2 in the protocol's shape.
         services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, Inference.V2ProblemDetailsWriter>();
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = Http.RoutingProblems.Describe);
         services.AddExceptionHandler<Http.ApiExceptionHandler>();
         services.AddApiAuthorization();
         services.AddHealthChecks()

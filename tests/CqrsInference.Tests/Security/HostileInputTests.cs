@@ -189,6 +189,20 @@ public sealed class HostileInputTests(PipelineRequiringKeys pipeline) : IClassFi
     }
 
     [Theory]
+    [InlineData("GET", "/v1/nothing", HttpStatusCode.NotFound, "No endpoint answers GET /v1/nothing; GET /openapi/v1.json lists them (and /docs shows them).")]
+    [InlineData("DELETE", "/v1/models", HttpStatusCode.MethodNotAllowed, "DELETE is not allowed on /v1/models; it takes GET.")]
+    public async Task A_path_or_method_no_endpoint_takes_is_said_in_the_problems_detail(string method, string path, HttpStatusCode status, string detail)
+    {
+        using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+
+        using var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        response.StatusCode.ShouldBe(status);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().ShouldBe(detail);
+    }
+
+    [Theory]
     [InlineData("-05:00")]
     [InlineData("+02:00")]
     [InlineData("Z")]
