@@ -50,10 +50,15 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
     public Task<JobStatus?> FindAsync(IQuerySession session, Guid id, ApiCaller caller, CancellationToken ct) =>
         FindAsync(session, id, caller.Sees, ct);
 
+    /// <summary>
+    /// Another tenant's job is treated as absent at every step, not only in the answer: a recent id
+    /// of another tenant's job waits as long as a recent id of no job does, so the time of a 404
+    /// does not tell whether an id exists.
+    /// </summary>
     private async Task<JobStatus?> FindAsync(IQuerySession session, Guid id, Func<string, bool> sees, CancellationToken ct)
     {
-        var status = Latest(await RecordedAsync(session, id, ct), Accepted(id)) ?? await WaitIfRecentAsync(id, ct) ?? await HeldAsync(id, ct);
-        return status is not null && sees(status.Tenant) ? status : null;
+        JobStatus? Seen(JobStatus? status) => status is not null && sees(status.Tenant) ? status : null;
+        return Seen(Latest(await RecordedAsync(session, id, ct), Accepted(id))) ?? await WaitIfRecentAsync(id, Seen, ct) ?? Seen(await HeldAsync(id, ct));
     }
 
     /// <summary>
@@ -103,7 +108,7 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
     }
 
     /// <summary>A time-ordered id (UUIDv7) issued within the last seconds may belong to a job not yet recorded.</summary>
-    private async Task<JobStatus?> WaitIfRecentAsync(Guid id, CancellationToken ct)
+    private async Task<JobStatus?> WaitIfRecentAsync(Guid id, Func<JobStatus?, JobStatus?> seen, CancellationToken ct)
     {
         if (id.Version != 7 || clock.GetUtcNow() - IssuedAt(id) is var age && (age < -TimeSpan.FromSeconds(1) || age > TimeSpan.FromSeconds(10)))
         {
@@ -115,7 +120,7 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
         {
             await Task.Delay(TimeSpan.FromMilliseconds(25), clock, ct);
             await using var session = store.QuerySession();
-            var found = await session.LoadAsync<JobStatus>(id, ct) ?? Accepted(id);
+            var found = seen(await session.LoadAsync<JobStatus>(id, ct) ?? Accepted(id));
             if (found is not null)
             {
                 return found;

@@ -36,6 +36,28 @@ public sealed class TenantBoundaryTests(PipelineRequiringKeys pipeline) : IClass
         // Its own tenant, it administers.
         (await alfaAdmin.PostAsJsonAsync("/v1/admin/keys", new { name = "ci", roles = new[] { "submit" } })).StatusCode.ShouldBe(HttpStatusCode.Created);
     }
+
+    [Fact]
+    public async Task Another_tenants_fresh_job_takes_as_long_to_be_refused_as_an_id_of_no_job()
+    {
+        using var alfa = pipeline.ClientWith(await pipeline.CreateKeyAsync("alfa-t", "submit", "read"));
+        using var bravo = pipeline.ClientWith(await pipeline.CreateKeyAsync("bravo-t", "submit", "read"));
+        var job = await alfa.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]));
+        job.Status.ShouldBe(HttpStatusCode.Accepted);
+
+        // A fresh id of no job waits (up to a second) for a job not yet recorded; another tenant's
+        // job must read the same, else the quick 404 says the id exists.
+        foreach (var path in new[] { $"/v1/jobs/{job.Id}", $"/v1/jobs/{job.Id}/events" })
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            using var answer = await bravo.GetAsync(path);
+
+            answer.StatusCode.ShouldBe(HttpStatusCode.NotFound, path);
+            started.Elapsed.ShouldBeGreaterThan(TimeSpan.FromMilliseconds(900), path);
+        }
+
+        (await alfa.GetJobAsync(job.Id)).GetProperty("id").GetGuid().ShouldBe(job.Id);
+    }
 }
 
 /// <summary>Without processors jobs stay waiting, so what each caller counts in the queues is exact.</summary>
