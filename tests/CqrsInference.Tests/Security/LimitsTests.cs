@@ -42,7 +42,12 @@ public sealed class LimitsTests(PipelineWithTenantLimits pipeline) : IClassFixtu
             response => response.StatusCode == HttpStatusCode.ServiceUnavailable);
 
         refused.Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBe(5);
-        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("ppocr-rec");
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("of this tenant's jobs wait for model 'ppocr-rec'");
+
+        // The limit is per tenant: another tenant's job for the same model is still taken.
+        using var other = await pipeline.NewTenantAsync("neighbour");
+        using var taken = await other.PostAsync("/v1/jobs", new StringContent(Processors.Runtime.RealModelTests.OcrJob([4, 5, 6]), Encoding.UTF8, "application/json"));
+        taken.StatusCode.ShouldBe(HttpStatusCode.Accepted);
     }
 
     [Fact]

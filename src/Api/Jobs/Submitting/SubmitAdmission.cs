@@ -41,7 +41,7 @@ internal sealed class SubmitAdmission(Hosting.TenantRateLimiter rate, TenantQuot
 
         foreach (var model in models)
         {
-            if (await queues.OverLimitAsync(model, ct) is { } depth)
+            if (await queues.OverLimitAsync(tenant, model, ct) is { } depth)
             {
                 return new SubmitOutcome.QueueFull(model, depth, queues.MaxDepth);
             }
@@ -91,10 +91,11 @@ internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters co
 }
 
 /// <summary>
-/// Queue-depth backpressure: when a model's queue holds more than <c>Submit:MaxQueueDepth</c>
-/// waiting jobs, new submits for it get 503 with Retry-After instead of growing the queue without
-/// bound. The depth is the sum over the model's queues (every region, priority and tenant), read at
-/// most every half second. Beneath it, the work queue's own limit (<c>Topology:JobsMaxMsgs</c>,
+/// Queue-depth backpressure: when a tenant has more than <c>Submit:MaxQueueDepth</c> jobs waiting
+/// for a model, its new submits for it get 503 with Retry-After instead of growing the queue without
+/// bound. The depth is the tenant's own, summed over the model's queues of every region and priority
+/// and read at most every half second: one tenant's backlog neither refuses another tenant's jobs
+/// nor shows in its refusals (a probe with two tenants found both). Beneath it, the work queue's own limit (<c>Topology:JobsMaxMsgs</c>,
 /// <c>Topology:JobsMaxBytes</c>): while the stream is at it, every submit gets 503 too. A few jobs
 /// accepted in the half second before it is seen are not lost: they wait in the event log until
 /// the queue has room (JetStream's sourcing resumes where it stopped).
@@ -103,7 +104,7 @@ internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, Ti
 {
     private static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(500);
     private readonly long _maxDepth = submit.MaxQueueDepth;
-    private readonly ConcurrentDictionary<string, (long Depth, DateTimeOffset ReadAt)> _depths = new();
+    private readonly ConcurrentDictionary<string, (Dictionary<string, long> WaitingPerTenant, DateTimeOffset ReadAt)> _depths = new();
     private volatile StoredFill? _stored;
 
     /// <summary>The work queue at its own limit (as the stream has it): what it holds, the limit and its setting; null while it has room or NATS cannot say.</summary>
@@ -132,14 +133,17 @@ internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, Ti
 
     public long MaxDepth => _maxDepth;
 
-    public async ValueTask<long?> OverLimitAsync(string model, CancellationToken ct)
+    /// <summary>The tenant's waiting jobs for the model, when they are over the limit; null while under it or NATS cannot say.</summary>
+    public async ValueTask<long?> OverLimitAsync(string tenant, string model, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (!_depths.TryGetValue(model, out var known) || now - known.ReadAt > FreshFor)
         {
             try
             {
-                known = ((await queues.ListAsync(model, ct)).Sum(q => q.Waiting), now);
+                known = ((await queues.ListAsync(model, ct))
+                    .GroupBy(q => q.Queue.Tenant, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Sum(q => q.Waiting), StringComparer.Ordinal), now);
                 _depths[model] = known;
             }
             catch (Exception e) when (e is NatsJSException or NATS.Client.Core.NatsException or TimeoutException)
@@ -149,7 +153,7 @@ internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, Ti
             }
         }
 
-        return known.Depth > _maxDepth ? known.Depth : null;
+        return known.WaitingPerTenant.GetValueOrDefault(tenant) is var depth && depth > _maxDepth ? depth : null;
     }
 
     /// <summary>The work queue's fill as last read (one reference, swapped whole).</summary>

@@ -34,7 +34,8 @@ public abstract record SubmitOutcome
     public sealed record QuotaExhausted(long Limit, TimeSpan RetryAfter) : SubmitOutcome;
 
     /// <summary>
-    /// The model's queues hold more than the deployment takes (<c>Submit:MaxQueueDepth</c>), or, with
+    /// The tenant's jobs waiting for the model are more than the deployment takes from one tenant
+    /// (<c>Submit:MaxQueueDepth</c>), or, with
     /// <paramref name="Setting"/>, the work queue of every model is at its own limit (that setting);
     /// try again later.
     /// </summary>
@@ -42,7 +43,7 @@ public abstract record SubmitOutcome
     {
         /// <summary>What the refusal says.</summary>
         public string Detail => Setting is null
-            ? $"{Depth} jobs wait for model '{Model}' (the limit is {Limit}); retry later."
+            ? $"{Depth} of this tenant's jobs wait for model '{Model}' (the limit per tenant is {Limit}); retry later."
             : $"The job queue is full: it holds {Depth:N0}, its limit {Setting} is {Limit:N0}; retry later.";
     }
 }
