@@ -36,7 +36,7 @@ internal static class AdminApi
             .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The secret a tenant verifies its webhooks' Standard Webhooks signatures with (its own; any tenant's for the operator)")
             .WithProblems(OtherTenantProblem, InvalidTenantProblem, (StatusCodes.Status404NotFound, "Webhooks are off (Webhooks:SigningKey is not set)."))
             .RequirePolicy(ApiPolicies.TenantAdmin);
-        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once")
+        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once on this instance, within Api:KeyCache:FreshFor (5 s) on others")
             .WithProblems((StatusCodes.Status404NotFound, "There is no such key (another tenant's key is not disclosed)."));
         return app;
     }
@@ -129,7 +129,8 @@ internal static class AdminApi
             : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Webhooks are off", detail: "Webhooks:SigningKey is not set.");
     }
 
-    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(string id, ApiCaller caller, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(
+        string id, ApiCaller caller, IDocumentSession session, VerifiedKeys verified, TimeProvider clock, CancellationToken ct)
     {
         var stored = await session.LoadAsync<ApiKey>(id, ct);
         if (stored is null || (stored.Tenant != caller.Tenant && !caller.IsOperator))
@@ -142,6 +143,9 @@ internal static class AdminApi
             session.Store(stored with { RevokedAt = clock.GetUtcNow() });
             await session.SaveChangesAsync(ct);
         }
+
+        // At once here; other instances within Api:KeyCache:FreshFor.
+        verified.Refused(stored.Id);
 
         return TypedResults.NoContent();
     }

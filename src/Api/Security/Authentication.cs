@@ -10,8 +10,8 @@ namespace CqrsInference.Api.Security;
 
 /// <summary>
 /// How callers are known: an ASP.NET Core authentication scheme for the API's keys. Stored keys
-/// (created by an admin or the operator) are looked up on every request, so a revocation takes
-/// effect at once; while PostgreSQL is out of reach a key it confirmed lately still works
+/// (created by an admin or the operator) are looked up in PostgreSQL at most every few seconds per
+/// key, and while PostgreSQL is out of reach or hangs a key it confirmed lately still works
 /// (<see cref="VerifiedKeys"/>). <c>CQRSI_API_KEY</c> (if set) is the operator's key (every role, tenant
 /// <c>default</c>). With <c>Api:AllowAnonymous</c> (true in the shipped appsettings.json, false in
 /// Production's; absent from every source, true only while no <c>CQRSI_API_KEY</c> is set) a request
@@ -67,32 +67,10 @@ internal sealed class ApiKeyAuthentication(
             return AuthenticateResult.Fail("This process has no key store; use the operator's key (CQRSI_API_KEY).");
         }
 
-        var stored = await LookUpAsync(store, id);
+        var stored = await verified.FindAsync(id, store, Context.RequestAborted);
         return stored is not null && ApiKeySecrets.Matches(secret, stored.SecretHash)
             ? Success(stored.Tenant, stored.Roles, stored.Id)
             : AuthenticateResult.Fail("Unknown or revoked key.");
-    }
-
-    /// <summary>The valid key with this id: from the store, or, while it is out of reach, as it last confirmed it.</summary>
-    private async Task<ApiKey?> LookUpAsync(IDocumentStore store, string id)
-    {
-        try
-        {
-            await using var session = store.QuerySession();
-            var stored = await session.LoadAsync<ApiKey>(id, Context.RequestAborted);
-            if (stored is { RevokedAt: null })
-            {
-                verified.Confirmed(stored);
-                return stored;
-            }
-
-            verified.Refused(id);
-            return null;
-        }
-        catch (Exception e) when (Projections.Outages.IsOutage(e) && verified.WhileTheStoreIsAway(id) is { } known)
-        {
-            return known;
-        }
     }
 
     /// <summary>401 with the bearer challenge (RFC 6750): <c>error="invalid_token"</c> and why, when a key was sent.</summary>

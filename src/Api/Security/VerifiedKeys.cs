@@ -1,28 +1,124 @@
 using System.Collections.Concurrent;
+using Marten;
 
 namespace CqrsInference.Api.Security;
 
 /// <summary>
-/// The keys the key store confirmed lately, for when it cannot be asked. Every request still asks
-/// the store first (a revocation takes effect at once while PostgreSQL answers); only when the
-/// store is out of reach is a key accepted from here, and only if the store confirmed it within
-/// <c>Api:KeyCache:UsableFor</c> (default 2 minutes). So during a PostgreSQL outage known keys keep
-/// submitting, and a key revoked just before the outage works at most that long after it was last
-/// confirmed. One entry per key ever confirmed (keys are few: an admin creates them).
+/// The stored keys as PostgreSQL last confirmed them, so that a request does not wait on the store
+/// when it need not:
+/// <list type="bullet">
+/// <item>a key confirmed within <c>Api:KeyCache:FreshFor</c> (default 5 s; 0: ask on every request)
+/// is taken as it was: one look-up per key per few seconds, not one per request. A key revoked on
+/// this instance stops at once; revoked on another instance, within that time;</item>
+/// <item>otherwise the store is asked, once at a time per key (requests that arrive meanwhile wait
+/// for the same answer). A key the store confirmed within <c>Api:KeyCache:UsableFor</c> (default
+/// 2 minutes) waits for it at most <c>Api:KeyCache:AskWithin</c> (default 2 s), and is taken as
+/// last confirmed when the store is out of reach or does not answer in that time: known keys keep
+/// submitting while PostgreSQL is down or hangs (a submit needs only NATS), and a key revoked just
+/// before works at most <c>UsableFor</c> after it was last confirmed. An unknown key waits for the
+/// store's answer.</item>
+/// </list>
+/// One entry per key ever confirmed (keys are few: an admin creates them).
 /// </summary>
-internal sealed class VerifiedKeys(TimeProvider clock, IConfiguration configuration)
+internal sealed partial class VerifiedKeys(TimeProvider clock, IConfiguration configuration, ILogger<VerifiedKeys> logger)
 {
     private readonly ConcurrentDictionary<string, (ApiKey Key, DateTimeOffset ConfirmedAt)> _keys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Lookup> _asking = new(StringComparer.Ordinal);
 
     public TimeSpan UsableFor { get; } = configuration.GetValue<TimeSpan?>("Api:KeyCache:UsableFor") ?? TimeSpan.FromMinutes(2);
 
-    /// <summary>The store has just confirmed this key as valid.</summary>
-    public void Confirmed(ApiKey key) => _keys[key.Id] = (key, clock.GetUtcNow());
+    public TimeSpan FreshFor { get; } = configuration.GetValue<TimeSpan?>("Api:KeyCache:FreshFor") ?? TimeSpan.FromSeconds(5);
 
-    /// <summary>The store has just said this key is unknown or revoked.</summary>
+    public TimeSpan AskWithin { get; } = configuration.GetValue<TimeSpan?>("Api:KeyCache:AskWithin") ?? TimeSpan.FromSeconds(2);
+
+    /// <summary>The valid key with this id; null when the store says it is unknown or revoked.</summary>
+    public async Task<ApiKey?> FindAsync(string id, IDocumentStore store, CancellationToken ct)
+    {
+        if (_keys.TryGetValue(id, out var entry) && clock.GetUtcNow() - entry.ConfirmedAt < FreshFor)
+        {
+            return entry.Key;
+        }
+
+        var lookup = Asking(id, store);
+        if (WhileTheStoreIsAway(id) is not { } known)
+        {
+            return await lookup.Answer.WaitAsync(ct);
+        }
+
+        try
+        {
+            var left = AskWithin - clock.GetElapsedTime(lookup.StartedAt);
+            return lookup.Answer.IsCompleted || left > TimeSpan.Zero
+                ? await lookup.Answer.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, clock, ct)
+                : throw new TimeoutException();
+        }
+        catch (Exception e) when (e is TimeoutException || Projections.Outages.IsOutage(e))
+        {
+            LogTakenAsConfirmed(logger, id, e is TimeoutException ? $"no answer within {AskWithin.TotalSeconds:0.#} s" : e.Message);
+            return known;
+        }
+    }
+
+    /// <summary>The store has just said this key is unknown or revoked (or this instance revoked it).</summary>
     public void Refused(string id) => _keys.TryRemove(id, out _);
 
+    private void Confirmed(ApiKey key) => _keys[key.Id] = (key, clock.GetUtcNow());
+
     /// <summary>The key as last confirmed, if that was recent enough to stand in for the store.</summary>
-    public ApiKey? WhileTheStoreIsAway(string id) =>
+    private ApiKey? WhileTheStoreIsAway(string id) =>
         _keys.TryGetValue(id, out var entry) && clock.GetUtcNow() - entry.ConfirmedAt <= UsableFor ? entry.Key : null;
+
+    /// <summary>The look-up of this key under way, or a new one: one at a time per key, not tied to any one request.</summary>
+    private Lookup Asking(string id, IDocumentStore store)
+    {
+        lock (_asking)
+        {
+            if (!_asking.TryGetValue(id, out var lookup))
+            {
+                lookup = new Lookup(clock.GetTimestamp());
+                _asking[id] = lookup;
+                lookup.Answer = LookUpAsync(id, store, lookup);
+            }
+
+            return lookup;
+        }
+    }
+
+    private async Task<ApiKey?> LookUpAsync(string id, IDocumentStore store, Lookup lookup)
+    {
+        await Task.Yield();
+        try
+        {
+            await using var session = store.QuerySession();
+            var stored = await session.LoadAsync<ApiKey>(id, CancellationToken.None);
+            if (stored is { RevokedAt: null })
+            {
+                Confirmed(stored);
+                return stored;
+            }
+
+            Refused(id);
+            return null;
+        }
+        finally
+        {
+            lock (_asking)
+            {
+                if (_asking.TryGetValue(id, out var current) && current == lookup)
+                {
+                    _asking.Remove(id);
+                }
+            }
+        }
+    }
+
+    private sealed class Lookup(long startedAt)
+    {
+        public long StartedAt { get; } = startedAt;
+
+        public Task<ApiKey?> Answer { get; set; } = null!;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "API key {KeyId} taken as PostgreSQL last confirmed it: {Reason}")]
+    private static partial void LogTakenAsConfirmed(ILogger logger, string keyId, string reason);
 }

@@ -28,6 +28,10 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         {
             ["ConnectionStrings:Postgres"] = _postgres.ConnectionString,
             ["Api:AllowAnonymous"] = "false",
+
+            // Every request asks the store (no few seconds' trust in a fresh confirmation), so that
+            // what is tested is what a request does when the store is away or hangs.
+            ["Api:KeyCache:FreshFor"] = "00:00:00",
         });
     }
 
@@ -118,6 +122,43 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         foreach (var host in new[] { _host, _standby })
         {
             host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested.ShouldBeFalse();
+        }
+    }
+
+    [Fact]
+    public async Task A_hung_postgres_holds_up_a_known_keys_submits_for_at_most_the_key_caches_ask_time()
+    {
+        using var operatorClient = Client(TestEnvironment.OperatorKey);
+        using var created = await operatorClient.PostAsJsonAsync("/v1/admin/keys", new { tenant = "hung", name = "app", roles = new[] { "submit", "read" } });
+        using var app = Client((await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
+        (await app.SubmitAsync(Scenarios.MlpJob([1, 1, 1, 1]))).Status.ShouldBe(HttpStatusCode.Accepted);
+
+        // PostgreSQL answers nothing (its connections stay open): a submit needs only NATS, and the
+        // key's look-up waits Api:KeyCache:AskWithin (2 s) once, not the driver's timeouts
+        // (3 s to connect, 10 s per command here, 15 s and 30 s by default) on every request.
+        await _postgres.FreezeAsync();
+        var accepted = new List<Guid>();
+        var took = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var job = await app.SubmitAsync(Scenarios.MlpJob([i, 2, 2, 2]));
+                job.Status.ShouldBe(HttpStatusCode.Accepted);
+                accepted.Add(job.Id);
+            }
+
+            took.Stop();
+        }
+        finally
+        {
+            await _postgres.ThawAsync();
+        }
+
+        took.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(9), "four submits with a known key while PostgreSQL hung");
+        foreach (var id in accepted)
+        {
+            await app.WaitForStatusAsync(id, "succeeded", TimeSpan.FromSeconds(90));
         }
     }
 

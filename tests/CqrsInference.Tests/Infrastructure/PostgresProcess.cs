@@ -39,10 +39,22 @@ public sealed class PostgresProcess : IAsyncDisposable
     /// <summary>Stops the server (fast shutdown: open sessions are ended), as an outage would.</summary>
     public Task StopAsync() => LibAsync($"cqrsi_stop_postgres '{DataDirectory}'");
 
+    /// <summary>
+    /// Stops every process of the server (SIGSTOP): it accepts connections and answers nothing, as a
+    /// server that hangs or a network that drops packets would. <see cref="ThawAsync"/> resumes it.
+    /// </summary>
+    public Task FreezeAsync() => SignalAsync("STOP");
+
+    public Task ThawAsync() => SignalAsync("CONT");
+
+    private Task SignalAsync(string signal) =>
+        LibAsync($"pid=$(head -1 '{DataDirectory}/postmaster.pid') && kill -{signal} $pid && pkill -{signal} -P $pid; true");
+
     public async ValueTask DisposeAsync()
     {
         try
         {
+            await ThawAsync();
             await StopAsync();
         }
         finally

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace CqrsInference.Tests.Security;
@@ -107,6 +108,27 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
 
         (await dave.GetAsync("/v1/models")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         (await dave.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task A_key_revoked_on_another_instance_stops_working_here_within_the_key_caches_fresh_time()
+    {
+        var key = await pipeline.CreateKeyAsync("grace", "submit", "read");
+        using var grace = pipeline.ClientWith(key);
+        (await grace.GetAsync("/v1/models")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // Another API instance revokes it: the store says so, this instance was not told.
+        var store = pipeline.Host.Services.GetRequiredService<Marten.IDocumentStore>();
+        await using (var session = store.LightweightSession())
+        {
+            var stored = await session.LoadAsync<Api.Security.ApiKey>(key.Split('_')[1]);
+            session.Store(stored! with { RevokedAt = DateTimeOffset.UtcNow });
+            await session.SaveChangesAsync();
+        }
+
+        var revoked = System.Diagnostics.Stopwatch.StartNew();
+        await Retry.Until("the key to be refused", () => grace.GetAsync("/v1/models"), answer => answer.StatusCode == HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(30));
+        revoked.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15), "Api:KeyCache:FreshFor is 5 s");
     }
 
     [Fact]
