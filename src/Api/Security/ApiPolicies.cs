@@ -35,6 +35,7 @@ internal static class ApiPolicies
 
     public static IServiceCollection AddApiAuthorization(this IServiceCollection services)
     {
+        Hosting.Settings.AddSetting<KeyCacheOptions>(services, "Api:KeyCache");
         services.AddSingleton<VerifiedKeys>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);

@@ -20,16 +20,16 @@ namespace CqrsInference.Api.Security;
 /// </list>
 /// One entry per key ever confirmed (keys are few: an admin creates them).
 /// </summary>
-internal sealed partial class VerifiedKeys(TimeProvider clock, IConfiguration configuration, ILogger<VerifiedKeys> logger)
+internal sealed partial class VerifiedKeys(TimeProvider clock, KeyCacheOptions options, ILogger<VerifiedKeys> logger)
 {
     private readonly ConcurrentDictionary<string, (ApiKey Key, DateTimeOffset ConfirmedAt)> _keys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Lookup> _asking = new(StringComparer.Ordinal);
 
-    public TimeSpan UsableFor { get; } = configuration.GetValue<TimeSpan?>("Api:KeyCache:UsableFor") ?? TimeSpan.FromMinutes(2);
+    public TimeSpan UsableFor => options.UsableFor;
 
-    public TimeSpan FreshFor { get; } = configuration.GetValue<TimeSpan?>("Api:KeyCache:FreshFor") ?? TimeSpan.FromSeconds(5);
+    public TimeSpan FreshFor => options.FreshFor;
 
-    public TimeSpan AskWithin { get; } = configuration.GetValue<TimeSpan?>("Api:KeyCache:AskWithin") ?? TimeSpan.FromSeconds(2);
+    public TimeSpan AskWithin => options.AskWithin;
 
     /// <summary>The valid key with this id; null when the store says it is unknown or revoked.</summary>
     public async Task<ApiKey?> FindAsync(string id, IDocumentStore store, CancellationToken ct)
@@ -119,6 +119,23 @@ internal sealed partial class VerifiedKeys(TimeProvider clock, IConfiguration co
         public Task<ApiKey?> Answer { get; set; } = null!;
     }
 
-    [LoggerMessage(LogLevel.Warning, "API key {KeyId} taken as PostgreSQL last confirmed it: {Reason}")]
+    // Debug: during an outage this is every request of a known key; the outage itself is logged once by the roles' outage watches.
+    [LoggerMessage(LogLevel.Debug, "API key {KeyId} taken as PostgreSQL last confirmed it: {Reason}")]
     private static partial void LogTakenAsConfirmed(ILogger logger, string keyId, string reason);
+}
+
+/// <summary><c>Api:KeyCache</c>: how long a stored key's confirmation by PostgreSQL is trusted (<see cref="VerifiedKeys"/>).</summary>
+internal sealed class KeyCacheOptions
+{
+    /// <summary>A key confirmed within this long is not looked up again (0: on every request).</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan FreshFor { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>While PostgreSQL is out of reach or slow, a key confirmed within this long still works.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan UsableFor { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a request with such a key waits for PostgreSQL's answer before it is taken as last confirmed.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan AskWithin { get; set; } = TimeSpan.FromSeconds(2);
 }

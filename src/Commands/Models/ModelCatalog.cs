@@ -211,7 +211,7 @@ public sealed partial class ModelCatalog
         }
 
         CheckWeights(name, versions);
-        if (versions.Skip(1).FirstOrDefault(v => !SameContract(v, versions[0])) is { } differing)
+        if (versions.Skip(1).FirstOrDefault(v => !v.HasTheContractOf(versions[0])) is { } differing)
         {
             throw new InvalidDataException(
                 $"Version '{differing.Version}' of model '{name}' has inputs or outputs that differ from version '{versions[0].Version}''s; every version of a model has the same inputs and outputs (names, datatypes, shapes, encodings).");
@@ -237,12 +237,6 @@ public sealed partial class ModelCatalog
                 $"The weights of model '{name}''s serving versions sum to {sum}; they are percentages of unpinned jobs and sum to 100 (or leave every weight out to send unpinned jobs to the default).");
         }
     }
-
-    private static bool SameContract(ModelDefinition a, ModelDefinition b) =>
-        SameTensors(a.Inputs, b.Inputs) && SameTensors(a.Outputs, b.Outputs);
-
-    private static bool SameTensors(IReadOnlyList<TensorSpec> a, IReadOnlyList<TensorSpec> b) =>
-        a.Count == b.Count && a.Zip(b).All(p => p.First.Name == p.Second.Name && p.First.Datatype == p.Second.Datatype && p.First.Shape.SequenceEqual(p.Second.Shape) && p.First.Encoding == p.Second.Encoding);
 
     /// <summary>The rule of a version label, in words, for error messages.</summary>
     public const string VersionRule = "1 to 63 characters: letters, digits, '.', '-' and '_', starting with a letter or digit";

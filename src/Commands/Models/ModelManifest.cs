@@ -105,6 +105,9 @@ public sealed record ModelDefinition
     /// queued before the manifest lowered it does not outlast the new cap.
     /// </summary>
     public TimeSpan TimeoutFor(int? requestedMs) => TimeSpan.FromMilliseconds(Math.Min(requestedMs ?? ExecutionTimeoutMs, ExecutionTimeoutMs));
+
+    /// <summary>Whether a request for <paramref name="other"/> fits this version too: the same inputs and outputs (names, datatypes, shapes, encodings).</summary>
+    public bool HasTheContractOf(ModelDefinition other) => TensorSpec.Same(Inputs, other.Inputs) && TensorSpec.Same(Outputs, other.Outputs);
 }
 
 /// <summary>
@@ -119,7 +122,13 @@ public sealed record TensorSpec(
     string Datatype,
     long[] Shape,
     string? Description = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Encoding = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Encoding = null)
+{
+    /// <summary>Whether two lists declare the same tensors, in order (descriptions aside).</summary>
+    public static bool Same(IReadOnlyList<TensorSpec> a, IReadOnlyList<TensorSpec> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First.Name == p.Second.Name && p.First.Datatype == p.Second.Datatype
+            && p.First.Shape.SequenceEqual(p.Second.Shape) && p.First.Encoding == p.Second.Encoding);
+}
 
 /// <summary>The encodings a BYTES tensor's strings may declare in the manifest.</summary>
 public static class TensorEncodings

@@ -16,6 +16,7 @@ public sealed class SettingsTests
     [InlineData("api", "Webhooks:MaxAttempts", "0")]
     [InlineData("processor", "Processor:Scheduling:InteractiveWeight", "0")]
     [InlineData("api", "Submit:DurableWithin", "00:00:00")]
+    [InlineData("processor", "Api:KeyCache:FreshFor", "02:00:00")]
     public void A_value_out_of_range_stops_the_start_naming_the_setting(string roles, string setting, string value)
     {
         var error = StartFails(roles, new() { [setting] = value });
@@ -28,6 +29,7 @@ public sealed class SettingsTests
     [InlineData("api", "Topology:MaxDelivr")]
     [InlineData("processor", "Processor:Scheduling:Overflw")]
     [InlineData("api", "Api:RateLimit:Tenants:acme:Brust")]
+    [InlineData("api", "Api:KeyCache:FreshFr")]
     public void A_misspelt_setting_stops_the_start_naming_it(string roles, string setting)
     {
         var error = StartFails(roles, new() { [setting] = "3" });
@@ -39,6 +41,7 @@ public sealed class SettingsTests
     public void A_value_that_does_not_convert_stops_the_start_naming_the_setting()
     {
         StartFails("processor", new() { ["Processor:Scheduling:OverflowAfter"] = "soon" }).ShouldContain("Processor:Scheduling:OverflowAfter");
+        StartFails("api", new() { ["Api:KeyCache:AskWithin"] = "soon" }).ShouldContain("Api:KeyCache:AskWithin");
     }
 
     [Fact]
