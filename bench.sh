@@ -10,7 +10,8 @@
 #   ./bench.sh edge [items] [outage_s]      an edge site (leaf node, domain bench1): raw vs event bytes, backlog drain after an outage
 #   ./bench.sh recorder [events]            the recorders alone on a pre-filled log vs a raw Marten bulk append, same run (issue 14)
 #   ./bench.sh soak [seconds] [rate] [mode] open-loop load at a fixed rate, per 5-second window: accepted, recorded, read-model lag, p50/p99;
-#                                           mode interactive: each job POST /v1/jobs?wait=10s with "mode":"interactive" (latency to the answer)
+#                                           mode interactive: each job POST /v1/jobs?wait=10s with "mode":"interactive" (latency to the answer);
+#                                           BENCH_TENANT=<t>: call as tenant t with a stored key (as applications do), not the operator's key
 #   ./bench.sh bulk [jobs] [per request]    single submits vs bulk submits of the same jobs, alternating, same run
 #   ./bench.sh history [events]             /health, /metrics, GET /v1/jobs/{id} p50/p99 on an empty store, then after loading
 #                                           events (2,000,000 by default) in the same run, and the ratios (issue 16)

@@ -133,10 +133,33 @@ internal sealed record BenchSettings(string AppDll, string NatsUrl, string Postg
     public const string OperatorKey = "bench-operator";
 
     /// <summary>A client of the benchmarked API, calling as the operator (tenant default, every role).</summary>
-    public HttpClient CreateClient()
+    public HttpClient CreateClient() => ClientWith(OperatorKey);
+
+    /// <summary>
+    /// With <c>BENCH_TENANT</c> set, a client calling as an application of that tenant does: with a
+    /// stored key (roles submit and read) the operator creates first, which the API checks against
+    /// PostgreSQL (<c>Api:KeyCache</c>); otherwise the operator's client.
+    /// </summary>
+    public async Task<HttpClient> CreateApplicationClientAsync()
+    {
+        if (Environment.GetEnvironmentVariable("BENCH_TENANT") is not { Length: > 0 } tenant)
+        {
+            return CreateClient();
+        }
+
+        using var admin = CreateClient();
+        using var created = await admin.PostAsync("/v1/admin/keys", new System.Net.Http.StringContent(
+            $$"""{"tenant":"{{tenant}}","name":"bench","roles":["submit","read"]}""", System.Text.Encoding.UTF8, "application/json"));
+        created.EnsureSuccessStatusCode();
+        using var body = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync());
+        Console.WriteLine($"calling as tenant {tenant} with a stored key");
+        return ClientWith(body.RootElement.GetProperty("key").GetString()!);
+    }
+
+    private HttpClient ClientWith(string key)
     {
         var http = new HttpClient { BaseAddress = new Uri(ApiUrl) };
-        http.DefaultRequestHeaders.Authorization = new("Bearer", OperatorKey);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", key);
         return http;
     }
 }

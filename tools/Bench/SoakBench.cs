@@ -24,7 +24,7 @@ internal static class SoakBench
     {
         await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
             new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
-        using var http = settings.CreateClient();
+        using var http = await settings.CreateApplicationClientAsync();
         await using var nats = new NatsClient(settings.NatsUrl);
         var watcher = new CompletionWatcher(nats, "log.*.events.*.mlp-test.*");
         await watcher.StartAsync();
