@@ -23,9 +23,10 @@ public static class MartenSetup
     public static IServiceCollection AddEventStore(this IServiceCollection services, IConfiguration configuration, bool runDaemon = false)
     {
         // Every session of this process, pooled or a lock's own, asks the server to notice when the
-        // process is gone, so that its locks end with it (DeadClientCheck).
-        var connectionString = DeadClientCheck.AddTo(configuration.GetConnectionString("Postgres")
-            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json)."));
+        // process is gone, so that its locks end with it (DeadClientCheck), and waits for a connection
+        // at most ConnectTimeout.Default unless the setting says otherwise.
+        var connectionString = ConnectTimeout.AddTo(DeadClientCheck.AddTo(configuration.GetConnectionString("Postgres")
+            ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (see appsettings.json).")));
         var schema = configuration["Cqrsi:Schema"] ?? "cqrsi";
 
         // One pool for everything this process does with PostgreSQL (Marten, the recorders' set-based

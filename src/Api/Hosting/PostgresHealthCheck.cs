@@ -10,11 +10,12 @@ internal sealed class PostgresHealthCheck(Projections.EventStoreFacts facts) : I
     {
         try
         {
-            return HealthCheckResult.Healthy($"PostgreSQL answers; highest event sequence {await facts.HighestSequenceAsync(cancellationToken)}");
+            var highest = await ReadinessChecks.WithinAsync(facts.HighestSequenceAsync, cancellationToken);
+            return HealthCheckResult.Healthy($"PostgreSQL answers; highest event sequence {highest}");
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy("PostgreSQL does not answer", e);
+            return HealthCheckResult.Unhealthy(ReadinessChecks.Said("PostgreSQL", e), e);
         }
     }
 }

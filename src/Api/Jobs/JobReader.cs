@@ -73,16 +73,49 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
             ? held
             : recorded ?? held;
 
-    /// <summary>The recorded status; while PostgreSQL is out of reach, a job this API just accepted reads as it was accepted.</summary>
+    /// <summary>
+    /// The recorded status; while PostgreSQL is out of reach, or does not answer within
+    /// <see cref="MemoryAnswersAfter"/>, a job this API just accepted reads as it was accepted (a
+    /// PostgreSQL that hung held that answer for the driver's 30 s command timeout).
+    /// </summary>
     private async Task<JobStatus?> RecordedAsync(IQuerySession session, Guid id, CancellationToken ct)
     {
-        try
+        if (Accepted(id) is not { } held)
         {
             return await session.LoadAsync<JobStatus>(id, ct);
         }
-        catch (Exception e) when (Projections.Outages.IsOutage(e) && Accepted(id) is { } accepted)
+
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(MemoryAnswersAfter);
+        try
         {
-            return accepted;
+            return await session.LoadAsync<JobStatus>(id, bounded.Token).WaitAsync(bounded.Token);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && (Projections.Outages.IsOutage(e) || e is OperationCanceledException))
+        {
+            return Accepted(id) ?? held;
+        }
+    }
+
+    /// <summary>How long a read of a job this API holds waits for PostgreSQL before it answers from memory.</summary>
+    public static readonly TimeSpan MemoryAnswersAfter = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The job as <see cref="FindAsync(IQuerySession, Guid, string, CancellationToken)"/> has it, or null
+    /// when PostgreSQL is out of reach or does not answer within <paramref name="within"/>: for a caller
+    /// that has another answer (a retried submit answers with the job as it was accepted).
+    /// </summary>
+    public async Task<JobStatus?> FindOrNothingWithinAsync(IQuerySession session, Guid id, string tenant, TimeSpan within, CancellationToken ct)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(within);
+        try
+        {
+            return await FindAsync(session, id, tenant, bounded.Token).WaitAsync(bounded.Token);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && (Projections.Outages.IsOutage(e) || e is OperationCanceledException))
+        {
+            return null;
         }
     }
 

@@ -36,10 +36,20 @@ public sealed class DependencyOutageTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// The server's, with the driver's own timeouts (15 s to connect, 30 s per command), as a
-    /// deployment has them: what a hung server costs a request is then what it would cost there.
+    /// The server's, without the test server's short timeouts: as a deployment's connection string
+    /// has it (the service's 5 s to connect, the driver's 30 s per command), so that what a hung
+    /// server costs a request is what it would cost there.
     /// </summary>
-    private string ConnectionString => new Npgsql.NpgsqlConnectionStringBuilder(_postgres.ConnectionString) { Timeout = 15, CommandTimeout = 30 }.ConnectionString;
+    private string ConnectionString
+    {
+        get
+        {
+            var builder = new Npgsql.NpgsqlConnectionStringBuilder(_postgres.ConnectionString);
+            builder.Remove("Timeout");
+            builder.Remove("Command Timeout");
+            return builder.ConnectionString;
+        }
+    }
 
     public async Task DisposeAsync()
     {
@@ -157,6 +167,18 @@ public sealed class DependencyOutageTests : IAsyncLifetime
             }
 
             took.Stop();
+
+            // What the API holds answers from memory; readiness says not ready; a retried key names
+            // its job: each within seconds, not the driver's timeouts.
+            await Within(TimeSpan.FromSeconds(8), "a fresh job's read", async () =>
+                (await app.GetJobAsync(accepted[0])).GetProperty("id").GetGuid().ShouldBe(accepted[0]));
+            await Within(TimeSpan.FromSeconds(8), "readiness", async () =>
+            {
+                using var ready = await app.GetAsync("/health");
+                ready.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            });
+            await Within(TimeSpan.FromSeconds(8), "a retried submit", async () =>
+                (await app.SubmitAsync(Scenarios.MlpJob([3, 2, 2, 2]), idempotencyKey: "hung-3")).Id.ShouldBe(accepted[3]));
         }
         finally
         {
@@ -171,6 +193,13 @@ public sealed class DependencyOutageTests : IAsyncLifetime
 
         // The key still names the same job once the store answers again.
         (await app.SubmitAsync(Scenarios.MlpJob([4, 2, 2, 2]), idempotencyKey: "hung-4")).Id.ShouldBe(accepted[4]);
+    }
+
+    private static async Task Within(TimeSpan limit, string what, Func<Task> action)
+    {
+        var took = System.Diagnostics.Stopwatch.StartNew();
+        await action();
+        took.Elapsed.ShouldBeLessThan(limit, what);
     }
 
     [Fact]

@@ -15,4 +15,16 @@ public sealed class DeadClientCheckTests
         built.Options.ShouldBe(options);
         built.Host.ShouldBe("db");
     }
+
+    [Theory]
+    [InlineData("Host=db;Username=u", 5)]
+    [InlineData("Host=db;Timeout=30", 30)]
+    [InlineData("Host=db;timeout=1", 1)]
+    public void Connections_wait_five_seconds_to_be_established_unless_the_connection_string_says(string connectionString, int seconds)
+    {
+        var built = new NpgsqlConnectionStringBuilder(ConnectTimeout.AddTo(connectionString));
+        built.Timeout.ShouldBe(seconds);
+        built.Host.ShouldBe("db");
+        built.CommandTimeout.ShouldBe(30);
+    }
 }

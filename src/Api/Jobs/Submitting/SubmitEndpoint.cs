@@ -87,7 +87,9 @@ internal static class SubmitEndpoint
         }
 
         var job = accepted.Job;
-        var current = accepted.Replayed ? await services.Jobs.FindAsync(services.Session, job.JobId, job.Tenant, ct) : null;
+        // A retried submit answers with the job as it stands, or, while PostgreSQL does not answer
+        // within 2 s (the caller retries because of an outage, say), as it was accepted.
+        var current = accepted.Replayed ? await services.Jobs.FindOrNothingWithinAsync(services.Session, job.JobId, job.Tenant, JobReader.MemoryAnswersAfter, ct) : null;
         var status = current ?? JobStatusProjection.Create(job.ToSubmitted(0));
         if (follow is not null && wait is { } waitLimit && !JobLifecycle.IsTerminal(status.Status)
             && await WaitForEndAsync(follow, status, started + (long)(waitLimit.TotalSeconds * services.Clock.TimestampFrequency), services, ct) is { } finished)
