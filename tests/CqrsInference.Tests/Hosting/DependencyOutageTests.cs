@@ -195,6 +195,30 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         (await app.SubmitAsync(Scenarios.MlpJob([4, 2, 2, 2]), idempotencyKey: "hung-4")).Id.ShouldBe(accepted[4]);
     }
 
+    [Fact]
+    public async Task Readiness_says_not_ready_within_seconds_while_nats_server_hangs_and_ready_again_after()
+    {
+        using var client = Client(TestEnvironment.OperatorKey);
+        await Retry.Until("the API to be ready", () => client.GetAsync("/health"), ready => ready.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60));
+
+        await _nats.FreezeAsync();
+        try
+        {
+            // Before, the probe hung as long as the server did (190 s in a 3-minute freeze), then said healthy.
+            await Within(TimeSpan.FromSeconds(8), "readiness while nats-server hangs", async () =>
+            {
+                using var ready = await client.GetAsync("/health");
+                ready.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            });
+        }
+        finally
+        {
+            await _nats.ThawAsync();
+        }
+
+        await Retry.Until("the API to be ready again", () => client.GetAsync("/health"), ready => ready.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60));
+    }
+
     private static async Task Within(TimeSpan limit, string what, Func<Task> action)
     {
         var took = System.Diagnostics.Stopwatch.StartNew();

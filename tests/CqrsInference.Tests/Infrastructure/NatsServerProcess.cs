@@ -227,6 +227,20 @@ public sealed class NatsServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the server process (SIGSTOP): its connections stay open and nothing is answered, as a hang would; <see cref="ThawAsync"/> resumes it.</summary>
+    public Task FreezeAsync() => SignalAsync("STOP");
+
+    public Task ThawAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        if (_process is { HasExited: false } process)
+        {
+            using var kill = Process.Start("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+        }
+    }
+
     public async Task StopProcessAsync()
     {
         if (_process is { HasExited: false })
