@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
 
 namespace CqrsInference.Api.Http;
 
@@ -12,6 +13,15 @@ namespace CqrsInference.Api.Http;
 internal sealed partial class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
     public const int RetryAfterSeconds = 2;
+
+    private const string SubmittingJob = "cqrsi:submitting-job";
+
+    /// <summary>
+    /// The request is submitting this job: an outage's 503 then names it, since it may have been
+    /// stored all the same (a publish the log stored but did not confirm in time), and a caller
+    /// without an Idempotency-Key can ask for it instead of submitting it again.
+    /// </summary>
+    public static void Submitting(HttpContext http, Guid jobId) => http.Items[SubmittingJob] = jobId;
 
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
@@ -35,13 +45,16 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        http.Response.StatusCode = status;
-        return await problems.TryWriteAsync(new ProblemDetailsContext
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
+        if (status == StatusCodes.Status503ServiceUnavailable && http.Items.TryGetValue(SubmittingJob, out var submitting) && submitting is Guid jobId)
         {
-            HttpContext = http,
-            Exception = exception,
-            ProblemDetails = { Status = status, Title = title, Detail = detail },
-        });
+            problem.Detail = $"A store the API depends on did not answer, and job {jobId} may or may not have been stored: GET /v1/jobs/{jobId} says "
+                + $"(404 once the store answers: it was not), or retry in {RetryAfterSeconds} s with the same Idempotency-Key.";
+            problem.Extensions["jobId"] = jobId;
+        }
+
+        http.Response.StatusCode = status;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = exception, ProblemDetails = problem });
     }
 
     /// <summary>

@@ -41,7 +41,9 @@ internal static class InferEndpoint
             return error!;
         }
 
-        var answer = await SubmitEndpoint.RunAsync(infer.ToCommand(caller, definition, version, services.Clock.GetUtcNow(), waitFor), waitFor, services, ct);
+        var command = infer.ToCommand(caller, definition, version, services.Clock.GetUtcNow(), waitFor);
+        Http.ApiExceptionHandler.Submitting(request.HttpContext, command.JobId);
+        var answer = await SubmitEndpoint.RunAsync(command, waitFor, services, ct);
         return answer.Status is { } job
             ? await InferAnswers.OfAsync(job, infer, answer.ServedBy, waitFor, services.ClaimCheck, ct)
             : InferAnswers.Refused(answer.Outcome);

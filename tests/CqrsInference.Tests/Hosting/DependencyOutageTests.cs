@@ -238,6 +238,12 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         during.Status.ShouldBe(HttpStatusCode.ServiceUnavailable);
         (await client.GetAsync($"/v1/jobs/{before.Id}")).StatusCode.ShouldBe(HttpStatusCode.OK);
 
+        // The 503 names the job it may or may not have stored, so a caller without an
+        // Idempotency-Key can ask for it rather than submit it again: here it was not stored.
+        var named = during.Body.GetProperty("jobId").GetGuid();
+        during.Body.GetProperty("detail").GetString()!.ShouldContain($"GET /v1/jobs/{named}");
+        (await client.GetAsync($"/v1/jobs/{named}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+
         await _nats.StartProcessAsync();
         var after = await Retry.Until("the API to take jobs again", () => client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6])),
             job => job.Status == HttpStatusCode.Accepted, TimeSpan.FromSeconds(60));

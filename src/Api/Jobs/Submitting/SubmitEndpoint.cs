@@ -57,7 +57,9 @@ internal static class SubmitEndpoint
             return problem!;
         }
 
-        var answer = await RunAsync(submit.ToCommand(caller, services.Clock.GetUtcNow()), submit.WaitFor, services, ct);
+        var command = submit.ToCommand(caller, services.Clock.GetUtcNow());
+        Http.ApiExceptionHandler.Submitting(request.HttpContext, command.JobId);
+        var answer = await RunAsync(command, submit.WaitFor, services, ct);
         if (answer.Status is not { } status)
         {
             return SubmitProblems.Of(request.HttpContext, answer.Outcome);
