@@ -80,6 +80,7 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
                     {
                         var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
                         _live.TrySetResult();
+                        await NatsTopology.ConfirmedAsync(js, ct);
                         _watch.Worked();
                         await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
                         {

@@ -153,6 +153,7 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
     private async ValueTask ConsumeAsync(CancellationToken ct)
     {
         var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
+        await NatsTopology.ConfirmedAsync(js, ct);
         _watch.Worked();
         await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
         {

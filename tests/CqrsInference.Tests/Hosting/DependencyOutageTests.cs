@@ -210,6 +210,17 @@ public sealed class DependencyOutageTests : IAsyncLifetime
                 using var ready = await client.GetAsync("/health");
                 ready.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
             });
+
+            // The API's job event feed notices the hang and stays unavailable while it lasts; it used
+            // to say it worked again a second after each failure (its consumer is made on the server
+            // only once consuming starts), so cqrsi_role_unavailable flapped.
+            var feed = _host.Services.GetRequiredService<CqrsInference.Messaging.OutageWatches>().For("job event feed");
+            await Retry.Until("the feed to notice the hang", () => Task.FromResult(feed.FailingSince), since => since is not null, TimeSpan.FromSeconds(60));
+            for (var i = 0; i < 24; i++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+                feed.FailingSince.ShouldNotBeNull($"the feed said it worked {i * 0.5:0.0} s after it noticed the hang, while nats-server still hung");
+            }
         }
         finally
         {
