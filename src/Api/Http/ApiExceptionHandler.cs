@@ -23,6 +23,12 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
     /// </summary>
     public static void Submitting(HttpContext http, Guid jobId) => http.Items[SubmittingJob] = jobId;
 
+    /// <summary>
+    /// The request is submitting these jobs together (a bulk submit): an outage's 503 names them all,
+    /// since the log may have stored some of them before it stopped answering.
+    /// </summary>
+    public static void Submitting(HttpContext http, IReadOnlyList<Guid> jobIds) => http.Items[SubmittingJob] = jobIds;
+
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
         var (status, title, detail) = exception switch
@@ -46,15 +52,31 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         }
 
         var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
-        if (status == StatusCodes.Status503ServiceUnavailable && http.Items.TryGetValue(SubmittingJob, out var submitting) && submitting is Guid jobId)
+        if (status == StatusCodes.Status503ServiceUnavailable && http.Items.TryGetValue(SubmittingJob, out var submitting))
         {
-            problem.Detail = $"A store the API depends on did not answer, and job {jobId} may or may not have been stored: GET /v1/jobs/{jobId} says "
-                + $"(404 once the store answers: it was not), or retry in {RetryAfterSeconds} s with the same Idempotency-Key.";
-            problem.Extensions["jobId"] = jobId;
+            NameSubmitted(problem, submitting);
         }
 
         http.Response.StatusCode = status;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = exception, ProblemDetails = problem });
+    }
+
+    private static void NameSubmitted(ProblemDetails problem, object? submitting)
+    {
+        switch (submitting)
+        {
+            case Guid jobId:
+                problem.Detail = $"A store the API depends on did not answer, and job {jobId} may or may not have been stored: GET /v1/jobs/{jobId} says "
+                    + $"(404 once the store answers: it was not), or retry in {RetryAfterSeconds} s with the same Idempotency-Key.";
+                problem.Extensions["jobId"] = jobId;
+                break;
+            case IReadOnlyList<Guid> jobIds:
+                problem.Detail = $"A store the API depends on did not answer, and any of these {jobIds.Count} jobs (jobIds, in the order submitted) may or may not "
+                    + $"have been stored: GET /v1/jobs/{{id}} says for each (404 once the store answers: it was not), or retry in {RetryAfterSeconds} s "
+                    + "with the same Idempotency-Key, which completes the same set without duplicates.";
+                problem.Extensions["jobIds"] = jobIds;
+                break;
+        }
     }
 
     /// <summary>

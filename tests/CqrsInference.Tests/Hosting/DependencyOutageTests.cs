@@ -255,6 +255,17 @@ public sealed class DependencyOutageTests : IAsyncLifetime
         during.Body.GetProperty("detail").GetString()!.ShouldContain($"GET /v1/jobs/{named}");
         (await client.GetAsync($"/v1/jobs/{named}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
 
+        // A bulk submit's 503 names every job of it, in order: any of them may have been stored.
+        using var bulk = await client.PostAsync("/v1/jobs:bulk", new StringContent(
+            $"{{\"jobs\":[{Scenarios.MlpJob([1, 1, 1, 1])},{Scenarios.MlpJob([2, 2, 2, 2])}]}}", System.Text.Encoding.UTF8, "application/json"));
+        bulk.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        var bulkProblem = await bulk.Content.ReadFromJsonAsync<JsonElement>();
+        var bulkIds = bulkProblem.GetProperty("jobIds").EnumerateArray().Select(id => id.GetGuid()).ToList();
+        bulkIds.Count.ShouldBe(2);
+        bulkIds.Distinct().Count().ShouldBe(2);
+        bulkProblem.GetProperty("detail").GetString()!.ShouldContain("2 jobs");
+        (await client.GetAsync($"/v1/jobs/{bulkIds[1]}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+
         await _nats.StartProcessAsync();
         var after = await Retry.Until("the API to take jobs again", () => client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6])),
             job => job.Status == HttpStatusCode.Accepted, TimeSpan.FromSeconds(60));

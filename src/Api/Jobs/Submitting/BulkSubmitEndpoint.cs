@@ -54,6 +54,7 @@ internal static class BulkSubmitEndpoint
         var commands = jobs.Select((job, i) => new SubmitInferenceJob(
             idempotencyKey is null ? Guid.CreateVersion7(now) : DeterministicGuid.ForIdempotencyKey(caller.Tenant, $"{idempotencyKey}\nbulk\n{i}"),
             caller.Tenant, job.Model, job.Region, job.Priority, job.Inputs, job.Metadata, idempotencyKey, digest, now, job.Webhook, job.Deadline, job.Timeout, WebhookEvents: job.WebhookEvents, ModelVersion: job.ModelVersion)).ToList();
+        ApiExceptionHandler.Submitting(request.HttpContext, commands.Select(c => c.JobId).ToList());
         return await services.Sender.Send(new SubmitInferenceJobs(commands), ct) switch
         {
             SubmitOutcome.AcceptedAll all => TypedResults.Accepted((string?)null, new BulkSubmitted(
