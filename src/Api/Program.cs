@@ -35,6 +35,11 @@ if (api)
 
 app.UseAuthentication();
 app.UseAuthorization();
+if (api)
+{
+    app.UseKnownQueryParameters();
+}
+
 app.UseBodyLimits();
 app.MapDefaultEndpoints();
 app.MapMetrics();

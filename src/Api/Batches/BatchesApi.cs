@@ -27,6 +27,7 @@ internal static class BatchesApi
             .WithSummary("Submit a batch: a JSONL file, one job request (as for POST /v1/jobs, plus an optional customId) a line")
             .WithDescription("Options as query parameters: deadline (a timestamp, or a duration from now), webhook, priority (default batch), atomic (true: any bad line refuses the file). 202 with the batch and every refused line (by its number and customId); the valid lines run. The Idempotency-Key header makes a retried submit return the same batch.")
             .AcceptsText(BatchFileReader.MediaTypes)
+            .WithMetadata(new ReadsQuery([.. BatchFileReader.OptionNames]) { RefusesUnknown = true })
             .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
             .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The batch's address, /v1/batches/{id}.")
             .WithProblems(

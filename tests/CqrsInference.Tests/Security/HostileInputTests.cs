@@ -15,7 +15,7 @@ namespace CqrsInference.Tests.Security;
 /// oversized and deeply nested bodies, query parameters out of range. Each is a 4xx problem+json,
 /// nothing is written, and the service still takes work afterwards.
 /// </summary>
-public sealed class HostileInputTests(PipelineRequiringKeys pipeline) : IClassFixture<PipelineRequiringKeys>
+public sealed partial class HostileInputTests(PipelineRequiringKeys pipeline) : IClassFixture<PipelineRequiringKeys>
 {
     private const string Job = """{"model":"mlp-test","inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]""";
 

@@ -29,6 +29,7 @@ internal static class SubmitRoutes
                 + "Accepted (202, every job with its own id, in order) or refused (422 naming every fault as jobs[i].…) together; "
                 + "the same limits apply per job. With an Idempotency-Key a retry returns the same jobs.")
             .Accepts<BulkSubmitRequest>("application/json")
+            .WithMetadata(new Http.ReadsQuery("wait")) // refused by the endpoint with its reason
             .WithSubmitContract()
             .WithBodyLimit(SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);

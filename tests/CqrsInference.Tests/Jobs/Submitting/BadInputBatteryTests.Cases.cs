@@ -240,6 +240,8 @@ public sealed partial class BadInputBatteryTests
             new("?wait=1e3s", 422, Json, () => Utf8(ValidBody), Query: "?wait=1e3s"),
             new("?wait= with an Arabic-Indic digit three", 422, Json, () => Utf8(ValidBody), Query: "?wait=%D9%A3s"),
             new("?wait= with a fullwidth digit five", 422, Json, () => Utf8(ValidBody), Query: "?wait=%EF%BC%95s"),
+            new("?wiat=5s, a misspelt wait (a valid job)", 400, Json, () => Utf8(ValidBody), Query: "?wiat=5s"),
+            new("?wait=5s&priority=batch, a job field sent as a query parameter", 400, Json, () => Utf8(ValidBody), Query: "?wait=5s&priority=batch"),
 
             // The other models.
             J("ppocr-rec given FP32 data", 422, """{"model":"ppocr-rec","inputs":[{"name":"image","datatype":"FP32","shape":[1],"data":[1]}]}"""),
