@@ -85,16 +85,8 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
             return await session.LoadAsync<JobStatus>(id, ct);
         }
 
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        bounded.CancelAfter(MemoryAnswersAfter);
-        try
-        {
-            return await session.LoadAsync<JobStatus>(id, bounded.Token).WaitAsync(bounded.Token);
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested && (Projections.Outages.IsOutage(e) || e is OperationCanceledException))
-        {
-            return Accepted(id) ?? held;
-        }
+        var recorded = await Projections.Outages.AskWithinAsync(t => session.LoadAsync<JobStatus>(id, t), MemoryAnswersAfter, ct);
+        return recorded.Answered ? recorded.Value : Accepted(id) ?? held;
     }
 
     /// <summary>How long a read of a job this API holds waits for PostgreSQL before it answers from memory.</summary>
@@ -107,16 +99,8 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
     /// </summary>
     public async Task<JobStatus?> FindOrNothingWithinAsync(IQuerySession session, Guid id, string tenant, TimeSpan within, CancellationToken ct)
     {
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        bounded.CancelAfter(within);
-        try
-        {
-            return await FindAsync(session, id, tenant, bounded.Token).WaitAsync(bounded.Token);
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested && (Projections.Outages.IsOutage(e) || e is OperationCanceledException))
-        {
-            return null;
-        }
+        var found = await Projections.Outages.AskWithinAsync(t => FindAsync(session, id, tenant, t), within, ct);
+        return found.Value;
     }
 
     private JobStatus? Accepted(Guid id) =>

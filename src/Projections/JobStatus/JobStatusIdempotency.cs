@@ -22,21 +22,15 @@ internal sealed partial class JobStatusIdempotency(IDocumentStore store, ILogger
 
     public async Task<IReadOnlyDictionary<Guid, string>> FindDigestsAsync(IReadOnlyList<Guid> jobIds, string tenant, CancellationToken ct)
     {
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        bounded.CancelAfter(AnswerWithin);
-        try
+        await using var session = store.QuerySession();
+        var recorded = await Outages.AskWithinAsync(async t => await session.LoadManyAsync<JobStatus>(t, jobIds), AnswerWithin, ct);
+        if (!recorded.Answered)
         {
-            await using var session = store.QuerySession();
-
-            // WaitAsync returns at the bound even while the driver's cancellation is still under way.
-            var recorded = await session.LoadManyAsync<JobStatus>(bounded.Token, jobIds).WaitAsync(bounded.Token);
-            return recorded.Where(s => s.Tenant == tenant && s.RequestDigest is not null).ToDictionary(s => s.Id, s => s.RequestDigest!);
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested && (Outages.IsOutage(e) || (e is OperationCanceledException && bounded.IsCancellationRequested)))
-        {
-            LogStoreAway(logger, e is OperationCanceledException ? $"no answer within {AnswerWithin.TotalSeconds:0} s" : e.GetBaseException().Message);
+            LogStoreAway(logger, recorded.Unanswered!);
             return new Dictionary<Guid, string>();
         }
+
+        return recorded.Value!.Where(s => s.Tenant == tenant && s.RequestDigest is not null).ToDictionary(s => s.Id, s => s.RequestDigest!);
     }
 
     [LoggerMessage(LogLevel.Warning, "Idempotency look-up without the read model (PostgreSQL out of reach): the job is published again and de-duplicated by the queue: {Reason}")]
