@@ -21,8 +21,7 @@ internal static class CsvExport
         FormatProvider = CultureInfo.InvariantCulture,
     };
 
-    public static bool Wanted(HttpContext http) =>
-        http.Request.Headers.Accept.ToString().Contains(ContentType, StringComparison.OrdinalIgnoreCase);
+    public static bool Wanted(HttpContext http) => Http.AcceptHeader.Prefers(http.Request, ContentType);
 
     public static ContentHttpResult Of<T>(IReadOnlyList<T> rows)
     {

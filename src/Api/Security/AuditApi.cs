@@ -45,7 +45,7 @@ internal static class AuditApi
     public static async Task<Results<Ok<AuditPage>, EmptyHttpResult, ProblemHttpResult>> ReadEventsAsync(
         HttpContext http, ApiCaller caller, AuditFeed feed, long? fromSequence, int? limit, string? from, string? to, CancellationToken ct)
     {
-        var export = http.Request.Headers.Accept.ToString().Contains(NdJson, StringComparison.OrdinalIgnoreCase);
+        var export = Http.AcceptHeader.Prefers(http.Request, NdJson);
         var max = export ? MaxExport : MaxPage;
         var errors = new Dictionary<string, string[]>();
         var start = Parse(from, "from", errors);
