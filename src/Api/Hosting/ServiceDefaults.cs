@@ -60,6 +60,11 @@ internal static partial class ServiceDefaults
         services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, Inference.V2ProblemDetailsWriter>();
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Http.RoutingProblems.Describe);
         services.AddExceptionHandler<Http.ApiExceptionHandler>();
+
+        // In every environment, not only Development (the framework's default): a body or parameter
+        // the framework cannot bind is thrown to ApiExceptionHandler, which names the fault, instead
+        // of a bare 400 with a title only.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddApiAuthorization();
         services.AddHealthChecks()
             .AddCheck<NatsHealthCheck>("nats", tags: ["ready"]);

@@ -50,6 +50,18 @@ public sealed class ProductionConfigurationTests : IAsyncLifetime
         submit.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         using var alive = await anonymous.GetAsync("/alive");
         alive.StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // What the framework cannot bind is named in Production too (it answered a bare 400 there).
+        await using var keyed = new ProductionHost(_nats.Url, schema, "api", new Dictionary<string, string?> { ["CQRSI_API_KEY"] = TestEnvironment.OperatorKey });
+        using var operatorClient = keyed.CreateClient();
+        operatorClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestEnvironment.OperatorKey);
+        using var limit = await operatorClient.GetAsync("/v1/jobs?limit=abc");
+        limit.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await limit.Content.ReadAsStringAsync()).ShouldContain("limit must be a whole number, not 'abc'.");
+        using var roles = await operatorClient.PostAsync("/v1/admin/keys",
+            new StringContent("""{"tenant":"acme","name":"k","roles":"read"}""", System.Text.Encoding.UTF8, "application/json"));
+        roles.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await roles.Content.ReadAsStringAsync()).ShouldContain("roles is not of the type this endpoint reads");
     }
 
     [Fact]

@@ -9,13 +9,12 @@ namespace CqrsInference.Tests.Infrastructure;
 /// and only the settings a deployment must give (servers, schema, models): no operator key, and
 /// nothing about anonymous callers or schema changes, unlike <see cref="PipelineHost"/>.
 /// </summary>
-public sealed class ProductionHost(string natsUrl, string schema, string roles) : WebApplicationFactory<Program>
+public sealed class ProductionHost(string natsUrl, string schema, string roles, IReadOnlyDictionary<string, string?>? settings = null) : WebApplicationFactory<Program>
 {
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Production");
-        var settings = PipelineHost.Essentials(natsUrl, schema, roles);
-        foreach (var (key, value) in settings)
+        foreach (var (key, value) in PipelineHost.Essentials(natsUrl, schema, roles).Concat(settings ?? new Dictionary<string, string?>()))
         {
             builder.UseSetting(key, value);
         }
