@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace CqrsInference.Api.Batches;
 
 /// <summary>The options of a batch, from the query string of <c>POST /v1/batches</c>.</summary>
-internal sealed record BatchRequestOptions(DateTimeOffset? Deadline, string? Webhook, string Priority, bool Atomic);
+internal sealed record BatchRequestOptions(DateTimeOffset? Deadline, string? Webhook, string Priority, bool Atomic, string Said);
 
 /// <summary>A line of the file that is a job request (its model rules not checked yet).</summary>
 internal sealed record BatchFileLine(int Line, string? CustomId, JobRequest Job, string Digest);
@@ -32,10 +32,10 @@ internal static class BatchFileReader
 
     public static async Task<(BatchFile? File, ProblemHttpResult? Problem)> ReadAsync(HttpRequest request, BatchOptions limits, DateTimeOffset now, CancellationToken ct)
     {
-        var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
-        if (idempotencyKey is { Length: > SubmitRequestReader.MaxIdempotencyKeyLength })
+        var (idempotencyKey, badKey) = IdempotencyKeyHeader.Read(request);
+        if (badKey is not null)
         {
-            return (null, Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {SubmitRequestReader.MaxIdempotencyKeyLength} characters."));
+            return (null, badKey);
         }
 
         var (options, optionErrors) = ReadOptions(request.Query, now);
@@ -77,7 +77,8 @@ internal static class BatchFileReader
             return (null, Problems.TooManyLines(lines.Count, limits.MaxLines));
         }
 
-        var file = new BatchFile(lines.Count, [], [], RequestDigest.Of(bytes), idempotencyKey, options);
+        var digest = options.Said.Length == 0 ? RequestDigest.Of(bytes) : RequestDigest.Of($"{RequestDigest.Of(bytes)}\n{options.Said}");
+        var file = new BatchFile(lines.Count, [], [], digest, idempotencyKey, options);
         var json = 0;
         var customIds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (number, line) in lines)
@@ -167,28 +168,47 @@ internal static class BatchFileReader
         return text;
     }
 
-    /// <summary>The batch's options from the query string; an unknown parameter is an error (a typo would otherwise pass silently).</summary>
+    /// <summary>
+    /// The batch's options from the query string. Names are matched without case, as every query
+    /// parameter is; an unknown name, a name given twice or an empty value is an error (a typo would
+    /// otherwise pass silently, and an empty value would quietly mean the default).
+    /// </summary>
     private static (BatchRequestOptions? Options, Dictionary<string, string[]> Errors) ReadOptions(IQueryCollection query, DateTimeOffset now)
     {
         var errors = new Dictionary<string, string[]>();
-        foreach (var unknown in query.Keys.Where(k => !OptionNames.Contains(k)))
+        foreach (var (name, values) in query)
         {
-            errors[unknown] = [$"Unknown option '{unknown}'; the options are: {string.Join(", ", OptionNames)}."];
+            if (!OptionNames.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                errors[name] = [$"Unknown option '{name}'; the options are: {string.Join(", ", OptionNames)}."];
+            }
+            else if (values.Count > 1)
+            {
+                errors[name] = [$"{name} is given {values.Count} times; give it once."];
+            }
+            else if (string.IsNullOrWhiteSpace(values[0]))
+            {
+                errors[name] = [$"{name} is empty; leave it out for the default."];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return (null, errors);
         }
 
         DateTimeOffset? deadline = null;
         if (query["deadline"].ToString() is { Length: > 0 } deadlineText)
         {
-            deadline = Timestamps.TryParseUtc(deadlineText, out var at) ? at
-                : Durations.TryParse(deadlineText, out var after) && after > TimeSpan.Zero ? now + after
-                : null;
-            if (deadline is null)
+            string? fault;
+            (deadline, fault) = Timestamps.TryParseUtc(deadlineText, out var at) ? (at, null)
+                : !Durations.TryParse(deadlineText, out var after) ? (null, $"deadline must be {Timestamps.Rule}, or {Durations.Rule} from now.")
+                : after > TimeSpan.Zero ? (now + after, null)
+                : ((DateTimeOffset?)null, $"deadline {deadlineText} is no time from now: a duration must be longer than zero.");
+            fault ??= deadline <= now ? $"deadline {deadline:O} has already passed." : null;
+            if (fault is not null)
             {
-                errors["deadline"] = [$"deadline must be {Timestamps.Rule}, or {Durations.Rule} from now."];
-            }
-            else if (deadline <= now)
-            {
-                errors["deadline"] = [$"deadline {deadline:O} has already passed."];
+                errors["deadline"] = [fault];
             }
         }
 
@@ -210,8 +230,17 @@ internal static class BatchFileReader
         }
 
         var webhook = query["webhook"].ToString() is { Length: > 0 } w ? w : null;
-        return errors.Count > 0 ? (null, errors) : (new BatchRequestOptions(deadline, webhook, priority, atomic!.Value), errors);
+        return errors.Count > 0 ? (null, errors) : (new BatchRequestOptions(deadline, webhook, priority, atomic!.Value, Said(query)), errors);
     }
+
+    /// <summary>
+    /// The options as the caller gave them, in a fixed order: part of the request's digest, so the
+    /// same Idempotency-Key with other options is another request (409), not the first batch again. A
+    /// deadline is taken as written (a duration means "from the first request"); none given is empty,
+    /// so a file sent without options has the digest of the file alone.
+    /// </summary>
+    private static string Said(IQueryCollection query) =>
+        string.Join("&", OptionNames.Where(n => query[n].Count > 0).Select(n => $"{n}={query[n]}"));
 
     private static bool IsJsonLines(string? contentType) =>
         Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var mediaType)

@@ -69,9 +69,7 @@ internal static class BatchSubmitEndpoint
         var batchId = BatchJobs.BatchId(caller.Tenant, file.IdempotencyKey, now);
         if (await services.Reader.FindAsync(batchId, caller.Tenant, ct) is { } existing)
         {
-            return existing.RequestDigest == file.Digest
-                ? Accepted(await services.Reader.ViewAsync(existing, ct), existing.Refused)
-                : Problems.IdempotencyConflict(batchId);
+            return await AsBeforeAsync(existing, file, services, ct);
         }
 
         var commands = Decide(file, batchId, caller.Tenant, now, services);
@@ -89,10 +87,26 @@ internal static class BatchSubmitEndpoint
         var submitted = new V1.BatchSubmitted(batchId, caller.Tenant, now, file.Lines, admitted.Select(c => c.Batch!.Line).Order().ToList(),
             file.Refused.OrderBy(r => r.Line).ToList(), file.Options.Deadline, file.Options.Webhook, file.Options.Priority, file.Digest, caller.KeyId);
         services.Session.Events.StartStream<BatchStatus>(batchId, submitted);
-        await services.Session.SaveChangesAsync(ct);
+        try
+        {
+            await services.Session.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (Projections.ConcurrentWrites.LostRace(e))
+        {
+            // The same Idempotency-Key at once: the first to save is the batch (the jobs' ids are the
+            // same in both, so the queue holds each once); this request answers as its retry would.
+            return await AsBeforeAsync((await services.Reader.FindAsync(batchId, caller.Tenant, ct))!, file, services, ct);
+        }
+
         var batch = BatchStatusProjection.Create(submitted);
         return Accepted(await services.Reader.ViewAsync(batch, ct), batch.Refused);
     }
+
+    /// <summary>A batch of the same Idempotency-Key: itself again for the same request, else 409.</summary>
+    private static async Task<Results<Accepted<BatchAccepted>, ProblemHttpResult>> AsBeforeAsync(BatchStatus existing, BatchFile file, BatchServices services, CancellationToken ct) =>
+        existing.RequestDigest == file.Digest
+            ? Accepted(await services.Reader.ViewAsync(existing, ct), existing.Refused)
+            : Problems.IdempotencyConflict(existing.Id);
 
     private static string NotAdmitted(SubmitOutcome outcome) => outcome switch
     {

@@ -96,20 +96,46 @@ internal static class BatchesApi
 
         if (batch.Status is BatchStatuses.Completed or BatchStatuses.Expired)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Batch has ended", detail: $"Batch {id} is {batch.Status}; only a running batch can be cancelled.");
+            return Ended(id, batch.Status);
         }
 
         var now = services.Clock.GetUtcNow();
         if (batch.Status == BatchStatuses.Running)
         {
-            services.Session.Events.Append(id, new V1.BatchCancelled(id, now, caller.KeyId));
-            await BatchWebhooks.OweAsync(services.Webhooks, batch, BatchJobs.BatchCancelled, ct);
-            await services.Session.SaveChangesAsync(ct);
+            // Decided under the stream's lock: of cancels that race, the first cancels and the others
+            // find it cancelled (one event, every answer 200).
+            var stream = await services.Session.Events.FetchForExclusiveWriting<BatchStatus>(id, ct);
+            if (stream.Aggregate is { Status: not BatchStatuses.Running and not BatchStatuses.Cancelled } ended)
+            {
+                return Ended(id, ended.Status);
+            }
+
+            if (stream.Aggregate is { Status: BatchStatuses.Running })
+            {
+                stream.AppendOne(new V1.BatchCancelled(id, now, caller.KeyId));
+                await BatchWebhooks.OweAsync(services.Webhooks, batch, BatchJobs.BatchCancelled, ct);
+                try
+                {
+                    await services.Session.SaveChangesAsync(ct);
+                }
+                catch (Exception e) when (Projections.ConcurrentWrites.LostRace(e))
+                {
+                    // The batch's completion or expiry (the supervisor does not take the lock) was saved first.
+                    var after = (await services.Reader.FindAsync(id, caller.Tenant, ct))!;
+                    if (after.Status != BatchStatuses.Cancelled)
+                    {
+                        return Ended(id, after.Status);
+                    }
+                }
+            }
         }
 
         await BatchSweep.EndQueuedAsync(store, services.Sender, id, expiredAt: null, caller.KeyId, now, ct);
         return TypedResults.Ok(await services.Reader.ViewAsync((await services.Reader.FindAsync(id, caller.Tenant, ct))!, ct));
     }
+
+    private static ProblemHttpResult Ended(Guid id, string status) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Batch has ended", detail: $"Batch {id} is {status}; only a running batch can be cancelled.");
 
     /// <summary>One page of batches and where the next one starts (null: this is the last).</summary>
     public sealed record BatchPage(IReadOnlyList<BatchView> Batches, string? NextCursor);

@@ -31,6 +31,7 @@ internal static class Timestamps
             text = string.Concat(text.AsSpan(0, text.Length - 6), "+", text.AsSpan(text.Length - 5));
         }
 
+        text = Normalized(text);
         if (!DateTimeOffset.TryParseExact(text, Formats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
         {
             return false;
@@ -38,5 +39,37 @@ internal static class Timestamps
 
         utc = parsed.ToUniversalTime();
         return true;
+    }
+
+    /// <summary>
+    /// What RFC 3339 also allows, in the form the formats read: a lowercase <c>t</c> or <c>z</c>, and
+    /// more than seven fractional digits (Go and Java write nanoseconds), cut to the 100 ns a
+    /// timestamp holds.
+    /// </summary>
+    private static string Normalized(string text)
+    {
+        if (text.Length > 10 && text[10] == 't')
+        {
+            text = string.Concat(text.AsSpan(0, 10), "T", text.AsSpan(11));
+        }
+
+        if (text[^1] == 'z')
+        {
+            text = string.Concat(text.AsSpan(0, text.Length - 1), "Z");
+        }
+
+        var dot = text.IndexOf('.', StringComparison.Ordinal);
+        if (dot < 0)
+        {
+            return text;
+        }
+
+        var end = dot + 1;
+        while (end < text.Length && char.IsAsciiDigit(text[end]))
+        {
+            end++;
+        }
+
+        return end - dot - 1 > 7 ? string.Concat(text.AsSpan(0, dot + 8), text.AsSpan(end)) : text;
     }
 }

@@ -18,13 +18,14 @@ internal sealed record InferRequest(
     string Digest)
 {
     /// <summary>
-    /// The submit command for the caller's tenant, on the interactive path: the caller waits at most
-    /// <paramref name="wait"/>, however the job is served.
+    /// The command: <paramref name="version"/> is the version the path pins (null: the default or the
+    /// split). The pinned version is part of the request as the body is: the same Idempotency-Key on
+    /// another version's path is another request (409), not the first one's answer.
     /// </summary>
-    /// <summary>The command: <paramref name="version"/> is the version the path pins (null: the default or the split).</summary>
     public SubmitInferenceJob ToCommand(ApiCaller caller, ModelDefinition model, string? version, DateTimeOffset now, TimeSpan wait) =>
         new(JobIds.For(caller.Tenant, IdempotencyKey, now), caller.Tenant, model.Name, Parameters.Region, Parameters.Priority, Inputs,
-            Metadata: null, IdempotencyKey, Digest, now, Webhook: null, Parameters.Deadline, Parameters.Timeout, InteractiveWithin: wait, ModelVersion: version);
+            Metadata: null, IdempotencyKey, version is null ? Digest : RequestDigest.Of($"{Digest}\nversion {version}"), now, Webhook: null,
+            Parameters.Deadline, Parameters.Timeout, InteractiveWithin: wait, ModelVersion: version);
 }
 
 /// <summary>The request parameters that map onto the job (<see cref="V2InferParameters"/>).</summary>

@@ -139,6 +139,11 @@ internal static class JobsApi
             errors["version"] = ["version must be a whole number of at least 1."];
         }
 
+        if (asOf is not null && version is not null)
+        {
+            errors["asOf"] = ["Give asOf or version, not both: each names a point in the job's history on its own."];
+        }
+
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);

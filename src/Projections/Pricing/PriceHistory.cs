@@ -86,7 +86,7 @@ internal sealed partial class PriceListRecording(
                 LogRecorded(logger, string.Join(", ", list.PricePerHour.Select(p => $"{p.Key}: {p.Value}")), list.From);
                 return true;
             }
-            catch (Exception e) when (tries < 3 && e is JasperFx.Events.EventStreamUnexpectedMaxEventIdException or ExistingStreamIdCollisionException or JasperFx.ConcurrencyException)
+            catch (Exception e) when (tries < 3 && ConcurrentWrites.LostRace(e))
             {
                 // Another host appended meanwhile: read again.
             }

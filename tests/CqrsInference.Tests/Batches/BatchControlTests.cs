@@ -65,6 +65,10 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
     [InlineData("bad deadline", "LINE", "?deadline=tomorrow", "application/jsonl", 422)]
     [InlineData("bad atomic", "LINE", "?atomic=yes", "application/jsonl", 422)]
     [InlineData("bad priority", "LINE", "?priority=urgent", "application/jsonl", 422)]
+    [InlineData("a duration deadline of no time", "LINE", "?deadline=0s", "application/jsonl", 422)]
+    [InlineData("a deadline given twice", "LINE", "?deadline=5m&deadline=10m", "application/jsonl", 422)]
+    [InlineData("an empty priority", "LINE", "?priority=", "application/jsonl", 422)]
+    [InlineData("two Idempotency-Keys", "LINE", "KEYS", "application/jsonl", 422)]
     [InlineData("JSON, not JSONL", "LINE", "", "application/json", 415)]
     [InlineData("too many lines", "MANY", "", "application/x-ndjson", 413)]
     public async Task Bad_input_gets_its_own_4xx(string what, string body, string query, string contentType, int status)
@@ -77,7 +81,13 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
         };
         using var content = new StringContent(body, Encoding.UTF8);
         content.Headers.ContentType = new(contentType);
-        using var response = await _client.PostAsync($"/v1/batches{query}", content);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/batches{(query == "KEYS" ? "" : query)}") { Content = content };
+        if (query == "KEYS")
+        {
+            request.Headers.Add("Idempotency-Key", ["batch-a", "batch-b"]);
+        }
+
+        using var response = await _client.SendAsync(request);
 
         ((int)response.StatusCode).ShouldBe(status, what);
         response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json", what);
@@ -98,12 +108,12 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
     public async Task The_same_idempotency_key_returns_the_same_batch()
     {
         var file = BatchScenarios.File(Enumerable.Range(1, 3).Select(i => BatchScenarios.Line(i)));
-        async Task<JsonElement> SubmitAsync(string body)
+        async Task<JsonElement> SubmitAsync(string body, string query = "", string key = "batch-key-1")
         {
             using var content = new StringContent(body, Encoding.UTF8);
             content.Headers.ContentType = new("application/jsonl");
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/batches") { Content = content };
-            request.Headers.Add("Idempotency-Key", "batch-key-1");
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/batches{query}") { Content = content };
+            request.Headers.Add("Idempotency-Key", key);
             using var response = await _client.SendAsync(request);
             return await response.Content.ReadFromJsonAsync<JsonElement>();
         }
@@ -112,5 +122,37 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
         var second = await SubmitAsync(file);
         second.GetProperty("batch").GetProperty("id").GetGuid().ShouldBe(first.GetProperty("batch").GetProperty("id").GetGuid());
         (await SubmitAsync(BatchScenarios.File([BatchScenarios.Line(9)]))).GetProperty("status").GetInt32().ShouldBe(409);
+        (await SubmitAsync(file, "?priority=interactive")).GetProperty("status").GetInt32().ShouldBe(409, "the same file with other options is another request");
+
+        // Names are matched without case: ?Priority= is the priority option, and the digest is the same.
+        var options = await SubmitAsync(file, "?priority=interactive", "batch-key-2");
+        (await SubmitAsync(file, "?Priority=interactive", "batch-key-2")).GetProperty("batch").GetProperty("id").GetGuid()
+            .ShouldBe(options.GetProperty("batch").GetProperty("id").GetGuid());
+        options.GetProperty("batch").GetProperty("priority").GetString().ShouldBe("interactive");
+
+        // The same key at once: one batch, and every request answers with it.
+        var racing = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => SubmitAsync(file, "", "batch-key-3")));
+        racing.Select(r => r.GetProperty("batch").GetProperty("id").GetGuid()).Distinct().Count().ShouldBe(1, string.Join("\n", racing));
+        foreach (var id in new[] { first, options, racing[0] }.Select(r => r.GetProperty("batch").GetProperty("id").GetGuid()))
+        {
+            using var cancel = await _client.DeleteAsync($"/v1/batches/{id}");
+        }
+    }
+
+    [Fact]
+    public async Task Cancels_that_race_each_answer_the_cancelled_batch_and_it_is_cancelled_once()
+    {
+        var submitted = await _client.SubmitBatchAsync(BatchScenarios.File(Enumerable.Range(1, 10).Select(i => BatchScenarios.Line(i))));
+        await _client.WaitForBatchAsync(submitted.Id, b => b.Count("queued") == 10, "to have its jobs queued");
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(async _ =>
+        {
+            using var response = await _client.DeleteAsync($"/v1/batches/{submitted.Id}");
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+        }));
+
+        answers.ShouldAllBe(a => a.Item1 == 200, string.Join("\n", answers));
+        (await _client.GetBatchAsync(submitted.Id)).GetProperty("status").GetString().ShouldBe("cancelled");
+        (await BatchScenarios.BatchEventCountAsync(pipeline.Host.Schema, submitted.Id, "v1.batch_cancelled")).ShouldBe(1);
     }
 }

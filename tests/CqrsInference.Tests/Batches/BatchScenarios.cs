@@ -54,6 +54,17 @@ public static class BatchScenarios
     public static int Count(this JsonElement batch, string status) => batch.GetProperty("counts").GetProperty(status).GetInt32();
 
     /// <summary>How many events of each type the batch's jobs have in the event store (straight from Marten's tables).</summary>
+    /// <summary>How many events of <paramref name="type"/> the batch's own stream holds.</summary>
+    public static async Task<int> BatchEventCountAsync(string schema, Guid batchId, string type)
+    {
+        await using var connection = new NpgsqlConnection(TestEnvironment.Postgres);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"select count(*)::int from {schema}.mt_events where stream_id = $1 and type = $2", connection);
+        command.Parameters.AddWithValue(batchId);
+        command.Parameters.AddWithValue(type);
+        return (int)(await command.ExecuteScalarAsync())!;
+    }
+
     public static async Task<Dictionary<string, int>> EventCountsAsync(string schema, Guid batchId)
     {
         await using var connection = new NpgsqlConnection(TestEnvironment.Postgres);

@@ -62,4 +62,19 @@ public sealed class OpenInferenceProtocolKeysTests(PipelineRequiringKeys pipelin
         conflict.Status.ShouldBe(HttpStatusCode.Conflict);
         conflict.Error().ShouldContain("Idempotency-Key");
     }
+
+    [Fact]
+    public async Task The_same_idempotency_key_on_another_versions_path_is_409_not_the_first_versions_answer()
+    {
+        using var client = pipeline.ClientWith(await pipeline.CreateKeyAsync("charlie", "submit", "read"));
+        var version = (await client.GetV2Async("/v2/models/mlp-test")).Body.GetProperty("versions")[0].GetString();
+        var body = V2Scenarios.MlpRequest([3, 3, 3, 3]);
+        (await client.PostV2Async($"/v2/models/mlp-test/versions/{version}/infer", body, "v2-key-3")).Status.ShouldBe(HttpStatusCode.OK);
+
+        (await client.PostV2Async($"/v2/models/mlp-test/versions/{version}/infer", body, "v2-key-3")).Status.ShouldBe(HttpStatusCode.OK, "the same request again");
+        var unpinned = await client.InferAsync("mlp-test", body, idempotencyKey: "v2-key-3");
+
+        unpinned.Status.ShouldBe(HttpStatusCode.Conflict);
+        unpinned.Error().ShouldContain("Idempotency-Key");
+    }
 }

@@ -31,10 +31,10 @@ internal static class RetryEndpoint
     public static async Task<Results<Accepted<JobView>, ProblemHttpResult>> RetryAsync(
         Guid id, HttpRequest request, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, RetryOptions options, TimeProvider clock, CancellationToken ct)
     {
-        var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
-        if (idempotencyKey is { Length: > SubmitRequestReader.MaxIdempotencyKeyLength })
+        var (idempotencyKey, badKey) = IdempotencyKeyHeader.Read(request);
+        if (badKey is not null)
         {
-            return Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {SubmitRequestReader.MaxIdempotencyKeyLength} characters.");
+            return badKey;
         }
 
         var status = await jobs.FindAsync(session, id, caller, ct);

@@ -32,8 +32,6 @@ internal static class SubmitRequestReader
     /// <summary>The largest submit body accepted; larger ones get 413.</summary>
     public const int MaxBodyBytes = 8 * 1024 * 1024;
 
-    public const int MaxIdempotencyKeyLength = 256;
-
     public static async Task<(SubmitRequest? Request, ProblemHttpResult? Problem)> ReadAsync(HttpRequest request, string? wait, CancellationToken ct)
     {
         TimeSpan? waitFor = null;
@@ -65,10 +63,10 @@ internal static class SubmitRequestReader
     /// </summary>
     public static async Task<(JsonElement? Body, string? IdempotencyKey, ProblemHttpResult? Problem)> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
-        var idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
-        if (idempotencyKey is { Length: > MaxIdempotencyKeyLength })
+        var (idempotencyKey, badKey) = IdempotencyKeyHeader.Read(request);
+        if (badKey is not null)
         {
-            return (null, null, Problems.Validation("Idempotency-Key", $"The Idempotency-Key header is at most {MaxIdempotencyKeyLength} characters."));
+            return (null, null, badKey);
         }
 
         if (!IsJson(request.ContentType))
