@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace CqrsInference.Api.Backtests;
 
 /// <summary>The body of <c>POST /v1/admin/backtests</c>; times are RFC 3339 text, read here so a bad one names its field.</summary>
+[System.Text.Json.Serialization.JsonUnmappedMemberHandling(System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow)]
 public sealed record StartBacktestRequest(string? Model, string? CandidateVersion, string? From, string? To, string[]? Tenants, int? Limit);
 
 /// <summary>Run times of one side of a backtest: percentiles of the compared jobs' run times, and device-seconds and their cost at today's price.</summary>

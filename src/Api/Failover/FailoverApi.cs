@@ -15,6 +15,7 @@ namespace CqrsInference.Api.Failover;
 /// </summary>
 internal static class FailoverApi
 {
+    [System.Text.Json.Serialization.JsonUnmappedMemberHandling(System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow)]
     public sealed record FailoverRequest(string? LostRegion);
 
     public static IEndpointRouteBuilder MapFailoverApi(this IEndpointRouteBuilder app)

@@ -31,6 +31,28 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
 
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (exception is BadHttpRequestException { InnerException: System.Text.Json.JsonException json } && Unmapped().Match(json.Message) is { Success: true } unknown
+            && !http.Response.HasStarted)
+        {
+            // A field the body does not have: 422 naming it, as the submit bodies answer.
+            var field = unknown.Groups["name"].Value;
+            http.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
+            return await problems.TryWriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = http,
+                Exception = exception,
+                ProblemDetails = new HttpValidationProblemDetails(new Dictionary<string, string[]>
+                {
+                    [field] = [$"Unknown field '{field}'; GET /openapi/v1.json describes this endpoint's body."],
+                })
+                {
+                    Status = StatusCodes.Status422UnprocessableEntity,
+                    Title = "The request is invalid",
+                    Type = "https://tools.ietf.org/html/rfc4918#section-11.2",
+                },
+            });
+        }
+
         var (status, title, detail) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", Describe(bad)),
@@ -117,6 +139,9 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         "DateTimeOffset" or "DateTime" => "a timestamp",
         _ => "a value of its form",
     };
+
+    [System.Text.RegularExpressions.GeneratedRegex("""^The JSON property '(?<name>[^']{0,200})' could not be mapped""")]
+    private static partial System.Text.RegularExpressions.Regex Unmapped();
 
     [System.Text.RegularExpressions.GeneratedRegex("""^Failed to bind parameter "(?<type>[^"]+) (?<name>[^" ]+)" from "(?<value>.*)"\.$""", System.Text.RegularExpressions.RegexOptions.Singleline)]
     private static partial System.Text.RegularExpressions.Regex BindFailure();

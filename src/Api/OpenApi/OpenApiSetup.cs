@@ -26,7 +26,15 @@ internal static class OpenApiSetup
     {
         // Numbers are numbers: the API writes them as JSON numbers and reads none from strings, so
         // the document says "integer", not "integer or a string of digits".
-        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
+        // Bodies the framework binds (keys, backtests, failover) are read as strictly as the submit
+        // bodies: a property given twice is refused, not taken last; a field the request does not
+        // have is refused by the request types themselves ([JsonUnmappedMemberHandling], so that
+        // only they, not the answers, say "additionalProperties": false in the document).
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            json.SerializerOptions.AllowDuplicateProperties = false;
+        });
         return services.AddOpenApi(options =>
         {
             // Any JSON (a tensor's elements, an event's data) is "any value" in place, not a component

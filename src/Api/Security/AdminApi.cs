@@ -8,6 +8,7 @@ namespace CqrsInference.Api.Security;
 
 internal static class AdminApi
 {
+    [System.Text.Json.Serialization.JsonUnmappedMemberHandling(System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow)]
     public sealed record CreateKeyRequest(string? Tenant, string? Name, string[]? Roles);
 
     public sealed record KeyView(string Id, string Tenant, string Name, string[] Roles, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt,
@@ -36,7 +37,7 @@ internal static class AdminApi
             .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The secret a tenant verifies its webhooks' Standard Webhooks signatures with (its own; any tenant's for the operator)")
             .WithProblems(OtherTenantProblem, InvalidTenantProblem, (StatusCodes.Status404NotFound, "Webhooks are off (Webhooks:SigningKey is not set)."))
             .RequirePolicy(ApiPolicies.TenantAdmin);
-        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator); it stops working at once on this instance, within Api:KeyCache:FreshFor (5 s) on others")
+        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator; a key with the operator role only by the operator: 403); it stops working at once on this instance, within Api:KeyCache:FreshFor (5 s) on others")
             .WithProblems((StatusCodes.Status404NotFound, "There is no such key (another tenant's key is not disclosed)."));
         return app;
     }
@@ -136,6 +137,13 @@ internal static class AdminApi
         if (stored is null || (stored.Tenant != caller.Tenant && !caller.IsOperator))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Key not found", detail: $"There is no key {id}.");
+        }
+
+        if (stored.Roles.Contains(ApiRoles.Operator) && !caller.IsOperator)
+        {
+            // Granted by the platform operator only, so revoked by it only: a tenant's admin cannot
+            // take the platform's key away because it was created under the tenant.
+            return Http.Problems.Forbidden($"Key {id} has the operator role: only the platform operator revokes it.");
         }
 
         if (stored.RevokedAt is null)

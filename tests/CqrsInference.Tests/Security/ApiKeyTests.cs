@@ -96,6 +96,40 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_tenants_admin_cannot_revoke_an_operator_key_made_under_its_tenant()
+    {
+        var operatorKey = await pipeline.CreateKeyAsync("erin", "operator");
+        using var erinsAdmin = pipeline.ClientWith(await pipeline.CreateKeyAsync("erin", "admin"));
+
+        using var refused = await erinsAdmin.DeleteAsync($"/v1/admin/keys/{operatorKey.Split('_')[1]}");
+
+        refused.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await refused.Content.ReadAsStringAsync()).ShouldContain("only the platform operator revokes it");
+        using var stillWorks = pipeline.ClientWith(operatorKey);
+        (await stillWorks.GetAsync("/v1/admin/keys?tenant=erin")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Theory]
+    [InlineData("""{"tenant":"erin","name":"k","roles":["read"],"extra":1}""", "extra")]
+    [InlineData("""{"tenant":"erin","name":"k","role":["read"]}""", "role")]
+    public async Task A_key_request_with_a_field_it_does_not_have_is_422_naming_it_and_creates_no_key(string body, string field)
+    {
+        using var admin = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        var before = (await admin.GetFromJsonAsync<JsonElement>("/v1/admin/keys?tenant=erin")).GetArrayLength();
+
+        using var response = await admin.PostAsync("/v1/admin/keys", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty(field)[0].GetString()!.ShouldStartWith($"Unknown field '{field}'");
+        (await admin.GetFromJsonAsync<JsonElement>("/v1/admin/keys?tenant=erin")).GetArrayLength().ShouldBe(before);
+
+        using var twice = await admin.PostAsync("/v1/admin/keys",
+            new StringContent("""{"tenant":"erin","name":"k","roles":["read"],"roles":["admin"]}""", Encoding.UTF8, "application/json"));
+        twice.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await admin.GetFromJsonAsync<JsonElement>("/v1/admin/keys?tenant=erin")).GetArrayLength().ShouldBe(before);
+    }
+
+    [Fact]
     public async Task Revoked_key_stops_working_at_once()
     {
         var key = await pipeline.CreateKeyAsync("dave", "submit", "read");
