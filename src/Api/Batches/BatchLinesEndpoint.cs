@@ -48,7 +48,7 @@ internal static class BatchLinesEndpoint
     private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> StreamAsync(
         Guid id, ApiCaller caller, HttpResponse response, BatchReader reader, IQuerySession session, ClaimCheck claimCheck, bool errors, CancellationToken ct)
     {
-        if (await reader.FindAsync(id, caller.Tenant, ct) is not { } batch)
+        if (await reader.FindAsync(id, caller.Sees, ct) is not { } batch)
         {
             return Problems.BatchNotFound(id);
         }

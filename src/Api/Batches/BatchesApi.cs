@@ -43,8 +43,8 @@ internal static class BatchesApi
 
         batches.MapGet("", ListAsync)
             .WithName("ListBatches")
-            .WithSummary("The tenant's batches, newest first, in pages: {\"batches\": [...], \"nextCursor\"} (?limit= up to 1000, default 50, ?after=<nextCursor>)")
-            .WithProblems(Invalid)
+            .WithSummary("The tenant's batches, newest first, in pages: {\"batches\": [...], \"nextCursor\"} (?limit= up to 1000, default 50, ?after=<nextCursor>; ?tenant= another tenant's, for the operator role only)")
+            .WithProblems(Invalid, (StatusCodes.Status403Forbidden, "?tenant= names another tenant and the key lacks the operator role."))
             .RequirePolicy(ApiPolicies.Read);
 
         batches.MapGet("/{id:guid}", GetAsync)
@@ -82,14 +82,14 @@ internal static class BatchesApi
     }
 
     public static async Task<Results<Ok<BatchView>, ProblemHttpResult>> GetAsync(Guid id, ApiCaller caller, BatchReader reader, CancellationToken ct) =>
-        await reader.FindAsync(id, caller.Tenant, ct) is { } batch
+        await reader.FindAsync(id, caller.Sees, ct) is { } batch
             ? TypedResults.Ok(await reader.ViewAsync(batch, ct))
             : Problems.BatchNotFound(id);
 
     public static async Task<Results<Ok<BatchView>, ProblemHttpResult>> CancelAsync(
         Guid id, ApiCaller caller, BatchServices services, IDocumentStore store, CancellationToken ct)
     {
-        if (await services.Reader.FindAsync(id, caller.Tenant, ct) is not { } batch)
+        if (await services.Reader.FindAsync(id, caller.Sees, ct) is not { } batch)
         {
             return Problems.BatchNotFound(id);
         }
@@ -121,7 +121,7 @@ internal static class BatchesApi
                 catch (Exception e) when (Projections.ConcurrentWrites.LostRace(e))
                 {
                     // The batch's completion or expiry (the supervisor does not take the lock) was saved first.
-                    var after = (await services.Reader.FindAsync(id, caller.Tenant, ct))!;
+                    var after = (await services.Reader.FindAsync(id, caller.Sees, ct))!;
                     if (after.Status != BatchStatuses.Cancelled)
                     {
                         return Ended(id, after.Status);
@@ -131,7 +131,7 @@ internal static class BatchesApi
         }
 
         await BatchSweep.EndQueuedAsync(store, services.Sender, id, expiredAt: null, caller.KeyId, now, ct);
-        return TypedResults.Ok(await services.Reader.ViewAsync((await services.Reader.FindAsync(id, caller.Tenant, ct))!, ct));
+        return TypedResults.Ok(await services.Reader.ViewAsync((await services.Reader.FindAsync(id, caller.Sees, ct))!, ct));
     }
 
     private static ProblemHttpResult Ended(Guid id, string status) =>
@@ -144,8 +144,13 @@ internal static class BatchesApi
         "(CAST(d.data ->> 'SubmittedAt' as timestamp with time zone), d.id) < (CAST(? as timestamp with time zone), ?)";
 
     public static async Task<Results<Ok<BatchPage>, ProblemHttpResult>> ListAsync(
-        ApiCaller caller, IQuerySession session, BatchReader reader, int? limit, string? after, CancellationToken ct)
+        ApiCaller caller, IQuerySession session, BatchReader reader, int? limit, string? after, string? tenant, CancellationToken ct)
     {
+        if (tenant is not null && !caller.Sees(tenant))
+        {
+            return Problems.Forbidden("Only the operator role lists another tenant's batches.");
+        }
+
         (DateTimeOffset At, Guid Id)? cursor = null;
         if (limit is < 1 or > 1000)
         {
@@ -157,7 +162,8 @@ internal static class BatchesApi
             return Problems.Validation("after", "after must be the nextCursor of an earlier page.");
         }
 
-        var query = session.Query<BatchStatus>().Where(b => b.Tenant == caller.Tenant);
+        var owner = tenant ?? caller.Tenant;
+        var query = session.Query<BatchStatus>().Where(b => b.Tenant == owner);
         if (cursor is { } c)
         {
             query = query.Where(b => b.MatchesSql(AfterCursor, c.At.ToString("O", CultureInfo.InvariantCulture), c.Id));

@@ -40,11 +40,14 @@ internal sealed record BatchView(
 internal sealed class BatchReader(IDocumentStore store, NpgsqlDataSource db, AnalyticsOptions analytics)
 {
     /// <summary>The batch, or null when there is none or it is another tenant's (its existence is not disclosed).</summary>
-    public async Task<BatchStatus?> FindAsync(Guid id, string tenant, CancellationToken ct)
+    public Task<BatchStatus?> FindAsync(Guid id, string tenant, CancellationToken ct) => FindAsync(id, t => t == tenant, ct);
+
+    /// <summary>The batch, or null when there is none or <paramref name="sees"/> does not see its tenant (the platform operator sees every tenant).</summary>
+    public async Task<BatchStatus?> FindAsync(Guid id, Func<string, bool> sees, CancellationToken ct)
     {
         await using var session = store.QuerySession();
         var batch = await session.LoadAsync<BatchStatus>(id, ct);
-        return batch is not null && batch.Tenant == tenant ? batch : null;
+        return batch is not null && sees(batch.Tenant) ? batch : null;
     }
 
     public async Task<BatchView> ViewAsync(BatchStatus batch, CancellationToken ct)

@@ -38,6 +38,31 @@ public sealed class TenantBoundaryTests(PipelineRequiringKeys pipeline) : IClass
     }
 
     [Fact]
+    public async Task Another_tenant_finds_no_batch_of_alfas_and_the_platform_operator_reads_lists_and_cancels_it()
+    {
+        using var alfa = pipeline.ClientWith(await pipeline.CreateKeyAsync("alfa-c", "submit", "read"));
+        using var bravo = pipeline.ClientWith(await pipeline.CreateKeyAsync("bravo-c", "submit", "read"));
+        using var operatorClient = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        var batch = await Batches.BatchScenarios.SubmitBatchAsync(alfa, Batches.BatchScenarios.File([Batches.BatchScenarios.Line(1), Batches.BatchScenarios.Line(2)]));
+        batch.Status.ShouldBe(HttpStatusCode.Accepted);
+
+        foreach (var path in new[] { $"/v1/batches/{batch.Id}", $"/v1/batches/{batch.Id}/results", $"/v1/batches/{batch.Id}/errors" })
+        {
+            (await bravo.GetAsync(path)).StatusCode.ShouldBe(HttpStatusCode.NotFound, path);
+            (await operatorClient.GetAsync(path)).StatusCode.ShouldBe(HttpStatusCode.OK, path);
+        }
+
+        (await bravo.DeleteAsync($"/v1/batches/{batch.Id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await bravo.GetAsync("/v1/batches?tenant=alfa-c")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await bravo.GetFromJsonAsync<JsonElement>("/v1/batches")).GetProperty("batches").GetArrayLength().ShouldBe(0);
+
+        var listed = await operatorClient.GetFromJsonAsync<JsonElement>("/v1/batches?tenant=alfa-c");
+        listed.GetProperty("batches").EnumerateArray().Select(b => b.GetProperty("id").GetGuid()).ShouldBe([batch.Id]);
+        using var cancel = await operatorClient.DeleteAsync($"/v1/batches/{batch.Id}");
+        ((int)cancel.StatusCode).ShouldBeOneOf(200, 409); // 409 once its two lines have run
+    }
+
+    [Fact]
     public async Task Another_tenants_fresh_job_takes_as_long_to_be_refused_as_an_id_of_no_job()
     {
         using var alfa = pipeline.ClientWith(await pipeline.CreateKeyAsync("alfa-t", "submit", "read"));
