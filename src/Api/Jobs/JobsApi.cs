@@ -207,12 +207,19 @@ internal static class JobsApi
             return Problems.JobNotFound(id);
         }
 
-        var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model, status.CurrentSeries()), status.Status, caller.KeyId, clock.GetUtcNow()), ct);
-        return outcome switch
+        var at = clock.GetUtcNow();
+        var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model, status.CurrentSeries()), status.Status, caller.KeyId, at), ct);
+        if (outcome is CancelOutcome.NotCancellable refused)
         {
-            CancelOutcome.NotCancellable refused => Problems.CannotCancel(id, refused.Status),
-            CancelOutcome.CancelRequested => TypedResults.Accepted($"/v1/jobs/{id}", JobView.From(status with { Status = JobStatuses.Cancelled })),
-            _ => TypedResults.Ok(JobView.From(status with { Status = JobStatuses.Cancelled })),
-        };
+            return Problems.CannotCancel(id, refused.Status);
+        }
+
+        // Read as cancelled from now on, here, until recorded: a retry right after the 200 (or a GET)
+        // would otherwise find the read model's "queued" and be refused as if the cancel had not been.
+        var cancelled = status with { Status = JobStatuses.Cancelled, CompletedAt = at };
+        jobs.Ended(cancelled);
+        return outcome is CancelOutcome.CancelRequested
+            ? TypedResults.Accepted($"/v1/jobs/{id}", JobView.From(cancelled))
+            : TypedResults.Ok(JobView.From(cancelled));
     }
 }

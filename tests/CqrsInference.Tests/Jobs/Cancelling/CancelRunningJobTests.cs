@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using CqrsInference.Messaging;
 using CqrsInference.Tests.Fixtures;
+using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Jobs.Cancelling;
 
@@ -49,6 +50,8 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
         third.GetProperty("completedAt").GetDateTimeOffset().ShouldBeLessThan(requestedAt + TimeSpan.FromSeconds(1));
         new[] { first, third }.ShouldAllBe(j => j.GetProperty("attempts").GetInt32() == 1 && j.GetProperty("batchSize").GetInt32() == 3);
         cancelled.GetProperty("completedAt").GetDateTimeOffset().ShouldBeLessThan(requestedAt + TimeSpan.FromSeconds(1));
+        // The API reads a job it cancelled as cancelled at once; the record follows.
+        await Retry.Until("the cancel to be recorded", () => EventTypesAsync(batch[1]), types => types.Count == 3);
         (await EventTypesAsync(batch[1])).ShouldBe(["v1.job_submitted", "v1.job_started", "v1.job_cancelled"]);
 
         // The only slot is free again: the next job runs.
@@ -69,6 +72,7 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
         first.StatusCode.ShouldBe(HttpStatusCode.Accepted);
         again.StatusCode.ShouldBeOneOf(HttpStatusCode.Accepted, HttpStatusCode.OK);
         await _client.WaitForStatusAsync(job.Id, "cancelled", TimeSpan.FromSeconds(5));
+        await Retry.Until("the cancel to be recorded", () => _client.RecordedCountsAsync(job.Id), counts => counts.Ended > 0);
         (await _client.RecordedCountsAsync(job.Id)).ShouldBe((1, 1));
 
         var done = await _client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6]));

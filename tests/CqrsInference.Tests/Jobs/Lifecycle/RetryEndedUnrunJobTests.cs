@@ -10,6 +10,23 @@ namespace CqrsInference.Tests.Jobs.Lifecycle;
 public sealed class RetryEndedUnrunJobTests(PipelineWithoutProcessors pipeline) : IClassFixture<PipelineWithoutProcessors>
 {
     [Fact]
+    public async Task A_job_reads_as_cancelled_and_can_be_retried_at_once_after_its_cancel_answered()
+    {
+        var client = pipeline.Client;
+        var job = await client.SubmitAsync(Scenarios.MlpJob([4, 4, 4, 4]));
+        await Retry.Until("the job to be recorded as queued", () => client.GetJobAsync(job.Id), j => j.GetProperty("status").GetString() == "queued");
+
+        (await client.DeleteAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // Before the recorder has the cancel: the API that answered it does not contradict itself.
+        (await client.GetJobAsync(job.Id)).GetProperty("status").GetString().ShouldBe("cancelled");
+        var (status, retried) = await client.RetryAsync(job.Id);
+        status.ShouldBe(HttpStatusCode.Accepted, retried.ToString());
+        retried.GetProperty("series").GetInt32().ShouldBe(2);
+        (await client.DeleteAsync($"/v1/jobs/{job.Id}")).StatusCode.ShouldBe(HttpStatusCode.OK, "the new series is cancelled in turn");
+    }
+
+    [Fact]
     public async Task A_cancelled_job_and_an_expired_job_retried_run_in_their_second_series()
     {
         var client = pipeline.Client;
