@@ -110,6 +110,13 @@ internal static class BatchesApi
                 return Ended(id, ended.Status);
             }
 
+            if (stream.Aggregate is { Status: BatchStatuses.Running } && await services.Reader.ViewAsync(batch, ct) is { Progress: var progress } && progress.Finished == progress.Total)
+            {
+                // Every line has ended; the supervisor marks it completed within a second. Cancelling
+                // it now would end it "cancelled" with nothing cancelled.
+                return Ended(id, BatchStatuses.Completed);
+            }
+
             if (stream.Aggregate is { Status: BatchStatuses.Running })
             {
                 stream.AppendOne(new V1.BatchCancelled(id, now, caller.KeyId));

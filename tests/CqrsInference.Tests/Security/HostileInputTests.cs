@@ -191,6 +191,7 @@ public sealed partial class HostileInputTests(PipelineRequiringKeys pipeline) : 
     [Theory]
     [InlineData("GET", "/v1/nothing", HttpStatusCode.NotFound, "No endpoint answers GET /v1/nothing; GET /openapi/v1.json lists them (and /docs shows them).")]
     [InlineData("DELETE", "/v1/models", HttpStatusCode.MethodNotAllowed, "DELETE is not allowed on /v1/models; it takes GET.")]
+    [InlineData("POST", "/health", HttpStatusCode.MethodNotAllowed, "POST is not allowed on /health; it takes GET, HEAD.")]
     public async Task A_path_or_method_no_endpoint_takes_is_said_in_the_problems_detail(string method, string path, HttpStatusCode status, string detail)
     {
         using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
