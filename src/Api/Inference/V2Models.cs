@@ -20,13 +20,20 @@ internal static class V2Models
     /// named, else its default; or the 404 that says why not (naming the served versions).
     /// </summary>
     public static (ModelDefinition? Model, V2ErrorResult? Error) Find(ModelCatalog catalog, string name, string? version) =>
-        catalog.Resolve(name, version, Guid.Empty) switch
+        name.Length > MaxShown || version?.Length > MaxShown
+            ? (null, V2Errors.NotFound($"Model '{Shown(name)}'{(version is null ? "" : $" version '{Shown(version)}'")} is not served here (names and versions are at most {MaxShown - 1} characters); GET /v1/models lists the models."))
+            : catalog.Resolve(name, version, Guid.Empty) switch
         {
             VersionResolution.Resolved { Pinned: true } pinned => (pinned.Model, null),
             VersionResolution.Resolved when catalog.TryGet(name, out var model) => (model, null),
             VersionResolution.VersionNotServed refusal => (null, V2Errors.NotFound(refusal.Detail)),
             _ => (null, V2Errors.NotFound($"Model '{name}' is not served here; GET /v1/models lists the models.")),
         };
+
+    /// <summary>Longer path names are cut when the answer names them back.</summary>
+    private const int MaxShown = 64;
+
+    private static string Shown(string text) => text.Length > MaxShown ? text[..MaxShown] + "…" : text;
 
     /// <summary>
     /// A model's metadata: <c>versions</c> lists its serving versions (the default first), as the

@@ -112,6 +112,11 @@ public sealed class OpenInferenceProtocolTests(PipelineWithAllRoles pipeline) : 
         (await _client.GetV2Async($"/v2/models/mlp-test/versions/{mlp.Version}9")).ShouldBeNotFound($"{mlp.Version}9");
         (await _client.GetV2Async("/v2/models/no-such-model/ready")).ShouldBeNotFound("no-such-model");
         (await _client.GetV2Async("/v2/no/such/route")).Error();
+
+        // A long name is not echoed back whole.
+        var longName = await _client.InferAsync(new string('m', 5000), request);
+        longName.Status.ShouldBe(HttpStatusCode.NotFound);
+        longName.Error().Length.ShouldBeLessThan(300);
     }
 
     [Fact]
