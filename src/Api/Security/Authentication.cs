@@ -37,6 +37,12 @@ internal sealed class ApiKeyAuthentication(
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
+        if (Request.Headers.Authorization.Count > 1)
+        {
+            // Joined, two keys read as one unknown key; say what is wrong instead.
+            return AuthenticateResult.Fail($"Send one Authorization header, not {Request.Headers.Authorization.Count}.");
+        }
+
         var header = Request.Headers.Authorization.ToString();
         if (header.Length == 0)
         {

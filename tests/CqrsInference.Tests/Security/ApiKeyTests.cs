@@ -48,6 +48,19 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
     }
 
     [Fact]
+    public async Task Two_authorization_headers_are_refused_saying_so_even_when_both_keys_are_valid()
+    {
+        using var client = pipeline.ClientWith(null);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.TryAddWithoutValidation("Authorization", [$"Bearer {PipelineRequiringKeys.AdminKey}", $"Bearer {PipelineRequiringKeys.AdminKey}"]);
+
+        using var response = await client.SendAsync(request);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        response.Headers.WwwAuthenticate.ShouldHaveSingleItem().Parameter!.ShouldContain("Send one Authorization header, not 2.");
+    }
+
+    [Fact]
     public async Task Another_tenants_job_is_not_found_on_every_endpoint()
     {
         using var alice = pipeline.ClientWith(await pipeline.CreateKeyAsync("alice", "submit", "read"));
