@@ -22,25 +22,7 @@ internal static class BatchesApi
     public static IEndpointRouteBuilder MapBatchesApi(this IEndpointRouteBuilder app)
     {
         var batches = app.MapGroup("/v1/batches").WithTags("Batches");
-        batches.MapPost("", BatchSubmitEndpoint.SubmitAsync)
-            .WithName("SubmitBatch")
-            .WithSummary("Submit a batch: a JSONL file, one job request (as for POST /v1/jobs, plus an optional customId) a line")
-            .WithDescription("Options as query parameters: deadline (a timestamp, or a duration from now), webhook, priority (default batch), atomic (true: any bad line refuses the file). 202 with the batch and every refused line (by its number and customId); the valid lines run. The Idempotency-Key header makes a retried submit return the same batch.")
-            .AcceptsText(BatchFileReader.MediaTypes)
-            .WithMetadata(new ReadsQuery([.. BatchFileReader.OptionNames]) { RefusesUnknown = true })
-            .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
-            .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The batch's address, /v1/batches/{id}.")
-            .WithProblems(
-                (StatusCodes.Status400BadRequest, "The body is not UTF-8, or no line of it is JSON."),
-                (StatusCodes.Status409Conflict, "The Idempotency-Key submitted a different file before."),
-                (StatusCodes.Status413PayloadTooLarge, "The file has more bytes (Batches:MaxBytes) or lines (Batches:MaxLines) than a batch takes."),
-                (StatusCodes.Status415UnsupportedMediaType, "The body is not application/jsonl (or application/x-ndjson)."),
-                (StatusCodes.Status422UnprocessableEntity, "An option is unknown or invalid, the file holds no lines, or (atomic) a line is invalid: 'errors' names each as lines[n].field."),
-                (StatusCodes.Status429TooManyRequests, "The tenant is over its daily quota (nothing was admitted)."),
-                (StatusCodes.Status503ServiceUnavailable, "The models' queues are full (nothing was admitted); retry after Retry-After seconds."))
-            .WithBodyLimit(BatchOptions.MaxBytesCap)
-            .RequirePolicy(ApiPolicies.Submit);
-
+        MapSubmit(batches);
         batches.MapGet("", ListAsync)
             .WithName("ListBatches")
             .WithSummary("The tenant's batches, newest first, in pages: {\"batches\": [...], \"nextCursor\"} (?limit= up to 1000, default 50, ?after=<nextCursor>; ?tenant= another tenant's, for the operator role only)")
@@ -80,6 +62,27 @@ internal static class BatchesApi
             .RequirePolicy(ApiPolicies.Submit);
         return app;
     }
+
+    /// <summary><c>POST /v1/batches</c> and its contract.</summary>
+    private static void MapSubmit(RouteGroupBuilder batches) =>
+        batches.MapPost("", BatchSubmitEndpoint.SubmitAsync)
+            .WithName("SubmitBatch")
+            .WithSummary("Submit a batch: a JSONL file, one job request (as for POST /v1/jobs, plus an optional customId) a line")
+            .WithDescription("Options as query parameters: deadline (a timestamp, or a duration from now), webhook, priority (default batch), atomic (true: any bad line refuses the file). 202 with the batch and every refused line (by its number and customId); the valid lines run. The Idempotency-Key header makes a retried submit return the same batch.")
+            .AcceptsText(BatchFileReader.MediaTypes)
+            .WithMetadata(new ReadsQuery([.. BatchFileReader.OptionNames]) { RefusesUnknown = true })
+            .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
+            .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The batch's address, /v1/batches/{id}.")
+            .WithProblems(
+                (StatusCodes.Status400BadRequest, "The body is not UTF-8, or no line of it is JSON."),
+                (StatusCodes.Status409Conflict, "The Idempotency-Key submitted a different file before."),
+                (StatusCodes.Status413PayloadTooLarge, "The file has more bytes (Batches:MaxBytes) or lines (Batches:MaxLines) than a batch takes."),
+                (StatusCodes.Status415UnsupportedMediaType, "The body is not application/jsonl (or application/x-ndjson)."),
+                (StatusCodes.Status422UnprocessableEntity, "An option is unknown or invalid, the file holds no lines, or (atomic) a line is invalid: 'errors' names each as lines[n].field."),
+                (StatusCodes.Status429TooManyRequests, "The tenant is over its daily quota (nothing was admitted)."),
+                (StatusCodes.Status503ServiceUnavailable, "The models' queues are full (nothing was admitted); retry after Retry-After seconds."))
+            .WithBodyLimit(BatchOptions.MaxBytesCap)
+            .RequirePolicy(ApiPolicies.Submit);
 
     public static async Task<Results<Ok<BatchView>, ProblemHttpResult>> GetAsync(Guid id, ApiCaller caller, BatchReader reader, CancellationToken ct) =>
         await reader.FindAsync(id, caller.Sees, ct) is { } batch
