@@ -82,12 +82,18 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
     {
         if (Accepted(id) is not { } held)
         {
-            return await session.LoadAsync<JobStatus>(id, ct);
+            // Nothing else to answer with: a PostgreSQL that hangs is a 503 after ReadWithin, not
+            // after the driver's command timeout (30 s by default) with the request held meanwhile.
+            var read = await Projections.Outages.AskWithinAsync(t => session.LoadAsync<JobStatus>(id, t), ReadWithin, ct);
+            return read.Answered ? read.Value : throw new TimeoutException($"PostgreSQL: {read.Unanswered}");
         }
 
         var recorded = await Projections.Outages.AskWithinAsync(t => session.LoadAsync<JobStatus>(id, t), MemoryAnswersAfter, ct);
         return recorded.Answered ? recorded.Value : Accepted(id) ?? held;
     }
+
+    /// <summary>How long a read of a job this API does not hold waits for PostgreSQL before it is a 503.</summary>
+    public static readonly TimeSpan ReadWithin = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a read of a job this API holds waits for PostgreSQL before it answers from memory.</summary>
     public static readonly TimeSpan MemoryAnswersAfter = TimeSpan.FromSeconds(2);

@@ -172,6 +172,12 @@ public sealed class DependencyOutageTests : IAsyncLifetime
             // its job: each within seconds, not the driver's timeouts.
             await Within(TimeSpan.FromSeconds(8), "a fresh job's read", async () =>
                 (await app.GetJobAsync(accepted[0])).GetProperty("id").GetGuid().ShouldBe(accepted[0]));
+            await Within(TimeSpan.FromSeconds(8), "a read of a job it does not hold", async () =>
+            {
+                using var unknown = await app.GetAsync($"/v1/jobs/{Guid.NewGuid()}");
+                unknown.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+                unknown.Headers.RetryAfter.ShouldNotBeNull();
+            });
             await Within(TimeSpan.FromSeconds(8), "readiness", async () =>
             {
                 using var ready = await app.GetAsync("/health");
