@@ -57,9 +57,10 @@ public sealed class BatchWebhookTests(PipelineWithWebhooks pipeline) : IClassFix
     public async Task A_cancelled_batch_calls_its_webhook_with_its_cancelled_status()
     {
         using var receiver = new WebhookReceiver(pipeline.AllowedPort());
-        // Cancelled at once: its 100 lines do not all end, and get recorded, before the cancel.
+        // Cancelled at once: its 1,000 lines do not all end, and get recorded, before the cancel (a
+        // batch whose every line has ended is not cancelled: 409, it is completing).
         var submitted = await _client.SubmitBatchAsync(
-            BatchScenarios.File(Enumerable.Range(1, 100).Select(i => BatchScenarios.Line(i))), $"?webhook={Uri.EscapeDataString(receiver.Url)}");
+            BatchScenarios.File(Enumerable.Range(1, 1000).Select(i => BatchScenarios.Line(i))), $"?webhook={Uri.EscapeDataString(receiver.Url)}");
         submitted.Status.ShouldBe(HttpStatusCode.Accepted);
 
         using var cancel = await _client.DeleteAsync($"/v1/batches/{submitted.Id}");

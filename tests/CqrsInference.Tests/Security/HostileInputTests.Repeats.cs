@@ -72,6 +72,20 @@ public sealed partial class HostileInputTests
     }
 
     [Theory]
+    [InlineData("https://example.com:99999/x", "webhook must be an absolute http or https URL: a scheme, a host, and a port (if any) of 1 to 65535.")]
+    [InlineData("ftp://example.com/x", "webhook must be an http or https URL, not ftp.")]
+    [InlineData("/relative/path", "webhook must be an absolute http or https URL: a scheme, a host, and a port (if any) of 1 to 65535.")]
+    public async Task A_webhook_that_cannot_be_called_is_named_by_its_fault(string webhook, string message)
+    {
+        using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+
+        using var response = await client.PostAsync("/v1/jobs", new StringContent(JobWith("webhook", $"\"{webhook}\""), Encoding.UTF8, "application/json"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty("webhook")[0].GetString().ShouldBe(message);
+    }
+
+    [Theory]
     [InlineData("2027-01-01T00:00:00.123456789Z", "2027-01-01T00:00:00.1234567+00:00")]
     [InlineData("2027-01-01t00:00:00z", "2027-01-01T00:00:00+00:00")]
     [InlineData("2027-01-01T01:00:00.5+01:00", "2027-01-01T00:00:00.5+00:00")]

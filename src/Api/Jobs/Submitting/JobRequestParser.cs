@@ -125,10 +125,20 @@ internal static class JobRequestParser
     private static string? ReadWebhook(JsonElement root, FieldErrors errors)
     {
         var webhook = ReadString(root, "webhook", required: false, errors.Add);
-        if (webhook is not null
-            && (webhook.Length > MaxWebhookLength || !Uri.TryCreate(webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")))
+        Uri? url = null;
+        var fault = webhook switch
         {
-            errors.Add("webhook", $"webhook must be an absolute http or https URL of at most {MaxWebhookLength} characters.");
+            null => null,
+            { Length: > MaxWebhookLength } => $"webhook is at most {MaxWebhookLength} characters.",
+            // "/x" reads as a file: URL on Linux; an address without "://" is no address here.
+            _ when !Uri.TryCreate(webhook, UriKind.Absolute, out url) || !webhook.Contains("://", StringComparison.Ordinal) =>
+                "webhook must be an absolute http or https URL: a scheme, a host, and a port (if any) of 1 to 65535.",
+            _ when url.Scheme is not ("http" or "https") => $"webhook must be an http or https URL, not {url.Scheme}.",
+            _ => null,
+        };
+        if (fault is not null)
+        {
+            errors.Add("webhook", fault);
         }
 
         return webhook;
