@@ -52,13 +52,13 @@ internal static class BatchesApi
         batches.MapDelete("/{id:guid}", CancelAsync)
             .WithName("CancelBatch")
             .WithSummary("Cancel a batch: its queued lines are cancelled, running ones finish; 409 once it has completed or expired")
-            .WithProblems(NoSuchBatch, (StatusCodes.Status409Conflict, "The batch has completed or expired."))
+            .WithProblems(NoSuchBatch, (StatusCodes.Status409Conflict, "The batch has completed or expired, or every line of it has ended."))
             .RequirePolicy(ApiPolicies.Submit);
 
         batches.MapPost("/{id:guid}:cancel", CancelAsync)
             .WithName("CancelBatchPost")
             .WithSummary("Cancel a batch (the same as DELETE /v1/batches/{id})")
-            .WithProblems(NoSuchBatch, (StatusCodes.Status409Conflict, "The batch has completed or expired."))
+            .WithProblems(NoSuchBatch, (StatusCodes.Status409Conflict, "The batch has completed or expired, or every line of it has ended."))
             .RequirePolicy(ApiPolicies.Submit);
         return app;
     }
