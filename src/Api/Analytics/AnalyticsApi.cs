@@ -199,7 +199,13 @@ internal static class AnalyticsApi
 
             if (Http.Timestamps.TryParseUtc(value, out var parsed))
             {
-                return parsed;
+                if (Http.Timestamps.InRange(parsed))
+                {
+                    return parsed;
+                }
+
+                errors[field] = [$"{field} must be {Http.Timestamps.RangeRule}."];
+                return fallback;
             }
 
             errors[field] = [$"{field} must be {Http.Timestamps.Rule}."];

@@ -127,12 +127,12 @@ internal static class CostApi
             return fallback;
         }
 
-        if (Http.Timestamps.TryParseUtc(value, out var parsed))
+        if (Http.Timestamps.TryParseUtc(value, out var parsed) && Http.Timestamps.InRange(parsed))
         {
             return parsed;
         }
 
-        errors[field] = [$"{field} must be {Http.Timestamps.Rule}."];
+        errors[field] = [$"{field} must be {(Http.Timestamps.TryParseUtc(value, out _) ? Http.Timestamps.RangeRule : Http.Timestamps.Rule)}."];
         return fallback;
     }
 }

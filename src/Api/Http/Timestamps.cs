@@ -17,6 +17,12 @@ internal static class Timestamps
         "yyyy-MM-dd'T'HH:mm'Z'", "yyyy-MM-dd'T'HH:mmzzz",
     ];
 
+    /// <summary>What a range's ends may be: analytics widen them by hours and days, so the calendar's own ends are out.</summary>
+    public const string RangeRule = "between 1970-01-01 and 9998-12-31 (UTC)";
+
+    /// <summary>Whether <paramref name="at"/> is <see cref="RangeRule"/>.</summary>
+    public static bool InRange(DateTimeOffset at) => at.Year is >= 1970 and <= 9998;
+
     public static bool TryParseUtc(string? text, out DateTimeOffset utc)
     {
         utc = default;
