@@ -27,7 +27,7 @@ internal static class JobStreamEndpoint
 
     public static async Task<Results<ServerSentEventsResult<object?>, ProblemHttpResult>> StreamAsync(
         Guid id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, ApiCaller caller, IQuerySession session, JobReader jobs, JobEventFeed feed,
-        HttpResponse response, CancellationToken ct)
+        StreamKeys keys, HttpResponse response, CancellationToken ct)
     {
         Guid? resumeAfter = null;
         if (lastEventId is not null)
@@ -52,7 +52,7 @@ internal static class JobStreamEndpoint
         var recorded = await RecordedAsync(session, status, ct);
         var (timeline, missed) = JobTimeline.Start(status, recorded, resumeAfter);
         response.Headers.CacheControl = "no-cache";
-        return TypedResults.ServerSentEvents(EventsAsync(timeline, missed, follow, () => RecordedAsync(session, status, ct), ct));
+        return TypedResults.ServerSentEvents(keys.WhileValidAsync(caller, EventsAsync(timeline, missed, follow, () => RecordedAsync(session, status, ct), ct), ct));
     }
 
     /// <summary>

@@ -51,7 +51,7 @@ internal static class LiveStreamEndpoint
 
     public static Results<ServerSentEventsResult<object?>, ProblemHttpResult> Stream(
         [FromHeader(Name = JobStreamEndpoint.LastEventIdHeader)] string? lastEventId, ApiCaller caller, LiveFeed feed, ModelCatalog catalog,
-        HttpResponse response, CancellationToken ct)
+        StreamKeys keys, HttpResponse response, CancellationToken ct)
     {
         ulong? after = null;
         if (lastEventId is not null)
@@ -68,7 +68,7 @@ internal static class LiveStreamEndpoint
         var subscription = feed.Subscribe(new LiveView(caller), after);
         response.RegisterForDispose(subscription);
         response.Headers.CacheControl = "no-cache";
-        return TypedResults.ServerSentEvents(EventsAsync(subscription, catalog, after is not null, ct));
+        return TypedResults.ServerSentEvents(keys.WhileValidAsync(caller, EventsAsync(subscription, catalog, after is not null, ct), ct));
     }
 
     private static async IAsyncEnumerable<SseItem<object?>> EventsAsync(

@@ -37,6 +37,7 @@ internal static class ApiPolicies
     {
         Hosting.Settings.AddSetting<KeyCacheOptions>(services, "Api:KeyCache");
         services.AddSingleton<VerifiedKeys>();
+        services.AddSingleton<StreamKeys>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         services.AddAuthorization(options =>

@@ -26,6 +26,12 @@ internal sealed class ApiKeyAuthentication(
     public const string TenantClaim = "cqrsi:tenant";
     public const string KeyClaim = "cqrsi:key";
 
+    /// <summary>The key id of the operator's configured key (<c>CQRSI_API_KEY</c>), which no store holds.</summary>
+    public const string DevelopmentKeyId = "development";
+
+    /// <summary>The key id of an anonymous caller.</summary>
+    public const string AnonymousKeyId = "anonymous";
+
     private static readonly string[] AnonymousRoles = [ApiRoles.Submit, ApiRoles.Read];
 
     private readonly byte[]? _developmentKeyHash = configuration["CQRSI_API_KEY"] is { Length: > 0 } key
@@ -46,7 +52,7 @@ internal sealed class ApiKeyAuthentication(
         var header = Request.Headers.Authorization.ToString();
         if (header.Length == 0)
         {
-            return AllowAnonymous ? Success(DefaultTenant, AnonymousRoles, "anonymous") : AuthenticateResult.NoResult();
+            return AllowAnonymous ? Success(DefaultTenant, AnonymousRoles, AnonymousKeyId) : AuthenticateResult.NoResult();
         }
 
         // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is "Bearer".
@@ -59,7 +65,7 @@ internal sealed class ApiKeyAuthentication(
         if (_developmentKeyHash is not null
             && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), _developmentKeyHash))
         {
-            return Success(DefaultTenant, ApiRoles.All, "development");
+            return Success(DefaultTenant, ApiRoles.All, DevelopmentKeyId);
         }
 
         if (!ApiKeySecrets.TryParse(presented, out var id, out var secret))

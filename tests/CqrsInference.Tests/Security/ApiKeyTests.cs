@@ -143,6 +143,33 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_stream_opened_with_a_key_ends_when_the_key_is_revoked_and_sends_nothing_after()
+    {
+        var key = await pipeline.CreateKeyAsync("frank", "read");
+        using var submitter = pipeline.ClientWith(await pipeline.CreateKeyAsync("frank", "submit", "read"));
+        using var admin = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        using var reader = pipeline.ClientWith(key);
+        using var response = await reader.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/events/stream"), HttpCompletionOption.ResponseHeadersRead);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        using var events = new StreamReader(await response.Content.ReadAsStreamAsync());
+        (await events.ReadLineAsync()).ShouldBe("event: hello");
+
+        (await admin.DeleteAsync($"/v1/admin/keys/{key.Split('_')[1]}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        var after = await submitter.SubmitAsync(Scenarios.MlpJob([7, 7, 7, 7]));
+        await submitter.WaitForStatusAsync(after.Id, "succeeded");
+
+        // The job's change is the next event the stream would send: it ends instead.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var rest = new StringBuilder();
+        while (await events.ReadLineAsync(timeout.Token) is { } line)
+        {
+            rest.AppendLine(line);
+        }
+
+        rest.ToString().ShouldNotContain(after.Id.ToString());
+    }
+
+    [Fact]
     public async Task Revoked_key_stops_working_at_once()
     {
         var key = await pipeline.CreateKeyAsync("dave", "submit", "read");
