@@ -141,6 +141,26 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         (await page.Locator("#status").TextContentAsync())!.ShouldContain("refreshes every 5 s");
     }
 
+    [Fact]
+    public async Task A_key_without_the_operator_role_gets_the_charts_it_may_read_and_a_note_for_the_others()
+    {
+        using var created = await pipeline.Operator.PostAsJsonAsync("/v1/admin/keys", new { tenant = "dash-analyst", name = "analyst", roles = new[] { "analyst", "read" } });
+        var key = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString();
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync();
+        await page.AddInitScriptAsync($"localStorage.setItem('cqrsi-key', '{key}')");
+        await page.GotoAsync($"{pipeline.BaseUrl}/dashboard");
+
+        // Utilization and processors are the operator's (403): the page drew the rest all the same.
+        await page.WaitForFunctionAsync("() => window.dashboardState && window.dashboardState.refreshes > 0", null, new PageWaitForFunctionOptions { Timeout = 20_000 });
+        var state = await page.EvaluateAsync<JsonElement>("() => window.dashboardState");
+        state.GetProperty("errors").GetArrayLength().ShouldBe(0, state.ToString());
+        state.GetProperty("notForThisKey").EnumerateArray().Select(p => p.GetString()).ShouldBe(["/v1/analytics/utilization", "/v1/analytics/processors"]);
+        state.GetProperty("points").TryGetProperty("throughput", out _).ShouldBeTrue();
+        (await page.Locator("#status").TextContentAsync())!.ShouldContain("not for this key's roles");
+    }
+
     internal static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
     {
         ExecutablePath = "/usr/bin/chromium",

@@ -72,29 +72,46 @@ async function refresh() {
   const to = new Date(Date.now() + 3600_000).toISOString();
   const from = new Date(Date.now() - hours * 3600_000).toISOString();
   const range = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+  // Each part on its own: a key without the operator role reads queues and usage but not the
+  // processors' utilization (403); it gets the charts it may read, and a note for the others.
+  const parts = await Promise.allSettled([
+    api('/v1/analytics/queues'),
+    api(`/v1/analytics/usage?${range}&groupBy=model,device`),
+    api(`/v1/analytics/utilization?${range}&groupBy=worker`),
+    api('/v1/analytics/processors'),
+  ]);
+  const [queues, usage, utilization, processors] = parts.map(p => (p.status === 'fulfilled' ? p.value : null));
+  const failures = parts.filter(p => p.status === 'rejected').map(p => p.reason?.message ?? String(p.reason));
+  const notForThisKey = failures.filter(f => f.endsWith('HTTP 403'));
+  const errors = failures.filter(f => !f.endsWith('HTTP 403'));
   try {
-    const [queues, usage, utilization, processors] = await Promise.all([
-      api('/v1/analytics/queues'),
-      api(`/v1/analytics/usage?${range}&groupBy=model,device`),
-      api(`/v1/analytics/utilization?${range}&groupBy=worker`),
-      api('/v1/analytics/processors'),
-    ]);
-    drawQueues(queues);
-    const done = bySeries(usage.filter(r => r.device !== '-'), r => r.model, r => r.succeeded + r.failed);
-    draw('throughput', 'line', done.labels, done.datasets, { scales: { y: { beginAtZero: true } } });
-    const cost = bySeries(usage.filter(r => r.device !== '-'), r => `${r.model} (${r.device})`, r => r.cost);
-    draw('cost', 'line', cost.labels, cost.datasets, { scales: { y: { beginAtZero: true } } });
-    const busy = bySeries(utilization, r => r.key, r => r.busyPercent ?? 0);
-    draw('utilization', 'bar', busy.labels, busy.datasets, { scales: { y: { beginAtZero: true, max: 100 } } });
-    drawProcessors(processors);
-    window.dashboardState.refreshes++;
-    showStatus();
+    if (queues) drawQueues(queues);
+    if (usage) {
+      const done = bySeries(usage.filter(r => r.device !== '-'), r => r.model, r => r.succeeded + r.failed);
+      draw('throughput', 'line', done.labels, done.datasets, { scales: { y: { beginAtZero: true } } });
+      const cost = bySeries(usage.filter(r => r.device !== '-'), r => `${r.model} (${r.device})`, r => r.cost);
+      draw('cost', 'line', cost.labels, cost.datasets, { scales: { y: { beginAtZero: true } } });
+    }
+    if (utilization) {
+      const busy = bySeries(utilization, r => r.key, r => r.busyPercent ?? 0);
+      draw('utilization', 'bar', busy.labels, busy.datasets, { scales: { y: { beginAtZero: true, max: 100 } } });
+    }
+    if (processors) drawProcessors(processors);
   } catch (error) {
-    window.dashboardState.errors.push(String(error));
-    document.getElementById('status').textContent = String(error);
+    errors.push(String(error));
+  }
+  window.dashboardState.notForThisKey = notForThisKey.map(f => f.split('?')[0].split(': HTTP')[0]);
+  if (errors.length > 0) {
+    window.dashboardState.errors.push(...errors);
+    document.getElementById('status').textContent = errors.join('; ');
+    return;
+  }
+  window.dashboardState.refreshes++;
+  showStatus();
+  if (notForThisKey.length > 0) {
+    document.getElementById('status').textContent += ' · not for this key\'s roles: utilization and processors (the operator\'s)';
   }
 }
-
 
 // Jobs and batches: tables built from text nodes only (row(), as the processors table), with the two
 // actions an operator needs most: cancel a queued or running job, retry an ended one that did not succeed.
