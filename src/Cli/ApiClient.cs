@@ -93,7 +93,11 @@ internal sealed class ApiClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    /// <summary>The body as JSON; a body that is not JSON becomes <c>{"detail": text}</c>, so that errors still say something.</summary>
+    /// <summary>
+    /// The body as JSON. A refusal whose body is not JSON becomes <c>{"detail": text}</c>, so that
+    /// errors still say something; a success whose body is not JSON (a proxy's login page, say) is no
+    /// answer of the API's, and fails the command (exit 2) instead of printing as if it were one.
+    /// </summary>
     private static async Task<JsonElement> ReadAsync(HttpResponseMessage response, CancellationToken ct)
     {
         var text = await response.Content.ReadAsStringAsync(ct);
@@ -101,9 +105,13 @@ internal sealed class ApiClient : IDisposable
         {
             return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
         }
-        catch (JsonException)
+        catch (JsonException) when (!response.IsSuccessStatusCode)
         {
             return JsonSerializer.SerializeToElement(new { detail = text });
+        }
+        catch (JsonException e)
+        {
+            throw new JsonException($"a {(int)response.StatusCode} answer that is not JSON ({response.Content.Headers.ContentType?.MediaType ?? "no content type"}): {e.Message}", e);
         }
     }
 }

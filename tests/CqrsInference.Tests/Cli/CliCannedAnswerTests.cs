@@ -56,6 +56,18 @@ public sealed class CliCannedAnswerTests
         }
     }
 
+    [Theory]
+    [InlineData("models")]
+    [InlineData("models", "--output", "json")]
+    public async Task A_success_that_is_not_json_exits_2_and_prints_nothing_as_the_apis_answer(params string[] arguments)
+    {
+        var run = await AnswerOnceAsync("text/html", "<html>proxy login</html>", "/v1/models", arguments);
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Out.ShouldNotContain("proxy login");
+        run.Err.ShouldContain("not JSON (text/html)");
+    }
+
     private static Task<CliRun> WatchAsync(string stream, params string[] options) =>
         AnswerOnceAsync("text/event-stream", stream, $"/v1/jobs/{Job}/stream", ["watch", Job.ToString(), .. options]);
 
