@@ -74,6 +74,7 @@ public sealed partial class HostileInputTests
     [Theory]
     [InlineData("https://example.com:99999/x", "webhook must be an absolute http or https URL: a scheme, a host, and a port (if any) of 1 to 65535.")]
     [InlineData("ftp://example.com/x", "webhook must be an http or https URL, not ftp.")]
+    [InlineData("  https://example.com/h\\t", "webhook must not begin or end with white space.")]
     [InlineData("/relative/path", "webhook must be an absolute http or https URL: a scheme, a host, and a port (if any) of 1 to 65535.")]
     public async Task A_webhook_that_cannot_be_called_is_named_by_its_fault(string webhook, string message)
     {

@@ -130,6 +130,7 @@ internal static class JobRequestParser
         {
             null => null,
             { Length: > MaxWebhookLength } => $"webhook is at most {MaxWebhookLength} characters.",
+            _ when webhook.Trim() != webhook => "webhook must not begin or end with white space.",
             // "/x" reads as a file: URL on Linux; an address without "://" is no address here.
             _ when !Uri.TryCreate(webhook, UriKind.Absolute, out url) || !webhook.Contains("://", StringComparison.Ordinal) =>
                 "webhook must be an absolute http or https URL: a scheme, a host, and a port (if any) of 1 to 65535.",
