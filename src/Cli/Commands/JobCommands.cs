@@ -29,7 +29,7 @@ internal static class JobCommands
     public static Command Cancel(Cqrsi cqrsi)
     {
         var id = JobId();
-        var cancel = new Command("cancel", "Cancel a queued job (a running or finished one cannot be)") { id };
+        var cancel = new Command("cancel", "Cancel a queued or running job (a running one's run is aborted; a finished one cannot be)") { id };
         return cqrsi.Handle(cancel, async (context, ct) =>
         {
             var job = await context.Api.SendAsync(HttpMethod.Delete, $"/v1/jobs/{context.Value(id)}", null, ct);
