@@ -16,6 +16,18 @@ internal sealed class ApiClient : IDisposable
             throw new CliException($"--url must be an absolute http or https address, not '{url}'.");
         }
 
+        if (address.AbsolutePath != "/" || address.Query.Length > 0)
+        {
+            // Every call names its path from the root: a prefix would be dropped without a word.
+            throw new CliException($"--url must be the API's root address, without a path or query (such as http://127.0.0.1:8080), not '{url}'.");
+        }
+
+        if (key is not null && key.Any(c => c is < '!' or > '~'))
+        {
+            // A key is printable ASCII; one read from a file with its newline would fail as "no answer".
+            throw new CliException("--key (or CQRSI_API_KEY) must be the key as created: printable ASCII, no spaces or line ends.");
+        }
+
         _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
         if (!string.IsNullOrEmpty(key))
         {

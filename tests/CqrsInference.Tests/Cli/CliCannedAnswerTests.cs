@@ -68,6 +68,17 @@ public sealed class CliCannedAnswerTests
         run.Err.ShouldContain("not JSON (text/html)");
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:9/prefix", null, "--url must be the API's root address")]
+    [InlineData("http://127.0.0.1:9", "key-with-a-newline\n", "--key (or CQRSI_API_KEY) must be the key as created")]
+    public async Task A_url_with_a_path_or_a_key_that_cannot_be_sent_is_refused_before_any_call(string url, string? key, string message)
+    {
+        var run = await CliProcess.RunAsync(url, key is null ? ["models"] : ["models", "--key", key]);
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Err.ShouldContain(message);
+    }
+
     private static Task<CliRun> WatchAsync(string stream, params string[] options) =>
         AnswerOnceAsync("text/event-stream", stream, $"/v1/jobs/{Job}/stream", ["watch", Job.ToString(), .. options]);
 
