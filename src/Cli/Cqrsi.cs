@@ -59,11 +59,30 @@ internal sealed class Cqrsi
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
+            if (JsonAsked(parse, cqrsi.Output))
+            {
+                // With -o json, errors are one problem-details object, as for any other failure.
+                CliOutput.Create(OutputFormat.Json).Error(new CliException(string.Join(" ", parse.Errors.Select(e => e.Message))), "The command line is not valid");
+                return ExitCodes.UsageOrTransport;
+            }
+
             await parse.InvokeAsync(new InvocationConfiguration { Output = Console.Error, Error = Console.Error });
             return ExitCodes.UsageOrTransport;
         }
 
         return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    private static bool JsonAsked(ParseResult parse, Option<string> output)
+    {
+        try
+        {
+            return parse.GetValue(output) == "json";
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Makes <paramref name="action"/> what <paramref name="command"/> does, run through <see cref="RunAsync(ParseResult, Func{CliContext, CancellationToken, Task{int}}, CancellationToken)"/>.</summary>

@@ -60,14 +60,8 @@ internal static class JobCommands
         var status = new Option<string?>("--status") { Description = "Only jobs in this status" }
             .AcceptOnlyFromAmong("queued", "running", "succeeded", "failed", "cancelled", "expired");
         var model = new Option<string?>("--model") { Description = "Only jobs of this model" };
-        var limit = new Option<int>("--limit") { Description = "How many (1 to 1000)", DefaultValueFactory = _ => 20 };
-        limit.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 1000)
-            {
-                result.AddError("--limit must be between 1 and 1000.");
-            }
-        });
+        var limit = new Option<int>("--limit") { Description = "How many (1 to 1000)", DefaultValueFactory = _ => 20 }
+            .Within(1, 1000, "--limit must be between 1 and 1000.");
         var list = new Command("jobs", "List the most recent jobs") { status, model, limit };
         return cqrsi.Handle(list, async (context, ct) =>
         {

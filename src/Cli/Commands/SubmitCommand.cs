@@ -22,14 +22,8 @@ internal static class SubmitCommand
     {
         var file = new Argument<FileInfo>("file") { Description = "A job as JSON, or with --lines a file of jobs, one JSON object per line" };
         var lines = new Option<bool>("--lines") { Description = "The file holds one job per line (JSON lines)" };
-        var concurrency = new Option<int>("--concurrency") { Description = "Jobs in flight at once", DefaultValueFactory = _ => 16 };
-        concurrency.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() < 1)
-            {
-                result.AddError("--concurrency must be at least 1.");
-            }
-        });
+        var concurrency = new Option<int>("--concurrency") { Description = "Jobs in flight at once", DefaultValueFactory = _ => 16 }
+            .Within(1, int.MaxValue, "--concurrency must be at least 1.");
         var interactive = new Option<bool>("--interactive")
         {
             Description = "Send each job with \"mode\":\"interactive\" (request/reply to a processor, the queue as fallback) and say which path served it",

@@ -14,15 +14,9 @@ internal static class UsageCommand
     public static Command Create(Cqrsi cqrsi)
     {
         var groupBy = new Option<string>("--group-by") { Description = "model,region,tenant,device", DefaultValueFactory = _ => "model,device" };
-        var hours = new Option<int>("--hours") { Description = "Look back this many hours", DefaultValueFactory = _ => 24 };
-        hours.Validators.Add(result =>
-        {
-            // The API answers ranges of at most 400 days (and the hour after now is in the range).
-            if (result.GetValueOrDefault<int>() is < 1 or > MaxHours)
-            {
-                result.AddError($"--hours must be from 1 to {MaxHours} (400 days).");
-            }
-        });
+        // The API answers ranges of at most 400 days (and the hour after now is in the range).
+        var hours = new Option<int>("--hours") { Description = "Look back this many hours", DefaultValueFactory = _ => 24 }
+            .Within(1, MaxHours, $"--hours must be from 1 to {MaxHours} (400 days).");
         var usage = new Command("usage", "Jobs, device time and cost per hour") { groupBy, hours };
         return cqrsi.Handle(usage, async (context, ct) =>
         {

@@ -79,6 +79,22 @@ public sealed class CliCannedAnswerTests
         run.Err.ShouldContain(message);
     }
 
+    [Theory]
+    [InlineData("get", "nope", "-o", "json")]
+    [InlineData("-o", "json", "jobs", "--limit", "many")]
+    [InlineData("usage", "--hours", "lots", "-o", "json")]
+    [InlineData("jobs", "--limit", "0", "-o", "json")]
+    public async Task A_command_line_that_does_not_parse_is_one_problem_object_with_json_output(params string[] arguments)
+    {
+        var run = await CliProcess.RunAsync("http://127.0.0.1:9", arguments);
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Out.ShouldBeEmpty();
+        var problem = System.Text.Json.JsonDocument.Parse(run.Err).RootElement;
+        problem.GetProperty("title").GetString().ShouldBe("The command line is not valid");
+        problem.GetProperty("detail").GetString().ShouldNotBeNullOrEmpty();
+    }
+
     private static Task<CliRun> WatchAsync(string stream, params string[] options) =>
         AnswerOnceAsync("text/event-stream", stream, $"/v1/jobs/{Job}/stream", ["watch", Job.ToString(), .. options]);
 
