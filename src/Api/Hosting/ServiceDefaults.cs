@@ -141,6 +141,7 @@ internal static partial class ServiceDefaults
         services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
         services.AddApiDocumentation();
         services.AddSingleton<TenantRateLimiter>();
+        services.AddSingleton<TenantStreamLimiter>();
         services.AddSingleton<JobIntake>();
         services.AddSingleton<Jobs.Submitting.QueueDepthGuard>();
         services.AddSingleton<Jobs.Submitting.TenantQuota>();

@@ -52,6 +52,7 @@ internal static class Settings
         {
             services.AddSetting<Commands.Jobs.Submitting.SubmitOptions>("Submit", ServiceDefaults.RegionProblem);
             services.AddSetting<RateLimitOptions>("Api:RateLimit");
+            services.AddSetting<StreamLimitOptions>("Api:Streams", StreamLimitOptions.Problem);
             services.AddSetting<Batches.BatchOptions>("Batches");
             services.AddSetting<Jobs.Retrying.RetryOptions>("Retry");
             services.AddSetting<Failover.FailoverOptions>("Failover", Failover.FailoverOptions.Problem);

@@ -27,7 +27,7 @@ internal static class JobStreamEndpoint
 
     public static async Task<Results<ServerSentEventsResult<object?>, ProblemHttpResult>> StreamAsync(
         Guid id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, ApiCaller caller, IQuerySession session, JobReader jobs, JobEventFeed feed,
-        StreamKeys keys, HttpResponse response, CancellationToken ct)
+        StreamKeys keys, Hosting.TenantStreamLimiter streams, HttpResponse response, CancellationToken ct)
     {
         Guid? resumeAfter = null;
         if (lastEventId is not null)
@@ -38,6 +38,11 @@ internal static class JobStreamEndpoint
             }
 
             resumeAfter = last;
+        }
+
+        if (streams.Open(caller, response) is { } tooMany)
+        {
+            return tooMany;
         }
 
         // Listen first, then read what is recorded: nothing that happens in between is lost.

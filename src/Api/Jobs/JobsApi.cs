@@ -60,7 +60,8 @@ internal static class JobsApi
             .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends; each with an id, resumed after Last-Event-ID")
             .ProducesText(StatusCodes.Status200OK, ApiContract.EventStream,
                 "Server-Sent Events, each with an id: 'status' with the job (as GET /v1/jobs/{id}), then each lifecycle event by its type and the status it leads to; 'ping' while idle.")
-            .WithProblems(NoSuchJob, (StatusCodes.Status422UnprocessableEntity, "Last-Event-ID is not the id of an event this stream sent."))
+            .WithProblems(NoSuchJob, (StatusCodes.Status422UnprocessableEntity, "Last-Event-ID is not the id of an event this stream sent."),
+                (StatusCodes.Status429TooManyRequests, "The tenant holds Api:Streams:PerTenant streams open on this instance."))
             .RequirePolicy(ApiPolicies.Read);
 
         jobs.MapGet("/{id:guid}/events", GetEventsAsync)

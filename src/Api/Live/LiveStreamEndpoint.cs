@@ -44,14 +44,15 @@ internal static class LiveStreamEndpoint
                 + "(it fell behind, or Last-Event-ID is older than this API holds), 'ping' while idle.")
             .ProducesText(StatusCodes.Status200OK, ApiContract.EventStream,
                 "Server-Sent Events: 'hello', then 'jobs', 'queues', 'processors', 'resync' as they happen (at most each second), 'ping' while idle.")
-            .WithProblems((StatusCodes.Status422UnprocessableEntity, "Last-Event-ID is not the id of an event this stream sent."))
+            .WithProblems((StatusCodes.Status422UnprocessableEntity, "Last-Event-ID is not the id of an event this stream sent."),
+                (StatusCodes.Status429TooManyRequests, "The tenant holds Api:Streams:PerTenant streams open on this instance."))
             .RequirePolicy(ApiPolicies.Read);
         return app;
     }
 
     public static Results<ServerSentEventsResult<object?>, ProblemHttpResult> Stream(
         [FromHeader(Name = JobStreamEndpoint.LastEventIdHeader)] string? lastEventId, ApiCaller caller, LiveFeed feed, ModelCatalog catalog,
-        StreamKeys keys, HttpResponse response, CancellationToken ct)
+        StreamKeys keys, Hosting.TenantStreamLimiter streams, HttpResponse response, CancellationToken ct)
     {
         ulong? after = null;
         if (lastEventId is not null)
@@ -63,6 +64,11 @@ internal static class LiveStreamEndpoint
             }
 
             after = last;
+        }
+
+        if (streams.Open(caller, response) is { } tooMany)
+        {
+            return tooMany;
         }
 
         var subscription = feed.Subscribe(new LiveView(caller), after);

@@ -23,6 +23,8 @@ public sealed class PipelineWithTenantLimits : PipelineWithAllRoles
         ["Api:RateLimit:Tenants:small:PermitsPerSecond"] = "1000",
         ["Api:RateLimit:Tenants:small:Burst"] = "1000",
         ["Api:Quota:Tenants:small"] = "3",
+        ["Api:Streams:PerTenant"] = "2",
+        ["Api:Streams:Tenants:roomy"] = "3",
     };
 
     public HttpClient As(string key)

@@ -48,6 +48,8 @@ public sealed class SettingsTests
     public void A_tenant_override_out_of_range_is_named_by_its_whole_path()
     {
         StartFails("api", new() { ["Api:RateLimit:Tenants:acme:Burst"] = "0" }).ShouldContain("Api:RateLimit:Tenants:acme:Burst");
+        StartFails("api", new() { ["Api:Streams:Tenants:acme"] = "0" }).ShouldContain("Api:Streams:Tenants:acme must be at least 1");
+        StartFails("api", new() { ["Api:Streams:PerTenant"] = "0" }).ShouldContain("Api:Streams:PerTenant");
     }
 
     [Theory]

@@ -95,6 +95,59 @@ public sealed class LimitsTests(PipelineWithTenantLimits pipeline) : IClassFixtu
         past.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
     }
 
+    [Fact]
+    public async Task A_tenant_holding_its_streams_gets_429_for_another_while_other_tenants_open_theirs_and_a_closed_one_frees_its_place()
+    {
+        using var streamy = await pipeline.NewTenantAsync("streamy");
+        using var roomy = await pipeline.NewTenantAsync("roomy");
+        using var submitted = await streamy.PostAsync("/v1/jobs", Body());
+        var job = (await submitted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+
+        // The job's stream and the live feed count together: 2 for this tenant.
+        using var jobStream = await streamy.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/v1/jobs/{job}/stream"), HttpCompletionOption.ResponseHeadersRead);
+        jobStream.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var live = await Jobs.Streaming.LiveStream.OpenAsync(streamy);
+        try
+        {
+            foreach (var path in new[] { "/v1/events/stream", $"/v1/jobs/{job}/stream" })
+            {
+                using var refused = await streamy.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+                refused.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests, path);
+                refused.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(5));
+                refused.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+                (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!.ShouldContain("holds 2 event streams open");
+            }
+
+            // Another tenant's places are its own (3 for roomy).
+            var others = new List<Jobs.Streaming.LiveStream>();
+            for (var i = 0; i < 3; i++)
+            {
+                others.Add(await Jobs.Streaming.LiveStream.OpenAsync(roomy));
+            }
+
+            using (var fourth = await roomy.GetAsync("/v1/events/stream", HttpCompletionOption.ResponseHeadersRead))
+            {
+                fourth.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+            }
+
+            foreach (var other in others)
+            {
+                await other.DisposeAsync();
+            }
+        }
+        finally
+        {
+            await live.DisposeAsync();
+        }
+
+        // The closed live stream gave its place back.
+        await Retry.Until("a place for a new stream once one closed", async () =>
+        {
+            using var again = await streamy.GetAsync("/v1/events/stream", HttpCompletionOption.ResponseHeadersRead);
+            return again.StatusCode;
+        }, status => status == HttpStatusCode.OK, TimeSpan.FromSeconds(20));
+    }
+
     private static StringContent Bulk(int jobs) =>
         new($$"""{"jobs":[{{string.Join(",", Enumerable.Repeat(Scenarios.MlpJob([1, 2, 3, 4]), jobs))}}]}""", Encoding.UTF8, "application/json");
 
