@@ -208,6 +208,12 @@ internal static class JobsApi
             return Problems.JobNotFound(id);
         }
 
+        if (status.Status == JobStatuses.Cancelled)
+        {
+            // A cancel again (a client's retry): the job as its cancel left it, not a new ending time.
+            return TypedResults.Ok(JobView.From(status));
+        }
+
         var at = clock.GetUtcNow();
         var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model, status.CurrentSeries()), status.Status, caller.KeyId, at), ct);
         if (outcome is CancelOutcome.NotCancellable refused)

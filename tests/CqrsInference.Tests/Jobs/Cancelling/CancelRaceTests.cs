@@ -41,9 +41,11 @@ public sealed class CancelRaceTests(PipelineWithFaultInjection pipeline, ITestOu
 
         foreach (var (job, answer) in answers)
         {
-            var ended = await Retry.Until($"job {job} to end", () => _client.GetJobAsync(job),
+            // The API reads a job it cancelled as cancelled before the recorder has it: wait for the
+            // recorded ending, then read the job as it stands.
+            var endings = await Retry.Until($"job {job}'s ending to be recorded", () => EndingsAsync(job), e => e.Count > 0, TimeSpan.FromSeconds(30));
+            var ended = await Retry.Until($"job {job} to read as ended", () => _client.GetJobAsync(job),
                 j => j.GetProperty("status").GetString() is "succeeded" or "cancelled" or "failed" or "expired", TimeSpan.FromSeconds(30));
-            var endings = await EndingsAsync(job);
 
             endings.Count.ShouldBe(1, $"job {job} (answered {(int)answer}) has endings {string.Join(", ", endings)}");
             var expected = answer == HttpStatusCode.Conflict ? ("succeeded", "v1.job_succeeded") : ("cancelled", "v1.job_cancelled");

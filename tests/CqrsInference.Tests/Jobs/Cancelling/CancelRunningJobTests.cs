@@ -61,7 +61,7 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
     }
 
     [Fact]
-    public async Task Cancelling_a_running_job_again_answers_202_and_an_ended_job_409_naming_its_status()
+    public async Task Cancelling_a_running_job_again_answers_202_a_cancelled_one_200_as_recorded_and_an_ended_job_409_naming_its_status()
     {
         var job = await _client.SubmitAsync(Scenarios.MlpJob([5, 5, 5, 5], Hang, timeout: "25s"));
         await _client.WaitForStatusAsync(job.Id, "running");
@@ -73,6 +73,13 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
         again.StatusCode.ShouldBeOneOf(HttpStatusCode.Accepted, HttpStatusCode.OK);
         await _client.WaitForStatusAsync(job.Id, "cancelled", TimeSpan.FromSeconds(5));
         await Retry.Until("the cancel to be recorded", () => _client.RecordedCountsAsync(job.Id), counts => counts.Ended > 0);
+        (await _client.RecordedCountsAsync(job.Id)).ShouldBe((1, 1));
+
+        // Cancelled and recorded: a cancel again is 200 with the job as its cancel left it, not a new ending time.
+        var recorded = (await _client.GetJobAsync(job.Id)).GetProperty("completedAt").GetDateTimeOffset();
+        using var third = await _client.DeleteAsync($"/v1/jobs/{job.Id}");
+        third.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await third.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("completedAt").GetDateTimeOffset().ShouldBe(recorded);
         (await _client.RecordedCountsAsync(job.Id)).ShouldBe((1, 1));
 
         var done = await _client.SubmitAsync(Scenarios.MlpJob([6, 6, 6, 6]));
