@@ -5,6 +5,15 @@ namespace CqrsInference.Processors.Runtime;
 /// <summary>What one job's run came to.</summary>
 internal abstract record RunOutcome
 {
+    /// <summary>
+    /// How long the job's own run took when its batch's run broke (an input that broke it, a
+    /// timeout, a cancel) and it ran again alone; null when it ran in its batch's one run.
+    /// </summary>
+    public TimeSpan? RanAlone { get; init; }
+
+    /// <summary>The job never reached the model: its input was refused while it was prepared.</summary>
+    public bool NotRun { get; init; }
+
     /// <summary>The model ran; outputs over the claim-check threshold are in the object store (<paramref name="OutputsRef"/>).</summary>
     public sealed record Succeeded(IReadOnlyList<Tensor> Outputs, BlobRef? OutputsRef = null) : RunOutcome;
 
@@ -64,7 +73,7 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
             }
             catch (InvalidInputException e)
             {
-                outcomes[i] = new RunOutcome.Rejected(e.Code, e.Message);
+                outcomes[i] = new RunOutcome.Rejected(e.Code, e.Message) { NotRun = true };
             }
         }
 
@@ -86,7 +95,8 @@ internal abstract class BatchingRunner<TPrepared> : IModelRunner
             {
                 foreach (var (index, input) in prepared)
                 {
-                    outcomes[index] = RunOne(input, abort);
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    outcomes[index] = RunOne(input, abort) with { RanAlone = System.Diagnostics.Stopwatch.GetElapsedTime(started) };
                 }
             }
             catch (Exception e) when (e is not ExecutionTimeoutException)

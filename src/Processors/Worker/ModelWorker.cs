@@ -181,11 +181,12 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
             return;
         }
 
+        var shares = Publishing.RunShares.Of(run.Outcomes, run.Elapsed);
         for (var i = 0; i < jobs.Count; i++)
         {
             if (run.Outcomes[i] is RunOutcome.Succeeded succeeded)
             {
-                shadow.Offer(new ShadowJob(jobs[i].Job, jobs[i].Job.ModelVersion, succeeded.Outputs, run.Elapsed.TotalMilliseconds, jobs.Count));
+                shadow.Offer(new ShadowJob(jobs[i].Job, jobs[i].Job.ModelVersion, succeeded.Outputs, shares[i]?.Ms ?? 0, shares[i]?.BatchSize ?? 1));
             }
         }
     }

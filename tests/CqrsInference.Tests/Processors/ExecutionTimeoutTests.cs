@@ -62,7 +62,13 @@ public sealed class ExecutionTimeoutTests(PipelineWithOneSlotAndFaultInjection p
 
         hung.GetProperty("error").GetProperty("code").GetString().ShouldBe("execution_timeout");
         new[] { first, hung, third }.ShouldAllBe(j => j.GetProperty("attempts").GetInt32() == 1);
-        first.GetProperty("batchSize").GetInt32().ShouldBe(3);
+
+        // Each ran again alone and carries its own run (batch size 1): the batch-mates pay nothing of
+        // the attempt the hang aborted; the hung job carries it and its own aborted run (2 x 300 ms).
+        new[] { first, third }.ShouldAllBe(j => j.GetProperty("batchSize").GetInt32() == 1 && j.GetProperty("runMs").GetDouble() < 300);
+        var hungRun = hung.GetProperty("cost").GetProperty("failedRuns").EnumerateArray().ShouldHaveSingleItem();
+        hungRun.GetProperty("batchSize").GetInt32().ShouldBe(1);
+        hungRun.GetProperty("runMs").GetDouble().ShouldBeGreaterThanOrEqualTo(600);
         await _client.WaitForStatusAsync(busy.Id, "succeeded");
     }
 

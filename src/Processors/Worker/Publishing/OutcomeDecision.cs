@@ -29,17 +29,22 @@ internal sealed class OutcomeDecision(WorkerIdentity worker, int maxDeliver, Tim
     /// <see cref="V1.JobStarted"/> was published for this attempt.
     /// </summary>
     /// <remarks>
-    /// Every ending of a run that took time carries the batch's run time and size, failures too: the
-    /// shares of one batch then add up to the time the executor counted as busy (<see cref="DeviceTime"/>).
+    /// Every ending of a run that took time carries the run time and batch size it is billed for
+    /// (<see cref="RunShares"/>), failures too, so that what a batch's jobs carry adds up to the time
+    /// the executor counted as busy (<see cref="Commands.Jobs.DeviceTime"/>).
     /// </remarks>
-    public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, BatchRun run, int batchSize, JobStart? start = null)
+    public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, BatchRun run, int batchSize, JobStart? start = null) =>
+        Decide(admitted, outcome, run.FinishedAt, run.Elapsed > TimeSpan.Zero ? new RunShare(run.Elapsed.TotalMilliseconds, batchSize) : null, start);
+
+    /// <summary>The ending of a run that finished at <paramref name="at"/>, carrying <paramref name="share"/> (null: nothing of the run).</summary>
+    public JobEnding Decide(AdmittedJob admitted, RunOutcome outcome, DateTimeOffset at, RunShare? share, JobStart? start = null)
     {
-        var (job, attempt, at) = (admitted.Job, admitted.Attempt, run.FinishedAt);
-        var (runMs, size) = run.Elapsed > TimeSpan.Zero ? (run.Elapsed.TotalMilliseconds, batchSize) : ((double?)null, (int?)null);
+        var (job, attempt) = (admitted.Job, admitted.Attempt);
+        var (runMs, size) = (share?.Ms, share?.BatchSize);
         return outcome switch
         {
             RunOutcome.Succeeded s => new JobEnding(admitted, new V1.JobSucceeded(job.JobId, attempt, worker.Worker, worker.Device, at,
-                run.Elapsed.TotalMilliseconds, batchSize, s.Outputs, s.OutputsRef, Context(job), start), new Settlement.Ack()),
+                runMs ?? 0, size ?? 1, s.Outputs, s.OutputsRef, Context(job), start), new Settlement.Ack()),
             RunOutcome.Rejected r => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,
                 r.Code, r.Reason, DeadLettered: false, Context(job), start, RunMs: runMs, BatchSize: size), new Settlement.Terminate()),
             RunOutcome.Faulted f when attempt >= maxDeliver => new JobEnding(admitted, new V1.JobFailed(job.JobId, attempt, worker.Worker, worker.Device, at,

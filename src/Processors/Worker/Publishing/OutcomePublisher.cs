@@ -52,6 +52,7 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
     public async Task<IReadOnlyList<JobEnding>> EndingsOfAsync(IReadOnlyList<AdmittedJob> jobs, BatchRun run, DateTimeOffset? unannouncedStart)
     {
         var endings = new List<JobEnding>(jobs.Count);
+        var shares = RunShares.Of(run.Outcomes, run.Elapsed);
         for (var i = 0; i < jobs.Count; i++)
         {
             var outcome = run.Outcomes[i];
@@ -62,7 +63,7 @@ internal sealed class OutcomePublisher(IEventLog log, IClaimCheck claimCheck, Ou
             }
 
             var start = unannouncedStart is { } at ? decision.Start(jobs[i], at) : null;
-            endings.Add(decision.Decide(jobs[i], outcome, run, jobs.Count, start));
+            endings.Add(decision.Decide(jobs[i], outcome, run.FinishedAt, shares[i], start));
         }
 
         return endings;

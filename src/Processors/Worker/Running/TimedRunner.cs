@@ -51,7 +51,12 @@ internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition mode
                 LogBatchTimedOut(logger, jobs.Count, model.Name, timeout.TotalMilliseconds);
             }
 
-            return jobs.Select(job => RunAlone(job, watch, abort)).ToList();
+            return jobs.Select(job =>
+            {
+                var started = clock.GetTimestamp();
+                var outcome = RunAlone(job, watch, abort);
+                return outcome with { RanAlone = clock.GetElapsedTime(started) };
+            }).ToList();
         }
     }
 

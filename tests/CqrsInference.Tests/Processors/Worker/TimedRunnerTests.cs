@@ -69,6 +69,7 @@ public sealed class TimedRunnerTests : IDisposable
         outcomes[1].ShouldBeOfType<RunOutcome.Rejected>().Code.ShouldBe(JobErrorCodes.ExecutionTimeout);
         outcomes[2].ShouldBeOfType<RunOutcome.Succeeded>();
         model.Runs.ShouldBe(4);
+        outcomes.Select(o => o.RanAlone).ShouldBe([TimeSpan.Zero, TimeSpan.FromMilliseconds(200), TimeSpan.Zero], "each job's own run, on the fake clock");
     }
 
     [Fact]
@@ -79,7 +80,7 @@ public sealed class TimedRunnerTests : IDisposable
 
         var outcomes = runner.Run([Jobs.Admitted(Jobs.Command(timeoutMs: 1)), Jobs.Admitted(Jobs.Command())], CancellationToken.None);
 
-        outcomes.ShouldAllBe(o => o is RunOutcome.Succeeded);
+        outcomes.ShouldAllBe(o => o is RunOutcome.Succeeded && o.RanAlone == null);
         model.Runs.ShouldBe(1);
     }
 
