@@ -26,8 +26,12 @@ internal sealed class ApiKeyAuthentication(
     public const string TenantClaim = "cqrsi:tenant";
     public const string KeyClaim = "cqrsi:key";
 
-    /// <summary>The key id of the operator's configured key (<c>CQRSI_API_KEY</c>), which no store holds.</summary>
-    public const string DevelopmentKeyId = "development";
+    /// <summary>
+    /// The key id of the operator's configured key (<c>CQRSI_API_KEY</c>), which no store holds: what
+    /// the records of its acts (a cancel's, a retry's, a backtest's requester) name. Recorded as
+    /// "development" before 2026-12-02.
+    /// </summary>
+    public const string ConfiguredKeyId = "operator";
 
     /// <summary>The key id of an anonymous caller.</summary>
     public const string AnonymousKeyId = "anonymous";
@@ -65,7 +69,7 @@ internal sealed class ApiKeyAuthentication(
         if (_developmentKeyHash is not null
             && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), _developmentKeyHash))
         {
-            return Success(DefaultTenant, ApiRoles.All, DevelopmentKeyId);
+            return Success(DefaultTenant, ApiRoles.All, ConfiguredKeyId);
         }
 
         if (!ApiKeySecrets.TryParse(presented, out var id, out var secret))

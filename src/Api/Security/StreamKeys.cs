@@ -15,7 +15,7 @@ internal sealed class StreamKeys(VerifiedKeys keys, IServiceProvider services)
 {
     public async IAsyncEnumerable<T> WhileValidAsync<T>(ApiCaller caller, IAsyncEnumerable<T> events, [EnumeratorCancellation] CancellationToken ct)
     {
-        var store = caller.KeyId is ApiKeyAuthentication.DevelopmentKeyId or ApiKeyAuthentication.AnonymousKeyId ? null : services.GetService<IDocumentStore>();
+        var store = caller.KeyId is ApiKeyAuthentication.ConfiguredKeyId or ApiKeyAuthentication.AnonymousKeyId ? null : services.GetService<IDocumentStore>();
         await foreach (var item in events.WithCancellation(ct))
         {
             if (store is not null && await keys.FindAsync(caller.KeyId, store, ct) is null)

@@ -126,7 +126,11 @@ public static class BacktestRules
         {
             yield return ("tenants", $"tenants, when given, lists 1 to {MaxTenants} tenants (absent: every tenant).");
         }
-        else if (tenants?.FirstOrDefault(t => !Naming.IsToken(t ?? "")) is { } bad)
+        else if (tenants?.Any(t => t is null) == true)
+        {
+            yield return ("tenants", "tenants lists names: null is none.");
+        }
+        else if (tenants?.FirstOrDefault(t => !Naming.IsToken(t!)) is { } bad)
         {
             yield return ("tenants", $"Tenant '{bad}' is not a valid name: a tenant is {Naming.TokenRule}.");
         }

@@ -59,6 +59,9 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
         limited.GetProperty("compared").GetInt32().ShouldBe(3, limited.ToString());
         var others = await RunBacktestAsync("4", from, to, ["backtest-other"]);
         others.GetProperty("compared").GetInt32().ShouldBe(2);
+
+        // The configured operator key is named as such in the record, not "development".
+        others.GetProperty("requestedBy").GetString().ShouldBe("operator");
     }
 
     [Fact]
@@ -98,6 +101,8 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
         await RefusedAsync(new { model = "ppocr-rec", candidateVersion = "4", from, to, limit = 10_001 }, "limit");
         await RefusedAsync(new { model = "ppocr-rec", candidateVersion = "4", from, to, tenants = new[] { "Not A Tenant!" } }, "tenants");
         await RefusedAsync(new { model = "ppocr-rec", candidateVersion = "4", from, to, tenants = Array.Empty<string>() }, "tenants");
+        await RefusedAsync(new { model = "ppocr-rec", candidateVersion = "4", from, to, tenants = new string?[] { null } }, "tenants");
+        await RefusedAsync(new { model = "ppocr-rec", candidateVersion = "4", from, to, tenants = new string?[] { "acme", null } }, "tenants");
         using var missing = await pipeline.Operator.GetAsync($"/v1/admin/backtests/{Guid.NewGuid()}");
         missing.StatusCode.ShouldBe(HttpStatusCode.NotFound);
     }
