@@ -38,6 +38,9 @@ app.UseAuthorization();
 if (api)
 {
     app.UseKnownQueryParameters();
+
+    // After routing (implicit) and authentication: the bound reads the endpoint's opt-out.
+    app.UseRequestTimeouts();
 }
 
 app.UseBodyLimits();

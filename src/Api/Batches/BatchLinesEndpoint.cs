@@ -63,6 +63,9 @@ internal static class BatchLinesEndpoint
                 .OrderBy(j => j.Batch!.Line)
                 .Take(PageSize)
                 .ToListAsync(ct);
+
+            // The store answered: the rest streams for as long as the client reads.
+            StoreDeadline.Answered(response.HttpContext);
             foreach (var job in page)
             {
                 while (refused.Count > 0 && refused.Peek().Line < job.Batch!.Line)

@@ -66,6 +66,7 @@ internal static class BatchesApi
     /// <summary><c>POST /v1/batches</c> and its contract.</summary>
     private static void MapSubmit(RouteGroupBuilder batches) =>
         batches.MapPost("", BatchSubmitEndpoint.SubmitAsync)
+            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // an upload of up to Batches:MaxFileBytes, at the client's pace
             .WithName("SubmitBatch")
             .WithSummary("Submit a batch: a JSONL file, one job request (as for POST /v1/jobs, plus an optional customId) a line")
             .WithDescription("Options as query parameters: deadline (a timestamp, or a duration from now), webhook, priority (default batch), atomic (true: any bad line refuses the file). 202 with the batch and every refused line (by its number and customId); the valid lines run. The Idempotency-Key header makes a retried submit return the same batch.")

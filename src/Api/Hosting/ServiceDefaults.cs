@@ -140,6 +140,7 @@ internal static partial class ServiceDefaults
         services.AddSingleton<IAcceptedJobs>(sp => sp.GetRequiredService<Jobs.JobReader>());
         services.AddMediator(options => options.ServiceLifetime = ServiceLifetime.Singleton);
         services.AddApiDocumentation();
+        Http.StoreDeadline.AddStoreDeadline(services);
         services.AddSingleton<TenantRateLimiter>();
         services.AddSingleton<TenantStreamLimiter>();
         services.AddSingleton<JobIntake>();

@@ -56,6 +56,11 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         var (status, title, detail) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", Describe(bad)),
+
+            // The request's bound cancelled the store's call, which gave up with its own exception.
+            _ when StoreDeadline.TimedOut(http) && (Projections.Outages.IsOutage(exception) || exception is OperationCanceledException) =>
+                (StatusCodes.Status503ServiceUnavailable, "Service unavailable",
+                 StoreDeadline.Detail(http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiTimeoutOptions>>().Value.Request)),
             _ when Projections.Outages.IsOutage(exception) && !http.RequestAborted.IsCancellationRequested =>
                 (StatusCodes.Status503ServiceUnavailable, "Service unavailable",
                  $"A store the API depends on did not answer; retry in {RetryAfterSeconds} s (with the same Idempotency-Key for a submit)."),
@@ -80,7 +85,14 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         }
 
         http.Response.StatusCode = status;
-        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = exception, ProblemDetails = problem });
+        if (await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = exception, ProblemDetails = problem }))
+        {
+            return true;
+        }
+
+        // The caller accepts only what the endpoint exports (an NDJSON export): the problem all the same, not an empty body.
+        await http.Response.WriteAsJsonAsync(problem, options: null, contentType: "application/problem+json", ct);
+        return true;
     }
 
     private static void NameSubmitted(ProblemDetails problem, object? submitting)

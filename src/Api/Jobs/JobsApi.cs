@@ -56,6 +56,7 @@ internal static class JobsApi
             .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapGet("/{id:guid}/stream", JobStreamEndpoint.StreamAsync)
+            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // a stream lasts as long as its job; its first read is JobReader's, bounded
             .WithName("StreamJob")
             .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends; each with an id, resumed after Last-Event-ID")
             .ProducesText(StatusCodes.Status200OK, ApiContract.EventStream,

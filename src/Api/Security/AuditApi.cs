@@ -30,10 +30,12 @@ internal static class AuditApi
             .WithProblems((StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range or not a timestamp; 'errors' names each."))
             .RequirePolicy(ApiPolicies.Auditor);
         audit.MapGet("/verify", VerifyAsync).WithName("AuditVerify")
+            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // reads the whole log: long by design
             .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant); one at a time, 409 while one runs")
             .WithProblems(Busy)
             .RequirePolicy(ApiPolicies.Operator);
         app.MapPost("/v1/admin/replay", ReplayAsync).WithTags("Admin").WithName("Replay")
+            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // rebuilds a projection from the whole log: long by design
             .WithSummary("Rebuild a projection from the event log into fresh tables and compare it with the live read model; one at a time, 409 while one runs")
             .WithProblems(Busy, (StatusCodes.Status422UnprocessableEntity, "Not a projection that can be replayed."))
             .RequirePolicy(ApiPolicies.Operator);
@@ -102,6 +104,8 @@ internal static class AuditApi
         var written = 0;
         await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, limit + 1, ct))
         {
+            // The store answered: the rest streams for as long as the client reads.
+            Http.StoreDeadline.Answered(http);
             if (written++ == limit)
             {
                 writer.WriteStartObject();

@@ -29,6 +29,7 @@ public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOpt
             order by e.seq_id
             limit $5
             """);
+        command.CommandTimeout = (int)Math.Ceiling(options.FeedCommandTimeout.TotalSeconds);
         command.Parameters.AddWithValue(tenant);
         command.Parameters.AddWithValue(fromSequence);
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)from ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });

@@ -23,6 +23,14 @@ public sealed class AuditOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan LateCommitWindow { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long the audit feed's query (<c>GET /v1/audit/events</c>) may wait for PostgreSQL: a
+    /// server that hangs answers the caller 503 within the API's request bound plus this, not the
+    /// driver's 30 s. Whole seconds.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan FeedCommandTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Events a replay reads, folds, writes and compares at a time: its memory bound.</summary>
     [Range(1, 1_000_000)]
     public int ReplayPage { get; set; } = 10_000;

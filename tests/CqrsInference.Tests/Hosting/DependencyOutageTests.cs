@@ -13,7 +13,7 @@ namespace CqrsInference.Tests.Hosting;
 /// Retry-After, every role is still there when the server returns, and every job accepted
 /// succeeds.
 /// </summary>
-public sealed class DependencyOutageTests : IAsyncLifetime
+public sealed partial class DependencyOutageTests : IAsyncLifetime
 {
     private NatsServerProcess _nats = null!;
     private PostgresProcess _postgres = null!;

@@ -1,0 +1,94 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CqrsInference.Api.Http;
+
+/// <summary><c>Api:Timeouts</c>: how long a request may wait for the stores.</summary>
+internal sealed class ApiTimeoutOptions
+{
+    /// <summary>How long a request may take before it answers 503 (a store that hangs), unless its endpoint waits by design.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan Request { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one command of a request's session may wait for PostgreSQL (whole seconds).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan Command { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// The sessions requests are given (<c>IQuerySession</c>, <c>IDocumentSession</c>): each command
+/// waits at most <see cref="ApiTimeoutOptions.Command"/>, not the driver's 30 s. Npgsql's own
+/// command timeout cancels a command the server does not answer and breaks its connection when the
+/// cancel goes unanswered too (within its 2 s cancellation timeout); a cancelled token alone, as the
+/// request's bound cancels it, left the command waiting for its command timeout from then on (a
+/// key's creation answered after 40 s with the request's bound at 10 s).
+/// </summary>
+internal sealed class BoundedSessions(Marten.IDocumentStore store, ApiTimeoutOptions timeouts) : Marten.ISessionFactory
+{
+    private Marten.Services.SessionOptions Options => new() { Timeout = (int)Math.Ceiling(timeouts.Command.TotalSeconds) };
+
+    public Marten.IQuerySession QuerySession() => store.QuerySession(Options);
+
+    public Marten.IDocumentSession OpenSession() => store.LightweightSession(Options);
+}
+
+/// <summary>
+/// A bound on every request, with ASP.NET Core's request timeouts: a PostgreSQL that hangs instead
+/// of refusing (stopped, a network that drops packets) held a list, a key's creation or an invoice
+/// for the driver's timeouts (a 5 s connect, 30 s per command: 38-45 s in a probe). At
+/// <see cref="ApiTimeoutOptions.Request"/> the request's token is cancelled, the store's call
+/// gives up (Npgsql cancels the command, and breaks the connection if the server does not answer
+/// that either) and the caller gets 503 with Retry-After, as for a store out of reach. A write that
+/// was sent may still take effect when the store comes back, as any 503 of the API says. Endpoints
+/// that wait by design (submits with <c>?wait=</c> and their own bound, Server-Sent Events, uploads,
+/// verify and replay) opt out; an export ends the bound once the store has answered
+/// (<see cref="Answered"/>): from then on it streams for as long as the client reads.
+/// </summary>
+internal static class StoreDeadline
+{
+    public static IServiceCollection AddStoreDeadline(this IServiceCollection services)
+    {
+        Hosting.Settings.AddSetting<ApiTimeoutOptions>(services, "Api:Timeouts");
+        services.AddRequestTimeouts();
+
+        // After the event store's registration: the request's sessions are this factory's.
+        services.Replace(ServiceDescriptor.Singleton<Marten.ISessionFactory, BoundedSessions>());
+        services.AddOptions<RequestTimeoutOptions>().Configure<ApiTimeoutOptions>((timeouts, settings) =>
+            timeouts.DefaultPolicy = new RequestTimeoutPolicy
+            {
+                Timeout = settings.Request,
+                TimeoutStatusCode = StatusCodes.Status503ServiceUnavailable,
+                WriteTimeoutResponse = http => WriteAsync(http, settings.Request),
+            });
+        return services;
+    }
+
+    /// <summary>The store answered an export: the rest of the response is not bounded.</summary>
+    public static void Answered(HttpContext http) => http.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
+
+    /// <summary>Whether the request's bound, not its client, cancelled it.</summary>
+    public static bool TimedOut(HttpContext http) => http.Features.Get<IHttpRequestTimeoutFeature>()?.RequestTimeoutToken.IsCancellationRequested == true;
+
+    /// <summary>The 503 of a request that passed its bound (also for a store's exception thrown after it).</summary>
+    public static string Detail(TimeSpan within) =>
+        $"A store the API depends on did not answer within {within.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s; "
+        + $"retry in {ApiExceptionHandler.RetryAfterSeconds} s (a write may have been stored all the same).";
+
+    private static Task WriteAsync(HttpContext http, TimeSpan within)
+    {
+        http.Response.Headers.RetryAfter = ApiExceptionHandler.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        if (http.Request.Path.StartsWithSegments("/v2"))
+        {
+            return http.Response.WriteAsJsonAsync(new Inference.V2Error(Detail(within)));
+        }
+
+        return http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails = new ProblemDetails { Status = StatusCodes.Status503ServiceUnavailable, Title = "Service unavailable", Detail = Detail(within) },
+        }).AsTask();
+    }
+}
