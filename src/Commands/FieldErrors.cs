@@ -7,8 +7,12 @@ public sealed class FieldErrors
 
     public int Count => _errors.Count;
 
-    public void Add(string field, string message) =>
+    /// <summary>A fault of <paramref name="field"/> (a name the caller chose, such as a metadata key, is cut short: <see cref="Shown"/>).</summary>
+    public void Add(string field, string message)
+    {
+        field = Shown.Cut(field, 2 * Shown.MaxLength);
         _errors[field] = _errors.TryGetValue(field, out var existing) ? [.. existing, message] : [message];
+    }
 
     /// <summary>The errors under <paramref name="prefix"/>.<c>field</c>, for a nested object.</summary>
     public FieldErrors.Scope Under(string prefix) => new(this, prefix);

@@ -34,23 +34,7 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         if (exception is BadHttpRequestException { InnerException: System.Text.Json.JsonException json } && Unmapped().Match(json.Message) is { Success: true } unknown
             && !http.Response.HasStarted)
         {
-            // A field the body does not have: 422 naming it, as the submit bodies answer.
-            var field = unknown.Groups["name"].Value;
-            http.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
-            return await problems.TryWriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = http,
-                Exception = exception,
-                ProblemDetails = new HttpValidationProblemDetails(new Dictionary<string, string[]>
-                {
-                    [field] = [$"Unknown field '{field}'; GET /openapi/v1.json describes this endpoint's body."],
-                })
-                {
-                    Status = StatusCodes.Status422UnprocessableEntity,
-                    Title = "The request is invalid",
-                    Type = "https://tools.ietf.org/html/rfc4918#section-11.2",
-                },
-            });
+            return await UnknownFieldAsync(http, exception, Commands.Shown.Cut(unknown.Groups["name"].Value));
         }
 
         var (status, title, detail) = exception switch
@@ -95,6 +79,26 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         return true;
     }
 
+    /// <summary>A field the body does not have: 422 naming it, as the submit bodies answer.</summary>
+    private async ValueTask<bool> UnknownFieldAsync(HttpContext http, Exception exception, string field)
+    {
+        http.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            Exception = exception,
+            ProblemDetails = new HttpValidationProblemDetails(new Dictionary<string, string[]>
+            {
+                [field] = [$"Unknown field '{field}'; GET /openapi/v1.json describes this endpoint's body."],
+            })
+            {
+                Status = StatusCodes.Status422UnprocessableEntity,
+                Title = "The request is invalid",
+                Type = "https://tools.ietf.org/html/rfc4918#section-11.2",
+            },
+        });
+    }
+
     private static void NameSubmitted(ProblemDetails problem, object? submitting)
     {
         switch (submitting)
@@ -123,7 +127,7 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         if (BindFailure().Match(bad.Message) is { Success: true } failure)
         {
             var value = failure.Groups["value"].Value;
-            return $"{failure.Groups["name"].Value} must be {KindOf(failure.Groups["type"].Value)}, not '{(value.Length > 100 ? value[..100] + "…" : value)}'.";
+            return $"{failure.Groups["name"].Value} must be {KindOf(failure.Groups["type"].Value)}, not '{Commands.Shown.Cut(value)}'.";
         }
 
         if (bad.InnerException is System.Text.Json.JsonException json)

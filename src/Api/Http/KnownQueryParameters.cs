@@ -67,7 +67,7 @@ internal static class KnownQueryParameters
 
     /// <summary>Why a query parameter was refused, in the caller's terms.</summary>
     internal static string Refusal(HttpRequest request, string parameter, IReadOnlyList<string> takes) =>
-        $"Unknown query parameter '{(parameter.Length > 100 ? parameter[..100] + "…" : parameter)}': {request.Method} {request.Path} takes "
+        $"Unknown query parameter '{Commands.Shown.Cut(parameter)}': {request.Method} {request.Path} takes "
         + (takes.Count == 0 ? "none" : string.Join(", ", takes)) + " (GET /openapi/v1.json describes each).";
 
     private static Task RefuseAsync(HttpContext http, Dictionary<string, string[]> errors)

@@ -33,7 +33,7 @@ internal static class V2Models
     /// <summary>Longer path names are cut when the answer names them back.</summary>
     private const int MaxShown = 64;
 
-    private static string Shown(string text) => text.Length > MaxShown ? text[..MaxShown] + "…" : text;
+    private static string Shown(string text) => Commands.Shown.Cut(text, MaxShown);
 
     /// <summary>
     /// A model's metadata: <c>versions</c> lists its serving versions (the default first), as the

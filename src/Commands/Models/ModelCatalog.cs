@@ -290,6 +290,6 @@ public abstract record VersionResolution
     {
         /// <summary>What the refusal says.</summary>
         public string Detail =>
-            $"Version '{Version}' of model '{Model}' {(Retired ? "is retired" : "is not served here")}; the served versions are: {string.Join(", ", Serving)}.";
+            $"Version '{Shown.Cut(Version)}' of model '{Shown.Cut(Model)}' {(Retired ? "is retired" : "is not served here")}; the served versions are: {string.Join(", ", Serving)}.";
     }
 }

@@ -50,7 +50,7 @@ internal static class JobRequestParser
 
         foreach (var property in root.EnumerateObject().Where(p => !Known.Contains(p.Name) && p.Name != alsoKnown))
         {
-            errors.Add(property.Name, $"Unknown field '{property.Name}'; the fields are: {string.Join(", ", Known)}.");
+            errors.Add(property.Name, $"Unknown field '{Shown.Cut(property.Name)}'; the fields are: {string.Join(", ", Known)}.");
         }
 
         var model = ReadString(root, "model", required: true, errors.Add);

@@ -149,7 +149,7 @@ internal static class SubmitProblems
 {
     public static ProblemHttpResult Of(HttpContext http, SubmitOutcome outcome) => outcome switch
     {
-        SubmitOutcome.UnknownModel unknown => Problems.Validation("model", $"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."),
+        SubmitOutcome.UnknownModel unknown => Problems.Validation("model", $"Model '{Commands.Shown.Cut(unknown.Model)}' is not served here; GET /v1/models lists the models."),
         SubmitOutcome.VersionNotServed version => Problems.Validation("modelVersion", version.Refusal.Detail),
         SubmitOutcome.Rejected rejected => Problems.Validation(rejected.Errors.ToDictionary()),
         SubmitOutcome.IdempotencyConflict conflict => Problems.IdempotencyConflict(conflict.ExistingJobId),

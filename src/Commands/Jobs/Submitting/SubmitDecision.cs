@@ -76,7 +76,7 @@ public static class SubmitDecision
         }
         else if (!options.ServedRegions.Contains(region))
         {
-            Error("region", $"Region '{region}' is not served here; the regions are: {string.Join(", ", options.ServedRegions)}.");
+            Error("region", $"Region '{Shown.Cut(region)}' is not served here; the regions are: {string.Join(", ", options.ServedRegions)}.");
         }
 
         var priority = command.Priority ?? Priorities.Interactive;

@@ -58,7 +58,7 @@ public static class TensorElements
         $"is {Quote(element.GetRawText())}, outside {datatype}'s range ({range})";
 
     /// <summary>The number as the caller wrote it, cut short: a number may be thousands of digits long.</summary>
-    private static string Quote(string text) => text.Length <= MaxQuoted ? text : $"{text[..MaxQuoted]}…";
+    private static string Quote(string text) => Shown.Cut(text, MaxQuoted);
 
     private static string Kind(JsonElement element) => element.ValueKind switch
     {
