@@ -13,7 +13,7 @@ namespace CqrsInference.Commands.Jobs;
 /// It hashes the inputs' meaning, not their JSON text: PostgreSQL stores events as <c>jsonb</c>, which
 /// rewrites numbers (<c>1e-5</c> comes back as <c>0.00001</c>) and spacing. So each tensor's name,
 /// datatype, shape and every element are hashed in a canonical form: numbers as the double they read
-/// as ("R" format), strings and booleans as they are.
+/// as ("R" format; -0.0 as 0, which is all <c>jsonb</c> keeps of it), strings and booleans as they are.
 /// </remarks>
 public static class RecordedInputs
 {
@@ -49,7 +49,9 @@ public static class RecordedInputs
                 canonical.Append(']');
                 break;
             case JsonValueKind.Number:
-                canonical.Append('n').Append(element.GetDouble().ToString("R", CultureInfo.InvariantCulture));
+                // jsonb has no negative zero: -0.0 comes back as 0, so both are hashed as 0.
+                var number = element.GetDouble();
+                canonical.Append('n').Append((number == 0 ? 0d : number).ToString("R", CultureInfo.InvariantCulture));
                 break;
             case JsonValueKind.String:
                 canonical.Append('s').Append(element.GetString()!.Length).Append(':').Append(element.GetString());
