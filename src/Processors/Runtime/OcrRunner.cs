@@ -12,8 +12,13 @@ namespace CqrsInference.Processors.Runtime;
 /// <summary>
 /// PP-OCRv4 text-line recognition. Input: one image (PNG, JPEG, BMP or GIF, base64) of a single line
 /// of text. The image is resized to height 48 keeping its aspect ratio, normalized to [-1, 1] in
-/// BGR order as PaddleOCR does, and right-padded to the widest image of the batch; the output
-/// [B, T, 6625] is decoded greedily (CTC: drop blanks and repeats) with the model's vocabulary.
+/// BGR order as PaddleOCR does, and right-padded to its width rounded up to <see cref="WidthStep"/>;
+/// only images of the same padded width run together (a batch of several widths is one model call
+/// per width), so a job's answer depends on its own image, never on what its batch-mates, perhaps
+/// another tenant's, look like: padded to the widest of the batch, the same line read with
+/// confidence 0.992 alone and 0.950 next to a wide image, and a backtest of a version against its
+/// own answers found "differences". The output [B, T, 6625] is decoded greedily (CTC: drop blanks
+/// and repeats) with the model's vocabulary.
 /// A version may preprocess differently (<see cref="Preprocessing"/>, from the manifest's <c>options</c>):
 /// with <c>grayscale</c> each pixel's three channels get its luminance (ITU-R BT.601) first, the
 /// same weights reading a colourless image.
@@ -143,9 +148,30 @@ internal sealed class OcrRunner(InferenceSession session, string device, string[
         return new Rgb24(y, y, y);
     }
 
+    /// <summary>The step images are padded to: at most 63 columns of padding, and few widths in a batch of similar lines.</summary>
+    public const int WidthStep = 64;
+
+    /// <summary>The width an image of <paramref name="width"/> columns is read at.</summary>
+    public static int PaddedWidth(int width) => (width + WidthStep - 1) / WidthStep * WidthStep;
+
     protected override IReadOnlyList<IReadOnlyList<Tensor>> RunBatch(IReadOnlyList<LineImage> inputs, CancellationToken abort)
     {
-        var width = inputs.Max(i => i.Width);
+        var results = new IReadOnlyList<Tensor>[inputs.Count];
+        foreach (var sameWidth in Enumerable.Range(0, inputs.Count).GroupBy(i => PaddedWidth(inputs[i].Width)))
+        {
+            var members = sameWidth.ToList();
+            var outputs = RunPadded([.. members.Select(i => inputs[i])], sameWidth.Key, abort);
+            for (var k = 0; k < members.Count; k++)
+            {
+                results[members[k]] = outputs[k];
+            }
+        }
+
+        return results;
+    }
+
+    private List<IReadOnlyList<Tensor>> RunPadded(IReadOnlyList<LineImage> inputs, int width, CancellationToken abort)
+    {
         var batch = new float[inputs.Count * 3 * Height * width];
         for (var b = 0; b < inputs.Count; b++)
         {
