@@ -1,3 +1,4 @@
+using CqrsInference.Api.Http;
 using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
 using CqrsInference.Api.OpenApi;
@@ -32,7 +33,8 @@ internal static class AnalyticsApi
     public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder app)
     {
         var analytics = app.MapGroup("/v1/analytics").WithTags("Analytics");
-        analytics.MapGet("/usage", UsageAsync).WithName("Usage")
+        analytics.MapGet("/usage", UsageAsync)
+            .WithStoreDeadline().WithName("Usage")
             .WithSummary("Jobs, device time, cost and latency percentiles per hour or day, grouped by model, region, tenant and/or device class")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), groupBy=model,region,tenant,device (default model), bucket=hour|day. "
                 + "Busy seconds: every run's share of its batch, failed runs too (failedBusySeconds of them). "
@@ -41,7 +43,8 @@ internal static class AnalyticsApi
             .ProducesCsv()
             .WithProblems(InvalidQuery)
             .RequirePolicy(ApiPolicies.Analyst);
-        analytics.MapGet("/utilization", UtilizationAsync).WithName("Utilization")
+        analytics.MapGet("/utilization", UtilizationAsync)
+            .WithStoreDeadline().WithName("Utilization")
             .WithSummary("Processor online, slot and busy seconds and busy % per hour or day, grouped by worker, region or device class (the platform operator's)")
             .ProducesCsv()
             .WithProblems(InvalidQuery)
@@ -49,6 +52,7 @@ internal static class AnalyticsApi
         analytics.MapGet("/processors", async (IQuerySession session, CancellationToken ct) =>
                 TypedResults.Ok((await session.Query<ProcessorStatus>().OrderBy(p => p.Worker).ToListAsync(ct)).ToList()))
             .WithName("Processors")
+            .WithStoreDeadline()
             .WithSummary("Every processor seen: region, device class, slots, online or not (and why not), first and last sign of life (the platform operator's)")
             .RequirePolicy(ApiPolicies.Operator);
         analytics.MapGet("/queues", QueuesAsync).WithName("Queues")

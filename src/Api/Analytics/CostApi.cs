@@ -28,7 +28,6 @@ internal static class CostApi
     public static RouteGroupBuilder MapCostAnalytics(this RouteGroupBuilder analytics)
     {
         analytics.MapGet("/invoice", InvoiceAsync).WithName("Invoice")
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // a month of a tenant's jobs in one query: may be long on a healthy store
             .WithSummary("A tenant's invoice for a calendar month (UTC), as CSV: one line per job with a run that ended in the month, and a total line")
             .WithDescription("?tenant&month=YYYY-MM. Columns: jobId, submittedAt, model, modelVersion, runs, failedRuns, deviceSeconds (every run, "
                 + "failed ones too; 6 decimals), failedDeviceSeconds, cost (at the price in force when each run ended; 9 decimals), failedCost. "
@@ -38,7 +37,6 @@ internal static class CostApi
             .WithProblems(BadInvoiceQuery, OtherTenantInvoice)
             .RequirePolicy(ApiPolicies.Analyst);
         analytics.MapGet("/reconciliation", ReconciliationAsync).WithName("Reconciliation")
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // up to 31 days of job runs in one query: may be long on a healthy store
             .WithSummary("Per hour: the jobs' device-seconds against the usage roll-up's busy seconds, and the processors' slot-seconds as jobs + unattributed busy + idle (the platform operator's)")
             .WithDescription("?from&to (ISO 8601; default the last 24 h; at most 31 days), widened to whole hours (the report's from and to say so). Each row says whether the jobs and usage agree within 0.1% and explains every difference.")
             .WithProblems(BadRange)

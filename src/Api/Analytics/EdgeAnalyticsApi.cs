@@ -1,3 +1,4 @@
+using CqrsInference.Api.Http;
 using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
 using CqrsInference.Api.OpenApi;
@@ -15,7 +16,8 @@ internal static class EdgeAnalyticsApi
 
     public static RouteGroupBuilder MapEdgeAnalytics(this RouteGroupBuilder analytics)
     {
-        analytics.MapGet("/edge", EdgeAsync).WithName("EdgeActivity")
+        analytics.MapGet("/edge", EdgeAsync)
+            .WithStoreDeadline().WithName("EdgeActivity")
             .WithSummary("Per edge site and hour or day: raw items processed (and failed), speech found, text read, raw bytes kept at the site vs event bytes sent, busy and online seconds")
             .WithDescription("?from&to (ISO 8601; default the last 24 h), bucket=hour|day, site (optional). rawToEventRatio = rawBytes / eventBytes; "
                 + "busyPercent = busySeconds / onlineSeconds. An analyst sees its own tenant's sites.")
@@ -25,6 +27,7 @@ internal static class EdgeAnalyticsApi
         analytics.MapGet("/edge/sites", async (Security.ApiCaller caller, Messaging.EdgeOptions edge, IQuerySession session, CancellationToken ct) =>
                 TypedResults.Ok((await session.Query<EdgeSiteStatus>().OrderBy(s => s.Site).ToListAsync(ct)).Where(s => Sees(caller, edge, s.Site)).ToList()))
             .WithName("EdgeSites")
+            .WithStoreDeadline()
             .WithSummary("Every edge site the core has heard from: first and last event, totals (items processed and failed), and the backlog it last reported; an analyst sees its own tenant's sites")
             .RequirePolicy(ApiPolicies.Analyst);
         return analytics;

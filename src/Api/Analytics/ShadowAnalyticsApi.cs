@@ -1,3 +1,4 @@
+using CqrsInference.Api.Http;
 using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 using CqrsInference.Projections.Analytics;
@@ -21,7 +22,8 @@ internal static class ShadowAnalyticsApi
 
     public static RouteGroupBuilder MapShadowAnalytics(this RouteGroupBuilder analytics)
     {
-        analytics.MapGet("/shadow", ShadowAsync).WithName("ShadowComparison")
+        analytics.MapGet("/shadow", ShadowAsync)
+            .WithStoreDeadline().WithName("ShadowComparison")
             .WithSummary("Shadow runs per model, shadow version and hour or day: jobs compared, agreement rate overall and per output, failed shadow runs, run-time p50/p95 of primary and shadow (the platform operator's)")
             .WithDescription("?model (optional), from&to (ISO 8601; default the last 24 h), bucket=hour|day. A job agrees when every output agrees by the "
                 + "shadow version's comparison rules in the manifest. The primary's run time is its batch's, the shadow's its run alone. Percentiles are histogram bucket upper bounds (25% resolution).")

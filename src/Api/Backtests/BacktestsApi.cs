@@ -1,3 +1,4 @@
+using CqrsInference.Api.Http;
 using CqrsInference.Api.OpenApi;
 using CqrsInference.Api.Security;
 using CqrsInference.Commands.Backtests;
@@ -46,15 +47,18 @@ internal static class BacktestsApi
     public static IEndpointRouteBuilder MapBacktestsApi(this IEndpointRouteBuilder app)
     {
         var backtests = app.MapGroup("/v1/admin/backtests").WithTags("Admin").RequirePolicy(ApiPolicies.Operator);
-        backtests.MapPost("", StartAsync).WithName("StartBacktest")
+        backtests.MapPost("", StartAsync)
+            .WithStoreDeadline().WithName("StartBacktest")
             .WithSummary("Run the recorded inputs of a model's succeeded jobs submitted in [from, to) again on a candidate version, at low priority, and report how often and how its answers differ")
             .WithDescription("Body: {model, candidateVersion, from, to, tenants?, limit?} (limit 1 to 10000, default 1000). The platform operator's role only. "
                 + "Answers 202 with the backtest's id; its progress and report are at the Location.")
             .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The backtest's address, /v1/admin/backtests/{id}.")
             .WithProblems((StatusCodes.Status422UnprocessableEntity, "A field is missing or wrong (unknown model or version, from not before to, limit out of range, a bad tenant); 'errors' names each."));
-        backtests.MapGet("/{id:guid}", GetAsync).WithName("GetBacktest").WithSummary("A backtest's progress and report")
+        backtests.MapGet("/{id:guid}", GetAsync)
+            .WithStoreDeadline().WithName("GetBacktest").WithSummary("A backtest's progress and report")
             .WithProblems((StatusCodes.Status404NotFound, "There is no such backtest."));
-        backtests.MapGet("", ListAsync).WithName("ListBacktests").WithSummary("The latest backtests, newest first (?limit, 1 to 200, default 50)")
+        backtests.MapGet("", ListAsync)
+            .WithStoreDeadline().WithName("ListBacktests").WithSummary("The latest backtests, newest first (?limit, 1 to 200, default 50)")
             .WithProblems((StatusCodes.Status422UnprocessableEntity, "limit is out of range."));
         return app;
     }

@@ -24,18 +24,21 @@ internal static class BatchesApi
         var batches = app.MapGroup("/v1/batches").WithTags("Batches");
         MapSubmit(batches);
         batches.MapGet("", ListAsync)
+            .WithStoreDeadline()
             .WithName("ListBatches")
             .WithSummary("The tenant's batches, newest first, in pages: {\"batches\": [...], \"nextCursor\"} (?limit= up to 1000, default 50, ?after=<nextCursor>; ?tenant= another tenant's, for the operator role only)")
             .WithProblems(Invalid, (StatusCodes.Status403Forbidden, "?tenant= names another tenant and the key lacks the operator role."))
             .RequirePolicy(ApiPolicies.Read);
 
         batches.MapGet("/{id:guid}", GetAsync)
+            .WithStoreDeadline()
             .WithName("GetBatch")
             .WithSummary("The batch: status (running, completed, cancelled, expired), lines per status, progress, cost so far, times, deadline")
             .WithProblems(NoSuchBatch)
             .RequirePolicy(ApiPolicies.Read);
 
         batches.MapGet("/{id:guid}/results", BatchLinesEndpoint.ResultsAsync)
+            .WithStoreDeadline()
             .WithName("GetBatchResults")
             .WithSummary("JSONL, in input order: each line that succeeded so far, with its customId, job id and outputs")
             .ProducesText(StatusCodes.Status200OK, BatchLinesEndpoint.ContentType, "One JSON object a line: line, customId, jobId, status, outputs.")
@@ -43,6 +46,7 @@ internal static class BatchesApi
             .RequirePolicy(ApiPolicies.Read);
 
         batches.MapGet("/{id:guid}/errors", BatchLinesEndpoint.ErrorsAsync)
+            .WithStoreDeadline()
             .WithName("GetBatchErrors")
             .WithSummary("JSONL, in input order: each line refused at submit or ended without success so far, with its error code and message (batch_expired after the deadline)")
             .ProducesText(StatusCodes.Status200OK, BatchLinesEndpoint.ContentType, "One JSON object a line: line, customId, jobId, status, error {code, message}.")
@@ -66,7 +70,6 @@ internal static class BatchesApi
     /// <summary><c>POST /v1/batches</c> and its contract.</summary>
     private static void MapSubmit(RouteGroupBuilder batches) =>
         batches.MapPost("", BatchSubmitEndpoint.SubmitAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // an upload of up to Batches:MaxFileBytes, at the client's pace
             .WithName("SubmitBatch")
             .WithSummary("Submit a batch: a JSONL file, one job request (as for POST /v1/jobs, plus an optional customId) a line")
             .WithDescription("Options as query parameters: deadline (a timestamp, or a duration from now), webhook, priority (default batch), atomic (true: any bad line refuses the file). 202 with the batch and every refused line (by its number and customId); the valid lines run. The Idempotency-Key header makes a retried submit return the same batch.")

@@ -21,7 +21,6 @@ internal static class FailoverApi
     public static IEndpointRouteBuilder MapFailoverApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1/admin/failover", TakeOverAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // a take-over waits for NATS by its own bounds
             .WithTags("Admin").WithName("TakeOverRegion").RequirePolicy(ApiPolicies.Operator)
             .WithSummary("Declare a region lost: this API's region takes over its streams from the standby mirrors (the platform operator only)")
             .WithDescription("Answers the takeover's report: messages copied per stream, jobs in the copied log and those already ended, each recorder checkpoint's move.")

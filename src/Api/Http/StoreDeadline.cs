@@ -36,15 +36,17 @@ internal sealed class BoundedSessions(Marten.IDocumentStore store, ApiTimeoutOpt
 }
 
 /// <summary>
-/// A bound on every request, with ASP.NET Core's request timeouts: a PostgreSQL that hangs instead
-/// of refusing (stopped, a network that drops packets) held a list, a key's creation or an invoice
-/// for the driver's timeouts (a 5 s connect, 30 s per command: 38-45 s in a probe). At
-/// <see cref="ApiTimeoutOptions.Request"/> the request's token is cancelled, the store's call
-/// gives up (Npgsql cancels the command, and breaks the connection if the server does not answer
-/// that either) and the caller gets 503 with Retry-After, as for a store out of reach. A write that
-/// was sent may still take effect when the store comes back, as any 503 of the API says. Endpoints
-/// that wait by design (submits with <c>?wait=</c> and their own bound, Server-Sent Events, uploads,
-/// verify and replay) opt out; an export ends the bound once the store has answered
+/// A bound on the requests that answer from PostgreSQL alone (lists, keys, backtests, analytics, the
+/// audit feed, a batch's lines: <see cref="WithStoreDeadline{TBuilder}"/>), with ASP.NET Core's
+/// request timeouts: a PostgreSQL that hangs instead of refusing (stopped, a network that drops
+/// packets) held them for the driver's timeouts (a 5 s connect, 30 s per command: 38-45 s in a
+/// probe). At <see cref="ApiTimeoutOptions.Request"/> the request's token is cancelled, the store's
+/// call gives up, within a command's timeout (<see cref="BoundedSessions"/>), and the caller gets 503
+/// with Retry-After, as for a store out of reach. Not bounded so: what also waits for NATS, whose
+/// waits have bounds of their own and may be long by design (a job's read from a region's hold,
+/// submits, cancels, failover), streams, uploads, and the reads that may be long on a healthy store
+/// (verify, replay, the invoice, the reconciliation). A write cut off may still be stored when the
+/// store resumes, as any 503 of the API says. An export ends the bound once the store has answered
 /// (<see cref="Answered"/>): from then on it streams for as long as the client reads.
 /// </summary>
 internal static class StoreDeadline
@@ -52,19 +54,26 @@ internal static class StoreDeadline
     public static IServiceCollection AddStoreDeadline(this IServiceCollection services)
     {
         Hosting.Settings.AddSetting<ApiTimeoutOptions>(services, "Api:Timeouts");
-        services.AddRequestTimeouts();
-
-        // After the event store's registration: the request's sessions are this factory's.
-        services.Replace(ServiceDescriptor.Singleton<Marten.ISessionFactory, BoundedSessions>());
         services.AddOptions<RequestTimeoutOptions>().Configure<ApiTimeoutOptions>((timeouts, settings) =>
-            timeouts.DefaultPolicy = new RequestTimeoutPolicy
+            timeouts.AddPolicy(Policy, new RequestTimeoutPolicy
             {
                 Timeout = settings.Request,
                 TimeoutStatusCode = StatusCodes.Status503ServiceUnavailable,
                 WriteTimeoutResponse = http => WriteAsync(http, settings.Request),
-            });
+            }));
+        services.AddRequestTimeouts();
+
+        // After the event store's registration: the request's sessions are this factory's.
+        services.Replace(ServiceDescriptor.Singleton<Marten.ISessionFactory, BoundedSessions>());
         return services;
     }
+
+    /// <summary>The name of the bound's policy.</summary>
+    public const string Policy = "store";
+
+    /// <summary>Bounds an endpoint that answers from PostgreSQL alone (<see cref="ApiTimeoutOptions.Request"/>).</summary>
+    public static TBuilder WithStoreDeadline<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(new RequestTimeoutAttribute(Policy));
 
     /// <summary>The store answered an export: the rest of the response is not bounded.</summary>
     public static void Answered(HttpContext http) => http.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();

@@ -66,14 +66,12 @@ internal static class InferenceApi
         int[] errors = [400, 404, 409, 410, 413, 415, 422, 429, 503, 504];
 
         v2.MapPost("/models/{model}/infer", InferEndpoint.InferAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // its own bounds: the wait and Submit:DurableWithin
             .WithName("V2Infer").WithSummary("Run an inference on the model (its served version)").WithDescription(description)
             .Accepts<V2InferRequest>("application/json").ProducesV2Errors(errors)
             .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
             .WithBodyLimit(Jobs.Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
         v2.MapPost("/models/{model}/versions/{version}/infer", InferEndpoint.InferVersionAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // its own bounds: the wait and Submit:DurableWithin
             .WithName("V2InferVersion").WithSummary("Run an inference on that version of the model (404 unless it is the version served)")
             .WithDescription(description)
             .Accepts<V2InferRequest>("application/json").ProducesV2Errors(errors)

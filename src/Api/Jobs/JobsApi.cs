@@ -20,6 +20,7 @@ internal static class JobsApi
         Submitting.SubmitRoutes.MapSubmits(app, jobs);
 
         jobs.MapGet("", JobList.ListAsync)
+            .WithStoreDeadline()
             .WithName("ListJobs")
             .WithSummary("The tenant's jobs, newest first, in pages: {\"jobs\": [...], \"nextCursor\"} (?status=, ?model=, ?limit= up to 1000, default 50, ?after=<nextCursor>; ?tenant= another tenant's, for the operator role only)")
             .WithProblems(Invalid, (StatusCodes.Status403Forbidden, "?tenant= names another tenant and the key lacks the operator role."))
@@ -56,7 +57,6 @@ internal static class JobsApi
             .RequirePolicy(ApiPolicies.Submit);
 
         jobs.MapGet("/{id:guid}/stream", JobStreamEndpoint.StreamAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // a stream lasts as long as its job; its first read is JobReader's, bounded
             .WithName("StreamJob")
             .WithSummary("Server-Sent Events: the job's status now, then each lifecycle event as it is stored, until the job ends; each with an id, resumed after Last-Event-ID")
             .ProducesText(StatusCodes.Status200OK, ApiContract.EventStream,

@@ -35,7 +35,6 @@ internal static class LiveStreamEndpoint
     public static IEndpointRouteBuilder MapLiveApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v1/events/stream", Stream)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // a stream lasts as long as its client
             .WithTags("Analytics")
             .WithName("StreamEvents")
             .WithSummary("Server-Sent Events for the dashboard: the caller's jobs as they change, queue depths and processors, at most each second")

@@ -1,3 +1,4 @@
+using CqrsInference.Api.Http;
 using System.ComponentModel;
 using System.Text.Json.Serialization;
 using Marten;
@@ -26,18 +27,21 @@ internal static class AdminApi
     {
         // A tenant's admin manages its own tenant's keys; the platform operator any tenant's.
         var admin = app.MapGroup("/v1/admin/keys").WithTags("Admin").RequirePolicy(ApiPolicies.TenantAdmin);
-        admin.MapPost("", CreateAsync).WithName("CreateApiKey")
+        admin.MapPost("", CreateAsync)
+            .WithStoreDeadline().WithName("CreateApiKey")
             .WithSummary("Create an API key with roles (submit, read, analyst, auditor, admin; operator only by the operator) for the caller's tenant, "
                 + "or any tenant for the platform operator; the key is shown only in this answer")
             .WithResponseHeader(StatusCodes.Status201Created, "Location", "The key's address, /v1/admin/keys/{id}.")
             .WithProblems(OtherTenantProblem, (StatusCodes.Status422UnprocessableEntity, "The tenant or the roles are not valid; 'errors' names each."));
-        admin.MapGet("", ListAsync).WithName("ListApiKeys").WithSummary("The keys of the caller's tenant, or of ?tenant= for the operator (without secrets)")
+        admin.MapGet("", ListAsync)
+            .WithStoreDeadline().WithName("ListApiKeys").WithSummary("The keys of the caller's tenant, or of ?tenant= for the operator (without secrets)")
             .WithProblems(OtherTenantProblem, InvalidTenantProblem);
         app.MapGet("/v1/admin/webhook-key", WebhookKey)
             .WithTags("Admin").WithName("GetWebhookKey").WithSummary("The secret a tenant verifies its webhooks' Standard Webhooks signatures with (its own; any tenant's for the operator)")
             .WithProblems(OtherTenantProblem, InvalidTenantProblem, (StatusCodes.Status404NotFound, "Webhooks are off (Webhooks:SigningKey is not set)."))
             .RequirePolicy(ApiPolicies.TenantAdmin);
-        admin.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator; a key with the operator role only by the operator: 403); it stops working at once on this instance, within Api:KeyCache:FreshFor (5 s) on others")
+        admin.MapDelete("/{id}", RevokeAsync)
+            .WithStoreDeadline().WithName("RevokeApiKey").WithSummary("Revoke a key of the caller's tenant (any, for the operator; a key with the operator role only by the operator: 403); it stops working at once on this instance, within Api:KeyCache:FreshFor (5 s) on others")
             .WithProblems((StatusCodes.Status404NotFound, "There is no such key (another tenant's key is not disclosed)."));
         return app;
     }

@@ -1,3 +1,4 @@
+using CqrsInference.Api.Http;
 using System.Text.Json;
 using CqrsInference.Projections.Audit;
 using CqrsInference.Api.OpenApi;
@@ -21,7 +22,8 @@ internal static class AuditApi
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
         var audit = app.MapGroup("/v1/audit").WithTags("Audit");
-        audit.MapGet("/events", ReadEventsAsync).WithName("AuditEvents")
+        audit.MapGet("/events", ReadEventsAsync)
+            .WithStoreDeadline().WithName("AuditEvents")
             .WithSummary("The tenant's events in global sequence order, paged (fromSequence, limit) and filtered by time (from, to); NDJSON for exports")
             .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' up to {MaxExport} events "
                 + "one per line, and when more match a last line {\"nextSequence\":n} to resume from.")
@@ -30,12 +32,10 @@ internal static class AuditApi
             .WithProblems((StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range or not a timestamp; 'errors' names each."))
             .RequirePolicy(ApiPolicies.Auditor);
         audit.MapGet("/verify", VerifyAsync).WithName("AuditVerify")
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // reads the whole log: long by design
             .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant); one at a time, 409 while one runs")
             .WithProblems(Busy)
             .RequirePolicy(ApiPolicies.Operator);
         app.MapPost("/v1/admin/replay", ReplayAsync).WithTags("Admin").WithName("Replay")
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // rebuilds a projection from the whole log: long by design
             .WithSummary("Rebuild a projection from the event log into fresh tables and compare it with the live read model; one at a time, 409 while one runs")
             .WithProblems(Busy, (StatusCodes.Status422UnprocessableEntity, "Not a projection that can be replayed."))
             .RequirePolicy(ApiPolicies.Operator);

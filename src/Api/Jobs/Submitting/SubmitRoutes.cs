@@ -10,7 +10,6 @@ internal static class SubmitRoutes
     public static IEndpointRouteBuilder MapSubmits(this IEndpointRouteBuilder app, RouteGroupBuilder jobs)
     {
         jobs.MapPost("", SubmitEndpoint.SubmitAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // its own bounds: ?wait= and Submit:DurableWithin
             .WithName("SubmitJob")
             .WithSummary("Submit an inference job")
             .WithDescription("Validates the inputs against the model, makes the job durable in the model's JetStream work queue and answers 202 with its id. "
@@ -23,7 +22,6 @@ internal static class SubmitRoutes
             .RequirePolicy(ApiPolicies.Submit);
 
         app.MapPost("/v1/jobs:bulk", BulkSubmitEndpoint.SubmitAsync)
-            .WithMetadata(new Microsoft.AspNetCore.Http.Timeouts.DisableRequestTimeoutAttribute()) // its own bound: Submit:DurableWithin
             .WithTags("Jobs")
             .WithName("SubmitJobs")
             .WithSummary("Submit many inference jobs together")
