@@ -20,12 +20,19 @@ public sealed class AnalyticsOptions
 /// <summary>
 /// Closes processors that disappeared without saying so: once a processor's last sign of life is
 /// older than the timeout, it appends <see cref="V1.ProcessorOffline"/> (reason <c>timeout</c>, at
-/// the last heartbeat) to the processor's stream, so utilization stops counting it.
+/// the last heartbeat) to the processor's stream, so utilization stops counting it. Silence is
+/// judged from what is recorded, so only once the records can be trusted: a whole timeout after
+/// the reaper starts and after PostgreSQL last failed it. Until then the heartbeats sent meanwhile
+/// may still be on their way through the recorders (a 75 s outage recorded a processor that
+/// heartbeated throughout as offline, because the reaper ran before the recorders caught up).
 /// </summary>
 internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOptions options, TimeProvider clock, ILogger<ProcessorReaper> logger, OutageWatches? watches = null)
     : BackgroundService
 {
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("processor reaper");
+
+    /// <summary>From when silence is judged: <see cref="AnalyticsOptions.ProcessorTimeout"/> after this.</summary>
+    private DateTimeOffset _trustedSince = clock.GetUtcNow();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -38,7 +45,18 @@ internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOpt
             {
                 try
                 {
-                    await outages.ExecuteAsync(async ct => await ReapAsync(ct), stoppingToken);
+                    await outages.ExecuteAsync(async ct =>
+                    {
+                        try
+                        {
+                            await ReapAsync(ct);
+                        }
+                        catch (Exception e) when (Outages.IsOutage(e))
+                        {
+                            StoreFailed();
+                            throw;
+                        }
+                    }, stoppingToken);
                     _watch.Worked();
                 }
                 catch (Exception e) when (e is Npgsql.NpgsqlException or Marten.Exceptions.MartenCommandException or InvalidOperationException)
@@ -52,9 +70,17 @@ internal sealed partial class ProcessorReaper(IDocumentStore store, AnalyticsOpt
         }
     }
 
+    /// <summary>PostgreSQL failed a round: what the recorders could not record meanwhile is not silence.</summary>
+    public void StoreFailed() => _trustedSince = clock.GetUtcNow();
+
     public async Task<int> ReapAsync(CancellationToken ct)
     {
         var cutoff = clock.GetUtcNow() - options.ProcessorTimeout;
+        if (cutoff < _trustedSince)
+        {
+            return 0;
+        }
+
         await using var session = store.LightweightSession();
         var silent = await session.Query<ProcessorStatus>().Where(p => p.Online && p.LastSeen < cutoff).ToListAsync(ct);
         foreach (var processor in silent)
