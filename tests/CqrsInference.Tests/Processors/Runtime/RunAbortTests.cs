@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Models;
 using CqrsInference.Processors.Runtime;
@@ -8,8 +7,6 @@ using CqrsInference.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.ML.OnnxRuntime;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
 using WorkerJobs = CqrsInference.Tests.Processors.Worker.Jobs;
 
 namespace CqrsInference.Tests.Processors.Runtime;
@@ -39,10 +36,9 @@ public sealed class RunAbortTests
     [Fact]
     public void A_real_model_run_past_its_timeout_is_aborted_midway_and_its_jobs_fail_with_execution_timeout()
     {
-        Catalog.TryGet("ppocr-rec", out var model).ShouldBeTrue();
-        using var session = new InferenceSession(Catalog.PathOf(model.File), new SessionOptions { IntraOpNumThreads = 1 });
-        using var ocr = new OcrRunner(session, "cpu", OcrRunner.LoadVocabulary(Catalog.PathOf(model.Assets!["vocabulary"])));
-        var jobs = Enumerable.Range(0, 2).Select(_ => WorkerJobs.Admitted(WideLine(timeoutMs: 100))).ToList();
+        using var ocrModel = new OcrInProcess();
+        var (ocr, model) = (ocrModel.Runner, ocrModel.Model);
+        var jobs = Enumerable.Range(0, 2).Select(_ => WorkerJobs.Admitted(OcrInProcess.Job(OcrInProcess.Blank(OcrRunner.MaxWidth), timeoutMs: 100))).ToList();
 
         var whole = Stopwatch.StartNew();
         ocr.Run(jobs.Select(j => j.Job).ToList(), CancellationToken.None).ShouldAllBe(o => o is RunOutcome.Succeeded);
@@ -71,15 +67,5 @@ public sealed class RunAbortTests
 
         // The batch, then each job alone, was stopped inside ONNX Runtime, well before a whole run.
         aborted.Elapsed.ShouldBeLessThan(whole.Elapsed, $"a whole run took {whole.Elapsed.TotalMilliseconds:0} ms");
-    }
-
-    /// <summary>An OCR job of the widest line the runner takes (blank: the run's cost is its size).</summary>
-    private static JobCommand WideLine(int? timeoutMs)
-    {
-        using var image = new Image<Rgb24>(OcrRunner.MaxWidth, OcrRunner.Height, Color.White);
-        using var png = new MemoryStream();
-        image.SaveAsPng(png);
-        var data = JsonSerializer.SerializeToElement(new[] { Convert.ToBase64String(png.ToArray()) });
-        return WorkerJobs.Command(timeoutMs: timeoutMs) with { Model = "ppocr-rec", Inputs = [new Tensor("image", "BYTES", [1], data)] };
     }
 }
