@@ -25,7 +25,8 @@ internal static class RunShares
             return shares;
         }
 
-        var alone = Enumerable.Range(0, outcomes.Count).Where(i => outcomes[i].RanAlone is not null).ToList();
+        // A job whose input was refused before it could run took no part in any run, alone or not.
+        var alone = Enumerable.Range(0, outcomes.Count).Where(i => outcomes[i].RanAlone is not null && !outcomes[i].NotRun).ToList();
         if (alone.Count == 0)
         {
             var ran = Enumerable.Range(0, outcomes.Count).Where(i => outcomes[i] is not RunOutcome.Cancelled && !outcomes[i].NotRun).ToList();

@@ -30,6 +30,14 @@ public sealed class RunSharesTests
     }
 
     [Fact]
+    public void A_job_refused_before_it_ran_again_alone_carries_nothing_and_breaks_nothing()
+    {
+        var refused = new RunOutcome.Rejected("invalid_image", "not a PNG") { NotRun = true, RanAlone = TimeSpan.FromMilliseconds(1) };
+
+        RunShares.Of([Alone(Ok, 100), refused, Alone(Ok, 300)], Run).ShouldBe([new RunShare(400, 1), null, new RunShare(600, 1)]);
+    }
+
+    [Fact]
     public void When_no_job_fails_again_alone_the_aborted_attempt_is_shared_by_all()
     {
         RunShares.Of([Alone(Ok, 100), Alone(Ok, 300)], Run).ShouldBe([new RunShare(400, 1), new RunShare(600, 1)]);
