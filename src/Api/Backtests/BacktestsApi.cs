@@ -51,9 +51,11 @@ internal static class BacktestsApi
             .WithStoreDeadline().WithName("StartBacktest")
             .WithSummary("Run the recorded inputs of a model's succeeded jobs submitted in [from, to) again on a candidate version, at low priority, and report how often and how its answers differ")
             .WithDescription("Body: {model, candidateVersion, from, to, tenants?, limit?} (limit 1 to 10000, default 1000). The platform operator's role only. "
-                + "Answers 202 with the backtest's id; its progress and report are at the Location.")
+                + "Answers 202 with the backtest's id; its progress and report are at the Location. With an Idempotency-Key, a retry of the same request "
+                + "answers the backtest the key started (202) instead of starting another; the key with another request is 409.")
             .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The backtest's address, /v1/admin/backtests/{id}.")
-            .WithProblems((StatusCodes.Status422UnprocessableEntity, "A field is missing or wrong (unknown model or version, from not before to, limit out of range, a bad tenant); 'errors' names each."));
+            .WithProblems((StatusCodes.Status422UnprocessableEntity, "A field is missing or wrong (unknown model or version, from not before to, limit out of range, a bad tenant), or the Idempotency-Key header is empty or given twice; 'errors' names each."),
+                (StatusCodes.Status409Conflict, "The Idempotency-Key started another backtest, with a different request."));
         backtests.MapGet("/{id:guid}", GetAsync)
             .WithStoreDeadline().WithName("GetBacktest").WithSummary("A backtest's progress and report")
             .WithProblems((StatusCodes.Status404NotFound, "There is no such backtest."));
@@ -64,8 +66,14 @@ internal static class BacktestsApi
     }
 
     public static async Task<Results<Accepted<BacktestView>, ProblemHttpResult>> StartAsync(
-        StartBacktestRequest request, ApiCaller caller, ModelCatalog catalog, IDocumentSession session, AnalyticsOptions prices, TimeProvider clock, CancellationToken ct)
+        StartBacktestRequest request, HttpRequest http, ApiCaller caller, ModelCatalog catalog, IDocumentSession session, AnalyticsOptions prices, TimeProvider clock, CancellationToken ct)
     {
+        var (key, keyProblem) = Http.IdempotencyKeyHeader.Read(http);
+        if (keyProblem is not null)
+        {
+            return keyProblem;
+        }
+
         var (from, to, timeErrors) = (Time(request.From), Time(request.To), new Dictionary<string, string[]>());
         foreach (var (field, text, parsed) in new[] { ("from", request.From, from), ("to", request.To, to) })
         {
@@ -86,13 +94,40 @@ internal static class BacktestsApi
             return Http.Problems.Validation(errors);
         }
 
-        var id = Guid.CreateVersion7(clock.GetUtcNow());
+        // With a key, its backtest's id: a retry (after a 503 that may have stored it) finds it.
+        var id = key is null ? Guid.CreateVersion7(clock.GetUtcNow()) : DeterministicGuid.Create(KeyedBacktests, key);
         var requested = new V1.BacktestRequested(id, request.Model!, request.CandidateVersion!, from!.Value, to!.Value,
             request.Tenants?.Distinct().ToList(), request.Limit ?? BacktestRules.DefaultLimit, clock.GetUtcNow(), caller.KeyId);
+        if (key is not null && await session.LoadAsync<BacktestReport>(id, ct) is { } earlier)
+        {
+            return Again(earlier, requested, prices);
+        }
+
         session.Events.StartStream<BacktestReport>(id, requested);
-        await session.SaveChangesAsync(ct);
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (key is not null && Projections.ConcurrentWrites.LostRace(e))
+        {
+            // The same key at once: the other request started it.
+            await using var reread = session.DocumentStore.QuerySession();
+            return Again((await reread.Events.AggregateStreamAsync<BacktestReport>(id, token: ct))!, requested, prices);
+        }
+
         return TypedResults.Accepted($"/v1/admin/backtests/{id}", BacktestView.Of(BacktestReportProjection.Create(requested), prices));
     }
+
+    /// <summary>Where the backtests started with an Idempotency-Key get their ids.</summary>
+    private static readonly Guid KeyedBacktests = new("6f2b7c1e-4d0a-4e55-9a8e-3c1f0b9d2a71");
+
+    /// <summary>A keyed start again: the backtest it started if the request is the same, else 409.</summary>
+    private static Results<Accepted<BacktestView>, ProblemHttpResult> Again(BacktestReport earlier, V1.BacktestRequested requested, AnalyticsOptions prices) =>
+        (earlier.Model, earlier.CandidateVersion, earlier.From, earlier.To, earlier.Limit, string.Join(",", earlier.Tenants ?? []))
+            == (requested.Model, requested.CandidateVersion, requested.From, requested.To, requested.Limit, string.Join(",", requested.Tenants ?? []))
+            ? TypedResults.Accepted($"/v1/admin/backtests/{earlier.Id}", BacktestView.Of(earlier, prices))
+            : TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Idempotency-Key reused",
+                detail: $"This Idempotency-Key already started backtest {earlier.Id} with a different request.");
 
     public static async Task<Results<Ok<BacktestView>, ProblemHttpResult>> GetAsync(Guid id, IQuerySession session, AnalyticsOptions prices, CancellationToken ct) =>
         await session.LoadAsync<BacktestReport>(id, ct) is { } report

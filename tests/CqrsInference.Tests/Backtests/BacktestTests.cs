@@ -108,6 +108,36 @@ public sealed class BacktestTests(PipelineWithOcrCandidate pipeline) : IClassFix
     }
 
     [Fact]
+    public async Task A_start_retried_with_its_idempotency_key_answers_the_backtest_it_started_and_another_request_under_it_is_409()
+    {
+        var from = DateTimeOffset.UtcNow.AddHours(-1);
+        var body = new { model = "ppocr-rec", candidateVersion = "4", from, to = from.AddMinutes(30), tenants = new[] { "keyed-nobody" } };
+
+        // Two at once, then a retry: one backtest.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => StartAsync(body, "bt-key-1")));
+        answers.ShouldAllBe(a => a.Status == HttpStatusCode.Accepted);
+        answers.Select(a => a.Id).Distinct().ShouldHaveSingleItem();
+        var retried = await StartAsync(body, "bt-key-1");
+        retried.Id.ShouldBe(answers[0].Id);
+        (await pipeline.Operator.GetFromJsonAsync<JsonElement>("/v1/admin/backtests?limit=200")).EnumerateArray()
+            .Count(b => b.GetProperty("id").GetGuid() == answers[0].Id).ShouldBe(1);
+
+        (await StartAsync(new { body.model, body.candidateVersion, body.from, body.to, tenants = new[] { "keyed-other" } }, "bt-key-1")).Status
+            .ShouldBe(HttpStatusCode.Conflict);
+        (await StartAsync(body, "bt-key-2")).Id.ShouldNotBe(answers[0].Id);
+    }
+
+    private async Task<(HttpStatusCode Status, Guid? Id)> StartAsync(object body, string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/admin/backtests") { Content = JsonContent.Create(body) };
+        request.Headers.Add("Idempotency-Key", key);
+        using var response = await pipeline.Operator.SendAsync(request);
+        return (response.StatusCode, response.StatusCode == HttpStatusCode.Accepted
+            ? (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid()
+            : null);
+    }
+
+    [Fact]
     public async Task Only_the_platform_operator_may_start_or_read_backtests()
     {
         var body = new { model = "ppocr-rec", candidateVersion = "4", from = DateTimeOffset.UtcNow.AddHours(-1), to = DateTimeOffset.UtcNow };
