@@ -224,7 +224,14 @@ internal static class JobsApi
 
         // Read as cancelled from now on, here, until recorded: a retry right after the 200 (or a GET)
         // would otherwise find the read model's "queued" and be refused as if the cancel had not been.
-        var cancelled = status with { Status = JobStatuses.Cancelled, CompletedAt = at };
+        // Its time is the cancel's the log holds: of cancels at once, the first.
+        var storedAt = outcome switch
+        {
+            CancelOutcome.Cancelled { At: { } first } => first,
+            CancelOutcome.CancelRequested requested => requested.At,
+            _ => at,
+        };
+        var cancelled = status with { Status = JobStatuses.Cancelled, CompletedAt = storedAt };
         jobs.Ended(cancelled);
         return outcome is CancelOutcome.CancelRequested
             ? TypedResults.Accepted($"/v1/jobs/{id}", JobView.From(cancelled))

@@ -15,14 +15,18 @@ public sealed record CancelInferenceJob(Guid JobId, JobRoute Route, string Obser
 /// <summary>What became of a cancel.</summary>
 public abstract record CancelOutcome
 {
-    /// <summary>The job is cancelled (by this call, or it was already): it will never run.</summary>
-    public sealed record Cancelled : CancelOutcome;
+    /// <summary>
+    /// The job is cancelled (by this call, or it was already): it will never run. <paramref name="At"/>:
+    /// the time of the cancel the log holds (this call's, or that of a cancel that came first); null
+    /// when the job was seen cancelled already.
+    /// </summary>
+    public sealed record Cancelled(DateTimeOffset? At = null) : CancelOutcome;
 
     /// <summary>
     /// The job was running (a processor held its claim): its cancel is its ending on the log, and
     /// the processor running it was told to abort the run.
     /// </summary>
-    public sealed record CancelRequested : CancelOutcome;
+    public sealed record CancelRequested(DateTimeOffset At) : CancelOutcome;
 
     /// <summary>The job has ended (in <paramref name="Status"/>): it cannot be cancelled.</summary>
     public sealed record NotCancellable(string Status) : CancelOutcome;
@@ -45,8 +49,8 @@ internal static class CancelDecision
     };
 
     /// <summary>The answer for a job a processor holds, from the ending the log stored first.</summary>
-    public static CancelOutcome AfterEnding(object stored) => stored is V1.JobCancelled
-        ? new CancelOutcome.CancelRequested()
+    public static CancelOutcome AfterEnding(object stored) => stored is V1.JobCancelled cancelled
+        ? new CancelOutcome.CancelRequested(cancelled.CancelledAt)
         : new CancelOutcome.NotCancellable(JobLifecycle.StatusAfter(stored));
 }
 
@@ -57,7 +61,7 @@ internal static class CancelDecision
 /// process died between the claim and the publish; a processor that finds the claim does the same.
 /// A job a processor holds is cancelled by <see cref="CancelRunningAsync"/>.
 /// </summary>
-public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, IRunCancels runs) : ICommandHandler<CancelInferenceJob, CancelOutcome>
+public sealed class CancelInferenceJobHandler(IJobClaims claims, IRunCancels runs) : ICommandHandler<CancelInferenceJob, CancelOutcome>
 {
     public async ValueTask<CancelOutcome> Handle(CancelInferenceJob command, CancellationToken cancellationToken)
     {
@@ -69,8 +73,11 @@ public sealed class CancelInferenceJobHandler(IJobClaims claims, IEventLog log, 
         if (command.ObservedStatus == JobStatuses.Queued
             && await claims.ClaimForCancelAsync(command.JobId, command.Route.Series, cancellationToken) != ClaimOutcome.Running)
         {
-            await log.AppendAsync(command.Route, Cancelled(command), trace: null, cancellationToken);
-            return new CancelOutcome.Cancelled();
+            // The log keeps one ending: of cancels at once, every answer names the one it stored.
+            var stored = await runs.EndAsync(command.Route, Cancelled(command), cancellationToken);
+            return stored is V1.JobCancelled first
+                ? new CancelOutcome.Cancelled(first.CancelledAt)
+                : new CancelOutcome.NotCancellable(JobLifecycle.StatusAfter(stored));
         }
 
         // Seen queued or running, a processor holds it: a queued-only cancel leaves it to finish.

@@ -14,10 +14,9 @@ public sealed class QueuedOnlyCancelTests
     private static readonly JobRoute Route = new("local", "mlp-test");
 
     private readonly FakeClaims _claims = new();
-    private readonly FakeEventLog _log = new();
     private readonly FakeRunCancels _runs = new();
 
-    private CancelInferenceJobHandler Handler => new(_claims, _log, _runs);
+    private CancelInferenceJobHandler Handler => new(_claims, _runs);
 
     [Fact]
     public async Task A_queued_job_nobody_claimed_is_cancelled()
@@ -26,8 +25,20 @@ public sealed class QueuedOnlyCancelTests
 
         var outcome = await Handler.Handle(Cancel(job, JobStatuses.Queued, queuedOnly: true), CancellationToken.None);
 
-        outcome.ShouldBeOfType<CancelOutcome.Cancelled>();
-        _log.Events.ShouldHaveSingleItem().ShouldBeOfType<V1.JobCancelled>().JobId.ShouldBe(job);
+        outcome.ShouldBe(new CancelOutcome.Cancelled(DateTimeOffset.UnixEpoch));
+        _runs.Ended.ShouldHaveSingleItem().ShouldBeOfType<V1.JobCancelled>().JobId.ShouldBe(job);
+    }
+
+    [Fact]
+    public async Task A_cancel_that_came_second_answers_the_time_of_the_one_the_log_kept()
+    {
+        var job = Guid.NewGuid();
+        _claims.Outcomes[job] = ClaimOutcome.Cancelled;
+        _runs.StoredFirst = new V1.JobCancelled(job, DateTimeOffset.UnixEpoch.AddSeconds(-1), "first");
+
+        var outcome = await Handler.Handle(Cancel(job, JobStatuses.Queued, queuedOnly: false), CancellationToken.None);
+
+        outcome.ShouldBe(new CancelOutcome.Cancelled(DateTimeOffset.UnixEpoch.AddSeconds(-1)));
     }
 
     [Theory]
@@ -41,7 +52,7 @@ public sealed class QueuedOnlyCancelTests
         var outcome = await Handler.Handle(Cancel(job, observed, queuedOnly: true), CancellationToken.None);
 
         outcome.ShouldBe(new CancelOutcome.NotCancellable(JobStatuses.Running));
-        _log.Events.ShouldBeEmpty();
+        _runs.Ended.ShouldBeEmpty();
         _runs.Calls.ShouldBeEmpty();
     }
 
@@ -64,6 +75,11 @@ public sealed class QueuedOnlyCancelTests
     {
         public List<string> Calls { get; } = [];
 
+        public List<object> Ended { get; } = [];
+
+        /// <summary>The ending the log already holds, if any: what a publish under the terminal id finds.</summary>
+        public object? StoredFirst { get; set; }
+
         public Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct)
         {
             Calls.Add("mark");
@@ -73,7 +89,8 @@ public sealed class QueuedOnlyCancelTests
         public Task<object> EndAsync(JobRoute job, object terminal, CancellationToken ct)
         {
             Calls.Add("end");
-            return Task.FromResult(terminal);
+            Ended.Add(terminal);
+            return Task.FromResult(StoredFirst ?? terminal);
         }
 
         public Task AbortRunAsync(JobRoute job, Guid jobId, CancellationToken ct)
