@@ -14,6 +14,12 @@ internal abstract record RunOutcome
     /// <summary>The job never reached the model: its input was refused while it was prepared.</summary>
     public bool NotRun { get; init; }
 
+    /// <summary>
+    /// The job's timeout was its batch's (the smallest of the batch) when the batch's run passed it
+    /// and was aborted: the job asked for the bound the batch broke.
+    /// </summary>
+    public bool SetTheBound { get; init; }
+
     /// <summary>The model ran; outputs over the claim-check threshold are in the object store (<paramref name="OutputsRef"/>).</summary>
     public sealed record Succeeded(IReadOnlyList<Tensor> Outputs, BlobRef? OutputsRef = null) : RunOutcome;
 

@@ -10,9 +10,11 @@ internal readonly record struct RunShare(double Ms, int BatchSize);
 /// the number of jobs that ran in it (a job whose input was refused before the run carries
 /// nothing). When the run broke and each job ran again alone (<see cref="RunOutcome.RanAlone"/>),
 /// each carries its own run with a batch of 1, and the broken attempt's time goes to the jobs that
-/// broke it: those that failed again alone (a timeout, a poison input), or, when none did, every
-/// job that ran again. An attempt that a cancel aborted is carried by no job, as the run of a job
-/// whose cancel won is not: a tenant never pays for another's cancel or slow job. What the jobs
+/// broke it: after a timeout, those whose own timeout was the batch's (they asked for the bound the
+/// run passed, whether or not they pass it alone); after a poison input, those that failed again
+/// alone; when neither names anyone, every job that ran again. An attempt that a cancel aborted is
+/// carried by no job, as the run of a job whose cancel won is not: a tenant never pays for
+/// another's cancel or tight timeout. What the jobs
 /// carry adds up to the time the executor counted as busy, except what a cancel left.
 /// </summary>
 internal static class RunShares
@@ -35,8 +37,9 @@ internal static class RunShares
         }
 
         var broken = Math.Max(0, elapsed.TotalMilliseconds - alone.Sum(i => outcomes[i].RanAlone!.Value.TotalMilliseconds));
+        var bound = alone.Where(i => outcomes[i].SetTheBound).ToList();
         var breakers = alone.Where(i => outcomes[i] is RunOutcome.Rejected or RunOutcome.Faulted).ToList();
-        var payers = outcomes.Any(o => o is RunOutcome.Cancelled) ? [] : breakers.Count > 0 ? breakers : alone;
+        var payers = outcomes.Any(o => o is RunOutcome.Cancelled) ? [] : bound.Count > 0 ? bound : breakers.Count > 0 ? breakers : alone;
         foreach (var i in alone.Where(i => outcomes[i] is not RunOutcome.Cancelled))
         {
             var part = payers.Contains(i) ? broken / payers.Count : 0;

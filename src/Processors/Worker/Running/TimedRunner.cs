@@ -55,7 +55,7 @@ internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition mode
             {
                 var started = clock.GetTimestamp();
                 var outcome = RunAlone(job, watch, abort);
-                return outcome with { RanAlone = clock.GetElapsedTime(started) };
+                return outcome with { RanAlone = clock.GetElapsedTime(started), SetTheBound = cancelled == 0 && TimeoutOf(job) == timeout };
             }).ToList();
         }
     }

@@ -23,7 +23,7 @@ public sealed class RunSharesTests
     public void After_a_timeout_each_job_carries_its_own_run_and_the_one_that_timed_out_again_carries_the_aborted_attempt()
     {
         // 1,000 ms in all: 500 ms of aborted batch, then 100 + 300 (timed out again) + 100 ms alone.
-        var shares = RunShares.Of([Alone(Ok, 100), Alone(TimedOut(), 300), Alone(Ok, 100)], Run);
+        var shares = RunShares.Of([Alone(Ok, 100), Alone(TimedOut(), 300) with { SetTheBound = true }, Alone(Ok, 100)], Run);
 
         shares.ShouldBe([new RunShare(100, 1), new RunShare(800, 1), new RunShare(100, 1)]);
         shares.Sum(s => s!.Value.Ms / s.Value.BatchSize).ShouldBe(1000, "what the jobs carry is the executor's busy time");
@@ -35,6 +35,14 @@ public sealed class RunSharesTests
         var refused = new RunOutcome.Rejected("invalid_image", "not a PNG") { NotRun = true, RanAlone = TimeSpan.FromMilliseconds(1) };
 
         RunShares.Of([Alone(Ok, 100), refused, Alone(Ok, 300)], Run).ShouldBe([new RunShare(400, 1), null, new RunShare(600, 1)]);
+    }
+
+    [Fact]
+    public void After_a_timeout_the_job_whose_timeout_it_was_carries_the_aborted_attempt_though_it_passes_alone()
+    {
+        // Another tenant's jobs ran in a batch bounded by this job's 150 ms; alone it took 135 ms.
+        RunShares.Of([Alone(Ok, 135) with { SetTheBound = true }, Alone(Ok, 20), Alone(Ok, 20)], Run)
+            .ShouldBe([new RunShare(960, 1), new RunShare(20, 1), new RunShare(20, 1)]);
     }
 
     [Fact]

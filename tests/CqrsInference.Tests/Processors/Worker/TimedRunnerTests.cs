@@ -70,6 +70,7 @@ public sealed class TimedRunnerTests : IDisposable
         outcomes[2].ShouldBeOfType<RunOutcome.Succeeded>();
         model.Runs.ShouldBe(4);
         outcomes.Select(o => o.RanAlone).ShouldBe([TimeSpan.Zero, TimeSpan.FromMilliseconds(200), TimeSpan.Zero], "each job's own run, on the fake clock");
+        outcomes.Select(o => o.SetTheBound).ShouldBe([false, true, false], "the 200 ms timeout was the hanging job's");
     }
 
     [Fact]
