@@ -63,6 +63,9 @@ internal static class StoreDeadline
             }));
         services.AddRequestTimeouts();
 
+        services.AddSingleton(sp => new Projections.Batches.StoreReadTimeout(
+            (int)Math.Ceiling(sp.GetRequiredService<ApiTimeoutOptions>().Command.TotalSeconds)));
+
         // After the event store's registration: the request's sessions are this factory's.
         services.Replace(ServiceDescriptor.Singleton<Marten.ISessionFactory, BoundedSessions>());
         return services;

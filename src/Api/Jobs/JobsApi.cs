@@ -82,20 +82,14 @@ internal static class JobsApi
     private static readonly (int, string) Invalid = (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range (or not a cursor this list gave); 'errors' names each.");
 
     /// <summary>
-    /// Why a queued job waits, or null while PostgreSQL is away (the estimate reads the processors
-    /// from it): a job just accepted still reads from the API's memory then, without the estimate.
+    /// Why a queued job waits, or null while PostgreSQL is away or does not answer within
+    /// <see cref="JobReader.MemoryAnswersAfter"/> (the estimate reads the processors from it): a job
+    /// just accepted still reads from the API's memory then, without the estimate.
     /// </summary>
-    private static async Task<Waiting.JobWaiting?> WaitingAsync(Waiting.QueueWaits waits, JobStatus status, IQuerySession session, CancellationToken ct)
-    {
-        try
-        {
-            return await waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.SubmittedAt, session, ct);
-        }
-        catch (Exception e) when (Projections.Outages.IsOutage(e) && !ct.IsCancellationRequested)
-        {
-            return null;
-        }
-    }
+    private static async Task<Waiting.JobWaiting?> WaitingAsync(Waiting.QueueWaits waits, JobStatus status, IQuerySession session, CancellationToken ct) =>
+        (await Projections.Outages.AskWithinAsync(
+            t => waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.SubmittedAt, session, t),
+            JobReader.MemoryAnswersAfter, ct)).Value;
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ClaimCheck claimCheck, Waiting.QueueWaits waits,
@@ -157,18 +151,11 @@ internal static class JobsApi
             : TypedResults.Ok(await JobView.WithOutputsAsync(then, claimCheck, ct) with { Cost = await CostAsync(then, prices, ct) });
     }
 
-    /// <summary>The job's cost; none while PostgreSQL is away (a job just accepted reads from the API's memory then, and has not run).</summary>
-    private static async Task<Projections.Pricing.JobCost?> CostAsync(JobStatus status, Projections.Pricing.PriceHistory prices, CancellationToken ct)
-    {
-        try
-        {
-            return Projections.Pricing.JobCost.Of(status.Runs, status.Runs is null ? [] : await prices.LoadAsync(ct));
-        }
-        catch (Exception e) when (Projections.Outages.IsOutage(e) && !ct.IsCancellationRequested)
-        {
-            return null;
-        }
-    }
+    /// <summary>The job's cost; none while PostgreSQL is away or does not answer within <see cref="JobReader.MemoryAnswersAfter"/> (a job just accepted reads from the API's memory then, and has not run).</summary>
+    private static async Task<Projections.Pricing.JobCost?> CostAsync(JobStatus status, Projections.Pricing.PriceHistory prices, CancellationToken ct) =>
+        status.Runs is null
+            ? Projections.Pricing.JobCost.Of(null, [])
+            : (await Projections.Outages.AskWithinAsync(async t => Projections.Pricing.JobCost.Of(status.Runs, await prices.LoadAsync(t)), JobReader.MemoryAnswersAfter, ct)).Value;
 
     public static async Task<Results<Ok<List<JobEventView>>, ProblemHttpResult>> GetEventsAsync(
         Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, CancellationToken ct)

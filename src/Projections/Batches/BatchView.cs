@@ -37,7 +37,7 @@ internal sealed record BatchView(
 /// Reads batches for their tenant, and their counts from their jobs' status documents: for the API,
 /// and for the webhook dispatcher, which sends a batch's view when it ends.
 /// </summary>
-internal sealed class BatchReader(IDocumentStore store, NpgsqlDataSource db, AnalyticsOptions analytics)
+internal sealed class BatchReader(IDocumentStore store, NpgsqlDataSource db, AnalyticsOptions analytics, StoreReadTimeout? timeout = null)
 {
     /// <summary>The batch, or null when there is none or it is another tenant's (its existence is not disclosed).</summary>
     public Task<BatchStatus?> FindAsync(Guid id, string tenant, CancellationToken ct) => FindAsync(id, t => t == tenant, ct);
@@ -45,7 +45,7 @@ internal sealed class BatchReader(IDocumentStore store, NpgsqlDataSource db, Ana
     /// <summary>The batch, or null when there is none or <paramref name="sees"/> does not see its tenant (the platform operator sees every tenant).</summary>
     public async Task<BatchStatus?> FindAsync(Guid id, Func<string, bool> sees, CancellationToken ct)
     {
-        await using var session = store.QuerySession();
+        await using var session = store.QuerySession(new Marten.Services.SessionOptions { Timeout = timeout?.CommandSeconds });
         var batch = await session.LoadAsync<BatchStatus>(id, ct);
         return batch is not null && sees(batch.Tenant) ? batch : null;
     }
@@ -77,6 +77,11 @@ internal sealed class BatchReader(IDocumentStore store, NpgsqlDataSource db, Ana
             group by 1, 2
             """);
         command.Parameters.AddWithValue(batchId);
+        if (timeout is not null)
+        {
+            command.CommandTimeout = timeout.CommandSeconds;
+        }
+
         await using var reader = await command.ExecuteReaderAsync(ct);
         var rows = new List<(string, string, int, double)>();
         while (await reader.ReadAsync(ct))
@@ -93,3 +98,9 @@ internal static class BatchJobsSql
 {
     public const string OfBatch = "CAST(d.data -> 'Batch' ->> 'BatchId' as uuid) = $1";
 }
+
+/// <summary>
+/// How long a read that answers a request waits for PostgreSQL per command (the API's
+/// <c>Api:Timeouts:Command</c>), for the readers outside the requests' sessions; absent, the driver's.
+/// </summary>
+public sealed record StoreReadTimeout(int CommandSeconds);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Hosting;
@@ -16,11 +17,17 @@ public sealed partial class DependencyOutageTests
             new { tenant = "bounded", name = "all", roles = new[] { "submit", "read", "analyst", "auditor", "admin" } });
         using var tenant = Client((await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
         (await tenant.GetAsync("/v1/batches")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        using var batchFile = new StringContent(Scenarios.MlpJob([1, 2, 3, 4]) + "\n", System.Text.Encoding.UTF8, "application/jsonl");
+        using var submitted = await tenant.PostAsync("/v1/batches", batchFile);
+        submitted.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var batch = (await submitted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("batch").GetProperty("id").GetGuid();
 
         // Each waited for the driver's timeouts before (38-45 s in a probe), some until the server came back.
         var requests = new (HttpClient Client, HttpMethod Method, string Path)[]
         {
             (tenant, HttpMethod.Get, "/v1/batches"),
+            (tenant, HttpMethod.Get, $"/v1/batches/{batch}"),
+            (tenant, HttpMethod.Get, $"/v1/batches/{batch}/results"),
             (tenant, HttpMethod.Get, "/v1/admin/keys"),
             (operatorClient, HttpMethod.Post, "/v1/admin/keys"),
             (operatorClient, HttpMethod.Get, "/v1/admin/backtests"),

@@ -170,6 +170,7 @@ public sealed partial class DependencyOutageTests : IAsyncLifetime
 
             // What the API holds answers from memory; readiness says not ready; a retried key names
             // its job: each within seconds, not the driver's timeouts.
+            // Its status from memory; the waiting estimate and the cost wait 2 s each at most.
             await Within(TimeSpan.FromSeconds(8), "a fresh job's read", async () =>
                 (await app.GetJobAsync(accepted[0])).GetProperty("id").GetGuid().ShouldBe(accepted[0]));
             await Within(TimeSpan.FromSeconds(8), "a read of a job it does not hold", async () =>
