@@ -89,18 +89,14 @@ internal static class StoreDeadline
         $"A store the API depends on did not answer within {within.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s; "
         + $"retry in {ApiExceptionHandler.RetryAfterSeconds} s (a write may have been stored all the same).";
 
-    private static Task WriteAsync(HttpContext http, TimeSpan within)
+    private static async Task WriteAsync(HttpContext http, TimeSpan within)
     {
         http.Response.Headers.RetryAfter = ApiExceptionHandler.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-        if (http.Request.Path.StartsWithSegments("/v2"))
+        var problem = new ProblemDetails { Status = StatusCodes.Status503ServiceUnavailable, Title = "Service unavailable", Detail = Detail(within) };
+        if (!await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem }))
         {
-            return http.Response.WriteAsJsonAsync(new Inference.V2Error(Detail(within)));
+            // The caller accepts only what the endpoint exports (an NDJSON export): the problem all the same.
+            await http.Response.WriteAsJsonAsync(problem, options: null, contentType: "application/problem+json");
         }
-
-        return http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = new ProblemDetails { Status = StatusCodes.Status503ServiceUnavailable, Title = "Service unavailable", Detail = Detail(within) },
-        }).AsTask();
     }
 }
