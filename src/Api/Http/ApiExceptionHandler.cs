@@ -69,14 +69,21 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         }
 
         http.Response.StatusCode = status;
-        if (await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = exception, ProblemDetails = problem }))
-        {
-            return true;
-        }
-
-        // The caller accepts only what the endpoint exports (an NDJSON export): the problem all the same, not an empty body.
-        await http.Response.WriteAsJsonAsync(problem, options: null, contentType: "application/problem+json", ct);
+        await WriteAsync(http, problems, problem, exception);
         return true;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="problem"/> as problem+json, also to a caller that accepts only what the
+    /// endpoint exports (an NDJSON export), for which the problem service has no writer: the problem
+    /// all the same, not an empty body (nor, with its WriteAsync, an exception).
+    /// </summary>
+    public static async Task WriteAsync(HttpContext http, IProblemDetailsService problems, ProblemDetails problem, Exception? exception = null)
+    {
+        if (!await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, Exception = exception, ProblemDetails = problem }))
+        {
+            await http.Response.WriteAsJsonAsync(problem, options: null, contentType: "application/problem+json", CancellationToken.None);
+        }
     }
 
     /// <summary>A field the body does not have: 422 naming it, as the submit bodies answer.</summary>

@@ -92,11 +92,7 @@ internal static class StoreDeadline
     private static async Task WriteAsync(HttpContext http, TimeSpan within)
     {
         http.Response.Headers.RetryAfter = ApiExceptionHandler.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-        var problem = new ProblemDetails { Status = StatusCodes.Status503ServiceUnavailable, Title = "Service unavailable", Detail = Detail(within) };
-        if (!await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem }))
-        {
-            // The caller accepts only what the endpoint exports (an NDJSON export): the problem all the same.
-            await http.Response.WriteAsJsonAsync(problem, options: null, contentType: "application/problem+json");
-        }
+        await ApiExceptionHandler.WriteAsync(http, http.RequestServices.GetRequiredService<IProblemDetailsService>(),
+            new ProblemDetails { Status = StatusCodes.Status503ServiceUnavailable, Title = "Service unavailable", Detail = Detail(within) });
     }
 }
