@@ -196,17 +196,17 @@ internal static class JobsApi
             return Problems.JobNotFound(id);
         }
 
-        if (status.Status == JobStatuses.Cancelled)
-        {
-            // A cancel again (a client's retry): the job as its cancel left it, not a new ending time.
-            return TypedResults.Ok(JobView.From(status));
-        }
-
         var at = clock.GetUtcNow();
         var outcome = await sender.Send(new CancelInferenceJob(id, new JobRoute(status.Region, status.Model, status.CurrentSeries()), status.Status, caller.KeyId, at), ct);
         if (outcome is CancelOutcome.NotCancellable refused)
         {
             return Problems.CannotCancel(id, refused.Status);
+        }
+
+        if (outcome is CancelOutcome.Cancelled { At: null })
+        {
+            // Seen cancelled already (a client's retry): the job as its cancel left it, not a new ending time.
+            return TypedResults.Ok(JobView.From(status));
         }
 
         // Read as cancelled from now on, here, until recorded: a retry right after the 200 (or a GET)
