@@ -48,6 +48,25 @@ public sealed partial class ObservabilityTests(PipelineWithFaultInjection pipeli
     }
 
     [Fact]
+    public async Task Request_metrics_outlive_another_host_of_the_process_stopping()
+    {
+        // Test classes end while others run: a host stopping must not end the others' metric streams.
+        await using (var other = new PipelineHost(pipeline.Nats.Url, TestEnvironment.NewSchema(), "api"))
+        {
+            using var client = other.CreateClient();
+            (await client.GetAsync(new Uri("/v1/models", UriKind.Relative))).EnsureSuccessStatusCode();
+        }
+
+        // The SDK drops an ended stream after exporting it once more: scrape twice, past the exporter's 300 ms cache.
+        for (var scrape = 0; scrape < 2; scrape++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(400));
+            (await _client.GetAsync(new Uri("/v1/models", UriKind.Relative))).EnsureSuccessStatusCode();
+            (await _client.GetStringAsync("/metrics")).ShouldContain("http_server_request_duration_seconds_bucket", Case.Sensitive, $"scrape {scrape + 1}");
+        }
+    }
+
+    [Fact]
     public async Task The_libraries_own_metrics_are_exported_beside_the_systems()
     {
         await _client.WaitForStatusAsync((await _client.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Id, "succeeded");

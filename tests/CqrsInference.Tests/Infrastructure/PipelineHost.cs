@@ -49,5 +49,6 @@ public sealed class PipelineHost(string natsUrl, string schema, string roles, IR
         }
 
         builder.ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        builder.UseSharedMeters();
     }
 }

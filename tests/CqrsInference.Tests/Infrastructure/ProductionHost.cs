@@ -20,5 +20,6 @@ public sealed class ProductionHost(string natsUrl, string schema, string roles, 
         }
 
         builder.ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        builder.UseSharedMeters();
     }
 }
