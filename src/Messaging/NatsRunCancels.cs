@@ -11,7 +11,8 @@ namespace CqrsInference.Messaging;
 /// <summary>
 /// Cancelling a job a processor holds, on NATS: the claim in <see cref="JobClaims"/>, the ending on
 /// the event log under the job's terminal message id (<see cref="JobLifecycle.MessageId"/>), and the
-/// abort signal on core NATS, <c>cqrsi.abort.&lt;region&gt;.&lt;model&gt;.&lt;job&gt;</c>, which every
+/// abort signal on core NATS, <c>cqrsi.abort.&lt;region&gt;.&lt;model&gt;.&lt;job&gt;</c> with the attempt series
+/// in <see cref="SeriesHeader"/> (a retry's run is not the cancelled one's), which every
 /// processor hears (<see cref="AllSubjects"/>; a job may run outside its region). The signal is not
 /// stored: a processor that misses it runs the job to its end and its ending is dropped as a
 /// duplicate, and a delivery that comes again finds the claim.
@@ -19,6 +20,9 @@ namespace CqrsInference.Messaging;
 public sealed class NatsRunCancels(INatsJSContext js, JobClaims claims) : IRunCancels
 {
     public const string Prefix = "cqrsi.abort";
+
+    /// <summary>The header an abort names the cancelled attempt series with (absent: the first).</summary>
+    public const string SeriesHeader = "Cqrsi-Series";
 
     /// <summary>What a processor subscribes to: every abort.</summary>
     public const string AllSubjects = Prefix + ".>";
@@ -33,6 +37,13 @@ public sealed class NatsRunCancels(INatsJSContext js, JobClaims claims) : IRunCa
         jobId = Guid.Empty;
         return subject.StartsWith(Prefix + ".", StringComparison.Ordinal) && Guid.TryParseExact(subject[(subject.LastIndexOf('.') + 1)..], "N", out jobId);
     }
+
+    /// <summary>The attempt series an abort names: its <see cref="SeriesHeader"/>, else the first (an abort of an older API).</summary>
+    public static int SeriesOf(NATS.Client.Core.NatsHeaders? headers) =>
+        headers is not null && headers.TryGetValue(SeriesHeader, out var value)
+            && int.TryParse(value.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var series) && series > 0
+            ? series
+            : 1;
 
     public Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct) => claims.MarkCancelledAsync(jobId, series, ct);
 
@@ -53,7 +64,10 @@ public sealed class NatsRunCancels(INatsJSContext js, JobClaims claims) : IRunCa
     }
 
     public async Task AbortRunAsync(JobRoute job, Guid jobId, CancellationToken ct) =>
-        await js.Connection.PublishAsync(Subject(job, jobId), cancellationToken: ct);
+        await js.Connection.PublishAsync(
+            Subject(job, jobId),
+            headers: new NATS.Client.Core.NatsHeaders { [SeriesHeader] = job.Series.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            cancellationToken: ct);
 
     private async Task<object?> StoredAsync(ulong sequence, CancellationToken ct)
     {

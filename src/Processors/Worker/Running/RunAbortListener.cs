@@ -23,8 +23,9 @@ internal sealed partial class RunAbortListener(INatsConnection nats, RunCancels 
                 {
                     if (NatsRunCancels.TryParse(msg.Subject, out var jobId))
                     {
-                        LogAbort(logger, jobId);
-                        cancels.Cancel(jobId);
+                        var series = NatsRunCancels.SeriesOf(msg.Headers);
+                        LogAbort(logger, jobId, series);
+                        cancels.Cancel(jobId, series);
                     }
                 }
             }
@@ -40,8 +41,8 @@ internal sealed partial class RunAbortListener(INatsConnection nats, RunCancels 
         }
     }
 
-    [LoggerMessage(LogLevel.Information, "Job {JobId} was cancelled: its run here, if any, is aborted")]
-    private static partial void LogAbort(ILogger logger, Guid jobId);
+    [LoggerMessage(LogLevel.Information, "Job {JobId} was cancelled in attempt series {Series}: its run here, if any, is aborted")]
+    private static partial void LogAbort(ILogger logger, Guid jobId, int series);
 
     [LoggerMessage(LogLevel.Warning, "Listening for aborts failed, trying again: {Reason}")]
     private static partial void LogSubscriptionFailed(ILogger logger, string reason);

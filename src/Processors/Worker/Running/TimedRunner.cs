@@ -27,7 +27,7 @@ internal sealed partial class TimedRunner(IJobRunner inner, ModelDefinition mode
 
     public IReadOnlyList<RunOutcome> Run(IReadOnlyList<AdmittedJob> jobs, CancellationToken abort)
     {
-        using var watch = cancels.Watch(jobs.Select(j => j.Job.JobId));
+        using var watch = cancels.Watch(jobs.Select(j => (j.Job.JobId, j.Job.SeriesNumber)));
         if (jobs.Count == 1)
         {
             return [RunAlone(jobs[0], watch, abort)];

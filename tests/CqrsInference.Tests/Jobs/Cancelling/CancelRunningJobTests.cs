@@ -94,6 +94,27 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
     }
 
     [Fact]
+    public async Task A_retry_of_a_job_cancelled_while_it_ran_runs_and_succeeds()
+    {
+        // The processor remembers the cancel for a minute (for a run not begun yet): it must not
+        // abort the retry's run, which is the next attempt series of the same job.
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([7, 7, 7, 7], """{"cqrsi-test-fault":"sleep:2000"}"""));
+        await _client.WaitForStatusAsync(job.Id, "running");
+        using (var cancel = await _client.DeleteAsync($"/v1/jobs/{job.Id}"))
+        {
+            cancel.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        }
+
+        await _client.WaitForStatusAsync(job.Id, "cancelled", TimeSpan.FromSeconds(5));
+        (await _client.RetryAsync(job.Id)).Status.ShouldBe(HttpStatusCode.Accepted);
+
+        var retried = await _client.WaitForStatusAsync(job.Id, "succeeded");
+        retried.GetProperty("attempts").GetInt32().ShouldBe(1);
+        await Retry.Until("the retry's ending to be recorded", () => EventTypesAsync(job.Id), types => types.Count(t => t == "v1.job_succeeded") == 1);
+        (await EventTypesAsync(job.Id)).Count(t => t == "v1.job_cancelled").ShouldBe(1);
+    }
+
+    [Fact]
     public async Task A_delivery_of_a_job_cancelled_while_held_by_a_processor_finds_its_claim_cancelled()
     {
         // The gate's check on every delivery: a processor's claim overwritten by a cancel makes the
