@@ -188,13 +188,7 @@ internal static class BatchesApi
         var next = batches.Count > page
             ? Base64Url.EncodeToString(Encoding.UTF8.GetBytes($"{batches[page - 1].SubmittedAt.UtcTicks.ToString(CultureInfo.InvariantCulture)}.{batches[page - 1].Id:N}"))
             : null;
-        var views = new List<BatchView>();
-        foreach (var batch in batches.Take(page))
-        {
-            views.Add(await reader.ViewAsync(batch, ct));
-        }
-
-        return TypedResults.Ok(new BatchPage(views, next));
+        return TypedResults.Ok(new BatchPage(await reader.ViewsAsync(batches.Take(page), ct), next));
     }
 
     private static (DateTimeOffset, Guid)? ParseCursor(string text)

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using CqrsInference.Projections.Audit;
 using CqrsInference.Projections.Pricing;
+using CqrsInference.Tests.Batches;
 using CqrsInference.Tests.Fixtures;
 using CqrsInference.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -62,6 +63,33 @@ public sealed class JobCostTests(PipelineForCosts pipeline, ITestOutputHelper ou
         (total.GetProperty("jobsDeviceSeconds").GetDouble() + total.GetProperty("unattributedBusySeconds").GetDouble() + total.GetProperty("processorIdleSeconds").GetDouble())
             .ShouldBe(total.GetProperty("processorSlotSeconds").GetDouble(), 1e-5);
         report.GetProperty("hours").EnumerateArray().ShouldAllBe(h => h.GetProperty("explanation").GetString()!.Length > 0);
+    }
+
+    [Fact]
+    public async Task A_batchs_cost_is_the_sum_of_its_jobs_costs_failed_runs_and_retried_attempts_included()
+    {
+        using var client = await pipeline.TenantClientAsync("costs-batch", "submit", "read");
+        var submitted = await client.SubmitBatchAsync(BatchScenarios.File(
+            [BatchScenarios.Line(1), BatchScenarios.Line(2, "transient:1"), BatchScenarios.Line(3, "transient"), BatchScenarios.Line(4)]));
+        submitted.Status.ShouldBe(HttpStatusCode.Accepted);
+        var batch = await client.WaitForBatchAsync(submitted.Id, BatchScenarios.Settled, "to settle");
+        (batch.Count("succeeded"), batch.Count("failed")).ShouldBe((3, 1));
+
+        var lines = (await client.LinesAsync(submitted.Id, "results")).Concat(await client.LinesAsync(submitted.Id, "errors"));
+        var costs = new List<JsonElement>();
+        foreach (var line in lines)
+        {
+            costs.Add((await client.GetJobAsync(line.GetProperty("jobId").GetGuid())).GetProperty("cost"));
+        }
+
+        costs.Sum(c => c.GetProperty("failedRuns").GetArrayLength()).ShouldBe(4); // one of the retried job, three of the failed one
+        var cost = batch.GetProperty("cost");
+        cost.GetProperty("deviceSeconds").GetDouble().ShouldBe(costs.Sum(c => c.GetProperty("deviceSeconds").GetDouble()), 1e-9);
+        cost.GetProperty("failedDeviceSeconds").GetDouble().ShouldBe(costs.Sum(c => c.GetProperty("failedDeviceSeconds").GetDouble()), 1e-9);
+        cost.GetProperty("failedDeviceSeconds").GetDouble().ShouldBeGreaterThan(0);
+        cost.GetProperty("amount").GetDecimal().ShouldBe(costs.Sum(c => c.GetProperty("amount").GetDecimal()), 1e-12m);
+        cost.GetProperty("failedAmount").GetDecimal().ShouldBe(costs.Sum(c => c.GetProperty("failedAmount").GetDecimal()), 1e-12m);
+        cost.GetProperty("amount").GetDecimal().ShouldBeGreaterThan(0m);
     }
 
     [Fact]

@@ -53,7 +53,6 @@ public static class BatchScenarios
 
     public static int Count(this JsonElement batch, string status) => batch.GetProperty("counts").GetProperty(status).GetInt32();
 
-    /// <summary>How many events of each type the batch's jobs have in the event store (straight from Marten's tables).</summary>
     /// <summary>How many events of <paramref name="type"/> the batch's own stream holds.</summary>
     public static async Task<int> BatchEventCountAsync(string schema, Guid batchId, string type)
     {
