@@ -24,12 +24,14 @@ internal static class AuditApi
         var audit = app.MapGroup("/v1/audit").WithTags("Audit");
         audit.MapGet("/events", ReadEventsAsync)
             .WithStoreDeadline().WithName("AuditEvents")
-            .WithSummary("The tenant's events in global sequence order, paged (fromSequence, limit) and filtered by time (from, to); NDJSON for exports")
+            .WithSummary("The tenant's events in global sequence order, paged (fromSequence, limit) and filtered by time (from, to); NDJSON for exports; tenant= another tenant's, for the operator role only")
             .WithDescription($"JSON pages of at most {MaxPage} events with nextSequence to resume from; with 'Accept: {NdJson}' up to {MaxExport} events "
                 + "one per line, and when more match a last line {\"nextSequence\":n} to resume from.")
             .ProducesText(StatusCodes.Status200OK, NdJson, $"With 'Accept: {NdJson}': one event per line (as in the JSON page's 'events'), "
                 + "and when more match, a last line {\"nextSequence\":n}.")
-            .WithProblems((StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range or not a timestamp; 'errors' names each."))
+            .WithProblems(
+                (StatusCodes.Status403Forbidden, "'tenant' names another tenant and the key is not the platform operator's."),
+                (StatusCodes.Status422UnprocessableEntity, "A parameter is out of its range or not a timestamp; 'errors' names each."))
             .RequirePolicy(ApiPolicies.Auditor);
         audit.MapGet("/verify", VerifyAsync).WithName("AuditVerify")
             .WithSummary("Recompute the hash chains over the event store and report the first broken link (the platform operator's: the chains span every tenant); one at a time, 409 while one runs")
@@ -45,8 +47,13 @@ internal static class AuditApi
     private static readonly (int, string) Busy = (StatusCodes.Status409Conflict, "A replay or verify is already running; they run one at a time.");
 
     public static async Task<Results<Ok<AuditPage>, EmptyHttpResult, ProblemHttpResult>> ReadEventsAsync(
-        HttpContext http, ApiCaller caller, AuditFeed feed, long? fromSequence, int? limit, string? from, string? to, CancellationToken ct)
+        HttpContext http, ApiCaller caller, AuditFeed feed, long? fromSequence, int? limit, string? from, string? to, string? tenant, CancellationToken ct)
     {
+        if (tenant is not null && !caller.Sees(tenant))
+        {
+            return Http.Problems.Forbidden("Only the operator role reads another tenant's audit feed.");
+        }
+
         var export = Http.AcceptHeader.Prefers(http.Request, NdJson);
         var max = export ? MaxExport : MaxPage;
         var errors = new Dictionary<string, string[]>();
@@ -73,7 +80,7 @@ internal static class AuditApi
             return Http.Problems.Validation(errors);
         }
 
-        var range = new FeedRange(caller.Tenant, fromSequence ?? 0, start, end);
+        var range = new FeedRange(tenant ?? caller.Tenant, fromSequence ?? 0, start, end);
         if (export)
         {
             await ExportAsync(http, feed, range, limit ?? MaxExport, ct);

@@ -189,5 +189,26 @@ public sealed class AuditTests(PipelineWithSealedJobs audit) : IClassFixture<Pip
         (await otherAuditor.SubmitAsync(Scenarios.MlpJob([1, 2, 3, 4]))).Status.ShouldBe(HttpStatusCode.Forbidden);
         (await reader.GetAsync("/v1/audit/events")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         (await reader.GetAsync("/v1/audit/verify")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await otherAuditor.GetAsync("/v1/audit/events?tenant=default")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await otherAuditor.GetAsync("/v1/audit/events?tenant=other")).StatusCode.ShouldBe(HttpStatusCode.OK);
     }
+
+    [Fact]
+    public async Task The_platform_operator_reads_any_tenants_audit_feed_by_naming_it()
+    {
+        using var created = await audit.Admin.PostAsJsonAsync("/v1/admin/keys", new { tenant = "audited", roles = new[] { "submit", "read", "auditor" } });
+        using var tenant = audit.Host.CreateClient();
+        tenant.DefaultRequestHeaders.Authorization = new("Bearer", (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString());
+        var job = await tenant.SubmitAsync(Scenarios.MlpJob([4, 3, 2, 1]));
+        await tenant.WaitForStatusAsync(job.Id, "succeeded");
+
+        var own = await Retry.Until("the tenant's job to be recorded", () => tenant.GetFromJsonAsync<JsonElement>("/v1/audit/events"), p => p.GetProperty("events").EnumerateArray().Any(e => e.GetProperty("type").GetString() == "v1.job_succeeded"));
+        var named = await audit.Admin.GetFromJsonAsync<JsonElement>("/v1/audit/events?tenant=audited");
+
+        Sequences(named).ShouldBe(Sequences(own));
+        named.GetProperty("events").EnumerateArray().ShouldAllBe(e => e.GetProperty("streamId").GetString() == job.Id.ToString());
+        Sequences(await audit.Admin.GetFromJsonAsync<JsonElement>("/v1/audit/events?limit=10000")).ShouldNotContain(Sequences(own)[0]); // its own tenant's by default
+    }
+
+    private static List<long> Sequences(JsonElement page) => page.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("sequence").GetInt64()).ToList();
 }
