@@ -101,7 +101,7 @@ internal static class AnalyticsApi
                 var succeeded = g.Sum(u => u.Succeeded);
                 var cost = g.Sum(u => (decimal)u.BusySeconds * options.PricePerHour.GetValueOrDefault(u.Device) / 3600m);
                 return new UsageRow(g.Key.Bucket, g.Key.Model, g.Key.Region, g.Key.Tenant, g.Key.Device,
-                    g.Sum(u => u.Submitted), succeeded, g.Sum(u => u.Failed), Math.Round(g.Sum(u => u.BusySeconds), 6), Math.Round(cost, 6),
+                    g.Sum(u => u.Submitted), succeeded, g.Sum(u => u.Failed), Math.Round(g.Sum(u => u.BusySeconds), 6), Math.Round(cost, Projections.Pricing.Invoice.CostDecimals),
                     Histogram.Percentile(waits, 50), Histogram.Percentile(waits, 95), Histogram.Percentile(waits, 99),
                     Histogram.Percentile(runs, 50), Histogram.Percentile(runs, 95), Histogram.Percentile(runs, 99),
                     succeeded == 0 ? null : Math.Round((double)g.Sum(u => u.BatchSizeSum) / succeeded, 3),

@@ -98,7 +98,13 @@ public sealed class AnalyticsTests(PipelineWithPricesAndNoProcessor pipeline) : 
         var lag = await Retry.Until("the roll-ups to catch up", async () => await _client.GetFromJsonAsync<JsonElement>("/v1/analytics/lag"),
             l => l.GetProperty("projections").EnumerateArray().All(p => p.GetProperty("behind").GetInt64() == 0));
         lag.GetProperty("projections").GetArrayLength().ShouldBeGreaterThanOrEqualTo(2);
-        Row(await _client.GetFromJsonAsync<JsonElement>(query)).GetProperty("succeeded").GetInt64().ShouldBe(1);
+        var row = Row(await _client.GetFromJsonAsync<JsonElement>(query));
+        row.GetProperty("succeeded").GetInt64().ShouldBe(1);
+
+        // A sub-millisecond CPU run costs a few hundred-millionths: shown to the invoice's 9 decimals, not as 0.
+        var busy = row.GetProperty("busySeconds").GetDecimal();
+        row.GetProperty("cost").GetDecimal().ShouldBe(Math.Round(busy * 0.36m / 3600m, 9), 0.000000001m);
+        row.GetProperty("cost").GetDecimal().ShouldBeGreaterThan(0m);
     }
 
     [Fact]
