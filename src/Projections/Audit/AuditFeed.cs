@@ -10,7 +10,7 @@ public sealed record AuditEvent(long Sequence, Guid StreamId, long Version, stri
 
 /// <summary>
 /// The global event feed of one tenant, in sequence order, resumable from any sequence: the events
-/// of its jobs, and those of the edge sites that <c>Edge:Sites</c> assigns to it. Always bounded: at
+/// of its jobs and of its batches, and those of the edge sites that <c>Edge:Sites</c> assigns to it. Always bounded: at
 /// most <c>limit</c> events per call, read through the process's one connection pool.
 /// </summary>
 public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOptions edge)
@@ -24,7 +24,8 @@ public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOpt
             select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text
             from {options.Schema}.mt_events e
             left join {options.Schema}.mt_doc_jobstatus j on j.id = e.stream_id
-            where (j.data->>'Tenant' = $1 or e.stream_id = any($6)) and e.seq_id >= $2
+            left join {options.Schema}.mt_doc_batchstatus b on b.id = e.stream_id
+            where (j.data->>'Tenant' = $1 or b.data->>'Tenant' = $1 or e.stream_id = any($6)) and e.seq_id >= $2
               and ($3::timestamptz is null or e.timestamp >= $3) and ($4::timestamptz is null or e.timestamp < $4)
             order by e.seq_id
             limit $5
