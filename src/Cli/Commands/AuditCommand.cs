@@ -6,8 +6,8 @@ using Spectre.Console;
 namespace CqrsInference.Cli.Commands;
 
 /// <summary>
-/// <c>cqrsi audit tail</c>: the auditors' event feed (<c>GET /v1/audit/events</c>) from a global
-/// sequence, page after page, and with <c>--follow</c> on as new events are stored (the feed has no
+/// <c>cqrsi audit tail</c>: the auditors' event feed (<c>GET /v1/audit/events</c>, the key's tenant's
+/// or, for the operator, <c>--tenant</c>'s) from a global sequence, page after page, and with <c>--follow</c> on as new events are stored (the feed has no
 /// push, so a follower asks again each second once it has read everything). With <c>--output json</c>,
 /// one JSON line per event, as the feed gives it.
 /// </summary>
@@ -19,13 +19,15 @@ internal static class AuditCommand
     {
         var fromSequence = new Option<long>("--from-sequence") { Description = "Start at this global sequence", DefaultValueFactory = _ => 0 };
         var follow = new Option<bool>("--follow") { Description = "Keep waiting for new events" };
-        var tail = new Command("tail", "Print the audit feed, from a sequence, optionally following it") { fromSequence, follow };
+        var tenant = new Option<string?>("--tenant") { Description = "Another tenant's feed (the platform operator's key only; the key's own tenant when left out)" };
+        var tail = new Command("tail", "Print the audit feed, from a sequence, optionally following it") { fromSequence, follow, tenant };
         cqrsi.Handle(tail, async (context, ct) =>
         {
             var next = context.Value(fromSequence);
+            var of = context.Parse.GetValue(tenant) is { } named ? $"&tenant={Uri.EscapeDataString(named)}" : "";
             while (true)
             {
-                var page = await context.Api.GetAsync($"/v1/audit/events?fromSequence={next}&limit=1000", ct);
+                var page = await context.Api.GetAsync($"/v1/audit/events?fromSequence={next}&limit=1000{of}", ct);
                 foreach (var e in page.GetProperty("events").EnumerateArray())
                 {
                     context.Output.WriteLine(e, () => Markup.Escape(Line(e)));

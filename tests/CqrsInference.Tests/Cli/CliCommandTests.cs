@@ -222,6 +222,14 @@ public sealed partial class CliCommandTests(PipelineServedOverHttpWithFaults pip
 
         run.Code.ShouldBe(ExitCodes.Ok, run.ToString());
         run.JsonLines().Where(e => e.GetProperty("streamId").GetGuid() == id).Select(e => e.GetProperty("type").GetString()).ShouldContain("v1.job_succeeded");
+
+        // The operator names another tenant: that tenant's events only.
+        using var other = await pipeline.TenantClientAsync("cli-audited", "submit", "read");
+        var theirs = (await other.SubmitAsync(Scenarios.MlpJob([5, 4, 4, 4]))).Id;
+        await other.WaitForStatusAsync(theirs, "succeeded");
+        var named = await Retry.Until("the other tenant's job to be recorded", () => CliAsync("audit", "tail", "--tenant", "cli-audited", "-o", "json"),
+            r => r.JsonLines().Any(e => e.GetProperty("type").GetString() == "v1.job_succeeded"));
+        named.JsonLines().ShouldAllBe(e => e.GetProperty("streamId").GetGuid() == theirs);
     }
 
     [Fact]
