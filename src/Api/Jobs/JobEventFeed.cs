@@ -78,14 +78,22 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
                 await again.ExecuteAsync(
                     async ct =>
                     {
-                        var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
-                        _live.TrySetResult();
-                        await NatsTopology.ConfirmedAsync(js, ct);
-                        _watch.Worked();
-                        await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
+                        // A restarted server has lost the consumer: read on from a new one at once (Reconnects).
+                        using var connection = Reconnects.Follow(js.Connection, ct, lost => _watch.Failed(lost));
+                        try
                         {
-                            _lastSequence = msg.Metadata?.Sequence.Stream ?? _lastSequence;
-                            Dispatch(msg.Subject, msg);
+                            var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), connection.Token);
+                            _live.TrySetResult();
+                            await NatsTopology.ConfirmedAsync(js, connection.Token);
+                            _watch.Worked();
+                            await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: connection.Token))
+                            {
+                                _lastSequence = msg.Metadata?.Sequence.Stream ?? _lastSequence;
+                                Dispatch(msg.Subject, msg);
+                            }
+                        }
+                        catch (OperationCanceledException) when (connection.Reconnected)
+                        {
                         }
                     },
                     stoppingToken);

@@ -152,12 +152,20 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
 
     private async ValueTask ConsumeAsync(CancellationToken ct)
     {
-        var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), ct);
-        await NatsTopology.ConfirmedAsync(js, ct);
-        _watch.Worked();
-        await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: ct))
+        // A restarted server has lost the consumer: read on from a new one at once (Reconnects).
+        using var connection = Reconnects.Follow(js.Connection, ct, lost => _watch.Failed(lost));
+        try
         {
-            await TakeAsync(msg, ct);
+            var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), connection.Token);
+            await NatsTopology.ConfirmedAsync(js, connection.Token);
+            _watch.Worked();
+            await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: connection.Token))
+            {
+                await TakeAsync(msg, connection.Token);
+            }
+        }
+        catch (OperationCanceledException) when (connection.Reconnected)
+        {
         }
     }
 
