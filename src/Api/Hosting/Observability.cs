@@ -172,8 +172,10 @@ internal sealed partial class QueueGauges(
             var times = new List<DateTimeOffset>();
             foreach (var queue in group.Where(q => q.Waiting + q.InFlight > 0))
             {
-                var first = await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Queue.Filter, Seq = 1 }, ct);
-                times.Add(first.Message.Time);
+                if (await OldestAsync(stream, queue.Queue.Filter, ct) is { } stored)
+                {
+                    times.Add(stored);
+                }
             }
 
             if (times.Count > 0)
@@ -192,6 +194,23 @@ internal sealed partial class QueueGauges(
             .Select(p => new Measurement<long>(Math.Max(0, highest - p.Sequence), new KeyValuePair<string, object?>("projection", p.ShardName)))
             .ToList();
         (_depth, _oldest, _inFlight, _lag) = (depth, oldest, inFlight, lag);
+    }
+
+    /// <summary>
+    /// When the oldest message of a queue was stored; null when it has none any more: a processor
+    /// took the last one after the queue's counts were read (the server's "no message found", a
+    /// routine race, not a server away).
+    /// </summary>
+    internal static async Task<DateTimeOffset?> OldestAsync(INatsJSStream stream, string filter, CancellationToken ct)
+    {
+        try
+        {
+            return (await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = filter, Seq = 1 }, ct)).Message.Time;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return null;
+        }
     }
 
     [LoggerMessage(LogLevel.Debug, "Refreshing queue gauges failed: {Reason}")]

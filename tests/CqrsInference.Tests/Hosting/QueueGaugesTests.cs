@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using CqrsInference.Tests.Infrastructure;
+using NATS.Client.JetStream;
+using NATS.Net;
 
 namespace CqrsInference.Tests.Hosting;
 
@@ -17,6 +19,18 @@ public sealed class QueueGaugesTests : IAsyncLifetime
     public async Task InitializeAsync() => _nats = await NatsServerProcess.StartAsync();
 
     public async Task DisposeAsync() => await _nats.DisposeAsync();
+
+    [Fact]
+    public async Task A_queue_emptied_after_its_counts_were_read_has_no_oldest_job_and_no_outage()
+    {
+        await using var nats = new NATS.Net.NatsClient(_nats.Url);
+        var js = nats.CreateJetStreamContext();
+        var stream = await js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig("GAUGES_RACE", ["race.>"]));
+        await js.PublishAsync("race.a", new byte[] { 1 });
+
+        (await Api.Hosting.QueueGauges.OldestAsync(stream, "race.a", CancellationToken.None)).ShouldNotBeNull();
+        (await Api.Hosting.QueueGauges.OldestAsync(stream, "race.b", CancellationToken.None)).ShouldBeNull();
+    }
 
     [Fact]
     public async Task One_api_process_exports_the_queue_gauges_and_another_takes_over_when_it_dies()
