@@ -98,7 +98,8 @@ public sealed class CancelRunningJobTests(PipelineWithOneSlotAndFaultInjection p
     {
         // The processor remembers the cancel for a minute (for a run not begun yet): it must not
         // abort the retry's run, which is the next attempt series of the same job.
-        var job = await _client.SubmitAsync(Scenarios.MlpJob([7, 7, 7, 7], """{"cqrsi-test-fault":"sleep:2000"}"""));
+        // Long enough to be seen running (from Processor:ReportRunningAfter, 1 s) on a loaded machine; the retry sleeps as long.
+        var job = await _client.SubmitAsync(Scenarios.MlpJob([7, 7, 7, 7], """{"cqrsi-test-fault":"sleep:6000"}"""));
         await _client.WaitForStatusAsync(job.Id, "running");
         using (var cancel = await _client.DeleteAsync($"/v1/jobs/{job.Id}"))
         {
