@@ -160,9 +160,9 @@ internal static class BatchesApi
     public static async Task<Results<Ok<BatchPage>, ProblemHttpResult>> ListAsync(
         ApiCaller caller, IQuerySession session, BatchReader reader, int? limit, string? after, string? tenant, CancellationToken ct)
     {
-        if (tenant is not null && !caller.Sees(tenant))
+        if (Problems.OtherTenant(caller, tenant, "lists another tenant's batches") is { } refused)
         {
-            return Problems.Forbidden("Only the operator role lists another tenant's batches.");
+            return refused;
         }
 
         (DateTimeOffset At, Guid Id)? cursor = null;

@@ -26,6 +26,17 @@ internal static class Problems
     public static ProblemHttpResult Forbidden(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: detail);
 
+    /// <summary>
+    /// What is wrong with a request's <c>tenant=</c> (another tenant's list or feed), or null: not a
+    /// tenant's name → 422 naming the rule (it never reaches SQL); another tenant's for a key that is
+    /// not the platform operator's → 403, saying that only the operator <paramref name="reads"/>.
+    /// </summary>
+    public static ProblemHttpResult? OtherTenant(Security.ApiCaller caller, string? tenant, string reads) =>
+        tenant is null ? null
+        : !Commands.Models.Naming.IsToken(tenant) ? Validation("tenant", $"A tenant is {Commands.Models.Naming.TokenRule}.")
+        : !caller.Sees(tenant) ? Forbidden($"Only the operator role {reads}.")
+        : null;
+
     public static ProblemHttpResult NotFound(string title, string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: title, detail: detail);
 

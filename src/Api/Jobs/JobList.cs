@@ -37,9 +37,9 @@ internal static class JobList
     public static async Task<Results<Ok<JobPage>, ProblemHttpResult>> ListAsync(
         ApiCaller caller, IQuerySession session, string? status, string? model, int? limit, string? after, string? tenant, CancellationToken ct)
     {
-        if (tenant is not null && !caller.Sees(tenant))
+        if (Problems.OtherTenant(caller, tenant, "lists another tenant's jobs") is { } refused)
         {
-            return Problems.Forbidden("Only the operator role lists another tenant's jobs.");
+            return refused;
         }
 
         var errors = new Dictionary<string, string[]>();

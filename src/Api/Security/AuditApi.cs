@@ -49,9 +49,9 @@ internal static class AuditApi
     public static async Task<Results<Ok<AuditPage>, EmptyHttpResult, ProblemHttpResult>> ReadEventsAsync(
         HttpContext http, ApiCaller caller, AuditFeed feed, long? fromSequence, int? limit, string? from, string? to, string? tenant, CancellationToken ct)
     {
-        if (tenant is not null && !caller.Sees(tenant))
+        if (Http.Problems.OtherTenant(caller, tenant, "reads another tenant's audit feed") is { } refused)
         {
-            return Http.Problems.Forbidden("Only the operator role reads another tenant's audit feed.");
+            return refused;
         }
 
         var export = Http.AcceptHeader.Prefers(http.Request, NdJson);
