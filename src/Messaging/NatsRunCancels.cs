@@ -38,12 +38,12 @@ public sealed class NatsRunCancels(INatsJSContext js, JobClaims claims) : IRunCa
         return subject.StartsWith(Prefix + ".", StringComparison.Ordinal) && Guid.TryParseExact(subject[(subject.LastIndexOf('.') + 1)..], "N", out jobId);
     }
 
-    /// <summary>The attempt series an abort names: its <see cref="SeriesHeader"/>, else the first (an abort of an older API).</summary>
-    public static int SeriesOf(NATS.Client.Core.NatsHeaders? headers) =>
+    /// <summary>The attempt series an abort names (its <see cref="SeriesHeader"/>), or null: an abort of an older API, which names none.</summary>
+    public static int? SeriesOf(NATS.Client.Core.NatsHeaders? headers) =>
         headers is not null && headers.TryGetValue(SeriesHeader, out var value)
             && int.TryParse(value.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var series) && series > 0
             ? series
-            : 1;
+            : null;
 
     public Task MarkCancelledAsync(Guid jobId, int series, CancellationToken ct) => claims.MarkCancelledAsync(jobId, series, ct);
 

@@ -23,9 +23,16 @@ internal sealed partial class RunAbortListener(INatsConnection nats, RunCancels 
                 {
                     if (NatsRunCancels.TryParse(msg.Subject, out var jobId))
                     {
-                        var series = NatsRunCancels.SeriesOf(msg.Headers);
-                        LogAbort(logger, jobId, series);
-                        cancels.Cancel(jobId, series);
+                        if (NatsRunCancels.SeriesOf(msg.Headers) is { } series)
+                        {
+                            LogAbort(logger, jobId, series);
+                            cancels.Cancel(jobId, series);
+                        }
+                        else
+                        {
+                            LogAbortOfAnySeries(logger, jobId);
+                            cancels.CancelRunning(jobId);
+                        }
                     }
                 }
             }
@@ -43,6 +50,9 @@ internal sealed partial class RunAbortListener(INatsConnection nats, RunCancels 
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} was cancelled in attempt series {Series}: its run here, if any, is aborted")]
     private static partial void LogAbort(ILogger logger, Guid jobId, int series);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} was cancelled by an API that names no attempt series: its run here, if one is running, is aborted")]
+    private static partial void LogAbortOfAnySeries(ILogger logger, Guid jobId);
 
     [LoggerMessage(LogLevel.Warning, "Listening for aborts failed, trying again: {Reason}")]
     private static partial void LogSubscriptionFailed(ILogger logger, string reason);

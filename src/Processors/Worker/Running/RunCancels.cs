@@ -39,6 +39,22 @@ internal sealed class RunCancels(TimeProvider clock)
         }
     }
 
+    /// <summary>
+    /// A cancel that names no attempt series (from an API of an earlier version, during a rolling
+    /// upgrade): aborts the job's run here if one is running, whatever its series, and is not
+    /// remembered, since it could be the cancel of an earlier series than the next run's.
+    /// </summary>
+    public void CancelRunning(Guid jobId)
+    {
+        foreach (var (key, watch) in _running)
+        {
+            if (key.JobId == jobId)
+            {
+                watch.Cancel(jobId);
+            }
+        }
+    }
+
     /// <summary>Watches a batch's jobs (each in its attempt series) for cancels until disposed (a cancel heard within <see cref="Remember"/> before counts).</summary>
     public RunWatch Watch(IEnumerable<(Guid JobId, int Series)> jobs)
     {

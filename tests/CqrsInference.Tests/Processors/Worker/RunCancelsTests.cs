@@ -51,6 +51,23 @@ public sealed class RunCancelsTests
     }
 
     [Fact]
+    public void A_cancel_that_names_no_series_aborts_the_jobs_running_run_and_is_not_remembered()
+    {
+        // From an API of an earlier version during a rolling upgrade.
+        var cancels = new RunCancels(_clock);
+        var job = Guid.NewGuid();
+        using (var retry = cancels.Watch([(job, 3)]))
+        {
+            var token = retry.Begin([job]);
+            cancels.CancelRunning(job);
+            token.IsCancellationRequested.ShouldBeTrue();
+        }
+
+        using var next = cancels.Watch([(job, 4)]);
+        next.Begin([job]).IsCancellationRequested.ShouldBeFalse();
+    }
+
+    [Fact]
     public void A_cancel_heard_more_than_a_minute_ago_is_forgotten_even_when_no_other_cancel_came_since()
     {
         var cancels = new RunCancels(_clock);
