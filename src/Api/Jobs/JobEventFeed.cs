@@ -23,7 +23,7 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
 
     private readonly Dictionary<Guid, List<Channel<object>>> _followers = [];
     private readonly TaskCompletionSource _live = new(TaskCreationOptions.RunContinuationsAsynchronously); // completes once the feed reads the log
-    private ulong _lastSequence;
+    private ulong? _lastSequence; // null until the feed has found the log's end at its start
 
     /// <summary>
     /// Starts following a job: every event of it stored from now on; dispose to stop. Waits (at most
@@ -82,7 +82,7 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
                         using var connection = Reconnects.Follow(js.Connection, ct, lost => _watch.Failed(lost));
                         try
                         {
-                            var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), connection.Token);
+                            var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, await OptionsAsync(connection.Token), connection.Token);
                             _live.TrySetResult();
                             await NatsTopology.ConfirmedAsync(js, connection.Token);
                             _watch.Worked();
@@ -104,10 +104,19 @@ internal sealed partial class JobEventFeed(INatsJSContext js, ILogger<JobEventFe
         }
     }
 
-    /// <summary>From what is new at start; after a failure, from the event after the last one read.</summary>
-    private NatsJSOrderedConsumerOpts Options() => _lastSequence == 0
-        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.AllJobEvents], DeliverPolicy = ConsumerConfigDeliverPolicy.New }
-        : new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.AllJobEvents], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = _lastSequence + 1 };
+    /// <summary>
+    /// From the log's end at start (what is new); after a failure or a reconnection, from the event
+    /// after the last one read, or after that end if none was read yet: events stored while no
+    /// consumer existed are delivered, not skipped.
+    /// </summary>
+    private async Task<NatsJSOrderedConsumerOpts> OptionsAsync(CancellationToken ct)
+    {
+        _lastSequence ??= (await js.GetStreamAsync(NatsTopology.EventsStream, cancellationToken: ct)).Info.State.LastSeq;
+        return new NatsJSOrderedConsumerOpts
+        {
+            FilterSubjects = [LogSubjects.AllJobEvents], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = _lastSequence.Value + 1,
+        };
+    }
 
     private void Dispatch(string subject, INatsJSMsg<byte[]> msg)
     {
