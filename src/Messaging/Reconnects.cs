@@ -7,8 +7,9 @@ namespace CqrsInference.Messaging;
 /// server-side state is ephemeral (in the server's memory): a nats-server that restarted has lost
 /// it, and NATS.Net's ordered push consumer notices only after two missed idle heartbeats (10 s),
 /// which is how long <c>?wait=</c> callers and SSE streams heard nothing after a restart. A reader
-/// consumes with <see cref="Token"/>, cancelled when the connection opens again after it was lost,
-/// and starts a new consumer at once from the last sequence it read.
+/// consumes with <see cref="Token"/>, cancelled whenever the connection opens (again: after it was
+/// lost; an opening while the consumer is being made costs one restart more), and starts a new
+/// consumer at once from the last sequence it read.
 /// </summary>
 public sealed class Reconnects : IDisposable
 {
@@ -28,7 +29,7 @@ public sealed class Reconnects : IDisposable
     /// <summary>Starts following the connection; <paramref name="lost"/> hears the loss of it, if given.</summary>
     public static Reconnects Follow(INatsConnection nats, CancellationToken ct, Action<string>? lost = null) => new(nats, ct, lost);
 
-    /// <summary>Cancelled when the caller's token is, or when the connection opened again after it was lost.</summary>
+    /// <summary>Cancelled when the caller's token is, or when the connection opens again.</summary>
     public CancellationToken Token => _reading.Token;
 
     /// <summary>Whether <see cref="Token"/> was cancelled by a reconnection (not by the caller).</summary>

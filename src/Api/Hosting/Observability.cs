@@ -201,13 +201,15 @@ internal sealed partial class QueueGauges(
     /// took the last one after the queue's counts were read (the server's "no message found", a
     /// routine race, not a server away).
     /// </summary>
+    private const int NoMessageFound = 10037; // JetStream's error code; a missing stream (10059) is not this
+
     internal static async Task<DateTimeOffset?> OldestAsync(INatsJSStream stream, string filter, CancellationToken ct)
     {
         try
         {
             return (await stream.GetAsync(new StreamMsgGetRequest { NextBySubj = filter, Seq = 1 }, ct)).Message.Time;
         }
-        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        catch (NatsJSApiException e) when (e.Error.ErrCode == NoMessageFound)
         {
             return null;
         }
