@@ -55,7 +55,7 @@ internal static class CostApi
 
         if (tenant is not null && !Commands.Models.Naming.IsToken(tenant))
         {
-            errors["tenant"] = [$"A tenant is {Commands.Models.Naming.TokenRule}."];
+            errors["tenant"] = [Http.Problems.TenantRule];
         }
         else if (tenant is null && caller.IsOperator)
         {

@@ -26,6 +26,9 @@ internal static class Problems
     public static ProblemHttpResult Forbidden(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: detail);
 
+    /// <summary>What a tenant's name must be, as every <c>tenant</c> field and parameter says when refused.</summary>
+    public static readonly string TenantRule = $"A tenant is {Commands.Models.Naming.TokenRule}.";
+
     /// <summary>
     /// What is wrong with a request's <c>tenant=</c> (another tenant's list or feed), or null: not a
     /// tenant's name → 422 naming the rule (it never reaches SQL); another tenant's for a key that is
@@ -33,7 +36,7 @@ internal static class Problems
     /// </summary>
     public static ProblemHttpResult? OtherTenant(Security.ApiCaller caller, string? tenant, string reads) =>
         tenant is null ? null
-        : !Commands.Models.Naming.IsToken(tenant) ? Validation("tenant", $"A tenant is {Commands.Models.Naming.TokenRule}.")
+        : !Commands.Models.Naming.IsToken(tenant) ? Validation("tenant", TenantRule)
         : !caller.Sees(tenant) ? Forbidden($"Only the operator role {reads}.")
         : null;
 

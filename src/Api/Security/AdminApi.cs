@@ -61,7 +61,7 @@ internal static class AdminApi
         var errors = new Dictionary<string, string[]>();
         if (!Commands.Models.Naming.IsToken(tenant))
         {
-            errors["tenant"] = [TenantRule];
+            errors["tenant"] = [Http.Problems.TenantRule];
         }
 
         if (request.Name is { } name && (name.Length > MaxNameLength || name.Any(char.IsControl)))
@@ -165,9 +165,7 @@ internal static class AdminApi
     private static ProblemHttpResult OtherTenant() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
         detail: "A tenant's admin manages its own tenant only; other tenants are the platform operator's.");
 
-    private static readonly string TenantRule = $"A tenant is {Commands.Models.Naming.TokenRule}.";
-
-    private static ProblemHttpResult InvalidTenant() => Http.Problems.Validation("tenant", TenantRule);
+    private static ProblemHttpResult InvalidTenant() => Http.Problems.Validation("tenant", Http.Problems.TenantRule);
 
     private static KeyView View(ApiKey k) => new(k.Id, k.Tenant, k.Name, k.Roles, k.CreatedAt, k.RevokedAt);
 }
