@@ -52,6 +52,7 @@ internal static class Settings
         {
             services.AddSetting<Commands.Jobs.Submitting.SubmitOptions>("Submit", ServiceDefaults.RegionProblem);
             services.AddSetting<RateLimitOptions>("Api:RateLimit");
+            services.AddSetting<Jobs.Submitting.QuotaOptions>("Api:Quota", Jobs.Submitting.QuotaOptions.Problem);
             services.AddSetting<StreamLimitOptions>("Api:Streams", StreamLimitOptions.Problem);
             services.AddSetting<Batches.BatchOptions>("Batches");
             services.AddSetting<Jobs.Retrying.RetryOptions>("Retry");
@@ -83,6 +84,10 @@ internal sealed class RetentionAgainstEventLog(IOptions<TopologyOptions> topolog
     public ValidateOptionsResult Validate(string? name, Projections.Retention.RetentionOptions options) =>
         options.AgainstEventLog(topology.Value.EventsMaxAge) is { } problem ? ValidateOptionsResult.Fail(problem) : ValidateOptionsResult.Success;
 }
+
+/// <summary>A subsection that is a setting of its own, registered and checked apart from its parent (<c>Api:RateLimit</c> under <c>Api</c>).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class CheckedApartAttribute : Attribute;
 
 /// <summary>What is wrong with a bound section: keys its class does not have, and values outside their declared ranges, each named by its path.</summary>
 internal sealed class SettingsValidator<T>(IConfigurationSection section, Func<T, string?>? rule) : IValidateOptions<T>
@@ -116,7 +121,7 @@ internal sealed class SettingsValidator<T>(IConfigurationSection section, Func<T
             {
                 problems.Add($"{child.Path} is not a setting: {section.Path} has {string.Join(", ", properties.Select(p => p.Name))}.");
             }
-            else
+            else if (property.GetCustomAttribute<CheckedApartAttribute>() is null)
             {
                 CheckNested(child, property.PropertyType, value is null ? null : property.GetValue(value), problems);
             }
@@ -143,6 +148,14 @@ internal sealed class SettingsValidator<T>(IConfigurationSection section, Func<T
             foreach (var child in section.GetChildren())
             {
                 Check(child, element, Item(items, child.Key), problems);
+            }
+        }
+        else if (ElementOf(type) is { } scalar && value is IEnumerable items)
+        {
+            // The binder drops an item that does not convert without a word (Api:Quota:Tenants:acme = "lots"): name it.
+            foreach (var child in section.GetChildren().Where(c => c.Value is not null && Item(items, c.Key) is null))
+            {
+                problems.Add($"{child.Path} is '{Commands.Shown.Cut(child.Value!, 64)}': not a value of type {scalar.Name}.");
             }
         }
     }

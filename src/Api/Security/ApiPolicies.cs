@@ -36,6 +36,7 @@ internal static class ApiPolicies
     public static IServiceCollection AddApiAuthorization(this IServiceCollection services)
     {
         Hosting.Settings.AddSetting<KeyCacheOptions>(services, "Api:KeyCache");
+        Hosting.Settings.AddSetting<ApiOptions>(services, "Api");
         services.AddSingleton<VerifiedKeys>();
         services.AddSingleton<StreamKeys>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)

@@ -18,7 +18,7 @@ namespace CqrsInference.Api.Security;
 /// without credentials acts for tenant <c>default</c> with the roles submit and read only.
 /// </summary>
 internal sealed class ApiKeyAuthentication(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IConfiguration configuration, IServiceProvider services, VerifiedKeys verified)
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IConfiguration configuration, ApiOptions api, IServiceProvider services, VerifiedKeys verified)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -43,7 +43,7 @@ internal sealed class ApiKeyAuthentication(
         : null;
 
     /// <summary><c>Api:AllowAnonymous</c>; unset, anonymous callers are allowed only while no <c>CQRSI_API_KEY</c> is set.</summary>
-    private bool AllowAnonymous => configuration.GetValue<bool?>("Api:AllowAnonymous") ?? _developmentKeyHash is null;
+    private bool AllowAnonymous => api.AllowAnonymous ?? _developmentKeyHash is null;
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {

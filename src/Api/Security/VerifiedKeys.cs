@@ -124,6 +124,32 @@ internal sealed partial class VerifiedKeys(TimeProvider clock, KeyCacheOptions o
     private static partial void LogTakenAsConfirmed(ILogger logger, string keyId, string reason);
 }
 
+/// <summary>
+/// <c>Api</c>: its own key, whether callers without a key are let in (<see cref="ApiKeyAuthentication"/>;
+/// unset, only while no <c>CQRSI_API_KEY</c> is set). Read once, at start: a value that is not a
+/// boolean stops the start, as a misspelt key under <c>Api</c> does, instead of failing every request.
+/// Its subsections are settings classes of their own, each checked where its role registers it.
+/// </summary>
+internal sealed class ApiOptions
+{
+    public bool? AllowAnonymous { get; set; }
+
+    [Hosting.CheckedApart]
+    public Hosting.RateLimitOptions? RateLimit { get; set; }
+
+    [Hosting.CheckedApart]
+    public Jobs.Submitting.QuotaOptions? Quota { get; set; }
+
+    [Hosting.CheckedApart]
+    public KeyCacheOptions? KeyCache { get; set; }
+
+    [Hosting.CheckedApart]
+    public Http.ApiTimeoutOptions? Timeouts { get; set; }
+
+    [Hosting.CheckedApart]
+    public Hosting.StreamLimitOptions? Streams { get; set; }
+}
+
 /// <summary><c>Api:KeyCache</c>: how long a stored key's confirmation by PostgreSQL is trusted (<see cref="VerifiedKeys"/>).</summary>
 internal sealed class KeyCacheOptions
 {

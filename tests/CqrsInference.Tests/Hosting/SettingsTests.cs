@@ -30,6 +30,9 @@ public sealed class SettingsTests
     [InlineData("processor", "Processor:Scheduling:Overflw")]
     [InlineData("api", "Api:RateLimit:Tenants:acme:Brust")]
     [InlineData("api", "Api:KeyCache:FreshFr")]
+    [InlineData("api", "Api:Qouta")]
+    [InlineData("api", "Api:Quota:JobsPerDy")]
+    [InlineData("processor", "Api:AllowAnonymus")]
     public void A_misspelt_setting_stops_the_start_naming_it(string roles, string setting)
     {
         var error = StartFails(roles, new() { [setting] = "3" });
@@ -42,6 +45,11 @@ public sealed class SettingsTests
     {
         StartFails("processor", new() { ["Processor:Scheduling:OverflowAfter"] = "soon" }).ShouldContain("Processor:Scheduling:OverflowAfter");
         StartFails("api", new() { ["Api:KeyCache:AskWithin"] = "soon" }).ShouldContain("Api:KeyCache:AskWithin");
+
+        // Read per request before: every submit of the tenant, or every anonymous request, answered 500.
+        StartFails("api", new() { ["Api:Quota:Tenants:acme"] = "lots" }).ShouldContain("Api:Quota:Tenants:acme");
+        StartFails("api", new() { ["Api:Quota:JobsPerDay"] = "lots" }).ShouldContain("Api:Quota:JobsPerDay");
+        StartFails("api", new() { ["Api:AllowAnonymous"] = "yes" }).ShouldContain("Api:AllowAnonymous");
     }
 
     [Fact]
@@ -50,6 +58,8 @@ public sealed class SettingsTests
         StartFails("api", new() { ["Api:RateLimit:Tenants:acme:Burst"] = "0" }).ShouldContain("Api:RateLimit:Tenants:acme:Burst");
         StartFails("api", new() { ["Api:Streams:Tenants:acme"] = "0" }).ShouldContain("Api:Streams:Tenants:acme must be at least 1");
         StartFails("api", new() { ["Api:Streams:PerTenant"] = "0" }).ShouldContain("Api:Streams:PerTenant");
+        StartFails("api", new() { ["Api:Quota:Tenants:acme"] = "-1" }).ShouldContain("Api:Quota:Tenants:acme is -1");
+        StartFails("api", new() { ["Api:Quota:JobsPerDay"] = "-5" }).ShouldContain("Api:Quota:JobsPerDay");
     }
 
     [Theory]

@@ -57,11 +57,9 @@ internal sealed class SubmitAdmission(Hosting.TenantRateLimiter rate, TenantQuot
 /// bucket (<see cref="QuotaCounters"/>), so it holds across API instances and while PostgreSQL is
 /// away; refusals are 429 with Retry-After until the next UTC day.
 /// </summary>
-internal sealed class TenantQuota(IConfiguration configuration, QuotaCounters counters, TimeProvider clock)
+internal sealed class TenantQuota(QuotaOptions options, QuotaCounters counters, TimeProvider clock)
 {
-    private readonly long _default = configuration.GetValue<long>("Api:Quota:JobsPerDay", 0);
-
-    public long LimitFor(string tenant) => configuration.GetValue<long?>($"Api:Quota:Tenants:{tenant}") ?? _default;
+    public long LimitFor(string tenant) => options.Tenants.TryGetValue(tenant, out var limit) ? limit : options.JobsPerDay;
 
     /// <summary>Counts a job held while the home was lost, once forwarded (never refused: it was accepted).</summary>
     public async Task CountAsync(string tenant, DateTimeOffset submittedAt, CancellationToken ct)
@@ -158,4 +156,19 @@ internal sealed class QueueDepthGuard(JobQueues queues, SubmitOptions submit, Ti
 
     /// <summary>The work queue's fill as last read (one reference, swapped whole).</summary>
     private sealed record StoredFill((long Jobs, long Bytes, long MaxJobs, long MaxBytes) Fill, DateTimeOffset ReadAt);
+}
+
+/// <summary><c>Api:Quota</c>: jobs a tenant may submit per UTC day (<see cref="TenantQuota"/>; 0 = unlimited).</summary>
+internal sealed class QuotaOptions
+{
+    [System.ComponentModel.DataAnnotations.Range(0, long.MaxValue)]
+    public long JobsPerDay { get; set; }
+
+    /// <summary>Per-tenant limits in place of <see cref="JobsPerDay"/> (0 = unlimited).</summary>
+    public Dictionary<string, long> Tenants { get; set; } = [];
+
+    public static string? Problem(QuotaOptions options) =>
+        options.Tenants.FirstOrDefault(t => t.Value < 0) is { Key: { } tenant } negative
+            ? $"Api:Quota:Tenants:{tenant} is {negative.Value}: a tenant's quota is 0 (unlimited) or more jobs per day."
+            : null;
 }
