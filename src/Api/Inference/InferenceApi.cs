@@ -72,7 +72,7 @@ internal static class InferenceApi
             .WithBodyLimit(Jobs.Submitting.SubmitRequestReader.MaxBodyBytes)
             .RequirePolicy(ApiPolicies.Submit);
         v2.MapPost("/models/{model}/versions/{version}/infer", InferEndpoint.InferVersionAsync)
-            .WithName("V2InferVersion").WithSummary("Run an inference on that version of the model (404 unless it is the version served)")
+            .WithName("V2InferVersion").WithSummary("Run an inference on that version of the model (404 unless that version is serving)")
             .WithDescription(description)
             .Accepts<V2InferRequest>("application/json").ProducesV2Errors(errors)
             .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)

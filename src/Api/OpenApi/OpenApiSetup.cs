@@ -46,7 +46,7 @@ internal static class OpenApiSetup
                 document.Info.Version = "v1";
                 document.Info.Description = "Submit inference jobs, follow them, audit them. Errors on /v1 are RFC 9457 problem details "
                     + "(application/problem+json; 422 names every faulty field under 'errors'). Send 'Authorization: Bearer <key>'; "
-                    + "where no CQRSI_API_KEY is set, callers without a key may submit and read for tenant 'default'. "
+                    + "where anonymous callers are allowed (Api:AllowAnonymous, on under ./run.sh), callers without a key may submit and read for tenant 'default'. "
                     + "Tensors use the Open Inference Protocol (KServe v2) layout, and /v2 speaks that protocol "
                     + "(synchronous inference, model metadata, health), with its errors as {\"error\": \"...\"}.";
                 document.Components ??= new OpenApiComponents();
