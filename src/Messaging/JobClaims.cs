@@ -19,12 +19,13 @@ public sealed class JobClaims(INatsJSContext js) : IJobClaims
     public static Task EnsureBucketAsync(INatsJSContext js, CancellationToken ct, int replicas = 1) =>
         KvBuckets.EnsureAsync(js, Bucket, "Per-job claim: 'running' (a processor took it) or 'cancelled'.", TimeSpan.FromDays(7), replicas, ct);
 
-    /// <summary>A processor's claim. A redelivered job finds its own 'running' claim and runs again.</summary>
-    public async Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, int series, CancellationToken ct)
-    {
-        var outcome = await ClaimAsync(jobId, series, RunningValue, ct);
-        return outcome == ClaimOutcome.Running ? ClaimOutcome.Won : outcome;
-    }
+    /// <summary>
+    /// A processor's claim: <see cref="ClaimOutcome.Won"/> when it is the first, <see cref="ClaimOutcome.Running"/>
+    /// when a run claimed it before (a redelivered job finds its own claim, and runs again),
+    /// <see cref="ClaimOutcome.Cancelled"/> when a cancel did.
+    /// </summary>
+    public Task<ClaimOutcome> ClaimForRunAsync(Guid jobId, int series, CancellationToken ct) =>
+        ClaimAsync(jobId, series, RunningValue, ct);
 
     /// <summary>A cancel's claim: <see cref="ClaimOutcome.Won"/> means the job will never run.</summary>
     public async Task<ClaimOutcome> ClaimForCancelAsync(Guid jobId, int series, CancellationToken ct)

@@ -22,13 +22,16 @@ public sealed partial class NatsInteractiveRuns(INatsConnection nats, SubmitOpti
     /// <summary>The header a processor's answer names the region it ran the job in with.</summary>
     public const string RanInHeader = "Cqrsi-Ran-In";
 
+    /// <summary>The header of a processor's answer that says another run of the job claimed it first (the request was a retry).</summary>
+    public const string TakenHeader = "Cqrsi-Taken";
+
     /// <summary>How many times a region whose processors answer "busy" is asked before the next region.</summary>
     public const int AsksPerRegion = 3;
 
     /// <summary>The subject a region's processors of a model serve interactive jobs on (also their queue group).</summary>
     public static string Subject(string region, string model) => $"cqrsi.infer.{region}.{model}";
 
-    public async Task<string?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct)
+    public async Task<InteractiveOutcome?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct)
     {
         var payload = JsonSerializer.SerializeToUtf8Bytes(job, WireJson.Default.JobCommand);
         var until = clock.GetTimestamp() + (long)(within.TotalSeconds * clock.TimestampFrequency);
@@ -44,7 +47,9 @@ public sealed partial class NatsInteractiveRuns(INatsConnection nats, SubmitOpti
             switch (await AskAsync(region, job, payload, left < options.InteractiveAnswerWithin ? left : options.InteractiveAnswerWithin, ct))
             {
                 case Answer.Ran ran:
-                    return ran.Region;
+                    return new InteractiveOutcome.Served(ran.Region);
+                case Answer.Taken:
+                    return new InteractiveOutcome.Taken();
                 case Answer.QueueIt:
                     return null;
                 case Answer.NotHere:
@@ -73,6 +78,11 @@ public sealed partial class NatsInteractiveRuns(INatsConnection nats, SubmitOpti
                 return new Answer.Ran(ranIn.ToString());
             }
 
+            if (answer.Headers?.ContainsKey(TakenHeader) == true)
+            {
+                return new Answer.Taken();
+            }
+
             var code = answer.Headers?.TryGetValue("Nats-Service-Error-Code", out var c) == true ? c.ToString() : "";
             LogPassedOver(logger, job.JobId, region, answer.Headers?.TryGetValue("Nats-Service-Error", out var error) == true ? $"{code} {error}" : "no answer");
             return code == BusyCode.ToString(System.Globalization.CultureInfo.InvariantCulture) ? new Answer.Busy() : new Answer.QueueIt();
@@ -97,6 +107,8 @@ public sealed partial class NatsInteractiveRuns(INatsConnection nats, SubmitOpti
         public sealed record Ran(string Region) : Answer;
 
         public sealed record Busy : Answer;
+
+        public sealed record Taken : Answer;
 
         public sealed record NotHere : Answer;
 

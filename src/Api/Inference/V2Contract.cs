@@ -48,8 +48,8 @@ internal sealed record V2InferResponse(
 /// </summary>
 internal sealed record V2ResponseParameters(
     [property: JsonPropertyName("job_id")] Guid JobId,
-    [property: JsonPropertyName("served_by")] string? ServedBy,
-    [property: JsonPropertyName("ran_in_region")] string? RanInRegion);
+    [property: JsonPropertyName("served_by"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ServedBy,
+    [property: JsonPropertyName("ran_in_region"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RanInRegion);
 
 /// <summary>
 /// <c>GET /v2/models/{model}</c>: the manifest's entry (<c>-1</c>: a dynamic dimension, the batch

@@ -35,10 +35,23 @@ public interface IEventLog
 public interface IInteractiveRuns
 {
     /// <summary>
-    /// The region whose processor served the job (its ending is on the log), or null when none did
-    /// within <paramref name="within"/>: the caller queues it instead.
+    /// What became of the job: served (its ending is on the log), taken already by another run of
+    /// it, or null when no processor took it within <paramref name="within"/>: the caller queues it instead.
     /// </summary>
-    Task<string?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct);
+    Task<InteractiveOutcome?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct);
+}
+
+/// <summary>What a processor of the interactive path did with a job.</summary>
+public abstract record InteractiveOutcome
+{
+    /// <summary>It ran the job in <paramref name="Region"/>; the job's ending is on the log.</summary>
+    public sealed record Served(string Region) : InteractiveOutcome;
+
+    /// <summary>
+    /// It did not run the job: a run of the same job (a request retried with its Idempotency-Key
+    /// while the first ran, or after) claimed it first. The caller follows the job; it does not run twice.
+    /// </summary>
+    public sealed record Taken : InteractiveOutcome;
 }
 
 /// <summary>

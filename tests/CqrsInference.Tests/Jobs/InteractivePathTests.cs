@@ -54,6 +54,28 @@ public sealed class InteractivePathTests(PipelineWithProcessorProcesses pipeline
     }
 
     [Fact]
+    public async Task Requests_retried_with_one_key_while_the_job_runs_run_the_model_once()
+    {
+        // Each retry used to run the model again (its claim found 'running' and ran, as a queue's
+        // redelivery does), billed once: the log kept one ending.
+        var processor = await pipeline.StartProcessorAsync("interactive-once");
+        var key = $"once-{Guid.NewGuid():N}";
+        var first = _client.InferAsync([6, 6, 6, 6], metadata: """{"cqrsi-test-fault":"sleep:1500"}""", idempotencyKey: key);
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        var retries = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ =>
+            _client.InferAsync([6, 6, 6, 6], metadata: """{"cqrsi-test-fault":"sleep:1500"}""", idempotencyKey: key)));
+        var answers = retries.Prepend(await first).ToList();
+
+        answers.ShouldAllBe(a => a.Status == HttpStatusCode.OK && a.Id == answers[0].Id, string.Join("\n", answers.Select(a => a.Body.ToString())));
+        answers.ShouldAllBe(a => a.Body.GetProperty("status").GetString() == "succeeded");
+        processor.Terminate();
+        await processor.WaitForExitAsync(CancellationToken.None);
+        processor.Output.ShouldContain("Worker for mlp-test stopped after 1 jobs", Case.Sensitive, processor.Output);
+        await processor.DisposeAsync();
+        (await _client.RecordedCountsAsync(answers[0].Id)).ShouldBe((1, 1));
+    }
+
+    [Fact]
     public async Task With_no_processor_anywhere_it_is_queued_and_answered_when_one_starts_within_the_wait()
     {
         var answering = _client.InferAsync([2, 2, 2, 2], wait: "60s");

@@ -251,20 +251,28 @@ public sealed partial class JobIntake(
         return duplicate;
     }
 
-    /// <summary>The job run on the interactive path: accepted with the region that ran it, or null when none did.</summary>
+    /// <summary>
+    /// The job run on the interactive path: accepted with the region that ran it; a retry of a job
+    /// another run took, as a replay (the caller follows it); or null when no processor took it.
+    /// </summary>
     private async Task<SubmitOutcome.Accepted?> ServeAsync(JobCommand job, TimeSpan within, CancellationToken ct)
     {
-        string? servedIn;
+        string servedIn;
         try
         {
-            servedIn = await interactive.RunAsync(job, within, ct);
+            switch (await interactive.RunAsync(job, within, ct))
+            {
+                case InteractiveOutcome.Served served:
+                    servedIn = served.Region;
+                    break;
+                case InteractiveOutcome.Taken:
+                    LogTaken(logger, job.JobId, job.Model);
+                    return new SubmitOutcome.Accepted(job, Replayed: true);
+                default:
+                    return null;
+            }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            return null;
-        }
-
-        if (servedIn is null)
         {
             return null;
         }
@@ -280,6 +288,9 @@ public sealed partial class JobIntake(
 
     [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} served in {Region}")]
     private static partial void LogServed(ILogger logger, Guid jobId, string model, string region);
+
+    [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} not run again: another run of it claimed it first")]
+    private static partial void LogTaken(ILogger logger, Guid jobId, string model);
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId} accepted for {Model} in {Region} (duplicate: {Duplicate})")]
     private static partial void LogAccepted(ILogger logger, Guid jobId, string model, string region, bool duplicate);

@@ -22,6 +22,10 @@ internal sealed class InteractiveReply(NatsSvcMsg<byte[]> request, string region
     /// <summary>Nothing to keep alive: the caller waits for the answer, not a queue's ack wait.</summary>
     public Task ProgressAsync(CancellationToken ct) => Task.CompletedTask;
 
+    /// <summary>Another run claimed the job first (the caller's request was retried): not run here; the caller follows the job.</summary>
+    public Task TakenAsync() =>
+        request.ReplyAsync(headers: new NatsHeaders { [NatsInteractiveRuns.TakenHeader] = "true" }).AsTask();
+
     private Task RanAsync() =>
         request.ReplyAsync(headers: new NatsHeaders { [NatsInteractiveRuns.RanInHeader] = region }).AsTask();
 }

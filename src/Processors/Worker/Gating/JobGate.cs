@@ -119,6 +119,13 @@ internal sealed partial class JobGate(IJobClaims claims, IClaimCheck claimCheck,
                 var cancelled = new V1.JobCancelled(jobs[i].Job.JobId, clock.GetUtcNow(), $"claim seen by {worker.Worker}");
                 ended.Add(new JobEnding(jobs[i], cancelled, new Settlement.Terminate()));
             }
+            else if (outcomes[i] == ClaimOutcome.Running && jobs[i].Delivery.Ack is InteractiveReply reply)
+            {
+                // A caller's retry of a job another run claimed: a queue's redelivery runs again (its
+                // processor may have died), a caller's request does not (it would run the model once
+                // per retry, billed once); the caller follows the job instead.
+                await reply.TakenAsync();
+            }
             else
             {
                 claimed.Add(jobs[i]);

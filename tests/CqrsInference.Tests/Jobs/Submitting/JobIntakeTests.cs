@@ -137,13 +137,27 @@ public sealed class JobIntakeTests
     [Fact]
     public async Task An_interactive_job_a_processor_served_is_not_queued_and_says_where_it_ran()
     {
-        _interactive.Answer = _ => "west";
+        _interactive.Answer = _ => new InteractiveOutcome.Served("west");
         var job = Commands(1, key: null, digest: "d")[0] with { InteractiveWithin = TimeSpan.FromSeconds(5) };
 
         var outcome = await Intake().SubmitAsync([job], bulk: false, CancellationToken.None);
 
         outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.ShouldHaveSingleItem().ServedIn.ShouldBe("west");
         _interactive.Asked.ShouldBe([(job.JobId, TimeSpan.FromSeconds(5))]);
+        _queue.Published.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task An_interactive_job_another_run_took_is_a_replay_neither_queued_nor_counted_again()
+    {
+        _interactive.Answer = _ => new InteractiveOutcome.Taken();
+        var job = Commands(1, key: "k", digest: "d")[0] with { InteractiveWithin = TimeSpan.FromSeconds(5) };
+
+        var outcome = await Intake().SubmitAsync([job], bulk: false, CancellationToken.None);
+
+        var accepted = outcome.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.ShouldHaveSingleItem();
+        accepted.Replayed.ShouldBeTrue();
+        accepted.ServedIn.ShouldBeNull();
         _queue.Published.ShouldBeEmpty();
     }
 
@@ -213,11 +227,11 @@ public sealed class JobIntakeTests
 
     private sealed class FakeInteractive : IInteractiveRuns
     {
-        public Func<JobCommand, string?> Answer { get; set; } = _ => null;
+        public Func<JobCommand, InteractiveOutcome?> Answer { get; set; } = _ => null;
 
         public List<(Guid JobId, TimeSpan Within)> Asked { get; } = [];
 
-        public Task<string?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct)
+        public Task<InteractiveOutcome?> RunAsync(JobCommand job, TimeSpan within, CancellationToken ct)
         {
             Asked.Add((job.JobId, within));
             return Task.FromResult(Answer(job));
