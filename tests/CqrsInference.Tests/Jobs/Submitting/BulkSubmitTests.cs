@@ -88,6 +88,26 @@ public sealed class BulkSubmitTests(PipelineWithAllRoles pipeline) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_body_of_many_faults_gets_an_answer_of_bounded_size_that_counts_what_it_does_not_list()
+    {
+        // 20,000 unknown fields (~300 KB) once answered with one message each: megabytes, 16 MB at 100,000.
+        var unknown = string.Join(",", Enumerable.Range(0, 20_000).Select(i => $"\"f{i}\":1"));
+        var job = $$"""{"model":"mlp-test","inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}],{{unknown}}}""";
+
+        foreach (var (path, body) in new[] { ("/v1/jobs", job), ("/v1/jobs:bulk", Bulk([job, job])) })
+        {
+            using var response = await _client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+            var text = await response.Content.ReadAsStringAsync();
+
+            response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity, path);
+            text.Length.ShouldBeLessThan(20_000, path);
+            var errors = JsonDocument.Parse(text).RootElement.GetProperty("errors");
+            errors.EnumerateObject().Count().ShouldBeLessThanOrEqualTo(Commands.FieldErrors.MaxListed + 1, path);
+            errors.GetProperty("$")[0].GetString()!.ShouldContain("more faults not listed", Case.Sensitive, path);
+        }
+    }
+
+    [Fact]
     public async Task A_bulk_submit_of_more_than_1000_jobs_is_refused()
     {
         var (status, body) = await BulkAsync(Bulk(Enumerable.Repeat(Scenarios.MlpJob([1, 2, 3, 4]), 1001)));

@@ -23,6 +23,18 @@ public sealed class JobRequestParserTests
     }
 
     [Fact]
+    public void At_most_fifty_faults_are_listed_and_the_rest_are_counted()
+    {
+        var errors = Errors(Body(extra: "," + string.Join(",", Enumerable.Range(0, 200).Select(i => $"\"f{i}\":1"))));
+
+        errors.Count.ShouldBe(Commands.FieldErrors.MaxListed + 1);
+        errors.ShouldContainKey("f0");
+        errors.ShouldContainKey("f49");
+        errors.ShouldNotContainKey("f50");
+        errors["$"].ShouldBe(["150 more faults not listed: an answer lists at most 50."]);
+    }
+
+    [Fact]
     public void Valid_request_parses_with_flat_data()
     {
         var (request, errors) = Parse(Body(extra: ""","region":"eu","priority":"high","metadata":{"k":"v"}"""));
