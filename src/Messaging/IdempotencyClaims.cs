@@ -25,4 +25,10 @@ public sealed class IdempotencyClaims(INatsJSContext js) : IIdempotencyClaims
         var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
         return (await KvBuckets.CreateOrReadAsync(store, jobId.ToString("N"), digest, ct)).Value;
     }
+
+    public async Task<string?> FindAsync(Guid jobId, CancellationToken ct)
+    {
+        var store = _store ??= await new NatsKVContext(js).GetStoreAsync(Bucket, ct);
+        return await store.TryGetEntryAsync<string>(jobId.ToString("N"), cancellationToken: ct) is { Success: true, Value.Value: { } digest } ? digest : null;
+    }
 }

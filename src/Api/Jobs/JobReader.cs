@@ -109,6 +109,28 @@ internal sealed class JobReader(IDocumentStore store, TimeProvider clock, Failov
         return found.Value;
     }
 
+    /// <summary>
+    /// The tenant's jobs among <paramref name="ids"/> as they stand (recorded, or newer in this API's
+    /// memory), by id; those PostgreSQL does not have, or all when it does not answer within
+    /// <paramref name="within"/>, are missing: for a caller that has another answer (a retried bulk submit).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<Guid, JobStatus>> FindManyOrNothingWithinAsync(
+        IQuerySession session, IReadOnlyList<Guid> ids, string tenant, TimeSpan within, CancellationToken ct)
+    {
+        var read = await Projections.Outages.AskWithinAsync(t => session.LoadManyAsync<JobStatus>(t, ids), within, ct);
+        var recorded = (read.Value ?? []).ToDictionary(s => s.Id);
+        var found = new Dictionary<Guid, JobStatus>(ids.Count);
+        foreach (var id in ids)
+        {
+            if (Latest(recorded.GetValueOrDefault(id), Accepted(id)) is { } status && status.Tenant == tenant)
+            {
+                found[id] = status;
+            }
+        }
+
+        return found;
+    }
+
     private JobStatus? Accepted(Guid id) =>
         _accepted.TryGetValue(id, out var accepted) && clock.GetElapsedTime(accepted.At) < HeldFor ? accepted.Status : null;
 

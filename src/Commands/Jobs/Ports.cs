@@ -108,6 +108,9 @@ public interface IIdempotencyClaims
 {
     /// <summary>The digest of the request that holds the key: this request's if it is the first, else the first one's.</summary>
     Task<string> ClaimAsync(Guid jobId, string digest, CancellationToken ct);
+
+    /// <summary>The digest of the request that holds the key, or null while none does (nothing is claimed).</summary>
+    Task<string?> FindAsync(Guid jobId, CancellationToken ct);
 }
 
 public interface IIdempotencyRecords

@@ -57,10 +57,22 @@ internal static class BulkSubmitEndpoint
         ApiExceptionHandler.Submitting(request.HttpContext, commands.Select(c => c.JobId).ToList());
         return await services.Sender.Send(new SubmitInferenceJobs(commands), ct) switch
         {
-            SubmitOutcome.AcceptedAll all => TypedResults.Accepted((string?)null, new BulkSubmitted(
-                all.Jobs.Select(a => JobView.From(JobStatusProjection.Create(a.Job.ToSubmitted(0)))).ToList())),
+            SubmitOutcome.AcceptedAll all => TypedResults.Accepted((string?)null, new BulkSubmitted(await ViewsAsync(all, caller.Tenant, services, ct))),
             var refused => SubmitProblems.Of(request.HttpContext, refused),
         };
+    }
+
+    /// <summary>
+    /// Each job as accepted; a retried request's jobs recorded before as they stand (succeeded, say),
+    /// as a retried single submit answers, unless PostgreSQL does not answer within 2 s.
+    /// </summary>
+    private static async Task<List<JobView>> ViewsAsync(SubmitOutcome.AcceptedAll all, string tenant, SubmitServices services, CancellationToken ct)
+    {
+        var replayed = all.Jobs.Where(a => a.Replayed).Select(a => a.Job.JobId).ToList();
+        var current = replayed.Count == 0
+            ? new Dictionary<Guid, JobStatus>()
+            : await services.Jobs.FindManyOrNothingWithinAsync(services.Session, replayed, tenant, JobReader.MemoryAnswersAfter, ct);
+        return [.. all.Jobs.Select(a => JobView.From(current.GetValueOrDefault(a.Job.JobId) ?? JobStatusProjection.Create(a.Job.ToSubmitted(0))))];
     }
 
     private static (List<JobRequest>? Jobs, ProblemHttpResult? Problem) Parse(JsonElement root)

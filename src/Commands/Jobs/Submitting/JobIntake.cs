@@ -118,12 +118,17 @@ public sealed partial class JobIntake(
     private async Task<SubmitOutcome> AdmitAsync(IReadOnlyList<SubmitInferenceJob> commands, SubmitOutcome.AcceptedAll accepted, CancellationToken ct)
     {
         var tenant = commands[0].Tenant;
-        if (await admission.RefuseAsync(tenant, accepted.Jobs.Select(j => j.Job.Model).Distinct().ToList(), accepted.Jobs.Count, ct) is { } refused)
+        var first = commands[0];
+
+        // A retry of a request admitted before (its key claimed with this body) is not charged
+        // again: the rate and the quota counted its jobs when it was admitted. A request refused
+        // at admission claimed nothing, so its retry is admitted afresh.
+        var retried = first.IdempotencyKey is not null && await claims.FindAsync(first.JobId, ct) == first.RequestDigest;
+        if (!retried && await admission.RefuseAsync(tenant, accepted.Jobs.Select(j => j.Job.Model).Distinct().ToList(), accepted.Jobs.Count, ct) is { } refused)
         {
             return refused;
         }
 
-        var first = commands[0];
         if (first.IdempotencyKey is not null && await ClaimAsync(commands, ct) is { } conflict)
         {
             return conflict;

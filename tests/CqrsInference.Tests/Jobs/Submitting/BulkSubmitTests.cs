@@ -136,6 +136,7 @@ public sealed class BulkSubmitTests(PipelineWithAllRoles pipeline) : IClassFixtu
         early.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe(ids);
         status.ShouldBe(HttpStatusCode.Accepted);
         late.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe(ids);
+        late.GetProperty("jobs").EnumerateArray().ShouldAllBe(j => j.GetProperty("status").GetString() == "succeeded", "a retry answers the jobs as they stand, not as queued anew");
         conflict.ShouldBe(HttpStatusCode.Conflict);
         foreach (var id in ids)
         {

@@ -67,8 +67,28 @@ public sealed class JobIntakeTests
         _queue.Published.ShouldBeEmpty();
     }
 
+    private FixedAdmission _admission = new(null);
+
     private JobIntake Intake(SubmitOutcome? refusal = null, SubmitOptions? options = null) => new(
-        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), new FixedAdmission(refusal), new NoClaimCheck(), _holding, options ?? new SubmitOptions(), NullLogger<JobIntake>.Instance);
+        Catalog, _queue, _interactive, _recorded, _claims, new NoMemory(), _admission = new FixedAdmission(refusal), new NoClaimCheck(), _holding, options ?? new SubmitOptions(), NullLogger<JobIntake>.Instance);
+
+    [Fact]
+    public async Task A_retry_of_an_admitted_request_is_not_charged_to_the_rate_and_quota_again()
+    {
+        var jobs = Commands(3, key: "k", digest: "d");
+        (await Intake().SubmitAsync(jobs, bulk: true, CancellationToken.None)).ShouldBeOfType<SubmitOutcome.AcceptedAll>();
+        _admission.Asked.ShouldBe(1);
+
+        // The same request again, while the tenant is over its rate: answered, not refused, not counted.
+        var again = await Intake(new SubmitOutcome.RateLimited(TimeSpan.FromSeconds(3))).SubmitAsync(jobs, bulk: true, CancellationToken.None);
+
+        again.ShouldBeOfType<SubmitOutcome.AcceptedAll>().Jobs.Select(j => j.Job.JobId).ShouldBe(jobs.Select(j => j.JobId));
+        _admission.Asked.ShouldBe(0);
+
+        // Another body under the key is still refused by admission first (it claimed nothing).
+        var other = Commands(3, key: "k", digest: "other");
+        (await Intake(new SubmitOutcome.RateLimited(TimeSpan.FromSeconds(3))).SubmitAsync(other, bulk: true, CancellationToken.None)).ShouldBeOfType<SubmitOutcome.RateLimited>();
+    }
 
     [Fact]
     public async Task A_submit_the_log_does_not_confirm_in_time_is_held_before_the_home_is_found_lost()
@@ -269,6 +289,8 @@ public sealed class JobIntakeTests
         public ConcurrentDictionary<Guid, string> Held { get; } = new();
 
         public Task<string> ClaimAsync(Guid jobId, string digest, CancellationToken ct) => Task.FromResult(Held.GetOrAdd(jobId, digest));
+
+        public Task<string?> FindAsync(Guid jobId, CancellationToken ct) => Task.FromResult(Held.TryGetValue(jobId, out var digest) ? digest : null);
     }
 
     private sealed class NoMemory : IAcceptedJobs
@@ -280,7 +302,13 @@ public sealed class JobIntakeTests
 
     private sealed class FixedAdmission(SubmitOutcome? refusal) : ISubmitAdmission
     {
-        public Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct) => Task.FromResult(refusal);
+        public int Asked { get; private set; }
+
+        public Task<SubmitOutcome?> RefuseAsync(string tenant, IReadOnlyCollection<string> models, int jobs, CancellationToken ct)
+        {
+            Asked++;
+            return Task.FromResult(refusal);
+        }
 
         public SubmitOutcome? RefuseHeld(string tenant, int jobs) => refusal;
     }
