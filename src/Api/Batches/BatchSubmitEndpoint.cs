@@ -106,7 +106,7 @@ internal static class BatchSubmitEndpoint
     private static async Task<Results<Accepted<BatchAccepted>, ProblemHttpResult>> AsBeforeAsync(BatchStatus existing, BatchFile file, BatchServices services, CancellationToken ct) =>
         existing.RequestDigest == file.Digest
             ? Accepted(await services.Reader.ViewAsync(existing, ct), existing.Refused)
-            : Problems.IdempotencyConflict(existing.Id);
+            : Problems.IdempotencyConflict(existing.Id, "batch");
 
     private static string NotAdmitted(SubmitOutcome outcome) => outcome switch
     {

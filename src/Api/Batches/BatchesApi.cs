@@ -75,6 +75,10 @@ internal static class BatchesApi
             .WithDescription("Options as query parameters: deadline (a timestamp, or a duration from now), webhook, priority (default batch), atomic (true: any bad line refuses the file). 202 with the batch and every refused line (by its number and customId); the valid lines run. The Idempotency-Key header makes a retried submit return the same batch.")
             .AcceptsText(BatchFileReader.MediaTypes)
             .WithMetadata(new ReadsQuery([.. BatchFileReader.OptionNames]) { RefusesUnknown = true })
+            .WithQueryParameter("deadline", "When the batch expires: a timestamp (ISO 8601, UTC offset), or a duration from now (\"30m\", \"2h\"); its jobs still queued then end expired.")
+            .WithQueryParameter("webhook", "A public https URL called when the batch ends.")
+            .WithQueryParameter("priority", "interactive or batch (the default) for every line's job.")
+            .WithQueryParameter("atomic", "true: any bad line refuses the whole file; false (the default): the valid lines run.", Microsoft.OpenApi.JsonSchemaType.Boolean)
             .WithRequestHeader(ApiContract.IdempotencyKey, ApiContract.IdempotencyKeyDescription)
             .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The batch's address, /v1/batches/{id}.")
             .WithProblems(

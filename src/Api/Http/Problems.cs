@@ -64,9 +64,9 @@ internal static class Problems
             detail: $"Job {id} cannot be retried: {reason}. Submit it again as a new job.");
 
     /// <summary>409: the Idempotency-Key submitted another body before.</summary>
-    public static ProblemHttpResult IdempotencyConflict(Guid existing) =>
+    public static ProblemHttpResult IdempotencyConflict(Guid existing, string what = "job") =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Idempotency-Key reused",
-            detail: $"This Idempotency-Key already submitted job {existing} with a different body.");
+            detail: $"This Idempotency-Key already submitted {what} {existing} with a different body.");
 
     /// <summary>409: a replay or verify is already running; they run one at a time.</summary>
     public static ProblemHttpResult AlreadyRunning(string detail) =>

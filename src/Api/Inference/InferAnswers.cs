@@ -67,8 +67,8 @@ internal static class InferAnswers
                 $"Job {job.Id} expired: its deadline passed before a processor could run it."),
             JobStatuses.Cancelled => new V2ErrorResult(StatusCodes.Status409Conflict, $"Job {job.Id} was cancelled before it ran."),
             _ => new V2ErrorResult(StatusCodes.Status503ServiceUnavailable,
-                $"Job {job.Id} is still {job.Status} after {waited.TotalSeconds:0.###} s; its result will be at GET /v1/jobs/{job.Id} "
-                + "(or retry with the same Idempotency-Key).", StillRunningRetryAfter, $"/v1/jobs/{job.Id}"),
+                $"Job {job.Id} is still {job.Status} after {waited.TotalSeconds:0.###} s; its result will be at GET /v1/jobs/{job.Id}"
+                + (request.IdempotencyKey is null ? "." : " (or retry with the same Idempotency-Key)."), StillRunningRetryAfter, $"/v1/jobs/{job.Id}"),
         };
     }
 

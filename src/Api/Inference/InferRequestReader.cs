@@ -42,8 +42,18 @@ internal static class InferRequestReader
 {
     private static readonly HashSet<string> Known = ["id", "parameters", "inputs", "outputs"];
 
+    /// <summary>The header of the binary tensor data extension (Triton's), which this server does not speak.</summary>
+    public const string BinaryExtensionHeader = "Inference-Header-Content-Length";
+
     public static async Task<(InferRequest? Request, V2ErrorResult? Error)> ReadAsync(HttpRequest request, ModelDefinition model, CancellationToken ct)
     {
+        if (request.Headers.ContainsKey(BinaryExtensionHeader))
+        {
+            // Said, not ignored: the body would be JSON followed by raw tensor bytes, read as neither.
+            return (null, V2Errors.BadRequest(
+                $"The binary tensor data extension ({BinaryExtensionHeader}) is not supported here (GET /v2 lists no extensions): send every tensor as JSON data."));
+        }
+
         var (body, idempotencyKey, problem) = await SubmitRequestReader.ReadBodyAsync(request, ct);
         if (body is not { } root)
         {

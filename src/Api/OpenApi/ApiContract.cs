@@ -1,3 +1,5 @@
+using Microsoft.OpenApi;
+
 namespace CqrsInference.Api.OpenApi;
 
 /// <summary>A problem details answer an endpoint gives for its own reasons (404, 409, 422, …), and why.</summary>
@@ -5,6 +7,9 @@ internal sealed record ProblemResponse(int Status, string Description);
 
 /// <summary>A request header an endpoint reads itself rather than binding it as a parameter.</summary>
 internal sealed record RequestHeader(string Name, string Description);
+
+/// <summary>A query parameter an endpoint reads from the query itself (not bound to a handler argument), for the OpenAPI document.</summary>
+internal sealed record QueryParameter(string Name, string Description, JsonSchemaType Type = JsonSchemaType.String);
 
 /// <summary>A header an answer of this status carries.</summary>
 internal sealed record ResponseHeader(int Status, string Name, string Description);
@@ -53,6 +58,10 @@ internal static class ApiContract
     public static TBuilder WithRequestHeader<TBuilder>(this TBuilder builder, string name, string description)
         where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new RequestHeader(name, description));
+
+    public static TBuilder WithQueryParameter<TBuilder>(this TBuilder builder, string name, string description, JsonSchemaType type = JsonSchemaType.String)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new QueryParameter(name, description, type));
 
     public static TBuilder WithResponseHeader<TBuilder>(this TBuilder builder, int status, string name, string description)
         where TBuilder : IEndpointConventionBuilder =>

@@ -68,6 +68,14 @@ internal sealed class ContractTransformer : IOpenApiOperationTransformer
             });
         }
 
+        foreach (var query in metadata.OfType<QueryParameter>())
+        {
+            operation.Parameters.Add(new OpenApiParameter
+            {
+                Name = query.Name, In = ParameterLocation.Query, Description = query.Description, Schema = new OpenApiSchema { Type = query.Type },
+            });
+        }
+
         if (policy is not null)
         {
             // OpenAPI 3.1: for a scheme other than OAuth2 or OpenID Connect the list names the roles the operation needs.

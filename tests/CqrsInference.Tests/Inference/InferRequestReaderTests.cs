@@ -66,6 +66,13 @@ public sealed class InferRequestReaderTests
     }
 
     [Fact]
+    public void A_tensors_parameters_must_be_an_object_as_a_requested_outputs_must()
+    {
+        Parse("""{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2],"parameters":5}]}""").Errors.Keys.ShouldBe(["inputs[0].parameters"]);
+        Parse("""{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2],"parameters":{"binary_data_size":8}}]}""").Errors.ShouldBeEmpty();
+    }
+
+    [Fact]
     public void A_body_without_inputs_or_not_an_object_is_refused()
     {
         Parse("""{"id":"r"}""").Errors.Keys.ShouldBe(["inputs"]);

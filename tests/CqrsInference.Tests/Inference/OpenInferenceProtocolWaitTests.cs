@@ -16,8 +16,21 @@ public sealed class OpenInferenceProtocolWaitTests(PipelineWithoutProcessors pip
         answer.Location.ShouldNotBeNull().ShouldStartWith("/v1/jobs/");
         var jobId = answer.Location["/v1/jobs/".Length..];
         answer.Error().ShouldContain(jobId);
+        answer.Error().ShouldNotContain("Idempotency-Key", Case.Insensitive, "none was sent: a retry without one is another job");
         var job = await pipeline.Client.GetV2Async(answer.Location);
         job.Body.GetProperty("status").GetString().ShouldBe("queued");
+    }
+
+    [Fact]
+    public async Task A_request_of_the_binary_tensor_extension_is_400_naming_it_not_read_as_json()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v2/models/mlp-test/infer") { Content = new StringContent(V2Scenarios.MlpRequest([1, 2, 3, 4]), System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("Inference-Header-Content-Length", "120");
+
+        var answer = await V2Scenarios.SendV2Async(pipeline.Client, request);
+
+        answer.Status.ShouldBe(HttpStatusCode.BadRequest);
+        answer.Error().ShouldContain("binary tensor data extension");
     }
 
     [Fact]

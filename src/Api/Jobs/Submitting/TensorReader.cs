@@ -29,6 +29,12 @@ internal static class TensorReader
             errors.Add(property.Name, $"Unknown tensor field '{property.Name}'.");
         }
 
+        // The protocol's tensor parameters are an object (they are not applied: tensors come as JSON data).
+        if (item.TryGetProperty("parameters", out var parameters) && parameters.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+        {
+            errors.Add("parameters", "The field 'parameters' must be an object.");
+        }
+
         var name = JobRequestParser.ReadString(item, "name", required: true, errors.Add);
         var datatype = JobRequestParser.ReadString(item, "datatype", required: true, errors.Add);
         if (datatype is not null && !TensorValidator.Datatypes.Contains(datatype))
