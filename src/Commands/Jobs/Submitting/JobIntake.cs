@@ -120,9 +120,8 @@ public sealed partial class JobIntake(
         var tenant = commands[0].Tenant;
         var first = commands[0];
 
-        // A retry of a request admitted before (its key claimed with this body) is not charged
-        // again: the rate and the quota counted its jobs when it was admitted. A request refused
-        // at admission claimed nothing, so its retry is admitted afresh.
+        // A retry of a request admitted before (its key claimed with this body) is not charged again;
+        // a request refused at admission claimed nothing, so its retry is admitted afresh.
         var retried = first.IdempotencyKey is not null && await claims.FindAsync(first.JobId, ct) == first.RequestDigest;
         if (!retried && await admission.RefuseAsync(tenant, accepted.Jobs.Select(j => j.Job.Model).Distinct().ToList(), accepted.Jobs.Count, ct) is { } refused)
         {
@@ -271,7 +270,6 @@ public sealed partial class JobIntake(
                     servedIn = served.Region;
                     break;
                 case InteractiveOutcome.Taken:
-                    LogTaken(logger, job.JobId, job.Model);
                     return new SubmitOutcome.Accepted(job, Replayed: true);
                 default:
                     return null;
@@ -293,9 +291,6 @@ public sealed partial class JobIntake(
 
     [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} served in {Region}")]
     private static partial void LogServed(ILogger logger, Guid jobId, string model, string region);
-
-    [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} not run again: another run of it claimed it first")]
-    private static partial void LogTaken(ILogger logger, Guid jobId, string model);
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId} accepted for {Model} in {Region} (duplicate: {Duplicate})")]
     private static partial void LogAccepted(ILogger logger, Guid jobId, string model, string region, bool duplicate);
