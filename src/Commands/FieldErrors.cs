@@ -31,6 +31,20 @@ public sealed class FieldErrors
         _errors[field] = existing is null ? [message] : [.. existing, message];
     }
 
+    /// <summary>Another request's errors under <paramref name="prefix"/>.<c>field</c> (a bulk's job), what it did not list counted here.</summary>
+    public void Merge(string prefix, FieldErrors other)
+    {
+        foreach (var (field, messages) in other._errors)
+        {
+            foreach (var message in messages)
+            {
+                Add($"{prefix}.{field}", message);
+            }
+        }
+
+        _unlisted += other._unlisted;
+    }
+
     /// <summary>The errors under <paramref name="prefix"/>.<c>field</c>, for a nested object.</summary>
     public FieldErrors.Scope Under(string prefix) => new(this, prefix);
 

@@ -19,12 +19,13 @@ internal sealed record InferRequest(
 {
     /// <summary>
     /// The command: <paramref name="version"/> is the version the path pins (null: the default or the
-    /// split). The pinned version is part of the request as the body is: the same Idempotency-Key on
-    /// another version's path is another request (409), not the first one's answer.
+    /// split). The path's model and pinned version are part of the request as the body is: the same
+    /// Idempotency-Key on another model's or version's path is another request (409), not the first
+    /// one's answer (the body names no model, so the same body on another model's path was a replay).
     /// </summary>
     public SubmitInferenceJob ToCommand(ApiCaller caller, ModelDefinition model, string? version, DateTimeOffset now, TimeSpan wait) =>
         new(JobIds.For(caller.Tenant, IdempotencyKey, now), caller.Tenant, model.Name, Parameters.Region, Parameters.Priority, Inputs,
-            Metadata: null, IdempotencyKey, version is null ? Digest : RequestDigest.Of($"{Digest}\nversion {version}"), now, Webhook: null,
+            Metadata: null, IdempotencyKey, RequestDigest.Of($"{Digest}\nmodel {model.Name}" + (version is null ? "" : $"\nversion {version}")), now, Webhook: null,
             Parameters.Deadline, Parameters.Timeout, InteractiveWithin: wait, ModelVersion: version);
 }
 

@@ -37,7 +37,7 @@ public sealed class PipelineWithOneSlotAndFaultInjection : PipelineWithAllRoles
 }
 
 /// <summary>The API and projections in the test process; processors are started by the tests as child processes.</summary>
-public sealed class PipelineWithProcessorProcesses : PipelineWithAllRoles
+public class PipelineWithProcessorProcesses : PipelineWithAllRoles
 {
     protected override string Roles => "api,projections";
 
@@ -61,4 +61,14 @@ public sealed class PipelineWithProcessorProcesses : PipelineWithAllRoles
 
         return ProcessorProcess.StartAsync(Nats.Url, workerId, settings);
     }
+}
+
+/// <summary>As <see cref="PipelineWithProcessorProcesses"/>, serving two regions: <c>local</c> and <see cref="West"/>.</summary>
+public sealed class PipelineWithProcessorProcessesInTwoRegions : PipelineWithProcessorProcesses
+{
+    public const string West = "west";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => base.Settings!
+        .Append(new("Submit:Regions:0", "local")).Append(new("Submit:Regions:1", West))
+        .ToDictionary(p => p.Key, p => p.Value);
 }

@@ -73,6 +73,21 @@ public sealed class InferRequestReaderTests
     }
 
     [Fact]
+    public void The_paths_model_and_version_are_part_of_the_requests_digest()
+    {
+        // The body names no model: the same key and body on another model's path (one with the same
+        // inputs) was a replay of the first model's job, answered with its outputs and not charged.
+        var request = new InferRequest(null, new InferParameters(null, null, null, null), [], null, "key", "body-digest");
+        var caller = new Api.Security.ApiCaller("t", new HashSet<string>(), "k");
+        var other = new ModelDefinition { Name = "two-heads-b", Version = "3", Runner = "tensor", File = "b.onnx", Inputs = Model.Inputs, Outputs = Model.Outputs };
+        string Digest(ModelDefinition model, string? version) => request.ToCommand(caller, model, version, DateTimeOffset.UnixEpoch, TimeSpan.FromSeconds(1)).RequestDigest;
+
+        Digest(Model, null).ShouldNotBe(Digest(other, null));
+        Digest(Model, null).ShouldNotBe(Digest(Model, "3"));
+        Digest(Model, null).ShouldBe(Digest(Model, null));
+    }
+
+    [Fact]
     public void A_body_without_inputs_or_not_an_object_is_refused()
     {
         Parse("""{"id":"r"}""").Errors.Keys.ShouldBe(["inputs"]);

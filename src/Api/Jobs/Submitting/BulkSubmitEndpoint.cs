@@ -97,14 +97,9 @@ internal static class BulkSubmitEndpoint
         var i = 0;
         foreach (var element in jobs.EnumerateArray())
         {
-            var (job, jobErrors) = JobRequestParser.Parse(element);
-            foreach (var (field, messages) in jobErrors)
-            {
-                foreach (var message in messages)
-                {
-                    errors.Add($"jobs[{i}].{field}", message);
-                }
-            }
+            var jobErrors = new FieldErrors();
+            var job = JobRequestParser.Parse(element, jobErrors);
+            errors.Merge($"jobs[{i}]", jobErrors);
 
             if (job is { Interactive: true })
             {

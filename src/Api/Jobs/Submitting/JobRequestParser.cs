@@ -42,10 +42,17 @@ internal static class JobRequestParser
     public static (JobRequest? Request, Dictionary<string, string[]> Errors) Parse(JsonElement root, string? alsoKnown = null)
     {
         var errors = new FieldErrors();
+        var request = Parse(root, errors, alsoKnown);
+        return (request, errors.ToDictionary());
+    }
+
+    /// <summary>Reads a parsed body into <paramref name="errors"/>; the request, or null when it has faults.</summary>
+    public static JobRequest? Parse(JsonElement root, FieldErrors errors, string? alsoKnown = null)
+    {
         if (root.ValueKind != JsonValueKind.Object)
         {
             errors.Add("$", "The body must be a JSON object.");
-            return (null, errors.ToDictionary());
+            return null;
         }
 
         foreach (var property in root.EnumerateObject().Where(p => !Known.Contains(p.Name) && p.Name != alsoKnown))
@@ -70,8 +77,8 @@ internal static class JobRequestParser
         }
 
         return errors.Count > 0 || model is null
-            ? (null, errors.ToDictionary())
-            : (new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive", webhookEvents, modelVersion), errors.ToDictionary());
+            ? null
+            : new JobRequest(model, region, priority, inputs, metadata, webhook, deadline, timeout, mode == "interactive", webhookEvents, modelVersion);
     }
 
     /// <summary>A string field: absent or null is fine unless required; anything but a non-blank string is an error.</summary>

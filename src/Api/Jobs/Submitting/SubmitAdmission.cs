@@ -165,7 +165,7 @@ internal sealed class QuotaOptions
     public long JobsPerDay { get; set; }
 
     /// <summary>Per-tenant limits in place of <see cref="JobsPerDay"/> (0 = unlimited).</summary>
-    public Dictionary<string, long> Tenants { get; set; } = [];
+    public Dictionary<string, long> Tenants { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     public static string? Problem(QuotaOptions options) =>
         options.Tenants.FirstOrDefault(t => t.Value < 0) is { Key: { } tenant } negative

@@ -11,8 +11,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace CqrsInference.Api.Jobs.Submitting;
 
 /// <summary>What the submit endpoint uses besides the request and the caller.</summary>
-internal sealed class SubmitServices(ISender sender, IQuerySession session, JobReader jobs, JobEventFeed feed, ClaimCheck claimCheck, TimeProvider clock)
+internal sealed class SubmitServices(ISender sender, IQuerySession session, JobReader jobs, JobEventFeed feed, ClaimCheck claimCheck, JobIntake intake, TimeProvider clock)
 {
+    public JobIntake Intake => intake;
+
     public JobReader Jobs => jobs;
 
     public ISender Sender => sender;
@@ -93,15 +95,54 @@ internal static class SubmitEndpoint
         // within 2 s (the caller retries because of an outage, say), as it was accepted.
         var current = accepted.Replayed ? await services.Jobs.FindOrNothingWithinAsync(services.Session, job.JobId, job.Tenant, JobReader.MemoryAnswersAfter, ct) : null;
         var status = current ?? JobStatusProjection.Create(job.ToSubmitted(0));
-        if (follow is not null && wait is { } waitLimit && !JobLifecycle.IsTerminal(status.Status)
-            && await WaitForEndAsync(follow, status, started + (long)(waitLimit.TotalSeconds * services.Clock.TimestampFrequency), services, ct) is { } finished)
+        if (follow is not null && wait is { } waitLimit && !JobLifecycle.IsTerminal(status.Status))
         {
-            status = finished;
-            services.Jobs.Ended(finished);
+            var until = started + Ticks(waitLimit, services);
+            status = accepted.Taken ? await FollowTakenAsync(job, follow, status, until, services, ct) : status;
+            if (!JobLifecycle.IsTerminal(status.Status) && await WaitForEndAsync(follow, status, until, services, ct) is { } finished)
+            {
+                status = finished;
+            }
+
+            if (JobLifecycle.IsTerminal(status.Status))
+            {
+                services.Jobs.Ended(status);
+            }
+        }
+        else if (accepted.Taken && !JobLifecycle.IsTerminal(status.Status))
+        {
+            await services.Intake.QueueTakenAsync(job);
         }
 
         return new SubmitAnswer(outcome, status);
     }
+
+    /// <summary>
+    /// Follows a job another interactive run took (<see cref="SubmitOutcome.Accepted.Taken"/>) for as
+    /// long as a processor has to answer (<c>Submit:InteractiveAnswerWithin</c>), then queues it unless
+    /// it ended: that run's processor may have died, and nothing else would queue it (a run slower
+    /// than that runs twice, as when the first caller's wait for its answer ends). A caller that
+    /// leaves meanwhile leaves it queued too.
+    /// </summary>
+    private static async Task<JobStatus> FollowTakenAsync(JobCommand job, JobEventFeed.Follow follow, JobStatus status, long until, SubmitServices services, CancellationToken ct)
+    {
+        var queueAt = Math.Min(until, services.Clock.GetTimestamp() + Ticks(services.Intake.AnswerWithin, services));
+        try
+        {
+            status = await WaitForEndAsync(follow, status, queueAt, services, ct) ?? status;
+        }
+        finally
+        {
+            if (!JobLifecycle.IsTerminal(status.Status))
+            {
+                await services.Intake.QueueTakenAsync(job);
+            }
+        }
+
+        return status;
+    }
+
+    private static long Ticks(TimeSpan span, SubmitServices services) => (long)(span.TotalSeconds * services.Clock.TimestampFrequency);
 
     /// <summary>
     /// Follows the job's stored events until it ends or <paramref name="until"/> (a timestamp). A job

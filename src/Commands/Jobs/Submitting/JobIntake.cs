@@ -62,58 +62,6 @@ public sealed partial class JobIntake(
         }
     }
 
-    /// <summary>
-    /// Holds the decided jobs in this region while the home is lost (<see cref="IJobHolding"/>): the
-    /// tenant's rate still applies; each job is durable in the region's hold before the 202, and
-    /// reaches the log (and the queue) when the log answers again.
-    /// </summary>
-    private async Task<SubmitOutcome> HoldAsync(IReadOnlyList<SubmitInferenceJob> commands, SubmitOutcome.AcceptedAll accepted, CancellationToken ct)
-    {
-        var first = commands[0];
-        if (admission.RefuseHeld(first.Tenant, accepted.Jobs.Count) is { } refused)
-        {
-            return refused;
-        }
-
-        var digest = first.IdempotencyKey is null ? null : first.RequestDigest;
-        HeldJob[] held;
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
-        {
-            // The region's own servers may be away too: the hold is bounded like the log's publish.
-            deadline.CancelAfter(options.DurableWithin);
-            try
-            {
-                held = await Task.WhenAll(accepted.Jobs.Select(j => holding.HoldAsync(j.Job, digest, deadline.Token)));
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
-            {
-                throw new TimeoutException(
-                    $"Neither the job log nor this region's hold confirmed within {options.DurableWithin.TotalSeconds:0.#} s; the jobs may or may not be stored: retry with the same Idempotency-Key.");
-            }
-        }
-
-        if (Array.FindIndex(held, h => h.Conflict) is var conflict and >= 0)
-        {
-            return new SubmitOutcome.IdempotencyConflict(accepted.Jobs[conflict].Job.JobId);
-        }
-
-        var jobs = new List<SubmitOutcome.Accepted>(held.Length);
-        for (var i = 0; i < held.Length; i++)
-        {
-            var job = accepted.Jobs[i].Job;
-            LogHeld(logger, job.JobId, job.Model, job.Region, held[i].Duplicate);
-            if (!held[i].Duplicate)
-            {
-                Telemetry.JobsSubmitted.Add(1, new("model", job.Model), new("region", job.Region));
-            }
-
-            acceptedJobs.Accepted(job.ToSubmitted(held[i].Bytes));
-            jobs.Add(new SubmitOutcome.Accepted(job, held[i].Duplicate));
-        }
-
-        return new SubmitOutcome.AcceptedAll(jobs);
-    }
-
     /// <summary>Admits the decided jobs (rate, depth, quota, idempotency) and makes them durable.</summary>
     private async Task<SubmitOutcome> AdmitAsync(IReadOnlyList<SubmitInferenceJob> commands, SubmitOutcome.AcceptedAll accepted, CancellationToken ct)
     {
@@ -173,7 +121,7 @@ public sealed partial class JobIntake(
     private SubmitOutcome Decide(IReadOnlyList<SubmitInferenceJob> commands, bool bulk)
     {
         var accepted = new List<SubmitOutcome.Accepted>(commands.Count);
-        var errors = new Dictionary<string, string[]>();
+        var errors = new FieldErrors();
         for (var i = 0; i < commands.Count; i++)
         {
             switch (SubmitDecision.Decide(catalog, commands[i], options))
@@ -186,20 +134,23 @@ public sealed partial class JobIntake(
                 case SubmitOutcome.Rejected rejected:
                     foreach (var (field, messages) in rejected.Errors)
                     {
-                        errors[$"jobs[{i}].{field}"] = messages;
+                        foreach (var message in messages)
+                        {
+                            errors.Add($"jobs[{i}].{field}", message);
+                        }
                     }
 
                     break;
                 case SubmitOutcome.UnknownModel unknown:
-                    errors[$"jobs[{i}].model"] = [$"Model '{unknown.Model}' is not served here; GET /v1/models lists the models."];
+                    errors.Add($"jobs[{i}].model", $"Model '{unknown.Model}' is not served here; GET /v1/models lists the models.");
                     break;
                 case SubmitOutcome.VersionNotServed version:
-                    errors[$"jobs[{i}].modelVersion"] = [version.Refusal.Detail];
+                    errors.Add($"jobs[{i}].modelVersion", version.Refusal.Detail);
                     break;
             }
         }
 
-        return errors.Count > 0 ? new SubmitOutcome.Rejected(errors) : new SubmitOutcome.AcceptedAll(accepted);
+        return errors.Count > 0 ? new SubmitOutcome.Rejected(errors.ToDictionary()) : new SubmitOutcome.AcceptedAll(accepted);
     }
 
     /// <summary>
@@ -228,6 +179,20 @@ public sealed partial class JobIntake(
     /// </summary>
     public async Task<bool> ForwardHeldAsync(JobCommand held, CancellationToken ct) =>
         await QueueAsync(held.InputsRef is null ? await OffloadAsync(held, ct) : held, counted: true, ct);
+
+    /// <summary>How long a processor has to answer an interactive job (<c>Submit:InteractiveAnswerWithin</c>).</summary>
+    public TimeSpan AnswerWithin => options.InteractiveAnswerWithin;
+
+    /// <summary>
+    /// Queues an interactive job another run took (<see cref="SubmitOutcome.Accepted.Taken"/>) that its
+    /// caller did not see end: that run's processor may have died, and nothing else would queue it.
+    /// A job queued already is a duplicate on the log; a run still going ends it first (one ending).
+    /// </summary>
+    public async Task QueueTakenAsync(JobCommand job)
+    {
+        using var durable = new CancellationTokenSource(options.DurableWithin);
+        await QueueAsync(job, counted: true, durable.Token);
+    }
 
     /// <summary>The job with its large inputs in the object store and their reference in their place.</summary>
     private async Task<JobCommand> OffloadAsync(JobCommand job, CancellationToken ct)
@@ -270,7 +235,7 @@ public sealed partial class JobIntake(
                     servedIn = served.Region;
                     break;
                 case InteractiveOutcome.Taken:
-                    return new SubmitOutcome.Accepted(job, Replayed: true);
+                    return new SubmitOutcome.Accepted(job, Replayed: true, Taken: true);
                 default:
                     return null;
             }
@@ -285,9 +250,6 @@ public sealed partial class JobIntake(
         acceptedJobs.Accepted(job.ToSubmitted(0));
         return new SubmitOutcome.Accepted(job, Replayed: false, servedIn);
     }
-
-    [LoggerMessage(LogLevel.Debug, "Job {JobId} for {Model} in {Region} held while the home is lost (duplicate: {Duplicate})")]
-    private static partial void LogHeld(ILogger logger, Guid jobId, string model, string region, bool duplicate);
 
     [LoggerMessage(LogLevel.Debug, "Interactive job {JobId} for {Model} served in {Region}")]
     private static partial void LogServed(ILogger logger, Guid jobId, string model, string region);

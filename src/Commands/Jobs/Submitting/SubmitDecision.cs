@@ -10,7 +10,13 @@ public abstract record SubmitOutcome
     /// <paramref name="ServedIn"/>, a processor of that region ran it on the interactive path and its
     /// ending is on the event log.
     /// </summary>
-    public sealed record Accepted(JobCommand Job, bool Replayed, string? ServedIn = null) : SubmitOutcome;
+    /// <summary>
+    /// An accepted job: <paramref name="Replayed"/> when it was submitted before (a retry);
+    /// <paramref name="ServedIn"/> the region whose processor ran it interactively; <paramref name="Taken"/>
+    /// when an interactive run of it claimed it first and this request did not run it: whoever
+    /// answers follows the job and queues it unless it ends (<see cref="JobIntake.QueueTakenAsync"/>).
+    /// </summary>
+    public sealed record Accepted(JobCommand Job, bool Replayed, string? ServedIn = null, bool Taken = false) : SubmitOutcome;
 
     /// <summary>Every job of a bulk submit is durable in its queue, in the order submitted.</summary>
     public sealed record AcceptedAll(IReadOnlyList<Accepted> Jobs) : SubmitOutcome;
