@@ -60,7 +60,9 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
         {
             if (after is { } last)
             {
-                if (last < _horizon || _lastSequence == 0)
+                // Before what is kept, or past what this feed has read (from the future, or from an
+                // instance that had read further): not a resume this feed can vouch for.
+                if (last < _horizon || _lastSequence == 0 || last > _lastSequence)
                 {
                     subscription.Overflow();
                 }

@@ -99,7 +99,16 @@ internal static class SubmitCommand
         var servedBy = Output.Views.Text(body, "servedBy");
         if (!ExitCodes.Terminal.Contains(Output.Views.Text(body, "status") ?? ""))
         {
-            body = await JobStream.FollowAsync(api, body.GetProperty("id").GetGuid(), _ => { }, ct);
+            try
+            {
+                body = await JobStream.FollowAsync(api, body.GetProperty("id").GetGuid(), _ => { }, ct);
+            }
+            catch (Exception e) when (e is CliException or HttpRequestException or IOException && !ct.IsCancellationRequested)
+            {
+                // One job's stream (refused, over the tenant's stream limit, gone silent) is that
+                // job's line of the report, not the end of the whole command and its report.
+                return SubmitOutcome.Unfollowed(body, servedBy, e.Message, watch.Elapsed);
+            }
         }
 
         return SubmitOutcome.Ended(body, servedBy, watch.Elapsed);
@@ -110,7 +119,7 @@ internal static class SubmitCommand
 /// One job's end as <c>submit</c> saw it: the job's last view (<paramref name="Job"/>), or the API's
 /// refusal (<paramref name="HttpStatus"/> and its problem details), and the time from submit to end.
 /// </summary>
-internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElement Job, string? ServedBy = null, int? HttpStatus = null)
+internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElement Job, string? ServedBy = null, int? HttpStatus = null, string? LostBecause = null)
 {
     public const string Rejected = "rejected";
 
@@ -119,11 +128,18 @@ internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElemen
     /// <summary>Why it did not succeed, in one line: the job's error, or the refusal.</summary>
     public string? Detail => HttpStatus is { } refused
         ? ApiException.Describe(refused, Job)
+        : LostBecause is { } lost ? $"{Id}: not followed to its end ({lost})"
         : Output.Views.Text(Job, "error") is { } error ? $"{Id}: {error}" : null;
 
-    public int ExitCode => HttpStatus is { } refused ? ExitCodes.ForRefusedSubmission(refused) : ExitCodes.ForJob(Status);
+    public int ExitCode => HttpStatus is { } refused ? ExitCodes.ForRefusedSubmission(refused)
+        : LostBecause is not null ? ExitCodes.UsageOrTransport
+        : ExitCodes.ForJob(Status);
 
     public static SubmitOutcome Refused(int status, JsonElement problem, TimeSpan elapsed) => new(Rejected, elapsed, problem, HttpStatus: status);
+
+    /// <summary>Accepted, but its end could not be followed: its status as the submit answered it, and why.</summary>
+    public static SubmitOutcome Unfollowed(JsonElement job, string? servedBy, string reason, TimeSpan elapsed) =>
+        new(Output.Views.Text(job, "status") ?? "unknown", elapsed, job, servedBy, LostBecause: reason);
 
     public static SubmitOutcome Ended(JsonElement job, string? servedBy, TimeSpan elapsed) =>
         new(Output.Views.Text(job, "status") ?? "unknown", elapsed, job, servedBy);

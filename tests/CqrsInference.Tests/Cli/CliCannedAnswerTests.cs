@@ -42,6 +42,29 @@ public sealed class CliCannedAnswerTests
     }
 
     [Fact]
+    public async Task Watch_exits_2_when_the_stream_goes_silent_instead_of_waiting_for_ever()
+    {
+        // Headers and one status, then nothing (a proxy holding a dead connection open): watch
+        // waited for ever before. The bound is 60 s; this run sets 2 s.
+        var port = NatsServerProcess.FreePort();
+        using var listener = new HttpListener { Prefixes = { $"http://127.0.0.1:{port}/" } };
+        listener.Start();
+        var serving = listener.GetContextAsync();
+        var running = CliProcess.RunWithAsync(new Dictionary<string, string> { ["CQRSI_STREAM_SILENCE"] = "2" }, $"http://127.0.0.1:{port}", "watch", Job.ToString());
+        var context = await serving.WaitAsync(TimeSpan.FromSeconds(30));
+        context.Response.ContentType = "text/event-stream";
+        context.Response.SendChunked = true;
+        await context.Response.OutputStream.WriteAsync(Encoding.UTF8.GetBytes(Status("running", "e1")));
+        await context.Response.OutputStream.FlushAsync();
+
+        var run = await running.WaitAsync(TimeSpan.FromSeconds(30));
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Err.ShouldContain("sent nothing for 2 s");
+        context.Response.Abort();
+    }
+
+    [Fact]
     public async Task Jobs_reads_a_page_of_jobs_as_well_as_a_bare_list()
     {
         var job = $$"""{"id":"{{Job}}","status":"succeeded","model":"mlp-test","region":"local","submittedAt":"2026-01-02T03:04:05Z","attempts":1}""";

@@ -37,6 +37,19 @@ public static class CliProcess
         return await cli.ExitAsync();
     }
 
+    /// <summary>As <see cref="RunAsync(string, string[])"/>, with more environment variables.</summary>
+    public static async Task<CliRun> RunWithAsync(IReadOnlyDictionary<string, string> environment, string baseUrl, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "cqrsi.dll") } };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
+        using var cli = RunningCli.Start(info, baseUrl, arguments);
+        return await cli.ExitAsync();
+    }
+
     /// <summary>The CLI started, for a test that reads its output while it runs.</summary>
     public static RunningCli Start(string baseUrl, params string[] arguments) =>
         RunningCli.Start(new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "cqrsi.dll") } }, baseUrl, arguments);

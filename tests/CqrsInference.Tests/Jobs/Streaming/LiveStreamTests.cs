@@ -75,6 +75,19 @@ public sealed class LiveStreamTests(PipelineWithoutProcessors pipeline) : IClass
     }
 
     [Fact]
+    public async Task A_stream_resumed_from_a_sequence_the_feed_has_not_reached_is_told_to_resync()
+    {
+        using var client = await pipeline.TenantClientAsync("live-future", "submit", "read");
+        await using var watching = await LiveStream.OpenAsync(client);
+        var seen = await SubmitAsync(client, 1);
+        await watching.WaitForAsync("the job queued", s => s.StatusesOf(seen[0]).Contains("queued"));
+
+        // Taken as a resume before: no resync, and the changes between the two sequences never came.
+        await using var future = await LiveStream.OpenAsync(client, (ulong.Parse(watching.LastEventId!, System.Globalization.CultureInfo.InvariantCulture) + 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await future.WaitForAsync("a resync", s => s.Resyncs > 0);
+    }
+
+    [Fact]
     public async Task A_stream_resumed_with_Last_Event_ID_gets_only_its_own_tenants_missed_changes()
     {
         using var alfa = await pipeline.TenantClientAsync("resume-alfa", "submit", "read");
