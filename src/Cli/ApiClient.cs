@@ -37,12 +37,26 @@ internal sealed class ApiClient : IDisposable
 
     public Uri Address => _http.BaseAddress!;
 
-    /// <summary>One submit, waiting at most <paramref name="wait"/> for the job: the status and body whatever they are (each job of a file has its own outcome).</summary>
-    public async Task<(int Status, JsonElement Body)> SubmitAsync(string json, TimeSpan wait, CancellationToken ct)
+    /// <summary>
+    /// One submit, waiting at most <paramref name="wait"/> for the job, sent with <paramref name="idempotencyKey"/>
+    /// when there is one: the status, body and <c>Retry-After</c> whatever they are (each job of a file has its own outcome).
+    /// </summary>
+    public async Task<SubmitAnswer> SubmitAsync(string json, string? idempotencyKey, TimeSpan wait, CancellationToken ct)
     {
-        using var content = new StringContent(json, Encoding.UTF8, "application/json");
-        using var response = await _http.PostAsync($"/v1/jobs?wait={(int)wait.TotalSeconds}s", content, ct);
-        return ((int)response.StatusCode, await ReadAsync(response, ct));
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/jobs?wait={(int)wait.TotalSeconds}s")
+        {
+            Content = new StringContent(json, Encoding.UTF8, "application/json"),
+        };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+
+        using var response = await _http.SendAsync(request, ct);
+        var retryAfter = response.Headers.RetryAfter is { } after
+            ? after.Delta ?? (after.Date is { } date ? date - DateTimeOffset.UtcNow : null)
+            : null;
+        return new SubmitAnswer((int)response.StatusCode, await ReadAsync(response, ct), retryAfter);
     }
 
     public Task<JsonElement> GetAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, ct);
@@ -127,6 +141,9 @@ internal sealed class ApiClient : IDisposable
         }
     }
 }
+
+/// <summary>A submit's answer: its HTTP status, its body (the job, or problem details) and how long its <c>Retry-After</c> asks to wait.</summary>
+internal sealed record SubmitAnswer(int Status, JsonElement Body, TimeSpan? RetryAfter);
 
 /// <summary>A failure to tell the user in one line (no stack trace); the command exits <see cref="ExitCodes.UsageOrTransport"/>.</summary>
 internal class CliException(string message) : Exception(message);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using Polly;
 using Spectre.Console;
 
 namespace CqrsInference.Cli.Commands;
@@ -10,13 +11,20 @@ namespace CqrsInference.Cli.Commands;
 /// <c>--concurrency</c> at a time, each waiting for its result (a synchronous submit, then the job's
 /// event stream for the rare job that outlasts the wait); a live progress bar on stderr, then a
 /// report (<see cref="SubmitReport"/>). With <c>--interactive</c> every job is sent with
-/// <c>"mode":"interactive"</c>. Exits 0 when every job succeeded, 1 when any did not (or was
-/// refused for what it is), 2 when the service or the caller was refused (<see cref="ExitCodes.ForRefusedSubmission"/>).
+/// <c>"mode":"interactive"</c>. Every job is sent with an Idempotency-Key (<c>--idempotency-key</c>
+/// and its line), so that a job is sent again after 429, 503 or a lost connection
+/// (<see cref="SubmitRetries"/>) and a run that was interrupted or could not reach the API is resumed
+/// by the same command with the same key, without a job running twice. Exits 0 when every job
+/// succeeded, 1 when any did not (or was refused for what it is), 2 when the service or the caller
+/// was refused (<see cref="ExitCodes.ForRefusedSubmission"/>) or a job was not answered, 130 when interrupted.
 /// </summary>
 internal static class SubmitCommand
 {
     /// <summary>How long one submit waits for its job before the stream takes over.</summary>
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest <c>--idempotency-key</c>: the API takes keys of 256 characters, and a line's number is added to it.</summary>
+    public const int MaxKeyLength = 200;
 
     public static Command Create(Cqrsi cqrsi)
     {
@@ -28,68 +36,146 @@ internal static class SubmitCommand
         {
             Description = "Send each job with \"mode\":\"interactive\" (request/reply to a processor, the queue as fallback) and say which path served it",
         };
-        var submit = new Command("submit", "Submit jobs and wait for their results, with progress and a summary") { file, lines, concurrency, interactive };
+        var key = KeyOption();
+        var retries = new Option<int>("--retries")
+        {
+            Description = "How many times a job is sent again after 429, 503 or a lost connection (waiting what Retry-After asks, else 1 s doubling)",
+            DefaultValueFactory = _ => 5,
+        }.Within(0, 100, "--retries must be from 0 to 100.");
+        var submit = new Command("submit", "Submit jobs and wait for their results, with progress and a summary") { file, lines, concurrency, interactive, key, retries };
         return cqrsi.Handle(submit, async (context, ct) =>
         {
-            var jobs = await ReadAsync(context.Value(file), context.Value(lines), context.Value(interactive), ct);
+            var run = new SubmitRun(context.Value(file), context.Value(lines), context.Value(interactive), context.Parse.GetValue(key) ?? NewKey());
+            var jobs = await ReadAsync(run, ct);
             var wall = Stopwatch.StartNew();
-            var outcomes = await RunAllAsync(context, jobs, context.Value(file).Name, context.Value(concurrency), ct);
-            var report = new SubmitReport(outcomes, wall.Elapsed);
+            var pipeline = SubmitRetries.Create(context.Value(retries));
+            var outcomes = await RunAllAsync(context, run.File.Name, jobs, (job, token) => RunOneAsync(context.Api, pipeline, job, token), context.Value(concurrency), ct);
+            var report = new SubmitReport(outcomes, wall.Elapsed, run);
             report.Write(context.Output);
-            return report.ExitCode;
+            return ct.IsCancellationRequested ? ExitCodes.Interrupted : report.ExitCode;
         });
     }
 
-    private static async Task<List<string>> ReadAsync(FileInfo file, bool lines, bool interactive, CancellationToken ct)
+    private static Option<string?> KeyOption()
     {
-        if (!file.Exists)
+        var key = new Option<string?>("--idempotency-key")
         {
-            throw new CliException($"No such file: {file.FullName}");
+            Description = "Send the file's job on line n with Idempotency-Key <this>-<n> (a single job: <this>): the same command with the same key "
+                + "submits the jobs still missing and answers those already accepted as they stand, not run or charged again. Default: a new key, "
+                + "printed when jobs were not answered",
+        };
+        key.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && result.Tokens[^1].Value is var value
+                && (value.Length is 0 or > MaxKeyLength || value.Any(c => c is < '!' or > '~')))
+            {
+                result.AddError($"--idempotency-key must be 1 to {MaxKeyLength} characters of printable ASCII, without spaces.");
+            }
+        });
+        return key;
+    }
+
+    /// <summary>A key of its own for a run that names none: the time and 8 random hex digits.</summary>
+    private static string NewKey() => $"cqrsi-{DateTime.UtcNow:yyyyMMdd'T'HHmmss}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    private static async Task<List<JobLine>> ReadAsync(SubmitRun run, CancellationToken ct)
+    {
+        if (!run.File.Exists)
+        {
+            throw new CliException($"No such file: {run.File.FullName}");
         }
 
-        var jobs = lines
-            ? (await File.ReadAllLinesAsync(file.FullName, ct)).Where(l => l.Trim().Length > 0).ToList()
-            : [await File.ReadAllTextAsync(file.FullName, ct)];
+        var jobs = run.Lines
+            ? (await File.ReadAllLinesAsync(run.File.FullName, ct)).Select((json, i) => new JobLine(i + 1, json, $"{run.Key}-{i + 1}"))
+                .Where(l => l.Json.Trim().Length > 0).ToList()
+            : [new JobLine(null, await File.ReadAllTextAsync(run.File.FullName, ct), run.Key)];
         if (jobs.Count == 0)
         {
-            throw new CliException($"{file.FullName} holds no jobs.");
+            throw new CliException($"{run.File.FullName} holds no jobs.");
         }
 
-        return interactive ? jobs.ConvertAll(job => JobBody.WithMode(job, JobBody.Interactive)) : jobs;
+        return run.Interactive ? jobs.ConvertAll(job => job with { Json = JobBody.WithMode(job.Json, JobBody.Interactive) }) : jobs;
     }
 
-    /// <summary>Every job's outcome, in the file's order; the progress bar (on stderr) only for people.</summary>
-    private static async Task<SubmitOutcome[]> RunAllAsync(CliContext context, List<string> jobs, string name, int concurrency, CancellationToken ct)
+    /// <summary>
+    /// Every job's outcome, in the file's order; the progress bar (on stderr) only for people. Ctrl+C,
+    /// or a job that could not be sent at all (the API out of reach), stops the run: the jobs not
+    /// answered then are reported as such, so that the report still names every job that was.
+    /// </summary>
+    private static async Task<SubmitOutcome[]> RunAllAsync(
+        CliContext context, string name, List<JobLine> jobs, Func<JobLine, CancellationToken, Task<SubmitOutcome>> runOne, int concurrency, CancellationToken ct)
     {
-        var outcomes = new SubmitOutcome[jobs.Count];
-        var options = new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct };
-        Task RunAsync(Action done) => Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), options, async (i, token) =>
+        var outcomes = new SubmitOutcome?[jobs.Count];
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = stop.Token };
+        async Task RunAsync(Action done)
         {
-            outcomes[i] = await RunOneAsync(context.Api, jobs[i], token);
-            done();
-        });
+            try
+            {
+                await Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), options, async (i, token) =>
+                {
+                    var outcome = outcomes[i] = await runOne(jobs[i], token);
+                    if (outcome.Status == SubmitOutcome.Unsent)
+                    {
+                        await stop.CancelAsync();
+                    }
+
+                    done();
+                });
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Interrupted or out of reach: what was answered is reported below.
+            }
+        }
 
         if (context.Output.IsJson)
         {
             await RunAsync(() => { });
-            return outcomes;
+        }
+        else
+        {
+            await context.Output.Progress.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(progress =>
+                {
+                    var bar = progress.AddTask(Markup.Escape($"{jobs.Count} job(s) from {name}"), maxValue: jobs.Count);
+                    return RunAsync(() => bar.Increment(1));
+                });
         }
 
-        await context.Output.Progress.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .StartAsync(progress =>
-            {
-                var bar = progress.AddTask(Markup.Escape($"{jobs.Count} job(s) from {name}"), maxValue: jobs.Count);
-                return RunAsync(() => bar.Increment(1));
-            });
-        return outcomes;
+        var why = ct.IsCancellationRequested ? SubmitOutcome.Interrupted : SubmitOutcome.NotSent;
+        return outcomes.Select((o, i) => o ?? SubmitOutcome.Unanswered(why, jobs[i])).ToArray();
     }
 
-    private static async Task<SubmitOutcome> RunOneAsync(ApiClient api, string json, CancellationToken ct)
+    private static async Task<SubmitOutcome> RunOneAsync(ApiClient api, ResiliencePipeline<SubmitAnswer> retries, JobLine job, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var (status, body) = await api.SubmitAsync(json, Wait, ct);
+        var attempts = 0;
+        SubmitAnswer answer;
+        try
+        {
+            answer = await retries.ExecuteAsync(
+                async token =>
+                {
+                    attempts++;
+                    return await api.SubmitAsync(job.Json, job.IdempotencyKey, Wait, token);
+                },
+                ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            return SubmitOutcome.Unanswered(SubmitOutcome.Unsent, job, e.Message) with { Retries = attempts - 1 };
+        }
+
+        var outcome = await FollowAsync(api, answer, watch, ct);
+        return outcome with { Line = job.Line, Retries = attempts - 1 };
+    }
+
+    private static async Task<SubmitOutcome> FollowAsync(ApiClient api, SubmitAnswer answer, Stopwatch watch, CancellationToken ct)
+    {
+        var (status, body) = (answer.Status, answer.Body);
         if (status is not (200 or 202))
         {
             return SubmitOutcome.Refused(status, body, watch.Elapsed);
@@ -115,24 +201,58 @@ internal static class SubmitCommand
     }
 }
 
+/// <summary>What one <c>submit</c> was asked to send: the file, how to read it, and the key its jobs' Idempotency-Keys begin with.</summary>
+internal sealed record SubmitRun(FileInfo File, bool Lines, bool Interactive, string Key)
+{
+    /// <summary>The command that sends the same jobs with the same keys again: what a run that did not finish says to do.</summary>
+    public string Again => $"cqrsi submit {Quoted(File.FullName)}{(Lines ? " --lines" : "")}{(Interactive ? " --interactive" : "")} --idempotency-key {Key}";
+
+    private static string Quoted(string path) => path.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '\\') ? $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'" : path;
+}
+
+/// <summary>One job of the file: its line (none for a file of one job), its JSON as sent, and its Idempotency-Key.</summary>
+internal sealed record JobLine(int? Line, string Json, string IdempotencyKey);
+
 /// <summary>
 /// One job's end as <c>submit</c> saw it: the job's last view (<paramref name="Job"/>), or the API's
-/// refusal (<paramref name="HttpStatus"/> and its problem details), and the time from submit to end.
+/// refusal (<paramref name="HttpStatus"/> and its problem details), or why it was not answered
+/// (<paramref name="LostBecause"/>), and the time from submit to end; its line in the file and how
+/// many times it was sent again.
 /// </summary>
 internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElement Job, string? ServedBy = null, int? HttpStatus = null, string? LostBecause = null)
 {
     public const string Rejected = "rejected";
 
+    /// <summary>Not answered: the run was interrupted (Ctrl+C) before its answer came, or before it was sent.</summary>
+    public const string Interrupted = "interrupted";
+
+    /// <summary>Not answered: the API could not be reached for it, even after its retries.</summary>
+    public const string Unsent = "unsent";
+
+    /// <summary>Not sent: the run stopped because the API could not be reached for another job.</summary>
+    public const string NotSent = "not sent";
+
+    public int? Line { get; init; }
+
+    public int Retries { get; init; }
+
     public string? Id => Output.Views.Text(Job, "id");
 
-    /// <summary>Why it did not succeed, in one line: the job's error, or the refusal.</summary>
-    public string? Detail => HttpStatus is { } refused
-        ? ApiException.Describe(refused, Job)
-        : LostBecause is { } lost ? $"{Id}: not followed to its end ({lost})"
-        : Output.Views.Text(Job, "error") is { } error ? $"{Id}: {error}" : null;
+    /// <summary>Whether the API's answer for it never came (it may have been accepted: the same key tells on a second run).</summary>
+    public bool NotAnswered => Status is Interrupted or Unsent or NotSent;
+
+    /// <summary>Why it did not succeed, in one line: the job's error, the refusal, or why it was not answered (interrupted and not sent: none, the report counts them).</summary>
+    public string? Detail => (Line is { } line ? $"line {line}: " : "") switch
+    {
+        var where when HttpStatus is { } refused => where + ApiException.Describe(refused, Job),
+        var where when Status == Unsent => $"{where}not answered ({LostBecause})",
+        _ when NotAnswered => null,
+        var where when LostBecause is { } lost => $"{where}{Id}: not followed to its end ({lost})",
+        var where => Output.Views.Text(Job, "error") is { } error ? $"{where}{Id}: {error}" : null,
+    };
 
     public int ExitCode => HttpStatus is { } refused ? ExitCodes.ForRefusedSubmission(refused)
-        : LostBecause is not null ? ExitCodes.UsageOrTransport
+        : LostBecause is not null || NotAnswered ? ExitCodes.UsageOrTransport
         : ExitCodes.ForJob(Status);
 
     public static SubmitOutcome Refused(int status, JsonElement problem, TimeSpan elapsed) => new(Rejected, elapsed, problem, HttpStatus: status);
@@ -143,4 +263,8 @@ internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElemen
 
     public static SubmitOutcome Ended(JsonElement job, string? servedBy, TimeSpan elapsed) =>
         new(Output.Views.Text(job, "status") ?? "unknown", elapsed, job, servedBy);
+
+    /// <summary>No answer came for <paramref name="job"/> (<paramref name="status"/> says why).</summary>
+    public static SubmitOutcome Unanswered(string status, JobLine job, string? reason = null) =>
+        new(status, TimeSpan.Zero, default, LostBecause: reason) { Line = job.Line };
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using CqrsInference.Cli;
 using CqrsInference.Tests.Infrastructure;
@@ -116,6 +117,64 @@ public sealed class CliCannedAnswerTests
         var problem = System.Text.Json.JsonDocument.Parse(run.Err).RootElement;
         problem.GetProperty("title").GetString().ShouldBe("The command line is not valid");
         problem.GetProperty("detail").GetString().ShouldNotBeNullOrEmpty();
+    }
+
+    [Fact]
+    public async Task Submit_sends_a_job_again_with_the_same_idempotency_key_when_the_connection_is_lost_and_names_its_line()
+    {
+        // The first answer never comes (the connection is closed once the request was read: the API
+        // may have accepted the job). The job is sent again with the same key, which answers the
+        // job the first request made rather than making another.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var file = await JobsFile.WriteAsync(["", """{"model":"mlp-test","inputs":[]}"""]);
+        var running = CliProcess.RunAsync($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "submit", file.Path, "--lines", "--idempotency-key", "nightly", "-o", "json");
+
+        var cut = await ReadRequestAsync(listener, null);
+        var answered = await ReadRequestAsync(listener, $$"""{"id":"{{Job}}","status":"succeeded","servedBy":"queue"}""");
+        var run = await running.WaitAsync(TimeSpan.FromSeconds(60));
+
+        cut.ShouldContain("Idempotency-Key: nightly-2\r\n");
+        answered.ShouldContain("Idempotency-Key: nightly-2\r\n");
+        run.Code.ShouldBe(ExitCodes.Ok, run.ToString());
+        var report = run.Json();
+        report.GetProperty("idempotencyKey").GetString().ShouldBe("nightly");
+        report.GetProperty("retries").GetInt32().ShouldBe(1);
+        var job = report.GetProperty("jobs")[0];
+        (job.GetProperty("line").GetInt32(), job.GetProperty("id").GetString()).ShouldBe((2, Job.ToString()));
+    }
+
+    /// <summary>One request's head, read off a plain socket; answered 200 with <paramref name="json"/>, or with the connection closed when none.</summary>
+    private static async Task<string> ReadRequestAsync(TcpListener listener, string? json)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var client = await listener.AcceptTcpClientAsync(timeout.Token);
+        var stream = client.GetStream();
+        var buffer = new byte[64 * 1024];
+        var read = await stream.ReadAsync(buffer, timeout.Token);
+        if (json is not null)
+        {
+            var body = Encoding.UTF8.GetBytes(json);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n"), timeout.Token);
+            await stream.WriteAsync(body, timeout.Token);
+        }
+
+        return Encoding.UTF8.GetString(buffer, 0, read);
+    }
+
+    [Fact]
+    public async Task Submit_that_cannot_reach_the_api_reports_every_job_unanswered_and_how_to_send_them_again()
+    {
+        using var file = await JobsFile.WriteAsync(["""{"model":"mlp-test","inputs":[]}""", """{"model":"mlp-test","inputs":[]}"""]);
+
+        var run = await CliProcess.RunAsync("http://127.0.0.1:9", "submit", file.Path, "--lines", "--retries", "0", "--concurrency", "1", "--idempotency-key", "k1");
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Out.ShouldContain("0 succeeded, 2 not succeeded");
+        run.Err.ShouldContain("line 1: not answered (");
+        run.Out.ShouldContain("unsent");
+        run.Out.ShouldContain("not sent");
+        run.Err.ShouldContain($"--lines --idempotency-key k1");
     }
 
     private static Task<CliRun> WatchAsync(string stream, params string[] options) =>

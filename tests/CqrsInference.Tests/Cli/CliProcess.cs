@@ -93,6 +93,13 @@ public sealed class RunningCli(Process process) : IDisposable
         return line;
     }
 
+    /// <summary>Ctrl+C: SIGINT to the CLI, as a terminal sends it.</summary>
+    public void Interrupt()
+    {
+        using var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
     /// <summary>Waits for it to exit (three minutes at most): its code, all it wrote on stdout (the lines read included) and stderr.</summary>
     public async Task<CliRun> ExitAsync()
     {

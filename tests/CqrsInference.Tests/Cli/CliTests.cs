@@ -76,6 +76,76 @@ public sealed class CliTests(PipelineServedOverHttp pipeline) : IClassFixture<Pi
         submitted.GetProperty("data").GetProperty("requestDigest").GetString().ShouldBe(RequestDigest.Of(sent));
     }
 
+    [Fact]
+    public async Task An_interrupted_submit_reports_every_job_and_the_same_command_sends_the_rest_without_any_job_twice()
+    {
+        using var tenant = await pipeline.TenantClientAsync("cli-resumed", "submit", "read");
+        var key = tenant.DefaultRequestHeaders.Authorization!.Parameter!;
+        using var file = await JobsFile.WriteAsync(Enumerable.Range(0, 400).Select(i => Scenarios.MlpJob([i % 7, 1, 2, 3])));
+        string[] submit = ["submit", file.Path, "--lines", "--key", key, "-o", "json", "--idempotency-key", "resume-test"];
+
+        CliRun first;
+        using (var cli = CliProcess.Start(pipeline.BaseUrl, [.. submit, "--concurrency", "2"]))
+        {
+            await Retry.Until("some of the tenant's jobs to be accepted", () => JobCountAsync(tenant), n => n >= 10);
+            cli.Interrupt();
+            first = await cli.ExitAsync();
+        }
+
+        first.Code.ShouldBe(ExitCodes.Interrupted, first.ToString());
+        var report = first.Json();
+        var lines = report.GetProperty("jobs").EnumerateArray().ToList();
+        lines.Select(j => j.GetProperty("line").GetInt32()).ShouldBe(Enumerable.Range(1, 400));
+        var answered = lines.Where(j => j.GetProperty("status").GetString() == "succeeded").ToDictionary(j => j.GetProperty("line").GetInt32(), j => j.GetProperty("id").GetString());
+        answered.Count.ShouldBeGreaterThan(0, first.ToString());
+        lines.Count(j => j.GetProperty("status").GetString() == "interrupted").ShouldBeGreaterThan(0, first.ToString());
+        report.GetProperty("sendAgain").GetString()!.ShouldEndWith("--lines --idempotency-key resume-test");
+
+        // The same command again: the jobs answered before are answered as they are (same ids), the
+        // one in flight at Ctrl+C too if the API had accepted it, the rest are submitted.
+        var second = await CliAsync([.. submit, "--concurrency", "16"]);
+
+        second.Code.ShouldBe(ExitCodes.Ok, second.ToString());
+        var all = second.Json().GetProperty("jobs").EnumerateArray().ToList();
+        all.ShouldAllBe(j => j.GetProperty("status").GetString() == "succeeded");
+        foreach (var (line, id) in answered)
+        {
+            all[line - 1].GetProperty("id").GetString().ShouldBe(id);
+        }
+
+        all.Select(j => j.GetProperty("id").GetString()).Distinct().Count().ShouldBe(400);
+        (await JobCountAsync(tenant)).ShouldBe(400);
+    }
+
+    [Fact]
+    public async Task Submit_sends_jobs_again_after_429_and_without_retries_says_how_to_send_the_refused_ones_again()
+    {
+        using var tenant = await pipeline.TenantClientAsync(PipelineServedOverHttp.ThrottledTenant, "submit", "read");
+        var key = tenant.DefaultRequestHeaders.Authorization!.Parameter!;
+        using var file = await JobsFile.WriteAsync(Enumerable.Range(0, 10).Select(i => Scenarios.MlpJob([i, 2, 2, 2])));
+
+        var refused = await CliAsync("submit", file.Path, "--lines", "--key", key, "--concurrency", "10", "--retries", "0");
+
+        refused.Code.ShouldBe(ExitCodes.UsageOrTransport, refused.ToString());
+        refused.Out.ShouldContain("rejected (429)");
+        refused.Err.ShouldContain("refused for now. Send them again");
+        var again = Regex.Match(refused.Err, @"--idempotency-key (\S+)");
+        again.Success.ShouldBeTrue(refused.ToString());
+
+        // The same key: the jobs accepted before are answered as they are, the refused ones are sent
+        // until the tenant's rate admits them.
+        var sent = await CliAsync("submit", file.Path, "--lines", "--key", key, "--concurrency", "10", "--retries", "20", "--idempotency-key", again.Groups[1].Value, "-o", "json");
+
+        sent.Code.ShouldBe(ExitCodes.Ok, sent.ToString());
+        sent.Json().GetProperty("retries").GetInt32().ShouldBeGreaterThan(0);
+        sent.Json().GetProperty("succeeded").GetInt32().ShouldBe(10);
+        (await JobCountAsync(tenant)).ShouldBe(10);
+    }
+
+    /// <summary>How many jobs the tenant of <paramref name="client"/> has (accepted ones are listed at once).</summary>
+    private static async Task<int> JobCountAsync(HttpClient client) =>
+        (await client.GetFromJsonAsync<JsonElement>("/v1/jobs?limit=1000")).GetProperty("jobs").GetArrayLength();
+
     /// <summary>The job's recorded submission; none (404) until the recorder has written the job.</summary>
     private async Task<JsonElement> SubmissionAsync(string id)
     {

@@ -11,7 +11,15 @@ public class PipelineServedOverHttp : PipelineWithAllRoles
 
     public string BaseUrl => $"http://127.0.0.1:{Port}";
 
-    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Processor:HeartbeatInterval"] = "00:00:01" };
+    /// <summary>A tenant whose rate limit a few submits at once exceed (the rest keep the defaults).</summary>
+    public const string ThrottledTenant = "cli-throttled";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?>
+    {
+        ["Processor:HeartbeatInterval"] = "00:00:01",
+        [$"Api:RateLimit:Tenants:{ThrottledTenant}:PermitsPerSecond"] = "2",
+        [$"Api:RateLimit:Tenants:{ThrottledTenant}:Burst"] = "2",
+    };
 
     protected override void ConfigureHost(PipelineHost host)
     {
