@@ -53,6 +53,11 @@ internal sealed class ApiClient : IDisposable
         }
 
         using var response = await _http.SendAsync(request, ct);
+        return await AnswerAsync(response, ct);
+    }
+
+    private static async Task<SubmitAnswer> AnswerAsync(HttpResponseMessage response, CancellationToken ct)
+    {
         var retryAfter = response.Headers.RetryAfter is { } after
             ? after.Delta ?? (after.Date is { } date ? date - DateTimeOffset.UtcNow : null)
             : null;
@@ -75,14 +80,19 @@ internal sealed class ApiClient : IDisposable
         return response.IsSuccessStatusCode ? json : throw new ApiException((int)response.StatusCode, json);
     }
 
-    /// <summary>Posts a file as it is (a batch's JSONL), with <paramref name="contentType"/>; the answer's JSON, or the refusal as an <see cref="ApiException"/>.</summary>
-    public async Task<JsonElement> PostFileAsync(string path, Stream file, string contentType, CancellationToken ct)
+    /// <summary>
+    /// Posts a file as it is (a batch's JSONL), opened by <paramref name="open"/> for each try, with
+    /// <paramref name="contentType"/> and <paramref name="idempotencyKey"/>: the status, body and
+    /// <c>Retry-After</c> whatever they are.
+    /// </summary>
+    public async Task<SubmitAnswer> PostFileAsync(string path, Func<Stream> open, string contentType, string idempotencyKey, CancellationToken ct)
     {
-        using var content = new StreamContent(file);
-        content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
-        using var response = await _http.PostAsync(path, content, ct);
-        var json = await ReadAsync(response, ct);
-        return response.IsSuccessStatusCode ? json : throw new ApiException((int)response.StatusCode, json);
+        await using var file = open();
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StreamContent(file) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        using var response = await _http.SendAsync(request, ct);
+        return await AnswerAsync(response, ct);
     }
 
     /// <summary>A plain response read as it arrives (a batch's JSONL results); the caller disposes it.</summary>

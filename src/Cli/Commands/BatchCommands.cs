@@ -9,6 +9,9 @@ namespace CqrsInference.Cli.Commands;
 /// <c>cqrsi batch submit|status|results</c>: a JSONL file handed to the API as one batch
 /// (<c>POST /v1/batches</c>), followed with a progress bar on stderr, and its results or errors
 /// written to stdout as the API's JSONL. Exit 1 when a line was refused or ended without succeeding.
+/// A batch is submitted with an Idempotency-Key and sent again after 429, 503 or a lost connection
+/// (<see cref="SubmitRetries"/>); when it could not be, the error says the command that sends it
+/// again with the same key, which answers the batch the API accepted, if it did, instead of making another.
 /// </summary>
 internal static class BatchCommands
 {
@@ -28,9 +31,14 @@ internal static class BatchCommands
         var priority = new Option<string?>("--priority") { Description = "interactive or batch (the default)" };
         var atomic = new Option<bool>("--atomic") { Description = "Refuse the whole file if any line is invalid" };
         var wait = new Option<bool>("--wait") { Description = "Wait until the batch ends, with a progress bar on stderr" };
-        var submit = new Command("submit", "Submit a JSONL file as one batch") { file, deadline, priority, atomic, wait };
+        var key = SubmitRetries.KeyOption(
+            "Submit the batch with this Idempotency-Key: the same command with the same key answers the batch it made (at once or after an error) "
+            + "instead of making another. Default: a new key, printed when the batch could not be submitted");
+        var retries = SubmitRetries.RetriesOption();
+        var submit = new Command("submit", "Submit a JSONL file as one batch") { file, deadline, priority, atomic, wait, key, retries };
         return cqrsi.Handle(submit, async (context, ct) =>
         {
+            var idempotencyKey = context.Parse.GetValue(key) ?? SubmitRetries.NewKey();
             var query = new List<string>();
             if (context.Parse.GetValue(deadline) is { } d)
             {
@@ -47,8 +55,9 @@ internal static class BatchCommands
                 query.Add("atomic=true");
             }
 
-            await using var stream = context.Value(file).OpenRead();
-            var accepted = await context.Api.PostFileAsync($"/v1/batches{(query.Count > 0 ? "?" + string.Join("&", query) : "")}", stream, "application/jsonl", ct);
+            var path = $"/v1/batches{(query.Count > 0 ? "?" + string.Join("&", query) : "")}";
+            var again = $"cqrsi batch submit {SubmitRetries.Quoted(context.Value(file).FullName)}{Options(context.Parse.Tokens)} --idempotency-key {idempotencyKey}";
+            var accepted = await SendAsync(context, path, context.Value(file), idempotencyKey, context.Value(retries), again, ct);
             var batch = accepted.GetProperty("batch");
             var refused = accepted.GetProperty("refused").GetArrayLength();
             if (refused > 0)
@@ -64,6 +73,52 @@ internal static class BatchCommands
             context.Output.Write(batch, Batch);
             return ForBatch(batch);
         });
+    }
+
+    /// <summary>The batch file posted, sent again as <see cref="SubmitRetries"/> says; a refusal or a connection lost for good says <paramref name="again"/>.</summary>
+    private static async Task<JsonElement> SendAsync(CliContext context, string path, FileInfo file, string key, int retries, string again, CancellationToken ct)
+    {
+        if (!file.Exists)
+        {
+            throw new CliException($"No such file: {file.FullName}");
+        }
+
+        SubmitAnswer answer;
+        try
+        {
+            answer = await SubmitRetries.Create(retries).ExecuteAsync(token => new ValueTask<SubmitAnswer>(context.Api.PostFileAsync(path, file.OpenRead, "application/jsonl", key, token)), ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new CliException($"The batch was not answered ({e.Message}). Send it again with the same key (a batch the API accepted is answered, not made twice):\n{again}");
+        }
+
+        if (answer.Status is 429 or >= 500)
+        {
+            context.Output.Note("Send it again later with the same key:");
+            context.Output.Note(Markup.Escape(again));
+        }
+
+        return answer.Status is >= 200 and < 300 ? answer.Body : throw new ApiException(answer.Status, answer.Body);
+    }
+
+    /// <summary>The options of the command line that shape the batch (<c>--deadline</c>, <c>--priority</c>, <c>--atomic</c>, <c>--wait</c>), as given.</summary>
+    private static string Options(IReadOnlyList<System.CommandLine.Parsing.Token> tokens)
+    {
+        var kept = new List<string>();
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (tokens[i].Value is "--deadline" or "--priority" && i + 1 < tokens.Count)
+            {
+                kept.Add($"{tokens[i].Value} {SubmitRetries.Quoted(tokens[++i].Value)}");
+            }
+            else if (tokens[i].Value is "--atomic" or "--wait")
+            {
+                kept.Add(tokens[i].Value);
+            }
+        }
+
+        return kept.Count == 0 ? "" : " " + string.Join(' ', kept);
     }
 
     private static Command Status(Cqrsi cqrsi)

@@ -23,9 +23,6 @@ internal static class SubmitCommand
     /// <summary>How long one submit waits for its job before the stream takes over.</summary>
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    /// <summary>The longest <c>--idempotency-key</c>: the API takes keys of 256 characters, and a line's number is added to it.</summary>
-    public const int MaxKeyLength = 200;
-
     public static Command Create(Cqrsi cqrsi)
     {
         var file = new Argument<FileInfo>("file") { Description = "A job as JSON, or with --lines a file of jobs, one JSON object per line" };
@@ -36,16 +33,15 @@ internal static class SubmitCommand
         {
             Description = "Send each job with \"mode\":\"interactive\" (request/reply to a processor, the queue as fallback) and say which path served it",
         };
-        var key = KeyOption();
-        var retries = new Option<int>("--retries")
-        {
-            Description = "How many times a job is sent again after 429, 503 or a lost connection (waiting what Retry-After asks, else 1 s doubling)",
-            DefaultValueFactory = _ => 5,
-        }.Within(0, 100, "--retries must be from 0 to 100.");
+        var key = SubmitRetries.KeyOption(
+            "Send the file's job on line n with Idempotency-Key <this>-<n> (a single job: <this>): the same command with the same key "
+            + "submits the jobs still missing and answers those already accepted as they stand, not run or charged again. Default: a new key, "
+            + "printed when jobs were not answered");
+        var retries = SubmitRetries.RetriesOption();
         var submit = new Command("submit", "Submit jobs and wait for their results, with progress and a summary") { file, lines, concurrency, interactive, key, retries };
         return cqrsi.Handle(submit, async (context, ct) =>
         {
-            var run = new SubmitRun(context.Value(file), context.Value(lines), context.Value(interactive), context.Parse.GetValue(key) ?? NewKey());
+            var run = new SubmitRun(context.Value(file), context.Value(lines), context.Value(interactive), context.Parse.GetValue(key) ?? SubmitRetries.NewKey());
             var jobs = await ReadAsync(run, ct);
             var wall = Stopwatch.StartNew();
             var pipeline = SubmitRetries.Create(context.Value(retries));
@@ -55,28 +51,6 @@ internal static class SubmitCommand
             return ct.IsCancellationRequested ? ExitCodes.Interrupted : report.ExitCode;
         });
     }
-
-    private static Option<string?> KeyOption()
-    {
-        var key = new Option<string?>("--idempotency-key")
-        {
-            Description = "Send the file's job on line n with Idempotency-Key <this>-<n> (a single job: <this>): the same command with the same key "
-                + "submits the jobs still missing and answers those already accepted as they stand, not run or charged again. Default: a new key, "
-                + "printed when jobs were not answered",
-        };
-        key.Validators.Add(result =>
-        {
-            if (result.Tokens.Count > 0 && result.Tokens[^1].Value is var value
-                && (value.Length is 0 or > MaxKeyLength || value.Any(c => c is < '!' or > '~')))
-            {
-                result.AddError($"--idempotency-key must be 1 to {MaxKeyLength} characters of printable ASCII, without spaces.");
-            }
-        });
-        return key;
-    }
-
-    /// <summary>A key of its own for a run that names none: the time and 8 random hex digits.</summary>
-    private static string NewKey() => $"cqrsi-{DateTime.UtcNow:yyyyMMdd'T'HHmmss}-{Guid.NewGuid().ToString("N")[..8]}";
 
     private static async Task<List<JobLine>> ReadAsync(SubmitRun run, CancellationToken ct)
     {
@@ -205,9 +179,8 @@ internal static class SubmitCommand
 internal sealed record SubmitRun(FileInfo File, bool Lines, bool Interactive, string Key)
 {
     /// <summary>The command that sends the same jobs with the same keys again: what a run that did not finish says to do.</summary>
-    public string Again => $"cqrsi submit {Quoted(File.FullName)}{(Lines ? " --lines" : "")}{(Interactive ? " --interactive" : "")} --idempotency-key {Key}";
+    public string Again => $"cqrsi submit {SubmitRetries.Quoted(File.FullName)}{(Lines ? " --lines" : "")}{(Interactive ? " --interactive" : "")} --idempotency-key {Key}";
 
-    private static string Quoted(string path) => path.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '\\') ? $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'" : path;
 }
 
 /// <summary>One job of the file: its line (none for a file of one job), its JSON as sent, and its Idempotency-Key.</summary>

@@ -144,6 +144,18 @@ public sealed class CliCannedAnswerTests
         (job.GetProperty("line").GetInt32(), job.GetProperty("id").GetString()).ShouldBe((2, Job.ToString()));
     }
 
+    [Fact]
+    public async Task Batch_submit_that_is_not_answered_says_the_command_that_sends_it_again_with_its_key()
+    {
+        using var file = await JobsFile.WriteAsync(["""{"model":"mlp-test","inputs":[]}"""]);
+
+        var run = await CliProcess.RunAsync("http://127.0.0.1:9", "batch", "submit", file.Path, "--deadline", "30m", "--atomic", "--retries", "0", "--idempotency-key", "b1");
+
+        run.Code.ShouldBe(ExitCodes.UsageOrTransport, run.ToString());
+        run.Err.ShouldContain("The batch was not answered (");
+        run.Err.ShouldContain($"cqrsi batch submit {file.Path} --deadline 30m --atomic --idempotency-key b1");
+    }
+
     /// <summary>One request's head, read off a plain socket; answered 200 with <paramref name="json"/>, or with the connection closed when none.</summary>
     private static async Task<string> ReadRequestAsync(TcpListener listener, string? json)
     {

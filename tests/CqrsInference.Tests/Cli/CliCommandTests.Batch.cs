@@ -36,6 +36,26 @@ public sealed partial class CliCommandTests
     }
 
     [Fact]
+    public async Task Batch_submit_again_with_its_idempotency_key_answers_the_batch_it_made_instead_of_making_another()
+    {
+        using var file = await JobsFile.WriteAsync(Enumerable.Range(1, 3).Select(i => BatchScenarios.Line(i)));
+        var key = $"cli-batch-{Guid.NewGuid():N}";
+
+        var first = await CliAsync("batch", "submit", file.Path, "--priority", "batch", "--idempotency-key", key, "--output", "json");
+        var again = await CliAsync("batch", "submit", file.Path, "--priority", "batch", "--idempotency-key", key, "--wait", "--output", "json");
+
+        first.Code.ShouldBe(ExitCodes.Ok, first.ToString());
+        again.Code.ShouldBe(ExitCodes.Ok, again.ToString());
+        again.Json().GetProperty("id").GetGuid().ShouldBe(first.Json().GetProperty("id").GetGuid());
+        again.Json().Count("succeeded").ShouldBe(3);
+
+        // Other options are another request: the key says so rather than answering the first batch.
+        var other = await CliAsync("batch", "submit", file.Path, "--idempotency-key", key);
+        other.Code.ShouldBe(ExitCodes.UsageOrTransport, other.ToString());
+        other.Err.ShouldContain("409");
+    }
+
+    [Fact]
     public async Task Batch_submit_with_a_refused_line_exits_1_and_results_errors_name_the_line()
     {
         using var file = await JobsFile.WriteAsync([BatchScenarios.Line(1), "{not json"]);
