@@ -119,7 +119,7 @@ internal static class SubmitCommand
                 });
         }
 
-        var why = ct.IsCancellationRequested ? SubmitOutcome.Interrupted : SubmitOutcome.NotSent;
+        var why = ct.IsCancellationRequested ? SubmitOutcome.Interrupted : SubmitOutcome.Stopped;
         return outcomes.Select((o, i) => o ?? SubmitOutcome.Unanswered(why, jobs[i])).ToArray();
     }
 
@@ -202,8 +202,8 @@ internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElemen
     /// <summary>Not answered: the API could not be reached for it, even after its retries.</summary>
     public const string Unsent = "unsent";
 
-    /// <summary>Not sent: the run stopped because the API could not be reached for another job.</summary>
-    public const string NotSent = "not sent";
+    /// <summary>Not answered: the run stopped (the API could not be reached for another job) before its answer came, or before it was sent.</summary>
+    public const string Stopped = "stopped";
 
     public int? Line { get; init; }
 
@@ -212,9 +212,9 @@ internal sealed record SubmitOutcome(string Status, TimeSpan Elapsed, JsonElemen
     public string? Id => Output.Views.Text(Job, "id");
 
     /// <summary>Whether the API's answer for it never came (it may have been accepted: the same key tells on a second run).</summary>
-    public bool NotAnswered => Status is Interrupted or Unsent or NotSent;
+    public bool NotAnswered => Status is Interrupted or Unsent or Stopped;
 
-    /// <summary>Why it did not succeed, in one line: the job's error, the refusal, or why it was not answered (interrupted and not sent: none, the report counts them).</summary>
+    /// <summary>Why it did not succeed, in one line: the job's error, the refusal, or why it was not answered (interrupted and stopped: none, the report counts them).</summary>
     public string? Detail => (Line is { } line ? $"line {line}: " : "") switch
     {
         var where when HttpStatus is { } refused => where + ApiException.Describe(refused, Job),

@@ -185,7 +185,7 @@ public sealed class CliCannedAnswerTests
         run.Out.ShouldContain("0 succeeded, 2 not succeeded");
         run.Err.ShouldContain("line 1: not answered (");
         run.Out.ShouldContain("unsent");
-        run.Out.ShouldContain("not sent");
+        run.Out.ShouldContain("stopped");
         run.Err.ShouldContain($"--lines --idempotency-key k1");
     }
 
