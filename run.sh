@@ -26,6 +26,15 @@ NATS_PORT=${CQRSI_NATS_PORT:-4222}
 NATS_MONITOR_PORT=${CQRSI_NATS_MONITOR_PORT:-8222}
 PG_PORT=${CQRSI_PG_PORT:-55432}
 HTTP_URL=${CQRSI_URL:-http://127.0.0.1:8080}
+if [ "$role" = all ] || [ "$role" = api ]; then
+  # Another program on the API's port (another checkout's run.sh, say) would take this run's
+  # requests, the operator's key with them: refuse before starting anything rather than after.
+  http_port=${HTTP_URL##*:}; http_port=${http_port%%/*}
+  if [ -n "$http_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
+    echo "error: 127.0.0.1:$http_port is in use by another program; stop it, or give this run another address: CQRSI_URL=http://127.0.0.1:8081 $0 $*" >&2
+    exit 1
+  fi
+fi
 
 cqrsi_install_packages
 if [ "$role" = all ]; then
@@ -34,9 +43,10 @@ fi
 cqrsi_install_models "$ROOT/.models"
 cqrsi_install_web_assets "$ROOT/src/Api/wwwroot/lib"
 
-started_nats=0 started_pg=0
+started_nats=0 started_pg=0 first_pid=""
 cleanup() {
   trap - EXIT INT TERM
+  [ -n "$first_pid" ] && kill "$first_pid" 2>/dev/null || true
   if [ -n "${app_pid:-}" ] && kill -0 "$app_pid" 2>/dev/null; then
     kill -TERM "$app_pid" 2>/dev/null || true
     wait "$app_pid" 2>/dev/null || true
@@ -96,10 +106,16 @@ else
 fi
 
 # The README's first example, run once the API answers: a line of text rendered, read by PP-OCRv4,
-# and how long it took from ./run.sh to that first result.
+# and how long it took from ./run.sh to that first result. Only while this run's own API process
+# lives: one that failed to start sends nothing (and no key) to whatever answers on the port.
 first_result() {
   local line="$ROOT/.data/hello.png" text
-  for _ in $(seq 1 1200); do curl -fs "$HTTP_URL/health" >/dev/null 2>&1 && break; sleep 0.5; done
+  for _ in $(seq 1 1200); do
+    kill -0 "$app_pid" 2>/dev/null || return 0
+    curl -fs "$HTTP_URL/health" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  kill -0 "$app_pid" 2>/dev/null || return 0
   convert -size 400x48 xc:white -font DejaVu-Sans -pointsize 28 -fill black -gravity center \
     -annotate 0 'Hello World 2026' -trim +repage -bordercolor white -border 6 "$line" 2>/dev/null || return 0
   text=$(curl -s -X POST "$HTTP_URL/v1/jobs?wait=30s" -H 'Content-Type: application/json' \
@@ -113,5 +129,6 @@ dotnet src/Api/bin/Release/net10.0/CqrsInference.Api.dll &
 app_pid=$!
 if [ "$role" = all ]; then
   first_result &
+  first_pid=$!
 fi
 wait "$app_pid"
