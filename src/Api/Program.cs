@@ -20,50 +20,63 @@ if (MigrateCommand.Handles(args))
     return await MigrateCommand.RunAsync(args);
 }
 
-var builder = AppBuilder.Create(args);
-builder.AddServiceDefaults();
-builder.AddCqrsInferenceRoles();
-
-var app = builder.Build();
-var api = app.Services.GetRequiredService<Roles>().Api;
-app.UseDefaultMiddleware();
-if (api)
+try
 {
-    // The dashboard's page and scripts are public; its data comes from the API with a key.
-    app.UseDashboardFiles();
+    return await RunAsync(args);
+}
+catch (Exception e) when (HostExit.Ends(e))
+{
+    return HostExit.Refused(e);
 }
 
-app.UseAuthentication();
-app.UseAuthorization();
-if (api)
+static async Task<int> RunAsync(string[] args)
 {
-    app.UseKnownQueryParameters();
+    var builder = AppBuilder.Create(args);
+    builder.AddServiceDefaults();
+    builder.AddCqrsInferenceRoles();
 
-    // After routing (implicit) and authentication: the bound reads the endpoint's opt-out.
-    app.UseRequestTimeouts();
+    var app = builder.Build();
+    var api = app.Services.GetRequiredService<Roles>().Api;
+    app.UseDefaultMiddleware();
+    if (api)
+    {
+        // The dashboard's page and scripts are public; its data comes from the API with a key.
+        app.UseDashboardFiles();
+    }
+
+    app.UseAuthentication();
+    app.UseAuthorization();
+    if (api)
+    {
+        app.UseKnownQueryParameters();
+
+        // After routing (implicit) and authentication: the bound reads the endpoint's opt-out.
+        app.UseRequestTimeouts();
+    }
+
+    app.UseBodyLimits();
+    app.MapDefaultEndpoints();
+    app.MapMetrics();
+    if (api)
+    {
+        app.MapApiDocumentation();
+        app.MapJobsApi();
+        app.MapBatchesApi();
+        app.MapModelsApi();
+        app.MapInferenceApi();
+        app.MapAdminApi();
+        app.MapFailoverApi();
+        app.MapBacktestsApi();
+        app.MapAuditApi();
+        app.MapAnalyticsApi();
+        app.MapLiveApi();
+        app.MapDashboard();
+    }
+
+    var watched = HostExit.Watch(app.Services);
+    await app.RunAsync();
+    return HostExit.After(watched);
 }
-
-app.UseBodyLimits();
-app.MapDefaultEndpoints();
-app.MapMetrics();
-if (api)
-{
-    app.MapApiDocumentation();
-    app.MapJobsApi();
-    app.MapBatchesApi();
-    app.MapModelsApi();
-    app.MapInferenceApi();
-    app.MapAdminApi();
-    app.MapFailoverApi();
-    app.MapBacktestsApi();
-    app.MapAuditApi();
-    app.MapAnalyticsApi();
-    app.MapLiveApi();
-    app.MapDashboard();
-}
-
-await app.RunAsync();
-return 0;
 
 /// <summary>
 /// Declared so that tests can host the application with WebApplicationFactory&lt;Program&gt;: top-level

@@ -45,10 +45,13 @@ internal static class AppBuilder
 
         if (!Directory.Exists(directory))
         {
-            throw new InvalidOperationException($"{SecretsDirectorySetting} names '{directory}', which is not a directory this process can see.");
+            throw new SecretsDirectoryException($"{SecretsDirectorySetting} names '{directory}', which is not a directory this process can see.");
         }
 
         configuration.AddKeyPerFile(Path.GetFullPath(directory), optional: false);
         return configuration;
     }
 }
+
+/// <summary>The secrets directory named is not one this process can see: the start is refused (<see cref="HostExit.Misconfigured"/>).</summary>
+internal sealed class SecretsDirectoryException(string message) : InvalidOperationException(message);

@@ -5,6 +5,7 @@ using CqrsInference.Processors.Runtime;
 using CqrsInference.Processors.Worker.Fetching;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using NATS.Client.JetStream;
 
 namespace CqrsInference.Processors.Worker;
@@ -29,11 +30,28 @@ internal sealed partial class ProcessorService(
     private readonly OutageWatch _heartbeats = (watches ?? OutageWatches.Detached()).For("processor heartbeat");
     private readonly List<ModelWorker> _workers = [];
 
+    private IReadOnlyList<IReadOnlyList<ModelDefinition>> _selected = [];
+
     public IReadOnlyList<ModelWorker> Workers => _workers;
+
+    /// <summary>Checks <c>Processor:Models</c> against the manifest before the host reports started: an entry it cannot serve refuses the start, as a bad setting does.</summary>
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _selected = ServedVersions.Select(catalog, options.Models, runners.IsAvailable, shadows: options.ShadowQueue > 0);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new OptionsValidationException("Processor:Models", typeof(ProcessorOptions), [e.Message]);
+        }
+
+        return base.StartAsync(cancellationToken);
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var selected = ServedVersions.Select(catalog, options.Models, runners.IsAvailable, shadows: options.ShadowQueue > 0);
+        var selected = _selected;
         LogOverflowMode(_logger, js.Connection.ServerInfo?.Version ?? "unknown", OverflowMode.Describe(js.Connection.ServerInfo?.Version));
         var running = new List<Task>();
         var loaded = new List<IModelRunner>();

@@ -5,7 +5,7 @@ namespace CqrsInference.Processors.Worker;
 /// <summary>
 /// Which versions of which models a processor serves, from <c>Processor:Models</c>, as a pure
 /// decision. Empty: every serving version whose files are present. An entry <c>name</c>: every
-/// serving version of that model; <c>name@version</c>: that version only (it must be serving).
+/// serving version of that model (it must be in the manifest); <c>name@version</c>: that version only (it must be serving).
 /// Entries of one model add up (<c>["ocr@4", "ocr@4-gray"]</c>). A model served here keeps one
 /// queue and one worker whatever its versions: the worker holds a runner per version served and
 /// runs each job on the version its message names (<see cref="Running.VersionExecutors"/>). With
@@ -38,7 +38,9 @@ internal static class ServedVersions
         var (name, version) = at < 0 ? (entry, null) : (entry[..at], entry[(at + 1)..]);
         return catalog.Resolve(name, version, Guid.Empty) switch
         {
-            VersionResolution.UnknownModel => [], // as before versions: a model not in this manifest is not served
+            // A processor told to serve a model the manifest does not have would serve nothing, healthy and silent.
+            VersionResolution.UnknownModel => throw new InvalidOperationException(
+                $"Processor:Models entry '{entry}': the manifest has no model '{name}' (its models: {string.Join(", ", catalog.AllVersions.Select(v => v.Name).Distinct())})."),
             VersionResolution.VersionNotServed refusal => throw new InvalidOperationException($"Processor:Models entry '{entry}': {refusal.Detail}"),
             _ when version is null => catalog.VersionsOf(name).Where(v => v.IsServing).Select(v => v.Model),
             VersionResolution.Resolved resolved => [resolved.Model],

@@ -99,6 +99,13 @@ public sealed class SettingsTests
 
         error.Message.ShouldContain("Processor:Slots");
         error.Message.ShouldContain("must be between 1 and 1024");
+
+        // One line that says why, and exit 78 (a supervisor does not restart it), not an unhandled
+        // exception's abort (134, a core dump per restart).
+        var (code, output) = await ProcessorProcess.RunToExitAsync(NoServer, "bad-settings", settings);
+        code.ShouldBe(78, output);
+        output.ShouldContain("error: CqrsInference did not start: Processor:Slots is 0: The field Slots must be between 1 and 1024.");
+        output.ShouldNotContain("Unhandled exception");
     }
 
     private static string StartFails(string roles, Dictionary<string, string?> settings)

@@ -42,6 +42,27 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
     /// <summary>Starts the application with role processor (or the roles <c>Cqrsi:Roles</c> in <paramref name="settings"/> names) and waits for <paramref name="readyMarker"/> in its log.</summary>
     public static async Task<ProcessorProcess> StartAsync(string natsUrl, string workerId, IReadOnlyDictionary<string, string> settings, string readyMarker = "Serving")
     {
+        var process = Launch(natsUrl, workerId, settings, readyMarker);
+        var ready = await Task.WhenAny(process._serving.Task, process._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+        if (ready != process._serving.Task)
+        {
+            throw new InvalidOperationException($"Process {workerId} did not log '{readyMarker}':\n{process.Output}");
+        }
+
+        return process;
+    }
+
+    /// <summary>As <see cref="StartAsync"/>, then waits (two minutes at most) for the process to exit by itself: its exit code and all it wrote.</summary>
+    public static async Task<(int Code, string Output)> RunToExitAsync(string natsUrl, string workerId, IReadOnlyDictionary<string, string> settings)
+    {
+        await using var process = Launch(natsUrl, workerId, settings, "never logged");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process._process.WaitForExitAsync(timeout.Token); // its output read to the end too
+        return (process._process.ExitCode, process.Output);
+    }
+
+    private static ProcessorProcess Launch(string natsUrl, string workerId, IReadOnlyDictionary<string, string> settings, string readyMarker)
+    {
         var info = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, "CqrsInference.Api.dll"))
         {
             RedirectStandardOutput = true,
@@ -79,12 +100,6 @@ public sealed partial class ProcessorProcess : IAsyncDisposable
         process._process.ErrorDataReceived += (_, e) => process.Append(e.Data);
         process._process.BeginOutputReadLine();
         process._process.BeginErrorReadLine();
-        var ready = await Task.WhenAny(process._serving.Task, process._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
-        if (ready != process._serving.Task)
-        {
-            throw new InvalidOperationException($"Process {workerId} did not log '{readyMarker}':\n{process.Output}");
-        }
-
         return process;
     }
 

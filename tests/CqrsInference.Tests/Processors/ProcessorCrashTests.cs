@@ -78,6 +78,45 @@ public sealed class ProcessorCrashTests(PipelineWithProcessorProcesses pipeline)
     }
 
     [Fact]
+    public async Task A_processor_whose_model_cannot_load_exits_1_so_that_a_supervisor_restarts_it()
+    {
+        // The host stops when a processor fails; it exited 0 ("deactivated successfully"), and
+        // systemd's Restart=on-failure never restarted it.
+        var models = Directory.CreateTempSubdirectory("cqrsi-broken-models-");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(models.FullName, "generated"));
+            await File.WriteAllBytesAsync(Path.Combine(models.FullName, "generated", "mlp-test.onnx"), [.. Enumerable.Range(0, 4096).Select(i => (byte)(i * 7))]);
+            var settings = new Dictionary<string, string>(PipelineWithFaultInjection.Topology)
+            {
+                ["Processor:Models:0"] = "mlp-test",
+                ["Models:Directory"] = models.FullName,
+            };
+
+            var (code, output) = await ProcessorProcess.RunToExitAsync(pipeline.Nats.Url, "proc-broken", settings);
+
+            code.ShouldBe(1, output);
+            output.ShouldContain("mlp-test");
+            output.ShouldNotContain("Unhandled exception.");
+        }
+        finally
+        {
+            models.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_processor_told_to_serve_a_model_the_manifest_lacks_refuses_to_start_with_exit_78()
+    {
+        var settings = new Dictionary<string, string>(PipelineWithFaultInjection.Topology) { ["Processor:Models:0"] = "nope" };
+
+        var (code, output) = await ProcessorProcess.RunToExitAsync(pipeline.Nats.Url, "proc-nope", settings);
+
+        code.ShouldBe(78, output);
+        output.ShouldContain("error: CqrsInference did not start: Processor:Models entry 'nope': the manifest has no model 'nope'");
+    }
+
+    [Fact]
     public async Task Terminated_processor_finishes_its_in_flight_jobs_before_it_exits()
     {
         // Every start published before its run (by default only a run that outlasts a second shows

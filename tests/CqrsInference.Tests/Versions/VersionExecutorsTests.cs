@@ -56,7 +56,8 @@ public sealed class VersionExecutorsTests
         ServedVersions.Select(Catalog, [], _ => true).ShouldHaveSingleItem().ShouldBe([V1, V2]);
         ServedVersions.Select(Catalog, ["mlp-test"], _ => false).ShouldHaveSingleItem().ShouldBe([V1, V2]);
         ServedVersions.Select(Catalog, ["mlp-test@2"], _ => true).ShouldHaveSingleItem().ShouldBe([V2]);
-        ServedVersions.Select(Catalog, ["other"], _ => true).ShouldBeEmpty();
+        Should.Throw<InvalidOperationException>(() => ServedVersions.Select(Catalog, ["mlp-test", "other"], _ => true))
+            .Message.ShouldBe("Processor:Models entry 'other': the manifest has no model 'other' (its models: mlp-test).");
         Should.Throw<InvalidOperationException>(() => ServedVersions.Select(Catalog, ["mlp-test@0"], _ => true))
             .Message.ShouldBe("Processor:Models entry 'mlp-test@0': Version '0' of model 'mlp-test' is retired; the served versions are: 1, 2.");
     }
