@@ -640,13 +640,30 @@ EOF
 }
 
 # cqrsi_nats_leaf_listen_conf <listen host:port> <password>
-# The core's leaf-node port: edge sites' servers authenticate as user "leaf" with <password>.
+# The core's leaf-node port: edge sites' servers log in as user "leaf" with <password>, with the
+# permissions of config/nats-leaf-permissions.conf (nats-server 2.9 applies permissions to a leaf
+# connection only when its user is one of the server's users, not of the leafnodes block). Clients
+# of the core's own port that give no credentials are user "local" (no_auth_user), as without an
+# authorization block; a core whose role users (users.conf) are included puts "leaf" among those
+# instead (docs/DEPLOY.md).
 cqrsi_nats_leaf_listen_conf() {
+    local listen="${1:?usage: cqrsi_nats_leaf_listen_conf <listen> <password>}" password="${2:?}"
+    local permissions local_password
+    permissions="$(grep -v '^#' "$(dirname "${BASH_SOURCE[0]}")/../config/nats-leaf-permissions.conf")"
+    local_password="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
     cat <<EOF
 leafnodes {
-  listen: "${1:?usage: cqrsi_nats_leaf_listen_conf <listen> <password>}"
-  authorization { user: "leaf", password: "${2:?}" }
+  listen: "$listen"
 }
+authorization {
+  users = [
+    { user: "leaf", password: "$password"
+      $permissions
+    }
+    { user: "local", password: "$local_password" }
+  ]
+}
+no_auth_user: "local"
 EOF
 }
 

@@ -65,7 +65,7 @@ public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
     public async Task Edge_sites_link_to_the_core_over_websocket_with_tls_only_with_the_leaf_password()
     {
         var (leafPort, webSocketPort) = (NatsServerProcess.FreePort(), NatsServerProcess.FreePort());
-        await LibAsync($"cqrsi_tls_server_cert {_tls}");
+        await ScriptLib.RunAsync($"cqrsi_tls_server_cert {_tls}");
         var core = await StartAsync("core", $"cqrsi_nats_leaf_listen_conf 127.0.0.1:{leafPort} right-password && cqrsi_nats_websocket_conf 127.0.0.1:{webSocketPort} {_tls}");
         await StartAsync("site1", $"cqrsi_nats_leaf_remote_conf 127.0.0.1:{webSocketPort} right-password {_tls}/ca.pem");
         var stranger = await StartAsync("site2", $"cqrsi_nats_leaf_remote_conf 127.0.0.1:{webSocketPort} wrong-password {_tls}/ca.pem");
@@ -96,7 +96,7 @@ public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
     /// <summary>A server whose configuration is the output of the lib.sh call <paramref name="block"/>, with its monitoring port and a log file.</summary>
     private async Task<Server> StartAsync(string name, string block)
     {
-        var rendered = await LibAsync(block);
+        var rendered = await ScriptLib.RunAsync(block);
         var monitor = NatsServerProcess.FreePort();
         var logFile = "";
         var server = await NatsServerProcess.StartWithConfigAsync((port, directory) =>
@@ -128,18 +128,4 @@ public sealed class NatsLinkAuthenticationTests : IAsyncLifetime
 
     private static async Task<string> LogAsync(Server server) =>
         File.Exists(server.LogFile) ? await File.ReadAllTextAsync(server.LogFile) : "";
-
-    private static async Task<string> LibAsync(string call)
-    {
-        var info = new ProcessStartInfo("bash", ["-c", $"source scripts/lib.sh && {call}"])
-        {
-            WorkingDirectory = TestEnvironment.RepositoryRoot,
-            RedirectStandardOutput = true,
-        };
-        using var process = Process.Start(info)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        process.ExitCode.ShouldBe(0, call);
-        return output;
-    }
 }

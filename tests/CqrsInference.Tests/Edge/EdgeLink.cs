@@ -36,6 +36,7 @@ public sealed class EdgeLink : IAsyncDisposable
 
     private readonly List<Process> _processes = [];
     private TestCertificates? _certificates;
+    private string _leafListener = "";
 
     private EdgeLink(EdgeTransport transport) => Transport = transport;
 
@@ -70,6 +71,8 @@ public sealed class EdgeLink : IAsyncDisposable
             {
                 await link.StartProxyAsync();
             }
+
+            link._leafListener = await ScriptLib.RunAsync($"cqrsi_nats_leaf_listen_conf 127.0.0.1:{link.LeafPort} {Password}");
         }
         catch
         {
@@ -80,10 +83,13 @@ public sealed class EdgeLink : IAsyncDisposable
         return link;
     }
 
-    /// <summary>The core's blocks: its leaf-node port (nats-server accepts leaf nodes over WebSocket only with one) and, for WebSocket, the TLS listener.</summary>
+    /// <summary>
+    /// The core's blocks: its leaf-node port (nats-server accepts leaf nodes over WebSocket only with
+    /// one) and the leaf user's permissions, as ./edge.sh writes them (lib.sh), and, for WebSocket, the TLS listener.
+    /// </summary>
     public string CoreConfig()
     {
-        var leaf = $$"""leafnodes { listen: "127.0.0.1:{{LeafPort}}", authorization { user: "leaf", password: "{{Password}}" } }""";
+        var leaf = _leafListener;
         return Transport == EdgeTransport.Tcp
             ? leaf
             : $$"""

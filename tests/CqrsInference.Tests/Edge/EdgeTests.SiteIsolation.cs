@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 using NATS.Net;
+using CqrsInference.Tests.Infrastructure;
 
 namespace CqrsInference.Tests.Edge;
 
@@ -49,6 +50,45 @@ public sealed partial class EdgeTests
         await using var core = new NatsClient(_core.Url);
         (await core.CreateJetStreamContext().GetStreamAsync(EdgeTopology.CoreStream, new StreamInfoRequest { SubjectsFilter = ">" }))
             .Info.State.Subjects!.Keys.ShouldBe([EdgeTopology.Subject(Site, "items")]);
+    }
+
+    [Fact]
+    public async Task A_client_at_a_site_reaches_neither_the_cores_subjects_nor_another_sites_yet_the_sites_events_still_reach_the_core()
+    {
+        await StartServersAsync();
+        await using var core = new NatsClient(_core.Url);
+        var arrived = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listening = new CancellationTokenSource();
+        var listener = Task.Run(async () =>
+        {
+            await foreach (var message in core.SubscribeAsync<byte[]>(">", cancellationToken: listening.Token))
+            {
+                arrived.Enqueue(message.Subject);
+            }
+        });
+        await core.PingAsync();
+
+        // Whatever connects to the site's port (or its MQTT listener: the same subjects): the core's
+        // event log and webhooks, another site's raw data and events, another domain's JetStream API.
+        string[] forbidden = ["log.0.events.local.mlp-test.x", "jobs.local.mlp-test.batch.default.x", "webhooks.x", "cqrsi.infer.local.mlp-test",
+            $"cqrsi.{OtherSite}.raw.wav.clip", $"edge.{OtherSite}.items", $"$JS.{OtherSite}.API.STREAM.INFO.EDGE_{OtherSite}", "$KV.cqrsi_claims.x"];
+        await using var site = new NatsClient(_edge.Url);
+        foreach (var subject in forbidden)
+        {
+            await site.PublishAsync(subject, "forged"u8.ToArray());
+        }
+
+        var js = site.CreateJetStreamContext();
+        await EdgeTopology.EnsureSiteAsync(js, Site, TimeSpan.FromHours(1), TimeSpan.FromDays(1), CancellationToken.None);
+        await EdgeTopology.PublishAsync(js, Item(Site, "genuine.wav"), "items", CancellationToken.None);
+        await WaitForCoreItemsAsync(1);
+        await site.PublishAsync("site.to.core.allowed", "ok"u8.ToArray());
+        await Retry.Until("an allowed subject to cross", () => Task.FromResult(arrived.ToArray()), a => a.Contains("site.to.core.allowed"));
+        await listening.CancelAsync();
+        await listener.ContinueWith(_ => { }, TaskScheduler.Default);
+
+        arrived.Intersect(forbidden).ShouldBeEmpty();
+        (await RecordedAsync(Site)).ShouldHaveSingleItem().ShouldBeOfType<V1.EdgeItemProcessed>().ItemId.ShouldBe("genuine.wav");
     }
 
     private static V1.EdgeItemProcessed Item(string site, string itemId) =>

@@ -86,12 +86,12 @@ public sealed class EdgeWebSocketListenerTests : IAsyncLifetime
         var site = await StartSiteAsync(_link.RemoteConfig());
         await Retry.Until("the site to be linked through the proxy", LeafCountAsync, n => n == 1);
         await using var core = new NatsClient(_core.Url);
-        await using var subscription = await core.Connection.SubscribeCoreAsync<string>("edge.proxy.ping");
+        await using var subscription = await core.Connection.SubscribeCoreAsync<string>("proxy.ping");
         await using var client = new NatsClient(site.Url);
         await Retry.Until("a message from the site to reach the core across the link", async () =>
         {
             // The core's interest crosses the link a moment after it subscribes: publish until it does.
-            await client.PublishAsync("edge.proxy.ping", "ping");
+            await client.PublishAsync("proxy.ping", "ping");
             using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
             try
             {
