@@ -31,8 +31,7 @@ internal sealed partial class EdgeSiteService(
 {
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("edge site");
     private readonly string _worker = $"{Environment.MachineName}-{Environment.ProcessId}";
-    private static readonly string[] Extensions = [".wav", ".png", ".jpg", ".jpeg"];
-    private EdgeCheckpoint? _checkpoint;
+    private EdgeInput? _input;
     private EdgeItemAnalyzer? _analyzer;
     private double _busySinceHeartbeat;
 
@@ -48,8 +47,8 @@ internal sealed partial class EdgeSiteService(
             throw new InvalidOperationException($"EdgeSite:Model '{options.Model}' is not in the model manifest.");
         }
 
-        Directory.CreateDirectory(options.InputDirectory);
-        _checkpoint = EdgeCheckpoint.Open(Path.Combine(options.StateDirectory, "done.log"));
+        var checkpoint = EdgeCheckpoint.Open(Path.Combine(options.StateDirectory, "done.log"));
+        _input = EdgeInput.Open(options.InputDirectory, options.StateDirectory, checkpoint);
         using var sessionOptions = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         using var analyzer = _analyzer = new EdgeItemAnalyzer(
             new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options),
@@ -60,7 +59,7 @@ internal sealed partial class EdgeSiteService(
         var raw = options.Mqtt
             ? await RetryAsync("creating the raw-input stream", () => EdgeTopology.EnsureRawAsync(js, options.Name, options.StreamMaxAge, stoppingToken), stoppingToken)
             : null;
-        LogServing(logger, options.Name, options.InputDirectory, _checkpoint.Count);
+        LogServing(logger, options.Name, options.InputDirectory, checkpoint.Count);
         await RunAsync(raw, stoppingToken);
     }
 
@@ -69,10 +68,10 @@ internal sealed partial class EdgeSiteService(
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
-            var pending = Pending();
-            foreach (var file in pending)
+            var pending = _input!.Pending();
+            foreach (var item in pending)
             {
-                if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(file, stoppingToken))
+                if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(item, stoppingToken))
                 {
                     break;
                 }
@@ -95,13 +94,6 @@ internal sealed partial class EdgeSiteService(
             }
         }
     }
-
-    /// <summary>Raw items not yet done, in name order (the order the feed wrote them).</summary>
-    private List<string> Pending() =>
-        Directory.EnumerateFiles(options.InputDirectory)
-            .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !_checkpoint!.IsDone(Path.GetFileName(f)))
-            .Order(StringComparer.Ordinal)
-            .ToList();
 
     /// <summary>
     /// Raw items that arrived over MQTT: each is processed like a file (one on a topic the site does
@@ -175,16 +167,16 @@ internal sealed partial class EdgeSiteService(
         }, ct);
 
     /// <summary>Processes one item, retrying while the site's own nats-server is unreachable; false when stopping.</summary>
-    private async Task<bool> ProcessWithRetryAsync(string file, CancellationToken ct)
+    private async Task<bool> ProcessWithRetryAsync(RawItem item, CancellationToken ct)
     {
         try
         {
             // A file being written or moved may fail to read for a moment (IOException), as may the site's server.
             await RetryAsync(
-                Path.GetFileName(file),
+                item.ItemId,
                 async () =>
                 {
-                    await ProcessAsync(file, ct);
+                    await ProcessAsync(item, ct);
                     return true;
                 },
                 e => e is NatsException or TimeoutException or IOException && e is not (FileNotFoundException or DirectoryNotFoundException),
@@ -194,7 +186,7 @@ internal sealed partial class EdgeSiteService(
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             // Taken away before it was read: nothing to do, nothing to hold up the rest for.
-            LogGone(logger, Path.GetFileName(file));
+            LogGone(logger, item.ItemId);
             return true;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -203,29 +195,39 @@ internal sealed partial class EdgeSiteService(
         }
     }
 
-    private async Task ProcessAsync(string file, CancellationToken ct)
+    private async Task ProcessAsync(RawItem item, CancellationToken ct)
     {
-        var itemId = Path.GetFileName(file);
         var now = clock.GetUtcNow();
-        var analysis = await ReadAsync(file, ct) switch
+        var analysis = await ReadAsync(item.Path, ct) switch
         {
             (_, { } refused) => refused,
-            var (raw, _) => _analyzer!.Analyse(itemId, Path.GetExtension(file), raw, now),
+            var (raw, _) => _analyzer!.Analyse(item.ItemId, Path.GetExtension(item.Path), raw, now),
         };
-        await PublishAsync(itemId, analysis, now, ct);
+        await PublishAsync(item.ItemId, analysis, now, ct);
 
         // Only now is the item done: everything it produced is stored in the site's stream.
-        _checkpoint!.MarkDone(itemId);
+        _input!.Done(item);
     }
 
-    /// <summary>The file's bytes, or why it is not read: larger than the limit, or the site may not read it.</summary>
+    /// <summary>
+    /// The file's bytes, or why it is not read: larger than the limit, a link to nothing, or the site
+    /// may not read it. An empty file is not opened (a named pipe, which reads as empty, would hold
+    /// the whole site waiting for a writer): it is read as no bytes, which no kind of item accepts.
+    /// </summary>
     private async Task<(byte[] Raw, ItemAnalysis? Refused)> ReadAsync(string file, CancellationToken ct)
     {
         var kind = EdgeItemAnalyzer.KindOf(Path.GetExtension(file)) ?? EdgeItemAnalyzer.UnknownKind;
         try
         {
-            return _analyzer!.RefuseSize(kind, new FileInfo(file).Length) is { } tooLarge
-                ? ([], tooLarge)
+            var info = new FileInfo(file);
+            if (info.LinkTarget is { } target && info.ResolveLinkTarget(returnFinalTarget: true) is not { Exists: true })
+            {
+                return ([], EdgeItemAnalyzer.Unreadable(kind, 0, EdgeErrorCodes.FileUnreadable, $"The file is a link to {target}, which does not exist."));
+            }
+
+            info = info.LinkTarget is null ? info : (FileInfo)info.ResolveLinkTarget(returnFinalTarget: true)!;
+            return _analyzer!.RefuseSize(kind, info.Length) is { } tooLarge ? ([], tooLarge)
+                : info.Length == 0 ? ([], null)
                 : (await File.ReadAllBytesAsync(file, ct), null);
         }
         catch (UnauthorizedAccessException e)

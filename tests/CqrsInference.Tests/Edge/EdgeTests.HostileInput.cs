@@ -58,6 +58,55 @@ public sealed partial class EdgeTests
         sites.EnumerateArray().Single().GetProperty("failedItems").GetInt64().ShouldBe(4);
     }
 
+    [Fact]
+    public async Task A_reused_name_a_named_pipe_a_name_with_line_ends_and_a_link_to_nothing_each_end_once_and_never_stall_the_site()
+    {
+        await StartServersAsync();
+        _processor = await StartProcessorAsync();
+        FeedFile("frame.wav", _clips[0].Bytes);
+        await WaitForDoneAsync(1);
+
+        // A new recording under a name already done (a device that reuses its names), a named pipe
+        // (it held the site waiting for a writer), a name with CR LF (it stalled the site: a message
+        // id header cannot carry it) and one with LF (never checkpointed: redone every poll), a
+        // link to nothing (a warning 4 times a second, for ever), then a good item behind them all.
+        FeedFile("frame.wav", _clips[1].Bytes);
+        MakeFifo(Path.Combine(Input, "pipe.wav"));
+        FeedFile("cr\r\nlf.wav", _clips[0].Bytes);
+        FeedFile("l\nf.wav", _clips[1].Bytes);
+        File.CreateSymbolicLink(Path.Combine(Input, "gone.wav"), "/nonexistent/clip.wav");
+        FeedFile("zz-last.wav", _clips[0].Bytes);
+        try
+        {
+            await WaitForCoreItemsAsync(5); // processed ones; the failed two come before the last in name order
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n{_processor.Output}", e);
+        }
+
+        await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        var recorded = (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(Site))).Select(e => e.Data).ToList();
+        recorded.OfType<V1.EdgeItemProcessed>().Select(i => i.ItemId)
+            .ShouldBe(["frame.wav", "frame~2.wav", "cr%0D%0Alf.wav", "l%0Af.wav", "zz-last.wav"], ignoreOrder: true);
+        recorded.OfType<V1.EdgeItemProcessed>().Single(i => i.ItemId == "frame~2.wav").RawBytes.ShouldBe(_clips[1].Bytes.Length);
+        var failed = recorded.OfType<V1.EdgeItemFailed>().ToDictionary(f => f.ItemId, f => f.ErrorCode);
+        failed.ShouldBe(new Dictionary<string, string> { ["pipe.wav"] = EdgeErrorCodes.NotWav, ["gone.wav"] = EdgeErrorCodes.FileUnreadable }, ignoreOrder: true);
+
+        // Done items left the input folder; each is done once (none is redone every poll).
+        Directory.EnumerateFileSystemEntries(Input).Select(Path.GetFileName).ShouldBe(["done"]);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        (await File.ReadAllLinesAsync(Path.Combine(State, "done.log"))).Length.ShouldBe(7);
+        _processor.Output.ShouldNotContain("was taken away before it was read");
+    }
+
+    private static void MakeFifo(string path)
+    {
+        using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]);
+        mkfifo.WaitForExit();
+        mkfifo.ExitCode.ShouldBe(0);
+    }
+
     /// <summary>Drops one raw item into the input folder, written aside and renamed in.</summary>
     private void FeedFile(string name, byte[] bytes)
     {

@@ -137,10 +137,12 @@ public sealed partial class EdgeTests : IAsyncLifetime
         await _edge.StopProcessAsync();
         await _edge.StartProcessAsync();
 
-        // As if the processor had died after storing an item's events but before its checkpoint:
-        // it does that item again and republishes the same message ids, which the site drops.
+        // As if the processor had died after storing an item's events but before it moved the file
+        // to done/ and wrote its checkpoint: it does that item again and republishes the same
+        // message ids, which the site drops.
         var done = await File.ReadAllLinesAsync(Path.Combine(State, "done.log"));
         await File.WriteAllLinesAsync(Path.Combine(State, "done.log"), done[..^1]);
+        File.Move(Path.Combine(Input, "done", done[^1]), Path.Combine(Input, done[^1]));
         _processor = await StartProcessorAsync();
         await WaitForDoneAsync(9);
         var siteCounts = await SiteStreamCountsAsync();
