@@ -86,6 +86,38 @@ public sealed class EdgeLogicTests
     }
 
     [Fact]
+    public void Items_an_earlier_version_left_in_the_input_folder_are_moved_out_once_and_a_name_used_again_is_its_next_generation()
+    {
+        var root = Directory.CreateTempSubdirectory("cqrsi-edge-input-").FullName;
+        try
+        {
+            var (input, state) = (Path.Combine(root, "input"), Path.Combine(root, "state"));
+            Directory.CreateDirectory(input);
+            var checkpoint = EdgeCheckpoint.Open(Path.Combine(state, "done.log"));
+            checkpoint.MarkDone("old.wav");
+            File.WriteAllText(Path.Combine(input, "old.wav"), "done before");
+            File.WriteAllText(Path.Combine(input, "new.wav"), "waiting");
+
+            var folder = EdgeInput.Open(input, state, checkpoint);
+
+            folder.Pending().ShouldBe([new RawItem(Path.Combine(input, "new.wav"), "new.wav")]);
+            File.Exists(Path.Combine(input, "done", "old.wav")).ShouldBeTrue();
+
+            // From now on a done name in the input folder is a new file: its next generation.
+            File.WriteAllText(Path.Combine(input, "old.wav"), "a new recording");
+            folder.Pending().Select(i => i.ItemId).ShouldBe(["new.wav", "old~2.wav"]);
+            folder.Done(folder.Pending()[1]);
+            File.WriteAllText(Path.Combine(input, "old.wav"), "and another");
+            EdgeInput.Open(input, state, EdgeCheckpoint.Open(Path.Combine(state, "done.log"))).Pending().Select(i => i.ItemId).ShouldBe(["new.wav", "old~3.wav"]);
+            EdgeInput.ItemIdOf("a\r\nb\u007f.wav").ShouldBe("a%0D%0Ab%7F.wav");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public void The_edge_role_runs_alone()
     {
         Roles.Parse("edge").ShouldBe(new Roles(Api: false, Processor: false, Projections: false, Edge: true));
