@@ -39,6 +39,9 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
         return tokens.Length == 3 && tokens[0] == "edge" && EdgeEventNames.IsValidSite(tokens[1]) && tokens[2].Length > 0 ? tokens[1] : null;
     }
 
+    /// <summary>The core stream's window for message ids: short (the recorder drops copies itself), so that a copy holds up a site's sourcing for a second at most.</summary>
+    public static readonly TimeSpan DuplicateWindow = TimeSpan.FromSeconds(1);
+
     /// <summary>The JetStream API of a site's domain, as the core reaches it over the leaf connection.</summary>
     public static string DomainApi(string site) => $"$JS.{site}.API";
 
@@ -73,6 +76,12 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
                 // Like the event log: a site's event no recorder has recorded is never dropped for room.
                 MaxBytes = StreamLimits.Bytes(topology.EventsMaxBytes),
                 Discard = StreamConfigDiscard.New,
+
+                // A second copy of a message id in a site's stream (an item redone after the site's
+                // own window, 24 h) held up the sourcing of that whole site for this stream's window
+                // (2 min by default) per copy: "msgid is duplicate", retried. The recorder drops copies
+                // by their Marten ids, so this stream's own window only needs to be short.
+                DuplicateWindow = DuplicateWindow,
                 Sources = options.Sites.Select(s => new StreamSource
                 {
                     Name = SiteStream(s.Name),

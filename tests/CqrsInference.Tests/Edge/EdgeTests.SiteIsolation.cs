@@ -91,6 +91,27 @@ public sealed partial class EdgeTests
         (await RecordedAsync(Site)).ShouldHaveSingleItem().ShouldBeOfType<V1.EdgeItemProcessed>().ItemId.ShouldBe("genuine.wav");
     }
 
+    [Fact]
+    public async Task A_second_copy_of_a_message_id_in_a_sites_stream_does_not_hold_up_the_sites_next_events()
+    {
+        await StartServersAsync();
+        await using var nats = new NatsClient(_edge.Url);
+        var js = nats.CreateJetStreamContext();
+
+        // The site's own window is short here (EdgeSite:DuplicateWindow; 24 h by default, when an item
+        // is redone more than a day after it was first done): the same item's events twice.
+        await EdgeTopology.EnsureSiteAsync(js, Site, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1), CancellationToken.None);
+        await EdgeTopology.PublishAsync(js, Item(Site, "redone.wav"), "items", CancellationToken.None);
+        await WaitForCoreItemsAsync(1);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await EdgeTopology.PublishAsync(js, Item(Site, "redone.wav"), "items", CancellationToken.None);
+        await EdgeTopology.PublishAsync(js, Item(Site, "next.wav"), "items", CancellationToken.None);
+
+        // The copy stalled the core's sourcing of the site for its 2-minute window.
+        await _host.WaitForCoreItemsAsync(Site, 2, TimeSpan.FromSeconds(20));
+        (await RecordedAsync(Site)).OfType<V1.EdgeItemProcessed>().Select(i => i.ItemId).ShouldBe(["redone.wav", "next.wav"]);
+    }
+
     private static V1.EdgeItemProcessed Item(string site, string itemId) =>
         new(site, itemId, "audio/wav", 1000, 0, 0, 0.01, DateTimeOffset.UtcNow);
 
