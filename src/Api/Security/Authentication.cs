@@ -59,7 +59,13 @@ internal sealed class ApiKeyAuthentication(
             return AllowAnonymous ? Success(DefaultTenant, AnonymousRoles, AnonymousKeyId) : AuthenticateResult.NoResult();
         }
 
-        // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is "Bearer".
+        // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is "Bearer". "Bearer"
+        // and nothing after it is what a script sends whose variable holding the key is empty.
+        if (header.Trim().Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+        {
+            return AuthenticateResult.Fail("The bearer token is empty (is the variable that holds the key set?).");
+        }
+
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
             return AuthenticateResult.Fail("Not a bearer token.");
@@ -103,8 +109,10 @@ internal sealed class ApiKeyAuthentication(
     {
         var needs = Context.GetEndpoint()?.Metadata.GetMetadata<ApiPolicyDescription>()?.Needs;
         Response.Headers.WWWAuthenticate = "Bearer error=\"insufficient_scope\"";
-        return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-            detail: needs is null ? "This key may not do this." : $"This key lacks what this needs: {needs}.").ExecuteAsync(Context);
+        var detail = Context.User.FindFirst(KeyClaim)?.Value == AnonymousKeyId
+            ? $"A caller without a key may only submit and read (Api:AllowAnonymous); this needs a key{(needs is null ? "" : $" with {needs}")}: send 'Authorization: Bearer <key>'."
+            : needs is null ? "This key may not do this." : $"This key lacks what this needs: {needs}.";
+        return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: detail).ExecuteAsync(Context);
     }
 
     /// <summary>A quoted-string of the challenge may hold neither quotes nor backslashes.</summary>

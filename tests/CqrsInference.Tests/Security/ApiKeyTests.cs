@@ -83,6 +83,22 @@ public sealed class ApiKeyTests(PipelineRequiringKeys pipeline) : IClassFixture<
         b.Id.ShouldNotBe(a.Id);
     }
 
+    [Theory]
+    [InlineData("Bearer ")]
+    [InlineData("bearer")]
+    public async Task An_empty_bearer_token_is_named_as_such(string header)
+    {
+        using var client = pipeline.ClientWith(null);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.TryAddWithoutValidation("Authorization", header);
+
+        using var response = await client.SendAsync(request);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!
+            .ShouldStartWith("The bearer token is empty (is the variable that holds the key set?).");
+    }
+
     [Fact]
     public async Task Key_without_the_role_gets_403()
     {

@@ -62,6 +62,18 @@ public sealed partial class BadInputBatteryTests(PipelineWithAllRoles pipeline) 
     }
 
     [Fact]
+    public async Task A_caller_without_a_key_is_told_that_it_has_none_when_an_endpoint_needs_one()
+    {
+        // The anonymous caller (Api:AllowAnonymous) was told "This key lacks what this needs".
+        using var response = await _client.GetAsync("/v1/analytics/usage");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        var detail = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()!;
+        detail.ShouldStartWith("A caller without a key may only submit and read (Api:AllowAnonymous); this needs a key with the role");
+        detail.ShouldEndWith("send 'Authorization: Bearer <key>'.");
+    }
+
+    [Fact]
     public async Task The_whole_battery_leaves_the_event_store_and_the_queues_unchanged()
     {
         var before = await CountsAsync();
