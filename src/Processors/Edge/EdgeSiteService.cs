@@ -56,14 +56,21 @@ internal sealed partial class EdgeSiteService(
             options,
             logger);
         await EnsureStreamAsync(stoppingToken);
-        var raw = options.Mqtt
-            ? await RetryAsync("creating the raw-input stream", () => EdgeTopology.EnsureRawAsync(js, options.Name, options.StreamMaxAge, stoppingToken), stoppingToken)
-            : null;
+        var raw = options.Mqtt ? new EdgeRawQueue(js, options) : null;
+        if (raw is not null)
+        {
+            await RetryAsync("creating the raw-input stream", async () =>
+            {
+                await raw.EnsureAsync(stoppingToken);
+                return true;
+            }, stoppingToken);
+        }
+
         LogServing(logger, options.Name, options.InputDirectory, checkpoint.Count);
         await RunAsync(raw, stoppingToken);
     }
 
-    private async Task RunAsync(INatsJSConsumer? raw, CancellationToken stoppingToken)
+    private async Task RunAsync(EdgeRawQueue? raw, CancellationToken stoppingToken)
     {
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
@@ -86,6 +93,7 @@ internal sealed partial class EdgeSiteService(
             if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
             {
                 lastBeat = await HeartbeatAsync(lastBeat, 0, stoppingToken);
+                await CheckRawAsync(raw, stoppingToken);
             }
 
             if (fromMqtt == 0)
@@ -101,17 +109,17 @@ internal sealed partial class EdgeSiteService(
     /// stored. Its item id carries its sequence in the raw stream, so a redelivery after a crash
     /// republishes the same message ids. Returns how many were taken.
     /// </summary>
-    private async Task<int> ProcessRawAsync(INatsJSConsumer raw, CancellationToken ct)
+    private async Task<int> ProcessRawAsync(EdgeRawQueue raw, CancellationToken ct)
     {
         var taken = 0;
         try
         {
-            await foreach (var msg in raw.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 16 }, cancellationToken: ct))
+            await foreach (var msg in raw.FetchAsync(ct))
             {
                 taken++;
                 var parts = msg.Subject.Split('.');
                 var kind = parts.Length == 5 ? parts[3] : "";
-                var itemId = $"mqtt-{msg.Metadata?.Sequence.Stream ?? 0:D12}-{(parts.Length == 5 ? parts[4] : "item")}.{kind}";
+                var itemId = raw.ItemId(msg, parts.Length == 5 ? parts[4] : "item", kind);
                 var now = clock.GetUtcNow();
                 var analysis = parts.Length == 5
                     ? _analyzer!.Analyse(itemId, $".{kind}", msg.Data ?? [], now)
@@ -128,6 +136,22 @@ internal sealed partial class EdgeSiteService(
         }
 
         return taken;
+    }
+
+    /// <summary>The raw queue made again if it is gone (deleted, or lost with the site's store).</summary>
+    private async Task CheckRawAsync(EdgeRawQueue? raw, CancellationToken ct)
+    {
+        try
+        {
+            if (raw is not null && await raw.CheckAsync(ct))
+            {
+                LogRawQueueMadeAgain(logger, EdgeTopology.RawStream(options.Name));
+            }
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
+        {
+            _watch.Failed(e);
+        }
     }
 
     /// <summary>Until it succeeds: the site's own nats-server may be starting, restarting or electing.</summary>
@@ -258,37 +282,4 @@ internal sealed partial class EdgeSiteService(
         _busySinceHeartbeat += read.BusySeconds;
         LogProcessed(logger, itemId, read.RawBytes, read.Detections.Count, eventBytes);
     }
-
-    private async Task<long> HeartbeatAsync(long since, int backlog, CancellationToken ct)
-    {
-        var now = clock.GetTimestamp();
-        try
-        {
-            var beat = new V1.EdgeSiteHeartbeat(options.Name, _worker, clock.GetUtcNow(), Math.Round(clock.GetElapsedTime(since, now).TotalSeconds, 3), Math.Round(_busySinceHeartbeat, 6), backlog);
-            await EdgeTopology.PublishAsync(js, beat, "heartbeat", ct);
-            _busySinceHeartbeat = 0;
-            return now;
-        }
-        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
-        {
-            // The site's own server is down: the next heartbeat covers this interval too.
-            _watch.Failed(e);
-            return since;
-        }
-    }
-
-    [LoggerMessage(LogLevel.Information, "Serving edge site {Site}: raw feed from {Input}, {Done} items already done")]
-    private static partial void LogServing(ILogger logger, string site, string input, int done);
-
-    [LoggerMessage(LogLevel.Debug, "Item {ItemId}: {RawBytes} raw bytes, {Events} detections, {EventBytes} event bytes sent")]
-    private static partial void LogProcessed(ILogger logger, string itemId, long rawBytes, int events, long eventBytes);
-
-    [LoggerMessage(LogLevel.Warning, "Edge {What} failed (attempt {Attempt}); retrying: {Reason}")]
-    private static partial void LogRetry(ILogger logger, string what, int attempt, string reason);
-
-    [LoggerMessage(LogLevel.Error, "Raw item {ItemId} cannot be read ({Code}) and is recorded as failed: {Reason}")]
-    private static partial void LogUnreadable(ILogger logger, string itemId, string code, string reason);
-
-    [LoggerMessage(LogLevel.Warning, "Raw item {ItemId} was taken away before it was read")]
-    private static partial void LogGone(ILogger logger, string itemId);
 }

@@ -212,7 +212,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
         await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
         var recorded = (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(Site))).Select(e => e.Data).ToList();
         var items = recorded.OfType<V1.EdgeItemProcessed>().ToList();
-        items.Select(i => i.ItemId[..i.ItemId.LastIndexOf('.')].Split('-', 3)[2])
+        items.Select(i => i.ItemId[..i.ItemId.LastIndexOf('.')].Split('-', 4)[3])
             .ShouldBe(["mic1-0001", "mic1-0002", "cam1-0001"], ignoreOrder: true);
         items.Sum(i => i.RawBytes).ShouldBe(_clips.Sum(c => (long)c.Bytes.Length));
         recorded.OfType<V1.EdgeSpeechDetected>().Select(s => s.ItemId).Distinct().Count().ShouldBe(2);
@@ -226,6 +226,41 @@ public sealed partial class EdgeTests : IAsyncLifetime
         await using var core = new NatsClient(_core.Url);
         (await core.CreateJetStreamContext().GetStreamAsync(EdgeTopology.CoreStream, new StreamInfoRequest { SubjectsFilter = ">" }))
             .Info.State.Subjects!.Keys.ShouldAllBe(subject => subject.StartsWith($"edge.{Site}.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_raw_queue_lost_with_the_sites_store_is_made_again_and_its_items_do_not_take_the_ids_of_earlier_ones()
+    {
+        await StartServersAsync();
+        _processor = await StartProcessorAsync(mqtt: true);
+        await PublishOverMqttAsync($"cqrsi/{Site}/raw/wav/mic1", _clips[0].Bytes);
+        await WaitForCoreItemsAsync(1);
+
+        // The queue goes (deleted, or the site's store lost): the processor makes it again, and the
+        // same device's next item on the same topic (sequence 1 again) is a new item, not a copy.
+        await using var nats = new NatsClient(_edge.Url);
+        var js = nats.CreateJetStreamContext();
+        await js.DeleteStreamAsync(EdgeTopology.RawStream(Site));
+        await Retry.Until("the raw queue to be made again", async () =>
+        {
+            try
+            {
+                return (await js.GetStreamAsync(EdgeTopology.RawStream(Site))).Info.Config.Name;
+            }
+            catch (NATS.Client.JetStream.NatsJSApiException)
+            {
+                return null;
+            }
+        }, name => name is not null);
+        await Task.Delay(TimeSpan.FromSeconds(1.1)); // the queue's creation time, to the second, is part of the id
+        await PublishOverMqttAsync($"cqrsi/{Site}/raw/wav/mic1", _clips[1].Bytes);
+        await WaitForCoreItemsAsync(2);
+
+        await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        var items = (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(Site))).Select(e => e.Data).OfType<V1.EdgeItemProcessed>().ToList();
+        items.Select(i => i.RawBytes).ShouldBe([_clips[0].Bytes.Length, _clips[1].Bytes.Length]);
+        items.Select(i => i.ItemId).Distinct().Count().ShouldBe(2);
+        _processor.Output.ShouldContain("is made again");
     }
 
     [Fact]
