@@ -138,22 +138,6 @@ internal sealed partial class EdgeSiteService(
         return taken;
     }
 
-    /// <summary>The raw queue made again if it is gone (deleted, or lost with the site's store).</summary>
-    private async Task CheckRawAsync(EdgeRawQueue? raw, CancellationToken ct)
-    {
-        try
-        {
-            if (raw is not null && await raw.CheckAsync(ct))
-            {
-                LogRawQueueMadeAgain(logger, EdgeTopology.RawStream(options.Name));
-            }
-        }
-        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
-        {
-            _watch.Failed(e);
-        }
-    }
-
     /// <summary>Until it succeeds: the site's own nats-server may be starting, restarting or electing.</summary>
     private Task<T> RetryAsync<T>(string what, Func<Task<T>> action, CancellationToken ct) =>
         RetryAsync(what, action, e => e is NatsException or TimeoutException, ct);
@@ -164,31 +148,25 @@ internal sealed partial class EdgeSiteService(
                 TimeSpan.FromMilliseconds(100),
                 TimeSpan.FromSeconds(2),
                 handles,
-                f =>
+                async f =>
                 {
                     // The site's server away: logged once per outage (the watch); a file that cannot be read yet each time.
                     if (f.Exception is IOException)
                     {
                         LogRetry(logger, what, f.Attempt, f.Exception.Message);
-                    }
-                    else
-                    {
-                        _watch.Failed(f.Exception);
+                        return;
                     }
 
-                    return ValueTask.CompletedTask;
+                    _watch.Failed(f.Exception);
+                    if (f.Attempt >= 2 && f.Exception is NatsException)
+                    {
+                        await RemakeSiteStreamAsync(ct);
+                    }
                 })
             .ExecuteAsync(async _ => await action(), ct);
         _watch.Worked();
         return done;
     }
-
-    private Task EnsureStreamAsync(CancellationToken ct) =>
-        RetryAsync("creating the site stream", async () =>
-        {
-            await EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
-            return true;
-        }, ct);
 
     /// <summary>Processes one item, retrying while the site's own nats-server is unreachable; false when stopping.</summary>
     private async Task<bool> ProcessWithRetryAsync(RawItem item, CancellationToken ct)

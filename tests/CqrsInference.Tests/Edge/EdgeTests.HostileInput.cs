@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using CqrsInference.Commands.Jobs;
+using CqrsInference.Messaging;
 using CqrsInference.Projections.Analytics;
 using CqrsInference.Tests.Infrastructure;
 using Marten;
@@ -8,6 +9,8 @@ using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using NATS.Client.JetStream.Models;
+using NATS.Net;
 
 namespace CqrsInference.Tests.Edge;
 
@@ -98,6 +101,26 @@ public sealed partial class EdgeTests
         await Task.Delay(TimeSpan.FromSeconds(1));
         (await File.ReadAllLinesAsync(Path.Combine(State, "done.log"))).Length.ShouldBe(7);
         _processor.Output.ShouldNotContain("was taken away before it was read");
+    }
+
+    [Fact]
+    public async Task A_site_stream_that_is_gone_is_made_again_by_the_next_item_instead_of_stalling_the_site()
+    {
+        await StartServersAsync();
+        _processor = await StartProcessorAsync();
+        FeedFile("before.wav", _clips[0].Bytes);
+        await WaitForDoneAsync(1);
+
+        // The site's store lost (or the stream deleted): publishing into nothing was retried for
+        // ever, until the processor restarted.
+        await using var nats = new NatsClient(_edge.Url);
+        var js = nats.CreateJetStreamContext();
+        await js.DeleteStreamAsync(EdgeTopology.SiteStream(Site));
+        FeedFile("after.wav", _clips[1].Bytes);
+        await WaitForDoneAsync(2);
+
+        (await js.GetStreamAsync(EdgeTopology.SiteStream(Site), new StreamInfoRequest { SubjectsFilter = $"edge.{Site}.items" }))
+            .Info.State.Subjects!.ShouldContainKey($"edge.{Site}.items");
     }
 
     private static void MakeFifo(string path)
