@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CqrsInference.Messaging;
 using CqrsInference.Tests.Infrastructure;
 using NATS.Net;
@@ -14,16 +13,8 @@ public sealed class LogPartitionTests
     [InlineData(7)]
     public async Task The_scripts_write_the_same_mapping_as_the_application(int partitions)
     {
-        var info = new ProcessStartInfo("bash", ["-c", $"source scripts/lib.sh && cqrsi_nats_mappings {partitions}"])
-        {
-            WorkingDirectory = TestEnvironment.RepositoryRoot,
-            RedirectStandardOutput = true,
-        };
-        using var process = Process.Start(info)!;
-        var written = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        var written = await ScriptLib.RunAsync($"cqrsi_nats_mappings {partitions}");
 
-        process.ExitCode.ShouldBe(0);
         Normalized(written).ShouldBe(Normalized(LogSubjects.ServerMappings(partitions)));
     }
 
