@@ -178,7 +178,7 @@ for site in "${sites[@]}"; do
   core_env+=("Edge__Sites__${i}__Name=$site")
   i=$((i + 1))
 done
-env "${common_env[@]}" "${core_env[@]}" dotnet "$APP" > >(sed 's/^/[core] /') 2>&1 &
+env "${common_env[@]}" "${core_env[@]}" dotnet "$APP" > >(sed -u 's/^/[core] /') 2>&1 &
 pids+=($!)
 # After the core host, whose pid the script waits on last (pids[0]).
 [ "$TRANSPORT" != websocket ] || [ -z "$PROXY" ] || start_relay
@@ -195,7 +195,7 @@ $(site_remote_conf)" \
   [ -n "$(ls -A "$EDGE/$site/input")" ] || edge_feed "$site" 5
   env "${common_env[@]}" "Cqrsi__Roles=edge" "Nats__Url=nats://127.0.0.1:$port" "Urls=http://127.0.0.1:0" \
     "EdgeSite__Name=$site" "EdgeSite__InputDirectory=$EDGE/$site/input" "EdgeSite__StateDirectory=$EDGE/$site/state" "EdgeSite__Mqtt=true" \
-    dotnet "$APP" > >(sed "s/^/[$site] /") 2>&1 &
+    dotnet "$APP" > >(sed -u "s/^/[$site] /") 2>&1 &
   pids+=($!)
   echo "==> edge site $site: nats-server nats://127.0.0.1:$port (domain $site, leaf of the core over $TRANSPORT, monitor http://127.0.0.1:$mon), raw feed $EDGE/$site/input or MQTT 127.0.0.1:$mqtt (topic cqrsi/$site/raw/<wav|png|jpg>/<item>, QoS 1)"
   i=$((i + 1))
