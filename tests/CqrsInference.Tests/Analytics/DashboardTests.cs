@@ -158,7 +158,7 @@ public sealed class DashboardTests(PipelineServedOverHttp pipeline) : IClassFixt
         state.GetProperty("errors").GetArrayLength().ShouldBe(0, state.ToString());
         state.GetProperty("notForThisKey").EnumerateArray().Select(p => p.GetString()).ShouldBe(["/v1/analytics/utilization", "/v1/analytics/processors"]);
         state.GetProperty("points").TryGetProperty("throughput", out _).ShouldBeTrue();
-        (await page.Locator("#status").TextContentAsync())!.ShouldContain("not for this key's roles");
+        (await page.Locator("#status").TextContentAsync())!.ShouldContain("not for this key's roles: utilization, processors");
     }
 
     internal static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

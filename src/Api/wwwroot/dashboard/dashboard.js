@@ -109,7 +109,11 @@ async function refresh() {
   window.dashboardState.refreshes++;
   showStatus();
   if (notForThisKey.length > 0) {
-    document.getElementById('status').textContent += ' · not for this key\'s roles: utilization and processors (the operator\'s)';
+    // What was refused, as it was: without a key every chart is (usage and queues need an analyst's key).
+    const refused = window.dashboardState.notForThisKey.map(path => path.split('/').pop()).join(', ');
+    document.getElementById('status').textContent += keyInput.value
+      ? ` · not for this key's roles: ${refused}`
+      : ` · not for this key's roles: ${refused} (no key: enter an analyst's or the operator's key above)`;
   }
 }
 
