@@ -93,10 +93,14 @@ public sealed class RunningCli(Process process) : IDisposable
         return line;
     }
 
-    /// <summary>Ctrl+C: SIGINT to the CLI, as a terminal sends it.</summary>
+    /// <summary>
+    /// Stops the CLI as Ctrl+C does: SIGTERM, which the CLI handles as it handles SIGINT (one
+    /// cancellation). Not SIGINT itself: a process started in the background of a shell without job
+    /// control (a CI runner's) inherits SIGINT ignored, and the runtime keeps it ignored.
+    /// </summary>
     public void Interrupt()
     {
-        using var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
 
