@@ -93,9 +93,7 @@ public sealed class ClusterTests
     [Fact]
     public async Task Idle_processors_in_another_region_take_the_backlog_over_the_gateway_and_stop_when_it_recovers()
     {
-        var (eastGateway, westGateway) = (NatsServerProcess.FreePort(), NatsServerProcess.FreePort());
-        var east = await NatsServerProcess.StartClusterAsync("east", 1, eastGateway, new Dictionary<string, int> { ["west"] = westGateway });
-        var west = await NatsServerProcess.StartClusterAsync("west", 1, westGateway, new Dictionary<string, int> { ["east"] = eastGateway });
+        var (east, west) = await StartEastAndWestAsync();
         try
         {
             // The API and the projections in east, where the streams live; a processor only in west.
@@ -161,9 +159,7 @@ public sealed class ClusterTests
     [Fact]
     public async Task An_interactive_job_runs_in_its_own_region_when_a_processor_is_there_and_over_the_gateway_when_not()
     {
-        var (eastGateway, westGateway) = (NatsServerProcess.FreePort(), NatsServerProcess.FreePort());
-        var east = await NatsServerProcess.StartClusterAsync("east", 1, eastGateway, new Dictionary<string, int> { ["west"] = westGateway });
-        var west = await NatsServerProcess.StartClusterAsync("west", 1, westGateway, new Dictionary<string, int> { ["east"] = eastGateway });
+        var (east, west) = await StartEastAndWestAsync();
         try
         {
             // The API in east knows both regions; processors come and go in each.
@@ -227,4 +223,29 @@ public sealed class ClusterTests
 
         return seen;
     }
+
+    /// <summary>
+    /// Two one-server regions joined by gateways. Their gateway ports are chosen together and chosen
+    /// again, with both regions started again, when one was taken meanwhile (a full run once found
+    /// west's gateway port bound by another process, and a retry of west alone kept that port).
+    /// </summary>
+    private static Task<(IReadOnlyList<NatsServerProcess> East, IReadOnlyList<NatsServerProcess> West)> StartEastAndWestAsync() =>
+        NatsServerProcess.WithFreshPortsAsync<(IReadOnlyList<NatsServerProcess>, IReadOnlyList<NatsServerProcess>)>(async () =>
+        {
+            var (eastGateway, westGateway) = (NatsServerProcess.FreePort(), NatsServerProcess.FreePort());
+            var east = await NatsServerProcess.StartClusterAsync("east", 1, eastGateway, new Dictionary<string, int> { ["west"] = westGateway });
+            try
+            {
+                return (east, await NatsServerProcess.StartClusterAsync("west", 1, westGateway, new Dictionary<string, int> { ["east"] = eastGateway }));
+            }
+            catch
+            {
+                foreach (var server in east)
+                {
+                    await server.DisposeAsync();
+                }
+
+                throw;
+            }
+        });
 }
