@@ -39,24 +39,33 @@ internal static class BatchCommands
         return cqrsi.Handle(submit, async (context, ct) =>
         {
             var idempotencyKey = context.Parse.GetValue(key) ?? SubmitRetries.NewKey();
-            var query = new List<string>();
+            // The query the batch is sent with, and the options that say the same on a command line (to send it again).
+            var (query, given) = (new List<string>(), new List<string>());
             if (context.Parse.GetValue(deadline) is { } d)
             {
                 query.Add($"deadline={Uri.EscapeDataString(d)}");
+                given.Add($" --deadline {SubmitRetries.Quoted(d)}");
             }
 
             if (context.Parse.GetValue(priority) is { } p)
             {
                 query.Add($"priority={Uri.EscapeDataString(p)}");
+                given.Add($" --priority {SubmitRetries.Quoted(p)}");
             }
 
             if (context.Parse.GetValue(atomic))
             {
                 query.Add("atomic=true");
+                given.Add(" --atomic");
+            }
+
+            if (context.Parse.GetValue(wait))
+            {
+                given.Add(" --wait");
             }
 
             var path = $"/v1/batches{(query.Count > 0 ? "?" + string.Join("&", query) : "")}";
-            var again = $"cqrsi batch submit {SubmitRetries.Quoted(context.Value(file).FullName)}{Options(context.Parse.Tokens)} --idempotency-key {idempotencyKey}";
+            var again = $"cqrsi batch submit {SubmitRetries.Quoted(context.Value(file).FullName)}{string.Concat(given)} --idempotency-key {idempotencyKey}";
             var accepted = await SendAsync(context, path, context.Value(file), idempotencyKey, context.Value(retries), again, ct);
             var batch = accepted.GetProperty("batch");
             var refused = accepted.GetProperty("refused").GetArrayLength();
@@ -100,25 +109,6 @@ internal static class BatchCommands
         }
 
         return answer.Status is >= 200 and < 300 ? answer.Body : throw new ApiException(answer.Status, answer.Body);
-    }
-
-    /// <summary>The options of the command line that shape the batch (<c>--deadline</c>, <c>--priority</c>, <c>--atomic</c>, <c>--wait</c>), as given.</summary>
-    private static string Options(IReadOnlyList<System.CommandLine.Parsing.Token> tokens)
-    {
-        var kept = new List<string>();
-        for (var i = 0; i < tokens.Count; i++)
-        {
-            if (tokens[i].Value is "--deadline" or "--priority" && i + 1 < tokens.Count)
-            {
-                kept.Add($"{tokens[i].Value} {SubmitRetries.Quoted(tokens[++i].Value)}");
-            }
-            else if (tokens[i].Value is "--atomic" or "--wait")
-            {
-                kept.Add(tokens[i].Value);
-            }
-        }
-
-        return kept.Count == 0 ? "" : " " + string.Join(' ', kept);
     }
 
     private static Command Status(Cqrsi cqrsi)

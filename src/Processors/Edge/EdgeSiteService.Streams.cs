@@ -31,7 +31,7 @@ internal sealed partial class EdgeSiteService
     {
         try
         {
-            await EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
+            await MakeSiteStreamAsync(ct);
         }
         catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
         {
@@ -42,7 +42,9 @@ internal sealed partial class EdgeSiteService
     private Task EnsureStreamAsync(CancellationToken ct) =>
         RetryAsync("creating the site stream", async () =>
         {
-            await EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
+            await MakeSiteStreamAsync(ct);
             return true;
         }, ct);
+
+    private Task MakeSiteStreamAsync(CancellationToken ct) => EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
 }
