@@ -11,7 +11,10 @@ namespace CqrsInference.Processors.Edge;
 /// stored, then the file moved, then the checkpoint written; a crash before the move redoes the
 /// item under the same id (dropped as copies), one after it finds nothing left to do. Control
 /// characters in a name (a message id header cannot carry them, nor a line of the checkpoint)
-/// are written %XX in the id.
+/// are written %XX in the id. A file is taken only once it has settled: last written at least
+/// <see cref="EdgeSiteOptions.SettleTime"/> ago, or seen unchanged (length and write time) for that
+/// long by this process (a write time in the future, a clock that differs); files are taken in
+/// name order, so one still being written holds back the names after it, not the ones before.
 /// </summary>
 internal sealed class EdgeInput
 {
@@ -25,17 +28,19 @@ internal sealed class EdgeInput
     private readonly string _input;
     private readonly string _done;
     private readonly EdgeCheckpoint _checkpoint;
+    private readonly TimeSpan _settle;
     private readonly Dictionary<string, int> _generations = new(StringComparer.Ordinal);
+    private Dictionary<string, Sighting> _seen = new(StringComparer.Ordinal);
 
-    private EdgeInput(string input, EdgeCheckpoint checkpoint)
+    private EdgeInput(string input, EdgeCheckpoint checkpoint, TimeSpan settle)
     {
-        (_input, _done, _checkpoint) = (input, Path.Combine(input, DoneFolder), checkpoint);
+        (_input, _done, _checkpoint, _settle) = (input, Path.Combine(input, DoneFolder), checkpoint, settle);
     }
 
     /// <summary>The input folder, made ready; items an earlier version left in it once done are moved to done/ first (they are not new items).</summary>
-    public static EdgeInput Open(string input, string state, EdgeCheckpoint checkpoint)
+    public static EdgeInput Open(string input, string state, EdgeCheckpoint checkpoint, TimeSpan settle)
     {
-        var folder = new EdgeInput(input, checkpoint);
+        var folder = new EdgeInput(input, checkpoint, settle);
         Directory.CreateDirectory(folder._done);
         var marker = Path.Combine(state, LayoutMarker);
         if (!File.Exists(marker))
@@ -51,9 +56,37 @@ internal sealed class EdgeInput
         return folder;
     }
 
-    /// <summary>The raw items waiting, in name order (the order the feed wrote them).</summary>
-    public List<RawItem> Pending() =>
-        [.. Candidates(_input).Order(StringComparer.Ordinal).Select(f => new RawItem(f, NextId(Path.GetFileName(f))))];
+    /// <summary>
+    /// The raw items waiting that have settled, in name order (the order the feed wrote them), up to
+    /// the first that has not; <paramref name="waiting"/> counts every file waiting, settled or not.
+    /// </summary>
+    public List<RawItem> Pending(DateTimeOffset now, out int waiting)
+    {
+        var seen = new Dictionary<string, Sighting>(StringComparer.Ordinal);
+        var ready = new List<RawItem>();
+        foreach (var file in Candidates(_input).Order(StringComparer.Ordinal))
+        {
+            var info = new FileInfo(file);
+            var sighting = new Sighting(info.Exists ? info.Length : 0, info.LastWriteTimeUtc, now);
+            if (_seen.TryGetValue(file, out var before) && before.Length == sighting.Length && before.Written == sighting.Written)
+            {
+                sighting = before;
+            }
+
+            seen[file] = sighting;
+            if (ready.Count == seen.Count - 1 && Settled(sighting, now))
+            {
+                ready.Add(new RawItem(file, NextId(Path.GetFileName(file))));
+            }
+        }
+
+        _seen = seen;
+        waiting = seen.Count;
+        return ready;
+    }
+
+    private bool Settled(Sighting sighting, DateTimeOffset now) =>
+        now - new DateTimeOffset(sighting.Written, TimeSpan.Zero) >= _settle || now - sighting.Since >= _settle;
 
     /// <summary>The item's events are stored: its file leaves the input folder, then it is done.</summary>
     public void Done(RawItem item)
@@ -95,6 +128,9 @@ internal sealed class EdgeInput
         return next;
     }
 }
+
+/// <summary>A file's length and write time, and since when this process has seen them unchanged.</summary>
+internal sealed record Sighting(long Length, DateTime Written, DateTimeOffset Since);
 
 /// <summary>A raw file waiting in the input folder, and the item id it is processed under.</summary>
 internal sealed record RawItem(string Path, string ItemId);

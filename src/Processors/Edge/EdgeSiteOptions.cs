@@ -10,10 +10,19 @@ internal sealed class EdgeSiteOptions
 
     /// <summary>
     /// Where the raw feed lands, processed in name order: 16-bit PCM WAV audio (8 to 384 kHz, 1 to
-    /// 32 channels; speech detection) and PNG/JPEG frames of one line of text (text reading). Files
-    /// must appear whole: write them elsewhere and rename them in.
+    /// 32 channels; speech detection) and PNG/JPEG frames of one line of text (text reading). A file
+    /// is taken once it has settled (<see cref="SettleTime"/>); writing it elsewhere and renaming it
+    /// in is safest.
     /// </summary>
     public string InputDirectory { get; set; } = "";
+
+    /// <summary>
+    /// A file in the input folder is taken once it has not changed for this long (its write time, or
+    /// its length and write time as this process saw them), so a file still being written in place
+    /// is not read half-written; 0 takes every file at once.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan SettleTime { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Where the durable checkpoint (the items done) lives; survives restarts of the processor.</summary>
     public string StateDirectory { get; set; } = "";

@@ -48,7 +48,7 @@ internal sealed partial class EdgeSiteService(
         }
 
         var checkpoint = EdgeCheckpoint.Open(Path.Combine(options.StateDirectory, "done.log"));
-        _input = EdgeInput.Open(options.InputDirectory, options.StateDirectory, checkpoint);
+        _input = EdgeInput.Open(options.InputDirectory, options.StateDirectory, checkpoint, options.SettleTime);
         using var sessionOptions = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         using var analyzer = _analyzer = new EdgeItemAnalyzer(
             new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options),
@@ -75,7 +75,7 @@ internal sealed partial class EdgeSiteService(
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
-            var pending = _input!.Pending();
+            var pending = _input!.Pending(clock.GetUtcNow(), out var waiting);
             foreach (var item in pending)
             {
                 if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(item, stoppingToken))
@@ -85,7 +85,7 @@ internal sealed partial class EdgeSiteService(
 
                 if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
                 {
-                    lastBeat = await HeartbeatAsync(lastBeat, pending.Count, stoppingToken);
+                    lastBeat = await HeartbeatAsync(lastBeat, waiting, stoppingToken);
                 }
             }
 

@@ -98,17 +98,17 @@ public sealed class EdgeLogicTests
             File.WriteAllText(Path.Combine(input, "old.wav"), "done before");
             File.WriteAllText(Path.Combine(input, "new.wav"), "waiting");
 
-            var folder = EdgeInput.Open(input, state, checkpoint);
+            var folder = EdgeInput.Open(input, state, checkpoint, TimeSpan.Zero);
 
-            folder.Pending().ShouldBe([new RawItem(Path.Combine(input, "new.wav"), "new.wav")]);
+            Pending(folder).ShouldBe([new RawItem(Path.Combine(input, "new.wav"), "new.wav")]);
             File.Exists(Path.Combine(input, "done", "old.wav")).ShouldBeTrue();
 
             // From now on a done name in the input folder is a new file: its next generation.
             File.WriteAllText(Path.Combine(input, "old.wav"), "a new recording");
-            folder.Pending().Select(i => i.ItemId).ShouldBe(["new.wav", "old~2.wav"]);
-            folder.Done(folder.Pending()[1]);
+            Pending(folder).Select(i => i.ItemId).ShouldBe(["new.wav", "old~2.wav"]);
+            folder.Done(Pending(folder)[1]);
             File.WriteAllText(Path.Combine(input, "old.wav"), "and another");
-            EdgeInput.Open(input, state, EdgeCheckpoint.Open(Path.Combine(state, "done.log"))).Pending().Select(i => i.ItemId).ShouldBe(["new.wav", "old~3.wav"]);
+            Pending(EdgeInput.Open(input, state, EdgeCheckpoint.Open(Path.Combine(state, "done.log")), TimeSpan.Zero)).Select(i => i.ItemId).ShouldBe(["new.wav", "old~3.wav"]);
             EdgeInput.ItemIdOf("a\r\nb\u007f.wav").ShouldBe("a%0D%0Ab%7F.wav");
         }
         finally
@@ -116,6 +116,49 @@ public sealed class EdgeLogicTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Fact]
+    public void A_file_is_taken_once_it_has_settled_in_name_order_and_one_written_again_waits_again()
+    {
+        var root = Directory.CreateTempSubdirectory("cqrsi-edge-settle-").FullName;
+        try
+        {
+            var (input, state) = (Path.Combine(root, "input"), Path.Combine(root, "state"));
+            Directory.CreateDirectory(input);
+            var folder = EdgeInput.Open(input, state, EdgeCheckpoint.Open(Path.Combine(state, "done.log")), TimeSpan.FromSeconds(1));
+            var t = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+            Write(input, "a.wav", "first part", t);
+            Write(input, "b.wav", "whole long ago", t.AddHours(-1));
+
+            // a.wav was written half a second ago: not yet, and b.wav after it in name order waits too.
+            folder.Pending(t.AddSeconds(0.5), out var waiting).ShouldBeEmpty();
+            waiting.ShouldBe(2);
+            Names(folder.Pending(t.AddSeconds(1.2), out _)).ShouldBe(["a.wav", "b.wav"]);
+
+            // A write time in the future (another clock): taken once seen unchanged for a second;
+            // written again meanwhile, it waits a second from then.
+            Write(input, "c.wav", "part", t.AddDays(1));
+            Names(folder.Pending(t.AddSeconds(2), out _)).ShouldBe(["a.wav", "b.wav"]);
+            Write(input, "c.wav", "part and more", t.AddDays(1).AddSeconds(1));
+            Names(folder.Pending(t.AddSeconds(2.5), out _)).ShouldBe(["a.wav", "b.wav"]);
+            Names(folder.Pending(t.AddSeconds(3.2), out _)).ShouldBe(["a.wav", "b.wav"]);
+            Names(folder.Pending(t.AddSeconds(3.6), out _)).ShouldBe(["a.wav", "b.wav", "c.wav"]);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+
+        static void Write(string input, string name, string text, DateTimeOffset written)
+        {
+            File.WriteAllText(Path.Combine(input, name), text);
+            File.SetLastWriteTimeUtc(Path.Combine(input, name), written.UtcDateTime);
+        }
+
+        static IEnumerable<string> Names(List<RawItem> items) => items.Select(i => i.ItemId);
+    }
+
+    private static List<RawItem> Pending(EdgeInput folder) => folder.Pending(DateTimeOffset.UtcNow, out _);
 
     [Fact]
     public void The_edge_role_runs_alone()

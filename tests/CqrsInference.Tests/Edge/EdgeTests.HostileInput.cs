@@ -123,6 +123,33 @@ public sealed partial class EdgeTests
             .Info.State.Subjects!.ShouldContainKey($"edge.{Site}.items");
     }
 
+    [Fact]
+    public async Task A_file_written_in_place_in_parts_is_read_whole_once_it_has_settled_not_half_written()
+    {
+        await StartServersAsync();
+        _processor = await StartProcessorAsync();
+
+        // A recorder that writes its file straight into the input folder, in parts: the site read
+        // the first part (polling every 100 ms here) and failed the item for good as truncated.
+        var clip = _clips[0].Bytes;
+        await using (var writing = new FileStream(Path.Combine(Input, "in-place.wav"), FileMode.CreateNew))
+        {
+            foreach (var part in clip.Chunk((clip.Length / 3) + 1))
+            {
+                await writing.WriteAsync(part);
+                await writing.FlushAsync();
+                await Task.Delay(TimeSpan.FromMilliseconds(400));
+            }
+        }
+
+        await WaitForCoreItemsAsync(1);
+        await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        var recorded = (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(Site))).Select(e => e.Data).ToList();
+        recorded.OfType<V1.EdgeItemFailed>().ShouldBeEmpty();
+        var item = recorded.OfType<V1.EdgeItemProcessed>().ShouldHaveSingleItem();
+        (item.ItemId, item.RawBytes).ShouldBe(("in-place.wav", clip.Length));
+    }
+
     private static void MakeFifo(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]);
