@@ -37,6 +37,7 @@ internal static class ApiPolicies
     {
         Hosting.Settings.AddSetting<KeyCacheOptions>(services, "Api:KeyCache");
         Hosting.Settings.AddSetting<ApiOptions>(services, "Api");
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<ApiOptions>, OperatorKeyRule>();
         services.AddSingleton<VerifiedKeys>();
         services.AddSingleton<StreamKeys>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)

@@ -108,6 +108,28 @@ public sealed class SettingsTests
         output.ShouldNotContain("Unhandled exception");
     }
 
+    [Fact]
+    public void A_short_operator_key_stops_a_production_start_and_a_key_with_a_line_end_any_start()
+    {
+        // The operator's key opens every tenant: three characters were accepted in Production.
+        var error = ProductionStartFails("processor", new() { ["CQRSI_API_KEY"] = "q7Z" });
+        error.ShouldContain("CQRSI_API_KEY is 3 characters");
+        error.ShouldContain("at least 16");
+        error.ShouldNotContain("q7Z");
+        StartFails("api", new() { ["CQRSI_API_KEY"] = "a-long-enough-key\n" }).ShouldContain("CQRSI_API_KEY holds a line end");
+
+        // Development keeps short keys for trials (PipelineHost runs as Development).
+        global::CqrsInference.Api.Security.OperatorKeyRule.Problem("abc", development: true).ShouldBeNull();
+        global::CqrsInference.Api.Security.OperatorKeyRule.Problem("0123456789abcdef", development: false).ShouldBeNull();
+        global::CqrsInference.Api.Security.OperatorKeyRule.Problem(null, development: false).ShouldBeNull();
+    }
+
+    private static string ProductionStartFails(string roles, Dictionary<string, string?> settings)
+    {
+        using var host = new ProductionHost(NoServer, TestEnvironment.NewSchema(), roles, settings);
+        return Should.Throw<Exception>(() => host.CreateClient()).ToString();
+    }
+
     private static string StartFails(string roles, Dictionary<string, string?> settings)
     {
         // Once in a full run (~1,160 tests, not reproduced alone) CreateClient threw
