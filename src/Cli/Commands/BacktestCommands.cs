@@ -27,7 +27,7 @@ internal static class BacktestCommands
         var tenants = new Option<string[]>("--tenant") { Description = "Only this tenant's jobs (repeatable)", AllowMultipleArgumentsPerToken = true };
         var limit = new Option<int?>("--limit") { Description = "At most this many jobs, oldest first (1 to 10000, default 1000)" };
         var wait = new Option<bool>("--wait") { Description = "Wait until the backtest ends" };
-        var start = new Command("start", "Start a backtest") { model, version, from, to, tenants, limit, wait };
+        var start = new Command("start", "Start a backtest; with --wait, exit 1 if it found differences, failed, or compared nothing") { model, version, from, to, tenants, limit, wait };
         return cqrsi.Handle(start, async (context, ct) =>
         {
             var named = context.Parse.GetValue(tenants);
@@ -46,19 +46,19 @@ internal static class BacktestCommands
             }
 
             context.Output.Write(report, Report);
-            return ForReport(report);
+            return ForReport(context, report);
         });
     }
 
     private static Command Status(Cqrsi cqrsi)
     {
         var id = new Argument<Guid>("id") { Description = "The backtest's id" };
-        var status = new Command("status", "One backtest's progress and report; exit 1 if it found differences or failed") { id };
+        var status = new Command("status", "One backtest's progress and report; exit 1 if it found differences, failed, or ended having compared nothing") { id };
         return cqrsi.Handle(status, async (context, ct) =>
         {
             var report = await context.Api.GetAsync($"/v1/admin/backtests/{context.Value(id)}", ct);
             context.Output.Write(report, Report);
-            return ForReport(report);
+            return ForReport(context, report);
         });
     }
 
@@ -76,8 +76,21 @@ internal static class BacktestCommands
         }
     }
 
-    private static int ForReport(JsonElement report) =>
-        Views.Text(report, "status") == "failed" || report.GetProperty("different").GetInt32() > 0 ? ExitCodes.JobFailed : ExitCodes.Ok;
+    /// <summary>
+    /// 1 when the backtest failed, found differences, or ended having compared nothing (a window with
+    /// no recorded job of the model: "no differences" would pass a release gate on no evidence).
+    /// </summary>
+    private static int ForReport(CliContext context, JsonElement report)
+    {
+        var status = Views.Text(report, "status");
+        if (status == "completed" && report.GetProperty("compared").GetInt32() == 0)
+        {
+            context.Output.Note("[yellow]The backtest compared no job:[/] its window held no recorded job of the model to run again (check --from, --to and --tenant).");
+            return ExitCodes.JobFailed;
+        }
+
+        return status == "failed" || report.GetProperty("different").GetInt32() > 0 ? ExitCodes.JobFailed : ExitCodes.Ok;
+    }
 
     /// <summary>The report as a table: counts, run times and cost of both sides.</summary>
     private static Table Report(JsonElement report)

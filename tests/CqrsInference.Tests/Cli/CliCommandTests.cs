@@ -270,5 +270,21 @@ public sealed partial class CliCommandTests(PipelineServedOverHttpWithFaults pip
     /// <summary>A job for the region no processor serves: it stays queued until it is cancelled.</summary>
     private static string QueuedForever(float[] x) => Scenarios.MlpJob(x)[..^1] + $",\"region\":\"{PipelineServedOverHttpWithFaults.UnservedRegion}\"}}";
 
+    [Fact]
+    public async Task A_backtest_that_compared_no_job_exits_1_saying_so_not_0_as_if_nothing_differed()
+    {
+        // A window of another year (a typo in --from): nothing to run again. "No differences" let a
+        // release gate pass on no evidence.
+        var run = await CliAsync("backtest", "start", "mlp-test", "1", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z", "--wait");
+
+        run.Code.ShouldBe(ExitCodes.JobFailed, run.ToString());
+        run.Out.ShouldContain("completed");
+        run.Err.ShouldContain("The backtest compared no job");
+
+        var json = await CliAsync("backtest", "start", "mlp-test", "1", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z", "--wait", "-o", "json");
+        json.Code.ShouldBe(ExitCodes.JobFailed, json.ToString());
+        json.Json().GetProperty("compared").GetInt32().ShouldBe(0);
+    }
+
     private Task<CliRun> CliAsync(params string[] arguments) => CliProcess.RunAsync(pipeline.BaseUrl, arguments);
 }
