@@ -175,7 +175,16 @@ internal sealed class SettingsValidator<T>(IConfigurationSection section, Func<T
     private static string Describe(IConfigurationSection section, Type type, object value, ValidationResult result)
     {
         var member = result.MemberNames.FirstOrDefault() ?? "";
-        var current = type.GetProperty(member)?.GetValue(value);
-        return $"{section.Path}:{member} is {current ?? "empty"}: {result.ErrorMessage}";
+        var property = type.GetProperty(member);
+        var current = property?.GetValue(value);
+        var message = result.ErrorMessage;
+        if (property?.GetCustomAttribute<RangeAttribute>() is { } range && message == range.FormatErrorMessage(member)
+            && range.Maximum is int or double && Convert.ToDouble(range.Maximum, CultureInfo.InvariantCulture) >= int.MaxValue)
+        {
+            // Range(1L, long.MaxValue) reads "between 1 and 9.223372036854776E+18": say what is meant.
+            message = $"The field {member} must be at least {Convert.ToString(range.Minimum, CultureInfo.InvariantCulture)}.";
+        }
+
+        return $"{section.Path}:{member} is {current ?? "empty"}: {message}";
     }
 }

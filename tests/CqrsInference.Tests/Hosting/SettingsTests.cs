@@ -109,6 +109,16 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void A_range_open_at_the_top_says_at_least_not_a_number_of_nineteen_digits()
+    {
+        var error = StartFails("api", new() { ["ClaimCheck:MaxBytes"] = "0" });
+
+        error.ShouldContain("ClaimCheck:MaxBytes is 0: The field MaxBytes must be at least 1.");
+        error.ShouldNotContain("E+18");
+        StartFails("api", new() { ["Topology:JobsMaxBytes"] = "-2" }).ShouldContain("must be at least -1.");
+    }
+
+    [Fact]
     public void A_short_operator_key_stops_a_production_start_and_a_key_with_a_line_end_any_start()
     {
         // The operator's key opens every tenant: three characters were accepted in Production.
