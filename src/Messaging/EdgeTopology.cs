@@ -94,9 +94,9 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
     }
 
     /// <summary>Creates or updates a site's own stream, on the site's nats-server (its JetStream domain).</summary>
-    public static async Task EnsureSiteAsync(INatsJSContext siteJs, string site, TimeSpan duplicateWindow, TimeSpan maxAge, CancellationToken ct)
+    public static async Task<INatsJSStream> EnsureSiteAsync(INatsJSContext siteJs, string site, TimeSpan duplicateWindow, TimeSpan maxAge, CancellationToken ct)
     {
-        await siteJs.CreateOrUpdateStreamAsync(
+        return await siteJs.CreateOrUpdateStreamAsync(
             new StreamConfig(SiteStream(site), [SiteSubjects(site)])
             {
                 Retention = StreamConfigRetention.Limits,
@@ -147,9 +147,10 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
 
     /// <summary>
     /// Publishes an edge event to the site's stream and waits until it is stored (a duplicate counts
-    /// as stored). Returns the bytes it put on the wire: subject, headers and body.
+    /// as stored). Returns the bytes it put on the wire (subject, headers and body) and the sequence
+    /// the site's stream stored it at.
     /// </summary>
-    public static Task<long> PublishAsync(INatsJSContext siteJs, object @event, string kind, CancellationToken ct)
+    public static Task<(long Bytes, ulong Sequence)> PublishAsync(INatsJSContext siteJs, object @event, string kind, CancellationToken ct)
     {
         var type = EdgeEventNames.Of(@event);
         var payload = JsonSerializer.SerializeToUtf8Bytes(@event, EdgeEventNames.Types[type], EdgeJson.Default);

@@ -18,9 +18,9 @@ public static class EventWire
     /// <summary>
     /// Publishes an event body to a stream and waits until it is stored (a duplicate message id
     /// counts as stored: the idempotent success every retry relies on). Returns the bytes put on
-    /// the wire: subject, headers and body.
+    /// the wire (subject, headers and body) and the sequence the stream stored it at.
     /// </summary>
-    public static async Task<long> PublishAsync(
+    public static async Task<(long Bytes, ulong Sequence)> PublishAsync(
         INatsJSContext js, string subject, NatsHeaders headers, byte[] payload, string msgId, int retryAttempts, CancellationToken ct)
     {
         var ack = await js.PublishAsync(
@@ -30,8 +30,9 @@ public static class EventWire
             opts: new NatsJSPubOpts { MsgId = msgId, RetryAttempts = retryAttempts, RetryWaitBetweenAttempts = TimeSpan.FromMilliseconds(500) },
             cancellationToken: ct);
         ack.EnsureStored();
-        return Encoding.UTF8.GetByteCount(subject) + payload.Length
+        var bytes = Encoding.UTF8.GetByteCount(subject) + payload.Length
             + headers.Sum(h => Encoding.UTF8.GetByteCount($"{h.Key}: {h.Value}\r\n")) + Encoding.UTF8.GetByteCount($"Nats-Msg-Id: {msgId}\r\n");
+        return (bytes, ack.Seq);
     }
 
     /// <summary>The headers an event travels with: its wire name and, when there is one, the trace.</summary>

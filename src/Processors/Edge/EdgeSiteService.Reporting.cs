@@ -14,7 +14,8 @@ internal sealed partial class EdgeSiteService
         try
         {
             var beat = new V1.EdgeSiteHeartbeat(options.Name, _worker, clock.GetUtcNow(), Math.Round(clock.GetElapsedTime(since, now).TotalSeconds, 3), Math.Round(_busySinceHeartbeat, 6), backlog);
-            await EdgeTopology.PublishAsync(js, beat, "heartbeat", ct);
+            _mark!.Reserve(1);
+            await PublishEventAsync(beat, "heartbeat", ct);
             _busySinceHeartbeat = 0;
             return now;
         }

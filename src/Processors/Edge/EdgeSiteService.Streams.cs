@@ -1,5 +1,7 @@
 using CqrsInference.Messaging;
+using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
+using NATS.Client.JetStream.Models;
 
 namespace CqrsInference.Processors.Edge;
 
@@ -46,5 +48,33 @@ internal sealed partial class EdgeSiteService
             return true;
         }, ct);
 
-    private Task MakeSiteStreamAsync(CancellationToken ct) => EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
+    /// <summary>
+    /// The site's stream, made if it is not there; one made again after the site's store was lost
+    /// continues after the sequence mark (<see cref="EdgeStreamMark"/>), so the core's sourcing
+    /// takes its events.
+    /// </summary>
+    private async Task MakeSiteStreamAsync(CancellationToken ct)
+    {
+        var stream = await EdgeTopology.EnsureSiteAsync(js, options.Name, options.DuplicateWindow, options.StreamMaxAge, ct);
+        var state = stream.Info.State;
+        _mark!.Acknowledged(state.LastSeq);
+        if (state.Messages == 0 && state.LastSeq < _mark.Mark)
+        {
+            // An empty stream's purge up to a sequence past its end makes that its next sequence.
+            await stream.PurgeAsync(new StreamPurgeRequest { Seq = _mark.Mark + 1 }, ct);
+            _mark.Acknowledged(_mark.Mark);
+            LogContinued(logger, EdgeTopology.SiteStream(options.Name), state.LastSeq, _mark.Mark + 1);
+        }
+    }
+
+    /// <summary>Publishes one event to the site's stream (the mark reserved before); returns the bytes it sent.</summary>
+    private async Task<long> PublishEventAsync(object @event, string kind, CancellationToken ct)
+    {
+        var (bytes, sequence) = await EdgeTopology.PublishAsync(js, @event, kind, ct);
+        _mark!.Acknowledged(sequence);
+        return bytes;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "The site stream {Stream} was empty at sequence {Last} (made again: the site's store was lost?); it continues at sequence {Next}, after every sequence the site published before, so the core's sourcing takes what follows")]
+    private static partial void LogContinued(ILogger logger, string stream, ulong last, ulong next);
 }

@@ -32,6 +32,7 @@ internal sealed partial class EdgeSiteService(
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("edge site");
     private readonly string _worker = $"{Environment.MachineName}-{Environment.ProcessId}";
     private EdgeInput? _input;
+    private EdgeStreamMark? _mark;
     private EdgeItemAnalyzer? _analyzer;
     private double _busySinceHeartbeat;
 
@@ -49,6 +50,7 @@ internal sealed partial class EdgeSiteService(
 
         var checkpoint = EdgeCheckpoint.Open(Path.Combine(options.StateDirectory, "done.log"));
         _input = EdgeInput.Open(options.InputDirectory, options.StateDirectory, checkpoint, options.SettleTime);
+        _mark = EdgeStreamMark.Open(options.StateDirectory);
         using var sessionOptions = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         using var analyzer = _analyzer = new EdgeItemAnalyzer(
             new SpeechDetector(new InferenceSession(catalog.PathOf(model.File), sessionOptions), options),
@@ -244,19 +246,21 @@ internal sealed partial class EdgeSiteService(
         if (analysis is ItemAnalysis.Unreadable failed)
         {
             LogUnreadable(logger, itemId, failed.Code, failed.Reason);
-            await EdgeTopology.PublishAsync(js, new V1.EdgeItemFailed(options.Name, itemId, failed.Kind, failed.RawBytes, failed.Code, failed.Reason, now), "items", ct);
+            _mark!.Reserve(1);
+            await PublishEventAsync(new V1.EdgeItemFailed(options.Name, itemId, failed.Kind, failed.RawBytes, failed.Code, failed.Reason, now), "items", ct);
             return;
         }
 
         var read = (ItemAnalysis.Read)analysis;
+        _mark!.Reserve(read.Detections.Count + 1);
         long eventBytes = 0;
         foreach (var detection in read.Detections)
         {
-            eventBytes += await EdgeTopology.PublishAsync(js, detection, detection is V1.EdgeTextRead ? "text" : "speech", ct);
+            eventBytes += await PublishEventAsync(detection, detection is V1.EdgeTextRead ? "text" : "speech", ct);
         }
 
         var done = new V1.EdgeItemProcessed(options.Name, itemId, read.Kind, read.RawBytes, read.Detections.Count, eventBytes, Math.Round(read.BusySeconds, 6), now);
-        eventBytes += await EdgeTopology.PublishAsync(js, done, "items", ct);
+        eventBytes += await PublishEventAsync(done, "items", ct);
         _busySinceHeartbeat += read.BusySeconds;
         LogProcessed(logger, itemId, read.RawBytes, read.Detections.Count, eventBytes);
     }

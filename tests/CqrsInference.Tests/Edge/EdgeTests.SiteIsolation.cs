@@ -116,7 +116,7 @@ public sealed partial class EdgeTests
         new(site, itemId, "audio/wav", 1000, 0, 0, 0.01, DateTimeOffset.UtcNow);
 
     /// <summary>Publishes an edge event on a subject of the caller's choosing, whatever site its payload names.</summary>
-    private static Task<long> PublishRawAsync(INatsJSContext js, string subject, object @event)
+    private static Task<(long Bytes, ulong Sequence)> PublishRawAsync(INatsJSContext js, string subject, object @event)
     {
         var type = EdgeEventNames.Of(@event);
         return EventWire.PublishAsync(js, subject, EventWire.Headers(type, trace: null),
