@@ -33,7 +33,7 @@ internal static class Settings
         services.AddSetting<ClaimCheckOptions>("ClaimCheck");
         if (roles.Edge)
         {
-            services.AddSetting<Processors.Edge.EdgeSiteOptions>("EdgeSite");
+            services.AddSetting<Processors.Edge.EdgeSiteOptions>("EdgeSite", Processors.Edge.EdgeSiteOptions.Problem);
             return services;
         }
 

@@ -22,6 +22,8 @@ public static class EdgeSetup
                 options.InputDirectory = Path.Combine(".data", "edge", options.Name, "input");
             }
         });
+        services.AddSingleton<EdgeLoopWatch>();
+        services.AddHealthChecks().AddCheck<EdgeLoopHealthCheck>("edge-loop", tags: ["ready"]);
         services.AddHostedService<EdgeSiteService>();
         return services;
     }

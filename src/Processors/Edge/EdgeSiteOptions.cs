@@ -40,6 +40,18 @@ internal sealed class EdgeSiteOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A site whose loop has not moved for this long (no item taken up or finished, no look for new
+    /// ones) reads unhealthy on <c>/health</c>; longer than the longest item's run and than
+    /// <see cref="PollInterval"/>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan StallAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>What is wrong with these settings together, or null.</summary>
+    public static string? Problem(EdgeSiteOptions options) =>
+        options.StallAfter <= options.PollInterval ? $"EdgeSite:StallAfter ({options.StallAfter}) must be longer than EdgeSite:PollInterval ({options.PollInterval})." : null;
+
     /// <summary>Window in which the site's stream drops a republished message id (a redone item).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan DuplicateWindow { get; set; } = TimeSpan.FromHours(24);

@@ -27,6 +27,7 @@ internal sealed partial class EdgeSiteService(
     EdgeSiteOptions options,
     TimeProvider clock,
     ILogger<EdgeSiteService> logger,
+    EdgeLoopWatch loop,
     OutageWatches? watches = null) : BackgroundService
 {
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("edge site");
@@ -77,13 +78,17 @@ internal sealed partial class EdgeSiteService(
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
+            loop.Moved();
             var pending = _input!.Pending(clock.GetUtcNow(), out var waiting);
             foreach (var item in pending)
             {
+                loop.Moved(item.ItemId);
                 if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(item, stoppingToken))
                 {
                     break;
                 }
+
+                loop.Moved();
 
                 if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
                 {
@@ -122,6 +127,7 @@ internal sealed partial class EdgeSiteService(
                 var parts = msg.Subject.Split('.');
                 var kind = parts.Length == 5 ? parts[3] : "";
                 var itemId = raw.ItemId(msg, parts.Length == 5 ? parts[4] : "item", kind);
+                loop.Moved(itemId);
                 var now = clock.GetUtcNow();
                 var analysis = parts.Length == 5
                     ? _analyzer!.Analyse(itemId, $".{kind}", msg.Data ?? [], now)

@@ -131,6 +131,37 @@ public sealed partial class EdgeTests
         _processor.Output.ShouldContain("it continues at sequence");
     }
 
+    [Fact]
+    public async Task A_site_whose_loop_hangs_reads_unhealthy_saying_so_and_healthy_again_once_it_moves()
+    {
+        await StartServersAsync();
+        var port = NatsServerProcess.FreePort();
+        _processor = await StartProcessorAsync(settings: new Dictionary<string, string>
+        {
+            ["EdgeSite:StallAfter"] = "00:00:03",
+            ["Urls"] = $"http://127.0.0.1:{port}",
+        });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        FeedFile("first.wav", _clips[0].Bytes);
+        await WaitForDoneAsync(1);
+        (await http.GetAsync("/health")).StatusCode.ShouldBe(System.Net.HttpStatusCode.OK);
+
+        // The site's own server hangs: the loop waits on it. /health read healthy while nothing moved.
+        await _edge.FreezeAsync();
+        FeedFile("second.wav", _clips[1].Bytes);
+        var probed = await Retry.Until("/health's edge-loop check to say the loop has not moved", async () =>
+        {
+            using var health = await http.GetAsync("/health");
+            return (health.StatusCode, _processor.Output);
+        }, h => h.Output.Contains("has not moved for", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        probed.StatusCode.ShouldBe(System.Net.HttpStatusCode.ServiceUnavailable);
+
+        await _edge.ThawAsync();
+        await WaitForDoneAsync(2);
+        await Retry.Until("/health to read healthy again", async () => (await http.GetAsync("/health")).StatusCode,
+            s => s == System.Net.HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+    }
+
     private static void MakeFifo(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]);

@@ -336,7 +336,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
         }
     }
 
-    private Task<ProcessorProcess> StartProcessorAsync(bool mqtt = false) =>
+    private Task<ProcessorProcess> StartProcessorAsync(bool mqtt = false, IReadOnlyDictionary<string, string>? settings = null) =>
         ProcessorProcess.StartAsync(_edge.Url, "edge-site1", new Dictionary<string, string>
         {
             ["EdgeSite:Mqtt"] = mqtt ? "true" : "false",
@@ -346,7 +346,7 @@ public sealed partial class EdgeTests : IAsyncLifetime
             ["EdgeSite:StateDirectory"] = State,
             ["EdgeSite:HeartbeatInterval"] = "00:00:01",
             ["EdgeSite:PollInterval"] = "00:00:00.100",
-        });
+        }.Concat(settings ?? new Dictionary<string, string>()).ToDictionary());
 
     private Task WaitForDoneAsync(int count) =>
         Retry.Until($"the site to have done {count} items", () => Task.FromResult(DoneCount()), n => n >= count);
