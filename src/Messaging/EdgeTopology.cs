@@ -113,19 +113,22 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
 
     public static string RawSubjects(string site) => $"cqrsi.{site}.raw.>";
 
-    /// <summary>The site processor's durable on <see cref="RawStream"/>.</summary>
-    public const string RawConsumer = "edge_raw";
+    /// <summary>The durable consumer an earlier version read <see cref="RawStream"/> with (deleted where found).</summary>
+    public const string LegacyRawConsumer = "edge_raw";
 
     /// <summary>
     /// Creates the site's raw-input work queue on the site's nats-server, which converts MQTT
     /// publishes on <c>cqrsi/&lt;site&gt;/raw/…</c> into these subjects. It lives in the site's
     /// domain only (the core sources nothing from it) and a raw item leaves it when the processor
-    /// acknowledges it, after the item's events are stored: raw data never leaves the site and
-    /// does not pile up there.
+    /// deletes it, after the item's events are stored: raw data never leaves the site and does not
+    /// pile up there. The processor reads it by sequence (the stream's message get), not through a
+    /// consumer: a delivery carries the subject in its protocol line, where an MQTT topic's control
+    /// characters (kept in the subject by nats-server) broke the client's connection at every
+    /// delivery; a message get carries it inside its JSON answer.
     /// </summary>
-    public static async Task<INatsJSConsumer> EnsureRawAsync(INatsJSContext siteJs, string site, TimeSpan maxAge, CancellationToken ct)
+    public static async Task<INatsJSStream> EnsureRawAsync(INatsJSContext siteJs, string site, TimeSpan maxAge, CancellationToken ct)
     {
-        await siteJs.CreateOrUpdateStreamAsync(
+        var stream = await siteJs.CreateOrUpdateStreamAsync(
             new StreamConfig(RawStream(site), [RawSubjects(site)])
             {
                 Retention = StreamConfigRetention.Workqueue,
@@ -134,15 +137,16 @@ public sealed class EdgeTopology(INatsJSContext js, EdgeOptions options, Topolog
                 Description = $"Raw sensor input of edge site {site} (over MQTT), until the site's processor has processed it.",
             },
             ct);
-        return await siteJs.CreateOrUpdateConsumerAsync(
-            RawStream(site),
-            new ConsumerConfig(RawConsumer)
-            {
-                AckPolicy = ConsumerConfigAckPolicy.Explicit,
-                AckWait = TimeSpan.FromSeconds(30),
-                Description = "The edge site processor: raw items in, events out.",
-            },
-            ct);
+        try
+        {
+            await siteJs.DeleteConsumerAsync(RawStream(site), LegacyRawConsumer, ct);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            // None: a site made by this version.
+        }
+
+        return stream;
     }
 
     /// <summary>

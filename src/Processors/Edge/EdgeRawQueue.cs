@@ -1,28 +1,32 @@
 using CqrsInference.Messaging;
 using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
 
 namespace CqrsInference.Processors.Edge;
 
 /// <summary>
-/// The site's raw items that arrive over MQTT: its work queue <c>RAW_&lt;site&gt;</c> and the
-/// processor's durable on it. An item's id carries the queue's creation time and the message's
-/// sequence in it: a queue made again (deleted, or lost with the site's store) numbers from 1, and
-/// with the sequence alone a new item on a device's fixed topic took the id of an old one and was
-/// dropped as its copy. A queue that is gone is made again (<see cref="CheckAsync"/>): the devices'
-/// publishes went into nothing, acknowledged, until the processor restarted.
+/// The site's raw items that arrive over MQTT: its work queue <c>RAW_&lt;site&gt;</c>, read oldest
+/// first by sequence (the stream's message get: the subject comes inside a JSON answer, so a topic
+/// with control characters is an item like any other, where a consumer's delivery broke the
+/// client's connection), an item deleted from the queue once its events are stored. An item's id
+/// carries the queue's creation time and the message's sequence in it: a queue made again
+/// (deleted, or lost with the site's store) numbers from 1, and with the sequence alone a new item
+/// on a device's fixed topic took the id of an old one and was dropped as its copy. A queue that is
+/// gone is made again (<see cref="CheckAsync"/>): the devices' publishes went into nothing,
+/// acknowledged, until the processor restarted.
 /// </summary>
 internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
 {
-    /// <summary>How long a fetch waits at most: a fetch from a queue that is gone waited 30 s, and the site with it.</summary>
-    private static readonly TimeSpan FetchExpires = TimeSpan.FromSeconds(2);
+    /// <summary>Items taken per look at the queue, between which the site does its other work.</summary>
+    private const int PerLook = 16;
 
-    private INatsJSConsumer? _consumer;
+    private INatsJSStream? _stream;
     private DateTimeOffset _created;
 
     public async Task EnsureAsync(CancellationToken ct)
     {
-        _consumer = await EdgeTopology.EnsureRawAsync(js, options.Name, options.StreamMaxAge, ct);
-        _created = (await js.GetStreamAsync(EdgeTopology.RawStream(options.Name), cancellationToken: ct)).Info.Created;
+        _stream = await EdgeTopology.EnsureRawAsync(js, options.Name, options.StreamMaxAge, ct);
+        _created = _stream.Info.Created;
     }
 
     /// <summary>Makes the queue again when it is gone; true when it did.</summary>
@@ -30,7 +34,7 @@ internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
     {
         try
         {
-            await _consumer!.RefreshAsync(ct);
+            await _stream!.RefreshAsync(ct);
             return false;
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)
@@ -40,10 +44,39 @@ internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
         }
     }
 
-    public IAsyncEnumerable<INatsJSMsg<byte[]>> FetchAsync(CancellationToken ct) =>
-        _consumer!.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 16, Expires = FetchExpires }, cancellationToken: ct);
+    /// <summary>The oldest items waiting, at most <see cref="PerLook"/>, in sequence order.</summary>
+    public async IAsyncEnumerable<RawMessage> WaitingAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        ulong next = 1;
+        for (var taken = 0; taken < PerLook && await NextAsync(next, ct) is { } message; taken++)
+        {
+            yield return message;
+            next = message.Sequence + 1;
+        }
+    }
 
-    /// <summary><c>mqtt-&lt;queue created, UTC&gt;-&lt;sequence&gt;-&lt;item&gt;.&lt;kind&gt;</c>: unique for the site's life, and the same for a redelivery.</summary>
-    public string ItemId(INatsJSMsg<byte[]> msg, string item, string kind) =>
-        $"mqtt-{_created.UtcDateTime:yyyyMMddHHmmss}-{msg.Metadata?.Sequence.Stream ?? 0:D12}-{item}.{kind}";
+    /// <summary>The item's events are stored: it leaves the queue.</summary>
+    public async Task DoneAsync(RawMessage message, CancellationToken ct) =>
+        await _stream!.DeleteMessageAsync(new StreamMsgDeleteRequest { Seq = message.Sequence, NoErase = true }, ct);
+
+    /// <summary><c>mqtt-&lt;queue created, UTC&gt;-&lt;sequence&gt;-&lt;item&gt;.&lt;kind&gt;</c>: unique for the site's life, and the same when redone.</summary>
+    public string ItemId(RawMessage message, string item, string kind) =>
+        EdgeInput.ItemIdOf($"mqtt-{_created.UtcDateTime:yyyyMMddHHmmss}-{message.Sequence:D12}-{item}.{kind}");
+
+    private async Task<RawMessage?> NextAsync(ulong from, CancellationToken ct)
+    {
+        try
+        {
+            var stored = (await _stream!.GetAsync(new StreamMsgGetRequest { Seq = from, NextBySubj = EdgeTopology.RawSubjects(options.Name) }, ct)).Message;
+            return new RawMessage(stored.Subject, stored.Seq, stored.Data.ToArray());
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            // None waiting (or the queue is gone: made again at the next heartbeat).
+            return null;
+        }
+    }
 }
+
+/// <summary>A raw item in the site's queue: its subject (the MQTT topic, converted), its sequence and its bytes.</summary>
+internal sealed record RawMessage(string Subject, ulong Sequence, byte[] Data);

@@ -112,34 +112,34 @@ internal sealed partial class EdgeSiteService(
 
     /// <summary>
     /// Raw items that arrived over MQTT: each is processed like a file (one on a topic the site does
-    /// not read fails), and acknowledged (leaves the site's raw queue) only after its events are
-    /// stored. Its item id carries its sequence in the raw stream, so a redelivery after a crash
-    /// republishes the same message ids. Returns how many were taken.
+    /// not read fails), and leaves the site's raw queue only after its events are stored. Its item id
+    /// carries its sequence in the raw stream, so an item redone after a crash republishes the same
+    /// message ids. Returns how many were taken.
     /// </summary>
     private async Task<int> ProcessRawAsync(EdgeRawQueue raw, CancellationToken ct)
     {
         var taken = 0;
         try
         {
-            await foreach (var msg in raw.FetchAsync(ct))
+            await foreach (var message in raw.WaitingAsync(ct))
             {
                 taken++;
-                var parts = msg.Subject.Split('.');
+                var parts = message.Subject.Split('.');
                 var kind = parts.Length == 5 ? parts[3] : "";
-                var itemId = raw.ItemId(msg, parts.Length == 5 ? parts[4] : "item", kind);
+                var itemId = raw.ItemId(message, parts.Length == 5 ? parts[4] : "item", kind);
                 loop.Moved(itemId);
                 var now = clock.GetUtcNow();
                 var analysis = parts.Length == 5
-                    ? _analyzer!.Analyse(itemId, $".{kind}", msg.Data ?? [], now)
-                    : EdgeItemAnalyzer.Unreadable(EdgeItemAnalyzer.UnknownKind, msg.Data?.Length ?? 0, EdgeErrorCodes.UnsupportedItem,
-                        $"Topic {msg.Subject} is not cqrsi/<site>/raw/<wav|png|jpg|jpeg>/<item>.");
+                    ? _analyzer!.Analyse(itemId, $".{kind}", message.Data, now)
+                    : EdgeItemAnalyzer.Unreadable(EdgeItemAnalyzer.UnknownKind, message.Data.Length, EdgeErrorCodes.UnsupportedItem,
+                        $"Topic {EdgeInput.ItemIdOf(message.Subject)} is not cqrsi/<site>/raw/<wav|png|jpg|jpeg>/<item>.");
                 await PublishAsync(itemId, analysis, now, ct);
-                await msg.AckAsync(cancellationToken: ct);
+                await raw.DoneAsync(message, ct);
             }
         }
         catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
         {
-            // The site's own server is away: what was not acknowledged is delivered again.
+            // The site's own server is away: what was not deleted is taken again.
             _watch.Failed(e);
         }
 

@@ -162,6 +162,29 @@ public sealed partial class EdgeTests
             s => s == System.Net.HttpStatusCode.OK, TimeSpan.FromSeconds(30));
     }
 
+    [Fact]
+    public async Task Mqtt_items_on_topics_with_control_characters_are_processed_and_the_items_after_them_too()
+    {
+        await StartServersAsync();
+        _processor = await StartProcessorAsync(mqtt: true);
+
+        // nats-server keeps such a topic's characters in the subject, which a client cannot read in
+        // a delivery's protocol line: each delivery broke the site's connection (every 30 s, for the
+        // queue's 30 days), and the item was never processed nor failed.
+        await PublishOverMqttAsync($"cqrsi/{Site}/raw/wav/mic\t1", _clips[0].Bytes);
+        await PublishOverMqttAsync($"cqrsi/{Site}/raw/wav/mic\r\n2", _clips[1].Bytes);
+        await PublishOverMqttAsync($"cqrsi/{Site}/raw/wav/mic3", _clips[0].Bytes);
+        await WaitForCoreItemsAsync(3);
+
+        await using var session = _host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        var items = (await session.Events.FetchStreamAsync(EdgeEventNames.SiteStreamId(Site))).Select(e => e.Data).OfType<V1.EdgeItemProcessed>().ToList();
+        items.Select(i => i.ItemId[(i.ItemId.IndexOf("-mic", StringComparison.Ordinal) + 1)..]).ShouldBe(["mic%091.wav", "mic%0D%0A2.wav", "mic3.wav"]);
+        await using var nats = new NatsClient(_edge.Url);
+        await Retry.Until("the site's raw queue to be empty",
+            async () => (await nats.CreateJetStreamContext().GetStreamAsync(EdgeTopology.RawStream(Site))).Info.State.Messages,
+            n => n == 0);
+    }
+
     private static void MakeFifo(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]);
