@@ -130,7 +130,7 @@ internal sealed partial class AppProcess : IAsyncDisposable
 internal sealed record BenchSettings(string AppDll, string NatsUrl, string Postgres, string ModelsDirectory, string Manifest, string ApiUrl, string Schema)
 {
     /// <summary>The platform operator's key every benchmarked API process is started with (CQRSI_API_KEY).</summary>
-    public const string OperatorKey = "bench-operator";
+    public const string OperatorKey = "bench-operator-key";
 
     /// <summary>A client of the benchmarked API, calling as the operator (tenant default, every role).</summary>
     public HttpClient CreateClient() => ClientWith(OperatorKey);

@@ -6,8 +6,9 @@ namespace CqrsInference.Api.Security;
 /// The operator's key (<c>CQRSI_API_KEY</c>) opens every tenant, every role's <c>/metrics</c> and the
 /// operator's endpoints, so outside Development it must not be guessable: at least
 /// <see cref="MinimumLength"/> characters. A shorter one stops the start, naming the rule, instead
-/// of serving with a key a few thousand guesses find; so does one with a control character in it
-/// (a line end a file or variable carried along), which no caller could send.
+/// of serving with a key a few thousand guesses find; so does, in any environment, one that is not
+/// printable ASCII without spaces (a line end a file or variable carried along, a space, a
+/// non-ASCII character), which no caller could send as it is.
 /// </summary>
 internal sealed class OperatorKeyRule(IConfiguration configuration, IHostEnvironment environment) : IValidateOptions<ApiOptions>
 {
@@ -24,9 +25,9 @@ internal sealed class OperatorKeyRule(IConfiguration configuration, IHostEnviron
             return null;
         }
 
-        if (key.Any(char.IsControl))
+        if (key.Any(c => c is < '!' or > '~'))
         {
-            return "CQRSI_API_KEY holds a line end or another control character, which no Authorization header can carry: no caller could ever send it.";
+            return "CQRSI_API_KEY must be printable ASCII without spaces: it holds a space, a line end, another control character or a non-ASCII one, which an Authorization header does not carry as it is (and cqrsi refuses), so no caller could send it.";
         }
 
         return key.Length < MinimumLength && !development

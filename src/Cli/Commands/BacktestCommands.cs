@@ -85,7 +85,12 @@ internal static class BacktestCommands
         var status = Views.Text(report, "status");
         if (status == "completed" && report.GetProperty("compared").GetInt32() == 0)
         {
-            context.Output.Note("[yellow]The backtest compared no job:[/] its window held no recorded job of the model to run again (check --from, --to and --tenant).");
+            var skipped = report.TryGetProperty("skipped", out var reasons) && reasons.ValueKind == JsonValueKind.Object
+                ? string.Join(", ", reasons.EnumerateObject().Select(r => $"{r.Value} {r.Name}"))
+                : "";
+            context.Output.Note(skipped.Length == 0
+                ? "[yellow]The backtest compared no job:[/] its window held no recorded job of the model to run again (check --from, --to and --tenant)."
+                : $"[yellow]The backtest compared no job:[/] every job of its window was skipped ({Markup.Escape(skipped)}).");
             return ExitCodes.JobFailed;
         }
 

@@ -11,10 +11,10 @@ namespace CqrsInference.Processors.Edge;
 /// stored, then the file moved, then the checkpoint written; a crash before the move redoes the
 /// item under the same id (dropped as copies), one after it finds nothing left to do. Control
 /// characters in a name (a message id header cannot carry them, nor a line of the checkpoint)
-/// are written %XX in the id. A file is taken only once it has settled: last written at least
-/// <see cref="EdgeSiteOptions.SettleTime"/> ago, or seen unchanged (length and write time) for that
-/// long by this process (a write time in the future, a clock that differs); files are taken in
-/// name order, so one still being written holds back the names after it, not the ones before.
+/// are written %XX in the id. A file is taken only once it has settled: seen unchanged (length and
+/// write time) at two looks, and last written at least <see cref="EdgeSiteOptions.SettleTime"/>
+/// ago or seen unchanged that long by this process (a write time in the future: a clock ahead);
+/// files are taken in name order, so one still being written holds back the names after it.
 /// </summary>
 internal sealed class EdgeInput
 {
@@ -85,8 +85,14 @@ internal sealed class EdgeInput
         return ready;
     }
 
+    /// <summary>
+    /// Seen unchanged at an earlier look (so not being written between the two: a file on a share
+    /// whose clock is behind reads as written long ago), and last written, or first seen as it is,
+    /// at least the settle time ago; with a settle time of 0, at once.
+    /// </summary>
     private bool Settled(Sighting sighting, DateTimeOffset now) =>
-        now - new DateTimeOffset(sighting.Written, TimeSpan.Zero) >= _settle || now - sighting.Since >= _settle;
+        _settle == TimeSpan.Zero
+        || (sighting.Since < now && (now - new DateTimeOffset(sighting.Written, TimeSpan.Zero) >= _settle || now - sighting.Since >= _settle));
 
     /// <summary>The item's events are stored: its file leaves the input folder, then it is done.</summary>
     public void Done(RawItem item)

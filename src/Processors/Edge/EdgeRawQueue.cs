@@ -20,8 +20,14 @@ internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
     /// <summary>Items taken per look at the queue, between which the site does its other work.</summary>
     private const int PerLook = 16;
 
+    /// <summary>JetStream's error codes: no message at or after the sequence asked; no such message to delete; no such stream.</summary>
+    private const int NoMessage = 10037;
+    private const int NothingToDelete = 10057;
+    private const int NoStream = 10059;
+
     private INatsJSStream? _stream;
     private DateTimeOffset _created;
+    private bool _madeAgain;
 
     public async Task EnsureAsync(CancellationToken ct)
     {
@@ -29,19 +35,22 @@ internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
         _created = _stream.Info.Created;
     }
 
-    /// <summary>Makes the queue again when it is gone; true when it did.</summary>
+    /// <summary>Makes the queue again when it is gone; true when it did (here, or when a look found it gone since the last check).</summary>
     public async Task<bool> CheckAsync(CancellationToken ct)
     {
         try
         {
             await _stream!.RefreshAsync(ct);
-            return false;
         }
-        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        catch (NatsJSApiException e) when (e.Error.ErrCode == NoStream)
         {
             await EnsureAsync(ct);
-            return true;
+            _madeAgain = true;
         }
+
+        var madeAgain = _madeAgain;
+        _madeAgain = false;
+        return madeAgain;
     }
 
     /// <summary>The oldest items waiting, at most <see cref="PerLook"/>, in sequence order.</summary>
@@ -55,28 +64,52 @@ internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
         }
     }
 
-    /// <summary>The item's events are stored: it leaves the queue.</summary>
-    public async Task DoneAsync(RawMessage message, CancellationToken ct) =>
-        await _stream!.DeleteMessageAsync(new StreamMsgDeleteRequest { Seq = message.Sequence, NoErase = true }, ct);
+    /// <summary>
+    /// The item's events are stored: it leaves the queue. One already gone (aged out) is done too;
+    /// one of a queue made again since it was read is not deleted (its sequence now names another item).
+    /// </summary>
+    public async Task DoneAsync(RawMessage message, CancellationToken ct)
+    {
+        if (message.QueueCreated != _created)
+        {
+            return;
+        }
+
+        try
+        {
+            await _stream!.DeleteMessageAsync(new StreamMsgDeleteRequest { Seq = message.Sequence, NoErase = true }, ct);
+        }
+        catch (NatsJSApiException e) when (e.Error.ErrCode == NothingToDelete)
+        {
+            // Gone already: aged out of the queue (its maximum age), or deleted by an operator.
+        }
+    }
 
     /// <summary><c>mqtt-&lt;queue created, UTC&gt;-&lt;sequence&gt;-&lt;item&gt;.&lt;kind&gt;</c>: unique for the site's life, and the same when redone.</summary>
-    public string ItemId(RawMessage message, string item, string kind) =>
-        EdgeInput.ItemIdOf($"mqtt-{_created.UtcDateTime:yyyyMMddHHmmss}-{message.Sequence:D12}-{item}.{kind}");
+    public static string ItemId(RawMessage message, string item, string kind) =>
+        EdgeInput.ItemIdOf($"mqtt-{message.QueueCreated.UtcDateTime:yyyyMMddHHmmss}-{message.Sequence:D12}-{item}.{kind}");
 
     private async Task<RawMessage?> NextAsync(ulong from, CancellationToken ct)
     {
         try
         {
             var stored = (await _stream!.GetAsync(new StreamMsgGetRequest { Seq = from, NextBySubj = EdgeTopology.RawSubjects(options.Name) }, ct)).Message;
-            return new RawMessage(stored.Subject, stored.Seq, stored.Data.ToArray());
+            return new RawMessage(stored.Subject, stored.Seq, stored.Data.ToArray(), _created);
         }
-        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        catch (NatsJSApiException e) when (e.Error.ErrCode == NoMessage)
         {
-            // None waiting (or the queue is gone: made again at the next heartbeat).
+            return null;
+        }
+        catch (NatsJSApiException e) when (e.Error.ErrCode == NoStream)
+        {
+            // Gone (deleted, or lost with the site's store): made again now, not at the next
+            // heartbeat, so that devices' publishes meanwhile are not acknowledged into nothing.
+            await EnsureAsync(ct);
+            _madeAgain = true;
             return null;
         }
     }
 }
 
-/// <summary>A raw item in the site's queue: its subject (the MQTT topic, converted), its sequence and its bytes.</summary>
-internal sealed record RawMessage(string Subject, ulong Sequence, byte[] Data);
+/// <summary>A raw item in the site's queue: its subject (the MQTT topic, converted), its sequence, its bytes, and when the queue it came from was made.</summary>
+internal sealed record RawMessage(string Subject, ulong Sequence, byte[] Data, DateTimeOffset QueueCreated);

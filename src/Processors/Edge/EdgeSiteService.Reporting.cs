@@ -14,14 +14,17 @@ internal sealed partial class EdgeSiteService
         try
         {
             var beat = new V1.EdgeSiteHeartbeat(options.Name, _worker, clock.GetUtcNow(), Math.Round(clock.GetElapsedTime(since, now).TotalSeconds, 3), Math.Round(_busySinceHeartbeat, 6), backlog);
+            await MakeSiteStreamIfUnsureAsync(ct);
             _mark!.Reserve(1);
             await PublishEventAsync(beat, "heartbeat", ct);
             _busySinceHeartbeat = 0;
             return now;
         }
-        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
+        catch (Exception e) when (e is NatsException or TimeoutException or IOException && !ct.IsCancellationRequested)
         {
-            // The site's own server is down: the next heartbeat covers this interval too.
+            // The site's own server is down (or its stream gone), or the state directory cannot be
+            // written: the next heartbeat covers this interval too.
+            _siteStreamUnsure |= e is NatsException;
             _watch.Failed(e);
             return since;
         }

@@ -25,19 +25,17 @@ internal sealed partial class EdgeSiteService
     }
 
     /// <summary>
-    /// The site's stream again, in case it is what is missing (the site's store lost, or replaced
-    /// by an empty one): a publish into nothing waited for it for ever, until a restart. Best
-    /// effort: a server that is away fails this too, and the retry goes on.
+    /// The site's stream again before the next publish, after publishes failed in a way it being
+    /// gone explains (the site's store lost, or replaced by an empty one): a publish into nothing
+    /// waited for it for ever, until a restart. Inside the publish's own retry, so a stream made
+    /// but not yet moved past the mark (its purge failed) is finished before anything lands at 1.
     /// </summary>
-    private async Task RemakeSiteStreamAsync(CancellationToken ct)
+    private async Task MakeSiteStreamIfUnsureAsync(CancellationToken ct)
     {
-        try
+        if (_siteStreamUnsure)
         {
             await MakeSiteStreamAsync(ct);
-        }
-        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
-        {
-            // Still away.
+            _siteStreamUnsure = false;
         }
     }
 

@@ -34,6 +34,7 @@ internal sealed partial class EdgeSiteService(
     private readonly string _worker = $"{Environment.MachineName}-{Environment.ProcessId}";
     private EdgeInput? _input;
     private EdgeStreamMark? _mark;
+    private bool _siteStreamUnsure;
     private EdgeItemAnalyzer? _analyzer;
     private double _busySinceHeartbeat;
 
@@ -78,18 +79,17 @@ internal sealed partial class EdgeSiteService(
         var lastBeat = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
-            loop.Moved();
+            loop.Looked();
             var pending = _input!.Pending(clock.GetUtcNow(), out var waiting);
             foreach (var item in pending)
             {
-                loop.Moved(item.ItemId);
+                loop.Took(item.ItemId);
                 if (stoppingToken.IsCancellationRequested || !await ProcessWithRetryAsync(item, stoppingToken))
                 {
                     break;
                 }
 
-                loop.Moved();
-
+                loop.Finished();
                 if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
                 {
                     lastBeat = await HeartbeatAsync(lastBeat, waiting, stoppingToken);
@@ -99,7 +99,7 @@ internal sealed partial class EdgeSiteService(
             var fromMqtt = raw is null ? 0 : await ProcessRawAsync(raw, stoppingToken);
             if (clock.GetElapsedTime(lastBeat) >= options.HeartbeatInterval)
             {
-                lastBeat = await HeartbeatAsync(lastBeat, 0, stoppingToken);
+                lastBeat = await HeartbeatAsync(lastBeat, waiting, stoppingToken);
                 await CheckRawAsync(raw, stoppingToken);
             }
 
@@ -114,20 +114,19 @@ internal sealed partial class EdgeSiteService(
     /// Raw items that arrived over MQTT: each is processed like a file (one on a topic the site does
     /// not read fails), and leaves the site's raw queue only after its events are stored. Its item id
     /// carries its sequence in the raw stream, so an item redone after a crash republishes the same
-    /// message ids. Returns how many were taken.
+    /// message ids. Returns how many were done; 0 after a failure (the loop waits before it looks again).
     /// </summary>
     private async Task<int> ProcessRawAsync(EdgeRawQueue raw, CancellationToken ct)
     {
-        var taken = 0;
+        var done = 0;
         try
         {
             await foreach (var message in raw.WaitingAsync(ct))
             {
-                taken++;
                 var parts = message.Subject.Split('.');
                 var kind = parts.Length == 5 ? parts[3] : "";
-                var itemId = raw.ItemId(message, parts.Length == 5 ? parts[4] : "item", kind);
-                loop.Moved(itemId);
+                var itemId = EdgeRawQueue.ItemId(message, parts.Length == 5 ? parts[4] : "item", kind);
+                loop.Took(itemId);
                 var now = clock.GetUtcNow();
                 var analysis = parts.Length == 5
                     ? _analyzer!.Analyse(itemId, $".{kind}", message.Data, now)
@@ -135,15 +134,20 @@ internal sealed partial class EdgeSiteService(
                         $"Topic {EdgeInput.ItemIdOf(message.Subject)} is not cqrsi/<site>/raw/<wav|png|jpg|jpeg>/<item>.");
                 await PublishAsync(itemId, analysis, now, ct);
                 await raw.DoneAsync(message, ct);
+                loop.Finished();
+                done++;
             }
         }
-        catch (Exception e) when (e is NatsException or TimeoutException && !ct.IsCancellationRequested)
+        catch (Exception e) when (e is NatsException or TimeoutException or IOException && !ct.IsCancellationRequested)
         {
-            // The site's own server is away: what was not deleted is taken again.
+            // The site's own server is away, or its stream gone (made again before the next
+            // publish), or the state directory cannot be written: what was not deleted is taken again.
+            _siteStreamUnsure |= e is NatsException;
             _watch.Failed(e);
+            return 0;
         }
 
-        return taken;
+        return done;
     }
 
     /// <summary>Until it succeeds: the site's own nats-server may be starting, restarting or electing.</summary>
@@ -156,20 +160,19 @@ internal sealed partial class EdgeSiteService(
                 TimeSpan.FromMilliseconds(100),
                 TimeSpan.FromSeconds(2),
                 handles,
-                async f =>
+                f =>
                 {
                     // The site's server away: logged once per outage (the watch); a file that cannot be read yet each time.
                     if (f.Exception is IOException)
                     {
                         LogRetry(logger, what, f.Attempt, f.Exception.Message);
-                        return;
+                        return ValueTask.CompletedTask;
                     }
 
+                    // A publish that fails twice: its stream may be what is gone; made again before the next try.
                     _watch.Failed(f.Exception);
-                    if (f.Attempt >= 2 && f.Exception is NatsException)
-                    {
-                        await RemakeSiteStreamAsync(ct);
-                    }
+                    _siteStreamUnsure |= f.Attempt >= 2 && f.Exception is NatsException;
+                    return ValueTask.CompletedTask;
                 })
             .ExecuteAsync(async _ => await action(), ct);
         _watch.Worked();
@@ -249,6 +252,7 @@ internal sealed partial class EdgeSiteService(
     /// <summary>An item's detections then its <see cref="V1.EdgeItemProcessed"/>, or its <see cref="V1.EdgeItemFailed"/> alone.</summary>
     private async Task PublishAsync(string itemId, ItemAnalysis analysis, DateTimeOffset now, CancellationToken ct)
     {
+        await MakeSiteStreamIfUnsureAsync(ct);
         if (analysis is ItemAnalysis.Unreadable failed)
         {
             LogUnreadable(logger, itemId, failed.Code, failed.Reason);

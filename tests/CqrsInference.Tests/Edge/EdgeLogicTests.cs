@@ -143,6 +143,14 @@ public sealed class EdgeLogicTests
             Names(folder.Pending(t.AddSeconds(2.5), out _)).ShouldBe(["a.wav", "b.wav"]);
             Names(folder.Pending(t.AddSeconds(3.2), out _)).ShouldBe(["a.wav", "b.wav"]);
             Names(folder.Pending(t.AddSeconds(3.6), out _)).ShouldBe(["a.wav", "b.wav", "c.wav"]);
+
+            // A write time long past (a share whose clock is behind) is not enough on its own: the
+            // file must be seen unchanged at two looks, so one still being written is not taken.
+            Write(input, "d.wav", "part", t.AddHours(-1));
+            Names(folder.Pending(t.AddSeconds(4), out _)).ShouldBe(["a.wav", "b.wav", "c.wav"]);
+            Write(input, "d.wav", "part and more", t.AddHours(-1).AddSeconds(1));
+            Names(folder.Pending(t.AddSeconds(4.25), out _)).ShouldBe(["a.wav", "b.wav", "c.wav"]);
+            Names(folder.Pending(t.AddSeconds(4.5), out _)).ShouldBe(["a.wav", "b.wav", "c.wav", "d.wav"]);
         }
         finally
         {
@@ -156,6 +164,39 @@ public sealed class EdgeLogicTests
         }
 
         static IEnumerable<string> Names(List<RawItem> items) => items.Select(i => i.ItemId);
+    }
+
+    [Fact]
+    public void The_stream_mark_is_never_below_where_publishes_can_have_landed_acknowledged_or_not_and_survives_a_reopen()
+    {
+        var state = Directory.CreateTempSubdirectory("cqrsi-edge-mark-").FullName;
+        try
+        {
+            var mark = EdgeStreamMark.Open(state);
+            mark.Mark.ShouldBe(0UL);
+
+            // The stream is at 10; three events go out: the mark moves past 13, a step ahead.
+            mark.Acknowledged(10);
+            mark.Reserve(3);
+            mark.Mark.ShouldBe(13 + EdgeStreamMark.Step);
+            mark.Acknowledged(13);
+
+            // Publishes whose acknowledgements were lost still count: the bound grows by what was
+            // reserved, and the mark is written again before the bound passes it.
+            mark.Reserve(1);
+            mark.Reserve((int)EdgeStreamMark.Step - 1);
+            mark.Mark.ShouldBe(13 + EdgeStreamMark.Step);
+            mark.Reserve(1);
+            mark.Mark.ShouldBe(14 + EdgeStreamMark.Step + EdgeStreamMark.Step);
+            EdgeStreamMark.Open(state).Mark.ShouldBe(mark.Mark);
+
+            File.WriteAllText(Path.Combine(state, "stream-mark"), "garbage");
+            Should.Throw<InvalidDataException>(() => EdgeStreamMark.Open(state)).Message.ShouldContain("not a sequence number");
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
     }
 
     private static List<RawItem> Pending(EdgeInput folder) => folder.Pending(DateTimeOffset.UtcNow, out _);

@@ -119,14 +119,16 @@ public sealed class SettingsTests
     }
 
     [Fact]
-    public void A_short_operator_key_stops_a_production_start_and_a_key_with_a_line_end_any_start()
+    public void A_short_operator_key_stops_a_production_start_and_one_no_caller_could_send_any_start()
     {
         // The operator's key opens every tenant: three characters were accepted in Production.
         var error = ProductionStartFails("processor", new() { ["CQRSI_API_KEY"] = "q7Z" });
         error.ShouldContain("CQRSI_API_KEY is 3 characters");
         error.ShouldContain("at least 16");
         error.ShouldNotContain("q7Z");
-        StartFails("api", new() { ["CQRSI_API_KEY"] = "a-long-enough-key\n" }).ShouldContain("CQRSI_API_KEY holds a line end");
+        StartFails("api", new() { ["CQRSI_API_KEY"] = "a-long-enough-key\n" }).ShouldContain("CQRSI_API_KEY must be printable ASCII without spaces");
+        global::CqrsInference.Api.Security.OperatorKeyRule.Problem("a long enough key", development: true).ShouldNotBeNull();
+        global::CqrsInference.Api.Security.OperatorKeyRule.Problem("ein-schlüssel-lang-genug", development: false).ShouldNotBeNull();
 
         // Development keeps short keys for trials (PipelineHost runs as Development).
         global::CqrsInference.Api.Security.OperatorKeyRule.Problem("abc", development: true).ShouldBeNull();
