@@ -125,6 +125,10 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
             recorded.Values.ShouldAllBe(r => r.Submitted <= 1);
             run.Refused.Where(r => r.Region == "west").ShouldBeEmpty("west answers every submit with 202, before, during and after east's loss");
         }
+        catch (Exception) when (DescribeServers(servers))
+        {
+            throw; // not reached: the filter only writes down what the servers said
+        }
         finally
         {
             foreach (var server in servers.Values)
@@ -132,6 +136,21 @@ public sealed class RegionFailoverPipelineTests(ITestOutputHelper output)
                 await server.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// What each region's server last said, on a failure: a full run once found east's server
+    /// unreachable right after it had said it was ready (not reproduced alone).
+    /// </summary>
+    private bool DescribeServers(Dictionary<string, NatsServerProcess> servers)
+    {
+        foreach (var (region, server) in servers)
+        {
+            var said = server.Output;
+            output.WriteLine($"--- nats-server {region} (port {server.Port}), its last output:\n{said[Math.Max(0, said.Length - 3000)..]}");
+        }
+
+        return false;
     }
 
     private static PipelineHost Host(string url, string schema, string region, string roles, string? takeOverAfter = null) => new(url, schema, roles, new Dictionary<string, string?>
