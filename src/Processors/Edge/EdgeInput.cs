@@ -56,6 +56,9 @@ internal sealed class EdgeInput
         return folder;
     }
 
+    /// <summary>The first file in name order that has not settled at the last look (it holds back the names after it), or null.</summary>
+    public Unsettled? HeldBack { get; private set; }
+
     /// <summary>
     /// The raw items waiting that have settled, in name order (the order the feed wrote them), up to
     /// the first that has not; <paramref name="waiting"/> counts every file waiting, settled or not.
@@ -64,19 +67,24 @@ internal sealed class EdgeInput
     {
         var seen = new Dictionary<string, Sighting>(StringComparer.Ordinal);
         var ready = new List<RawItem>();
+        HeldBack = null;
         foreach (var file in Candidates(_input).Order(StringComparer.Ordinal))
         {
             var info = new FileInfo(file);
-            var sighting = new Sighting(info.Exists ? info.Length : 0, info.LastWriteTimeUtc, now);
-            if (_seen.TryGetValue(file, out var before) && before.Length == sighting.Length && before.Written == sighting.Written)
+            var sighting = new Sighting(info.Exists ? info.Length : 0, info.LastWriteTimeUtc, now, now);
+            if (_seen.TryGetValue(file, out var before))
             {
-                sighting = before;
+                sighting = before.Length == sighting.Length && before.Written == sighting.Written ? before : sighting with { FirstSeen = before.FirstSeen };
             }
 
             seen[file] = sighting;
             if (ready.Count == seen.Count - 1 && Settled(sighting, now))
             {
                 ready.Add(new RawItem(file, NextId(Path.GetFileName(file))));
+            }
+            else if (HeldBack is null)
+            {
+                HeldBack = new Unsettled(Path.GetFileName(file), sighting.FirstSeen);
             }
         }
 
@@ -135,8 +143,11 @@ internal sealed class EdgeInput
     }
 }
 
-/// <summary>A file's length and write time, and since when this process has seen them unchanged.</summary>
-internal sealed record Sighting(long Length, DateTime Written, DateTimeOffset Since);
+/// <summary>A file's length and write time, since when this process has seen them unchanged, and when it first saw the file.</summary>
+internal sealed record Sighting(long Length, DateTime Written, DateTimeOffset Since, DateTimeOffset FirstSeen);
+
+/// <summary>A file not settled yet, and when it was first seen.</summary>
+internal sealed record Unsettled(string Name, DateTimeOffset FirstSeen);
 
 /// <summary>A raw file waiting in the input folder, and the item id it is processed under.</summary>
 internal sealed record RawItem(string Path, string ItemId);

@@ -30,6 +30,19 @@ internal sealed partial class EdgeSiteService
         }
     }
 
+    /// <summary>Once per file: one still changing after <see cref="EdgeSiteOptions.StallAfter"/> holds back every name after it (a file written in place, never renamed in).</summary>
+    private void WarnIfHeldBack(int waiting)
+    {
+        if (_input!.HeldBack is { } held && clock.GetUtcNow() - held.FirstSeen >= options.StallAfter && held.Name != _warnedHeldBack)
+        {
+            _warnedHeldBack = held.Name;
+            LogHeldBack(logger, EdgeInput.ItemIdOf(held.Name), (int)(clock.GetUtcNow() - held.FirstSeen).TotalSeconds, waiting - 1);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Input file {Name} has been changing for {Seconds} s and is not taken until it has settled (EdgeSite:SettleTime); the {Behind} files after it in name order wait behind it (write files elsewhere and rename them in when whole)")]
+    private static partial void LogHeldBack(ILogger logger, string name, int seconds, int behind);
+
     [LoggerMessage(LogLevel.Information, "Serving edge site {Site}: raw feed from {Input}, {Done} items already done")]
     private static partial void LogServing(ILogger logger, string site, string input, int done);
 

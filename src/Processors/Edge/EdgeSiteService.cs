@@ -35,6 +35,7 @@ internal sealed partial class EdgeSiteService(
     private EdgeInput? _input;
     private EdgeStreamMark? _mark;
     private bool _siteStreamUnsure;
+    private string? _warnedHeldBack;
     private EdgeItemAnalyzer? _analyzer;
     private double _busySinceHeartbeat;
 
@@ -81,6 +82,7 @@ internal sealed partial class EdgeSiteService(
         {
             loop.Looked();
             var pending = _input!.Pending(clock.GetUtcNow(), out var waiting);
+            WarnIfHeldBack(waiting - pending.Count);
             foreach (var item in pending)
             {
                 loop.Took(item.ItemId);

@@ -133,6 +133,7 @@ public sealed class EdgeLogicTests
             // a.wav was written half a second ago: not yet, and b.wav after it in name order waits too.
             folder.Pending(t.AddSeconds(0.5), out var waiting).ShouldBeEmpty();
             waiting.ShouldBe(2);
+            folder.HeldBack.ShouldBe(new Unsettled("a.wav", t.AddSeconds(0.5)));
             Names(folder.Pending(t.AddSeconds(1.2), out _)).ShouldBe(["a.wav", "b.wav"]);
 
             // A write time in the future (another clock): taken once seen unchanged for a second;
@@ -141,6 +142,7 @@ public sealed class EdgeLogicTests
             Names(folder.Pending(t.AddSeconds(2), out _)).ShouldBe(["a.wav", "b.wav"]);
             Write(input, "c.wav", "part and more", t.AddDays(1).AddSeconds(1));
             Names(folder.Pending(t.AddSeconds(2.5), out _)).ShouldBe(["a.wav", "b.wav"]);
+            folder.HeldBack.ShouldBe(new Unsettled("c.wav", t.AddSeconds(2)), "first seen before it changed: how long it has held the rest back");
             Names(folder.Pending(t.AddSeconds(3.2), out _)).ShouldBe(["a.wav", "b.wav"]);
             Names(folder.Pending(t.AddSeconds(3.6), out _)).ShouldBe(["a.wav", "b.wav", "c.wav"]);
 
