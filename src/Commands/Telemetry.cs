@@ -23,6 +23,22 @@ public static class Telemetry
     public static readonly Counter<long> Redeliveries = Meter.CreateCounter<long>("cqrsi.jobs.redeliveries", "{delivery}", "Deliveries of a job after its first");
     public static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("cqrsi.jobs.dead_letters", "{job}", "Jobs that ran out of attempts");
 
+    /// <summary>
+    /// The series an operator's alerts on a model watch (its endings by status, redeliveries, dead
+    /// letters in the processor's region), at 0 from the moment a processor serves it: a rule such as
+    /// <c>rate(cqrsi_jobs_dead_letters_total[5m]) &gt; 0</c> then reads 0, not "no data", until the first.
+    /// </summary>
+    public static void CountFromZero(string model, string region)
+    {
+        foreach (var status in new[] { Jobs.JobStatuses.Succeeded, Jobs.JobStatuses.Failed, Jobs.JobStatuses.Cancelled, Jobs.JobStatuses.Expired })
+        {
+            JobsCompleted.Add(0, new("model", model), new("region", region), new("status", status));
+        }
+
+        Redeliveries.Add(0, new("model", model), new("region", region));
+        DeadLetters.Add(0, new("model", model), new("region", region));
+    }
+
     public static readonly Counter<long> ShadowRuns = Meter.CreateCounter<long>("cqrsi.shadow.runs", "{job}", "Succeeded jobs run again on their model's shadow version, by model and outcome (identical, different, failed)");
     public static readonly Counter<long> ShadowDropped = Meter.CreateCounter<long>("cqrsi.shadow.dropped", "{job}", "Succeeded jobs not run on the shadow version: its queue in the processor was full (or the processor stopped), by model");
 

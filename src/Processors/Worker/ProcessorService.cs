@@ -1,3 +1,4 @@
+using CqrsInference.Commands;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Messaging;
 using CqrsInference.Commands.Models;
@@ -67,6 +68,7 @@ internal sealed partial class ProcessorService(
                 }
 
                 LogServing(_logger, worker.Model, string.Join(", ", worker.Versions), worker.Device, worker.Capacity, options.ResolveWorkerId());
+                Telemetry.CountFromZero(worker.Model, options.Region);
                 running.Add(worker.RunAsync(stoppingToken));
             }
 

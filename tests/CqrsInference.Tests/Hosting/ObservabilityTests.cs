@@ -48,6 +48,38 @@ public sealed partial class ObservabilityTests(PipelineWithFaultInjection pipeli
     }
 
     [Fact]
+    public async Task A_processors_alert_series_read_0_from_its_start_not_no_data()
+    {
+        // A processor of a region of its own, before any job: alert rules on dead letters, failures
+        // and redeliveries found no series at all ("no data") until the first of each happened.
+        await using var nats = await NatsServerProcess.StartAsync();
+        await using var processor = new PipelineHost(nats.Url, TestEnvironment.NewSchema(), "api,processor", new Dictionary<string, string?>
+        {
+            ["Processor:Region"] = "zero-series",
+            ["Processor:Models:0"] = "mlp-test",
+        });
+        using var client = processor.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", TestEnvironment.OperatorKey);
+
+        var metrics = await Retry.Until("the processor's series", () => client.GetStringAsync("/metrics"),
+            text => text.Contains("region=\"zero-series\"", StringComparison.Ordinal));
+        foreach (var (name, label) in new[]
+        {
+            ("cqrsi_jobs_dead_letters_total", (string?)null),
+            ("cqrsi_jobs_redeliveries_total", null),
+            ("cqrsi_jobs_completed_total", "status=\"failed\""),
+            ("cqrsi_jobs_completed_total", "status=\"succeeded\""),
+        })
+        {
+            metrics.Split('\n').ShouldContain(
+                l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains("region=\"zero-series\"", StringComparison.Ordinal)
+                    && l.Contains("model=\"mlp-test\"", StringComparison.Ordinal) && (label == null || l.Contains(label, StringComparison.Ordinal)),
+                $"{name} {label}");
+            Value(metrics, name, "zero-series", label).ShouldBe(0);
+        }
+    }
+
+    [Fact]
     public async Task Request_metrics_outlive_another_host_of_the_process_stopping()
     {
         // Test classes end while others run: a host stopping must not end the others' metric streams.
