@@ -85,9 +85,14 @@ internal sealed class EdgeRawQueue(INatsJSContext js, EdgeSiteOptions options)
         }
     }
 
-    /// <summary><c>mqtt-&lt;queue created, UTC&gt;-&lt;sequence&gt;-&lt;item&gt;.&lt;kind&gt;</c>: unique for the site's life, and the same when redone.</summary>
+    /// <summary>
+    /// <c>mqtt-&lt;queue created, UTC, to the millisecond&gt;-&lt;sequence&gt;-&lt;item&gt;.&lt;kind&gt;</c>: unique for
+    /// the site's life, and the same when redone. To the second, a queue made again within the
+    /// second it was first made in (the site makes a lost queue again at its next look) gave its
+    /// first item the id of the old queue's first, dropped as its copy.
+    /// </summary>
     public static string ItemId(RawMessage message, string item, string kind) =>
-        EdgeInput.ItemIdOf($"mqtt-{message.QueueCreated.UtcDateTime:yyyyMMddHHmmss}-{message.Sequence:D12}-{item}.{kind}");
+        EdgeInput.ItemIdOf($"mqtt-{message.QueueCreated.UtcDateTime:yyyyMMddHHmmssfff}-{message.Sequence:D12}-{item}.{kind}");
 
     private async Task<RawMessage?> NextAsync(ulong from, CancellationToken ct)
     {

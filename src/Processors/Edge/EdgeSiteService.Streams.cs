@@ -73,6 +73,6 @@ internal sealed partial class EdgeSiteService
         return bytes;
     }
 
-    [LoggerMessage(LogLevel.Warning, "The site stream {Stream} was empty at sequence {Last} (made again: the site's store was lost?); it continues at sequence {Next}, after every sequence the site published before, so the core's sourcing takes what follows")]
+    [LoggerMessage(LogLevel.Warning, "The site stream {Stream} was empty at sequence {Last} (made again after the site's store was lost, or every event aged out); it continues at sequence {Next}, after every sequence the site may have published before, so the core's sourcing takes what follows")]
     private static partial void LogContinued(ILogger logger, string stream, ulong last, ulong next);
 }
