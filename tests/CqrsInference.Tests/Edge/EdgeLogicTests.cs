@@ -88,8 +88,7 @@ public sealed class EdgeLogicTests
     [Fact]
     public void Items_an_earlier_version_left_in_the_input_folder_are_moved_out_once_and_a_name_used_again_is_its_next_generation()
     {
-        var root = Directory.CreateTempSubdirectory("cqrsi-edge-input-").FullName;
-        try
+        InTemporaryFolder("cqrsi-edge-input-", root =>
         {
             var (input, state) = (Path.Combine(root, "input"), Path.Combine(root, "state"));
             Directory.CreateDirectory(input);
@@ -110,18 +109,13 @@ public sealed class EdgeLogicTests
             File.WriteAllText(Path.Combine(input, "old.wav"), "and another");
             Pending(EdgeInput.Open(input, state, EdgeCheckpoint.Open(Path.Combine(state, "done.log")), TimeSpan.Zero)).Select(i => i.ItemId).ShouldBe(["new.wav", "old~3.wav"]);
             EdgeInput.ItemIdOf("a\r\nb\u007f.wav").ShouldBe("a%0D%0Ab%7F.wav");
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        });
     }
 
     [Fact]
     public void A_file_is_taken_once_it_has_settled_in_name_order_and_one_written_again_waits_again()
     {
-        var root = Directory.CreateTempSubdirectory("cqrsi-edge-settle-").FullName;
-        try
+        InTemporaryFolder("cqrsi-edge-settle-", root =>
         {
             var (input, state) = (Path.Combine(root, "input"), Path.Combine(root, "state"));
             Directory.CreateDirectory(input);
@@ -153,11 +147,7 @@ public sealed class EdgeLogicTests
             Write(input, "d.wav", "part and more", t.AddHours(-1).AddSeconds(1));
             Names(folder.Pending(t.AddSeconds(4.25), out _)).ShouldBe(["a.wav", "b.wav", "c.wav"]);
             Names(folder.Pending(t.AddSeconds(4.5), out _)).ShouldBe(["a.wav", "b.wav", "c.wav", "d.wav"]);
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        });
 
         static void Write(string input, string name, string text, DateTimeOffset written)
         {
@@ -171,8 +161,7 @@ public sealed class EdgeLogicTests
     [Fact]
     public void The_stream_mark_is_never_below_where_publishes_can_have_landed_acknowledged_or_not_and_survives_a_reopen()
     {
-        var state = Directory.CreateTempSubdirectory("cqrsi-edge-mark-").FullName;
-        try
+        InTemporaryFolder("cqrsi-edge-mark-", state =>
         {
             var mark = EdgeStreamMark.Open(state);
             mark.Mark.ShouldBe(0UL);
@@ -194,10 +183,20 @@ public sealed class EdgeLogicTests
 
             File.WriteAllText(Path.Combine(state, "stream-mark"), "garbage");
             Should.Throw<InvalidDataException>(() => EdgeStreamMark.Open(state)).Message.ShouldContain("not a sequence number");
+        });
+    }
+
+    /// <summary>Runs <paramref name="test"/> in a new temporary folder, removed afterwards.</summary>
+    private static void InTemporaryFolder(string prefix, Action<string> test)
+    {
+        var folder = Directory.CreateTempSubdirectory(prefix).FullName;
+        try
+        {
+            test(folder);
         }
         finally
         {
-            Directory.Delete(state, recursive: true);
+            Directory.Delete(folder, recursive: true);
         }
     }
 
