@@ -47,6 +47,9 @@ internal sealed partial class WebhookDispatcher(
     private static readonly Counter<long> Deliveries = Telemetry.Meter.CreateCounter<long>(
         "cqrsi.webhooks.deliveries", "{call}", "Webhook calls by outcome: delivered, retried, given_up, refused");
 
+    /// <summary>Every outcome <see cref="Deliveries"/> counts, each at 0 from the dispatcher's start (an alert on given_up reads 0, not "no data").</summary>
+    private static readonly string[] Outcomes = ["delivered", "retried", "given_up", "refused"];
+
     private readonly WebhookAddressRules _addresses = options.AddressRules();
     private readonly TenantLanes _lanes = new(options.MaxConcurrentPerTenant, options.MaxConcurrent);
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For("webhook dispatcher");
@@ -58,6 +61,11 @@ internal sealed partial class WebhookDispatcher(
         {
             LogDisabled(logger);
             return;
+        }
+
+        foreach (var outcome in Outcomes)
+        {
+            Deliveries.Add(0, new KeyValuePair<string, object?>("outcome", outcome));
         }
 
         // NATS unreachable or electing a stream leader: what was not acked is redelivered.

@@ -80,6 +80,26 @@ public sealed partial class ObservabilityTests(PipelineWithFaultInjection pipeli
     }
 
     [Fact]
+    public async Task The_webhook_outcomes_read_0_from_the_dispatchers_start_not_no_data()
+    {
+        // An alert on given_up or refused deliveries found no series until the first of each.
+        await using var nats = await NatsServerProcess.StartAsync();
+        await using var host = new PipelineHost(nats.Url, TestEnvironment.NewSchema(), "api,projections", new Dictionary<string, string?>
+        {
+            ["Webhooks:SigningKey"] = "observability-test-signing-key",
+        });
+        using var client = host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", TestEnvironment.OperatorKey);
+
+        // Other tests of the process may deliver meanwhile (the meter is the process's), so every
+        // outcome must be there, not just any: given_up and refused come from nothing but the start.
+        string[] outcomes = ["delivered", "retried", "given_up", "refused"];
+        await Retry.Until("every webhook outcome's series", () => client.GetStringAsync("/metrics"),
+            text => outcomes.All(outcome => text.Split('\n').Any(
+                l => l.StartsWith("cqrsi_webhooks_deliveries_total{", StringComparison.Ordinal) && l.Contains($"outcome=\"{outcome}\"", StringComparison.Ordinal))));
+    }
+
+    [Fact]
     public async Task Request_metrics_outlive_another_host_of_the_process_stopping()
     {
         // Test classes end while others run: a host stopping must not end the others' metric streams.
