@@ -188,7 +188,7 @@ for site in "${sites[@]}"; do
   port=$((SITE_BASE_PORT + i)) mon=$((SITE_MONITOR_BASE_PORT + i)) mqtt=$((SITE_MQTT_BASE_PORT + i))
   CQRSI_NATS_DOMAIN="$site" \
   CQRSI_NATS_EXTRA_CONF="server_name: \"$site-edge\"
-mqtt { listen: \"127.0.0.1:$mqtt\" }
+$(cqrsi_nats_site_mqtt_conf "$site" "127.0.0.1:$mqtt")
 $(site_remote_conf)" \
     cqrsi_start_nats "$EDGE/$site/nats" "$port" "$mon"
   mkdir -p "$EDGE/$site/input" "$EDGE/$site/state"

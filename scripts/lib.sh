@@ -21,6 +21,7 @@
 #   cqrsi_nats_secret       <dir> <name>           a password generated once (routes, gateways, leaf nodes)
 #   cqrsi_nats_cluster_conf / cqrsi_nats_gateway_conf / cqrsi_nats_leaf_listen_conf / cqrsi_nats_leaf_remote_conf
 #                                                  nats.conf blocks whose links authenticate
+#   cqrsi_nats_site_mqtt_conf <site> <listen>      an edge site's MQTT listener: devices publish raw items only
 #   cqrsi_tls_server_cert   <dir>                  a throwaway CA and a server certificate for 127.0.0.1 (generated once)
 #   cqrsi_nats_websocket_conf <listen> <tls dir>   the WebSocket listener (TLS) edge sites' servers dial with wss://
 #
@@ -664,6 +665,32 @@ authorization {
   ]
 }
 no_auth_user: "local"
+EOF
+}
+
+# cqrsi_nats_site_mqtt_conf <site> <listen host:port>
+# An edge site's server: its MQTT listener, where devices (no credentials: user "device") may only
+# publish raw items (cqrsi.<site>.raw.>, the topics cqrsi/<site>/raw/...) and subscribe to nothing:
+# not write into the site's event stream (edge.<site>.>), nor call its JetStream API (a device could
+# delete the stream). Clients of the site's own port that give no credentials are user "site", with
+# every permission, as without an authorization block: the site's processor connects so (a password
+# is generated per start; nothing uses it). nats-server 2.9 acknowledges a refused QoS 1 publish
+# and drops it, logging a "Publish Violation".
+cqrsi_nats_site_mqtt_conf() {
+    local site="${1:?usage: cqrsi_nats_site_mqtt_conf <site> <listen>}" listen="${2:?}"
+    local site_password device_password
+    site_password="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+    device_password="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+    cat <<EOF
+authorization {
+  users = [
+    { user: "site", password: "$site_password" }
+    { user: "device", password: "$device_password",
+      permissions: { publish: { allow: ["cqrsi.$site.raw.>"] }, subscribe: { deny: [">"] } } }
+  ]
+}
+no_auth_user: "site"
+mqtt { listen: "$listen", no_auth_user: "device" }
 EOF
 }
 

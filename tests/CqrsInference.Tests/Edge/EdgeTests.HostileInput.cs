@@ -185,6 +185,26 @@ public sealed partial class EdgeTests
             n => n == 0);
     }
 
+    [Fact]
+    public async Task A_device_over_MQTT_publishes_raw_items_but_cannot_write_into_the_sites_event_stream()
+    {
+        await StartServersAsync();
+        _processor = await StartProcessorAsync(mqtt: true);
+
+        // The MQTT listener's devices may only publish raw items (scripts/lib.sh,
+        // cqrsi_nats_site_mqtt_conf): without that, a topic under edge/<site>/ went straight into
+        // the site's stream, past the site's processor, as an event the core would take as the site's.
+        await PublishOverMqttAsync($"edge/{Site}/items", JsonSerializer.SerializeToUtf8Bytes(Item(Site, "forged.wav")));
+        await PublishOverMqttAsync($"edge/{Site}/forged", [1, 2, 3]);
+        await PublishOverMqttAsync($"cqrsi/{Site}/raw/wav/mic1", _clips[0].Bytes);
+        await WaitForCoreItemsAsync(1);
+
+        await using var nats = new NatsClient(_edge.Url);
+        var site = await nats.CreateJetStreamContext().GetStreamAsync(EdgeTopology.SiteStream(Site), new StreamInfoRequest { SubjectsFilter = ">" });
+        site.Info.State.Subjects!.Keys.ShouldNotContain(EdgeTopology.Subject(Site, "forged"));
+        (await RecordedAsync(Site)).OfType<V1.EdgeItemProcessed>().ShouldHaveSingleItem().ItemId.ShouldEndWith("-mic1.wav");
+    }
+
     private static void MakeFifo(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]);

@@ -70,10 +70,12 @@ public sealed partial class EdgeTests : IAsyncLifetime
             {{_link.CoreConfig()}}
             {{NatsServerProcess.Mappings}}
             """);
+        // The site's MQTT listener as ./edge.sh configures it: devices publish raw items only.
+        var siteMqtt = await ScriptLib.RunAsync($"cqrsi_nats_site_mqtt_conf {Site} 127.0.0.1:{_mqttPort}");
         _edge = await NatsServerProcess.StartWithConfigAsync((port, dir) => $$"""
             server_name: "{{Site}}-edge"
             listen: "127.0.0.1:{{port}}"
-            mqtt { listen: "127.0.0.1:{{_mqttPort}}" }
+            {{siteMqtt}}
             jetstream { store_dir: "{{dir}}/js", domain: "{{Site}}" }
             {{_link.RemoteConfig()}}
             """);
