@@ -187,14 +187,24 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
     }
 
     /// <summary>When the oldest job still in the queue (waiting or in flight) was stored, or null when it is empty.</summary>
-    public async Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct)
+    public async Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct) =>
+        (await GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Filter, Seq = 1 }, ct))?.Time;
+
+    /// <summary>The stream sequence of the newest job in the queue, or null when it is empty.</summary>
+    public async Task<ulong?> LastSequenceAsync(JobQueue queue, CancellationToken ct) =>
+        (await GetAsync(new StreamMsgGetRequest { LastBySubj = queue.Filter }, ct))?.Seq;
+
+    /// <summary>The stream sequence <paramref name="jobId"/> is stored at in its queue (its latest series), or null when it is no longer there.</summary>
+    public async Task<ulong?> SequenceOfAsync(JobQueue queue, Guid jobId, CancellationToken ct) =>
+        (await GetAsync(new StreamMsgGetRequest { LastBySubj = LogSubjects.StoredJobFilter(queue, jobId) }, ct))?.Seq;
+
+    private async Task<StoredMessage?> GetAsync(StreamMsgGetRequest request, CancellationToken ct)
     {
         try
         {
-            // The stream handle is looked up once: a direct get needs only its name.
+            // The stream handle is looked up once: a get needs only its name.
             _jobsStream ??= await js.GetStreamAsync(NatsTopology.JobsStream, cancellationToken: ct);
-            var first = await _jobsStream.GetAsync(new StreamMsgGetRequest { NextBySubj = queue.Filter, Seq = 1 }, ct);
-            return first.Message.Time;
+            return (await _jobsStream.GetAsync(request, ct)).Message;
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)
         {

@@ -53,6 +53,9 @@ public static class LogSubjects
     /// <summary>A work queue's jobs in every partition, as stored.</summary>
     public static string QueueFilter(JobQueue queue) => $"log.*.jobs.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.*";
 
+    /// <summary>One queued job as stored, in whichever partition the server mapped it to.</summary>
+    public static string StoredJobFilter(JobQueue queue, Guid jobId) => $"log.*.jobs.{queue.Region}.{queue.Model}.{queue.Priority}.{queue.Tenant}.{jobId:N}";
+
     /// <summary>Whether a stored subject is a submission: queued (<c>log.&lt;p&gt;.jobs.…</c>) or served interactively (<c>log.&lt;p&gt;.served.…</c>).</summary>
     public static bool IsJob(string subject) => TokenAt(subject, 2) is "jobs" or "served";
 

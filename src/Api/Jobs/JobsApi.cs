@@ -88,7 +88,7 @@ internal static class JobsApi
     /// </summary>
     private static async Task<Waiting.JobWaiting?> WaitingAsync(Waiting.QueueWaits waits, JobStatus status, IQuerySession session, CancellationToken ct) =>
         (await Projections.Outages.AskWithinAsync(
-            t => waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.SubmittedAt, session, t),
+            t => waits.OfAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), status.Id, status.SubmittedAt, session, t),
             JobReader.MemoryAnswersAfter, ct)).Value;
 
     public static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(

@@ -7,8 +7,9 @@ using NATS.Client.JetStream;
 namespace CqrsInference.Api.Jobs.Waiting;
 
 /// <summary>
-/// Reads what <see cref="JobWaiting"/> needs, cheaply: one consumer info and one direct get per
-/// queue, and one query of the processors read model (a row per processor), each kept for
+/// Reads what <see cref="JobWaiting"/> needs, cheaply: one consumer info and two message gets per
+/// queue (its oldest and its newest job), one get per job (its own sequence), and one query of the
+/// processors read model (a row per processor), each but the job's kept for
 /// <see cref="Fresh"/> so that many callers polling queued jobs cost the servers nothing more.
 /// The queue's rate comes from its consumer's delivered count, sampled at each read (up to a
 /// minute back); before a second read, from the count since the consumer was made.
@@ -21,11 +22,12 @@ internal sealed class QueueWaits(INatsJSContext js, JobQueues queues, TimeProvid
     private readonly ConcurrentDictionary<string, QueueEntry> _queues = new();
     private (DateTimeOffset At, IReadOnlyList<ProcessorStatus> Online)? _processors;
 
-    public async Task<JobWaiting> OfAsync(JobQueue queue, DateTimeOffset submittedAt, IQuerySession session, CancellationToken ct)
+    public async Task<JobWaiting> OfAsync(JobQueue queue, Guid jobId, DateTimeOffset submittedAt, IQuerySession session, CancellationToken ct)
     {
         var snapshot = await QueueAsync(queue, ct);
+        var sequence = await queues.SequenceOfAsync(queue, jobId, ct);
         var online = await OnlineAsync(session, ct);
-        return WaitingEstimate.Of(snapshot, online, queue.Region, queue.Model, submittedAt, clock.GetUtcNow());
+        return WaitingEstimate.Of(snapshot, online, queue.Region, queue.Model, submittedAt, clock.GetUtcNow(), sequence);
     }
 
     private async Task<IReadOnlyList<ProcessorStatus>> OnlineAsync(IQuerySession session, CancellationToken ct)
@@ -85,7 +87,8 @@ internal sealed class QueueWaits(INatsJSContext js, JobQueues queues, TimeProvid
             entry.Samples.Add((now, delivered));
         }
 
-        return new QueueSnapshot((long)info.NumPending, info.NumAckPending, await queues.OldestAsync(queue, ct), rate);
+        return new QueueSnapshot(
+            (long)info.NumPending, info.NumAckPending, await queues.OldestAsync(queue, ct), rate, info.Delivered.StreamSeq, await queues.LastSequenceAsync(queue, ct));
     }
 
     private sealed class QueueEntry

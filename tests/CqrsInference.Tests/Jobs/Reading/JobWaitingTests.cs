@@ -39,6 +39,16 @@ public sealed class JobWaitingTests(PipelineWithoutProcessors idle, PipelineWith
             j => j.TryGetProperty("waiting", out var w) && w.GetProperty("position").GetInt64() >= 1);
         var waiting = job.GetProperty("waiting");
 
+        // The jobs of one bulk arrived at one instant: their places come from their sequences in the
+        // queue, not their arrival times (which read every one of them as next, position 1).
+        waiting.GetProperty("position").GetInt64().ShouldBe(waiting.GetProperty("queued").GetInt64(), "the last of the bulk is last in its queue");
+        // 39 of the bulk were queued after this one (0 once the queue has gone past it).
+        var middle = await client.GetJobAsync(jobs[^40]);
+        if (middle.TryGetProperty("waiting", out var atMiddle))
+        {
+            atMiddle.GetProperty("position").GetInt64().ShouldBe(Math.Max(0, atMiddle.GetProperty("queued").GetInt64() - 39));
+        }
+
         job.GetProperty("status").GetString().ShouldBe("queued");
         waiting.GetProperty("served").GetBoolean().ShouldBeTrue();
         waiting.GetProperty("processorsInRegion").GetInt32().ShouldBe(1);
@@ -58,6 +68,25 @@ public sealed class JobWaitingTests(PipelineWithoutProcessors idle, PipelineWith
         response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Accepted);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         return body.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ToList();
+    }
+
+    [Fact]
+    public void The_position_comes_from_the_jobs_sequence_among_the_queues_waiting_jobs()
+    {
+        var now = DateTimeOffset.Parse("2025-01-01T00:01:40Z", System.Globalization.CultureInfo.InvariantCulture);
+        var queue = new QueueSnapshot(Queued: 100, InFlight: 2, OldestAt: now.AddSeconds(-100), RatePerSecond: 10, DeliveredSequence: 1_000, LastSequence: 1_200);
+        ProcessorStatus[] online = [new(Guid.NewGuid(), "w", "local", "cpu", 1, true, now, now, Models: ["mlp-test"])];
+        long At(ulong? sequence) => WaitingEstimate.Of(queue, online, "local", "mlp-test", submittedAt: now, now, sequence).Position;
+
+        At(1_100).ShouldBe(50);
+        At(1_001).ShouldBe(1);
+        At(1_200).ShouldBe(100);
+        At(1_300).ShouldBe(100, "queued after the queue was read: last");
+        At(1_000).ShouldBe(0, "delivered: a processor holds it");
+        At(400).ShouldBe(0);
+
+        // Its sequence unknown: by its arrival time (submitted now: last).
+        At(null).ShouldBe(100);
     }
 
     [Fact]
