@@ -29,13 +29,14 @@ internal static partial class ServiceDefaults
         services.AddSystemd();
         // Read now, so that a TLS or credentials file that cannot be read stops the start with its setting's name.
         var connection = NatsConnectionSettings.Apply(NatsOpts.Default, configuration);
-        services.AddNatsClient(nats => nats.ConfigureOptions(o => o.Configure(b => b.Opts = b.Opts with
+        services.AddNatsClient(nats => nats.ConfigureOptions(o => o.Configure<ILoggerFactory>((b, loggers) => b.Opts = b.Opts with
         {
             Url = connection.Url,
             Name = "cqrsinference",
             AuthOpts = connection.AuthOpts,
             TlsOpts = connection.TlsOpts,
             RequestTimeout = TimeSpan.FromSeconds(10),
+            LoggerFactory = new NatsClientLogs(loggers, TimeProvider.System),
         })));
         services.AddSingleton<INatsJSContext>(sp => sp.GetRequiredService<INatsConnection>().CreateJetStreamContext());
         services.AddSingleton<NatsTopology>();
