@@ -196,7 +196,7 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
 
     /// <summary>The stream sequence <paramref name="jobId"/> is stored at in its queue (its latest series), or null when it is no longer there.</summary>
     public async Task<ulong?> SequenceOfAsync(JobQueue queue, Guid jobId, CancellationToken ct) =>
-        (await GetAsync(new StreamMsgGetRequest { LastBySubj = LogSubjects.StoredJobFilter(queue, jobId) }, ct))?.Seq;
+        (await GetAsync(new StreamMsgGetRequest { LastBySubj = LogSubjects.StoredJob(queue, jobId, options.Partitions) }, ct))?.Seq;
 
     private async Task<StoredMessage?> GetAsync(StreamMsgGetRequest request, CancellationToken ct)
     {

@@ -48,6 +48,31 @@ public sealed class LogPartitionTests
         partitionsByJob.Values.Select(p => p.Single()).Distinct().Count().ShouldBeGreaterThan(1, "40 jobs spread over 5 partitions");
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(5)]
+    public async Task A_queued_jobs_stored_subject_is_computed_as_the_server_maps_it(int partitions)
+    {
+        // The waiting position reads a job's own message by its exact subject (no partition wildcard).
+        await using var server = await NatsServerProcess.StartWithConfigAsync((port, dir) => $$"""
+            listen: "127.0.0.1:{{port}}"
+            {{LogSubjects.ServerMappings(partitions)}}
+            """);
+        await using var client = new NatsClient(server.Url);
+        await using var log = await client.Connection.SubscribeCoreAsync<byte[]>("log.>");
+        var queue = new JobQueue("eu", "mlp-test", "batch", "acme");
+        var jobs = Enumerable.Range(0, 100).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var job in jobs)
+        {
+            await client.PublishAsync(LogSubjects.Job(queue, job));
+        }
+
+        foreach (var job in jobs)
+        {
+            (await log.Msgs.ReadAsync()).Subject.ShouldBe(LogSubjects.StoredJob(queue, job, partitions));
+        }
+    }
+
     [Fact]
     public async Task A_server_without_the_mapping_is_refused_with_the_reason()
     {
