@@ -20,6 +20,6 @@ internal abstract partial class LogRecorder
     [LoggerMessage(LogLevel.Warning, "Recording {Consumer} paused, restarting from the checkpoint: {Reason}")]
     private static partial void LogRestarting(ILogger logger, string consumer, string reason);
 
-    [LoggerMessage(LogLevel.Error, "{Stream} messages {From} to {To} left the stream (its maximum age) before {Consumer} recorded them")]
-    private static partial void LogExpired(ILogger logger, string stream, ulong from, ulong to, string consumer);
+    [LoggerMessage(LogLevel.Error, "{Stream} messages {From} to {To} left the stream (its maximum age) before {Consumer} had seen them: those on {Subjects} among them were never recorded")]
+    private static partial void LogExpired(ILogger logger, string stream, ulong from, ulong to, string consumer, string subjects);
 }

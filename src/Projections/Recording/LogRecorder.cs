@@ -23,12 +23,27 @@ namespace CqrsInference.Projections.Recording;
 internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore store, RecorderOptions options, LogSource source, ILogger logger, OutageWatches? watches)
     : BackgroundService
 {
+    /// <summary>How often at most an idle leader writes how far it has seen the stream (<see cref="SeenUpTo"/>).</summary>
+    internal static readonly TimeSpan MarkSeenEvery = TimeSpan.FromSeconds(5);
+
     private readonly OutageWatch _watch = (watches ?? OutageWatches.Detached()).For(source.Consumer);
     private readonly LogRun _run = new(logger);
     private ulong _checkpoint;
+    private ulong _seen;
+    private string? _seenId;
+    private long _seenMarkedAt;
 
     /// <summary>The last log sequence recorded (the checkpoint).</summary>
     public ulong Position => Volatile.Read(ref _checkpoint);
+
+    /// <summary>
+    /// Every message of this recorder's subjects up to this stream sequence is recorded: the
+    /// checkpoint, or further when the stream has gone on with only other subjects' messages (the
+    /// other partitions') and an idle leader saw so. Kept beside the checkpoint, per stream
+    /// incarnation, so that messages that leave the stream by age after a quiet time on these
+    /// subjects are not taken for messages never recorded.
+    /// </summary>
+    public ulong SeenUpTo => Math.Max(Position, Volatile.Read(ref _seen));
 
     /// <summary>Events recorded since start.</summary>
     public long Recorded { get; private set; }
@@ -151,6 +166,10 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+            // Stopping: how far the stream was seen, so that a stop longer than the stream's
+            // maximum age is not read as loss at the next start.
+            using var last = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await ((Task)MarkSeenAsync(channel.Reader, force: true, last.Token)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         finally
         {
@@ -177,13 +196,42 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                var delivered = (await js.GetConsumerAsync(source.Stream, source.Consumer, ct)).Info.Delivered.ConsumerSeq;
-                if (delivered > _run.LastDelivery && reader.Count == 0)
+                if (!await MarkSeenAsync(reader, force: false, ct))
                 {
                     throw new RecorderGapException(source.Consumer, Position);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Idle: asks the consumer how many it delivered (more than arrived here is a hole at the tail:
+    /// false) and, at most every <see cref="MarkSeenEvery"/> (or when <paramref name="force"/>d),
+    /// writes how far the stream has gone with nothing of this recorder's left to deliver or to
+    /// acknowledge. The stream's last sequence is read first: every message of these subjects up to
+    /// it was then in the stream, so none pending and none unacknowledged means each was recorded
+    /// (a run is acknowledged only once it is).
+    /// </summary>
+    private async Task<bool> MarkSeenAsync(ChannelReader<INatsJSMsg<byte[]>> reader, bool force, CancellationToken ct)
+    {
+        var due = force || Stopwatch.GetElapsedTime(_seenMarkedAt) >= MarkSeenEvery;
+        var last = due ? (await js.GetStreamAsync(source.Stream, cancellationToken: ct)).Info.State.LastSeq : 0;
+        var consumer = (await js.GetConsumerAsync(source.Stream, source.Consumer, ct)).Info;
+        if (consumer.Delivered.ConsumerSeq > _run.LastDelivery && reader.Count == 0)
+        {
+            return false;
+        }
+
+        if (due && _seenId is { } id && last > SeenUpTo && consumer.NumPending == 0 && consumer.NumAckPending == 0 && reader.Count == 0)
+        {
+            await using var session = store.LightweightSession();
+            session.Store(new RecorderCheckpoint(id, last));
+            await session.SaveChangesAsync(ct);
+            Volatile.Write(ref _seen, last);
+            _seenMarkedAt = Stopwatch.GetTimestamp();
+        }
+
+        return true;
     }
 
     private async Task RecordBatchAsync(List<INatsJSMsg<byte[]>> batch, CancellationToken ct)
@@ -288,13 +336,20 @@ internal abstract partial class LogRecorder(INatsJSContext js, IDocumentStore st
         await WarnIfExpiredAsync(ct);
     }
 
-    /// <summary>Messages after the checkpoint that the stream no longer holds (older than its maximum age) were never recorded.</summary>
+    /// <summary>
+    /// Messages past <see cref="SeenUpTo"/> that the stream no longer holds (older than its maximum
+    /// age): those of this recorder's subjects among them were never recorded. The mark of how far
+    /// the stream was seen belongs to this incarnation of the stream (made again, it starts over).
+    /// </summary>
     private async Task WarnIfExpiredAsync(CancellationToken ct)
     {
-        var first = (await js.GetStreamAsync(source.Stream, cancellationToken: ct)).Info.State.FirstSeq;
-        if (first > Position + 1)
+        var info = (await js.GetStreamAsync(source.Stream, cancellationToken: ct)).Info;
+        _seenId = $"{source.CheckpointId}:seen:{info.Created.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        Volatile.Write(ref _seen, await RecorderLease.LoadCheckpointAsync(store, _seenId, ct));
+        var first = info.State.FirstSeq;
+        if (first > SeenUpTo + 1)
         {
-            LogExpired(logger, source.Stream, Position + 1, first - 1, source.Consumer);
+            LogExpired(logger, source.Stream, SeenUpTo + 1, first - 1, source.Consumer, source.FilterSubject ?? ">");
         }
     }
 }
