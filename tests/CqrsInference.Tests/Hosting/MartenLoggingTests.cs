@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using CqrsInference.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -67,27 +66,5 @@ public sealed class MartenLoggingTests : IAsyncLifetime
     {
         await using var command = db.CreateCommand(sql);
         return (long)(await command.ExecuteScalarAsync())!;
-    }
-
-    private sealed class LogCapture : ILoggerProvider
-    {
-        public ConcurrentQueue<(string Category, LogLevel Level, string Text)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(LogCapture capture, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                capture.Entries.Enqueue((category, logLevel, $"{formatter(state, exception)} {exception}"));
-        }
     }
 }

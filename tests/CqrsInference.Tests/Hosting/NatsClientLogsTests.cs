@@ -13,12 +13,12 @@ namespace CqrsInference.Tests.Hosting;
 public sealed class NatsClientLogsTests
 {
     private readonly FakeTimeProvider _clock = new();
-    private readonly Entries _entries = new();
+    private readonly LogCapture _logs = new();
 
     [Fact]
     public async Task Failed_attempts_to_connect_are_one_warning_line_with_their_cause_not_an_error_with_a_stack_trace_each()
     {
-        using var loggers = LoggerFactory.Create(b => b.AddProvider(_entries).SetMinimumLevel(LogLevel.Trace));
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(_logs).SetMinimumLevel(LogLevel.Trace));
         using var logs = new NatsClientLogs(loggers, _clock);
         var url = $"nats://127.0.0.1:{NatsServerProcess.FreePort()}";
 
@@ -28,48 +28,21 @@ public sealed class NatsClientLogsTests
         }
 
         // The client logged each attempt as an error with its exception (the stack trace on the console).
-        _entries.Written.ShouldNotContain(e => e.Level >= LogLevel.Warning && e.Exception != null);
-        var shown = _entries.Written.Where(e => e.Level == LogLevel.Warning).ShouldHaveSingleItem();
+        _logs.Entries.ShouldNotContain(e => e.Level >= LogLevel.Warning && e.Exception != null);
+        var shown = _logs.Entries.Where(e => e.Level == LogLevel.Warning).ShouldHaveSingleItem();
         shown.Message.ShouldStartWith($"Fail to connect NATS {url}");
         shown.Message.ShouldContain("refused");
-        _entries.Written.Count(e => e.Level == LogLevel.Debug && e.Message.StartsWith("Fail to connect NATS", StringComparison.Ordinal)).ShouldBe(2);
+        _logs.Entries.Count(e => e.Level == LogLevel.Debug && e.Message.StartsWith("Fail to connect NATS", StringComparison.Ordinal)).ShouldBe(2);
 
         // The same cause is shown again after a while, so that a long outage is not one line at its start.
         _clock.Advance(NatsClientLogs.RepeatAfter);
         await AttemptAsync(url, logs);
-        _entries.Written.Count(e => e.Level == LogLevel.Warning).ShouldBe(2);
+        _logs.Entries.Count(e => e.Level == LogLevel.Warning).ShouldBe(2);
     }
 
     private static async Task AttemptAsync(string url, ILoggerFactory logs)
     {
         await using var nats = new NatsConnection(NatsOpts.Default with { Url = url, LoggerFactory = logs, ConnectTimeout = TimeSpan.FromSeconds(2) });
         await Should.ThrowAsync<NatsException>(async () => await nats.ConnectAsync());
-    }
-
-    private sealed class Entries : ILoggerProvider
-    {
-        public List<(LogLevel Level, string Message, Exception? Exception)> Written { get; } = [];
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(Entries entries) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (entries.Written)
-                {
-                    entries.Written.Add((logLevel, formatter(state, exception), exception));
-                }
-            }
-        }
     }
 }

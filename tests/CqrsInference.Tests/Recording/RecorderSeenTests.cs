@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using CqrsInference.Messaging;
 using CqrsInference.Projections.Recording.JobLog;
 using CqrsInference.Tests.Fixtures;
@@ -54,7 +53,7 @@ public sealed class RecorderSeenTests : IAsyncLifetime
             var recorders = host.Services.GetRequiredService<Recorders>();
             var last = await LastSequenceAsync();
             await Retry.Until("both recorders to have started and seen the stream", () => Task.FromResult(recorders.Partitions), p => p.All(r => r.SeenUpTo >= last));
-            quiet.Expired.ShouldBeEmpty("nothing of either partition was lost");
+            Expired(quiet).ShouldBeEmpty("nothing of either partition was lost");
         }
 
         // A message of the idle partition's own that nobody recorded leaves the stream: that is loss.
@@ -71,9 +70,9 @@ public sealed class RecorderSeenTests : IAsyncLifetime
         await using (var host = Host(loud))
         {
             _ = host.Services;
-            var reported = await Retry.Until($"recorder_{1 - busy} to report sequence {lost} lost", () => Task.FromResult(string.Join(" | ", loud.Expired)),
+            var reported = await Retry.Until($"recorder_{1 - busy} to report sequence {lost} lost", () => Task.FromResult(string.Join(" | ", Expired(loud))),
                 e => e.Contains($"recorder_{1 - busy} ", StringComparison.Ordinal));
-            loud.Expired.ShouldContain(line => line.Contains($"messages {lost} to {lost} ", StringComparison.Ordinal) && line.Contains($"recorder_{1 - busy} ", StringComparison.Ordinal), reported);
+            Expired(loud).ShouldContain(line => line.Contains($"messages {lost} to {lost} ", StringComparison.Ordinal) && line.Contains($"recorder_{1 - busy} ", StringComparison.Ordinal), reported);
         }
     }
 
@@ -93,28 +92,7 @@ public sealed class RecorderSeenTests : IAsyncLifetime
         await client.CreateJetStreamContext().PurgeStreamAsync(NatsTopology.EventsStream, new StreamPurgeRequest());
     }
 
-    private sealed class LogCapture : ILoggerProvider
-    {
-        private readonly ConcurrentQueue<string> _errors = new();
-
-        /// <summary>The recorders' reports of messages that left the stream unrecorded.</summary>
-        public IEnumerable<string> Expired => _errors.Where(e => e.Contains("left the stream", StringComparison.Ordinal));
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(LogCapture capture) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                capture._errors.Enqueue(formatter(state, exception));
-        }
-    }
+    /// <summary>The recorders' reports of messages that left the stream unrecorded.</summary>
+    private static IEnumerable<string> Expired(LogCapture logs) =>
+        logs.Entries.Where(e => e.Level >= LogLevel.Error && e.Message.Contains("left the stream", StringComparison.Ordinal)).Select(e => e.Message);
 }
