@@ -176,6 +176,20 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
         return [.. states.Values];
     }
 
+    /// <summary>One queue's counts (a consumer info: no listing of every queue), or null when it has no consumer.</summary>
+    public async Task<QueueState?> StateAsync(JobQueue queue, CancellationToken ct)
+    {
+        try
+        {
+            var info = (await js.GetConsumerAsync(NatsTopology.JobsStream, queue.ConsumerName, ct)).Info;
+            return new QueueState(queue, (long)info.NumPending, info.NumAckPending);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// The work queue's fill, every queue together, against the limits the stream has (whichever
     /// process set them): jobs and bytes stored, and the stream's MaxMsgs and MaxBytes (-1: none).

@@ -8,6 +8,9 @@ internal interface IJobSource
     /// <summary>Every queue of the model with its waiting and in-flight counts.</summary>
     Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct);
 
+    /// <summary>One queue's waiting and in-flight counts, or null when it has no consumer.</summary>
+    Task<QueueState?> StateAsync(JobQueue queue, CancellationToken ct);
+
     /// <summary>When the oldest job still in the queue was stored, or null when it is empty.</summary>
     Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct);
 

@@ -9,6 +9,8 @@ internal sealed class NatsJobSource(JobQueues queues, INatsJSContext js, Process
 {
     public Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct) => queues.ListAsync(model, ct);
 
+    public Task<QueueState?> StateAsync(JobQueue queue, CancellationToken ct) => queues.StateAsync(queue, ct);
+
     public Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct) => queues.OldestAsync(queue, ct);
 
     public async IAsyncEnumerable<JobDelivery> PullAsync(JobQueue queue, int count, TimeSpan? waitAtServer, [EnumeratorCancellation] CancellationToken ct)

@@ -198,6 +198,17 @@ internal sealed class FakeJobSource : IJobSource
         return Task.FromResult<IReadOnlyList<QueueState>>(Queues.Select(q => new QueueState(q.Key, q.Value.Count, 0)).ToList());
     }
 
+    private int _stateReads;
+
+    /// <summary>How many times one queue's counts were read.</summary>
+    public int StateReads => Volatile.Read(ref _stateReads);
+
+    public Task<QueueState?> StateAsync(JobQueue queue, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _stateReads);
+        return Task.FromResult(Queues.TryGetValue(queue, out var jobs) ? new QueueState(queue, jobs.Count, 0) : null);
+    }
+
     public Task<DateTimeOffset?> OldestAsync(JobQueue queue, CancellationToken ct) => Task.FromResult<DateTimeOffset?>(Jobs.Now);
 
     public async IAsyncEnumerable<JobDelivery> PullAsync(JobQueue queue, int count, TimeSpan? waitAtServer, [EnumeratorCancellation] CancellationToken ct)
