@@ -125,6 +125,36 @@ public sealed class QueueFetcherTests
     }
 
     [Fact]
+    public async Task A_slow_listing_many_tenants_make_is_not_repeated_back_to_back_while_wake_ups_are_served()
+    {
+        // Every queue listed takes 200 ms (hundreds of tenants' queues): listing again each 100 ms
+        // under load kept the loop listing; now a listing stays fresh four times as long as it took.
+        _source.ListingTakes = TimeSpan.FromMilliseconds(200);
+        var capacity = new WorkerCapacity(capacity: 500, remoteSlots: 1);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var fetcher = new QueueFetcher("mlp-test", _source, capacity,
+            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromSeconds(5) } }, TimeProvider.System, NullLogger.Instance);
+        var running = fetcher.RunAsync(_deliveries.Writer, stop.Token);
+        await Retry.Until("the first listing", () => Task.FromResult(_source.Listings), n => n >= 1);
+
+        var load = System.Diagnostics.Stopwatch.StartNew();
+        var queued = 0;
+        while (load.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            _source.Add(Home, Jobs.Delivery(Jobs.Command()));
+            _source.WakeUp(Home);
+            queued++;
+            Thread.Sleep(5);
+        }
+
+        await Retry.Until("every job taken", () => Task.FromResult(_deliveries.Reader.Count), n => n == queued, TimeSpan.FromSeconds(5));
+        var listings = _source.Listings;
+        listings.ShouldBeLessThanOrEqualTo(4, $"{listings} listings of 200 ms in {load.ElapsedMilliseconds} ms of wake-ups");
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
     public async Task A_wake_up_right_after_a_reading_of_the_queues_is_not_lost()
     {
         // The clock stands still: every reading is younger than the 2 ms a wake-up waits for. The

@@ -186,7 +186,10 @@ internal sealed class FakeJobSource : IJobSource
 
     public void WakeUp(JobQueue queue) => _wakeUps.Writer.TryWrite(queue);
 
-    public Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct)
+    /// <summary>How long a listing takes (a server with many tenants' queues).</summary>
+    public TimeSpan ListingTakes { get; set; }
+
+    public async Task<IReadOnlyList<QueueState>> ListAsync(string model, CancellationToken ct)
     {
         Interlocked.Increment(ref _listings);
         if (FailListings > 0)
@@ -195,7 +198,12 @@ internal sealed class FakeJobSource : IJobSource
             throw new TimeoutException("no answer from the server");
         }
 
-        return Task.FromResult<IReadOnlyList<QueueState>>(Queues.Select(q => new QueueState(q.Key, q.Value.Count, 0)).ToList());
+        if (ListingTakes > TimeSpan.Zero)
+        {
+            await Task.Delay(ListingTakes, ct);
+        }
+
+        return Queues.Select(q => new QueueState(q.Key, q.Value.Count, 0)).ToList();
     }
 
     private int _stateReads;
