@@ -24,6 +24,12 @@ public sealed class QueueFetcherTests
         return running;
     }
 
+    /// <summary>A fetcher on the real clock with an idle scan of <paramref name="idleScan"/>, until <paramref name="ct"/>.</summary>
+    private Task RunFetcher(WorkerCapacity capacity, TimeSpan idleScan, CancellationToken ct) =>
+        new QueueFetcher("mlp-test", _source, capacity,
+            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = idleScan } }, TimeProvider.System, NullLogger.Instance)
+            .RunAsync(_deliveries.Writer, ct);
+
     [Fact]
     public async Task It_pulls_only_what_free_capacity_can_hold_and_more_as_jobs_are_settled()
     {
@@ -67,9 +73,7 @@ public sealed class QueueFetcherTests
         // is no reason to ask the server for its consumers again (it was, once per change).
         var capacity = new WorkerCapacity(capacity: 4, remoteSlots: 1);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var fetcher = new QueueFetcher("mlp-test", _source, capacity,
-            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromSeconds(1) } }, TimeProvider.System, NullLogger.Instance);
-        var running = fetcher.RunAsync(_deliveries.Writer, stop.Token);
+        var running = RunFetcher(capacity, TimeSpan.FromSeconds(1), stop.Token);
 
         var churn = System.Diagnostics.Stopwatch.StartNew();
         const int Changes = 300;
@@ -102,9 +106,7 @@ public sealed class QueueFetcherTests
         // queue's counts while the last listing is fresh (FreshFor, 100 ms).
         var capacity = new WorkerCapacity(capacity: 500, remoteSlots: 1);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var fetcher = new QueueFetcher("mlp-test", _source, capacity,
-            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromSeconds(5) } }, TimeProvider.System, NullLogger.Instance);
-        var running = fetcher.RunAsync(_deliveries.Writer, stop.Token);
+        var running = RunFetcher(capacity, TimeSpan.FromSeconds(5), stop.Token);
         await Retry.Until("the first listing", () => Task.FromResult(_source.Listings), n => n >= 1);
 
         var load = System.Diagnostics.Stopwatch.StartNew();
@@ -132,9 +134,7 @@ public sealed class QueueFetcherTests
         _source.ListingTakes = TimeSpan.FromMilliseconds(200);
         var capacity = new WorkerCapacity(capacity: 500, remoteSlots: 1);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var fetcher = new QueueFetcher("mlp-test", _source, capacity,
-            new ProcessorOptions { Region = "local", Scheduling = new SchedulingOptions { IdleScan = TimeSpan.FromSeconds(5) } }, TimeProvider.System, NullLogger.Instance);
-        var running = fetcher.RunAsync(_deliveries.Writer, stop.Token);
+        var running = RunFetcher(capacity, TimeSpan.FromSeconds(5), stop.Token);
         await Retry.Until("the first listing", () => Task.FromResult(_source.Listings), n => n >= 1);
 
         var load = System.Diagnostics.Stopwatch.StartNew();
