@@ -17,7 +17,8 @@ using NATS.Net;
 //   overflow [inference ms] [baseline jobs/s] [burst s]   two regions, a 10x burst in one, overflow off vs on
 //   edge [items] [outage seconds] an edge site: raw bytes in vs event bytes out; backlog drain after an outage
 //   recorder [events]             the recorders alone on a pre-filled log, next to a raw Marten bulk append
-//   soak [seconds] [rate] [mode]  open-loop load at a fixed rate, per 5-second window (mode interactive: synchronous interactive submits)
+//   soak [seconds] [rate] [mode] [unrecorded]  open-loop load at a fixed rate, per 5-second window (mode interactive: synchronous
+//                                 interactive submits; unrecorded: the application without its projections role)
 //   bulk [jobs] [per request]     single submits vs bulk submits of the same jobs
 //   batch [jobs]                  single submits vs one batch (POST /v1/batches) of the same jobs
 //   history [events]              /health, /metrics, GET /v1/jobs/{id} on an empty store, then after loading events
@@ -45,7 +46,8 @@ return scenario switch
     "overflow" => await OverflowBench.RunAsync(settings, Arg(1, 50), Arg(2, 10), Arg(3, 4)),
     "edge" => await EdgeBench.RunAsync(settings, Arg(1, 200), Arg(2, 30)),
     "recorder" => await RecorderBench.RunAsync(settings, Arg(1, 100_000)),
-    "soak" when args.ElementAtOrDefault(3) is null or "queued" or "interactive" => await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500), args.ElementAtOrDefault(3) == "interactive"),
+    "soak" when args.ElementAtOrDefault(3) is null or "queued" or "interactive" && args.ElementAtOrDefault(4) is null or "unrecorded" =>
+        await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500), args.ElementAtOrDefault(3) == "interactive", recording: args.ElementAtOrDefault(4) is null),
     "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
     "batch" => await BatchBench.RunAsync(settings, Arg(1, 2000)),
     "history" => await HistoryBench.RunAsync(settings, Arg(1, 2_000_000)),
@@ -60,7 +62,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] [queued|interactive] | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency] | shadow [jobs] [jobs/s] [rounds] | failover [jobs/s per region] [seconds] [inference ms]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] [queued|interactive] [unrecorded] | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency] | shadow [jobs] [jobs/s] [rounds] | failover [jobs/s per region] [seconds] [inference ms]");
     return 2;
 }
 

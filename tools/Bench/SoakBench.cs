@@ -15,14 +15,17 @@ namespace CqrsInference.Bench;
 /// end-to-end percentiles of the jobs sent in the window. With <c>interactive</c>, every job is a
 /// synchronous interactive submit (<c>POST /v1/jobs?wait=10s</c>, <c>"mode":"interactive"</c>):
 /// its "submit" latency is request → answer, and only an answer of 200 with the succeeded job counts.
+/// With <c>unrecorded</c> the application runs without its projections role: nothing is recorded, so
+/// the figures are those of the path alone (API, NATS, processor), for telling what the recording
+/// costs the latencies from what the rest does; the recorded and lag columns are left empty.
 /// </summary>
 internal static class SoakBench
 {
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(5);
 
-    public static async Task<int> RunAsync(BenchSettings settings, int seconds, int rate, bool interactive)
+    public static async Task<int> RunAsync(BenchSettings settings, int seconds, int rate, bool interactive, bool recording)
     {
-        await using var app = await AppProcess.StartAsync(settings, "api,processor,projections", "Serving mlp-test",
+        await using var app = await AppProcess.StartAsync(settings, recording ? "api,processor,projections" : "api,processor", "Serving mlp-test",
             new Dictionary<string, string> { ["Processor__Models__0"] = "mlp-test" });
         using var http = await settings.CreateApplicationClientAsync();
         await using var nats = new NatsClient(settings.NatsUrl);
@@ -34,7 +37,8 @@ internal static class SoakBench
         var warmIds = await ClosedLoopAsync(http, 3000, 32);
         await watcher.WaitForAsync(warmIds, TimeSpan.FromMinutes(2));
         Console.WriteLine($"warm-up: 3000 jobs closed loop, {3000 / warmUp.Elapsed.TotalSeconds:F0} jobs/s");
-        Console.WriteLine($"soak: {rate} jobs/s open loop for {seconds} s{(interactive ? ", each an interactive submit answered when the job ends (?wait=10s)" : "")}");
+        Console.WriteLine($"soak: {rate} jobs/s open loop for {seconds} s{(interactive ? ", each an interactive submit answered when the job ends (?wait=10s)" : "")}" +
+            (recording ? "" : "; nothing recorded (the application without its projections role)"));
 
         var count = rate * seconds;
         var jobs = new Sent[count];
@@ -43,8 +47,8 @@ internal static class SoakBench
         var recorded = new (long Submitted, long Succeeded)[windows + 1];
         var start = Stopwatch.GetTimestamp();
         using var stop = new CancellationTokenSource();
-        var sampler = SampleLagAsync(http, watcher, start, lags, stop.Token);
-        var counter = CountRecordedAsync(db, settings.Schema, start, recorded, stop.Token);
+        var sampler = recording ? SampleLagAsync(http, watcher, start, lags, stop.Token) : Task.CompletedTask;
+        var counter = recording ? CountRecordedAsync(db, settings.Schema, start, recorded, stop.Token) : Task.CompletedTask;
         var answer = SyncLoad.Submit(http, InteractiveBench.Wait, i => InteractiveBench.Paths.Single(p => p.Mode == BenchPath.Interactive).Body(Measures.MlpBody(i)));
         var sends = new List<Task>(count);
         for (var i = 0; i < count; i++)
@@ -88,14 +92,15 @@ internal static class SoakBench
             var endToEnd = sent.Select(j => Stopwatch.GetElapsedTime(j.SentAt, watcher.CompletedAt(j.Id)).TotalMilliseconds).ToList();
             worstLag = Math.Max(worstLag, double.IsNaN(lag) ? 0 : lag);
             worstRatio = Math.Min(worstRatio, accepted > 0 ? submissions / accepted : 1);
-            Console.WriteLine($"| {w * Window.TotalSeconds:F0}–{(w + 1) * Window.TotalSeconds:F0} s | {accepted:F0} | {submissions:F0} | {results:F0} | {lag:F0} | " +
+            var recordedColumns = recording ? $"{submissions:F0} | {results:F0} | {lag:F0}" : "— | — | —";
+            Console.WriteLine($"| {w * Window.TotalSeconds:F0}–{(w + 1) * Window.TotalSeconds:F0} s | {accepted:F0} | {recordedColumns} | " +
                 $"{Measures.Percentile(submit, 50):F1} / {Measures.Percentile(submit, 99):F1} | {Measures.Percentile(endToEnd, 50):F1} / {Measures.Percentile(endToEnd, 99):F1} |");
         }
 
         var allSubmit = jobs.Select(j => Stopwatch.GetElapsedTime(j.SentAt, j.AcceptedAt).TotalMilliseconds).ToList();
         var allEndToEnd = jobs.Select(j => Stopwatch.GetElapsedTime(j.SentAt, watcher.CompletedAt(j.Id)).TotalMilliseconds).ToList();
         Console.WriteLine();
-        Console.WriteLine($"| whole soak | {count / sending.TotalSeconds:F0} jobs/s accepted | read-model lag max {worstLag:F0} ms | lowest recorded / accepted in a window {worstRatio:F2} | {submitColumn} p99 {Measures.Percentile(allSubmit, 99):F1} ms | end to end p99 {Measures.Percentile(allEndToEnd, 99):F1} ms |");
+        Console.WriteLine($"| whole soak | {count / sending.TotalSeconds:F0} jobs/s accepted | {(recording ? $"read-model lag max {worstLag:F0} ms | lowest recorded / accepted in a window {worstRatio:F2}" : "nothing recorded | —")} | {submitColumn} p99 {Measures.Percentile(allSubmit, 99):F1} ms | end to end p99 {Measures.Percentile(allEndToEnd, 99):F1} ms |");
         Console.WriteLine("|---|---|---|---|---|---|");
         return 0;
     }
