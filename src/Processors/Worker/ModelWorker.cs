@@ -88,7 +88,7 @@ internal sealed partial class ModelWorker(ModelDefinition model, WorkerStages st
         using var drain = new CancellationTokenSource();
         var delay = TimeSpan.FromMilliseconds(model.Batching?.MaxBatchDelayMs ?? 0);
         var executors = Enumerable.Range(0, settings.Slots)
-            .Select(_ => ExecuteLoopAsync(new BatchCollector(_deliveries.Reader, settings.MaxBatch, delay, clock), drain.Token))
+            .Select(_ => ExecuteLoopAsync(new BatchCollector(_deliveries.Reader, settings.MaxBatch, delay, clock, () => stages.Capacity.JobsComing), drain.Token))
             .ToList();
         var shadowing = stages.Shadow?.RunAsync(PrimaryIdle, stoppingToken) ?? Task.CompletedTask;
         await stages.Fetcher.RunAsync(_deliveries.Writer, stoppingToken);

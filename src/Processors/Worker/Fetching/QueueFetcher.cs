@@ -185,7 +185,7 @@ internal sealed partial class QueueFetcher(
             {
                 delivered++;
                 var remote = delivery.IsRemote(options.Region);
-                capacity.Delivered(remote);
+                capacity.Delivered(pull, remote);
                 if (!deliveries.TryWrite(delivery))
                 {
                     // Stopping: the executors take no more; hand it back at once.

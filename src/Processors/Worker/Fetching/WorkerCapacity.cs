@@ -13,6 +13,7 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
     private int _inFlight;
     private int _remoteReserved;
     private int _remoteInFlight;
+    private int _coming;
 
     /// <summary>Jobs this worker may hold at once.</summary>
     public int Capacity => capacity;
@@ -22,6 +23,13 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
 
     /// <summary>Other regions' jobs it may still take (<see cref="SchedulingOptions.RemoteSlots"/>, pulls under way included).</summary>
     public int RemoteAllowance => remoteSlots - Volatile.Read(ref _remoteReserved) - Volatile.Read(ref _remoteInFlight);
+
+    /// <summary>
+    /// Whether jobs the queues' counts showed are still on their way: pulls planned from those counts
+    /// have not delivered them all and have not ended. A pull that waits at the server for a job not
+    /// counted yet (a wake-up's) is not counted: it may deliver nothing.
+    /// </summary>
+    public bool JobsComing => Volatile.Read(ref _coming) > 0;
 
     /// <summary>Jobs delivered and not yet settled.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
@@ -36,6 +44,11 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
         if (pull.Remote)
         {
             Interlocked.Add(ref _remoteReserved, pull.Count);
+        }
+
+        if (pull.WaitAtServer is null)
+        {
+            Interlocked.Add(ref _coming, pull.Count);
         }
     }
 
@@ -64,10 +77,15 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
         return true;
     }
 
-    /// <summary>One job of a pull arrived: reserved becomes in flight.</summary>
-    public void Delivered(bool remote)
+    /// <summary>One job of <paramref name="pull"/> arrived: reserved becomes in flight (before it is handed on).</summary>
+    public void Delivered(PullPlan pull, bool remote)
     {
         Interlocked.Decrement(ref _reserved);
+        if (pull.WaitAtServer is null)
+        {
+            Interlocked.Decrement(ref _coming);
+        }
+
         Interlocked.Increment(ref _inFlight);
         if (remote)
         {
@@ -79,6 +97,11 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
     public void PullEnded(PullPlan pull, int delivered)
     {
         Interlocked.Add(ref _reserved, -(pull.Count - delivered));
+        if (pull.WaitAtServer is null)
+        {
+            Interlocked.Add(ref _coming, -(pull.Count - delivered));
+        }
+
         if (pull.Remote)
         {
             Interlocked.Add(ref _remoteReserved, -pull.Count);

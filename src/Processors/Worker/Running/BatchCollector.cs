@@ -5,12 +5,15 @@ namespace CqrsInference.Processors.Worker.Running;
 
 /// <summary>
 /// Gathers delivered jobs into batches for one executor: up to <paramref name="maxBatch"/> jobs,
-/// waiting at most <paramref name="maxDelay"/> after the first for batch-mates (dynamic batching).
-/// A batch that holds an interactive job (a caller waits on it) waits for nobody: it leaves with
-/// what is there already. Under load it still fills, from the jobs that arrived while the slots
-/// were busy; idle, its caller does not pay the window (measured: 3.4 ms of a 7 ms answer).
+/// waiting at most <paramref name="maxDelay"/> after the first for batch-mates (dynamic batching),
+/// and only while <paramref name="jobsComing"/> says a pull is still bringing jobs the queues
+/// counted: with none on its way the window would only delay the batch (measured idle: 2 of a
+/// queued job's 6 ms of queue wait). A batch that holds an interactive job (a caller waits on it)
+/// waits for nobody: it leaves with what is there already. Under load it still fills, from the
+/// jobs that arrived while the slots were busy; idle, its caller does not pay the window
+/// (measured: 3.4 ms of a 7 ms answer).
 /// </summary>
-internal sealed class BatchCollector(ChannelReader<JobDelivery> deliveries, int maxBatch, TimeSpan maxDelay, TimeProvider clock)
+internal sealed class BatchCollector(ChannelReader<JobDelivery> deliveries, int maxBatch, TimeSpan maxDelay, TimeProvider clock, Func<bool> jobsComing)
 {
     /// <summary>The next batch, or null once the channel is closed and empty.</summary>
     public async Task<IReadOnlyList<JobDelivery>?> NextAsync(CancellationToken drain)
@@ -43,7 +46,7 @@ internal sealed class BatchCollector(ChannelReader<JobDelivery> deliveries, int 
                 continue;
             }
 
-            if (callerWaits)
+            if (callerWaits || !jobsComing())
             {
                 return;
             }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Processors.Runtime;
+using CqrsInference.Processors.Worker;
 using CqrsInference.Processors.Worker.Fetching;
 using CqrsInference.Processors.Worker.Gating;
 using CqrsInference.Processors.Worker.Running;
@@ -22,7 +23,7 @@ public sealed class BatchRunningTests
             channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
         }
 
-        var collector = new BatchCollector(channel.Reader, maxBatch: 3, maxDelay: TimeSpan.Zero, TimeProvider.System);
+        var collector = new BatchCollector(channel.Reader, maxBatch: 3, maxDelay: TimeSpan.Zero, TimeProvider.System, Coming);
 
         (await collector.NextAsync(CancellationToken.None))!.Count.ShouldBe(3);
         (await collector.NextAsync(CancellationToken.None))!.Count.ShouldBe(2);
@@ -34,7 +35,7 @@ public sealed class BatchRunningTests
         var channel = Channel.CreateUnbounded<JobDelivery>();
         channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
         var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock);
+        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock, Coming);
 
         // A batch-mate that arrives within the delay joins; the batch is not closed before the delay is over.
         var next = collector.NextAsync(CancellationToken.None);
@@ -53,7 +54,7 @@ public sealed class BatchRunningTests
     {
         var channel = Channel.CreateUnbounded<JobDelivery>();
         var clock = new FakeTimeProvider();
-        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock);
+        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock, Coming);
 
         // Opened by an interactive job: the jobs already waiting join, nobody is waited for.
         channel.Writer.TryWrite(Interactive(Jobs.Command()));
@@ -72,6 +73,47 @@ public sealed class BatchRunningTests
         batch.Count.ShouldBe(2);
         batch[1].IsInteractive.ShouldBeTrue();
     }
+
+    [Fact]
+    public async Task A_queued_batch_waits_for_batch_mates_only_while_a_pull_is_bringing_counted_jobs()
+    {
+        var channel = Channel.CreateUnbounded<JobDelivery>();
+        var clock = new FakeTimeProvider();
+        var capacity = new WorkerCapacity(capacity: 16, remoteSlots: 0);
+        var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(300), clock, () => capacity.JobsComing);
+        var queue = new Messaging.JobQueue("local", "mlp-test", "batch", "t");
+
+        // A pull of the one job the counts showed (an idle queue): once it arrived nothing else is on its way.
+        var single = new PullPlan(queue, 1, Remote: false);
+        capacity.Reserve(single);
+        capacity.Delivered(single, remote: false);
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        (await collector.NextAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)))!.Count
+            .ShouldBe(1, "the clock never moved: the batch did not wait for a window nobody could fill");
+        capacity.PullEnded(single, delivered: 1);
+
+        // A pull of three counted jobs, one arrived so far: the batch waits for the other two.
+        var three = new PullPlan(queue, 3, Remote: false);
+        capacity.Reserve(three);
+        capacity.Delivered(three, remote: false);
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        var next = collector.NextAsync(CancellationToken.None);
+        await Task.Delay(50);
+        next.IsCompleted.ShouldBeFalse("two counted jobs are still on their way");
+        capacity.Delivered(three, remote: false);
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        capacity.Delivered(three, remote: false);
+        channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
+        (await next.WaitAsync(TimeSpan.FromSeconds(5)))!.Count.ShouldBe(3, "the last one came and nothing else is on its way: no window left to wait");
+        capacity.PullEnded(three, delivered: 3);
+
+        // A pull that waits at the server for a job a wake-up announced brings nothing counted.
+        var woken = new PullPlan(queue, 1, Remote: false, WaitAtServer: TimeSpan.FromSeconds(1));
+        capacity.Reserve(woken);
+        capacity.JobsComing.ShouldBeFalse();
+    }
+
+    private static bool Coming() => true;
 
     private static JobDelivery Interactive(JobCommand job) =>
         Jobs.Delivery(job) with { Ack = new InteractiveReply(default, "local") };
@@ -95,7 +137,7 @@ public sealed class BatchRunningTests
         {
             var channel = Channel.CreateUnbounded<JobDelivery>();
             var executor = new BatchExecutor(new FakeRunner(), "mlp-test", TimeSpan.FromSeconds(10), TimeProvider.System, NullLogger.Instance);
-            var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(5), TimeProvider.System);
+            var collector = new BatchCollector(channel.Reader, maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(5), TimeProvider.System, Coming);
             for (var i = 0; i < 20; i++)
             {
                 channel.Writer.TryWrite(Jobs.Delivery(Jobs.Command()));
@@ -118,7 +160,7 @@ public sealed class BatchRunningTests
         var channel = Channel.CreateUnbounded<JobDelivery>();
         channel.Writer.TryComplete();
 
-        (await new BatchCollector(channel.Reader, 4, TimeSpan.Zero, TimeProvider.System).NextAsync(CancellationToken.None)).ShouldBeNull();
+        (await new BatchCollector(channel.Reader, 4, TimeSpan.Zero, TimeProvider.System, Coming).NextAsync(CancellationToken.None)).ShouldBeNull();
     }
 
     [Fact]

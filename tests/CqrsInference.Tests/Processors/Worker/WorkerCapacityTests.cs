@@ -17,12 +17,33 @@ public sealed class WorkerCapacityTests
         capacity.Reserve(pull);
         (capacity.Free, capacity.RemoteAllowance).ShouldBe((5, -1));
 
-        capacity.Delivered(remote: true);
+        capacity.Delivered(pull, remote: true);
         capacity.PullEnded(pull, delivered: 1);
         (capacity.Free, capacity.RemoteAllowance, capacity.InFlight).ShouldBe((7, 1, 1));
 
         capacity.Settled(1, 1);
         (capacity.Free, capacity.RemoteAllowance, capacity.InFlight).ShouldBe((8, 2, 0));
+    }
+
+    [Fact]
+    public void Counted_jobs_are_coming_until_their_pull_delivered_them_or_ended()
+    {
+        var capacity = new WorkerCapacity(capacity: 8, remoteSlots: 2);
+        var pull = new PullPlan(East, 2, Remote: false);
+
+        capacity.Reserve(pull);
+        capacity.JobsComing.ShouldBeTrue();
+        capacity.Delivered(pull, remote: false);
+        capacity.JobsComing.ShouldBeTrue("one of the two is still on its way");
+        capacity.PullEnded(pull, delivered: 1);
+        capacity.JobsComing.ShouldBeFalse("the pull ended short: another processor took the other job");
+
+        capacity.Reserve(pull);
+        capacity.Delivered(pull, remote: false);
+        capacity.Delivered(pull, remote: false);
+        capacity.JobsComing.ShouldBeFalse("both arrived");
+        capacity.PullEnded(pull, delivered: 2);
+        capacity.JobsComing.ShouldBeFalse();
     }
 
     [Fact]
