@@ -65,6 +65,27 @@ public sealed class ProductionConfigurationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_process_that_cannot_start_says_why_in_one_line_without_the_hosts_stack_trace()
+    {
+        // A start refused by a hosted service (here the schema check): the host's own "Hosting
+        // failed to start" came first, with a stack trace of a dozen lines, before the one line
+        // that says what to do.
+        var (code, output) = await ProcessorProcess.RunToExitAsync(_nats.Url, "unmigrated", new Dictionary<string, string>
+        {
+            ["Cqrsi:Roles"] = "projections",
+            ["Cqrsi:Schema"] = TestEnvironment.NewSchema(),
+            ["Cqrsi:ApplySchemaChanges"] = "false",
+            ["ConnectionStrings:Postgres"] = TestEnvironment.Postgres,
+        });
+
+        code.ShouldBe(78, output);
+        output.ShouldContain("error: CqrsInference did not start: The PostgreSQL schema");
+        output.ShouldContain("run `CqrsInference.Api migrate`");
+        output.ShouldNotContain("Hosting failed to start");
+        output.ShouldNotContain("   at ", customMessage: "a refused start is not a crash: no stack trace");
+    }
+
+    [Fact]
     public async Task Secret_files_win_over_the_environment_for_the_connection_string_and_the_operator_key()
     {
         var secrets = Directory.CreateTempSubdirectory("cqrsi-secrets-");

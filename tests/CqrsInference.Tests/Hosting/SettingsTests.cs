@@ -106,6 +106,8 @@ public sealed class SettingsTests
         code.ShouldBe(78, output);
         output.ShouldContain("error: CqrsInference did not start: Processor:Slots is 0: The field Slots must be between 1 and 1024.");
         output.ShouldNotContain("Unhandled exception");
+        output.ShouldNotContain("Hosting failed to start", customMessage: "the host's own report of the same failure, with a stack trace, came first");
+        output.ShouldNotContain("   at ", customMessage: "no stack trace for a setting");
     }
 
     [Fact]

@@ -98,6 +98,7 @@ public sealed class ProcessorCrashTests(PipelineWithProcessorProcesses pipeline)
             code.ShouldBe(1, output);
             output.ShouldContain("mlp-test");
             output.ShouldNotContain("Unhandled exception.");
+            output.ShouldContain("Protobuf parsing failed", customMessage: "a crash shows its exception");
         }
         finally
         {
