@@ -30,8 +30,10 @@ public sealed class JobWaitingTests(PipelineWithoutProcessors idle, PipelineWith
     public async Task A_queued_job_behind_a_busy_processor_shows_its_place_and_an_estimated_start_and_an_ended_job_no_waiting()
     {
         // The slot is busy and the processor holds what it may (a full batch): the rest waits in the queue.
+        // Busy for 10 s: under the whole suite's load, 3 s were sometimes over before a poll read the
+        // last job as queued (it was seen succeeded, and the test timed out).
         var client = served.Client;
-        var busy = await client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:3000"}"""));
+        var busy = await client.SubmitAsync(Scenarios.MlpJob([0, 0, 0, 0], """{"cqrsi-test-fault":"sleep:10000"}"""));
         await client.WaitForStatusAsync(busy.Id, "running");
         var jobs = await BulkAsync(client, Enumerable.Range(1, 100).Select(i => Scenarios.MlpJob([i, i, i, i])));
 
