@@ -47,7 +47,14 @@ internal sealed class SchedulingOptions
 /// A pull the processor should make: how many jobs from which queue, whether they are another
 /// region's, and how long the pull may wait at the server for them (null: not at all).
 /// </summary>
-internal sealed record PullPlan(JobQueue Queue, int Count, bool Remote, TimeSpan? WaitAtServer = null);
+internal sealed record PullPlan(JobQueue Queue, int Count, bool Remote, TimeSpan? WaitAtServer = null)
+{
+    /// <summary>
+    /// Planned from the queues' counts: its jobs are there to take. A pull that waits at the server
+    /// (for a job a wake-up announced, not counted yet) may bring nothing.
+    /// </summary>
+    public bool OfCountedJobs => WaitAtServer is null;
+}
 
 /// <summary>
 /// Decides what a processor with free capacity takes next (pure: the queues' states in, pulls out).

@@ -46,7 +46,7 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
             Interlocked.Add(ref _remoteReserved, pull.Count);
         }
 
-        if (pull.WaitAtServer is null)
+        if (pull.OfCountedJobs)
         {
             Interlocked.Add(ref _coming, pull.Count);
         }
@@ -81,7 +81,7 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
     public void Delivered(PullPlan pull, bool remote)
     {
         Interlocked.Decrement(ref _reserved);
-        if (pull.WaitAtServer is null)
+        if (pull.OfCountedJobs)
         {
             Interlocked.Decrement(ref _coming);
         }
@@ -97,7 +97,7 @@ internal sealed class WorkerCapacity(int capacity, int remoteSlots)
     public void PullEnded(PullPlan pull, int delivered)
     {
         Interlocked.Add(ref _reserved, -(pull.Count - delivered));
-        if (pull.WaitAtServer is null)
+        if (pull.OfCountedJobs)
         {
             Interlocked.Add(ref _coming, -(pull.Count - delivered));
         }
