@@ -6,7 +6,8 @@ namespace CqrsInference.Processors.Edge;
 /// How far the site's stream may have gone, kept in the state directory (<c>stream-mark</c>). Before
 /// the site publishes k events, the highest sequence they can land at is the last one known (the
 /// stream's, or an earlier publish's bound) plus k, whether or not the earlier publishes were
-/// acknowledged; the mark written on disk (fsync'd) is never below it, so never below the stream's
+/// acknowledged; the mark written on disk (the file fsync'd, renamed into place, and its directory
+/// fsync'd) is never below it, so never below the stream's
 /// last sequence, across any crash. It is written ahead in steps of <see cref="Step"/>, not at each
 /// publish. When the site's store is lost (an empty disk, a container without its volume) and its
 /// stream is made again, the new stream continues after the mark: the core's sourcing, which asks
@@ -65,6 +66,7 @@ internal sealed class EdgeStreamMark
         }
 
         File.Move(temporary, _path, overwrite: true);
+        DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(_path))!);
         Mark = mark;
     }
 }

@@ -186,6 +186,18 @@ public sealed class EdgeLogicTests
         });
     }
 
+    [Fact]
+    public void The_marks_directory_is_flushed_by_the_operating_system_and_one_that_cannot_be_says_why()
+    {
+        InTemporaryFolder("cqrsi-edge-dirsync-", state =>
+        {
+            // The rename that puts a new mark in place is durable only once its directory is on disk:
+            // the flush is a real fsync of the directory (a missing one is refused by the system).
+            DirectorySync.Flush(state);
+            Should.Throw<IOException>(() => DirectorySync.Flush(Path.Combine(state, "missing"))).Message.ShouldContain("Cannot open");
+        });
+    }
+
     /// <summary>Runs <paramref name="test"/> in a new temporary folder, removed afterwards.</summary>
     private static void InTemporaryFolder(string prefix, Action<string> test)
     {
