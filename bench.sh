@@ -13,6 +13,7 @@
 #                                           mode interactive: each job POST /v1/jobs?wait=10s with "mode":"interactive" (latency to the answer);
 #                                           BENCH_TENANT=<t>: call as tenant t with a stored key (as applications do), not the operator's key
 #   ./bench.sh soak [seconds] [rate] [mode] unrecorded  the same without the projections role (nothing recorded): the path's own latencies
+#                                           (the words after the numbers in any order: soak 30 350 unrecorded interactive)
 #   ./bench.sh bulk [jobs] [per request]    single submits vs bulk submits of the same jobs, alternating, same run
 #   ./bench.sh history [events]             /health, /metrics, GET /v1/jobs/{id} p50/p99 on an empty store, then after loading
 #                                           events (2,000,000 by default) in the same run, and the ratios (issue 16)

@@ -46,8 +46,8 @@ return scenario switch
     "overflow" => await OverflowBench.RunAsync(settings, Arg(1, 50), Arg(2, 10), Arg(3, 4)),
     "edge" => await EdgeBench.RunAsync(settings, Arg(1, 200), Arg(2, 30)),
     "recorder" => await RecorderBench.RunAsync(settings, Arg(1, 100_000)),
-    "soak" when args.ElementAtOrDefault(3) is null or "queued" or "interactive" && args.ElementAtOrDefault(4) is null or "unrecorded" =>
-        await SoakBench.RunAsync(settings, Arg(1, 120), Arg(2, 500), args.ElementAtOrDefault(3) == "interactive", recording: args.ElementAtOrDefault(4) is null),
+    "soak" when SoakArgs() is (var seconds, var rate, var interactive, var recording) =>
+        await SoakBench.RunAsync(settings, seconds, rate, interactive, recording),
     "bulk" => await BulkBench.RunAsync(settings, Arg(1, 20_000), Arg(2, 100)),
     "batch" => await BatchBench.RunAsync(settings, Arg(1, 2000)),
     "history" => await HistoryBench.RunAsync(settings, Arg(1, 2_000_000)),
@@ -60,9 +60,21 @@ return scenario switch
 
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
 
+// soak's arguments: up to two numbers (seconds, rate), then its words in any order: a mode (queued or
+// interactive, not both) and unrecorded. Null when they are not soak's.
+(int Seconds, int Rate, bool Interactive, bool Recording)? SoakArgs()
+{
+    var numbers = args.Skip(1).TakeWhile(a => int.TryParse(a, CultureInfo.InvariantCulture, out _)).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray();
+    var words = args.Skip(1 + numbers.Length).ToArray();
+    var valid = numbers.Length <= 2 && words.Distinct().Count() == words.Length
+        && words.All(w => w is "queued" or "interactive" or "unrecorded") && !(words.Contains("queued") && words.Contains("interactive"));
+    return valid ? (numbers.Length > 0 ? numbers[0] : 120, numbers.Length > 1 ? numbers[1] : 500,
+        words.Contains("interactive"), !words.Contains("unrecorded")) : null;
+}
+
 static int Usage()
 {
-    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] [queued|interactive] [unrecorded] | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency] | shadow [jobs] [jobs/s] [rounds] | failover [jobs/s per region] [seconds] [inference ms]");
+    Console.Error.WriteLine("usage: bench e2e [jobs] [concurrency] | ocr-batching [jobs] | replay [jobs] | analytics [events] | load [jobs] [concurrency] | overflow [inference ms] [baseline jobs/s] [burst s] | edge [items] [outage seconds] | recorder [events] | soak [seconds] [rate] [queued|interactive] [unrecorded] (the words in any order) | bulk [jobs] [per request] | batch [jobs] | history [events] | outage [seconds] [jobs/s] [postgres down s] [nats down s] | interactive [jobs] [concurrency] | shadow [jobs] [jobs/s] [rounds] | failover [jobs/s per region] [seconds] [inference ms]");
     return 2;
 }
 
