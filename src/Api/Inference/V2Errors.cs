@@ -1,3 +1,4 @@
+using CqrsInference.Commands;
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -52,9 +53,13 @@ internal static class V2Errors
     public static V2ErrorResult From(ProblemHttpResult problem) =>
         new(problem.StatusCode == StatusCodes.Status422UnprocessableEntity ? StatusCodes.Status400BadRequest : problem.StatusCode, Describe(problem.ProblemDetails));
 
-    /// <summary>Field errors as one line: <c>inputs[0].shape: …; outputs[1].name: …</c>.</summary>
+    /// <summary>
+    /// Field errors as one line, in the order they were found (the body's order: <c>inputs[2]</c>
+    /// before <c>inputs[10]</c>, which a sort by name would reverse), the count of those not listed
+    /// last: <c>inputs[0].shape: …; outputs[1].name: …; $: 3 more faults not listed …</c>.
+    /// </summary>
     public static string Describe(IReadOnlyDictionary<string, string[]> errors) =>
-        string.Join("; ", errors.OrderBy(e => e.Key, StringComparer.Ordinal).SelectMany(e => e.Value.Select(m => $"{e.Key}: {m}")));
+        string.Join("; ", errors.OrderBy(e => e.Key == FieldErrors.Whole).SelectMany(e => e.Value.Select(m => $"{e.Key}: {m}")));
 
     /// <summary>A problem's words as one line: its field errors, else its detail, else its title.</summary>
     public static string Describe(ProblemDetails problem) => problem switch

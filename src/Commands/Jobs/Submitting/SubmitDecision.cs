@@ -71,9 +71,10 @@ public static class SubmitDecision
                 return new SubmitOutcome.UnknownModel(command.Model);
         }
 
-        var errors = new Dictionary<string, string[]>();
-        void Error(string field, string message) =>
-            errors[field] = errors.TryGetValue(field, out var existing) ? [.. existing, message] : [message];
+        // At most FieldErrors.MaxListed faults listed, the rest counted: a body of 100,000 inputs the
+        // model does not have answered every one of them (8 MB).
+        var errors = new FieldErrors();
+        void Error(string field, string message) => errors.Add(field, message);
 
         var region = command.Region ?? options.Region;
         if (!Naming.IsToken(region))
@@ -102,7 +103,7 @@ public static class SubmitDecision
         }
 
         return errors.Count > 0
-            ? new SubmitOutcome.Rejected(errors)
+            ? new SubmitOutcome.Rejected(errors.ToDictionary())
             : new SubmitOutcome.Accepted(
                 new JobCommand(command.JobId, command.Tenant, model.Name, model.Version, region, priority, command.Now,
                     command.RequestDigest, command.Inputs, command.Metadata, Webhook: command.Webhook, Deadline: command.Deadline,

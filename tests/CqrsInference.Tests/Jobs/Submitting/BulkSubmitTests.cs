@@ -108,6 +108,30 @@ public sealed class BulkSubmitTests(PipelineWithAllRoles pipeline) : IClassFixtu
     }
 
     [Fact]
+    public async Task The_models_own_checks_list_at_most_the_bounded_number_of_faults_on_v1_and_v2()
+    {
+        // 20,000 inputs the model does not have (and its x missing): every fault was listed, on /v1 as
+        // 20,001 entries, on /v2 as one line of 20,001 faults sorted as text (inputs[100] before inputs[2]).
+        var inputs = string.Join(",", Enumerable.Range(0, 20_000).Select(i => $$"""{"name":"x{{i}}","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}"""));
+
+        using var v1 = await _client.PostAsync("/v1/jobs", new StringContent($$"""{"model":"mlp-test","inputs":[{{inputs}}]}""", Encoding.UTF8, "application/json"));
+        var v1Text = await v1.Content.ReadAsStringAsync();
+        v1.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        v1Text.Length.ShouldBeLessThan(20_000);
+        var errors = JsonDocument.Parse(v1Text).RootElement.GetProperty("errors");
+        errors.EnumerateObject().Count().ShouldBe(Commands.FieldErrors.MaxListed + 1);
+        errors.GetProperty("$")[0].GetString()!.ShouldStartWith("19951 more faults not listed");
+
+        using var v2 = await _client.PostAsync("/v2/models/mlp-test/infer", new StringContent($$"""{"inputs":[{{inputs}}]}""", Encoding.UTF8, "application/json"));
+        var v2Text = await v2.Content.ReadAsStringAsync();
+        v2.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        v2Text.Length.ShouldBeLessThan(20_000);
+        var error = JsonDocument.Parse(v2Text).RootElement.GetProperty("error").GetString()!;
+        error.IndexOf("inputs[2]", StringComparison.Ordinal).ShouldBeLessThan(error.IndexOf("inputs[10]", StringComparison.Ordinal), "the body's order");
+        error.ShouldEndWith("$: 19951 more faults not listed: an answer lists at most 50.");
+    }
+
+    [Fact]
     public async Task A_bulk_submit_of_more_than_1000_jobs_is_refused()
     {
         var (status, body) = await BulkAsync(Bulk(Enumerable.Repeat(Scenarios.MlpJob([1, 2, 3, 4]), 1001)));
