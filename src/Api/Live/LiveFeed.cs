@@ -44,8 +44,7 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
     private ulong _horizon; // every job change after this sequence is still in _recent
     private long _queuesUntil;
     private long _processorsUntil;
-    private TaskCompletionSource _watched = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private DateTimeOffset _watchedSince;
+    private TaskCompletionSource<DateTimeOffset> _watched = new(TaskCreationOptions.RunContinuationsAsynchronously); // when the first stream opened
     private long _unwatchedSince;
 
     /// <summary>
@@ -77,10 +76,9 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
             }
 
             _subscriptions.Add(subscription);
-            if (_watched.TrySetResult())
-            {
-                _watchedSince = DateTimeOffset.UtcNow;
-            }
+            // The feed is woken with the time, not left to read a field set after the wake-up: it read the
+            // time an earlier stream opened (and replayed minutes of changes to this one), or before any, none.
+            _watched.TrySetResult(DateTimeOffset.UtcNow);
         }
 
         // A new stream gets the queues and processors as they are now, at the next snapshot.
@@ -98,7 +96,7 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
             if (_subscriptions.Count == 0)
             {
                 _unwatchedSince = Environment.TickCount64;
-                _watched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _watched = new TaskCompletionSource<DateTimeOffset>(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
     }
@@ -123,20 +121,20 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                Task watched;
+                Task<DateTimeOffset> watched;
                 lock (_gate)
                 {
                     watched = _watched.Task;
                 }
 
-                await watched.WaitAsync(stoppingToken);
+                var since = await watched.WaitAsync(stoppingToken);
                 using var following = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 var idle = StopWhenIdleAsync(following);
                 try
                 {
                     while (!following.IsCancellationRequested)
                     {
-                        await again.ExecuteAsync(ConsumeAsync, following.Token);
+                        await again.ExecuteAsync(ct => ConsumeAsync(since, ct), following.Token);
                     }
                 }
                 catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
@@ -152,13 +150,13 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
         }
     }
 
-    private async ValueTask ConsumeAsync(CancellationToken ct)
+    private async ValueTask ConsumeAsync(DateTimeOffset since, CancellationToken ct)
     {
         // A restarted server has lost the consumer: read on from a new one at once (Reconnects).
         using var connection = Reconnects.Follow(js.Connection, ct, lost => _watch.Failed(lost));
         try
         {
-            var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(), connection.Token);
+            var consumer = await js.CreateOrderedPushConsumerAsync(NatsTopology.EventsStream, Options(since), connection.Token);
             await NatsTopology.ConfirmedAsync(js, connection.Token);
             _watch.Worked();
             await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: connection.Token))
@@ -209,8 +207,8 @@ internal sealed partial class LiveFeed(INatsJSContext js, JobQueues queues, IDoc
     }
 
     /// <summary>From a little before the first stream opened; after a failure, from the message after the last one read.</summary>
-    private NatsJSOrderedConsumerOpts Options() => _lastSequence == 0
-        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartTime, OptStartTime = _watchedSince - StartMargin, HeadersOnly = true }
+    private NatsJSOrderedConsumerOpts Options(DateTimeOffset since) => _lastSequence == 0
+        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartTime, OptStartTime = since - StartMargin, HeadersOnly = true }
         : new NatsJSOrderedConsumerOpts { FilterSubjects = [LogSubjects.All], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = _lastSequence + 1, HeadersOnly = true };
 
     private async Task TakeAsync(INatsJSMsg<byte[]> msg, CancellationToken ct)

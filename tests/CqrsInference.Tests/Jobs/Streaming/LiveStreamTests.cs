@@ -130,15 +130,31 @@ public sealed class LiveStreamTests(PipelineWithoutProcessors pipeline) : IClass
             return count;
         }
 
+        using var client = await pipeline.TenantClientAsync("live-lazy", "submit", "read");
+
+        // A stream that opened and closed before: the feed then stops, and starts again for the next.
+        await using (var earlier = await LiveStream.OpenAsync(client))
+        {
+            var seen = (await SubmitAsync(client, 1))[0];
+            await earlier.WaitForAsync("a job while the earlier stream was open", s => s.StatusesOf(seen).Contains("queued"));
+        }
+
         // No stream open (or the last one closed longer than the idle stop ago): no consumer, so no cost per event.
         await Retry.Until("no live feed consumer while no stream is open", FeedConsumersAsync, n => n == 0, TimeSpan.FromSeconds(LiveFeedIdleStopSeconds + 15));
+        var before = (await SubmitAsync(client, 1))[0];
+        await Task.Delay(TimeSpan.FromSeconds(LiveFeedStartMarginSeconds + 1));
 
-        using var client = await pipeline.TenantClientAsync("live-lazy", "submit", "read");
         await using var stream = await LiveStream.OpenAsync(client);
         var job = (await SubmitAsync(client, 1))[0];
         await stream.WaitForAsync("a job submitted right after the stream opened", s => s.StatusesOf(job).Contains("queued"));
         (await FeedConsumersAsync()).ShouldBe(1, "one consumer for the open stream");
+
+        // The new stream starts from a little before it opened, not from when the earlier one did (it
+        // read from there, replaying this job, when the feed woke before it was told the time).
+        stream.Changes.ShouldNotContain(c => c.Id == before, "a change from before the stream opened, past the feed's start margin");
     }
+
+    private const int LiveFeedStartMarginSeconds = 2; // LiveFeed.StartMargin
 
     private const int LiveFeedIdleStopSeconds = 30; // LiveFeed.IdleStop
 
