@@ -30,6 +30,10 @@ internal static class InferenceApi
             .WithSummary("Whether the server is ready (the checks of /health): 200 {\"ready\": true}, else 503 {\"ready\": false}")
             .Produces<V2ServerReady>(StatusCodes.Status503ServiceUnavailable)
             .AllowAnonymous();
+
+        // HEAD as /alive and /health answer it (a load balancer's probe), left out of the document.
+        v2.MapMethods("/health/live", [HttpMethods.Head], V2Models.Live).AllowAnonymous().ExcludeFromDescription();
+        v2.MapMethods("/health/ready", [HttpMethods.Head], V2Models.ServerReadyAsync).AllowAnonymous().ExcludeFromDescription();
         v2.MapGet("", V2Models.Server)
             .WithName("V2ServerMetadata")
             .WithSummary("The server's name and version, and the protocol extensions it supports (none)")

@@ -26,6 +26,13 @@ public sealed class OpenInferenceProtocolKeysTests(PipelineRequiringKeys pipelin
 
         (await anonymous.GetV2Async("/v2/health/live")).Status.ShouldBe(HttpStatusCode.OK);
         (await anonymous.GetV2Async("/v2/health/ready")).Status.ShouldBe(HttpStatusCode.OK);
+
+        // A probe's HEAD needs no key either, as on /alive and /health (it asked for one: 401).
+        foreach (var path in new[] { "/v2/health/live", "/v2/health/ready" })
+        {
+            using var head = await anonymous.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            head.StatusCode.ShouldBe(HttpStatusCode.OK, path);
+        }
     }
 
     [Fact]
