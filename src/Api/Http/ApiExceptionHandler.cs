@@ -39,6 +39,8 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
 
         var (status, title, detail) = exception switch
         {
+            // A body over the limit (Kestrel's count of a chunked body) is titled as the limit's own 413 is.
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } bad => (bad.StatusCode, "Payload too large", Describe(bad)),
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", Describe(bad)),
 
             // The request's bound cancelled the store's call, which gave up with its own exception.
