@@ -4,6 +4,7 @@ using System.Text;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
 using CqrsInference.Commands.Models;
+using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
@@ -211,6 +212,26 @@ public sealed class JobQueues(INatsJSContext js, TopologyOptions options)
     /// <summary>The stream sequence <paramref name="jobId"/> is stored at in its queue (its latest series), or null when it is no longer there.</summary>
     public async Task<ulong?> SequenceOfAsync(JobQueue queue, Guid jobId, CancellationToken ct) =>
         (await GetAsync(new StreamMsgGetRequest { LastBySubj = LogSubjects.StoredJob(queue, jobId, options.Partitions) }, ct))?.Seq;
+
+    /// <summary>
+    /// Takes a cancelled job's message out of its queue, once its cancel is stored on the log: it can
+    /// never run, and left there it was counted as waiting (depths, positions, the queue's limit) until
+    /// a processor of its model pulled it, which for a model none serves is never. Best effort: a job
+    /// left in the queue is still ended by the processor that pulls it (the claim says cancelled).
+    /// </summary>
+    public async Task WithdrawAsync(JobQueue queue, Guid jobId, CancellationToken ct)
+    {
+        try
+        {
+            if (await SequenceOfAsync(queue, jobId, ct) is { } sequence)
+            {
+                await _jobsStream!.DeleteMessageAsync(new StreamMsgDeleteRequest { Seq = sequence, NoErase = true }, ct);
+            }
+        }
+        catch (Exception e) when (e is NatsJSApiException or NatsException or TimeoutException)
+        {
+        }
+    }
 
     private async Task<StoredMessage?> GetAsync(StreamMsgGetRequest request, CancellationToken ct)
     {

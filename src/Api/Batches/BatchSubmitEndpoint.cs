@@ -18,9 +18,11 @@ internal sealed record BatchAccepted(BatchView Batch, IReadOnlyList<RefusedLine>
 /// <summary>What the batch endpoints share.</summary>
 internal sealed class BatchServices(
     ISender sender, IDocumentSession session, BatchReader reader, ModelCatalog catalog, SubmitOptions submit, BatchOptions options,
-    Hosting.TenantRateLimiter rate, Messaging.WebhookQueue webhooks, TimeProvider clock)
+    Hosting.TenantRateLimiter rate, Messaging.WebhookQueue webhooks, Messaging.JobQueues queues, TimeProvider clock)
 {
     public ISender Sender => sender;
+
+    public Messaging.JobQueues Queues => queues;
 
     public Messaging.WebhookQueue Webhooks => webhooks;
 

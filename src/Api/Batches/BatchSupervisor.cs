@@ -18,7 +18,7 @@ namespace CqrsInference.Api.Batches;
 /// before the round commits (<see cref="BatchWebhooks"/>).
 /// </summary>
 internal sealed partial class BatchSupervisor(
-    IDocumentStore store, NpgsqlDataSource db, ISender sender, BatchReader reader, Messaging.WebhookQueue webhooks, BatchOptions options, TimeProvider clock,
+    IDocumentStore store, NpgsqlDataSource db, ISender sender, Messaging.JobQueues queues, BatchReader reader, Messaging.WebhookQueue webhooks, BatchOptions options, TimeProvider clock,
     ILogger<BatchSupervisor> logger)
     : BackgroundService
 {
@@ -78,7 +78,7 @@ internal sealed partial class BatchSupervisor(
         foreach (var batch in ended)
         {
             var swept = await BatchSweep.EndQueuedAsync(
-                store, sender, batch.Id, batch.Status == BatchStatuses.Expired ? batch.Deadline : null, batch.EndedBy ?? "batch", now, ct);
+                store, sender, queues, batch.Id, batch.Status == BatchStatuses.Expired ? batch.Deadline : null, batch.EndedBy ?? "batch", now, ct);
             if (swept > 0)
             {
                 LogSwept(logger, swept, batch.Id, batch.Status);

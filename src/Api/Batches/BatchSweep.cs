@@ -1,6 +1,7 @@
 using CqrsInference.Commands.Batches.Expiring;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Cancelling;
+using CqrsInference.Messaging;
 using CqrsInference.Projections.JobStatus;
 using Marten;
 using Mediator;
@@ -21,7 +22,7 @@ internal static class BatchSweep
 
     /// <summary>Ends every queued job of the batch recorded so far; returns how many it ended.</summary>
     public static async Task<int> EndQueuedAsync(
-        IDocumentStore store, ISender sender, Guid batchId, DateTimeOffset? expiredAt, string cancelledBy, DateTimeOffset now, CancellationToken ct)
+        IDocumentStore store, ISender sender, JobQueues queues, Guid batchId, DateTimeOffset? expiredAt, string cancelledBy, DateTimeOffset now, CancellationToken ct)
     {
         var ended = 0;
         var after = 0;
@@ -46,6 +47,7 @@ internal static class BatchSweep
                 if (done)
                 {
                     Interlocked.Increment(ref ended);
+                    await queues.WithdrawAsync(new JobQueue(job.Region, job.Model, job.Priority, job.Tenant), job.Id, token);
                 }
             });
             if (page.Count < PageSize)

@@ -188,7 +188,7 @@ internal static class JobsApi
                 + "GET /v1/jobs/{id} still answers its summary, and its events stay in the audit feed (GET /v1/audit/events).");
 
     public static async Task<Results<Ok<JobView>, Accepted<JobView>, ProblemHttpResult>> CancelAsync(
-        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, TimeProvider clock, CancellationToken ct)
+        Guid id, ApiCaller caller, IQuerySession session, JobReader jobs, ISender sender, JobQueues queues, TimeProvider clock, CancellationToken ct)
     {
         var status = await jobs.FindAsync(session, id, caller, ct);
         if (status is null)
@@ -220,6 +220,11 @@ internal static class JobsApi
         };
         var cancelled = status with { Status = JobStatuses.Cancelled, CompletedAt = storedAt };
         jobs.Ended(cancelled);
+        if (outcome is CancelOutcome.Cancelled)
+        {
+            await queues.WithdrawAsync(new JobQueue(status.Region, status.Model, status.Priority, status.Tenant), id, ct);
+        }
+
         return outcome is CancelOutcome.CancelRequested
             ? TypedResults.Accepted($"/v1/jobs/{id}", JobView.From(cancelled))
             : TypedResults.Ok(JobView.From(cancelled));

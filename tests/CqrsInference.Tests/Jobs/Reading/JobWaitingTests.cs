@@ -63,6 +63,29 @@ public sealed class JobWaitingTests(PipelineWithoutProcessors idle, PipelineWith
         (await client.WaitForStatusAsync(jobs[^1], "succeeded")).TryGetProperty("waiting", out _).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task A_cancelled_job_leaves_its_queue_so_the_jobs_behind_it_move_up()
+    {
+        // No processor serves the model here: a cancelled job stayed in its queue, counted as waiting
+        // (and ahead of every job behind it) until a processor pulled it, which here was never.
+        using var client = await idle.TenantClientAsync("withdrawn", "submit", "read");
+        var jobs = await BulkAsync(client, Enumerable.Range(1, 3).Select(i => Scenarios.MlpJob([i, i, i, i])));
+        var last = await Retry.Until("the last job to show the three jobs of its queue", () => client.GetJobAsync(jobs[^1]),
+            j => j.GetProperty("waiting").GetProperty("queued").GetInt64() == 3);
+        last.GetProperty("waiting").GetProperty("position").GetInt64().ShouldBe(3);
+
+        foreach (var id in jobs[..2])
+        {
+            using var cancelled = await client.DeleteAsync($"/v1/jobs/{id}");
+            cancelled.StatusCode.ShouldBe(System.Net.HttpStatusCode.OK);
+        }
+
+        // What a queue holds is read at most every QueueWaits.Fresh (2 s).
+        var waiting = (await Retry.Until("the cancelled jobs to be no longer waiting", () => client.GetJobAsync(jobs[^1]),
+            j => j.GetProperty("waiting").GetProperty("queued").GetInt64() == 1, TimeSpan.FromSeconds(10))).GetProperty("waiting");
+        waiting.GetProperty("position").GetInt64().ShouldBe(1);
+    }
+
     private static async Task<List<Guid>> BulkAsync(HttpClient client, IEnumerable<string> jobs)
     {
         using var content = new StringContent($$"""{"jobs":[{{string.Join(",", jobs)}}]}""", System.Text.Encoding.UTF8, "application/json");
