@@ -78,7 +78,7 @@ internal sealed partial class BatchSupervisor(
         foreach (var batch in ended)
         {
             var swept = await BatchSweep.EndQueuedAsync(
-                store, sender, queues, batch.Id, batch.Status == BatchStatuses.Expired ? batch.Deadline : null, batch.EndedBy ?? "batch", now, ct);
+                store, sender, queues, batch.Id, batch.EndedAt ?? now, batch.Status == BatchStatuses.Expired ? batch.Deadline : null, batch.EndedBy ?? "batch", now, ct);
             if (swept > 0)
             {
                 LogSwept(logger, swept, batch.Id, batch.Status);

@@ -20,9 +20,15 @@ internal static class BatchSweep
     private const int PageSize = 1000;
     private const int InParallel = 16;
 
-    /// <summary>Ends every queued job of the batch recorded so far; returns how many it ended.</summary>
+    /// <summary>
+    /// Ends every queued job of the batch recorded so far, but none retried after the batch ended
+    /// (<paramref name="batchEndedAt"/>): a line's <c>:retry</c> queues it again on purpose, and the
+    /// sweeps that follow a batch's end for a while cancelled or expired it again at once. Returns
+    /// how many it ended.
+    /// </summary>
     public static async Task<int> EndQueuedAsync(
-        IDocumentStore store, ISender sender, JobQueues queues, Guid batchId, DateTimeOffset? expiredAt, string cancelledBy, DateTimeOffset now, CancellationToken ct)
+        IDocumentStore store, ISender sender, JobQueues queues, Guid batchId, DateTimeOffset batchEndedAt, DateTimeOffset? expiredAt, string cancelledBy,
+        DateTimeOffset now, CancellationToken ct)
     {
         var ended = 0;
         var after = 0;
@@ -38,7 +44,8 @@ internal static class BatchSweep
                     .ToListAsync(ct)).ToList();
             }
 
-            await Parallel.ForEachAsync(page, new ParallelOptions { MaxDegreeOfParallelism = InParallel, CancellationToken = ct }, async (job, token) =>
+            var ending = page.Where(j => j.RetriedAt is not { } retried || retried <= batchEndedAt);
+            await Parallel.ForEachAsync(ending, new ParallelOptions { MaxDegreeOfParallelism = InParallel, CancellationToken = ct }, async (job, token) =>
             {
                 var route = new JobRoute(job.Region, job.Model, job.CurrentSeries());
                 var done = expiredAt is { } deadline

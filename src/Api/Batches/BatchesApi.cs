@@ -148,7 +148,7 @@ internal static class BatchesApi
             }
         }
 
-        await BatchSweep.EndQueuedAsync(store, services.Sender, services.Queues, id, expiredAt: null, caller.KeyId, now, ct);
+        await BatchSweep.EndQueuedAsync(store, services.Sender, services.Queues, id, batch.EndedAt ?? now, expiredAt: null, caller.KeyId, now, ct);
         return TypedResults.Ok(await services.Reader.ViewAsync((await services.Reader.FindAsync(id, caller.Sees, ct))!, ct));
     }
 

@@ -52,9 +52,20 @@ public sealed class BatchControlTests(PipelineWithoutProcessors pipeline) : ICla
         errors.ShouldAllBe(e => e.GetProperty("error").GetProperty("code").GetString() == "cancelled");
         (await BatchScenarios.EventCountsAsync(pipeline.Host.Schema, submitted.Id)).GetValueOrDefault("v1.job_cancelled").ShouldBe(20);
 
+        // A line retried after the batch ended is queued again on purpose: neither the sweeps that
+        // follow a batch's end (every second for Batches:SweepAfterEnd) nor a second cancel end it
+        // again (they cancelled it within half a second, in the retrying key's name).
+        var retried = errors[0].GetProperty("jobId").GetGuid();
+        (await _client.RetryAsync(retried)).Status.ShouldBe(HttpStatusCode.Accepted);
+        await _client.WaitForStatusAsync(retried, "queued");
+
         // Once more is harmless; a second POST :cancel too.
         using var again = await _client.PostAsync($"/v1/batches/{submitted.Id}:cancel", null);
         again.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var job = await _client.GetJobAsync(retried);
+        job.GetProperty("status").GetString().ShouldBe("queued", "the retried line, 3 s after it was retried");
+        job.GetProperty("series").GetInt32().ShouldBe(2);
     }
 
     [Theory]
