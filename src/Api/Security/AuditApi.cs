@@ -80,7 +80,7 @@ internal static class AuditApi
             return Http.Problems.Validation(errors);
         }
 
-        var range = new FeedRange(tenant ?? caller.Tenant, fromSequence ?? 0, start, end);
+        var range = new FeedRange(tenant ?? caller.Tenant, fromSequence ?? 0, start, end, WithShadows: caller.IsOperator);
         if (export)
         {
             await ExportAsync(http, feed, range, limit ?? MaxExport, ct);
@@ -89,7 +89,7 @@ internal static class AuditApi
 
         var page = limit ?? DefaultPage;
         var events = new List<AuditEventView>(page);
-        await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, page + 1, ct))
+        await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, page + 1, range.WithShadows, ct))
         {
             events.Add(new AuditEventView(e.Sequence, e.StreamId, e.Version, e.Type, e.Timestamp, JsonDocument.Parse(e.DataJson).RootElement.Clone()));
         }
@@ -98,7 +98,7 @@ internal static class AuditApi
         return TypedResults.Ok(new AuditPage(events.Take(page).ToList(), next));
     }
 
-    private sealed record FeedRange(string Tenant, long FromSequence, DateTimeOffset? From, DateTimeOffset? To);
+    private sealed record FeedRange(string Tenant, long FromSequence, DateTimeOffset? From, DateTimeOffset? To, bool WithShadows);
 
     /// <summary>
     /// Up to <paramref name="limit"/> events, one per line; when more match, a last line
@@ -109,7 +109,7 @@ internal static class AuditApi
         http.Response.ContentType = NdJson;
         await using var writer = new Utf8JsonWriter(http.Response.BodyWriter);
         var written = 0;
-        await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, limit + 1, ct))
+        await foreach (var e in feed.ReadAsync(range.Tenant, range.FromSequence, range.From, range.To, limit + 1, range.WithShadows, ct))
         {
             // The store answered: the rest streams for as long as the client reads.
             Http.StoreDeadline.Answered(http);

@@ -11,12 +11,14 @@ public sealed record AuditEvent(long Sequence, Guid StreamId, long Version, stri
 /// <summary>
 /// The global event feed of one tenant, in sequence order, resumable from any sequence: the events
 /// of its jobs and of its batches, and those of the edge sites that <c>Edge:Sites</c> assigns to it. Always bounded: at
-/// most <c>limit</c> events per call, read through the process's one connection pool.
+/// most <c>limit</c> events per call, read through the process's one connection pool. Shadow runs'
+/// results (<see cref="EventNames.JobShadowResult"/>) only with <c>withShadows</c>, the platform
+/// operator's: they are never returned to a tenant, whose auditor read the shadow's outputs here.
 /// </summary>
 public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOptions edge)
 {
     public async IAsyncEnumerable<AuditEvent> ReadAsync(
-        string tenant, long fromSequence, DateTimeOffset? from, DateTimeOffset? to, int limit,
+        string tenant, long fromSequence, DateTimeOffset? from, DateTimeOffset? to, int limit, bool withShadows,
         [EnumeratorCancellation] CancellationToken ct)
     {
         await using var command = db.CreateCommand(
@@ -27,6 +29,7 @@ public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOpt
             left join {options.Schema}.mt_doc_batchstatus b on b.id = e.stream_id
             where (j.data->>'Tenant' = $1 or b.data->>'Tenant' = $1 or e.stream_id = any($6)) and e.seq_id >= $2
               and ($3::timestamptz is null or e.timestamp >= $3) and ($4::timestamptz is null or e.timestamp < $4)
+              and ($7 or e.type <> $8)
             order by e.seq_id
             limit $5
             """);
@@ -37,6 +40,8 @@ public sealed class AuditFeed(NpgsqlDataSource db, AuditOptions options, EdgeOpt
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         command.Parameters.AddWithValue((long)limit);
         command.Parameters.AddWithValue(edge.Sites.Where(s => s.Tenant == tenant).Select(s => EdgeEventNames.SiteStreamId(s.Name)).ToArray());
+        command.Parameters.AddWithValue(withShadows);
+        command.Parameters.AddWithValue(EventNames.JobShadowResult);
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {

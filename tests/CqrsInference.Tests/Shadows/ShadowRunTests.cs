@@ -40,6 +40,27 @@ public sealed class ShadowRunTests(PipelineWithShadows pipeline) : IClassFixture
         var shadow = operators.EnumerateArray().Last();
         shadow.GetProperty("type").GetString().ShouldBe("v1.job_shadow_result");
         shadow.GetProperty("data").GetProperty("primaryVersion").GetString().ShouldBe("1");
+
+        // The audit feed likewise: the tenant's auditor read the shadow's outputs there.
+        using var auditor = await pipeline.TenantClientAsync("default", "auditor");
+        (await AuditedTypesAsync(auditor, ids[0])).ShouldNotContain("v1.job_shadow_result");
+        (await AuditedTypesAsync(pipeline.Operator, ids[0])).ShouldContain("v1.job_shadow_result");
+    }
+
+    /// <summary>The types of a job's events in the audit feed, every page read.</summary>
+    private static async Task<List<string>> AuditedTypesAsync(HttpClient client, Guid job)
+    {
+        var types = new List<string>();
+        long? from = 0;
+        while (from is { } next)
+        {
+            var page = await client.GetFromJsonAsync<JsonElement>($"/v1/audit/events?fromSequence={next}&limit=1000");
+            types.AddRange(page.GetProperty("events").EnumerateArray()
+                .Where(e => e.GetProperty("streamId").GetGuid() == job).Select(e => e.GetProperty("type").GetString()!));
+            from = page.GetProperty("nextSequence").ValueKind == JsonValueKind.Number ? page.GetProperty("nextSequence").GetInt64() : null;
+        }
+
+        return types;
     }
 
     [Fact]
