@@ -1,6 +1,7 @@
 using CqrsInference.Api.Http;
 using CqrsInference.Api.Jobs.Submitting;
 using CqrsInference.Api.Security;
+using CqrsInference.Commands;
 using CqrsInference.Commands.Batches;
 using CqrsInference.Commands.Jobs;
 using CqrsInference.Commands.Jobs.Submitting;
@@ -121,10 +122,17 @@ internal static class BatchSubmitEndpoint
     private static Accepted<BatchAccepted> Accepted(BatchView view, IReadOnlyList<RefusedLine> refused) =>
         TypedResults.Accepted($"/v1/batches/{view.Id}", new BatchAccepted(view, refused));
 
-    private static ProblemHttpResult AtomicRefusal(List<RefusedLine> refused) =>
-        Problems.Validation(refused.OrderBy(r => r.Line)
-            .SelectMany(r => r.Errors.Select(e => ($"lines[{r.Line}].{e.Key}", e.Value)))
-            .ToDictionary(e => e.Item1, e => e.Value));
+    /// <summary>Every bad line's faults under <c>lines[n].field</c>, at most <see cref="FieldErrors.MaxListed"/> listed (5,000 bad lines answered 259 KB).</summary>
+    private static ProblemHttpResult AtomicRefusal(List<RefusedLine> refused)
+    {
+        var errors = new FieldErrors();
+        foreach (var (line, field, message) in refused.OrderBy(r => r.Line).SelectMany(r => r.Errors.SelectMany(e => e.Value.Select(m => (r.Line, e.Key, m)))))
+        {
+            errors.Add($"lines[{line}].{field}", message);
+        }
+
+        return Problems.Validation(errors.ToDictionary());
+    }
 
     private static string? WebhookRefusal(string? webhook, SubmitOptions submit) => webhook switch
     {

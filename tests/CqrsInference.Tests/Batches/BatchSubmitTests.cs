@@ -69,6 +69,13 @@ public sealed class BatchSubmitTests(PipelineWithOneSlotAndFaultInjection pipeli
         after.GetProperty("batches").GetArrayLength().ShouldBe(before.GetProperty("batches").GetArrayLength());
         var newestAfter = (await _client.GetFromJsonAsync<JsonElement>("/v1/jobs?limit=1")).GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).FirstOrDefault();
         newestAfter.ShouldBe(newestJob);
+
+        // Many bad lines: at most 50 faults listed, the rest counted (5,000 answered 259 KB).
+        var many = await _client.SubmitBatchAsync(string.Concat(Enumerable.Repeat("[1]\n", 200)), "?atomic=true");
+        many.Status.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        var errors = many.Body.GetProperty("errors");
+        errors.EnumerateObject().Count().ShouldBe(Commands.FieldErrors.MaxListed + 1);
+        errors.GetProperty("$")[0].GetString()!.ShouldStartWith("150 more faults not listed");
     }
 
     [Fact]
