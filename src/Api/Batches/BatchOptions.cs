@@ -21,6 +21,15 @@ public sealed class BatchOptions
     public TimeSpan SuperviseEvery { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How many running batches one round looks at for completion: the next ones each round, in the
+    /// order they were submitted, around again from the oldest (a batch past its deadline is looked at
+    /// every round). Only the oldest were, so a tenant with that many batches running left every newer
+    /// batch of every tenant running for ever.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int SupervisePage { get; set; } = 1000;
+
+    /// <summary>
     /// How long after a batch was cancelled or expired the supervisor still ends its queued jobs: a job
     /// recorded after the batch ended (accepted just before) is caught by the next round.
     /// </summary>

@@ -22,6 +22,8 @@ internal sealed partial class BatchSupervisor(
     ILogger<BatchSupervisor> logger)
     : BackgroundService
 {
+    private DateTimeOffset? _after; // where the last round's page of running batches ended
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -57,8 +59,7 @@ internal sealed partial class BatchSupervisor(
             }
 
             await using var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
-            var running = await session.Query<BatchStatus>().Where(b => b.Status == BatchStatuses.Running).OrderBy(b => b.SubmittedAt).Take(1000).ToListAsync(ct);
-            foreach (var batch in running)
+            foreach (var batch in await DueOrNextAsync(session, now, ct))
             {
                 await EndIfDueAsync(session, batch, now, ct);
             }
@@ -84,6 +85,21 @@ internal sealed partial class BatchSupervisor(
                 LogSwept(logger, swept, batch.Id, batch.Status);
             }
         }
+    }
+
+    /// <summary>
+    /// The running batches past their deadline, and the next page of running batches after where the
+    /// last round stopped (around again from the oldest once the newest was reached).
+    /// </summary>
+    private async Task<IReadOnlyList<BatchStatus>> DueOrNextAsync(IDocumentSession session, DateTimeOffset now, CancellationToken ct)
+    {
+        var expired = await session.Query<BatchStatus>()
+            .Where(b => b.Status == BatchStatuses.Running && b.Deadline != null && b.Deadline <= now).Take(options.SupervisePage).ToListAsync(ct);
+        var after = _after ?? DateTimeOffset.MinValue;
+        var next = await session.Query<BatchStatus>()
+            .Where(b => b.Status == BatchStatuses.Running && b.SubmittedAt > after).OrderBy(b => b.SubmittedAt).Take(options.SupervisePage).ToListAsync(ct);
+        _after = next.Count < options.SupervisePage ? null : next[^1].SubmittedAt;
+        return [.. expired.Concat(next).DistinctBy(b => b.Id)];
     }
 
     private async Task EndIfDueAsync(IDocumentSession session, BatchStatus batch, DateTimeOffset now, CancellationToken ct)

@@ -92,3 +92,11 @@ public sealed class PipelineWithShortLivedQueues : PipelineWithAllRoles
 
     protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Topology:QueueIdleAfter"] = "00:00:02" };
 }
+
+/// <summary>No processor, and the batch supervisor looking at one running batch a round.</summary>
+public sealed class PipelineSupervisingOneBatchARound : PipelineWithAllRoles
+{
+    protected override string Roles => "api,projections";
+
+    protected override IReadOnlyDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Batches:SupervisePage"] = "1" };
+}
