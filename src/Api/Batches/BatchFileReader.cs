@@ -180,7 +180,8 @@ internal static class BatchFileReader
         {
             if (!OptionNames.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
-                errors[name] = [$"Unknown option '{name}'; the options are: {string.Join(", ", OptionNames)}."];
+                // A caller's name is echoed cut short, as everywhere (a 5,000-character name came back twice).
+                errors[Commands.Shown.Cut(name)] = [$"Unknown option '{Commands.Shown.Cut(name)}'; the options are: {string.Join(", ", OptionNames)}."];
             }
             else if (values.Count > 1)
             {

@@ -54,13 +54,19 @@ internal static class KnownQueryParameters
             }
 
             var takes = names.Names.Concat(also).Order(StringComparer.Ordinal).ToList();
-            var errors = unknown.ToDictionary(k => k, k => new[] { Refusal(http.Request, k, takes) }, StringComparer.Ordinal);
-            foreach (var (parameter, values) in repeated)
+            // The caller's names cut short, and at most FieldErrors.MaxListed of them (a 5,000-character name was the key in full).
+            var errors = new Commands.FieldErrors();
+            foreach (var parameter in unknown)
             {
-                errors[parameter] = [$"{parameter} is given {values.Count} times; give it once."];
+                errors.Add(Commands.Shown.Cut(parameter), Refusal(http.Request, parameter, takes));
             }
 
-            return RefuseAsync(http, errors);
+            foreach (var (parameter, values) in repeated)
+            {
+                errors.Add(parameter, $"{parameter} is given {values.Count} times; give it once.");
+            }
+
+            return RefuseAsync(http, errors.ToDictionary());
         });
         return app;
     }

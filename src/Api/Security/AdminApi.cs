@@ -140,7 +140,7 @@ internal static class AdminApi
         var stored = await session.LoadAsync<ApiKey>(id, ct);
         if (stored is null || (stored.Tenant != caller.Tenant && !caller.IsOperator))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Key not found", detail: $"There is no key {id}.");
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Key not found", detail: $"There is no key {Commands.Shown.Cut(id)}.");
         }
 
         if (stored.Roles.Contains(ApiRoles.Operator) && !caller.IsOperator)

@@ -147,7 +147,7 @@ internal static class AuditApi
         var name = projection ?? "job-status";
         if (!ProjectionReplay.Projections.Contains(name))
         {
-            return Http.Problems.Validation(new() { ["projection"] = [$"Unknown projection '{name}'; known: {string.Join(", ", ProjectionReplay.Projections)}."] });
+            return Http.Problems.Validation(new() { ["projection"] = [$"Unknown projection '{Commands.Shown.Cut(name)}'; known: {string.Join(", ", ProjectionReplay.Projections)}."] });
         }
 
         try

@@ -50,6 +50,31 @@ public sealed partial class HostileInputTests
     }
 
     [Fact]
+    public async Task A_long_unknown_query_parameter_is_named_cut_short_everywhere()
+    {
+        using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
+        var name = new string('A', 5000);
+
+        // A 5,000-character name came back in full as the key of 'errors' (and twice on /v1/batches).
+        foreach (var (method, path) in new[] { ("GET", $"/v1/jobs?{name}=1"), ("POST", $"/v1/batches?{name}=1") })
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), path);
+            if (method == "POST")
+            {
+                request.Content = new StringContent("{}\n", Encoding.UTF8, "application/jsonl");
+            }
+
+            using var response = await client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+
+            ((int)response.StatusCode).ShouldBeInRange(400, 422, path[..20]);
+            text.Length.ShouldBeLessThan(1000, path[..20]);
+            var errors = JsonDocument.Parse(text).RootElement.GetProperty("errors");
+            errors.EnumerateObject().ShouldAllBe(e => e.Name.Length <= 101);
+        }
+    }
+
+    [Fact]
     public async Task Every_query_parameter_the_api_description_lists_is_taken_by_its_endpoint()
     {
         using var client = pipeline.ClientWith(PipelineRequiringKeys.AdminKey);
