@@ -98,9 +98,17 @@ internal sealed partial class BatchSupervisor(
         var after = _after ?? DateTimeOffset.MinValue;
         var next = await session.Query<BatchStatus>()
             .Where(b => b.Status == BatchStatuses.Running && b.SubmittedAt > after).OrderBy(b => b.SubmittedAt).Take(options.SupervisePage).ToListAsync(ct);
-        _after = next.Count < options.SupervisePage ? null : next[^1].SubmittedAt;
+        _after = next.Count < options.SupervisePage ? null : WholeMicrosecondAfter(next[^1].SubmittedAt);
         return [.. expired.Concat(next).DistinctBy(b => b.Id)];
     }
+
+    /// <summary>
+    /// The cursor past a batch's time as PostgreSQL compares it (timestamptz, whole microseconds,
+    /// rounded): left at .NET's 100 ns, a time that rounds up came back as "after" itself, and the
+    /// rounds looked at that one batch for ever.
+    /// </summary>
+    private static DateTimeOffset WholeMicrosecondAfter(DateTimeOffset time) =>
+        time.AddTicks(TimeSpan.TicksPerMicrosecond - time.Ticks % TimeSpan.TicksPerMicrosecond);
 
     private async Task EndIfDueAsync(IDocumentSession session, BatchStatus batch, DateTimeOffset now, CancellationToken ct)
     {
